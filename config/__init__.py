@@ -1,0 +1,1 @@
+"""How the process is configured: settings from the environment and logging set-up."""

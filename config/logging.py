@@ -1,0 +1,96 @@
+"""Logging set-up: structlog and the standard library rendered by one pipeline, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+import structlog
+from structlog.typing import Processor
+
+# python-telegram-bot puts the token in every request URL (".../bot123:ABC/getUpdates"), and httpx
+# logs those URLs; redacting the rendered line is the backstop that catches every path.
+TOKEN_IN_TEXT = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+REDACTED = "[REDACTED]"
+
+# Libraries that log each HTTP request or Redis command: useful only when debugging.
+CHATTY_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.request", "redis")
+
+
+class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """A ProcessorFormatter whose finished lines (tracebacks included) never carry a secret."""
+
+    def __init__(self, *args: object, secrets: Iterable[str] = (), **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._secrets = [secret for secret in secrets if secret]
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self._secrets)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Replace bot tokens and the given literal secrets in `text`."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return TOKEN_IN_TEXT.sub(REDACTED, text)
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: str | None = None,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Route structlog and stdlib logging through one renderer writing to `stream` (stdout).
+
+    `fmt` is "json" or "console"; None picks console on a terminal and JSON otherwise.
+    """
+    stream = stream or sys.stdout
+    if fmt is None:
+        fmt = "console" if stream.isatty() else "json"
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor
+    if fmt == "json":
+        # show_locals=False: frame locals hold request URLs and would put the token in the JSON.
+        tracebacks = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+        renderer = structlog.processors.JSONRenderer()
+        final: list[Processor] = [tracebacks, renderer]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        final = [renderer]
+
+    formatter = RedactingFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        secrets=secrets,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

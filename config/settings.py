@@ -1,0 +1,111 @@
+"""The bot's settings: read once from the environment (and an optional .env file)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment. Tests build it directly."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    bot_token: SecretStr
+    redis_url: str = "redis://localhost:6379/0"
+    redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    notification_channel: str = Field(default="notification", min_length=1)
+    telegram_base_url: str = TELEGRAM_API_URL
+    link_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    delivery_concurrency: int = Field(default=64, ge=1, le=1024)
+    shutdown_timeout: float = Field(default=8.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] | None = None
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not TOKEN_PATTERN.fullmatch(value.get_secret_value()):
+            # Never echo the value: it is a secret even when malformed.
+            raise ValueError("does not look like a bot token from @BotFather (123456:ABC-...)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("telegram_base_url")
+    @classmethod
+    def _base_url_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://api.telegram.org/bot")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not all(re.fullmatch(r"-?\d+", part) for part in parts):
+                raise ValueError("must be comma-separated Telegram user ids, e.g. 1234,5678")
+            return frozenset(int(part) for part in parts)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _empty_format_is_auto(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.lower() or None
+        return value
+
+    @property
+    def redis_secrets(self) -> list[str]:
+        """The Redis password, if the URL carries one, so logging can redact it."""
+        password = urlsplit(self.redis_url).password
+        return [password] if password else []
+
+
+def load_settings(env_file: str | None = ".env") -> Settings:
+    """Build Settings from the environment, turning validation errors into one ConfigError line."""
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, naming the variable but never echoing its value."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = "is required but not set" if error["type"] == "missing" else error["msg"]
+        message = message.removeprefix("Value error, ")
+        problems.append(f"{name} {message}")
+    return "; ".join(problems)
