@@ -1,0 +1,60 @@
+"""How every part of the bot (and the publisher) opens a Redis connection from a URL."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+CertReqs = Literal["required", "optional", "none"]
+
+# Short enough that a hung server surfaces as an error within a request's lifetime.
+SOCKET_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 5.0
+
+
+def connection_options(url: str, ssl_cert_reqs: CertReqs = "required") -> dict[str, Any]:
+    """Keyword arguments for `from_url`, shared by the bot and the sync/async publishers."""
+    options: dict[str, Any] = {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+    }
+    # The keyword is only valid for TLS URLs: redis-py raises TypeError with redis://.
+    if urlsplit(url).scheme == "rediss":
+        options["ssl_cert_reqs"] = ssl_cert_reqs
+    return options
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.1, cap=2.0)
+
+
+def async_client(url: str, ssl_cert_reqs: CertReqs = "required") -> redis.asyncio.Redis:
+    """An asyncio client; a few quick retries ride over a blip, longer outages surface as errors."""
+    # The async client needs redis.asyncio's Retry: the sync one silently disables retries there.
+    return redis.asyncio.Redis.from_url(
+        url, retry=AsyncRetry(_backoff(), retries=3), **connection_options(url, ssl_cert_reqs)
+    )
+
+
+def sync_client(url: str, ssl_cert_reqs: CertReqs = "required") -> redis.Redis:
+    """A blocking client for web apps that are not asyncio."""
+    return redis.Redis.from_url(
+        url, retry=Retry(_backoff(), retries=3), **connection_options(url, ssl_cert_reqs)
+    )
+
+
+def describe(url: str) -> str:
+    """The URL without its password, fit for a log line."""
+    parts = urlsplit(url)
+    host = parts.hostname or parts.path or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    db = parts.path if parts.hostname and parts.path not in ("", "/") else ""
+    return f"{parts.scheme}://{host}{port}{db}"
