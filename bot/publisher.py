@@ -1,0 +1,97 @@
+"""What a web app imports to publish notifications and make deep links (sync and async).
+
+    from bot.publisher import Publisher
+    notifier = Publisher.from_url("redis://localhost:6379/0")
+    notifier.publish(42, "Your order is on its way!")
+    notifier.create_link(42)   # -> "https://t.me/<bot>?start=<token>"
+
+The wire format is plain JSON on a pub/sub channel, so publishing needs nothing from this
+package: ``redis.Redis().publish("notification", json.dumps({"user_id": 42, "message": "hi"}))``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis
+import redis.asyncio
+from pydantic import ValidationError
+from telegram.helpers import create_deep_linked_url
+
+from bot import redis_client
+from bot.events import Notification, describe_errors
+from bot.registry import BOT_USERNAME, ChatRegistry, link_token_key, new_link_token
+
+DEFAULT_CHANNEL = "notification"
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_LINK_TTL = 24 * 3600
+
+
+def encode(user_id: int, message: str) -> str:
+    """The JSON payload for one notification; raises ValueError naming what is wrong."""
+    try:
+        notification = Notification(user_id=user_id, message=message)
+    except ValidationError as exc:
+        raise ValueError(f"invalid notification: {describe_errors(exc)}") from None
+    return json.dumps(notification.model_dump(), ensure_ascii=False)
+
+
+def _username(stored: bytes | str | None) -> str:
+    name = stored.decode() if isinstance(stored, bytes) else stored
+    if not name:
+        raise LookupError(
+            "the bot's username is unknown: start the bot once (it records it in Redis) "
+            "or pass bot_username="
+        )
+    return name
+
+
+class Publisher:
+    """Publishes notifications and creates deep links with a blocking `redis.Redis` client."""
+
+    def __init__(self, client: redis.Redis, channel: str = DEFAULT_CHANNEL) -> None:
+        self.client = client
+        self.channel = channel
+
+    @classmethod
+    def from_url(cls, url: str = DEFAULT_REDIS_URL, channel: str = DEFAULT_CHANNEL) -> Publisher:
+        return cls(redis_client.sync_client(url), channel)
+
+    def publish(self, user_id: int, message: str) -> int:
+        """Publish one notification; returns how many subscribers (bots) received it."""
+        return int(self.client.publish(self.channel, encode(user_id, message)))
+
+    def create_link(
+        self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
+    ) -> str:
+        """A single-use https://t.me deep link that links the opening chat to `user_id`."""
+        username = bot_username or _username(self.client.get(BOT_USERNAME))
+        token = new_link_token()
+        self.client.set(link_token_key(token), str(user_id), ex=ttl)
+        return create_deep_linked_url(username, token)
+
+
+class AsyncPublisher:
+    """The same as Publisher, for asyncio web apps, with a `redis.asyncio.Redis` client."""
+
+    def __init__(self, client: redis.asyncio.Redis, channel: str = DEFAULT_CHANNEL) -> None:
+        self.client = client
+        self.channel = channel
+
+    @classmethod
+    def from_url(
+        cls, url: str = DEFAULT_REDIS_URL, channel: str = DEFAULT_CHANNEL
+    ) -> AsyncPublisher:
+        return cls(redis_client.async_client(url), channel)
+
+    async def publish(self, user_id: int, message: str) -> int:
+        """Publish one notification; returns how many subscribers (bots) received it."""
+        return int(await self.client.publish(self.channel, encode(user_id, message)))
+
+    async def create_link(
+        self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
+    ) -> str:
+        """A single-use https://t.me deep link that links the opening chat to `user_id`."""
+        username = bot_username or _username(await self.client.get(BOT_USERNAME))
+        token = await ChatRegistry(self.client).create_link_token(user_id, ttl)
+        return create_deep_linked_url(username, token)
