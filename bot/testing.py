@@ -1,0 +1,518 @@
+"""A Telegram Bot API emulator on loopback, for tests, the offline demo and your own tests.
+
+It is a real HTTP server that answers the requests python-telegram-bot makes, shaped the way
+api.telegram.org answers them, so a bot under test runs unchanged with
+``base_url=emulator.base_url``::
+
+    from bot.testing import FakeTelegram
+
+    with FakeTelegram() as telegram:
+        # run the bot with TELEGRAM_BASE_URL=telegram.base_url, BOT_TOKEN=telegram.token
+        telegram.user_says(42, "/start")          # a user writes to the bot
+        reply = telegram.wait_for_sent(chat_id=42)  # what the bot sent back
+        telegram.fail_next("sendMessage", 429, "Too Many Requests: retry after 3",
+                           parameters={"retry_after": 3})
+
+What it covers: getMe, getUpdates (long polling, offsets, 409 when a second poller takes
+over), deleteWebhook, sendMessage (with Telegram's checks: unknown chat, blocked user, empty or
+too long text), setMyCommands/getMyCommands/deleteMyCommands, and scripted errors for any method.
+Other methods answer 404 Not Found, as Telegram does for unknown methods.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+DEFAULT_TOKEN = "123456789:AAEmulatorTokenForOfflineTestsOnly_x"  # noqa: S105 - public fake
+MAX_TEXT_UTF16 = 4096
+MAX_POLL_SECONDS = 50  # Telegram caps long polls too
+
+JSONDict = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error answer: {"ok": false, "error_code": ..., "description": ..., "parameters": ...}."""
+
+    def __init__(self, code: int, description: str, parameters: JSONDict | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.parameters = parameters
+
+    def body(self) -> JSONDict:
+        body: JSONDict = {"ok": False, "error_code": self.code, "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One request the bot made: method name and its parameters (as decoded values)."""
+
+    method: str
+    params: JSONDict
+    at: float
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the bot sent with sendMessage."""
+
+    chat_id: int
+    text: str
+    message_id: int
+    params: JSONDict
+    at: float
+
+
+@dataclass
+class _Script:
+    error: ApiError
+    times: int
+
+
+@dataclass
+class _State:
+    updates: list[JSONDict] = field(default_factory=list)
+    next_update_id: int = 1
+    next_message_id: int = 1
+    poll_generation: int = 0
+    calls: list[ApiCall] = field(default_factory=list)
+    sent: list[SentMessage] = field(default_factory=list)
+    chats: dict[int, JSONDict] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)
+    commands: dict[str, list[JSONDict]] = field(default_factory=dict)
+    scripts: dict[str, list[_Script]] = field(default_factory=dict)
+
+
+class FakeTelegram:
+    """The emulator. Thread-safe; start it with `start()` or a `with` block."""
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        username: str = "notify_demo_bot",
+        first_name: str = "Notify Bot",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+    ) -> None:
+        self.token = token
+        self.bot_user: JSONDict = {
+            "id": int(token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": first_name,
+            "username": username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+        self.latency = latency
+        self._state = _State()
+        self._changed = threading.Condition()
+        self._closing = False
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as python-telegram-bot's `base_url` (TELEGRAM_BASE_URL)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/bot"
+
+    def start(self) -> FakeTelegram:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="fake-telegram", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- the user's side of the chat -----------------------------------------------------
+
+    def user_says(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        first_name: str = "Test",
+        username: str | None = None,
+        chat: JSONDict | None = None,
+    ) -> JSONDict:
+        """Queue a message from a user for the bot's next getUpdates; returns the Update.
+
+        The chat is the user's private chat unless `chat` (a Chat object) is given.
+        """
+        user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name,
+                          "language_code": "en"}
+        if username:
+            user["username"] = username
+        chat = chat or {"id": user_id, "type": "private", "first_name": first_name}
+        with self._changed:
+            state = self._state
+            state.chats[chat["id"]] = chat
+            state.blocked.discard(chat["id"])
+            message: JSONDict = {
+                "message_id": state.next_message_id,
+                "from": user,
+                "chat": chat,
+                "date": int(time.time()),
+                "text": text,
+            }
+            if text.startswith("/"):
+                command = text.split(maxsplit=1)[0]
+                message["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
+                ]
+            update = {"update_id": state.next_update_id, "message": message}
+            state.next_message_id += 1
+            state.next_update_id += 1
+            state.updates.append(update)
+            self._changed.notify_all()
+        return update
+
+    def block(self, chat_id: int) -> None:
+        """The user blocks the bot: sendMessage to this chat answers 403 from now on."""
+        with self._changed:
+            self._state.blocked.add(chat_id)
+
+    def add_chat(self, chat_id: int, *, chat_type: str = "private") -> None:
+        """Make a chat known without a message from it (Telegram knows chats that met the bot)."""
+        with self._changed:
+            self._state.chats.setdefault(chat_id, {"id": chat_id, "type": chat_type})
+
+    def fail_next(
+        self,
+        method: str,
+        code: int,
+        description: str,
+        *,
+        parameters: JSONDict | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` calls of `method` with this error instead of the real answer."""
+        with self._changed:
+            scripts = self._state.scripts.setdefault(method, [])
+            scripts.append(_Script(ApiError(code, description, parameters), times))
+
+    # -- what the bot did ----------------------------------------------------------------
+
+    @property
+    def sent(self) -> list[SentMessage]:
+        with self._changed:
+            return list(self._state.sent)
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        with self._changed:
+            return list(self._state.calls)
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [call for call in self.calls if call.method == method]
+
+    def pending_updates(self) -> int:
+        """Updates the bot has not confirmed yet."""
+        with self._changed:
+            return len(self._state.updates)
+
+    def wait_for_sent(
+        self,
+        predicate: Callable[[SentMessage], bool] | None = None,
+        *,
+        chat_id: int | None = None,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> list[SentMessage]:
+        """Block until `count` sent messages match; returns them, or raises TimeoutError."""
+
+        def matches(message: SentMessage) -> bool:
+            if chat_id is not None and message.chat_id != chat_id:
+                return False
+            return predicate is None or predicate(message)
+
+        found: list[SentMessage] = []
+
+        def enough() -> bool:
+            nonlocal found
+            found = [m for m in self._state.sent if matches(m)]
+            return len(found) >= count
+
+        with self._changed:
+            if not self._changed.wait_for(enough, timeout):
+                raise TimeoutError(
+                    f"expected {count} sent message(s), saw {len(found)}; "
+                    f"all sent: {[(m.chat_id, m.text[:40]) for m in self._state.sent]}"
+                )
+        return found[:count]
+
+    def wait_for_call(self, method: str, *, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until the bot has called `method` at least `count` times."""
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: sum(c.method == method for c in self._state.calls) >= count, timeout
+            ):
+                raise TimeoutError(f"the bot did not call {method} {count} time(s)")
+
+    # -- the API itself (called from the server's threads) -----------------------------------
+
+    def handle(self, token: str | None, method: str | None, params: JSONDict) -> Any:
+        """Answer one API call: the `result` on success, or raise ApiError."""
+        if token is None or method is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
+        if token != self.token:
+            raise ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+        with self._changed:
+            self._state.calls.append(ApiCall(method, params, time.time()))
+            self._changed.notify_all()
+            scripted = self._scripted_error(method)
+        if self.latency:
+            time.sleep(self.latency)
+        if scripted is not None:
+            raise scripted
+        handler = self._methods().get(method.lower())
+        if handler is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
+        return handler(params)
+
+    def _scripted_error(self, method: str) -> ApiError | None:
+        scripts = self._state.scripts.get(method)
+        if not scripts:
+            return None
+        script = scripts[0]
+        script.times -= 1
+        if script.times <= 0:
+            scripts.pop(0)
+        return script.error
+
+    def _methods(self) -> dict[str, Callable[[JSONDict], Any]]:
+        return {
+            "getme": lambda _p: self.bot_user,
+            "logout": lambda _p: True,
+            "close": lambda _p: True,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": lambda _p: {"url": "", "has_custom_certificate": False,
+                                          "pending_update_count": self.pending_updates()},
+            "getupdates": self._get_updates,
+            "sendmessage": self._send_message,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": self._get_my_commands,
+            "deletemycommands": self._delete_my_commands,
+        }
+
+    def _delete_webhook(self, params: JSONDict) -> bool:
+        if _truthy(params.get("drop_pending_updates")):
+            with self._changed:
+                self._state.updates.clear()
+        return True
+
+    def _get_updates(self, params: JSONDict) -> list[JSONDict]:
+        offset = int(params.get("offset") or 0)
+        limit = min(max(int(params.get("limit") or 100), 1), 100)
+        timeout = min(float(params.get("timeout") or 0), MAX_POLL_SECONDS)
+        allowed = params.get("allowed_updates")
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            state = self._state
+            state.poll_generation += 1
+            generation = state.poll_generation
+            self._changed.notify_all()  # wakes an older poll, which then answers 409
+            if offset:
+                # An update is confirmed by asking for a higher offset.
+                state.updates = [u for u in state.updates if u["update_id"] >= offset]
+            while True:
+                if generation != state.poll_generation:
+                    raise ApiError(
+                        HTTPStatus.CONFLICT,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
+                ready = [u for u in state.updates if _allowed(u, allowed)]
+                remaining = deadline - time.monotonic()
+                if ready or remaining <= 0 or self._closing:
+                    return ready[:limit]
+                self._changed.wait(remaining)
+
+    def _send_message(self, params: JSONDict) -> JSONDict:
+        chat_id = _int_param(params, "chat_id")
+        text = params.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
+        if _utf16_len(text) > MAX_TEXT_UTF16:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
+        with self._changed:
+            state = self._state
+            chat = state.chats.get(chat_id)
+            if chat is None:
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found")
+            if chat_id in state.blocked:
+                raise ApiError(HTTPStatus.FORBIDDEN, "Forbidden: bot was blocked by the user")
+            message = {
+                "message_id": state.next_message_id,
+                "from": self.bot_user,
+                "chat": chat,
+                "date": int(time.time()),
+                "text": text,
+            }
+            state.next_message_id += 1
+            state.sent.append(SentMessage(chat_id, text, state.next_message_id - 1, params,
+                                          time.time()))
+            self._changed.notify_all()
+        return message
+
+    def _set_my_commands(self, params: JSONDict) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list):
+            raise ApiError(HTTPStatus.BAD_REQUEST, 'Bad Request: parameter "commands" is required')
+        with self._changed:
+            self._state.commands[_scope_key(params)] = commands
+        return True
+
+    def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:
+        with self._changed:
+            return self._state.commands.get(_scope_key(params), [])
+
+    def _delete_my_commands(self, params: JSONDict) -> bool:
+        with self._changed:
+            self._state.commands.pop(_scope_key(params), None)
+        return True
+
+    def commands_for(self, scope: JSONDict | None = None) -> list[JSONDict]:
+        """The command list the bot set for `scope` (default scope when None)."""
+        return self._get_my_commands({"scope": scope} if scope else {})
+
+
+def _handler_for(telegram: FakeTelegram) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Telegram's servers do
+
+        def do_POST(self) -> None:
+            self._answer()
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def _answer(self) -> None:
+            url = urlsplit(self.path)
+            token, method = _route(url.path)
+            try:
+                params = _decode_params(self, url.query)
+                result = telegram.handle(token, method, params)
+                body: JSONDict = {"ok": True, "result": result}
+                status = HTTPStatus.OK
+            except ApiError as exc:
+                body, status = exc.body(), HTTPStatus(exc.code)
+            payload = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client gave up (e.g. a long poll cancelled at shutdown): nothing to tell.
+                self.close_connection = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # The stdlib would print every request line, token included, to stderr.
+            return
+
+    return Handler
+
+
+def _route(path: str) -> tuple[str | None, str | None]:
+    """"/bot<token>/<method>" -> (token, method)."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 2 or not parts[0].startswith("bot"):
+        return None, None
+    return parts[0][3:], parts[1]
+
+
+def _decode_params(request: BaseHTTPRequestHandler, query: str) -> JSONDict:
+    """Parameters from the query string and a form or JSON body, JSON values decoded."""
+    length = int(request.headers.get("Content-Length") or 0)
+    raw = request.rfile.read(length) if length else b""
+    content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+    params: JSONDict = {}
+    pairs = parse_qsl(query)
+    if content_type == "application/json" and raw:
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: can't parse JSON") from None
+        if isinstance(decoded, dict):
+            params.update(decoded)
+    elif content_type == "multipart/form-data":
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: file uploads are not emulated")
+    else:
+        pairs += parse_qsl(raw.decode("utf-8", "replace"))
+    for key, value in pairs:
+        params[key] = _maybe_json(value)
+    return params
+
+
+def _maybe_json(value: str) -> Any:
+    """Form values arrive as strings; python-telegram-bot JSON-encodes non-string values."""
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _int_param(params: JSONDict, name: str) -> int:
+    value = params.get(name)
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found") from None
+
+
+def _truthy(value: object) -> bool:
+    return value in (True, "true", "True", "1", 1)
+
+
+def _allowed(update: JSONDict, allowed: object) -> bool:
+    if not isinstance(allowed, list) or not allowed:
+        return True
+    return any(kind in update for kind in allowed)
+
+
+def _scope_key(params: JSONDict) -> str:
+    scope = params.get("scope") or {"type": "default"}
+    return json.dumps(scope, sort_keys=True)
+
+
+def _utf16_len(text: str) -> int:
+    """Telegram measures text in UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
