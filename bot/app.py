@@ -63,20 +63,24 @@ def build(settings: Settings) -> Bot:
 
 
 async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-    """Run the bot until `stop` is set. Sets `ready` once it polls Telegram and listens to Redis.
+    """Build the bot from `settings` and serve it until `stop` is set."""
+    await serve(build(settings), stop, ready)
+
+
+async def serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Run `bot` until `stop` is set. Sets `ready` once it polls Telegram and listens to Redis.
 
     Raises ConfigError when Telegram rejects the token, and re-raises the exception of a
     background task that crashed, so the process exits non-zero and the platform restarts it.
     """
-    bot = build(settings)
     async with bot.redis:
         await _log_redis_server(bot)
-        if not await _connect_telegram(bot.application, stop):
-            return
         try:
-            await _serve(bot, stop, ready)
+            if await _connect_telegram(bot.application, stop):
+                await _serve(bot, stop, ready)
         finally:
-            await bot.application.shutdown()
+            await bot.application.shutdown()  # a no-op unless initialize() succeeded
+            await bot.application.bot.shutdown()  # closes HTTP clients a failed getMe left open
     log.info("bot_stopped", **bot.stats.snapshot())
 
 
@@ -144,8 +148,9 @@ async def _connect_telegram(application: Application, stop: asyncio.Event) -> bo
         except NetworkError as exc:
             attempt += 1
             delay = backoff_delay(attempt, 1.0, 60.0)
-            log.warning("telegram_unreachable", error=exc.message, attempt=attempt,
-                        retry_in=round(delay, 2))
+            log.warning(
+                "telegram_unreachable", error=exc.message, attempt=attempt, retry_in=round(delay, 2)
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
         else:

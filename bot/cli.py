@@ -48,8 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RedisError as exc:
-        print(f"error: Redis at {redis_client.describe(settings.redis_url)}: {exc}",
-              file=sys.stderr)
+        print(
+            f"error: Redis at {redis_client.describe(settings.redis_url)}: {exc}", file=sys.stderr
+        )
         return EXIT_FAILURE
     except Exception:
         # Logged through the redacting pipeline, so the traceback carries no token.
@@ -98,7 +99,9 @@ async def _link(settings: Settings, user_ids: Sequence[int]) -> int:
     async with client:
         publisher = AsyncPublisher(client, settings.notification_channel)
         for user_id in user_ids:
-            print(await publisher.create_link(
-                user_id, ttl=settings.link_ttl_seconds, bot_username=username
-            ))
+            print(
+                await publisher.create_link(
+                    user_id, ttl=settings.link_ttl_seconds, bot_username=username
+                )
+            )
     return EXIT_OK

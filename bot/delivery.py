@@ -32,10 +32,18 @@ RETRY_MAX_DELAY = 10.0
 class Delivery:
     """Turns a Notification into a sendMessage call and decides what each Telegram error means."""
 
-    def __init__(self, bot: Bot, registry: ChatRegistry, stats: Stats) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        registry: ChatRegistry,
+        stats: Stats,
+        *,
+        retry_base: float = RETRY_BASE_DELAY,
+    ) -> None:
         self._bot = bot
         self._registry = registry
         self._stats = stats
+        self._retry_base = retry_base
 
     async def deliver(self, notification: Notification) -> Outcome:
         """Deliver one notification, returning (and counting) its final outcome."""
@@ -60,14 +68,19 @@ class Delivery:
                 await asyncio.sleep(delay)
             except ChatMigrated as exc:
                 # A group became a supergroup: follow it and resend at once.
-                log.info("chat_migrated", user_id=user_id, old_chat_id=chat_id,
-                         new_chat_id=exc.new_chat_id)
+                log.info(
+                    "chat_migrated",
+                    user_id=user_id,
+                    old_chat_id=chat_id,
+                    new_chat_id=exc.new_chat_id,
+                )
                 chat_id = exc.new_chat_id
                 await self._registry.link(user_id, chat_id)
             except Forbidden as exc:
                 await self._registry.unlink_chat(chat_id)
-                log.warning("notification_blocked", user_id=user_id, chat_id=chat_id,
-                            reason=exc.message)
+                log.warning(
+                    "notification_blocked", user_id=user_id, chat_id=chat_id, reason=exc.message
+                )
                 return Outcome.BLOCKED
             except (BadRequest, InvalidToken) as exc:
                 # Permanent: the same request would fail the same way.
@@ -77,22 +90,29 @@ class Delivery:
                 # price of not losing notifications when Telegram is slow.
                 if attempt == MAX_ATTEMPTS:
                     return _failed(user_id, chat_id, exc.message, attempt)
-                delay = backoff_delay(attempt, RETRY_BASE_DELAY, RETRY_MAX_DELAY)
-                log.warning("telegram_send_retry", user_id=user_id, reason=exc.message,
-                            attempt=attempt, retry_in=round(delay, 2))
+                delay = backoff_delay(attempt, self._retry_base, RETRY_MAX_DELAY)
+                log.warning(
+                    "telegram_send_retry",
+                    user_id=user_id,
+                    reason=exc.message,
+                    attempt=attempt,
+                    retry_in=round(delay, 2),
+                )
                 await asyncio.sleep(delay)
             except TelegramError as exc:
                 return _failed(user_id, chat_id, exc.message, attempt)
             else:
                 log.info("notification_sent", user_id=user_id, chat_id=chat_id)
                 return Outcome.SENT
-        return _failed(user_id, chat_id, "still refused after flood waits or migrations",
-                       MAX_ATTEMPTS)
+        return _failed(
+            user_id, chat_id, "still refused after flood waits or migrations", MAX_ATTEMPTS
+        )
 
 
 def _failed(user_id: int, chat_id: int, reason: str, attempts: int) -> Outcome:
-    log.error("notification_failed", user_id=user_id, chat_id=chat_id, reason=reason,
-              attempts=attempts)
+    log.error(
+        "notification_failed", user_id=user_id, chat_id=chat_id, reason=reason, attempts=attempts
+    )
     return Outcome.FAILED
 
 

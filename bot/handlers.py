@@ -63,8 +63,12 @@ class ChatCommands:
             log.info("link_rejected", chat_id=chat.id, reason="invalid, expired or used token")
             await message.reply_text(BAD_LINK)
             return
-        log.info("chat_linked", user_id=link.user_id, chat_id=chat.id,
-                 replaced_user_id=link.previous_user_id)
+        log.info(
+            "chat_linked",
+            user_id=link.user_id,
+            chat_id=chat.id,
+            replaced_user_id=link.previous_user_id,
+        )
         await message.reply_text(LINKED if link.previous_user_id is None else RELINKED)
 
     async def stop(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -90,8 +94,11 @@ class ChatCommands:
         """Log a handler's failure once, and tell the user when Redis is the cause."""
         error = context.error
         # A Redis outage is expected and logged by the listener too: no traceback for it.
-        log.error("handler_failed", error=f"{type(error).__name__}: {error}",
-                  exc_info=None if isinstance(error, RedisError) else error)
+        log.error(
+            "handler_failed",
+            error=f"{type(error).__name__}: {error}",
+            exc_info=None if isinstance(error, RedisError) else error,
+        )
         message = update.effective_message if isinstance(update, Update) else None
         if isinstance(error, RedisError) and message is not None:
             await message.reply_text(UNAVAILABLE)

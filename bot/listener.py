@@ -92,8 +92,15 @@ class RedisListener:
             self._on_payload(message["data"])
         elif kind == "subscribe":
             if self._failures:
-                log.info("redis_recovered", channel=self._channel, attempts=self._failures,
-                         outage_seconds=round(time.monotonic() - self._down_since, 2))
+                log.info(
+                    "redis_recovered",
+                    channel=self._channel,
+                    attempts=self._failures,
+                    outage_seconds=round(time.monotonic() - self._down_since, 2),
+                )
+            elif self.subscribed.is_set():
+                # redis-py reconnected on its own after a short blip and subscribed again.
+                log.info("redis_resubscribed", channel=self._channel)
             else:
                 log.info("redis_subscribed", channel=self._channel)
             self._failures = 0
@@ -104,6 +111,11 @@ class RedisListener:
             self._down_since = time.monotonic()
         self._failures += 1
         delay = backoff_delay(self._failures, self._backoff_base, self._backoff_max)
-        log.warning("redis_unavailable", channel=self._channel, attempt=self._failures,
-                    error=str(exc) or type(exc).__name__, retry_in=round(delay, 2))
+        log.warning(
+            "redis_unavailable",
+            channel=self._channel,
+            attempt=self._failures,
+            error=str(exc) or type(exc).__name__,
+            retry_in=round(delay, 2),
+        )
         await asyncio.sleep(delay)

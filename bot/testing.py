@@ -136,7 +136,10 @@ class FakeTelegram:
     def start(self) -> FakeTelegram:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="fake-telegram", daemon=True
+                target=self._server.serve_forever,
+                args=(0.05,),
+                name="fake-telegram",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -172,8 +175,12 @@ class FakeTelegram:
 
         The chat is the user's private chat unless `chat` (a Chat object) is given.
         """
-        user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name,
-                          "language_code": "en"}
+        user: JSONDict = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name,
+            "language_code": "en",
+        }
         if username:
             user["username"] = username
         chat = chat or {"id": user_id, "type": "private", "first_name": first_name}
@@ -319,8 +326,11 @@ class FakeTelegram:
             "logout": lambda _p: True,
             "close": lambda _p: True,
             "deletewebhook": self._delete_webhook,
-            "getwebhookinfo": lambda _p: {"url": "", "has_custom_certificate": False,
-                                          "pending_update_count": self.pending_updates()},
+            "getwebhookinfo": lambda _p: {
+                "url": "",
+                "has_custom_certificate": False,
+                "pending_update_count": self.pending_updates(),
+            },
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
             "setmycommands": self._set_my_commands,
@@ -383,8 +393,9 @@ class FakeTelegram:
                 "text": text,
             }
             state.next_message_id += 1
-            state.sent.append(SentMessage(chat_id, text, state.next_message_id - 1, params,
-                                          time.time()))
+            state.sent.append(
+                SentMessage(chat_id, text, state.next_message_id - 1, params, time.time())
+            )
             self._changed.notify_all()
         return message
 
@@ -449,7 +460,7 @@ def _handler_for(telegram: FakeTelegram) -> type[BaseHTTPRequestHandler]:
 
 
 def _route(path: str) -> tuple[str | None, str | None]:
-    """"/bot<token>/<method>" -> (token, method)."""
+    """ "/bot<token>/<method>" -> (token, method)."""
     parts = path.strip("/").split("/")
     if len(parts) != 2 or not parts[0].startswith("bot"):
         return None, None
@@ -515,4 +526,3 @@ def _scope_key(params: JSONDict) -> str:
 def _utf16_len(text: str) -> int:
     """Telegram measures text in UTF-16 code units (an emoji outside the BMP counts 2)."""
     return len(text.encode("utf-16-le")) // 2
-

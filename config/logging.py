@@ -43,10 +43,13 @@ def configure_logging(
     fmt: str | None = None,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    *,
+    cache_loggers: bool = True,
 ) -> None:
     """Route structlog and stdlib logging through one renderer writing to `stream` (stdout).
 
     `fmt` is "json" or "console"; None picks console on a terminal and JSON otherwise.
+    `cache_loggers=False` keeps structlog reconfigurable afterwards (tests).
     """
     stream = stream or sys.stdout
     if fmt is None:
@@ -92,5 +95,5 @@ def configure_logging(
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )

@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     @classmethod
     def _base_url_scheme(cls, value: str) -> str:
         if urlsplit(value).scheme not in {"http", "https"}:
-            raise ValueError("must be an http:// or https:// URL, e.g. https://api.telegram.org/bot")
+            raise ValueError(
+                "must be an http:// or https:// URL, e.g. https://api.telegram.org/bot"
+            )
         return value
 
     @field_validator("admin_ids", mode="before")

@@ -1,0 +1,124 @@
+"""Shared fixtures: real Redis (or a clear skip), fakeredis, the Bot API emulator, a running bot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import fakeredis
+import pytest
+import redis
+import redis.asyncio
+import structlog
+
+from bot import app
+from bot.testing import FakeTelegram
+from config.settings import Settings
+
+# A database of its own so a test run never touches data in db 0; pub/sub ignores the db
+# number, which is why every test also gets a channel of its own.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis the integration tests use; skipped when absent, except in CI."""
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = (
+            f"needs Redis at {TEST_REDIS_URL} ({exc}); start redis-server or set TEST_REDIS_URL"
+        )
+        if IN_CI:
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    finally:
+        client.close()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """A client on the emptied test database."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def fake_redis() -> AsyncIterator[redis.asyncio.Redis]:
+    client = fakeredis.FakeAsyncRedis()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"notification-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def settings(redis_url: str, telegram: FakeTelegram, channel: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        bot_token=telegram.token,
+        telegram_base_url=telegram.base_url,
+        redis_url=redis_url,
+        notification_channel=channel,
+        shutdown_timeout=5,
+    )
+
+
+@dataclass
+class RunningBot:
+    bot: app.Bot
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, timeout=15)
+
+
+@pytest.fixture
+async def running_bot(
+    settings: Settings, redis_client: redis.asyncio.Redis
+) -> AsyncIterator[RunningBot]:
+    """The whole bot, in this event loop, polling the emulator and subscribed to Redis."""
+    bot = app.build(settings)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(app.serve(bot, stop, ready))
+    ready_wait = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, ready_wait}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    ready_wait.cancel()
+    if task.done():
+        task.result()  # surfaces the start-up error
+    assert ready.is_set(), "the bot did not become ready within 15 s"
+    running = RunningBot(bot, stop, task)
+    yield running
+    if not task.done():
+        await running.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """configure_logging changes global state; put it back after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()

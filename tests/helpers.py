@@ -1,0 +1,60 @@
+"""Small steps that many end-to-end tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
+
+import redis
+import redis.asyncio
+
+from bot.handlers import LINKED
+from bot.publisher import AsyncPublisher
+from bot.testing import FakeTelegram, SentMessage
+
+
+def token_of(link: str) -> str:
+    """The ?start= payload of a deep link."""
+    return parse_qs(urlsplit(link).query)["start"][0]
+
+
+async def wait_sent(telegram: FakeTelegram, **kwargs: object) -> list[SentMessage]:
+    """FakeTelegram.wait_for_sent without blocking the event loop the bot runs in."""
+    return await asyncio.to_thread(telegram.wait_for_sent, **kwargs)  # type: ignore[arg-type]
+
+
+async def link_chat(
+    telegram: FakeTelegram, client: redis.asyncio.Redis, user_id: int, chat_id: int
+) -> None:
+    """Link `chat_id` to `user_id` the way a user does: open a deep link, get the confirmation."""
+    link = await AsyncPublisher(client).create_link(user_id)
+    before = len([m for m in telegram.sent if m.chat_id == chat_id])
+    telegram.user_says(chat_id, f"/start {token_of(link)}")
+    replies = await wait_sent(telegram, chat_id=chat_id, count=before + 1)
+    assert replies[-1].text == LINKED
+
+
+def plain_publish(url: str, channel: str, payload: object) -> int:
+    """Exactly what a web app with only redis-py does (the wire-format contract)."""
+    data = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.publish(channel, data))
+    finally:
+        client.close()
+
+
+async def eventually(check: Callable[[], object | Awaitable[object]], within: float = 10) -> None:
+    """Wait until `check()` (sync or async) is truthy, for conditions that have no event to await:
+    state held by Redis or by the bot's counters."""
+    async with asyncio.timeout(within):
+        while True:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.01)

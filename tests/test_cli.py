@@ -1,0 +1,179 @@
+"""`python -m bot` as a user runs it: a real subprocess, its exit codes and what it prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot.publisher import Publisher
+from bot.registry import link_token_key
+from bot.testing import FakeTelegram
+from tests.helpers import plain_publish, token_of
+
+BOT = [sys.executable, "-m", "bot"]
+
+
+@pytest.fixture
+def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def bot_env(**settings: str) -> dict[str, str]:
+    """Only what the test sets, so a developer's own settings do not leak in."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "SYSTEMROOT") if key in os.environ}
+    return env | settings
+
+
+def emulator_env(
+    telegram: FakeTelegram, redis_url: str, channel: str, **extra: str
+) -> dict[str, str]:
+    return bot_env(
+        BOT_TOKEN=telegram.token,
+        TELEGRAM_BASE_URL=telegram.base_url,
+        REDIS_URL=redis_url,
+        NOTIFICATION_CHANNEL=channel,
+        **extra,
+    )
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BOT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_a_missing_token_stops_start_up_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_cli(env=bot_env(), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["config error: BOT_TOKEN is required but not set"]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_invalid_setting_is_named_without_echoing_secrets(tmp_path: Path) -> None:
+    secret = "12345:tooshort"
+    result = run_cli(env=bot_env(BOT_TOKEN=secret, REDIS_URL="http://nope"), cwd=tmp_path)
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "BOT_TOKEN" in line
+    assert "REDIS_URL" in line
+    assert secret not in line
+
+
+def test_settings_are_read_from_a_dot_env_file(tmp_path: Path) -> None:
+    """`.env` in the working directory counts; here it carries a bad value to prove it was read."""
+    (tmp_path / ".env").write_text(
+        "BOT_TOKEN=123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nLOG_FORMAT=xml\n"
+    )
+    result = run_cli(env=bot_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "LOG_FORMAT" in result.stderr
+
+
+def test_link_prints_one_deep_link_per_user_id(
+    telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    env = emulator_env(telegram, redis_url, channel, LINK_TTL_SECONDS="3600")
+
+    result = run_cli("link", "42", "43", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    links = result.stdout.split()
+    assert len(links) == 2
+    for user_id, link in zip((42, 43), links, strict=True):
+        assert link.startswith("https://t.me/notify_demo_bot?start=")
+        key = link_token_key(token_of(link))
+        assert sync_redis.get(key) == str(user_id).encode()
+        assert 3590 <= sync_redis.ttl(key) <= 3600
+
+
+def test_link_with_a_token_telegram_rejects_exits_2(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    env = emulator_env(telegram, redis_url, channel)
+    env["BOT_TOKEN"] = "987654321:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+    result = run_cli("link", "42", env=env, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == "config error: BOT_TOKEN was rejected by Telegram (Unauthorized)"
+    )
+
+
+def test_link_rejects_a_user_id_that_is_not_a_number(tmp_path: Path) -> None:
+    result = run_cli("link", "abc", env=bot_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid int value: 'abc'" in result.stderr
+
+
+class Output:
+    """Collects a stream's lines on a thread and signals when a line contains `marker`."""
+
+    def __init__(self, stream: object, marker: str) -> None:
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self._marker = marker
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self.lines.append(line)
+            if self._marker in line:
+                self.seen.set()
+
+    def join(self) -> str:
+        self._thread.join(timeout=10)
+        return "".join(self.lines)
+
+
+def test_sigterm_stops_the_bot_with_exit_0_and_the_token_never_appears(
+    telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """The whole process at DEBUG: deliver one notification, SIGTERM, exit 0 within 10 s;
+    nothing printed contains the token, and stdout is one JSON object per line."""
+    env = emulator_env(telegram, redis_url, channel, LOG_LEVEL="DEBUG", LOG_FORMAT="json")
+    with subprocess.Popen(
+        BOT, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        stdout = Output(process.stdout, '"event": "bot_ready"')
+        stderr = Output(process.stderr, "\n")
+        try:
+            assert stdout.seen.wait(20), "no bot_ready line: " + "".join(stdout.lines[-20:])
+            link = Publisher(sync_redis).create_link(42)  # the bot recorded its username
+            telegram.user_says(9001, f"/start {token_of(link)}")
+            telegram.wait_for_sent(chat_id=9001)
+            assert plain_publish(redis_url, channel, {"user_id": 42, "message": "bye"}) == 1
+            telegram.wait_for_sent(chat_id=9001, predicate=lambda m: m.text == "bye")
+
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+        out, err = stdout.join(), stderr.join()
+
+    secret = telegram.token.split(":", 1)[1]
+    assert telegram.token not in out + err
+    assert secret not in out + err
+    assert "[REDACTED]" in out  # httpx logged request URLs at DEBUG; they were redacted
+    events = [json.loads(line) for line in out.splitlines()]
+    assert {"bot_ready", "notification_sent", "bot_stopping", "bot_stopped"} <= {
+        e["event"] for e in events
+    }
+    [stopped] = [e for e in events if e["event"] == "bot_stopped"]
+    assert stopped["sent"] == 1

@@ -1,0 +1,96 @@
+"""One log pipeline for structlog and the standard library, and no secret in any line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+import structlog
+
+from config.logging import REDACTED, configure_logging
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+URL = f"https://api.telegram.org/bot{TOKEN}/getUpdates"
+
+
+def configured(level: str = "DEBUG", fmt: str = "json") -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging(level, fmt, secrets=[TOKEN, "redis-pa55"], stream=stream, cache_loggers=False)
+    return stream
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_stdlib_and_structlog_lines_share_one_json_format() -> None:
+    stream = configured("INFO")
+    structlog.get_logger("bot.test").info("notification_sent", user_id=42)
+    logging.getLogger("telegram.ext.Application").info("Application started")
+
+    first, second = lines(stream)
+    assert first["event"] == "notification_sent"
+    assert first["user_id"] == 42
+    assert first["level"] == "info"
+    assert second["event"] == "Application started"
+    assert second["logger"] == "telegram.ext.Application"
+    assert {"timestamp", "level", "logger"} <= first.keys() & second.keys()
+
+
+def test_httpx_request_lines_are_redacted() -> None:
+    stream = configured("DEBUG")
+    logging.getLogger("httpx").info('HTTP Request: POST %s "HTTP/1.1 200 OK"', URL)
+    output = stream.getvalue()
+    assert TOKEN not in output
+    assert f"https://api.telegram.org/bot{REDACTED}/getUpdates" in output
+
+
+def test_per_request_library_logs_are_quiet_unless_debugging() -> None:
+    stream = configured("INFO")
+    logging.getLogger("httpx").info('HTTP Request: POST %s "HTTP/1.1 200 OK"', URL)
+    assert stream.getvalue() == ""
+
+
+def test_tracebacks_are_redacted_and_carry_no_frame_locals() -> None:
+    stream = configured("INFO")
+
+    def failing_request() -> None:
+        url = URL  # a local that show_locals would print
+        raise ConnectionError(f"cannot reach {url}")
+
+    try:
+        failing_request()
+    except ConnectionError:
+        structlog.get_logger("bot.test").exception("delivery_crashed")
+        logging.getLogger("telegram.ext.Updater").exception("polling failed")
+    output = stream.getvalue()
+    assert TOKEN not in output
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in output
+    [structlog_line, stdlib_line] = lines(stream)
+    assert "exception" in structlog_line
+    assert '"locals"' not in json.dumps(structlog_line["exception"])
+    assert "polling failed" in str(stdlib_line["event"])
+    assert "ZeroDivisionError" not in output
+    assert "ConnectionError" in json.dumps(stdlib_line["exception"])
+
+
+def test_literal_secrets_and_token_values_are_redacted() -> None:
+    stream = configured("INFO")
+    structlog.get_logger("bot.test").warning(
+        "redis_unavailable", error="AUTH failed for redis-pa55", token=TOKEN
+    )
+    [line] = lines(stream)
+    assert line["error"] == f"AUTH failed for {REDACTED}"
+    assert line["token"] == REDACTED
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_both_formats_render_one_line_per_event(fmt: str) -> None:
+    stream = configured("INFO", fmt)
+    structlog.get_logger("bot.test").info("bot_ready", username="notify_bot")
+    output = stream.getvalue()
+    assert output.count("\n") == 1
+    assert "bot_ready" in output
+    assert "notify_bot" in output

@@ -1,0 +1,149 @@
+"""The Bot API emulator answers like api.telegram.org, as python-telegram-bot sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from telegram import Bot, BotCommand, BotCommandScopeChat
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+)
+
+from bot.testing import FakeTelegram
+
+
+@pytest.fixture
+async def tg_bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
+    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
+        yield bot
+
+
+async def test_get_me_describes_the_bot(tg_bot: Bot, telegram: FakeTelegram) -> None:
+    me = await tg_bot.get_me()
+    assert me.username == "notify_demo_bot"
+    assert me.is_bot
+    assert me.id == int(telegram.token.split(":")[0])
+
+
+async def test_a_wrong_token_is_unauthorized(telegram: FakeTelegram) -> None:
+    bot = Bot("999:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", base_url=telegram.base_url)
+    with pytest.raises(InvalidToken):
+        async with bot:  # initialize() calls getMe
+            pass
+
+
+def test_errors_have_telegrams_json_shape(telegram: FakeTelegram) -> None:
+    telegram.fail_next(
+        "sendMessage", 429, "Too Many Requests: retry after 3", parameters={"retry_after": 3}
+    )
+    url = urlsplit(telegram.base_url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=5)
+    try:
+        connection.request(
+            "POST",
+            f"{url.path}{telegram.token}/sendMessage",
+            body="chat_id=1&text=hi",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        response = connection.getresponse()
+        status, body = response.status, json.loads(response.read())
+    finally:
+        connection.close()
+    assert status == 429
+    assert body == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 3",
+        "parameters": {"retry_after": 3},
+    }
+
+
+async def test_updates_are_delivered_once_and_confirmed_by_offset(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    telegram.user_says(42, "/start abc")
+    telegram.user_says(42, "hello")
+    first = await tg_bot.get_updates(timeout=0)
+    assert [u.message.text for u in first if u.message] == ["/start abc", "hello"]
+    assert first[0].message is not None
+    assert first[0].message.entities[0].type == "bot_command"
+    assert first[0].message.entities[0].length == len("/start")
+    again = await tg_bot.get_updates(offset=first[-1].update_id + 1, timeout=0)
+    assert again == ()
+    assert telegram.pending_updates() == 0
+
+
+async def test_a_long_poll_returns_as_soon_as_a_user_writes(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    poll = asyncio.create_task(tg_bot.get_updates(timeout=20, read_timeout=25))
+    await asyncio.to_thread(telegram.wait_for_call, "getUpdates")
+    telegram.user_says(7, "hi")
+    async with asyncio.timeout(5):
+        updates = await poll
+    assert [u.effective_user.id for u in updates if u.effective_user] == [7]
+
+
+async def test_a_second_poller_ends_the_first_with_409(tg_bot: Bot, telegram: FakeTelegram) -> None:
+    first = asyncio.create_task(tg_bot.get_updates(timeout=20, read_timeout=25))
+    await asyncio.to_thread(telegram.wait_for_call, "getUpdates")
+    async with Bot(telegram.token, base_url=telegram.base_url) as other:
+        await other.get_updates(timeout=0)
+    with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+        await first
+
+
+async def test_send_message_checks_like_telegram(tg_bot: Bot, telegram: FakeTelegram) -> None:
+    with pytest.raises(BadRequest, match="Chat not found"):
+        await tg_bot.send_message(123, "hi")
+    telegram.add_chat(123)
+    with pytest.raises(BadRequest, match="Message is too long"):
+        await tg_bot.send_message(123, "😀" * 2049)  # 4098 UTF-16 code units
+    sent = await tg_bot.send_message(123, "😀" * 2048)  # exactly 4096
+    assert sent.chat.id == 123
+    telegram.block(123)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await tg_bot.send_message(123, "hi")
+
+
+async def test_scripted_errors_map_to_python_telegram_bot_exceptions(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    telegram.add_chat(1)
+    telegram.fail_next(
+        "sendMessage", 429, "Too Many Requests: retry after 3", parameters={"retry_after": 3}
+    )
+    telegram.fail_next("sendMessage", 502, "Bad Gateway")
+    with pytest.raises(RetryAfter) as flood:
+        await tg_bot.send_message(1, "a")
+    assert flood.value.retry_after == timedelta(seconds=3)
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await tg_bot.send_message(1, "b")
+    await tg_bot.send_message(1, "c")
+    assert [m.text for m in telegram.sent] == ["c"]
+
+
+async def test_commands_are_kept_per_scope(tg_bot: Bot, telegram: FakeTelegram) -> None:
+    await tg_bot.set_my_commands([BotCommand("help", "Show help")])
+    await tg_bot.set_my_commands([BotCommand("stats", "Numbers")], scope=BotCommandScopeChat(5))
+    assert telegram.commands_for() == [{"command": "help", "description": "Show help"}]
+    assert telegram.commands_for({"type": "chat", "chat_id": 5}) == [
+        {"command": "stats", "description": "Numbers"}
+    ]
+
+
+async def test_unknown_methods_answer_not_found(tg_bot: Bot) -> None:
+    with pytest.raises(EndPointNotFound):  # PTB's reading of Telegram's 404 "Not Found"
+        await tg_bot.do_api_request("noSuchMethod")
