@@ -227,3 +227,23 @@ async def test_commands_answer_while_redis_is_down(telegram: FakeTelegram, chann
 
 async def _gone(client: redis.asyncio.Redis, key: str) -> bool:
     return not await client.exists(key)
+
+
+async def test_stopping_lets_the_send_in_flight_finish(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    telegram.latency = 0.5  # Telegram is slow to answer this send
+    sends_before = len(telegram.calls_to("sendMessage"))
+    plain_publish(
+        settings.redis_url, settings.notification_channel, {"user_id": 42, "message": "last one"}
+    )
+    await asyncio.to_thread(telegram.wait_for_call, "sendMessage", count=sends_before + 1)
+
+    await running_bot.shutdown()
+
+    assert [m.text for m in telegram.sent][-1] == "last one"
+    assert running_bot.bot.stats.outcomes[Outcome.SENT] == 1

@@ -141,10 +141,16 @@ class Output:
         return "".join(self.lines)
 
 
-def test_sigterm_stops_the_bot_with_exit_0_and_the_token_never_appears(
-    telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_bot_with_exit_0_and_the_token_never_appears(
+    telegram: FakeTelegram,
+    redis_url: str,
+    channel: str,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    stop_signal: signal.Signals,
 ) -> None:
-    """The whole process at DEBUG: deliver one notification, SIGTERM, exit 0 within 10 s;
+    """The whole process at DEBUG: deliver one notification, SIGTERM/SIGINT, exit 0 within 10 s;
     nothing printed contains the token, and stdout is one JSON object per line."""
     env = emulator_env(telegram, redis_url, channel, LOG_LEVEL="DEBUG", LOG_FORMAT="json")
     with subprocess.Popen(
@@ -160,7 +166,7 @@ def test_sigterm_stops_the_bot_with_exit_0_and_the_token_never_appears(
             assert plain_publish(redis_url, channel, {"user_id": 42, "message": "bye"}) == 1
             telegram.wait_for_sent(chat_id=9001, predicate=lambda m: m.text == "bye")
 
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(stop_signal)
             assert process.wait(timeout=10) == 0
         finally:
             if process.poll() is None:
