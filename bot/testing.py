@@ -424,6 +424,9 @@ class FakeTelegram:
 def _handler_for(telegram: FakeTelegram) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Telegram's servers do
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and
+        # delayed ACKs hold every answer back ~40 ms.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             self._answer()
