@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio
 import structlog
@@ -16,12 +17,18 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot import redis_client
 from bot.backoff import backoff_delay
-from bot.delivery import Delivery
+from bot.deadletters import DeadLetterStore
+from bot.delivery import Delivery, RetryPolicy
 from bot.dispatcher import Dispatcher
 from bot.handlers import ChatCommands
+from bot.idempotency import DeliveredIds
 from bot.listener import RedisListener
+from bot.outcomes import PUBSUB, Envelope, Settler
+from bot.ratelimit import Limits, Pacer
+from bot.receipts import Receipts
 from bot.registry import ChatRegistry
 from bot.stats import Stats
+from bot.stream import StreamConsumer
 from config.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
@@ -38,28 +45,73 @@ class Bot:
     registry: ChatRegistry
     application: Application  # type: ignore[type-arg]
     stats: Stats
+    dead_letters: DeadLetterStore
     dispatcher: Dispatcher
-    listener: RedisListener
+    listener: RedisListener | None
+    stream: StreamConsumer | None
 
 
 def build(settings: Settings) -> Bot:
     """Create and wire the pieces; nothing connects yet."""
     client = redis_client.async_client(settings.redis_url, settings.redis_ssl_cert_reqs)
     registry = ChatRegistry(client)
+    timeout = settings.telegram_timeout
     application = (
         ApplicationBuilder()
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .connection_pool_size(settings.delivery_concurrency + 8)  # room for handler replies
-        .get_updates_read_timeout(POLL_TIMEOUT + 10)
+        .read_timeout(timeout)  # a hung request is cut off and retried
+        .write_timeout(timeout)
+        .connect_timeout(timeout)
+        .get_updates_read_timeout(POLL_TIMEOUT + timeout)
         .build()
     )
     ChatCommands(registry).register(application)
     stats = Stats()
-    delivery = Delivery(application.bot, registry, stats)
-    dispatcher = Dispatcher(delivery.deliver, stats, settings.delivery_concurrency)
-    listener = RedisListener(client, settings.notification_channel, dispatcher.accept)
-    return Bot(settings, client, registry, application, stats, dispatcher, listener)
+    dead_letters = DeadLetterStore(client, settings.deadletter_maxlen)
+    limits = Limits(
+        per_second=settings.overall_per_second,
+        chat_burst=settings.telegram_chat_burst,
+        chat_per_second=settings.telegram_chat_per_second,
+        group_per_minute=settings.telegram_group_per_minute,
+    )
+    retry = RetryPolicy(
+        settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
+    )
+    delivery = Delivery(
+        application.bot,
+        registry,
+        Pacer(limits),
+        retry,
+        paid_broadcast=settings.telegram_paid_broadcast,
+    )
+    settler = Settler(
+        stats,
+        dead_letters,
+        Receipts(client, settings.receipt_channel),
+        DeliveredIds(client, settings.idempotency_window_seconds),
+    )
+    dispatcher = Dispatcher(delivery.deliver, settler, stats, settings.delivery_concurrency)
+
+    async def from_pubsub(payload: bytes) -> None:
+        await dispatcher.accept(Envelope(payload, PUBSUB))
+
+    listener = stream = None
+    if settings.notification_channel:
+        listener = RedisListener(client, settings.notification_channel, from_pubsub)
+    if settings.notification_stream:
+        stream = StreamConsumer(
+            client,
+            settings.notification_stream,
+            settings.stream_group,
+            settings.stream_consumer,
+            dispatcher.accept,
+            claim_idle=settings.stream_claim_idle_seconds,
+        )
+    return Bot(
+        settings, client, registry, application, stats, dead_letters, dispatcher, listener, stream
+    )
 
 
 async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
@@ -92,7 +144,11 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
     with contextlib.suppress(RedisError):
         await bot.registry.remember_bot_username(username)
 
-    listening = asyncio.create_task(bot.listener.run(), name="redis-listener")
+    sources = [
+        asyncio.create_task(source.run(), name=type(source).__name__)
+        for source in (bot.listener, bot.stream)
+        if source is not None
+    ]
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
         await updater.start_polling(
@@ -100,36 +156,75 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         )
         await application.start()
         await _announce_ready(bot, username, ready, stopping)
-        await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*sources, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         log.info("bot_stopping", pending=bot.dispatcher.pending)
         # Reverse order: take no new notifications, finish the ones in flight, then stop Telegram.
         stopping.cancel()
-        listening.cancel()
-        await asyncio.gather(stopping, listening, return_exceptions=True)
-        await bot.dispatcher.drain(bot.settings.shutdown_timeout)
+        for task in sources:
+            task.cancel()
+        await asyncio.gather(stopping, *sources, return_exceptions=True)
+        await _hand_back(bot, await bot.dispatcher.drain(bot.settings.shutdown_timeout))
         if updater.running:
             await updater.stop()
         if application.running:
             await application.stop()
-    crash = None if listening.cancelled() else listening.exception()
-    if crash is not None:
-        raise crash
+    for task in sources:
+        crash = None if task.cancelled() else task.exception()
+        if crash is not None:
+            raise crash
+
+
+async def _hand_back(bot: Bot, envelopes: list[Envelope]) -> None:
+    """Keep what shutdown cut short. Stream entries need nothing: unacknowledged, they stay
+    pending and the next start resumes them. Pub/sub ones go onto the stream (or, without one,
+    into the dead-letter store) so that they are not lost."""
+    from_pubsub = [envelope for envelope in envelopes if envelope.source == PUBSUB]
+    if not from_pubsub:
+        return
+    stream = bot.settings.notification_stream
+    try:
+        for envelope in from_pubsub:
+            if stream:
+                await bot.redis.xadd(
+                    stream,
+                    {"payload": envelope.payload},
+                    maxlen=bot.settings.stream_maxlen,
+                    approximate=True,
+                )
+            else:
+                await bot.dead_letters.add(
+                    envelope.payload, "shutdown before delivery", 0, PUBSUB, envelope.received_at
+                )
+    except RedisError as exc:
+        log.error("hand_back_failed", error=str(exc), lost=len(from_pubsub))  # noqa: TRY400
+        return
+    log.info("handed_back", notifications=len(from_pubsub), to=stream or "dead letters")
 
 
 async def _announce_ready(
-    bot: Bot, username: str, ready: asyncio.Event | None, stopping: asyncio.Task[object]
+    bot: Bot, username: str, ready: asyncio.Event | None, stopping: asyncio.Task[Any]
 ) -> None:
-    """Log `bot_ready` once the listener's first subscription is confirmed (or we are told to
-    stop first). Until then Redis may still be down; the listener keeps trying on its own."""
-    subscribed = asyncio.create_task(bot.listener.subscribed.wait())
-    try:
-        await asyncio.wait({subscribed, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        subscribed.cancel()
-    if stopping.done():
-        return
-    log.info("bot_ready", username=username, channel=bot.settings.notification_channel)
+    """Log `bot_ready` once every source listens (or we are told to stop first). Until then
+    Redis may still be down; the sources keep trying on their own."""
+    listening = [
+        bot.listener.subscribed if bot.listener else None,
+        bot.stream.ready if bot.stream else None,
+    ]
+    for event in filter(None, listening):
+        waiter = asyncio.create_task(event.wait())
+        try:
+            await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if stopping.done():
+            return
+    log.info(
+        "bot_ready",
+        username=username,
+        channel=bot.settings.notification_channel or None,
+        stream=bot.settings.notification_stream or None,
+    )
     if ready is not None:
         ready.set()
 

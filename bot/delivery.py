@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -19,101 +20,148 @@ from telegram.error import (
 
 from bot.backoff import backoff_delay
 from bot.events import Notification
+from bot.ratelimit import Pacer
 from bot.registry import ChatRegistry
-from bot.stats import Outcome, Stats
+from bot.stats import Outcome
+from bot.text import split_message
 
 log = structlog.get_logger(__name__)
 
-MAX_ATTEMPTS = 4
-RETRY_BASE_DELAY = 0.5
-RETRY_MAX_DELAY = 10.0
+# 429s do not use up the retry budget (Telegram told us exactly when to come back), but a
+# server that never stops saying 429 must not keep a notification forever.
+MAX_FLOOD_WAITS = 20
+
+
+@dataclass(frozen=True)
+class Result:
+    """The final outcome of one delivery, why, and how many sendMessage attempts it took."""
+
+    outcome: Outcome
+    reason: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures (timeouts, connection errors, 5xx) are retried."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
 
 
 class Delivery:
-    """Turns a Notification into a sendMessage call and decides what each Telegram error means."""
+    """Turns a Notification into sendMessage calls and decides what each Telegram error means:
+
+    - 429 RetryAfter: every send pauses for retry_after (the Pacer), then this one is resent;
+    - 403 Forbidden (blocked, deactivated, kicked): the chat is unlinked, no retry;
+    - 400 with migrate_to_chat_id: the link follows the new supergroup id and it is resent;
+    - other 400s and 401/404: permanent, no retry;
+    - timeouts, connection errors, 5xx: retried with backoff, up to `max_attempts`.
+
+    Text longer than Telegram allows is sent as ordered parts.
+    """
 
     def __init__(
         self,
         bot: Bot,
         registry: ChatRegistry,
-        stats: Stats,
+        pacer: Pacer,
+        retry: RetryPolicy | None = None,
         *,
-        retry_base: float = RETRY_BASE_DELAY,
+        paid_broadcast: bool = False,
     ) -> None:
         self._bot = bot
         self._registry = registry
-        self._stats = stats
-        self._retry_base = retry_base
+        self._pacer = pacer
+        self._retry = retry or RetryPolicy()
+        self._paid_broadcast = True if paid_broadcast else None
 
-    async def deliver(self, notification: Notification) -> Outcome:
-        """Deliver one notification, returning (and counting) its final outcome."""
-        outcome = await self._deliver(notification)
-        self._stats.record(outcome)
-        return outcome
-
-    async def _deliver(self, notification: Notification) -> Outcome:  # noqa: PLR0911 - a return per error class
+    async def deliver(self, notification: Notification) -> Result:
+        """Deliver one notification and return its final outcome."""
         user_id = notification.user_id
         chat_id = await self._registry.chat_for(user_id)
         if chat_id is None:
-            log.warning("notification_unlinked_user", user_id=user_id, reason="no chat linked")
-            return Outcome.UNLINKED
+            return Result(Outcome.UNLINKED, "no chat linked")
+        parts = split_message(notification.message)
+        attempts = 0
+        for number, part in enumerate(parts, start=1):
+            sent = _Send(user_id, chat_id)
+            result = await self._send(sent, part)
+            chat_id = sent.chat_id  # a migration carries over to the next part
+            attempts += result.attempts
+            if result.outcome is not Outcome.SENT:
+                reason = (
+                    result.reason
+                    if len(parts) == 1
+                    else f"{result.reason} (part {number} of {len(parts)})"
+                )
+                return Result(result.outcome, reason, attempts)
+        return Result(Outcome.SENT, None, attempts)
 
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+    async def _send(self, send: _Send, text: str) -> Result:
+        attempt = flood_waits = 0
+        while True:
+            await self._pacer.wait_turn(send.chat_id)
+            attempt += 1
             try:
                 # No parse_mode: user content is sent literally, so "<b>" or "*" cannot break it.
-                await self._bot.send_message(chat_id=chat_id, text=notification.message)
+                await self._bot.send_message(
+                    chat_id=send.chat_id, text=text, allow_paid_broadcast=self._paid_broadcast
+                )
             except RetryAfter as exc:
+                flood_waits += 1
+                attempt -= 1
                 delay = _seconds(exc.retry_after)
-                log.warning("telegram_flood_wait", user_id=user_id, retry_after=delay)
-                await asyncio.sleep(delay)
+                self._pacer.pause(delay)
+                log.warning("telegram_flood_wait", user_id=send.user_id, retry_after=delay)
+                if flood_waits > MAX_FLOOD_WAITS:
+                    return Result(
+                        Outcome.FAILED, f"still flood-limited after {flood_waits} waits", attempt
+                    )
             except ChatMigrated as exc:
-                # A group became a supergroup: follow it and resend at once.
                 log.info(
                     "chat_migrated",
-                    user_id=user_id,
-                    old_chat_id=chat_id,
+                    user_id=send.user_id,
+                    old_chat_id=send.chat_id,
                     new_chat_id=exc.new_chat_id,
                 )
-                chat_id = exc.new_chat_id
-                await self._registry.link(user_id, chat_id)
+                send.chat_id = exc.new_chat_id
+                await self._registry.link(send.user_id, send.chat_id)
             except Forbidden as exc:
-                await self._registry.unlink_chat(chat_id)
-                log.warning(
-                    "notification_blocked", user_id=user_id, chat_id=chat_id, reason=exc.message
-                )
-                return Outcome.BLOCKED
+                await self._registry.unlink_chat(send.chat_id)
+                return Result(Outcome.BLOCKED, exc.message, attempt)
             except (BadRequest, InvalidToken) as exc:
                 # Permanent: the same request would fail the same way.
-                return _failed(user_id, chat_id, exc.message, attempt)
+                return Result(Outcome.FAILED, exc.message, attempt)
             except NetworkError as exc:
                 # Includes TimedOut: the message may have arrived. A rare duplicate is the
                 # price of not losing notifications when Telegram is slow.
-                if attempt == MAX_ATTEMPTS:
-                    return _failed(user_id, chat_id, exc.message, attempt)
-                delay = backoff_delay(attempt, self._retry_base, RETRY_MAX_DELAY)
+                if attempt >= self._retry.max_attempts:
+                    return Result(
+                        Outcome.FAILED, f"{exc.message} (after {attempt} attempts)", attempt
+                    )
+                delay = backoff_delay(attempt, self._retry.base_delay, self._retry.max_delay)
                 log.warning(
                     "telegram_send_retry",
-                    user_id=user_id,
+                    user_id=send.user_id,
                     reason=exc.message,
                     attempt=attempt,
                     retry_in=round(delay, 2),
                 )
                 await asyncio.sleep(delay)
             except TelegramError as exc:
-                return _failed(user_id, chat_id, exc.message, attempt)
+                return Result(Outcome.FAILED, exc.message, attempt)
             else:
-                log.info("notification_sent", user_id=user_id, chat_id=chat_id)
-                return Outcome.SENT
-        return _failed(
-            user_id, chat_id, "still refused after flood waits or migrations", MAX_ATTEMPTS
-        )
+                return Result(Outcome.SENT, None, attempt)
 
 
-def _failed(user_id: int, chat_id: int, reason: str, attempts: int) -> Outcome:
-    log.error(
-        "notification_failed", user_id=user_id, chat_id=chat_id, reason=reason, attempts=attempts
-    )
-    return Outcome.FAILED
+@dataclass
+class _Send:
+    """Who a part goes to; the chat id changes if the group migrates mid-delivery."""
+
+    user_id: int
+    chat_id: int
 
 
 def _seconds(value: int | timedelta) -> float:

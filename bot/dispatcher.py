@@ -1,4 +1,4 @@
-"""Between Redis and Telegram: parse payloads, then deliver concurrently, in order per user."""
+"""Between sources and Telegram: parse payloads, deliver concurrently, in order per user."""
 
 from __future__ import annotations
 
@@ -8,52 +8,55 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from bot.delivery import Result
 from bot.events import InvalidNotification, Notification, parse_notification
+from bot.outcomes import Envelope, Settler
 from bot.stats import Outcome, Stats
 
 log = structlog.get_logger(__name__)
 
-Deliver = Callable[[Notification], Awaitable[Outcome]]
+Deliver = Callable[[Notification], Awaitable[Result]]
 
 
 class Dispatcher:
     """Runs deliveries for different users side by side (at most `concurrency` at once) while
-    each user's notifications go out one after another, in the order they were published.
+    each user's notifications go out one after another, in the order they arrived.
 
-    Slow sends never hold up the Redis reader: `accept` only parses and queues.
+    Slow sends never hold up a source: `accept` only parses and queues.
     """
 
-    def __init__(self, deliver: Deliver, stats: Stats, concurrency: int) -> None:
+    def __init__(self, deliver: Deliver, settler: Settler, stats: Stats, concurrency: int) -> None:
         self._deliver = deliver
+        self._settler = settler
         self._stats = stats
         self._slots = asyncio.Semaphore(concurrency)
-        self._lanes: dict[int, deque[Notification]] = {}
+        self._lanes: dict[int, deque[Envelope]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def pending(self) -> int:
-        """Notifications accepted but not yet finished."""
+        """Notifications accepted but not yet settled."""
         return sum(len(lane) for lane in self._lanes.values())
 
-    def accept(self, payload: bytes | str) -> None:
-        """Take one raw payload from Redis: a bad one is logged and counted, a good one queued."""
+    async def accept(self, envelope: Envelope) -> None:
+        """Take one envelope from a source: a bad payload is settled as invalid, a good one
+        queued behind any earlier ones for the same user."""
         self._stats.received += 1
         try:
-            notification = parse_notification(payload)
+            envelope.notification = parse_notification(envelope.payload)
         except InvalidNotification as exc:
-            self._stats.record(Outcome.INVALID)
-            log.warning("notification_invalid", reason=exc.reason, preview=exc.preview)
+            try:
+                await self._settler.settle(envelope, Outcome.INVALID, exc.reason)
+            finally:
+                _release(envelope)
             return
-        self.submit(notification)
-
-    def submit(self, notification: Notification) -> None:
-        """Queue a notification behind any earlier ones for the same user."""
-        lane = self._lanes.get(notification.user_id)
+        user_id = envelope.notification.user_id
+        lane = self._lanes.get(user_id)
         if lane is not None:
-            lane.append(notification)
+            lane.append(envelope)
             return
-        self._lanes[notification.user_id] = deque([notification])
-        task = asyncio.create_task(self._drain_lane(notification.user_id))
+        self._lanes[user_id] = deque([envelope])
+        task = asyncio.create_task(self._drain_lane(user_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -65,26 +68,39 @@ class Dispatcher:
                     await self._deliver_one(lane[0])
                 lane.popleft()
         finally:
-            # No await between the empty check and this: a concurrent submit cannot be lost.
+            # No await between the empty check and this: a concurrent accept cannot be lost.
             del self._lanes[user_id]
 
-    async def _deliver_one(self, notification: Notification) -> None:
+    async def _deliver_one(self, envelope: Envelope) -> None:
+        assert envelope.notification is not None  # set by accept  # noqa: S101
         try:
-            await self._deliver(notification)
+            if await self._settler.already_delivered(envelope):
+                await self._settler.settle(envelope, Outcome.DUPLICATE, "id already delivered")
+                return
+            result = await self._deliver(envelope.notification)
+            await self._settler.settle(envelope, result.outcome, result.reason, result.attempts)
         except Exception:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
+            # A stream entry stays unacknowledged and is delivered again later.
             self._stats.record(Outcome.FAILED)
-            log.exception("delivery_crashed", user_id=notification.user_id)
+            log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
+        finally:
+            _release(envelope)
 
-    async def drain(self, grace: float) -> int:
-        """Wait up to `grace` s for queued deliveries; cancel the rest and return their count."""
+    async def drain(self, grace: float) -> list[Envelope]:
+        """Wait up to `grace` s for queued deliveries; cancel the rest and return them."""
         if self._tasks:
             log.info("delivery_draining", pending=self.pending)
             await asyncio.wait(set(self._tasks), timeout=grace)
-        left = self.pending
+        left = [envelope for lane in self._lanes.values() for envelope in lane]
         if left:
-            log.error("delivery_abandoned", pending=left, grace_seconds=grace)
+            log.warning("delivery_abandoned", pending=len(left), grace_seconds=grace)
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         return left
+
+
+def _release(envelope: Envelope) -> None:
+    if envelope.release is not None:
+        envelope.release()

@@ -24,6 +24,12 @@ class Notification(BaseModel):
 
     user_id: StrictInt = Field(description="The web app's id of the user to notify.")
     message: StrictStr = Field(description="Plain text, sent as is (no Markdown or HTML).")
+    id: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Optional idempotency key: the same id is delivered at most once.",
+    )
 
     @field_validator("message")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio
@@ -17,7 +17,7 @@ from bot.backoff import backoff_delay
 
 log = structlog.get_logger(__name__)
 
-OnPayload = Callable[[bytes], None]
+OnPayload = Callable[[bytes], Awaitable[None]]
 
 # The errors that mean "the connection is gone", as opposed to a bug in our code.
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -33,6 +33,8 @@ class RedisListener:
     Blocks on the socket while idle (no polling). A silent connection is probed with PING after
     `idle_ping_after` seconds and dropped if no reply comes within `pong_timeout`. On any
     connection error it reconnects with exponential backoff and jitter, forever, until cancelled.
+    The backoff is capped at `backoff_max` (1 s) so that delivery resumes within about a second
+    of Redis coming back: pub/sub keeps nothing, so every second down is lost messages.
     """
 
     def __init__(
@@ -44,7 +46,7 @@ class RedisListener:
         idle_ping_after: float = 30.0,
         pong_timeout: float = 5.0,
         backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
+        backoff_max: float = 1.0,
     ) -> None:
         self._redis = client
         self._channel = channel
@@ -78,7 +80,7 @@ class RedisListener:
             if message is not None:
                 last_heard = time.monotonic()
                 probing = False
-                self._handle(message)
+                await self._handle(message)
             elif time.monotonic() >= deadline:
                 # A None can also be a filtered health-check reply, hence the deadline check.
                 if probing:
@@ -86,10 +88,10 @@ class RedisListener:
                 await pubsub.ping()
                 probing = True
 
-    def _handle(self, message: dict[str, Any]) -> None:
+    async def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "message":
-            self._on_payload(message["data"])
+            await self._on_payload(message["data"])
         elif kind == "subscribe":
             if self._failures:
                 log.info(

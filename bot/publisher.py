@@ -21,19 +21,22 @@ from telegram.helpers import create_deep_linked_url
 from bot import redis_client
 from bot.events import Notification, describe_errors
 from bot.registry import BOT_USERNAME, ChatRegistry, link_token_key, new_link_token
+from bot.stream import PAYLOAD_FIELD
 
 DEFAULT_CHANNEL = "notification"
+DEFAULT_STREAM = "notifications"
+DEFAULT_STREAM_MAXLEN = 100_000
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_LINK_TTL = 24 * 3600
 
 
-def encode(user_id: int, message: str) -> str:
+def encode(user_id: int, message: str, notification_id: str | None = None) -> str:
     """The JSON payload for one notification; raises ValueError naming what is wrong."""
     try:
-        notification = Notification(user_id=user_id, message=message)
+        notification = Notification(user_id=user_id, message=message, id=notification_id)
     except ValidationError as exc:
         raise ValueError(f"invalid notification: {describe_errors(exc)}") from None
-    return json.dumps(notification.model_dump(), ensure_ascii=False)
+    return json.dumps(notification.model_dump(exclude_none=True), ensure_ascii=False)
 
 
 def _username(stored: bytes | str | None) -> str:
@@ -47,19 +50,49 @@ def _username(stored: bytes | str | None) -> str:
 
 
 class Publisher:
-    """Publishes notifications and creates deep links with a blocking `redis.Redis` client."""
+    """Publishes notifications and creates deep links with a blocking `redis.Redis` client.
 
-    def __init__(self, client: redis.Redis, channel: str = DEFAULT_CHANNEL) -> None:
+    `publish` is fire-and-forget pub/sub: only a running bot receives it. `enqueue` adds to the
+    durable stream: it waits in Redis until a bot delivers it, even one started later.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+    ) -> None:
         self.client = client
         self.channel = channel
+        self.stream = stream
+        self.stream_maxlen = stream_maxlen
 
     @classmethod
-    def from_url(cls, url: str = DEFAULT_REDIS_URL, channel: str = DEFAULT_CHANNEL) -> Publisher:
-        return cls(redis_client.sync_client(url), channel)
+    def from_url(
+        cls,
+        url: str = DEFAULT_REDIS_URL,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+    ) -> Publisher:
+        """A publisher with a connection of its own to `url`."""
+        client = redis_client.sync_client(url)
+        return cls(client, channel, stream, stream_maxlen)
 
-    def publish(self, user_id: int, message: str) -> int:
+    def publish(self, user_id: int, message: str, *, id: str | None = None) -> int:
         """Publish one notification; returns how many subscribers (bots) received it."""
-        return int(self.client.publish(self.channel, encode(user_id, message)))
+        return int(self.client.publish(self.channel, encode(user_id, message, id)))
+
+    def enqueue(self, user_id: int, message: str, *, id: str | None = None) -> str:
+        """Add one notification to the durable stream; returns the stream entry id."""
+        entry = self.client.xadd(
+            self.stream,
+            {PAYLOAD_FIELD: encode(user_id, message, id)},
+            maxlen=self.stream_maxlen,
+            approximate=True,
+        )
+        return _text(entry)
 
     def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
@@ -74,19 +107,43 @@ class Publisher:
 class AsyncPublisher:
     """The same as Publisher, for asyncio web apps, with a `redis.asyncio.Redis` client."""
 
-    def __init__(self, client: redis.asyncio.Redis, channel: str = DEFAULT_CHANNEL) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+    ) -> None:
         self.client = client
         self.channel = channel
+        self.stream = stream
+        self.stream_maxlen = stream_maxlen
 
     @classmethod
     def from_url(
-        cls, url: str = DEFAULT_REDIS_URL, channel: str = DEFAULT_CHANNEL
+        cls,
+        url: str = DEFAULT_REDIS_URL,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
     ) -> AsyncPublisher:
-        return cls(redis_client.async_client(url), channel)
+        """A publisher with a connection of its own to `url`."""
+        client = redis_client.async_client(url)
+        return cls(client, channel, stream, stream_maxlen)
 
-    async def publish(self, user_id: int, message: str) -> int:
+    async def publish(self, user_id: int, message: str, *, id: str | None = None) -> int:
         """Publish one notification; returns how many subscribers (bots) received it."""
-        return int(await self.client.publish(self.channel, encode(user_id, message)))
+        return int(await self.client.publish(self.channel, encode(user_id, message, id)))
+
+    async def enqueue(self, user_id: int, message: str, *, id: str | None = None) -> str:
+        """Add one notification to the durable stream; returns the stream entry id."""
+        entry = await self.client.xadd(
+            self.stream,
+            {PAYLOAD_FIELD: encode(user_id, message, id)},
+            maxlen=self.stream_maxlen,
+            approximate=True,
+        )
+        return _text(entry)
 
     async def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
@@ -95,3 +152,7 @@ class AsyncPublisher:
         username = bot_username or _username(await self.client.get(BOT_USERNAME))
         token = await ChatRegistry(self.client).create_link_token(user_id, ttl)
         return create_deep_linked_url(username, token)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -16,6 +16,7 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"  # Telegram said 403: the user blocked the bot; the link was removed
     FAILED = "failed"  # Telegram refused it or stayed unreachable
     INVALID = "invalid"  # the payload was not a valid notification
+    DUPLICATE = "duplicate"  # its id was delivered before, within the idempotency window
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Stats:
 
     started_at: float = field(default_factory=time.monotonic)
     received: int = 0
+    dead_lettered: int = 0
     outcomes: Counter[Outcome] = field(default_factory=Counter)
 
     def record(self, outcome: Outcome) -> None:
@@ -31,4 +33,5 @@ class Stats:
 
     def snapshot(self) -> dict[str, int]:
         """Counts by name, every outcome present (zero when none), for a log line."""
-        return {"received": self.received} | {o.value: self.outcomes[o] for o in Outcome}
+        counts = {o.value: self.outcomes[o] for o in Outcome}
+        return {"received": self.received, **counts, "dead_lettered": self.dead_lettered}

@@ -15,13 +15,16 @@ api.telegram.org answers them, so a bot under test runs unchanged with
 
 What it covers: getMe, getUpdates (long polling, offsets, 409 when a second poller takes
 over), deleteWebhook, sendMessage (with Telegram's checks: unknown chat, blocked user, empty or
-too long text), setMyCommands/getMyCommands/deleteMyCommands, and scripted errors for any method.
+too long text, and flood limits when `limits` is given), setMyCommands/getMyCommands/
+deleteMyCommands, and scripted faults for any method: error answers, hung requests, dropped
+connections.
 Other methods answer 404 Not Found, as Telegram does for unknown methods.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +33,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from bot.ratelimit import Limits, SlidingWindow
 
 DEFAULT_TOKEN = "123456789:AAEmulatorTokenForOfflineTestsOnly_x"  # noqa: S105 - public fake
 MAX_TEXT_UTF16 = 4096
@@ -74,10 +79,18 @@ class SentMessage:
     at: float
 
 
+class DropConnection(Exception):
+    """Scripted fault: close the connection without an answer."""
+
+
 @dataclass
 class _Script:
-    error: ApiError
+    """What to do instead of the real answer, for the next `times` calls of a method."""
+
     times: int
+    error: ApiError | None = None
+    hang: float = 0.0  # seconds to hold the request before answering normally
+    drop: bool = False
 
 
 @dataclass
@@ -106,6 +119,7 @@ class FakeTelegram:
         host: str = "127.0.0.1",
         port: int = 0,
         latency: float = 0.0,
+        limits: Limits | None = None,
     ) -> None:
         self.token = token
         self.bot_user: JSONDict = {
@@ -118,7 +132,11 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
         self.latency = latency
+        self.limits = limits
+        self.rate_limited = 0  # how many 429s the flood limits answered
         self._state = _State()
+        self._overall = limits.overall() if limits else None
+        self._chat_windows: dict[int, SlidingWindow] = {}
         self._changed = threading.Condition()
         self._closing = False
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -227,9 +245,20 @@ class FakeTelegram:
         times: int = 1,
     ) -> None:
         """Answer the next `times` calls of `method` with this error instead of the real answer."""
+        self._script(method, _Script(times, error=ApiError(code, description, parameters)))
+
+    def hang_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next `times` calls of `method` for `seconds` before answering (a hung
+        request: the client should time out first)."""
+        self._script(method, _Script(times, hang=seconds))
+
+    def drop_next(self, method: str, *, times: int = 1) -> None:
+        """Close the connection of the next `times` calls of `method` without any answer."""
+        self._script(method, _Script(times, drop=True))
+
+    def _script(self, method: str, script: _Script) -> None:
         with self._changed:
-            scripts = self._state.scripts.setdefault(method, [])
-            scripts.append(_Script(ApiError(code, description, parameters), times))
+            self._state.scripts.setdefault(method, []).append(script)
 
     # -- what the bot did ----------------------------------------------------------------
 
@@ -300,17 +329,21 @@ class FakeTelegram:
         with self._changed:
             self._state.calls.append(ApiCall(method, params, time.time()))
             self._changed.notify_all()
-            scripted = self._scripted_error(method)
+            scripted = self._next_script(method)
         if self.latency:
             time.sleep(self.latency)
         if scripted is not None:
-            raise scripted
+            if scripted.drop:
+                raise DropConnection
+            if scripted.error is not None:
+                raise scripted.error
+            time.sleep(scripted.hang)
         handler = self._methods().get(method.lower())
         if handler is None:
             raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
         return handler(params)
 
-    def _scripted_error(self, method: str) -> ApiError | None:
+    def _next_script(self, method: str) -> _Script | None:
         scripts = self._state.scripts.get(method)
         if not scripts:
             return None
@@ -318,7 +351,28 @@ class FakeTelegram:
         script.times -= 1
         if script.times <= 0:
             scripts.pop(0)
-        return script.error
+        return script
+
+    def _enforce_limits(self, chat_id: int) -> None:
+        """Telegram's flood control: 429 with retry_after when a window is full (caller holds
+        the lock). Counted at arrival, as Telegram can only count what reaches it."""
+        if self.limits is None or self._overall is None:
+            return
+        now = time.monotonic()
+        window = self._chat_windows.get(chat_id)
+        if window is None:
+            window = self._chat_windows[chat_id] = self.limits.for_chat(chat_id)
+        wait = max(self._overall.wait_time(now), window.wait_time(now))
+        if wait > 0:
+            self.rate_limited += 1
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                f"Too Many Requests: retry after {retry_after}",
+                {"retry_after": retry_after},
+            )
+        self._overall.record(now)
+        window.record(now)
 
     def _methods(self) -> dict[str, Callable[[JSONDict], Any]]:
         return {
@@ -385,6 +439,7 @@ class FakeTelegram:
                 raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found")
             if chat_id in state.blocked:
                 raise ApiError(HTTPStatus.FORBIDDEN, "Forbidden: bot was blocked by the user")
+            self._enforce_limits(chat_id)
             message = {
                 "message_id": state.next_message_id,
                 "from": self.bot_user,
@@ -444,6 +499,9 @@ def _handler_for(telegram: FakeTelegram) -> type[BaseHTTPRequestHandler]:
                 status = HTTPStatus.OK
             except ApiError as exc:
                 body, status = exc.body(), HTTPStatus(exc.code)
+            except DropConnection:
+                self.close_connection = True
+                return
             payload = json.dumps(body).encode()
             try:
                 self.send_response(status)

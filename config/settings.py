@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+import socket
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
+FREE_PER_SECOND = 30.0  # Telegram's overall limit for a bot
+PAID_BROADCAST_PER_SECOND = 1000.0  # with allow_paid_broadcast (paid in Telegram Stars)
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 
 
@@ -32,10 +42,37 @@ class Settings(BaseSettings):
     redis_url: str = "redis://localhost:6379/0"
     redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    notification_channel: str = Field(default="notification", min_length=1)
+    # Sources: an empty name turns that source off.
+    notification_channel: str = "notification"
+    notification_stream: str = "notifications"
+    stream_group: str = Field(default="notify-bot", min_length=1)
+    # Stable per instance so a restarted worker resumes its own pending entries; Heroku's DYNO
+    # ("worker.1") is stable across restarts, the hostname is the fallback.
+    stream_consumer: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        validation_alias=AliasChoices("stream_consumer", "dyno"),
+    )
+    stream_maxlen: int = Field(default=100_000, ge=1000)
+    stream_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    idempotency_window_seconds: int = Field(default=24 * 3600, gt=0)
+    receipt_channel: str = "notification:receipts"
+    deadletter_maxlen: int = Field(default=10_000, ge=1)
+
     telegram_base_url: str = TELEGRAM_API_URL
+    telegram_timeout: float = Field(default=10.0, gt=0)
+    # None: Telegram's 30/s, or 1000/s with paid broadcasts.
+    telegram_max_per_second: float | None = Field(default=None, gt=0)
+    telegram_paid_broadcast: bool = False
+    telegram_chat_burst: int = Field(default=3, ge=1)
+    telegram_chat_per_second: float = Field(default=1.0, gt=0)
+    telegram_group_per_minute: int = Field(default=20, ge=1)
+
     link_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     delivery_concurrency: int = Field(default=64, ge=1, le=1024)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=100)
+    delivery_retry_base: float = Field(default=0.5, gt=0)
+    delivery_retry_max: float = Field(default=30.0, gt=0)
     shutdown_timeout: float = Field(default=8.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None
@@ -87,6 +124,21 @@ class Settings(BaseSettings):
             return value.lower() or None
         return value
 
+    @model_validator(mode="after")
+    def _some_source(self) -> Settings:
+        if not self.notification_channel and not self.notification_stream:
+            raise ValueError(
+                "NOTIFICATION_CHANNEL and NOTIFICATION_STREAM are both empty: nothing to listen to"
+            )
+        return self
+
+    @property
+    def overall_per_second(self) -> float:
+        """The overall send limit in force."""
+        if self.telegram_max_per_second is not None:
+            return self.telegram_max_per_second
+        return PAID_BROADCAST_PER_SECOND if self.telegram_paid_broadcast else FREE_PER_SECOND
+
     @property
     def redis_secrets(self) -> list[str]:
         """The Redis password, if the URL carries one, so logging can redact it."""
@@ -106,8 +158,8 @@ def _describe(exc: ValidationError) -> str:
     """One line per problem, naming the variable but never echoing its value."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
-        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         message = "is required but not set" if error["type"] == "missing" else error["msg"]
         message = message.removeprefix("Value error, ")
-        problems.append(f"{name} {message}")
+        name = str(error["loc"][0]).upper() if error["loc"] else ""
+        problems.append(f"{name} {message}" if name else message)
     return "; ".join(problems)

@@ -19,7 +19,7 @@ class Received:
         self.payloads: list[bytes] = []
         self.changed = asyncio.Event()
 
-    def __call__(self, payload: bytes) -> None:
+    async def __call__(self, payload: bytes) -> None:
         self.payloads.append(payload)
         self.changed.set()
 

@@ -1,0 +1,112 @@
+"""Flood control: pace sendMessage calls below Telegram's limits, and pause all sends on a 429."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+
+# Client-side windows are this much longer than Telegram's, so jitter between our clock and the
+# arrival time at Telegram cannot push a request into a window that is already full.
+MARGIN = 0.02
+PRUNE_EVERY = 1000  # acquisitions between sweeps of idle per-chat windows
+
+
+class SlidingWindow:
+    """At most `limit` events in any `period` seconds (also used by the emulator to enforce)."""
+
+    __slots__ = ("_times", "limit", "period")
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self._times: deque[float] = deque(maxlen=limit)
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until one more event fits; 0 if it fits now."""
+        if len(self._times) < self.limit:
+            return 0.0
+        return max(0.0, self._times[0] + self.period - now)
+
+    def record(self, now: float) -> None:
+        self._times.append(now)
+
+    def idle_since(self, now: float) -> bool:
+        """True when the whole window has passed since the last event (safe to forget)."""
+        return not self._times or self._times[-1] + self.period <= now
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's limits as this bot applies them (see README: flood control)."""
+
+    per_second: float = 30.0
+    chat_burst: int = 3
+    chat_per_second: float = 1.0
+    group_per_minute: int = 20
+
+    def overall(self) -> SlidingWindow:
+        # A whole number of sends per whole second keeps the arithmetic exact for < 1/s rates.
+        limit = max(1, round(self.per_second)) if self.per_second >= 1 else 1
+        period = limit / self.per_second
+        return SlidingWindow(limit, period)
+
+    def for_chat(self, chat_id: int) -> SlidingWindow:
+        # Telegram ids: users are positive, groups, supergroups and channels negative.
+        if chat_id < 0:
+            return SlidingWindow(self.group_per_minute, 60.0)
+        return SlidingWindow(self.chat_burst, self.chat_burst / self.chat_per_second)
+
+
+def _with_margin(window: SlidingWindow) -> SlidingWindow:
+    return SlidingWindow(window.limit, window.period * (1 + MARGIN))
+
+
+class Pacer:
+    """Waits before each send so that no limit is exceeded, and holds every send while Telegram
+    has asked us (429 retry_after) to wait. Waiters get their turn in arrival order."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._overall = _with_margin(limits.overall())
+        self._chats: dict[int, SlidingWindow] = {}
+        self._turn = asyncio.Lock()
+        self._paused_until = 0.0
+        self._acquired = 0
+
+    def pause(self, seconds: float) -> None:
+        """Telegram said 429: no send of any chat goes out for `seconds`."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - time.monotonic())
+
+    async def wait_turn(self, chat_id: int) -> None:
+        """Return when a message to `chat_id` may be sent now; the send is then counted."""
+        window = self._chats.get(chat_id)
+        if window is None:
+            window = self._chats[chat_id] = _with_margin(self._limits.for_chat(chat_id))
+        # The per-chat wait happens outside the shared lock: one busy chat must not hold up
+        # the others. Sends to one chat are sequential (one lane per user), so this is safe.
+        delay = window.wait_time(time.monotonic())
+        if delay > 0:
+            await asyncio.sleep(delay)
+        async with self._turn:
+            while True:
+                now = time.monotonic()
+                delay = max(self._overall.wait_time(now), self._paused_until - now)
+                if delay <= 0:
+                    break
+                await asyncio.sleep(delay)
+            self._overall.record(now)
+            window.record(now)
+        self._acquired += 1
+        if self._acquired % PRUNE_EVERY == 0:
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        idle = [chat for chat, window in self._chats.items() if window.idle_since(now)]
+        for chat in idle:
+            del self._chats[chat]

@@ -1,0 +1,237 @@
+"""Durable source: a Redis Stream read through a consumer group, acknowledged only once settled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio
+import structlog
+from redis.exceptions import ResponseError
+
+from bot.backoff import backoff_delay
+from bot.listener import CONNECTION_ERRORS
+from bot.outcomes import STREAM, Envelope
+
+log = structlog.get_logger(__name__)
+
+PAYLOAD_FIELD = b"payload"
+BLOCK_MS = 2000  # below the client's 5 s socket timeout, so a blocking read is never cut off
+
+Submit = Callable[[Envelope], Awaitable[None]]
+
+
+class StreamConsumer:
+    """Reads `stream` as `consumer` of `group` and hands each entry on as an Envelope whose
+    `ack` acknowledges it. On start it first re-reads its own pending entries (left by a
+    crash of this same consumer), and every `claim_every` seconds it claims entries other
+    consumers left pending for over `claim_idle` seconds, and trims acknowledged entries.
+
+    At most `max_in_flight` entries are read but not yet settled, so a backlog stays in Redis
+    rather than in memory.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        stream: str,
+        group: str,
+        consumer: str,
+        submit: Submit,
+        *,
+        claim_idle: float = 60.0,
+        claim_every: float = 15.0,
+        max_in_flight: int = 1000,
+        batch: int = 100,
+        backoff_base: float = 0.2,
+        backoff_max: float = 1.0,
+    ) -> None:
+        self._redis = client
+        self._stream = stream
+        self._group = group
+        self._consumer = consumer
+        self._submit = submit
+        self._claim_idle_ms = int(claim_idle * 1000)
+        self._claim_every = claim_every
+        self._max_in_flight = max_in_flight
+        self._batch = batch
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._in_flight: set[str] = set()
+        self._room = asyncio.Event()
+        self._resumed_own = False
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until cancelled; reconnect with backoff when Redis goes away."""
+        failures = 0
+        down_since = 0.0
+        while True:
+            try:
+                await self._ensure_group()
+                if not self._resumed_own:
+                    # Only at start: after a reconnect our pending entries are still in flight here.
+                    await self._read_pending_of_own()
+                    self._resumed_own = True
+                if failures:
+                    log.info(
+                        "stream_recovered",
+                        stream=self._stream,
+                        attempts=failures,
+                        outage_seconds=round(time.monotonic() - down_since, 2),
+                    )
+                    failures = 0
+                else:
+                    log.info(
+                        "stream_consuming",
+                        stream=self._stream,
+                        group=self._group,
+                        consumer=self._consumer,
+                    )
+                self.ready.set()
+                await self._consume()
+            except (*CONNECTION_ERRORS, ResponseError) as exc:
+                # ResponseError: e.g. NOGROUP after the stream was deleted; the group is recreated.
+                self.ready.clear()
+                if not failures:
+                    down_since = time.monotonic()
+                failures += 1
+                delay = backoff_delay(failures, self._backoff_base, self._backoff_max)
+                log.warning(
+                    "stream_unavailable",
+                    stream=self._stream,
+                    attempt=failures,
+                    error=str(exc) or type(exc).__name__,
+                    retry_in=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+
+    async def _ensure_group(self) -> None:
+        try:
+            # From id 0: entries added before the bot's first start are delivered too.
+            await self._redis.xgroup_create(self._stream, self._group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _consume(self) -> None:
+        next_maintenance = 0.0
+        while True:
+            if time.monotonic() >= next_maintenance:
+                await self._claim_stale()
+                await self.trim()
+                next_maintenance = time.monotonic() + self._claim_every
+            room = await self._wait_for_room()
+            response = await self._redis.xreadgroup(
+                self._group,
+                self._consumer,
+                {self._stream: ">"},
+                count=min(room, self._batch),
+                block=BLOCK_MS,
+            )
+            for entry_id, fields in _entries(response):
+                await self._hand_on(entry_id, fields)
+
+    async def _wait_for_room(self) -> int:
+        while len(self._in_flight) >= self._max_in_flight:
+            self._room.clear()
+            await self._room.wait()
+        return self._max_in_flight - len(self._in_flight)
+
+    async def _read_pending_of_own(self) -> None:
+        resumed = 0
+        start = "0"
+        while True:
+            response = await self._redis.xreadgroup(
+                self._group, self._consumer, {self._stream: start}, count=self._batch
+            )
+            entries = _entries(response)
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                await self._hand_on(entry_id, fields)
+                resumed += 1
+            start = _text(entries[-1][0])
+        if resumed:
+            log.info("stream_resumed_pending", stream=self._stream, entries=resumed)
+
+    async def _claim_stale(self) -> None:
+        """Take over entries another consumer read but never acknowledged (it died)."""
+        start, claimed = "0-0", 0
+        while True:
+            reply = await self._redis.xautoclaim(
+                self._stream,
+                self._group,
+                self._consumer,
+                self._claim_idle_ms,
+                start_id=start,
+                count=self._batch,
+            )
+            start, entries = _text(reply[0]), reply[1]
+            for entry_id, fields in entries:
+                if _text(entry_id) in self._in_flight:
+                    continue  # ours, just slow (e.g. waiting out a flood limit)
+                await self._hand_on(entry_id, fields)
+                claimed += 1
+            if start == "0-0":
+                break
+        if claimed:
+            log.info("stream_claimed", stream=self._stream, entries=claimed)
+
+    async def _hand_on(self, entry_id: bytes | str, fields: dict[bytes, bytes] | None) -> None:
+        entry = _text(entry_id)
+        if fields is None:  # trimmed away while pending: nothing left to deliver
+            await self._redis.xack(self._stream, self._group, entry)
+            return
+        if entry in self._in_flight:
+            return
+        self._in_flight.add(entry)
+
+        async def ack() -> None:
+            await self._redis.xack(self._stream, self._group, entry)
+
+        def release() -> None:
+            self._in_flight.discard(entry)
+            self._room.set()
+
+        payload = fields.get(PAYLOAD_FIELD)
+        envelope = Envelope(
+            payload if payload is not None else b"",
+            STREAM,
+            entry_id=entry,
+            ack=ack,
+            release=release,
+        )
+        await self._submit(envelope)
+
+    async def trim(self) -> None:
+        """Drop entries every consumer group has acknowledged (XTRIM MINID), keeping memory
+        bounded by the backlog rather than by history."""
+        threshold: bytes | None = None
+        for group in await self._redis.xinfo_groups(self._stream):
+            pending = await self._redis.xpending(self._stream, group["name"])
+            oldest = pending["min"] if pending["pending"] else group["last-delivered-id"]
+            if threshold is None or _id_key(oldest) < _id_key(threshold):
+                threshold = oldest
+        if threshold is not None and _id_key(threshold) > (0, 0):
+            await self._redis.xtrim(self._stream, minid=threshold, approximate=False)
+
+
+def _entries(response: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
+    """XREADGROUP's entries for our one stream, in RESP2 ([[name, entries]]) or RESP3 shape."""
+    if not response:
+        return []
+    if isinstance(response, dict):
+        return [entry for entries in response.values() for entry in entries[0]]
+    return [entry for _name, entries in response for entry in entries]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _id_key(entry_id: bytes | str) -> tuple[int, int]:
+    millis, _, sequence = _text(entry_id).partition("-")
+    return int(millis), int(sequence or 0)
