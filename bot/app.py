@@ -141,9 +141,6 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
     updater = application.updater
     assert updater is not None  # ApplicationBuilder always makes one  # noqa: S101
     username = application.bot.username
-    with contextlib.suppress(RedisError):
-        await bot.registry.remember_bot_username(username)
-
     sources = [
         asyncio.create_task(source.run(), name=type(source).__name__)
         for source in (bot.listener, bot.stream)
@@ -219,6 +216,9 @@ async def _announce_ready(
             waiter.cancel()
         if stopping.done():
             return
+    # Only now: Redis may have been down at start-up. Publishers read it for deep links.
+    with contextlib.suppress(RedisError):
+        await bot.registry.remember_bot_username(username)
     log.info(
         "bot_ready",
         username=username,

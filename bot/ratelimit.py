@@ -69,7 +69,10 @@ class Pacer:
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
-        self._overall = _with_margin(limits.overall())
+        # Evenly spaced rather than Telegram's window of 30: a burst of 30 grants leaves the
+        # event loop building 30 requests at once, so the last of them reach Telegram tens of
+        # ms late and crowd the next second's window. One at a time keeps arrival = grant.
+        self._overall = _with_margin(SlidingWindow(1, 1 / limits.per_second))
         self._chats: dict[int, SlidingWindow] = {}
         self._turn = asyncio.Lock()
         self._paused_until = 0.0

@@ -225,6 +225,13 @@ class FakeTelegram:
             self._changed.notify_all()
         return update
 
+    def set_limits(self, limits: Limits | None) -> None:
+        """Start (or stop, with None) enforcing Telegram's flood limits on sendMessage."""
+        with self._changed:
+            self.limits = limits
+            self._overall = limits.overall() if limits else None
+            self._chat_windows.clear()
+
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: sendMessage to this chat answers 403 from now on."""
         with self._changed:

@@ -78,7 +78,12 @@ def settings(redis_url: str, telegram: FakeTelegram, channel: str) -> Settings:
         telegram_base_url=telegram.base_url,
         redis_url=redis_url,
         notification_channel=channel,
+        notification_stream=f"{channel}-stream",
+        stream_consumer="test-worker",
+        receipt_channel=f"{channel}-receipts",
         shutdown_timeout=5,
+        # Flood control paces a chat to ~1 message/s; tests that do not test it go faster.
+        telegram_chat_burst=1000,
     )
 
 
@@ -93,23 +98,28 @@ class RunningBot:
         await asyncio.wait_for(self.task, timeout=15)
 
 
-@pytest.fixture
-async def running_bot(
-    settings: Settings, redis_client: redis.asyncio.Redis
-) -> AsyncIterator[RunningBot]:
-    """The whole bot, in this event loop, polling the emulator and subscribed to Redis."""
+async def start_bot(settings: Settings, within: float = 15) -> RunningBot:
+    """Run the whole bot in this event loop and return once it is ready."""
     bot = app.build(settings)
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(app.serve(bot, stop, ready))
     ready_wait = asyncio.create_task(ready.wait())
-    await asyncio.wait({task, ready_wait}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({task, ready_wait}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     ready_wait.cancel()
     if task.done():
         task.result()  # surfaces the start-up error
-    assert ready.is_set(), "the bot did not become ready within 15 s"
-    running = RunningBot(bot, stop, task)
+    assert ready.is_set(), f"the bot did not become ready within {within} s"
+    return RunningBot(bot, stop, task)
+
+
+@pytest.fixture
+async def running_bot(
+    settings: Settings, redis_client: redis.asyncio.Redis
+) -> AsyncIterator[RunningBot]:
+    """The whole bot, in this event loop, polling the emulator and listening to Redis."""
+    running = await start_bot(settings)
     yield running
-    if not task.done():
+    if not running.task.done():
         await running.shutdown()
 
 

@@ -1,0 +1,291 @@
+"""Faults end to end: Redis dies and comes back, Telegram's flood limits, the bot killed -9."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio
+
+from bot import app
+from bot.ratelimit import Limits
+from bot.redis_client import async_client
+from bot.testing import FakeTelegram
+from config.settings import Settings
+from tests.conftest import IN_CI, start_bot
+from tests.helpers import eventually, link_chat, wait_sent
+
+
+class OwnRedis:
+    """A redis-server of this test's own, on a free port, that the test may kill and restart.
+    It writes an append-only file, so what it held survives a SIGKILL, as on a real server."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self._binary = binary
+        self._directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self._directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+            finally:
+                client.close()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def kill(self) -> None:
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "needs the redis-server binary to start and kill a server of its own"
+        if IN_CI:
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    server = OwnRedis(binary, tmp_path)
+    yield server
+    if server.running:
+        server.kill()
+
+
+async def test_delivery_resumes_within_seconds_after_redis_restarts(
+    own_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
+) -> None:
+    """Redis is killed mid-run and restarted: the bot reconnects and resubscribes, and what is
+    published after the restart is delivered. Nothing published while it was up is lost."""
+    own_redis.start()
+    config = settings.model_copy(update={"redis_url": own_redis.url})
+    running = await start_bot(config)
+    client = async_client(own_redis.url)  # retries once over the restart, as publishers should
+    try:
+        await link_chat(telegram, client, user_id=42, chat_id=9001)
+        for i in range(5):
+            await client.publish(config.notification_channel, _note(42, f"before {i}"))
+            await client.xadd(config.notification_stream, {"payload": _note(42, f"durable {i}")})
+        await wait_sent(telegram, chat_id=9001, count=11)  # the link reply and 10
+
+        listener = running.bot.listener
+        assert listener is not None
+        own_redis.kill()
+        await eventually(lambda: not listener.subscribed.is_set())
+        own_redis.start()
+        back = time.monotonic()
+        await eventually(listener.subscribed.is_set, within=10)
+        resubscribed_after = time.monotonic() - back
+
+        for i in range(5):
+            await client.publish(config.notification_channel, _note(42, f"after {i}"))
+            await client.xadd(
+                config.notification_stream, {"payload": _note(42, f"durable after {i}")}
+            )
+        sent = await wait_sent(telegram, chat_id=9001, count=21)
+        texts = [m.text for m in sent]
+        assert len(set(texts)) == 21  # no duplicates
+        dead = await running.bot.dead_letters.count()
+        report(
+            "redis restart: published 20, delivered",
+            len(texts) - 1,
+            "dead-lettered",
+            dead,
+            "lost",
+            20 - (len(texts) - 1),
+            f"resubscribed {resubscribed_after:.2f} s after restart",
+        )
+        assert resubscribed_after < 2.0, f"resubscribed {resubscribed_after:.2f} s after restart"
+    finally:
+        await running.shutdown()
+        await client.aclose()
+
+
+async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
+    own_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
+) -> None:
+    config = settings.model_copy(update={"redis_url": own_redis.url})
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(app.run(config, stop, ready))
+    try:
+        await asyncio.to_thread(telegram.wait_for_call, "getUpdates")  # polling without Redis
+        assert not ready.is_set()
+        own_redis.start()
+        await asyncio.wait_for(ready.wait(), 10)
+        client = redis.asyncio.Redis.from_url(own_redis.url)
+        async with client:
+            await link_chat(telegram, client, user_id=42, chat_id=9001)
+            await client.publish(config.notification_channel, _note(42, "now it works"))
+            await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "now it works")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_300_notifications_to_100_users_under_telegrams_limits(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """The emulator enforces Telegram's limits (30/s overall, ~1/s per chat with bursts of 3):
+    every notification arrives, in order per chat, and Telegram never has to say 429."""
+    config = settings.model_copy(update={"telegram_chat_burst": 3})
+    running = await start_bot(config)
+    try:
+        users = range(1, 101)
+        for user in users:
+            await link_chat(telegram, redis_client, user_id=user, chat_id=10_000 + user)
+        telegram.set_limits(Limits())  # links done; from now on Telegram counts
+        sent_before = len(telegram.sent)
+
+        async with redis_client.pipeline(transaction=False) as pipe:
+            for round_ in range(3):
+                for user in users:
+                    pipe.publish(config.notification_channel, _note(user, f"note {user}.{round_}"))
+            await pipe.execute()
+
+        sent = await wait_sent(
+            telegram, predicate=lambda m: m.text.startswith("note "), count=300, timeout=60
+        )
+        assert len(telegram.sent) - sent_before == 300
+        assert telegram.rate_limited == 0
+        for user in users:
+            texts = [m.text for m in sent if m.chat_id == 10_000 + user]
+            assert texts == [f"note {user}.0", f"note {user}.1", f"note {user}.2"]
+    finally:
+        await running.shutdown()
+
+
+def report(*figures: object) -> None:
+    """Figures worth reading in the output of `pytest -s` (the closing notes quote them)."""
+    print(*figures)  # noqa: T201
+
+
+def _note(user_id: int, message: str, **extra: object) -> str:
+    return json.dumps({"user_id": user_id, "message": message, **extra})
+
+
+def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    """SIGKILL while a send is in flight, then start again: every stream entry is delivered
+    once; the one whose send was cut off is sent by the restarted bot."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    stream = f"{channel}-stream"
+    env = {
+        "PATH": os.environ["PATH"],
+        "BOT_TOKEN": telegram.token,
+        "TELEGRAM_BASE_URL": telegram.base_url,
+        "REDIS_URL": redis_url,
+        "NOTIFICATION_CHANNEL": channel,
+        "NOTIFICATION_STREAM": stream,
+        "STREAM_CONSUMER": "worker.1",
+        "DELIVERY_CONCURRENCY": "1",
+        "TELEGRAM_CHAT_BURST": "1000",
+        "LOG_FORMAT": "json",
+    }
+    for user in range(1, 11):
+        client.hset("notify:user_chat", str(user), str(20_000 + user))
+        client.hset("notify:chat_user", str(20_000 + user), str(user))
+        telegram.add_chat(20_000 + user)
+    total = 200
+    for n in range(total):
+        client.xadd(stream, {"payload": _note(n % 10 + 1, f"entry {n}", id=f"n{n}")})
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    first = start()
+    try:
+        telegram.wait_for_sent(count=80, timeout=30)
+        calls = len(telegram.calls_to("sendMessage"))
+        telegram.hang_next("sendMessage", 30)  # the next send never gets its answer
+        telegram.wait_for_call("sendMessage", count=calls + 1)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    delivered_at_kill = len(telegram.sent)
+
+    second = start()
+    try:
+        telegram.wait_for_sent(count=total, timeout=60)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(15) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+        client.close()
+
+    counts = Counter(m.text for m in telegram.sent)
+    report(
+        "crash: published",
+        total,
+        "delivered",
+        sum(counts.values()),
+        "distinct",
+        len(counts),
+        "before the kill",
+        delivered_at_kill,
+        "duplicates",
+        sum(counts.values()) - len(counts),
+        "lost",
+        total - len(counts),
+    )
+    assert len(counts) == total
+    assert max(counts.values()) == 1, [text for text, n in counts.items() if n > 1]
+    assert 80 <= delivered_at_kill < total
