@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("telegram_max_per_second", mode="before")
+    @classmethod
+    def _empty_is_default_rate(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("stream_consumer", mode="before")
+    @classmethod
+    def _empty_is_host_name(cls, value: object) -> object:
+        return socket.gethostname() if value == "" else value
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _empty_format_is_auto(cls, value: object) -> object:

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -183,3 +184,22 @@ def test_a_stop_signal_ends_the_bot_with_exit_0_and_the_token_never_appears(
     }
     [stopped] = [e for e in events if e["event"] == "bot_stopped"]
     assert stopped["sent"] == 1
+
+
+def test_enqueue_adds_to_the_stream_and_publish_reports_receivers(
+    telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    env = emulator_env(telegram, redis_url, channel, NOTIFICATION_STREAM=f"{channel}-stream")
+
+    queued = run_cli("enqueue", "42", "hello later", "--id", "k1", env=env, cwd=tmp_path)
+    published = run_cli("publish", "42", "hello now", env=env, cwd=tmp_path)
+    refused = run_cli("enqueue", "42", "   ", env=env, cwd=tmp_path)
+
+    assert queued.returncode == 0, queued.stderr
+    entries: Any = sync_redis.xrange(f"{channel}-stream")
+    [(entry_id, fields)] = entries
+    assert queued.stdout.strip() == entry_id.decode()
+    assert json.loads(fields[b"payload"]) == {"user_id": 42, "message": "hello later", "id": "k1"}
+    assert (published.returncode, published.stdout.strip()) == (0, "0")  # no bot listening
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "error: invalid notification: message: must not be empty"

@@ -7,22 +7,10 @@ from pathlib import Path
 import pytest
 
 from bot.redis_client import connection_options, describe
-from config.settings import TELEGRAM_API_URL, ConfigError, load_settings
+from config.settings import TELEGRAM_API_URL, ConfigError, Settings, load_settings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-ALL_SETTINGS = (
-    "BOT_TOKEN",
-    "REDIS_URL",
-    "REDIS_SSL_CERT_REQS",
-    "ADMIN_IDS",
-    "NOTIFICATION_CHANNEL",
-    "TELEGRAM_BASE_URL",
-    "LINK_TTL_SECONDS",
-    "DELIVERY_CONCURRENCY",
-    "SHUTDOWN_TIMEOUT",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-)
+ALL_SETTINGS = [name.upper() for name in Settings.model_fields] + ["DYNO"]
 
 
 @pytest.fixture(autouse=True)
@@ -122,3 +110,41 @@ def test_the_redis_password_is_known_for_redaction_and_left_out_of_descriptions(
     settings = load_settings(env_file=None)
     assert settings.redis_secrets == ["s3cret"]
     assert describe(settings.redis_url) == "rediss://redis.example.com:6380/2"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_example_env_file_loads_and_names_every_setting() -> None:
+    settings = load_settings(env_file=str(ROOT / ".env.example"))
+    assert settings.notification_channel == "notification"
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in example, f"{name.upper()} missing from .env.example"
+        assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README.md"
+
+
+def test_empty_optional_values_mean_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform may set a config var to the empty string; that means "not set" here."""
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("STREAM_CONSUMER", "")
+    monkeypatch.setenv("TELEGRAM_MAX_PER_SECOND", "")
+    monkeypatch.setenv("TELEGRAM_PAID_BROADCAST", "true")
+    settings = load_settings(env_file=None)
+    assert settings.stream_consumer
+    assert settings.overall_per_second == 1000
+
+
+def test_both_sources_off_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("NOTIFICATION_CHANNEL", "")
+    monkeypatch.setenv("NOTIFICATION_STREAM", "")
+    with pytest.raises(ConfigError, match="both empty: nothing to listen to"):
+        load_settings(env_file=None)
+
+
+def test_heroku_dyno_name_is_the_stream_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("DYNO", "worker.1")
+    assert load_settings(env_file=None).stream_consumer == "worker.1"
