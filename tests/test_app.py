@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import redis.asyncio
+from structlog.testing import capture_logs
 
 from bot import app
 from bot.handlers import BAD_LINK, HELP, HOW_TO_LINK, NOT_LINKED, UNAVAILABLE, UNLINKED
@@ -14,7 +15,7 @@ from bot.registry import link_token_key
 from bot.stats import Outcome
 from bot.testing import FakeTelegram
 from config.settings import Settings
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_chat, plain_publish, token_of, wait_sent
 
 ORDER = "Your order is on its way!"
@@ -247,3 +248,18 @@ async def test_stopping_lets_the_send_in_flight_finish(
 
     assert [m.text for m in telegram.sent][-1] == "last one"
     assert running_bot.bot.stats.outcomes[Outcome.SENT] == 1
+
+
+async def test_telegram_unreachable_at_start_up_is_retried_not_fatal(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    telegram.fail_next("getMe", 502, "Bad Gateway", times=2)
+    with capture_logs() as logs:
+        running = await start_bot(settings, within=20)
+    try:
+        attempts = [e for e in logs if e["event"] == "telegram_unreachable"]
+        assert [e["attempt"] for e in attempts] == [1, 2]
+        assert any(e["event"] == "telegram_recovered" for e in logs)
+        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    finally:
+        await running.shutdown()
