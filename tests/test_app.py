@@ -263,3 +263,25 @@ async def test_telegram_unreachable_at_start_up_is_retried_not_fatal(
         await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
     finally:
         await running.shutdown()
+
+
+async def test_a_10000_character_notification_arrives_as_ordered_parts(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    lines = [f"Line {i:04d} of the monthly statement." for i in range(300)]
+    text = "\n".join(lines)[:10_000]
+    assert len(text) == 10_000
+    plain_publish(
+        settings.redis_url, settings.notification_channel, {"user_id": 42, "message": text}
+    )
+
+    parts = await wait_sent(
+        telegram, chat_id=9001, predicate=lambda m: m.text.startswith("Line"), count=3
+    )
+
+    assert all(len(p.text) <= 4096 for p in parts)
+    assert "\n".join(p.text for p in parts) == text  # cut at line breaks, in order, nothing lost

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis
@@ -107,3 +108,19 @@ async def test_create_link_without_a_known_username_says_what_to_do(
     assert await redis_client.dbsize() == 0  # no orphan token was stored
     link = await AsyncPublisher(redis_client).create_link(42, bot_username="given_bot")
     assert link.startswith("https://t.me/given_bot?start=")
+
+
+def test_sync_enqueue_adds_a_stream_entry(redis_url: str, channel: str) -> None:
+    publisher = Publisher.from_url(redis_url, stream=f"{channel}-stream", stream_maxlen=5000)
+    try:
+        publisher.client.delete(publisher.stream)
+        entry_id = publisher.enqueue(42, "durable", id="k-1")
+        entries: Any = publisher.client.xrange(publisher.stream)
+        [(stored_id, fields)] = entries
+        assert stored_id.decode() == entry_id
+        assert json.loads(fields[b"payload"]) == {"user_id": 42, "message": "durable", "id": "k-1"}
+        with pytest.raises(ValueError, match="id"):
+            publisher.enqueue(42, "x", id="")
+    finally:
+        publisher.client.delete(publisher.stream)
+        publisher.client.close()
