@@ -87,9 +87,10 @@ def build(settings: Settings) -> Bot:
         paid_broadcast=settings.telegram_paid_broadcast,
     )
     settler = Settler(
+        client,
         stats,
         dead_letters,
-        Receipts(client, settings.receipt_channel),
+        Receipts(settings.receipt_channel),
         DeliveredIds(client, settings.idempotency_window_seconds),
     )
     dispatcher = Dispatcher(delivery.deliver, settler, stats, settings.delivery_concurrency)

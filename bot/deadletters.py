@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
+from redis.asyncio.client import Pipeline
 
 DEAD_LETTERS = "notify:deadletters"  # stream: one entry per dead letter, oldest trimmed first
 
@@ -34,6 +35,29 @@ class DeadLetterStore:
     async def add(
         self, payload: bytes | str, reason: str, attempts: int, source: str, first_seen: float
     ) -> str:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.queue_add(
+                pipe,
+                payload,
+                reason=reason,
+                attempts=attempts,
+                source=source,
+                first_seen=first_seen,
+            )
+            [entry_id] = await pipe.execute()
+        return _text(entry_id)
+
+    def queue_add(
+        self,
+        pipe: Pipeline,
+        payload: bytes | str,
+        *,
+        reason: str,
+        attempts: int,
+        source: str,
+        first_seen: float,
+    ) -> None:
+        """Queue the XADD of a dead letter on `pipe` (to share a round trip)."""
         fields: dict[Any, Any] = {
             "payload": payload,
             "reason": reason,
@@ -42,13 +66,7 @@ class DeadLetterStore:
             "first_seen": f"{first_seen:.3f}",
             "failed_at": f"{time.time():.3f}",
         }
-        entry_id = await self._redis.xadd(
-            DEAD_LETTERS,
-            fields,
-            maxlen=self._maxlen,
-            approximate=False,
-        )
-        return _text(entry_id)
+        pipe.xadd(DEAD_LETTERS, fields, maxlen=self._maxlen, approximate=False)
 
     async def count(self) -> int:
         return int(await self._redis.xlen(DEAD_LETTERS))

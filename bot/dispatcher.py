@@ -104,3 +104,5 @@ class Dispatcher:
 def _release(envelope: Envelope) -> None:
     if envelope.release is not None:
         envelope.release()
+    if envelope.settled is not None and not envelope.settled.done():
+        envelope.settled.set_result(Outcome.FAILED)  # crashed before it could be settled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis.asyncio
+from redis.asyncio.client import Pipeline
 
 DELIVERED_PREFIX = "notify:delivered:"  # string per notification id, expires after the window
 
@@ -17,5 +18,6 @@ class DeliveredIds:
     async def seen(self, notification_id: str) -> bool:
         return bool(await self._redis.exists(DELIVERED_PREFIX + notification_id))
 
-    async def remember(self, notification_id: str) -> None:
-        await self._redis.set(DELIVERED_PREFIX + notification_id, "1", ex=self._window)
+    def queue_remember(self, pipe: Pipeline, notification_id: str) -> None:
+        """Queue the mark on `pipe`, to share the round trip that settles the notification."""
+        pipe.set(DELIVERED_PREFIX + notification_id, "1", ex=self._window)

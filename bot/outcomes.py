@@ -3,21 +3,24 @@ its id, publish a receipt, and acknowledge its stream entry. One place, whatever
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import redis.asyncio
 import structlog
+from redis.asyncio.client import Pipeline
 
 from bot.deadletters import DeadLetterStore
 from bot.events import Notification, preview
 from bot.idempotency import DeliveredIds
 from bot.receipts import Receipts
-from bot.stats import Outcome, Stats
+from bot.stats import Outcome, Stats, queue_settled
 
 log = structlog.get_logger(__name__)
 
-PUBSUB, STREAM = "pubsub", "stream"
+PUBSUB, STREAM, ADMIN = "pubsub", "stream", "admin"
 
 # Outcomes whose notification is kept in the dead-letter store for a look and a replay.
 DEAD_LETTER_OUTCOMES = (Outcome.FAILED, Outcome.INVALID)
@@ -37,12 +40,14 @@ class Envelope:
     """A raw payload from one source, with what is known about it so far."""
 
     payload: bytes | str
-    source: str  # PUBSUB or STREAM
-    entry_id: str | None = None  # the stream entry, to acknowledge once settled
-    ack: Callable[[], Awaitable[None]] | None = None  # called once settled
+    source: str  # PUBSUB, STREAM or ADMIN
+    entry_id: str | None = None  # the stream entry, acknowledged once settled
+    ack: Callable[[Pipeline], object] | None = None  # queues the XACK when settled
     release: Callable[[], None] | None = None  # called when done with, settled or not
     notification: Notification | None = None
     received_at: float = field(default_factory=time.time)
+    # Resolved with the outcome once settled, for whoever waits on it (an admin's /send).
+    settled: asyncio.Future[Outcome] | None = None
 
     @property
     def user_id(self) -> int | None:
@@ -54,16 +59,20 @@ class Envelope:
 
 
 class Settler:
-    """Records the final outcome of an envelope. Acknowledges a stream entry last, so a crash
-    before that leaves the entry pending and it is delivered again (at least once)."""
+    """Records the final outcome of an envelope: in-process counts and a log line first, then
+    every Redis write (dead letter, idempotency mark, all-time counters, last delivery, receipt,
+    XACK) in one round trip, the acknowledgement last. A crash before that leaves the stream
+    entry pending, so it is delivered again (at least once)."""
 
     def __init__(
         self,
+        client: redis.asyncio.Redis,
         stats: Stats,
         dead_letters: DeadLetterStore,
         receipts: Receipts,
         delivered: DeliveredIds,
     ) -> None:
+        self._redis = client
         self._stats = stats
         self._dead_letters = dead_letters
         self._receipts = receipts
@@ -77,7 +86,33 @@ class Settler:
         self, envelope: Envelope, outcome: Outcome, reason: str | None = None, attempts: int = 0
     ) -> None:
         self._stats.record(outcome)
-        context = {"user_id": envelope.user_id, "source": envelope.source}
+        self._log(envelope, outcome, reason, attempts)
+        dead = outcome in DEAD_LETTER_OUTCOMES
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if dead:
+                self._dead_letters.queue_add(
+                    pipe,
+                    envelope.payload,
+                    reason=reason or outcome.value,
+                    attempts=attempts,
+                    source=envelope.source,
+                    first_seen=envelope.received_at,
+                )
+            if outcome is Outcome.SENT and envelope.id is not None:
+                self._delivered.queue_remember(pipe, envelope.id)
+            queue_settled(pipe, outcome, envelope.user_id, reason, dead)
+            self._receipts.queue(pipe, outcome, envelope.user_id, envelope.id)
+            if envelope.ack is not None:
+                envelope.ack(pipe)
+            await pipe.execute()
+        if dead:
+            self._stats.dead_lettered += 1
+        if envelope.settled is not None and not envelope.settled.done():
+            envelope.settled.set_result(outcome)
+
+    @staticmethod
+    def _log(envelope: Envelope, outcome: Outcome, reason: str | None, attempts: int) -> None:
+        context: dict[str, object] = {"user_id": envelope.user_id, "source": envelope.source}
         if envelope.id is not None:
             context["id"] = envelope.id
         if outcome is Outcome.SENT:
@@ -90,18 +125,3 @@ class Settler:
             log.error(EVENTS[outcome], reason=reason, attempts=attempts, **context)
         else:
             log.warning(EVENTS[outcome], reason=reason, **context)
-
-        if outcome in DEAD_LETTER_OUTCOMES:
-            await self._dead_letters.add(
-                envelope.payload,
-                reason or outcome.value,
-                attempts,
-                envelope.source,
-                envelope.received_at,
-            )
-            self._stats.dead_lettered += 1
-        if outcome is Outcome.SENT and envelope.id is not None:
-            await self._delivered.remember(envelope.id)
-        await self._receipts.publish(outcome, envelope.user_id, envelope.id)
-        if envelope.ack is not None:
-            await envelope.ack()

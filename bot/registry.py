@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio
 from redis.asyncio.client import Pipeline
@@ -13,7 +15,7 @@ from redis.asyncio.client import Pipeline
 # Key names live here and nowhere else; the publisher imports them.
 USER_TO_CHAT = "notify:user_chat"  # hash: user id -> chat id
 CHAT_TO_USER = "notify:chat_user"  # hash: chat id -> user id
-LINKED_AT = "notify:linked_at"  # hash: user id -> unix time of linking
+LINKED = "notify:linked"  # sorted set: user id scored by the unix time of linking
 LINK_TOKEN_PREFIX = "notify:link:"  # noqa: S105 - a key prefix; string per token -> user id
 BOT_USERNAME = "notify:bot_username"  # the bot's @username, written at start-up for the publisher
 
@@ -28,6 +30,15 @@ def new_link_token() -> str:
 
 def link_token_key(token: str) -> str:
     return LINK_TOKEN_PREFIX + token
+
+
+@dataclass(frozen=True)
+class LinkedUser:
+    """One row of the registry: who, which chat, since when (unix time)."""
+
+    user_id: int
+    chat_id: int
+    linked_at: float
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,30 @@ class ChatRegistry:
 
     async def linked_count(self) -> int:
         return int(await self._redis.hlen(USER_TO_CHAT))
+
+    async def linked_since(self, user_id: int) -> float | None:
+        """Unix time `user_id` was linked, or None."""
+        score = await self._redis.zscore(LINKED, str(user_id))
+        return float(score) if score is not None else None
+
+    async def page(self, offset: int, count: int) -> list[LinkedUser]:
+        """Linked users in the order they linked, `count` from `offset`."""
+        members: Any = await self._redis.zrange(LINKED, offset, offset + count - 1, withscores=True)
+        if not members:
+            return []
+        user_ids = [int(member) for member, _score in members]
+        chats = await self._redis.hmget(USER_TO_CHAT, [str(u) for u in user_ids])
+        return [
+            LinkedUser(user_id, int(chat), float(score))
+            for user_id, chat, (_member, score) in zip(user_ids, chats, members, strict=True)
+            if chat is not None
+        ]
+
+    async def all_chats(self, batch: int = 500) -> AsyncIterator[tuple[int, int]]:
+        """Every (user id, chat id) pair, read in batches so a large registry is not loaded at
+        once."""
+        async for user, chat in self._redis.hscan_iter(USER_TO_CHAT, count=batch):
+            yield int(user), int(chat)
 
     async def create_link_token(self, user_id: int, ttl_seconds: int) -> str:
         """Store a fresh single-use token for `user_id` that expires after `ttl_seconds`."""
@@ -115,7 +150,7 @@ class ChatRegistry:
             pipe.hdel(CHAT_TO_USER, str(chat_id))
             if unlinked is not None:
                 pipe.hdel(USER_TO_CHAT, str(unlinked))
-                pipe.hdel(LINKED_AT, str(unlinked))
+                pipe.zrem(LINKED, str(unlinked))
 
         await self._redis.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
         return unlinked
@@ -144,7 +179,7 @@ def _queue_link(
         pipe.hdel(CHAT_TO_USER, old_chat)
     if previous_user is not None and int(previous_user) != user_id:
         pipe.hdel(USER_TO_CHAT, previous_user)
-        pipe.hdel(LINKED_AT, previous_user)
+        pipe.zrem(LINKED, previous_user)
     pipe.hset(USER_TO_CHAT, str(user_id), str(chat_id))
     pipe.hset(CHAT_TO_USER, str(chat_id), str(user_id))
-    pipe.hset(LINKED_AT, str(user_id), str(int(time.time())))
+    pipe.zadd(LINKED, {str(user_id): int(time.time())})

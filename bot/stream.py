@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio
 import structlog
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from bot.backoff import backoff_delay
@@ -189,8 +190,8 @@ class StreamConsumer:
             return
         self._in_flight.add(entry)
 
-        async def ack() -> None:
-            await self._redis.xack(self._stream, self._group, entry)
+        def ack(pipe: Pipeline) -> None:
+            pipe.xack(self._stream, self._group, entry)
 
         def release() -> None:
             self._in_flight.discard(entry)

@@ -73,7 +73,7 @@ def make(
 
     def make(delivery: RecordingDelivery, concurrency: int) -> Dispatcher:
         settler = Settler(
-            stats, dead_letters, Receipts(fake_redis, ""), DeliveredIds(fake_redis, 60)
+            fake_redis, stats, dead_letters, Receipts(""), DeliveredIds(fake_redis, 60)
         )
         return Dispatcher(delivery, settler, stats, concurrency)
 
