@@ -16,7 +16,9 @@ from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot import redis_client
+from bot.admin import AdminCommands
 from bot.backoff import backoff_delay
+from bot.broadcast import Broadcaster
 from bot.deadletters import DeadLetterStore
 from bot.delivery import Delivery, RetryPolicy
 from bot.dispatcher import Dispatcher
@@ -49,6 +51,8 @@ class Bot:
     dispatcher: Dispatcher
     listener: RedisListener | None
     stream: StreamConsumer | None
+    broadcaster: Broadcaster
+    admin: AdminCommands
 
 
 def build(settings: Settings) -> Bot:
@@ -67,7 +71,6 @@ def build(settings: Settings) -> Bot:
         .get_updates_read_timeout(POLL_TIMEOUT + timeout)
         .build()
     )
-    ChatCommands(registry).register(application)
     stats = Stats()
     dead_letters = DeadLetterStore(client, settings.deadletter_maxlen)
     limits = Limits(
@@ -93,7 +96,9 @@ def build(settings: Settings) -> Bot:
         Receipts(settings.receipt_channel),
         DeliveredIds(client, settings.idempotency_window_seconds),
     )
-    dispatcher = Dispatcher(delivery.deliver, settler, stats, settings.delivery_concurrency)
+    dispatcher = Dispatcher(
+        delivery.deliver, settler, stats, settings.delivery_concurrency, settings.pause_buffer_max
+    )
 
     async def from_pubsub(payload: bytes) -> None:
         await dispatcher.accept(Envelope(payload, PUBSUB))
@@ -110,8 +115,33 @@ def build(settings: Settings) -> Bot:
             dispatcher.accept,
             claim_idle=settings.stream_claim_idle_seconds,
         )
+    broadcaster = Broadcaster(application.bot, registry, dispatcher)
+    admin = AdminCommands(
+        settings,
+        client=client,
+        registry=registry,
+        stats=stats,
+        dispatcher=dispatcher,
+        dead_letters=dead_letters,
+        broadcaster=broadcaster,
+        listener=listener,
+        stream=stream,
+    )
+    # Admin handlers first: the chat commands end with a catch-all for unknown messages.
+    admin.register(application)
+    ChatCommands(registry).register(application)
     return Bot(
-        settings, client, registry, application, stats, dead_letters, dispatcher, listener, stream
+        settings,
+        client,
+        registry,
+        application,
+        stats,
+        dead_letters,
+        dispatcher,
+        listener,
+        stream,
+        broadcaster,
+        admin,
     )
 
 
@@ -153,6 +183,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
             timeout=POLL_TIMEOUT, allowed_updates=[Update.MESSAGE], drop_pending_updates=False
         )
         await application.start()
+        await bot.admin.publish_menus(application.bot)
         await _announce_ready(bot, username, ready, stopping)
         await asyncio.wait({*sources, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -162,6 +193,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         for task in sources:
             task.cancel()
         await asyncio.gather(stopping, *sources, return_exceptions=True)
+        await bot.broadcaster.close(bot.settings.shutdown_timeout / 2)
         await _hand_back(bot, await bot.dispatcher.drain(bot.settings.shutdown_timeout))
         if updater.running:
             await updater.stop()

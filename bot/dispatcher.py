@@ -10,7 +10,7 @@ import structlog
 
 from bot.delivery import Result
 from bot.events import InvalidNotification, Notification, parse_notification
-from bot.outcomes import Envelope, Settler
+from bot.outcomes import PUBSUB, Envelope, Settler
 from bot.stats import Outcome, Stats
 
 log = structlog.get_logger(__name__)
@@ -25,13 +25,37 @@ class Dispatcher:
     Slow sends never hold up a source: `accept` only parses and queues.
     """
 
-    def __init__(self, deliver: Deliver, settler: Settler, stats: Stats, concurrency: int) -> None:
+    def __init__(
+        self,
+        deliver: Deliver,
+        settler: Settler,
+        stats: Stats,
+        concurrency: int,
+        pause_buffer: int = 10_000,
+    ) -> None:
         self._deliver = deliver
         self._settler = settler
         self._stats = stats
         self._slots = asyncio.Semaphore(concurrency)
         self._lanes: dict[int, deque[Envelope]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running = asyncio.Event()
+        self._running.set()
+        self._pause_buffer = pause_buffer
+        self._queued_pubsub = 0
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        """Hold deliveries that have not started. Stream entries wait in Redis (the consumer
+        stops reading once its in-flight limit is reached); pub/sub notifications are held in
+        memory up to `pause_buffer`, beyond which they are dead-lettered."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
 
     @property
     def pending(self) -> int:
@@ -50,6 +74,13 @@ class Dispatcher:
             finally:
                 _release(envelope)
             return
+        if envelope.source == PUBSUB:
+            if self.paused and self._queued_pubsub >= self._pause_buffer:
+                await self._settler.settle(
+                    envelope, Outcome.FAILED, "paused and the buffer is full"
+                )
+                return
+            self._queued_pubsub += 1
         user_id = envelope.notification.user_id
         lane = self._lanes.get(user_id)
         if lane is not None:
@@ -64,12 +95,18 @@ class Dispatcher:
         lane = self._lanes[user_id]
         try:
             while lane:
+                await self._running.wait()
                 async with self._slots:
                     await self._deliver_one(lane[0])
-                lane.popleft()
+                self._forget(lane.popleft())
         finally:
             # No await between the empty check and this: a concurrent accept cannot be lost.
-            del self._lanes[user_id]
+            for envelope in self._lanes.pop(user_id):
+                self._forget(envelope)
+
+    def _forget(self, envelope: Envelope) -> None:
+        if envelope.source == PUBSUB:
+            self._queued_pubsub -= 1
 
     async def _deliver_one(self, envelope: Envelope) -> None:
         assert envelope.notification is not None  # set by accept  # noqa: S101

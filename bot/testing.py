@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -101,6 +102,7 @@ class _State:
     poll_generation: int = 0
     calls: list[ApiCall] = field(default_factory=list)
     sent: list[SentMessage] = field(default_factory=list)
+    edits: list[SentMessage] = field(default_factory=list)
     chats: dict[int, JSONDict] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     commands: dict[str, list[JSONDict]] = field(default_factory=dict)
@@ -394,6 +396,7 @@ class FakeTelegram:
             },
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
+            "editmessagetext": self._edit_message_text,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._delete_my_commands,
@@ -434,11 +437,7 @@ class FakeTelegram:
 
     def _send_message(self, params: JSONDict) -> JSONDict:
         chat_id = _int_param(params, "chat_id")
-        text = params.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
-        if _utf16_len(text) > MAX_TEXT_UTF16:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
+        text = _visible_text(params)
         with self._changed:
             state = self._state
             chat = state.chats.get(chat_id)
@@ -461,11 +460,58 @@ class FakeTelegram:
             self._changed.notify_all()
         return message
 
+    def _edit_message_text(self, params: JSONDict) -> JSONDict:
+        chat_id = _int_param(params, "chat_id")
+        message_id = int(params.get("message_id") or 0)
+        text = _visible_text(params)
+        with self._changed:
+            state = self._state
+            index = next(
+                (
+                    i
+                    for i, m in enumerate(state.sent)
+                    if m.chat_id == chat_id and m.message_id == message_id
+                ),
+                None,
+            )
+            if index is None:
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message to edit not found")
+            old = state.sent[index]
+            if old.text == text:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message",
+                )
+            state.sent[index] = SentMessage(chat_id, text, message_id, params, old.at)
+            state.edits.append(state.sent[index])
+            self._changed.notify_all()
+            chat = state.chats[chat_id]
+        return {
+            "message_id": message_id,
+            "from": self.bot_user,
+            "chat": chat,
+            "date": int(old.at),
+            "edit_date": int(time.time()),
+            "text": text,
+        }
+
+    @property
+    def edits(self) -> list[SentMessage]:
+        """Every editMessageText the bot made, in order (the message as edited)."""
+        with self._changed:
+            return list(self._state.edits)
+
     def _set_my_commands(self, params: JSONDict) -> bool:
         commands = params.get("commands")
         if not isinstance(commands, list):
             raise ApiError(HTTPStatus.BAD_REQUEST, 'Bad Request: parameter "commands" is required')
+        scope = params.get("scope")
         with self._changed:
+            scoped_chat = scope.get("chat_id") if isinstance(scope, dict) else None
+            if scoped_chat is not None and int(scoped_chat) not in self._state.chats:
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found")
             self._state.commands[_scope_key(params)] = commands
         return True
 
@@ -481,6 +527,59 @@ class FakeTelegram:
     def commands_for(self, scope: JSONDict | None = None) -> list[JSONDict]:
         """The command list the bot set for `scope` (default scope when None)."""
         return self._get_my_commands({"scope": scope} if scope else {})
+
+
+HTML_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
+}
+
+
+class _HTMLText(HTMLParser):
+    """The text a chat shows for parse_mode=HTML, refusing tags Telegram does not support."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, _attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in HTML_TAGS:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f'Bad Request: can\'t parse entities: Unsupported start tag "{tag}"',
+            )
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _visible_text(params: JSONDict) -> str:
+    """What the chat shows: the text after entity parsing, checked the way Telegram checks it."""
+    text = params.get("text")
+    if isinstance(text, str) and str(params.get("parse_mode", "")).upper() == "HTML":
+        parser = _HTMLText()
+        parser.feed(text)
+        parser.close()
+        text = "".join(parser.parts)
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
+    if _utf16_len(text) > MAX_TEXT_UTF16:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
+    return text
 
 
 def _handler_for(telegram: FakeTelegram) -> type[BaseHTTPRequestHandler]:

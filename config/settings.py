@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     delivery_retry_base: float = Field(default=0.5, gt=0)
     delivery_retry_max: float = Field(default=30.0, gt=0)
     shutdown_timeout: float = Field(default=8.0, gt=0)
+    pause_buffer_max: int = Field(default=10_000, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None
 

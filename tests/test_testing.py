@@ -136,6 +136,9 @@ async def test_scripted_errors_map_to_python_telegram_bot_exceptions(
 
 
 async def test_commands_are_kept_per_scope(tg_bot: Bot, telegram: FakeTelegram) -> None:
+    with pytest.raises(BadRequest, match="Chat not found"):  # a chat that never met the bot
+        await tg_bot.set_my_commands([BotCommand("x", "y")], scope=BotCommandScopeChat(5))
+    telegram.add_chat(5)
     await tg_bot.set_my_commands([BotCommand("help", "Show help")])
     await tg_bot.set_my_commands([BotCommand("stats", "Numbers")], scope=BotCommandScopeChat(5))
     assert telegram.commands_for() == [{"command": "help", "description": "Show help"}]
