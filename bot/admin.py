@@ -92,7 +92,7 @@ class AdminCommands:
         self._broadcaster = broadcaster
         self._listener = listener
         self._stream = stream
-        self._secrets = [settings.bot_token.get_secret_value(), *settings.redis_secrets]
+        self._secrets = settings.secrets
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         """Add the admin handlers, guarded by one filter, and the refusal for everyone else.

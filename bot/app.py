@@ -10,7 +10,7 @@ from typing import Any
 
 import redis.asyncio
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
@@ -62,7 +62,7 @@ def build(settings: Settings) -> Bot:
     timeout = settings.telegram_timeout
     application = (
         ApplicationBuilder()
-        .token(settings.bot_token.get_secret_value())
+        .token(settings.token)
         .base_url(settings.telegram_base_url)
         .connection_pool_size(settings.delivery_concurrency + 8)  # room for handler replies
         .read_timeout(timeout)  # a hung request is cut off and retried
@@ -293,8 +293,12 @@ async def _log_redis_server(bot: Bot) -> None:
     """PING at start-up and say which server we reached; a failure here is not fatal."""
     where = redis_client.describe(bot.settings.redis_url)
     try:
-        info = await bot.redis.info("server")
+        await bot.redis.ping()
     except RedisError as exc:
         log.warning("redis_unavailable_at_start", redis=where, error=str(exc))
         return
-    log.info("redis_connected", redis=where, version=info.get("redis_version"))
+    try:
+        version = (await bot.redis.info("server")).get("redis_version")
+    except ResponseError:  # a Redis-compatible server without INFO (e.g. the demo's)
+        version = "unknown"
+    log.info("redis_connected", redis=where, version=version)

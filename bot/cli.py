@@ -1,13 +1,15 @@
-"""The command line: `run` (the default) starts the bot; `link` prints deep links."""
+"""The command line: one entry point, `python -m bot COMMAND`, `--help` on every command."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+import traceback
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import structlog
 from redis.exceptions import RedisError
@@ -15,6 +17,9 @@ from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from bot import app, redis_client
+from bot.check import run_checks
+from bot.demo import run_demo
+from bot.events import Notification
 from bot.publisher import AsyncPublisher
 from config.logging import configure_logging
 from config.settings import ConfigError, Settings, load_settings
@@ -25,36 +30,28 @@ log = structlog.get_logger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments, load settings, and run one command; returns the exit code."""
+    """Parse arguments, run one command, and return its exit code."""
     args = _parser().parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_USAGE)
     command = args.command or "run"
-    # Logs go to stdout for the long-running bot (what platforms collect); other commands keep
-    # stdout for their output.
-    configure_logging(
-        settings.log_level if command == "run" else "WARNING",
-        settings.log_format,
-        secrets=[settings.bot_token.get_secret_value(), *settings.redis_secrets],
-        stream=sys.stdout if command == "run" else sys.stderr,
-    )
     try:
-        return asyncio.run(COMMANDS[command](settings, args))
+        return COMMANDS[command](args)
     except ConfigError as exc:
         return _fail(f"config error: {exc}", EXIT_USAGE)
     except ValueError as exc:  # a notification the bot would refuse
         return _fail(f"error: {exc}", EXIT_USAGE)
     except RedisError as exc:
-        return _fail(f"error: Redis at {redis_client.describe(settings.redis_url)}: {exc}")
-    except Exception:
-        # Logged through the redacting pipeline, so the traceback carries no token.
-        log.exception("bot_crashed")
-        return EXIT_FAILURE
+        return _fail(f"error: Redis: {exc}", debug=args.debug)
+    except Exception as exc:
+        if command == "run":
+            # Logged through the redacting pipeline, so the traceback carries no token.
+            log.exception("bot_crashed")
+            return EXIT_FAILURE
+        return _fail(f"error: {type(exc).__name__}: {exc}", debug=args.debug)
 
 
-def _fail(message: str, code: int = EXIT_FAILURE) -> int:
+def _fail(message: str, code: int = EXIT_FAILURE, *, debug: bool = False) -> int:
+    if debug:
+        traceback.print_exc()
     print(message, file=sys.stderr)
     return code
 
@@ -65,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Deliver notifications published on Redis as Telegram messages.",
         epilog="Settings come from the environment or a .env file; see README.md.",
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the bot (the default)", description="Run the bot.")
     link = commands.add_parser(
@@ -92,20 +90,68 @@ def _parser() -> argparse.ArgumentParser:
         sender.add_argument("user_id", type=int, metavar="USER_ID")
         sender.add_argument("message", metavar="MESSAGE")
         sender.add_argument("--id", help="idempotency key: the same id is delivered only once")
+    commands.add_parser(
+        "check",
+        help="check configuration, Redis, the Telegram token and the listeners",
+        description="One line per check: configuration, Redis (version, latency), Telegram "
+        "(getMe: the bot's username), and who listens on the channel and the stream. "
+        "Exits 1 if any check fails, 2 if the configuration is invalid.",
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="play the whole story offline: embedded Redis, Telegram emulator, the real bot",
+        description="Runs an embedded Redis (unless REDIS_URL is set), the Bot API emulator and "
+        "the bot in one process, and prints a transcript: linking, a notification, an invalid "
+        "payload, an admin's /stats. Needs no bot token and no network.",
+    )
+    demo.add_argument(
+        "--interactive",
+        action="store_true",
+        help="keep running: type chat messages as the demo user; publish from another terminal",
+    )
+    commands.add_parser(
+        "schema",
+        help="print the notification's JSON Schema",
+        description="Print the JSON Schema of a notification, for validating in other languages.",
+    )
     return parser
 
 
-async def _run(settings: Settings, _args: argparse.Namespace) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await app.run(settings, stop)
+def _settings(command: str, *, require_token: bool) -> Settings:
+    settings = load_settings(require_token=require_token)
+    # Logs go to stdout for the long-running bot (what platforms collect); other commands keep
+    # stdout for their output and log only warnings, to stderr.
+    running = command == "run"
+    configure_logging(
+        settings.log_level if running else "WARNING",
+        settings.log_format,
+        secrets=settings.secrets,
+        stream=sys.stdout if running else sys.stderr,
+    )
+    return settings
+
+
+def _run(_args: argparse.Namespace) -> int:
+    settings = _settings("run", require_token=True)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await app.run(settings, stop)
+
+    asyncio.run(serve())
     return EXIT_OK
 
 
-async def _link(settings: Settings, args: argparse.Namespace) -> int:
-    bot = Bot(settings.bot_token.get_secret_value(), base_url=settings.telegram_base_url)
+def _link(args: argparse.Namespace) -> int:
+    settings = _settings("link", require_token=True)
+    return asyncio.run(_print_links(settings, args.user_ids))
+
+
+async def _print_links(settings: Settings, user_ids: Sequence[int]) -> int:
+    bot = Bot(settings.token, base_url=settings.telegram_base_url)
     try:
         async with bot:  # getMe: the username goes into the link
             username = bot.username
@@ -113,10 +159,8 @@ async def _link(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError("BOT_TOKEN was rejected by Telegram (Unauthorized)") from None
     except TelegramError as exc:
         return _fail(f"error: cannot reach Telegram: {exc.message}")
-    client = redis_client.async_client(settings.redis_url, settings.redis_ssl_cert_reqs)
-    async with client:
-        publisher = AsyncPublisher(client, settings.notification_channel)
-        for user_id in args.user_ids:
+    async with _publisher(settings) as publisher:
+        for user_id in user_ids:
             print(
                 await publisher.create_link(
                     user_id, ttl=settings.link_ttl_seconds, bot_username=username
@@ -125,21 +169,65 @@ async def _link(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _send(settings: Settings, args: argparse.Namespace) -> int:
+def _send(args: argparse.Namespace) -> int:
+    settings = _settings(args.command, require_token=False)
+
+    async def send() -> None:
+        async with _publisher(settings) as publisher:
+            if args.command == "publish":
+                print(await publisher.publish(args.user_id, args.message, id=args.id))
+            else:
+                print(await publisher.enqueue(args.user_id, args.message, id=args.id))
+
+    asyncio.run(send())
+    return EXIT_OK
+
+
+@asynccontextmanager
+async def _publisher(settings: Settings) -> AsyncIterator[AsyncPublisher]:
+    """An AsyncPublisher on a connection of its own, closed on exit."""
     client = redis_client.async_client(settings.redis_url, settings.redis_ssl_cert_reqs)
     async with client:
-        publisher = AsyncPublisher(
+        yield AsyncPublisher(
             client,
             settings.notification_channel,
             settings.notification_stream,
             settings.stream_maxlen,
         )
-        if args.command == "publish":
-            print(await publisher.publish(args.user_id, args.message, id=args.id))
-        else:
-            print(await publisher.enqueue(args.user_id, args.message, id=args.id))
+
+
+def _check(_args: argparse.Namespace) -> int:
+    checks = asyncio.run(run_checks())
+    for check in checks:
+        print(check.line())
+    if not checks[0].ok:
+        return EXIT_USAGE
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILURE
+
+
+def _demo(args: argparse.Namespace) -> int:
+    settings = load_settings(require_token=False)
+    # The transcript tells the story; only errors of the bot itself go to stderr.
+    configure_logging("ERROR", "console", secrets=settings.secrets, stream=sys.stderr)
+    given = settings.redis_url if "redis_url" in settings.model_fields_set else None
+    try:
+        return asyncio.run(run_demo(given, interactive=args.interactive))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    print(json.dumps(Notification.model_json_schema(), indent=2))
     return EXIT_OK
 
 
-Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
-COMMANDS: dict[str, Command] = {"run": _run, "link": _link, "publish": _send, "enqueue": _send}
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {
+    "run": _run,
+    "link": _link,
+    "publish": _send,
+    "enqueue": _send,
+    "check": _check,
+    "demo": _demo,
+    "schema": _schema,
+}

@@ -85,9 +85,10 @@ class Settler:
     async def settle(
         self, envelope: Envelope, outcome: Outcome, reason: str | None = None, attempts: int = 0
     ) -> None:
-        self._stats.record(outcome)
-        self._log(envelope, outcome, reason, attempts)
         dead = outcome in DEAD_LETTER_OUTCOMES
+        self._stats.record(outcome)
+        self._stats.dead_lettered += dead
+        self._log(envelope, outcome, reason, attempts)
         async with self._redis.pipeline(transaction=False) as pipe:
             if dead:
                 self._dead_letters.queue_add(
@@ -105,8 +106,6 @@ class Settler:
             if envelope.ack is not None:
                 envelope.ack(pipe)
             await pipe.execute()
-        if dead:
-            self._stats.dead_lettered += 1
         if envelope.settled is not None and not envelope.settled.done():
             envelope.settled.set_result(outcome)
 

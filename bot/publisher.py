@@ -15,12 +15,21 @@ import json
 
 import redis
 import redis.asyncio
+import redis.client
 from pydantic import ValidationError
 from telegram.helpers import create_deep_linked_url
 
 from bot import redis_client
 from bot.events import Notification, describe_errors
-from bot.registry import BOT_USERNAME, ChatRegistry, link_token_key, new_link_token
+from bot.registry import (
+    BOT_USERNAME,
+    CHAT_TO_USER,
+    USER_TO_CHAT,
+    ChatRegistry,
+    link_token_key,
+    new_link_token,
+    queue_unlink,
+)
 from bot.stream import PAYLOAD_FIELD
 
 DEFAULT_CHANNEL = "notification"
@@ -103,6 +112,25 @@ class Publisher:
         self.client.set(link_token_key(token), str(user_id), ex=ttl)
         return create_deep_linked_url(username, token)
 
+    def is_linked(self, user_id: int) -> bool:
+        """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""
+        return bool(self.client.hexists(USER_TO_CHAT, str(user_id)))
+
+    def unlink(self, user_id: int) -> bool:
+        """Remove `user_id`'s link (e.g. when the account is deleted); False if none."""
+        unlinked = False
+
+        def update(pipe: redis.client.Pipeline) -> None:
+            nonlocal unlinked
+            chat = pipe.hget(USER_TO_CHAT, str(user_id))
+            pipe.multi()
+            if chat is not None:
+                queue_unlink(pipe, user_id, int(chat))
+                unlinked = True
+
+        self.client.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
+        return unlinked
+
 
 class AsyncPublisher:
     """The same as Publisher, for asyncio web apps, with a `redis.asyncio.Redis` client."""
@@ -152,6 +180,14 @@ class AsyncPublisher:
         username = bot_username or _username(await self.client.get(BOT_USERNAME))
         token = await ChatRegistry(self.client).create_link_token(user_id, ttl)
         return create_deep_linked_url(username, token)
+
+    async def is_linked(self, user_id: int) -> bool:
+        """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""
+        return bool(await self.client.hexists(USER_TO_CHAT, str(user_id)))
+
+    async def unlink(self, user_id: int) -> bool:
+        """Remove `user_id`'s link (e.g. when the account is deleted); False if none."""
+        return await ChatRegistry(self.client).unlink_user(user_id) is not None
 
 
 def _text(value: bytes | str) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
+import redis.client
 from redis.asyncio.client import Pipeline
 
 # Key names live here and nowhere else; the publisher imports them.
@@ -147,10 +148,8 @@ class ChatRegistry:
             raw_user = await pipe.hget(CHAT_TO_USER, str(chat_id))
             unlinked = int(raw_user) if raw_user is not None else None
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.hdel(CHAT_TO_USER, str(chat_id))
             if unlinked is not None:
-                pipe.hdel(USER_TO_CHAT, str(unlinked))
-                pipe.zrem(LINKED, str(unlinked))
+                queue_unlink(pipe, unlinked, chat_id)
 
         await self._redis.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
         return unlinked
@@ -165,6 +164,13 @@ class ChatRegistry:
     async def remember_bot_username(self, username: str) -> None:
         """Record the bot's @username so the publisher can build deep links without the token."""
         await self._redis.set(BOT_USERNAME, username)
+
+
+def queue_unlink(pipe: Pipeline | redis.client.Pipeline, user_id: int, chat_id: int) -> None:
+    """Queue the removal of the link user_id <-> chat_id (on a sync or an async pipeline)."""
+    pipe.hdel(CHAT_TO_USER, str(chat_id))
+    pipe.hdel(USER_TO_CHAT, str(user_id))
+    pipe.zrem(LINKED, str(user_id))
 
 
 def _queue_link(

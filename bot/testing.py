@@ -134,6 +134,8 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
         self.latency = latency
+        # Called (on a server thread) with each message the bot sends; the demo prints them.
+        self.on_sent: Callable[[SentMessage], None] | None = None
         self.limits = limits
         self.rate_limited = 0  # how many 429s the flood limits answered
         self._state = _State()
@@ -454,10 +456,11 @@ class FakeTelegram:
                 "text": text,
             }
             state.next_message_id += 1
-            state.sent.append(
-                SentMessage(chat_id, text, state.next_message_id - 1, params, time.time())
-            )
+            sent = SentMessage(chat_id, text, state.next_message_id - 1, params, time.time())
+            state.sent.append(sent)
             self._changed.notify_all()
+        if self.on_sent is not None:
+            self.on_sent(sent)
         return message
 
     def _edit_message_text(self, params: JSONDict) -> JSONDict:

@@ -38,7 +38,8 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    bot_token: SecretStr
+    # Required to run the bot; commands that only publish or describe can do without it.
+    bot_token: SecretStr | None = None
     redis_url: str = "redis://localhost:6379/0"
     redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -80,8 +81,8 @@ class Settings(BaseSettings):
 
     @field_validator("bot_token")
     @classmethod
-    def _token_shape(cls, value: SecretStr) -> SecretStr:
-        if not TOKEN_PATTERN.fullmatch(value.get_secret_value()):
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_PATTERN.fullmatch(value.get_secret_value()):
             # Never echo the value: it is a secret even when malformed.
             raise ValueError("does not look like a bot token from @BotFather (123456:ABC-...)")
         return value
@@ -151,18 +152,30 @@ class Settings(BaseSettings):
         return PAID_BROADCAST_PER_SECOND if self.telegram_paid_broadcast else FREE_PER_SECOND
 
     @property
-    def redis_secrets(self) -> list[str]:
-        """The Redis password, if the URL carries one, so logging can redact it."""
+    def token(self) -> str:
+        """The bot token; ConfigError naming BOT_TOKEN if it is not set."""
+        if self.bot_token is None:
+            raise ConfigError("BOT_TOKEN is required but not set")
+        return self.bot_token.get_secret_value()
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value (token, Redis password), for redaction."""
         password = urlsplit(self.redis_url).password
-        return [password] if password else []
+        token = self.bot_token.get_secret_value() if self.bot_token else None
+        return [secret for secret in (token, password) if secret]
 
 
-def load_settings(env_file: str | None = ".env") -> Settings:
-    """Build Settings from the environment, turning validation errors into one ConfigError line."""
+def load_settings(env_file: str | None = ".env", *, require_token: bool = True) -> Settings:
+    """Build Settings from the environment, turning validation errors into one ConfigError line.
+    With `require_token`, a missing BOT_TOKEN is such an error too."""
     try:
-        return Settings(_env_file=env_file)
+        settings = Settings(_env_file=env_file)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    if require_token:
+        _ = settings.token
+    return settings
 
 
 def _describe(exc: ValidationError) -> str:

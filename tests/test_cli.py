@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -203,3 +204,113 @@ def test_enqueue_adds_to_the_stream_and_publish_reports_receivers(
     assert (published.returncode, published.stdout.strip()) == (0, "0")  # no bot listening
     assert refused.returncode == 2
     assert refused.stderr.strip() == "error: invalid notification: message: must not be empty"
+
+
+def test_schema_prints_the_notification_json_schema(tmp_path: Path) -> None:
+    result = run_cli("schema", env=bot_env(), cwd=tmp_path)
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert schema["required"] == ["user_id", "message"]
+    assert set(schema["properties"]) == {"user_id", "message", "id"}
+
+
+def test_publish_needs_no_bot_token(
+    redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """The web app's server can publish from the shell without the bot's secret."""
+    env = bot_env(REDIS_URL=redis_url, NOTIFICATION_CHANNEL=channel)
+    result = run_cli("publish", "42", "hello", env=env, cwd=tmp_path)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "0", "")
+
+
+def test_check_passes_against_reachable_redis_and_telegram(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    result = run_cli("check", env=emulator_env(telegram, redis_url, channel), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["ok", "config"],
+        ["ok", "redis"],
+        ["ok", "telegram"],
+        ["ok", "listeners"],
+    ]
+    assert re.search(r"Redis \d+\.\d+\.\d+, PING \d+\.\d ms", lines[1])
+    assert "@notify_demo_bot" in lines[2]
+    assert "0 subscribers on the channel (is the bot running?)" in lines[3]
+
+
+def test_check_reports_an_unreachable_redis_and_exits_1(
+    telegram: FakeTelegram, channel: str, tmp_path: Path
+) -> None:
+    env = emulator_env(telegram, "redis://127.0.0.1:1/0", channel)
+    result = run_cli("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("FAIL  redis")
+    assert lines[2].startswith("ok    telegram")
+    assert len(lines) == 3  # no listener check without Redis
+    assert "Traceback" not in result.stderr
+
+
+def test_check_with_a_rejected_token_or_no_token(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    env = emulator_env(telegram, redis_url, channel)
+    env["BOT_TOKEN"] = "987654321:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    rejected = run_cli("check", env=env, cwd=tmp_path)
+    assert rejected.returncode == 1
+    assert "FAIL  telegram   BOT_TOKEN was rejected (Unauthorized)" in rejected.stdout
+    del env["BOT_TOKEN"]
+    missing = run_cli("check", env=env, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stdout.strip() == "FAIL  config     BOT_TOKEN is required but not set"
+
+
+def test_errors_are_one_line_unless_debug(tmp_path: Path) -> None:
+    env = bot_env(REDIS_URL="redis://127.0.0.1:1/0")
+    plain = run_cli("publish", "42", "hi", env=env, cwd=tmp_path)
+    debug = run_cli("--debug", "publish", "42", "hi", env=env, cwd=tmp_path)
+    assert plain.returncode == debug.returncode == 1
+    [line] = plain.stderr.strip().splitlines()
+    assert line.startswith("error: Redis: ")
+    assert "Traceback" in debug.stderr
+
+
+def test_demo_plays_the_whole_story_offline(tmp_path: Path) -> None:
+    """No REDIS_URL, no token, no network: embedded Redis, the emulator, the real bot."""
+    result = subprocess.run(
+        [*BOT, "demo"],
+        env=bot_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "(embedded (fakeredis))" in out
+    assert re.search(r"bot -> Ada\s+Done: this chat is now linked", out)
+    assert re.search(r"bot -> Ada\s+Your order is on its way!\s+\[\d+ ms after publish\]", out)
+    assert "rejects it, nothing sent: user_id: input should be a valid integer" in out
+    assert re.search(r"delivered\s+1\s+1", out)
+    assert re.search(r"dead-lettered\s+1\s+1", out)
+    assert "Now for real:" in out
+    assert result.stderr == ""
+
+
+def test_the_interactive_demo_takes_chat_messages_from_stdin(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*BOT, "demo", "--interactive"],
+        env=bot_env(),
+        cwd=tmp_path,
+        input="/help\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "python -m bot publish 42" in result.stdout
+    assert re.search(r"bot -> 4242\s+I deliver notifications", result.stdout)

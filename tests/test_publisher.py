@@ -12,7 +12,7 @@ import redis
 import redis.asyncio
 
 from bot.publisher import AsyncPublisher, Publisher, encode
-from bot.registry import BOT_USERNAME, link_token_key
+from bot.registry import BOT_USERNAME, ChatRegistry, link_token_key
 from tests.helpers import token_of
 
 
@@ -124,3 +124,28 @@ def test_sync_enqueue_adds_a_stream_entry(redis_url: str, channel: str) -> None:
     finally:
         publisher.client.delete(publisher.stream)
         publisher.client.close()
+
+
+async def test_is_linked_and_unlink_work_sync_and_async(
+    redis_client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    """What a web app uses to show "Telegram connected" and to drop a deleted account's link."""
+    registry = ChatRegistry(redis_client)
+    await registry.link(42, 9001)
+    await registry.link(43, 9002)
+    async_publisher = AsyncPublisher(redis_client)
+    sync_publisher = Publisher.from_url(redis_url)
+    try:
+        assert await async_publisher.is_linked(42)
+        assert sync_publisher.is_linked(43)
+        assert sync_publisher.unlink(43) is True
+        assert sync_publisher.unlink(43) is False
+        assert await async_publisher.unlink(42) is True
+        assert await async_publisher.unlink(42) is False
+        assert not await async_publisher.is_linked(42)
+        assert not sync_publisher.is_linked(43)
+        assert await registry.user_for(9001) is None
+        assert await registry.user_for(9002) is None
+        assert await registry.linked_count() == 0
+    finally:
+        sync_publisher.client.close()

@@ -22,7 +22,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_only_the_token_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     settings = load_settings(env_file=None)
-    assert settings.bot_token.get_secret_value() == TOKEN
+    assert settings.token == TOKEN
     assert settings.redis_url == "redis://localhost:6379/0"
     assert settings.notification_channel == "notification"
     assert settings.telegram_base_url == TELEGRAM_API_URL
@@ -108,7 +108,7 @@ def test_the_redis_password_is_known_for_redaction_and_left_out_of_descriptions(
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("REDIS_URL", "rediss://:s3cret@redis.example.com:6380/2")
     settings = load_settings(env_file=None)
-    assert settings.redis_secrets == ["s3cret"]
+    assert settings.secrets == [TOKEN, "s3cret"]
     assert describe(settings.redis_url) == "rediss://redis.example.com:6380/2"
 
 
