@@ -83,7 +83,7 @@ async def run_demo(redis_url: str | None, *, interactive: bool, out: TextIO = sy
         url = redis_url or stack.enter_context(embedded_redis())
         telegram = stack.enter_context(FakeTelegram())
         transcript = Transcript(out)
-        where = "embedded (fakeredis)" if redis_url is None else "from REDIS_URL"
+        where = "embedded fakeredis" if redis_url is None else "from REDIS_URL"
         transcript.note(
             "Notify Bot demo: everything runs here, offline.\n"
             f"  Redis:        {url}  ({where})\n"

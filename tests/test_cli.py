@@ -290,7 +290,7 @@ def test_demo_plays_the_whole_story_offline(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "(embedded (fakeredis))" in out
+    assert "(embedded fakeredis)" in out
     assert re.search(r"bot -> Ada\s+Done: this chat is now linked", out)
     assert re.search(r"bot -> Ada\s+Your order is on its way!\s+\[\d+ ms after publish\]", out)
     assert "rejects it, nothing sent: user_id: input should be a valid integer" in out
