@@ -8,12 +8,15 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import redis.asyncio
 import structlog
+from httpx_aiohttp import AiohttpTransport
 from redis.exceptions import RedisError, ResponseError
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from bot import redis_client
 from bot.admin import AdminCommands
@@ -57,18 +60,28 @@ class Bot:
 
 def build(settings: Settings) -> Bot:
     """Create and wire the pieces; nothing connects yet."""
-    client = redis_client.async_client(settings.redis_url, settings.redis_ssl_cert_reqs)
+    client = redis_client.async_client(
+        settings.redis_url,
+        settings.redis_ssl_cert_reqs,
+        # One per delivery in flight, plus the sources' own and command handlers'.
+        max_connections=settings.delivery_concurrency + 16,
+    )
     registry = ChatRegistry(client)
     timeout = settings.telegram_timeout
     application = (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.telegram_base_url)
-        .connection_pool_size(settings.delivery_concurrency + 8)  # room for handler replies
-        .read_timeout(timeout)  # a hung request is cut off and retried
-        .write_timeout(timeout)
-        .connect_timeout(timeout)
-        .get_updates_read_timeout(POLL_TIMEOUT + timeout)
+        .request(sending_request(settings.delivery_concurrency + 8, timeout))
+        # Long polling keeps httpx's own transport: one request at a time, no pool to speak of.
+        .get_updates_request(
+            HTTPXRequest(
+                connection_pool_size=1,
+                read_timeout=POLL_TIMEOUT + timeout,
+                write_timeout=timeout,
+                connect_timeout=timeout,
+            )
+        )
         .build()
     )
     stats = Stats()
@@ -142,6 +155,23 @@ def build(settings: Settings) -> Bot:
         stream,
         broadcaster,
         admin,
+    )
+
+
+def sending_request(connections: int, timeout: float) -> HTTPXRequest:
+    """python-telegram-bot's request object for everything but getUpdates, on an aiohttp
+    transport: httpx's own connection pool cost 3-8 ms of CPU per sendMessage here and grew with
+    concurrency (see README: benchmark); aiohttp's costs a fraction. Timeouts keep their
+    meaning (a hung request is cut off after `timeout`), and aiohttp's connection errors
+    arrive as httpx's, so python-telegram-bot still raises TimedOut / NetworkError."""
+    transport = AiohttpTransport(limits=httpx.Limits(max_connections=connections))
+    return HTTPXRequest(
+        connection_pool_size=connections,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        connect_timeout=timeout,
+        pool_timeout=timeout,
+        httpx_kwargs={"transport": transport},
     )
 
 

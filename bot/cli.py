@@ -17,6 +17,8 @@ from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from bot import app, redis_client
+from bot.bench import Options as BenchOptions
+from bot.bench import run_bench
 from bot.check import run_checks
 from bot.demo import run_demo
 from bot.events import Notification
@@ -109,6 +111,32 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep running: type chat messages as the demo user; publish from another terminal",
     )
+    bench = commands.add_parser(
+        "bench",
+        help="measure throughput, latency, CPU and memory against the emulator",
+        description="Runs the real bot as a child process against Redis (REDIS_URL, or an "
+        "embedded one) and the Bot API emulator with an injected latency, then the blog "
+        "post's serial loop against the same, and prints a table (or --json).",
+    )
+    defaults = BenchOptions()
+    for flag, name, kind, text in (
+        ("--count", "count", int, "notifications in the burst with limits lifted"),
+        ("--users", "users", int, "users they go to"),
+        ("--latency-ms", "latency_ms", float, "latency the emulator adds to each request"),
+        ("--limited-count", "limited_count", int, "notifications under Telegram's limits"),
+        ("--rate", "rate", float, "notifications per second for the latency measurement"),
+        ("--rate-count", "rate_count", int, "notifications for the latency measurement"),
+        ("--idle-seconds", "idle_seconds", float, "how long idle CPU is measured"),
+        ("--blog-count", "blog_count", int, "notifications in the blog loop's burst"),
+    ):
+        bench.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=getattr(defaults, name),
+            help=f"{text} (default {getattr(defaults, name):g})",
+        )
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser(
         "schema",
         help="print the notification's JSON Schema",
@@ -216,6 +244,21 @@ def _demo(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _bench(args: argparse.Namespace) -> int:
+    settings = load_settings(require_token=False)
+    configure_logging("ERROR", "console", secrets=settings.secrets, stream=sys.stderr)
+    options = BenchOptions(
+        **{
+            name: getattr(args, name)
+            for name in BenchOptions.__dataclass_fields__
+            if name != "redis_url"
+        },
+        redis_url=settings.redis_url if "redis_url" in settings.model_fields_set else None,
+    )
+    run_bench(options, as_json=args.json)
+    return EXIT_OK
+
+
 def _schema(_args: argparse.Namespace) -> int:
     print(json.dumps(Notification.model_json_schema(), indent=2))
     return EXIT_OK
@@ -230,4 +273,5 @@ COMMANDS: dict[str, Command] = {
     "check": _check,
     "demo": _demo,
     "schema": _schema,
+    "bench": _bench,
 }

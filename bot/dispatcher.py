@@ -116,13 +116,23 @@ class Dispatcher:
                 return
             result = await self._deliver(envelope.notification)
             await self._settler.settle(envelope, result.outcome, result.reason, result.attempts)
-        except Exception:
+        except Exception as exc:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
-            # A stream entry stays unacknowledged and is delivered again later.
-            self._stats.record(Outcome.FAILED)
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
+            await self._settle_crashed(envelope, exc)
         finally:
             _release(envelope)
+
+    async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
+        """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is
+        what failed, that fails too: a stream entry then stays pending and is retried later."""
+        try:
+            await self._settler.settle(
+                envelope, Outcome.FAILED, f"delivery crashed: {type(exc).__name__}: {exc}"
+            )
+        except Exception:
+            # Counted (settle counts first); only the Redis writes were lost.
+            log.exception("delivery_crash_not_recorded", user_id=envelope.user_id)
 
     async def drain(self, grace: float) -> list[Envelope]:
         """Wait up to `grace` s for queued deliveries; cancel the rest and return them."""

@@ -16,6 +16,7 @@ CertReqs = Literal["required", "optional", "none"]
 # Short enough that a hung server surfaces as an error within a request's lifetime.
 SOCKET_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
+POOL_WAIT = 20.0
 
 
 def connection_options(url: str, ssl_cert_reqs: CertReqs = "required") -> dict[str, Any]:
@@ -36,12 +37,23 @@ def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=0.1, cap=2.0)
 
 
-def async_client(url: str, ssl_cert_reqs: CertReqs = "required") -> redis.asyncio.Redis:
-    """An asyncio client; a few quick retries ride over a blip, longer outages surface as errors."""
+def async_client(
+    url: str, ssl_cert_reqs: CertReqs = "required", *, max_connections: int | None = None
+) -> redis.asyncio.Redis:
+    """An asyncio client; a few quick retries ride over a blip, longer outages surface as errors.
+
+    With `max_connections`, a caller that finds every connection busy waits for one (up to
+    POOL_WAIT seconds) instead of failing with "Too many connections", as redis-py's default
+    pool does once its limit is reached.
+    """
     # The async client needs redis.asyncio's Retry: the sync one silently disables retries there.
-    return redis.asyncio.Redis.from_url(
-        url, retry=AsyncRetry(_backoff(), retries=3), **connection_options(url, ssl_cert_reqs)
+    options = connection_options(url, ssl_cert_reqs) | {"retry": AsyncRetry(_backoff(), retries=3)}
+    if max_connections is None:
+        return redis.asyncio.Redis.from_url(url, **options)
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=POOL_WAIT, **options
     )
+    return redis.asyncio.Redis.from_pool(pool)  # closes the pool with the client
 
 
 def sync_client(url: str, ssl_cert_reqs: CertReqs = "required") -> redis.Redis:

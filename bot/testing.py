@@ -143,7 +143,10 @@ class FakeTelegram:
         self._chat_windows: dict[int, SlidingWindow] = {}
         self._changed = threading.Condition()
         self._closing = False
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        server_class = type(
+            "EmulatorServer", (ThreadingHTTPServer,), {"request_queue_size": 1024}
+        )  # the stdlib's listen backlog of 5 drops connections when a bot opens dozens at once
+        self._server = server_class((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -285,3 +285,21 @@ async def test_a_10000_character_notification_arrives_as_ordered_parts(
 
     assert all(len(p.text) <= 4096 for p in parts)
     assert "\n".join(p.text for p in parts) == text  # cut at line breaks, in order, nothing lost
+
+
+async def test_the_bots_own_http_stack_cuts_hung_requests_and_survives_dropped_ones(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """The sending path (aiohttp transport under python-telegram-bot) still maps a read
+    timeout and a dropped connection to errors the delivery policy retries."""
+    quick = settings.model_copy(update={"telegram_timeout": 0.5, "delivery_retry_base": 0.01})
+    running = await start_bot(quick)
+    try:
+        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+        telegram.hang_next("sendMessage", 2.0)
+        telegram.drop_next("sendMessage")
+        plain_publish(quick.redis_url, quick.notification_channel, {"user_id": 42, "message": "x"})
+        await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "x")
+        await eventually(lambda: running.bot.stats.outcomes[Outcome.SENT] == 1)
+    finally:
+        await running.shutdown()

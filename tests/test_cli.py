@@ -314,3 +314,44 @@ def test_the_interactive_demo_takes_chat_messages_from_stdin(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "python -m bot publish 42" in result.stdout
     assert re.search(r"bot -> 4242\s+I deliver notifications", result.stdout)
+
+
+def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A smoke test: the command works end to end; timings are not asserted (see README)."""
+    result = subprocess.run(
+        [
+            *BOT,
+            "bench",
+            "--json",
+            "--count",
+            "40",
+            "--users",
+            "10",
+            "--limited-count",
+            "10",
+            "--rate",
+            "50",
+            "--rate-count",
+            "10",
+            "--idle-seconds",
+            "0.2",
+            "--blog-count",
+            "5",
+            "--latency-ms",
+            "1",
+        ],
+        env=bot_env(REDIS_URL=redis_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["bot"]["delivered"] == report["bot"]["published"] == 40
+    assert report["blog"]["delivered"] == 5
+    assert report["bot"]["flood_429s"] == 0
+    assert set(report["bot"]["latency_ms"]) == {"p50", "p95", "p99"}
