@@ -102,7 +102,7 @@ class Delivery:
     async def _send(self, send: _Send, text: str) -> Result:
         attempt = flood_waits = 0
         while True:
-            await self._pacer.wait_turn(send.chat_id)
+            # The bot's rate limiter (ratelimit.PacedRequests) paces this send.
             attempt += 1
             try:
                 # No parse_mode: user content is sent literally, so "<b>" or "*" cannot break it.

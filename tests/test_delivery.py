@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 from telegram import Bot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.delivery import Delivery, RetryPolicy
 from bot.events import Notification
-from bot.ratelimit import Limits, Pacer
+from bot.ratelimit import Limits, PacedRequests, Pacer
 from bot.registry import ChatRegistry
 from bot.stats import Outcome
 from bot.testing import FakeTelegram
@@ -23,10 +24,13 @@ ATTEMPTS = 4
 
 
 @pytest.fixture
-async def tg_bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
+async def tg_bot(telegram: FakeTelegram, pacer: Pacer) -> AsyncIterator[Bot]:
     # A short read timeout so that a hung request is cut off quickly.
     request = HTTPXRequest(read_timeout=0.5, connection_pool_size=8)
-    async with Bot(telegram.token, base_url=telegram.base_url, request=request) as bot:
+    paced = PacedRequests(pacer)
+    async with ExtBot(
+        telegram.token, base_url=telegram.base_url, request=request, rate_limiter=paced
+    ) as bot:
         yield bot
 
 
