@@ -91,10 +91,6 @@ class Pacer:
         """Telegram said 429: no send of any chat goes out for `seconds`."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    @property
-    def paused_for(self) -> float:
-        return max(0.0, self._paused_until - time.monotonic())
-
     async def wait_turn(self, chat_id: int) -> None:
         """Return when a message to `chat_id` may be sent now; the send is then counted."""
         window = self._chats.get(chat_id)

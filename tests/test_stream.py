@@ -13,6 +13,7 @@ import redis.asyncio
 from bot.deadletters import DeadLetterStore
 from bot.idempotency import DELIVERED_PREFIX
 from bot.publisher import AsyncPublisher
+from bot.registry import ChatRegistry
 from bot.stats import Outcome
 from bot.testing import FakeTelegram
 from config.settings import Settings
@@ -29,6 +30,14 @@ def plain_xadd(settings: Settings, payload: object) -> str:
         return entry.decode() if isinstance(entry, bytes) else str(entry)
     finally:
         client.close()
+
+
+async def linked_earlier(
+    client: redis.asyncio.Redis, telegram: FakeTelegram, *, user_id: int, chat_id: int
+) -> None:
+    """A link made before this test's bot started (no /start exchange needed)."""
+    await ChatRegistry(client).link(user_id, chat_id)
+    telegram.add_chat(chat_id)
 
 
 async def pending(client: redis.asyncio.Redis, settings: Settings) -> int:
@@ -56,9 +65,7 @@ async def test_entries_added_before_the_bot_first_starts_are_delivered(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:
     publisher = AsyncPublisher(redis_client, stream=settings.notification_stream)
-    await redis_client.hset("notify:user_chat", "42", "9001")  # linked earlier
-    await redis_client.hset("notify:chat_user", "9001", "42")
-    telegram.add_chat(9001)
+    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
     for i in range(3):
         await publisher.enqueue(42, f"queued {i}")
 
@@ -92,9 +99,7 @@ async def test_entries_a_dead_consumer_left_pending_are_claimed_and_delivered(
 ) -> None:
     stream, group = settings.notification_stream, settings.stream_group
     await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
-    await redis_client.hset("notify:user_chat", "42", "9001")
-    await redis_client.hset("notify:chat_user", "9001", "42")
-    telegram.add_chat(9001)
+    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
     plain_xadd(settings, {"user_id": 42, "message": "orphaned"})
     await redis_client.xreadgroup(group, "crashed-worker", {stream: ">"})  # read, never acked
     assert await pending(redis_client, settings) == 1
@@ -114,9 +119,7 @@ async def test_a_restarted_consumer_resumes_its_own_pending_entries(
 ) -> None:
     stream, group = settings.notification_stream, settings.stream_group
     await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
-    await redis_client.hset("notify:user_chat", "42", "9001")
-    await redis_client.hset("notify:chat_user", "9001", "42")
-    telegram.add_chat(9001)
+    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
     plain_xadd(settings, {"user_id": 42, "message": "read before the crash"})
     await redis_client.xreadgroup(group, settings.stream_consumer, {stream: ">"})
 
@@ -134,9 +137,7 @@ async def test_an_id_sent_before_a_crash_is_not_sent_again(
     the entry still pending. The restarted bot acknowledges it without sending."""
     stream, group = settings.notification_stream, settings.stream_group
     await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
-    await redis_client.hset("notify:user_chat", "42", "9001")
-    await redis_client.hset("notify:chat_user", "9001", "42")
-    telegram.add_chat(9001)
+    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
     plain_xadd(settings, {"user_id": 42, "message": "already sent", "id": "order-7"})
     await redis_client.xreadgroup(group, settings.stream_consumer, {stream: ">"})
     await redis_client.set(DELIVERED_PREFIX + "order-7", "1")
