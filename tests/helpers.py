@@ -58,3 +58,13 @@ async def eventually(check: Callable[[], object | Awaitable[object]], within: fl
             if result:
                 return
             await asyncio.sleep(0.01)
+
+
+async def next_json(pubsub: redis.asyncio.client.PubSub, within: float = 10) -> object:
+    """The next message published to a subscription, decoded from JSON."""
+    async with asyncio.timeout(within):
+        while True:
+            # None also stands for the filtered subscribe confirmation: keep reading.
+            message = await pubsub.get_message(timeout=within)
+            if message is not None and message["type"] == "message":
+                return json.loads(message["data"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +12,7 @@ import redis.asyncio
 
 from bot.publisher import AsyncPublisher, Publisher, encode
 from bot.registry import BOT_USERNAME, ChatRegistry, link_token_key
-from tests.helpers import token_of
+from tests.helpers import next_json, token_of
 
 
 @pytest.fixture
@@ -24,15 +23,6 @@ async def subscriber(
     await pubsub.subscribe(channel)
     async with pubsub:
         yield pubsub
-
-
-async def next_payload(pubsub: redis.asyncio.client.PubSub) -> object:
-    async with asyncio.timeout(5):
-        while True:
-            # None also stands for the filtered subscribe confirmation: keep reading.
-            message = await pubsub.get_message(timeout=5)
-            if message is not None and message["type"] == "message":
-                return json.loads(message["data"])
 
 
 def test_the_payload_is_the_documented_json() -> None:
@@ -65,7 +55,7 @@ async def test_sync_publish_returns_receivers_and_sends_the_payload(
         assert publisher.publish(42, "hi") == 1
     finally:
         publisher.client.close()
-    assert await next_payload(subscriber) == {"user_id": 42, "message": "hi"}
+    assert await next_json(subscriber) == {"user_id": 42, "message": "hi"}
 
 
 async def test_async_publish_returns_receivers_and_sends_the_payload(
@@ -74,7 +64,7 @@ async def test_async_publish_returns_receivers_and_sends_the_payload(
     publisher = AsyncPublisher.from_url(redis_url, channel)
     async with publisher.client:
         assert await publisher.publish(7, "hello") == 1
-    assert await next_payload(subscriber) == {"user_id": 7, "message": "hello"}
+    assert await next_json(subscriber) == {"user_id": 7, "message": "hello"}
 
 
 async def test_publishing_with_no_bot_running_reports_zero_receivers(

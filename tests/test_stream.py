@@ -18,7 +18,7 @@ from bot.stats import Outcome
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, plain_publish, wait_sent
+from tests.helpers import eventually, link_chat, next_json, plain_publish, wait_sent
 
 
 def plain_xadd(settings: Settings, payload: object) -> str:
@@ -181,14 +181,6 @@ async def receipts(
         yield pubsub
 
 
-async def next_receipt(pubsub: redis.asyncio.client.PubSub) -> object:
-    async with asyncio.timeout(10):
-        while True:
-            message = await pubsub.get_message(timeout=5)
-            if message is not None and message["type"] == "message":
-                return json.loads(message["data"])
-
-
 async def test_every_final_outcome_publishes_a_receipt(
     running_bot: RunningBot,
     telegram: FakeTelegram,
@@ -201,16 +193,16 @@ async def test_every_final_outcome_publishes_a_receipt(
     telegram.block(9002)
     channel = settings.notification_channel
     plain_publish(settings.redis_url, channel, {"user_id": 42, "message": "hi", "id": "a"})
-    assert await next_receipt(receipts) == {"id": "a", "user_id": 42, "status": "sent"}
+    assert await next_json(receipts) == {"id": "a", "user_id": 42, "status": "sent"}
     plain_publish(settings.redis_url, channel, {"user_id": 7, "message": "hi"})
-    assert await next_receipt(receipts) == {"id": None, "user_id": 7, "status": "unlinked"}
+    assert await next_json(receipts) == {"id": None, "user_id": 7, "status": "unlinked"}
     plain_publish(settings.redis_url, channel, {"user_id": 43, "message": "hi", "id": "b"})
-    assert await next_receipt(receipts) == {"id": "b", "user_id": 43, "status": "blocked"}
+    assert await next_json(receipts) == {"id": "b", "user_id": 43, "status": "blocked"}
     plain_publish(settings.redis_url, channel, "garbage")
-    assert await next_receipt(receipts) == {"id": None, "user_id": None, "status": "invalid"}
+    assert await next_json(receipts) == {"id": None, "user_id": None, "status": "invalid"}
     await running_bot.bot.registry.link(44, 555)  # a chat Telegram does not know
     plain_publish(settings.redis_url, channel, {"user_id": 44, "message": "hi"})
-    assert await next_receipt(receipts) == {"id": None, "user_id": 44, "status": "failed"}
+    assert await next_json(receipts) == {"id": None, "user_id": 44, "status": "failed"}
 
 
 async def test_a_dead_letter_can_be_replayed_once_the_cause_is_fixed(
