@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,8 +227,11 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         for task in sources:
             task.cancel()
         await asyncio.gather(stopping, *sources, return_exceptions=True)
-        await bot.broadcaster.close(bot.settings.shutdown_timeout / 2)
-        await _hand_back(bot, await bot.dispatcher.drain(bot.settings.shutdown_timeout))
+        # One budget for both, so SIGTERM ends within SHUTDOWN_TIMEOUT plus Telegram's goodbye.
+        deadline = time.monotonic() + bot.settings.shutdown_timeout
+        await bot.broadcaster.close(bot.settings.shutdown_timeout / 4)
+        left = await bot.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
+        await _hand_back(bot, left)
         if updater.running:
             await updater.stop()
         if application.running:
