@@ -92,6 +92,9 @@ def build(settings: Settings) -> Bot:
         )
         # Every request to a chat (deliveries, replies, broadcast progress) is paced.
         .rate_limiter(PacedRequests(pacer))
+        # Updates are handled side by side: an admin's /send waiting for its outcome must not
+        # hold up everyone's /start. Handlers share no state that needs their order.
+        .concurrent_updates(16)
         .build()
     )
     stats = Stats()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ import redis.asyncio
 from structlog.testing import capture_logs
 
 from bot.admin import ADMIN_COMMANDS, PUBLIC_COMMANDS, REFUSAL
+from bot.handlers import HELP
 from bot.ratelimit import Limits
 from bot.registry import ChatRegistry
 from bot.stats import Outcome
@@ -312,3 +314,16 @@ def _progress(telegram: FakeTelegram) -> str:
     messages: list[SentMessage] = [m for m in telegram.sent if m.chat_id == ADMIN]
     progress = [m for m in messages if m.text.startswith("Broadcast") and "started" not in m.text]
     return progress[-1].text if progress else ""
+
+
+async def test_a_slow_admin_command_does_not_hold_up_other_users(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    calls = len(telegram.calls_to("sendMessage"))
+    telegram.hang_next("sendMessage", 3.0)  # the /send delivery: Telegram is slow to answer
+    telegram.user_says(ADMIN, "/send 42 slow one")
+    await asyncio.to_thread(telegram.wait_for_call, "sendMessage", count=calls + 1)
+
+    assert await ask(telegram, OTHER, "/help") == HELP  # answered while /send still waits
+    assert not [m for m in telegram.sent if m.chat_id == ADMIN and m.text.startswith("User 42")]
