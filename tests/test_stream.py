@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis
@@ -101,12 +102,13 @@ async def test_entries_a_dead_consumer_left_pending_are_claimed_and_delivered(
     await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
     await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
     plain_xadd(settings, {"user_id": 42, "message": "orphaned"})
-    await redis_client.xreadgroup(group, "crashed-worker", {stream: ">"})  # read, never acked
+    read: Any = await redis_client.xreadgroup(group, "crashed-worker", {stream: ">"})
+    [(_stream, [(entry_id, _fields)])] = read  # read, never acknowledged
+    # Make it look read two minutes ago, as if the worker had died then (the claim needs 60 s).
+    await redis_client.xclaim(stream, group, "crashed-worker", 0, [entry_id], idle=120_000)
     assert await pending(redis_client, settings) == 1
 
-    claiming = settings.model_copy(update={"stream_claim_idle_seconds": 0.05})
-    await asyncio.sleep(0.1)  # let the entry become idle for longer than the claim threshold
-    running = await start_bot(claiming)
+    running = await start_bot(settings)
     try:
         await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "orphaned")
         await eventually(lambda: _none_pending(redis_client, settings))
