@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     telegram_group_per_minute: int = Field(default=20, ge=1)
 
     link_ttl_seconds: int = Field(default=24 * 3600, gt=0)
-    delivery_concurrency: int = Field(default=64, ge=1, le=1024)
+    # In flight = rate x round trip: 1000/s (paid broadcasts) at ~100 ms needs ~100.
+    delivery_concurrency: int = Field(default=128, ge=1, le=1024)
     delivery_max_attempts: int = Field(default=5, ge=1, le=100)
     delivery_retry_base: float = Field(default=0.5, gt=0)
     delivery_retry_max: float = Field(default=30.0, gt=0)
