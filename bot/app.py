@@ -32,6 +32,7 @@ from bot.listener import RedisListener
 from bot.outcomes import PUBSUB, Envelope, Settler
 from bot.ratelimit import Limits, PacedRequests, Pacer
 from bot.receipts import Receipts
+from bot.redis_client import add_to_stream
 from bot.registry import ChatRegistry
 from bot.stats import Stats
 from bot.stream import StreamConsumer
@@ -256,12 +257,7 @@ async def _hand_back(bot: Bot, envelopes: list[Envelope]) -> None:
     try:
         for envelope in from_pubsub:
             if stream:
-                await bot.redis.xadd(
-                    stream,
-                    {"payload": envelope.payload},
-                    maxlen=bot.settings.stream_maxlen,
-                    approximate=True,
-                )
+                await add_to_stream(bot.redis, stream, envelope.payload, bot.settings.stream_maxlen)
             else:
                 await bot.dead_letters.add(
                     envelope.payload, "shutdown before delivery", 0, PUBSUB, envelope.received_at

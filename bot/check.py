@@ -12,6 +12,7 @@ from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from bot import redis_client
+from bot.redis_client import as_text
 from config.settings import ConfigError, Settings, load_settings
 
 
@@ -97,7 +98,7 @@ async def _subscribers(client: redis.asyncio.Redis, settings: Settings) -> Check
             groups = await client.xinfo_groups(settings.notification_stream)
         except RedisError:
             groups = []
-        group = next((g for g in groups if _text(g["name"]) == settings.stream_group), None)
+        group = next((g for g in groups if as_text(g["name"]) == settings.stream_group), None)
         if group is None:
             details.append("stream group not created yet (the bot creates it)")
         else:
@@ -106,7 +107,3 @@ async def _subscribers(client: redis.asyncio.Redis, settings: Settings) -> Check
                 f"lag {group.get('lag')}"
             )
     return Check("listeners", ok=ok, detail="; ".join(details) + ("" if ok else " (duplicates!)"))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -9,6 +9,8 @@ from typing import Any
 import redis.asyncio
 from redis.asyncio.client import Pipeline
 
+from bot.redis_client import PAYLOAD_FIELD, add_to_stream, as_text
+
 DEAD_LETTERS = "notify:deadletters"  # stream: one entry per dead letter, oldest trimmed first
 
 
@@ -45,7 +47,7 @@ class DeadLetterStore:
                 first_seen=first_seen,
             )
             [entry_id] = await pipe.execute()
-        return _text(entry_id)
+        return as_text(entry_id)
 
     def queue_add(
         self,
@@ -86,14 +88,10 @@ class DeadLetterStore:
             entries += await self._redis.xrange(DEAD_LETTERS, entry_id, entry_id)
         for entry_id, fields in entries:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(stream, {"payload": fields[b"payload"]}, maxlen=maxlen, approximate=True)
+                add_to_stream(pipe, stream, fields[PAYLOAD_FIELD.encode()], maxlen)
                 pipe.xdel(DEAD_LETTERS, entry_id)
                 await pipe.execute()
         return len(entries)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _parse(entry_id: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
@@ -101,7 +99,7 @@ def _parse(entry_id: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
         return fields.get(name.encode(), b"").decode("utf-8", "replace")
 
     return DeadLetter(
-        id=_text(entry_id),
+        id=as_text(entry_id),
         payload=get("payload"),
         reason=get("reason"),
         attempts=int(get("attempts") or 0),

@@ -41,7 +41,6 @@ class Envelope:
 
     payload: bytes | str
     source: str  # PUBSUB, STREAM or ADMIN
-    entry_id: str | None = None  # the stream entry, acknowledged once settled
     ack: Callable[[Pipeline], object] | None = None  # queues the XACK when settled
     release: Callable[[], None] | None = None  # called when done with, settled or not
     notification: Notification | None = None

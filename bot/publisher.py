@@ -21,6 +21,7 @@ from telegram.helpers import create_deep_linked_url
 
 from bot import redis_client
 from bot.events import Notification, describe_errors
+from bot.redis_client import add_to_stream, as_text
 from bot.registry import (
     BOT_USERNAME,
     CHAT_TO_USER,
@@ -30,7 +31,6 @@ from bot.registry import (
     new_link_token,
     queue_unlink,
 )
-from bot.stream import PAYLOAD_FIELD
 
 DEFAULT_CHANNEL = "notification"
 DEFAULT_STREAM = "notifications"
@@ -95,13 +95,10 @@ class Publisher:
 
     def enqueue(self, user_id: int, message: str, *, id: str | None = None) -> str:
         """Add one notification to the durable stream; returns the stream entry id."""
-        entry = self.client.xadd(
-            self.stream,
-            {PAYLOAD_FIELD: encode(user_id, message, id)},
-            maxlen=self.stream_maxlen,
-            approximate=True,
+        entry = add_to_stream(
+            self.client, self.stream, encode(user_id, message, id), self.stream_maxlen
         )
-        return _text(entry)
+        return as_text(entry)
 
     def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
@@ -165,13 +162,10 @@ class AsyncPublisher:
 
     async def enqueue(self, user_id: int, message: str, *, id: str | None = None) -> str:
         """Add one notification to the durable stream; returns the stream entry id."""
-        entry = await self.client.xadd(
-            self.stream,
-            {PAYLOAD_FIELD: encode(user_id, message, id)},
-            maxlen=self.stream_maxlen,
-            approximate=True,
+        entry = await add_to_stream(
+            self.client, self.stream, encode(user_id, message, id), self.stream_maxlen
         )
-        return _text(entry)
+        return as_text(entry)
 
     async def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
@@ -188,7 +182,3 @@ class AsyncPublisher:
     async def unlink(self, user_id: int) -> bool:
         """Remove `user_id`'s link (e.g. when the account is deleted); False if none."""
         return await ChatRegistry(self.client).unlink_user(user_id) is not None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

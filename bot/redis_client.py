@@ -1,4 +1,5 @@
-"""How every part of the bot (and the publisher) opens a Redis connection from a URL."""
+"""Redis for every part of the bot (and the publisher): connections from a URL, and the two
+conventions they share, decoding replies and the `payload` field of a stream entry."""
 
 from __future__ import annotations
 
@@ -70,3 +71,17 @@ def describe(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     db = parts.path if parts.hostname and parts.path not in ("", "/") else ""
     return f"{parts.scheme}://{host}{port}{db}"
+
+
+PAYLOAD_FIELD = "payload"  # the one field of a notification stream entry (any language can XADD it)
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply (bytes with the default client) as text."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def add_to_stream(client: Any, stream: str, payload: bytes | str, maxlen: int) -> Any:
+    """XADD one notification payload, capping the stream at about `maxlen` entries. Works on a
+    sync or async client or a pipeline, and returns what that returns (an id, or awaitable)."""
+    return client.xadd(stream, {PAYLOAD_FIELD: payload}, maxlen=maxlen, approximate=True)

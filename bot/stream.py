@@ -15,10 +15,10 @@ from redis.exceptions import ResponseError
 from bot.backoff import backoff_delay
 from bot.listener import CONNECTION_ERRORS
 from bot.outcomes import STREAM, Envelope
+from bot.redis_client import PAYLOAD_FIELD, as_text
 
 log = structlog.get_logger(__name__)
 
-PAYLOAD_FIELD = b"payload"
 BLOCK_MS = 2000  # below the client's 5 s socket timeout, so a blocking read is never cut off
 
 Submit = Callable[[Envelope], Awaitable[None]]
@@ -154,7 +154,7 @@ class StreamConsumer:
             for entry_id, fields in entries:
                 await self._hand_on(entry_id, fields)
                 resumed += 1
-            start = _text(entries[-1][0])
+            start = as_text(entries[-1][0])
         if resumed:
             log.info("stream_resumed_pending", stream=self._stream, entries=resumed)
 
@@ -170,9 +170,9 @@ class StreamConsumer:
                 start_id=start,
                 count=self._batch,
             )
-            start, entries = _text(reply[0]), reply[1]
+            start, entries = as_text(reply[0]), reply[1]
             for entry_id, fields in entries:
-                if _text(entry_id) in self._in_flight:
+                if as_text(entry_id) in self._in_flight:
                     continue  # ours, just slow (e.g. waiting out a flood limit)
                 await self._hand_on(entry_id, fields)
                 claimed += 1
@@ -182,7 +182,7 @@ class StreamConsumer:
             log.info("stream_claimed", stream=self._stream, entries=claimed)
 
     async def _hand_on(self, entry_id: bytes | str, fields: dict[bytes, bytes] | None) -> None:
-        entry = _text(entry_id)
+        entry = as_text(entry_id)
         if fields is None:  # trimmed away while pending: nothing left to deliver
             await self._redis.xack(self._stream, self._group, entry)
             return
@@ -197,11 +197,10 @@ class StreamConsumer:
             self._in_flight.discard(entry)
             self._room.set()
 
-        payload = fields.get(PAYLOAD_FIELD)
+        payload = fields.get(PAYLOAD_FIELD.encode())
         envelope = Envelope(
             payload if payload is not None else b"",
             STREAM,
-            entry_id=entry,
             ack=ack,
             release=release,
         )
@@ -229,10 +228,6 @@ def _entries(response: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
     return [entry for _name, entries in response for entry in entries]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _id_key(entry_id: bytes | str) -> tuple[int, int]:
-    millis, _, sequence = _text(entry_id).partition("-")
+    millis, _, sequence = as_text(entry_id).partition("-")
     return int(millis), int(sequence or 0)
