@@ -233,11 +233,16 @@ def _check(_args: argparse.Namespace) -> int:
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILURE
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _given_redis_url() -> str | None:
+    """For the self-contained commands (demo, bench): REDIS_URL if the user set it (else they
+    embed a Redis), with only errors logged, to stderr, so their own output stays readable."""
     settings = load_settings(require_token=False)
-    # The transcript tells the story; only errors of the bot itself go to stderr.
     configure_logging("ERROR", "console", secrets=settings.secrets, stream=sys.stderr)
-    given = settings.redis_url if "redis_url" in settings.model_fields_set else None
+    return settings.redis_url if "redis_url" in settings.model_fields_set else None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    given = _given_redis_url()
     try:
         return asyncio.run(run_demo(given, interactive=args.interactive))
     except KeyboardInterrupt:
@@ -245,15 +250,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    settings = load_settings(require_token=False)
-    configure_logging("ERROR", "console", secrets=settings.secrets, stream=sys.stderr)
     options = BenchOptions(
         **{
             name: getattr(args, name)
             for name in BenchOptions.__dataclass_fields__
             if name != "redis_url"
         },
-        redis_url=settings.redis_url if "redis_url" in settings.model_fields_set else None,
+        redis_url=_given_redis_url(),
     )
     run_bench(options, as_json=args.json)
     return EXIT_OK

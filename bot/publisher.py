@@ -12,6 +12,7 @@ package: ``redis.Redis().publish("notification", json.dumps({"user_id": 42, "mes
 from __future__ import annotations
 
 import json
+from typing import Generic, TypeVar
 
 import redis
 import redis.asyncio
@@ -58,24 +59,31 @@ def _username(stored: bytes | str | None) -> str:
     return name
 
 
-class Publisher:
+ClientT = TypeVar("ClientT", redis.Redis, redis.asyncio.Redis)
+
+
+class _Destinations(Generic[ClientT]):
+    """Where notifications go, shared by the sync and the async publisher."""
+
+    def __init__(
+        self,
+        client: ClientT,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+    ) -> None:
+        self.client: ClientT = client
+        self.channel = channel
+        self.stream = stream
+        self.stream_maxlen = stream_maxlen
+
+
+class Publisher(_Destinations[redis.Redis]):
     """Publishes notifications and creates deep links with a blocking `redis.Redis` client.
 
     `publish` is fire-and-forget pub/sub: only a running bot receives it. `enqueue` adds to the
     durable stream: it waits in Redis until a bot delivers it, even one started later.
     """
-
-    def __init__(
-        self,
-        client: redis.Redis,
-        channel: str = DEFAULT_CHANNEL,
-        stream: str = DEFAULT_STREAM,
-        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
-    ) -> None:
-        self.client = client
-        self.channel = channel
-        self.stream = stream
-        self.stream_maxlen = stream_maxlen
 
     @classmethod
     def from_url(
@@ -129,20 +137,8 @@ class Publisher:
         return unlinked
 
 
-class AsyncPublisher:
+class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
     """The same as Publisher, for asyncio web apps, with a `redis.asyncio.Redis` client."""
-
-    def __init__(
-        self,
-        client: redis.asyncio.Redis,
-        channel: str = DEFAULT_CHANNEL,
-        stream: str = DEFAULT_STREAM,
-        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
-    ) -> None:
-        self.client = client
-        self.channel = channel
-        self.stream = stream
-        self.stream_maxlen = stream_maxlen
 
     @classmethod
     def from_url(

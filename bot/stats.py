@@ -29,6 +29,10 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # its id was delivered before, within the idempotency window
 
 
+# Every counter, in the order logs and /stats show them.
+COUNTERS = ("received", *(o.value for o in Outcome), "dead_lettered")
+
+
 @dataclass
 class Stats:
     """Counts since start, and the send rate of the last few seconds."""
@@ -59,9 +63,10 @@ class Stats:
             self._recent_sends.popleft()
 
     def snapshot(self) -> dict[str, int]:
-        """Counts by name, every outcome present (zero when none), for a log line."""
+        """Counts by name (COUNTERS, in that order, zero when none), for a log line."""
         counts = {o.value: self.outcomes[o] for o in Outcome}
-        return {"received": self.received, **counts, "dead_lettered": self.dead_lettered}
+        counts |= {"received": self.received, "dead_lettered": self.dead_lettered}
+        return {name: counts[name] for name in COUNTERS}
 
 
 def queue_settled(
@@ -81,8 +86,7 @@ async def all_time(client: redis.asyncio.Redis) -> dict[str, int]:
     """The all-time counters, every name present."""
     raw: Any = await client.hgetall(STATS)
     stored = {key.decode(): int(value) for key, value in raw.items()}
-    names = ["received", *(o.value for o in Outcome), "dead_lettered"]
-    return {name: stored.get(name, 0) for name in names}
+    return {name: stored.get(name, 0) for name in COUNTERS}
 
 
 async def last_delivery(client: redis.asyncio.Redis, user_id: int) -> dict[str, Any] | None:
