@@ -167,7 +167,6 @@ def _env(telegram: FakeTelegram, url: str, channel: str, **extra: str) -> dict[s
 def _measure_bot(
     options: Options, url: str, telegram: FakeTelegram, client: redis.Redis
 ) -> Figures:
-    figures = Figures()
     channel = f"bench-{uuid.uuid4().hex[:8]}"
     # Limits lifted: what the pipeline itself can do (paid broadcasts cap Telegram at 1000/s).
     lifted = _env(
@@ -179,17 +178,7 @@ def _measure_bot(
         TELEGRAM_CHAT_BURST="1000000",
     )
     bot = BotProcess(["-m", "bot"], lifted, '"event": "bot_ready"')
-    try:
-        figures.ready_s = bot.ready_s
-        _idle(bot, options, figures)
-        _latency(options, telegram, client, channel, figures)
-        telegram.latency = options.latency_ms / 1000
-        _burst(
-            bot, options, telegram, client, channel=channel, count=options.count, figures=figures
-        )
-    finally:
-        telegram.latency = 0.0
-        bot.stop()
+    figures = _profile(bot, options, telegram, client, channel=channel, count=options.count)
 
     limited = BotProcess(["-m", "bot"], _env(telegram, url, channel), '"event": "bot_ready"')
     try:
@@ -213,26 +202,37 @@ def _measure_bot(
 def _measure_blog(
     options: Options, url: str, telegram: FakeTelegram, client: redis.Redis
 ) -> Figures:
-    figures = Figures()
     channel = f"bench-blog-{uuid.uuid4().hex[:8]}"
     blog = BotProcess(["-m", "bot.bench_blog"], _env(telegram, url, channel), "blog_ready")
+    return _profile(blog, options, telegram, client, channel=channel, count=options.blog_count)
+
+
+def _profile(
+    process: BotProcess,
+    options: Options,
+    telegram: FakeTelegram,
+    client: redis.Redis,
+    *,
+    channel: str,
+    count: int,
+) -> Figures:
+    """The figures both implementations get: ready, idle, latency at a steady rate, and a burst
+    of `count` with the API latency on. Stops the process."""
+    figures = Figures(ready_s=process.ready_s)
     try:
-        figures.ready_s = blog.ready_s
-        _idle(blog, options, figures)
+        _idle(process, options, figures)
         _latency(options, telegram, client, channel, figures)
         telegram.latency = options.latency_ms / 1000
-        _burst(
-            blog,
-            options,
-            telegram,
-            client,
-            channel=channel,
-            count=options.blog_count,
-            figures=figures,
+        cpu = process.cpu_seconds()
+        figures.throughput_lifted, delivered = _send_and_wait(
+            telegram, client, channel, count, options.users
         )
+        figures.cpu_ms_per_msg = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
+        figures.peak_rss_mb = process.memory_mb("VmHWM")
+        figures.delivered, figures.published = delivered, count
     finally:
         telegram.latency = 0.0
-        blog.stop()
+        process.stop()
     return figures
 
 
@@ -264,26 +264,6 @@ def _latency(
     samples = sorted((m.at - published[m.text]) * 1000 for m in sent)
     quantiles = statistics.quantiles(samples, n=100, method="inclusive")
     figures.latency_ms = {"p50": quantiles[49], "p95": quantiles[94], "p99": quantiles[98]}
-
-
-def _burst(
-    process: BotProcess,
-    options: Options,
-    telegram: FakeTelegram,
-    client: redis.Redis,
-    *,
-    channel: str,
-    count: int,
-    figures: Figures,
-) -> None:
-    cpu = process.cpu_seconds()
-    figures.throughput_lifted, delivered = _send_and_wait(
-        telegram, client, channel, count, options.users
-    )
-    figures.cpu_ms_per_msg = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
-    figures.peak_rss_mb = process.memory_mb("VmHWM")
-    figures.delivered += delivered
-    figures.published += count
 
 
 def _send_and_wait(
