@@ -51,6 +51,14 @@ async def ask(
     return replies[-1].text
 
 
+async def link_many(client: redis.asyncio.Redis, telegram: FakeTelegram, count: int) -> None:
+    """Users 101.. linked to chats 5001.. (as if each had opened a deep link earlier)."""
+    registry = ChatRegistry(client)
+    for user in range(1, count + 1):
+        telegram.add_chat(5000 + user)
+        await registry.link(100 + user, 5000 + user)
+
+
 def commands(entries: list[dict[str, str]]) -> list[str]:
     return [entry["command"] for entry in entries]
 
@@ -268,10 +276,7 @@ async def test_health_reports_each_dependency(bot: RunningBot, telegram: FakeTel
 async def test_broadcast_reaches_50_chats_under_flood_limits_with_live_progress(
     bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
 ) -> None:
-    registry = ChatRegistry(redis_client)
-    for user in range(1, 51):
-        telegram.add_chat(5000 + user)
-        await registry.link(100 + user, 5000 + user)
+    await link_many(redis_client, telegram, 50)
     bot.bot.broadcaster.progress_every = 0.3  # see the progress more often
     telegram.set_limits(Limits())
 
@@ -297,10 +302,7 @@ async def test_broadcast_reaches_50_chats_under_flood_limits_with_live_progress(
 async def test_a_broadcast_can_be_cancelled(
     bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
 ) -> None:
-    registry = ChatRegistry(redis_client)
-    for user in range(1, 201):
-        telegram.add_chat(5000 + user)
-        await registry.link(100 + user, 5000 + user)
+    await link_many(redis_client, telegram, 200)
     telegram.set_limits(Limits())  # 200 messages take about 7 s
     await ask(telegram, ADMIN, "/broadcast slow news")
     assert (await ask(telegram, ADMIN, "/broadcast_cancel")).startswith("Cancelling")

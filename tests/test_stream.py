@@ -41,6 +41,25 @@ async def linked_earlier(
     telegram.add_chat(chat_id)
 
 
+async def left_pending(
+    client: redis.asyncio.Redis,
+    telegram: FakeTelegram,
+    settings: Settings,
+    notification: dict[str, object],
+    *,
+    consumer: str,
+) -> bytes:
+    """The state a dead consumer leaves: user 42 linked to chat 9001, and `notification` read
+    from the stream by `consumer` but never acknowledged. Returns the entry id."""
+    stream, group = settings.notification_stream, settings.stream_group
+    await client.xgroup_create(stream, group, id="0", mkstream=True)
+    await linked_earlier(client, telegram, user_id=42, chat_id=9001)
+    plain_xadd(settings, notification)
+    read: Any = await client.xreadgroup(group, consumer, {stream: ">"})
+    [(_stream, [(entry_id, _fields)])] = read
+    return bytes(entry_id)
+
+
 async def pending(client: redis.asyncio.Redis, settings: Settings) -> int:
     summary = await client.xpending(settings.notification_stream, settings.stream_group)
     return int(summary["pending"])
@@ -99,11 +118,10 @@ async def test_entries_a_dead_consumer_left_pending_are_claimed_and_delivered(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:
     stream, group = settings.notification_stream, settings.stream_group
-    await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
-    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
-    plain_xadd(settings, {"user_id": 42, "message": "orphaned"})
-    read: Any = await redis_client.xreadgroup(group, "crashed-worker", {stream: ">"})
-    [(_stream, [(entry_id, _fields)])] = read  # read, never acknowledged
+    notification = {"user_id": 42, "message": "orphaned"}
+    entry_id = await left_pending(
+        redis_client, telegram, settings, notification, consumer="crashed-worker"
+    )
     # Make it look read two minutes ago, as if the worker had died then (the claim needs 60 s).
     await redis_client.xclaim(stream, group, "crashed-worker", 0, [entry_id], idle=120_000)
     assert await pending(redis_client, settings) == 1
@@ -119,11 +137,10 @@ async def test_entries_a_dead_consumer_left_pending_are_claimed_and_delivered(
 async def test_a_restarted_consumer_resumes_its_own_pending_entries(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:
-    stream, group = settings.notification_stream, settings.stream_group
-    await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
-    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
-    plain_xadd(settings, {"user_id": 42, "message": "read before the crash"})
-    await redis_client.xreadgroup(group, settings.stream_consumer, {stream: ">"})
+    notification = {"user_id": 42, "message": "read before the crash"}
+    await left_pending(
+        redis_client, telegram, settings, notification, consumer=settings.stream_consumer
+    )
 
     running = await start_bot(settings)  # same consumer name, no waiting for idle time
     try:
@@ -137,11 +154,10 @@ async def test_an_id_sent_before_a_crash_is_not_sent_again(
 ) -> None:
     """The state a crash between send and acknowledge leaves: the id is marked as delivered,
     the entry still pending. The restarted bot acknowledges it without sending."""
-    stream, group = settings.notification_stream, settings.stream_group
-    await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
-    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
-    plain_xadd(settings, {"user_id": 42, "message": "already sent", "id": "order-7"})
-    await redis_client.xreadgroup(group, settings.stream_consumer, {stream: ">"})
+    notification = {"user_id": 42, "message": "already sent", "id": "order-7"}
+    await left_pending(
+        redis_client, telegram, settings, notification, consumer=settings.stream_consumer
+    )
     await redis_client.set(DELIVERED_PREFIX + "order-7", "1")
 
     running = await start_bot(settings)
