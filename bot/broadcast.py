@@ -54,6 +54,7 @@ class Broadcaster:
         self._registry = registry
         self._dispatcher = dispatcher
         self._task: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
         self.progress: Progress | None = None
 
     @property
@@ -62,14 +63,18 @@ class Broadcaster:
 
     async def start(self, text: str, admin_chat_id: int) -> bool:
         """Begin a broadcast of `text`; False if one is already running."""
-        if self.running:
-            return False
-        progress = Progress(total=await self._registry.linked_count())
-        message = await self._bot.send_message(admin_chat_id, f"Broadcast: {progress.line()}")
-        self.progress = progress
-        self._task = asyncio.create_task(
-            self._run(text, progress, admin_chat_id, message.message_id), name="broadcast"
-        )
+        # Commands run concurrently: without the lock, two /broadcast could both see none
+        # running while the first is still sending its progress message.
+        async with self._starting:
+            if self.running:
+                return False
+            progress = Progress(total=await self._registry.linked_count())
+            text_now = f"Broadcast: {progress.line()}"
+            message = await self._bot.send_message(admin_chat_id, text_now)
+            self.progress = progress
+            self._task = asyncio.create_task(
+                self._run(text, progress, admin_chat_id, message.message_id), name="broadcast"
+            )
         return True
 
     def cancel(self) -> bool:
