@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import http.server
 import json
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -150,3 +153,98 @@ async def test_commands_are_kept_per_scope(tg_bot: Bot, telegram: FakeTelegram) 
 async def test_unknown_methods_answer_not_found(tg_bot: Bot) -> None:
     with pytest.raises(EndPointNotFound):  # PTB's reading of Telegram's 404 "Not Found"
         await tg_bot.do_api_request("noSuchMethod")
+
+
+class _Receiver:
+    """A plain HTTP endpoint standing in for the bot's webhook; answers with `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.received: list[tuple[str, dict[str, str], dict[str, object]]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((self.path, dict(self.headers), json.loads(body)))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.address = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_set_webhook_wants_https_on_a_telegram_port(tg_bot: Bot) -> None:
+    with pytest.raises(BadRequest, match="(?i)an https url must be provided"):
+        await tg_bot.set_webhook("http://bot.example.com/telegram")
+    with pytest.raises(BadRequest, match="(?i)ports 80, 88, 443 or 8443"):
+        await tg_bot.set_webhook("https://bot.example.com:5000/telegram")
+    with pytest.raises(BadRequest, match="(?i)secret token"):
+        await tg_bot.set_webhook("https://bot.example.com/telegram", secret_token="no spaces")
+
+
+async def test_a_webhook_gets_updates_with_the_secret_and_blocks_polling(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    receiver = _Receiver()
+    try:
+        telegram.route_webhooks_to(receiver.address)
+        await tg_bot.set_webhook(
+            "https://bot.example.com/telegram", secret_token="s3cret", allowed_updates=["message"]
+        )
+        info = await tg_bot.get_webhook_info()
+        assert info.url == "https://bot.example.com/telegram"
+        with pytest.raises(Conflict, match="webhook is active"):
+            await tg_bot.get_updates(timeout=0)
+
+        telegram.user_says(42, "/start")
+        await asyncio.to_thread(_wait_until, lambda: telegram.pending_updates() == 0)
+        path, headers, update = receiver.received[0]
+        assert path == "/telegram"
+        assert headers["X-Telegram-Bot-Api-Secret-Token"] == "s3cret"
+        assert update["message"]["text"] == "/start"  # type: ignore[index]
+
+        await tg_bot.delete_webhook()
+        assert (await tg_bot.get_webhook_info()).url == ""
+        assert await tg_bot.get_updates(timeout=0) == ()
+    finally:
+        receiver.close()
+
+
+async def test_a_refused_webhook_delivery_is_retried_and_reported(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    receiver = _Receiver(status=403)
+    try:
+        telegram.route_webhooks_to(receiver.address)
+        await tg_bot.set_webhook("https://bot.example.com/hook", secret_token="s3cret")
+        telegram.user_says(42, "hello")
+        await asyncio.to_thread(_wait_until, lambda: len(receiver.received) >= 2)
+        info = await tg_bot.get_webhook_info()
+        assert info.last_error_message == "Wrong response from the webhook: 403 Forbidden"
+        assert telegram.pending_updates() == 1  # kept until the webhook takes it
+
+        receiver.status = 200
+        await asyncio.to_thread(_wait_until, lambda: telegram.pending_updates() == 0)
+        assert [u["message"]["text"] for _p, _h, u in receiver.received] == ["hello"] * len(  # type: ignore[index]
+            receiver.received
+        )
+    finally:
+        receiver.close()
+
+
+def _wait_until(condition: Callable[[], bool], within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.01)
