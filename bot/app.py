@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import redis.asyncio
 import structlog
-from httpx_aiohttp import AiohttpTransport
 from redis.exceptions import RedisError, ResponseError
-from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
-from telegram.request import HTTPXRequest
 
 from bot import redis_client
 from bot.admin import AdminCommands
@@ -27,20 +24,24 @@ from bot.deadletters import DeadLetterStore
 from bot.delivery import Delivery, RetryPolicy
 from bot.dispatcher import Dispatcher
 from bot.handlers import ChatCommands
+from bot.health import Health
 from bot.idempotency import DeliveredIds
+from bot.leader import LEADER_KEY, Leadership
 from bot.listener import RedisListener
-from bot.outcomes import PUBSUB, Envelope, Settler
+from bot.metrics import Metrics
+from bot.outcomes import PUBSUB, STREAM, Envelope, Settler
 from bot.ratelimit import Limits, PacedRequests, Pacer
 from bot.receipts import Receipts
 from bot.redis_client import add_to_stream
 from bot.registry import ChatRegistry
 from bot.stats import Stats
 from bot.stream import StreamConsumer
+from bot.telegram_http import polling_request, sending_request
+from bot.updates import POLL_TIMEOUT, PollErrors, register_webhook, start_polling, webhook_path
+from bot.web import HttpServer, Webhook
 from config.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
-
-POLL_TIMEOUT = 10  # seconds a getUpdates long poll stays open: one request per 10 s when idle
 
 
 @dataclass
@@ -58,6 +59,16 @@ class Bot:
     stream: StreamConsumer | None
     broadcaster: Broadcaster
     admin: AdminCommands
+    metrics: Metrics
+    health: Health
+    # Present when this instance must win the leader lock to poll Telegram or read pub/sub.
+    leadership: Leadership | None
+    http: HttpServer | None  # when PORT is set
+    poll_errors: PollErrors
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.settings.webhook_url)
 
 
 def build(settings: Settings) -> Bot:
@@ -77,20 +88,15 @@ def build(settings: Settings) -> Bot:
         group_per_minute=settings.telegram_group_per_minute,
     )
     pacer = Pacer(limits)
+    stats = Stats()
+    metrics = Metrics(stats)
     application = (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.telegram_base_url)
-        .request(sending_request(settings.delivery_concurrency + 8, timeout))
+        .request(sending_request(metrics, settings.delivery_concurrency + 8, timeout))
         # Long polling keeps httpx's own transport: one request at a time, no pool to speak of.
-        .get_updates_request(
-            HTTPXRequest(
-                connection_pool_size=1,
-                read_timeout=POLL_TIMEOUT + timeout,
-                write_timeout=timeout,
-                connect_timeout=timeout,
-            )
-        )
+        .get_updates_request(polling_request(metrics, POLL_TIMEOUT, timeout))
         # Every request to a chat (deliveries, replies, broadcast progress) is paced.
         .rate_limiter(PacedRequests(pacer))
         # Updates are handled side by side: an admin's /send waiting for its outcome must not
@@ -98,7 +104,6 @@ def build(settings: Settings) -> Bot:
         .concurrent_updates(16)
         .build()
     )
-    stats = Stats()
     dead_letters = DeadLetterStore(client, settings.deadletter_maxlen)
     retry = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
@@ -116,6 +121,7 @@ def build(settings: Settings) -> Bot:
         dead_letters,
         Receipts(settings.receipt_channel),
         DeliveredIds(client, settings.idempotency_window_seconds),
+        metrics=metrics,
     )
     dispatcher = Dispatcher(
         delivery.deliver, settler, stats, settings.delivery_concurrency, settings.pause_buffer_max
@@ -124,9 +130,17 @@ def build(settings: Settings) -> Bot:
     async def from_pubsub(payload: bytes) -> None:
         await dispatcher.accept(Envelope(payload, PUBSUB))
 
+    def reconnected(source: str) -> Callable[[], None]:
+        return metrics.redis_reconnects.labels(source).inc
+
     listener = stream = None
     if settings.notification_channel:
-        listener = RedisListener(client, settings.notification_channel, from_pubsub)
+        listener = RedisListener(
+            client,
+            settings.notification_channel,
+            from_pubsub,
+            on_reconnect=reconnected(PUBSUB),
+        )
     if settings.notification_stream:
         stream = StreamConsumer(
             client,
@@ -135,6 +149,7 @@ def build(settings: Settings) -> Bot:
             settings.stream_consumer,
             dispatcher.accept,
             claim_idle=settings.stream_claim_idle_seconds,
+            on_reconnect=reconnected(STREAM),
         )
     broadcaster = Broadcaster(application.bot, registry, dispatcher)
     admin = AdminCommands(
@@ -151,6 +166,36 @@ def build(settings: Settings) -> Bot:
     # Admin handlers first: the chat commands end with a catch-all for unknown messages.
     admin.register(application)
     ChatCommands(registry).register(application)
+
+    poll_errors = PollErrors()
+    leadership = None
+    # Polling needs one poller per token, pub/sub one reader per channel: the lock holder does
+    # both. Stream entries are shared by the consumer group and need no lock.
+    if not settings.webhook_url or listener is not None:
+        leadership = Leadership(
+            client,
+            LEADER_KEY.format(bot_id=settings.token.split(":", 1)[0]),
+            settings.stream_consumer,
+            lambda: _lead(application, listener, poll_errors, polling=not settings.webhook_url),
+            ttl=settings.leader_lock_ttl_seconds,
+        )
+        leadership.on_change = metrics.leader.set
+    health = Health(
+        client,
+        stats,
+        metrics,
+        dispatcher,
+        leadership,
+        mode="webhook" if settings.webhook_url else "polling",
+        stream=settings.notification_stream,
+        group=settings.stream_group,
+    )
+    http = None
+    if settings.port is not None:
+        webhook = None
+        if settings.webhook_url:
+            webhook = Webhook(application, webhook_path(settings), settings.webhook_secret_token)
+        http = HttpServer(health, metrics, webhook)
     return Bot(
         settings,
         client,
@@ -163,24 +208,38 @@ def build(settings: Settings) -> Bot:
         stream,
         broadcaster,
         admin,
+        metrics,
+        health,
+        leadership,
+        http,
+        poll_errors,
     )
 
 
-def sending_request(connections: int, timeout: float) -> HTTPXRequest:
-    """python-telegram-bot's request object for everything but getUpdates, on an aiohttp
-    transport: httpx's own connection pool cost 1.5 ms of CPU per sendMessage here (555/s),
-    aiohttp's about half that (see README: benchmark). Timeouts keep their
-    meaning (a hung request is cut off after `timeout`), and aiohttp's connection errors
-    arrive as httpx's, so python-telegram-bot still raises TimedOut / NetworkError."""
-    transport = AiohttpTransport(limits=httpx.Limits(max_connections=connections))
-    return HTTPXRequest(
-        connection_pool_size=connections,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        connect_timeout=timeout,
-        pool_timeout=timeout,
-        httpx_kwargs={"transport": transport},
-    )
+async def _lead(
+    application: Application,  # type: ignore[type-arg]
+    listener: RedisListener | None,
+    poll_errors: PollErrors,
+    *,
+    polling: bool,
+) -> None:
+    """What the leader does, until cancelled: poll Telegram (polling mode) and read pub/sub."""
+    updater = application.updater
+    assert updater is not None  # ApplicationBuilder always makes one  # noqa: S101
+    listening = asyncio.create_task(listener.run(), name="RedisListener") if listener else None
+    try:
+        if polling:
+            await start_polling(updater, poll_errors)
+        await (listening if listening is not None else asyncio.Event().wait())
+    finally:
+        if listening is not None:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+            assert listener is not None  # noqa: S101
+            listener.subscribed.clear()
+        # Stop polling before the lock is released or lost, so two instances never poll at once.
+        if updater.running:
+            await updater.stop()
 
 
 async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
@@ -189,17 +248,24 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
 
 
 async def serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-    """Run `bot` until `stop` is set. Sets `ready` once it polls Telegram and listens to Redis.
+    """Run `bot` until `stop` is set. Sets `ready` once it takes updates from Telegram (or
+    stands by for the leader lock) and listens to Redis.
 
-    Raises ConfigError when Telegram rejects the token, and re-raises the exception of a
-    background task that crashed, so the process exits non-zero and the platform restarts it.
+    Raises ConfigError when Telegram rejects the token or the webhook, and re-raises the
+    exception of a background task that crashed, so the process exits non-zero and the
+    platform restarts it.
     """
     async with bot.redis:
         await _log_redis_server(bot)
         try:
-            if await _connect_telegram(bot.application, stop):
+            if bot.http is not None:
+                # First: a platform kills a web process that does not bind PORT in time.
+                await bot.http.start(bot.settings.http_host, bot.settings.port or 0)
+            if await _connect_telegram(bot, stop):
                 await _serve(bot, stop, ready)
         finally:
+            if bot.http is not None:
+                await bot.http.stop()
             await bot.application.shutdown()  # a no-op unless initialize() succeeded
             await bot.application.bot.shutdown()  # closes HTTP clients a failed getMe left open
     log.info("bot_stopped", **bot.stats.snapshot())
@@ -207,26 +273,23 @@ async def serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None = Non
 
 async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
     application = bot.application
-    updater = application.updater
-    assert updater is not None  # ApplicationBuilder always makes one  # noqa: S101
     username = application.bot.username
+    bot.health.username = username
     sources = [
         asyncio.create_task(source.run(), name=type(source).__name__)
-        for source in (bot.listener, bot.stream)
+        for source in (bot.stream, bot.leadership or bot.listener)
         if source is not None
     ]
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
-        await updater.start_polling(
-            timeout=POLL_TIMEOUT, allowed_updates=[Update.MESSAGE], drop_pending_updates=False
-        )
-        await application.start()
+        await application.start()  # handles updates from the queue, whoever fills it
         await bot.admin.publish_menus(application.bot)
         await _announce_ready(bot, username, ready, stopping)
         await asyncio.wait({*sources, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         log.info("bot_stopping", pending=bot.dispatcher.pending)
-        # Reverse order: take no new notifications, finish the ones in flight, then stop Telegram.
+        # Reverse order: take no new notifications (the leader stops polling and hands the
+        # lock on), finish the ones in flight, then stop Telegram.
         stopping.cancel()
         for task in sources:
             task.cancel()
@@ -236,8 +299,6 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         await bot.broadcaster.close(bot.settings.shutdown_timeout / 4)
         left = await bot.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
         await _hand_back(bot, left)
-        if updater.running:
-            await updater.stop()
         if application.running:
             await application.stop()
     for task in sources:
@@ -271,13 +332,10 @@ async def _hand_back(bot: Bot, envelopes: list[Envelope]) -> None:
 async def _announce_ready(
     bot: Bot, username: str, ready: asyncio.Event | None, stopping: asyncio.Task[Any]
 ) -> None:
-    """Log `bot_ready` once every source listens (or we are told to stop first). Until then
-    Redis may still be down; the sources keep trying on their own."""
-    listening = [
-        bot.listener.subscribed if bot.listener else None,
-        bot.stream.ready if bot.stream else None,
-    ]
-    for event in filter(None, listening):
+    """Log `bot_ready` once every source listens and this instance knows whether it leads (or
+    we are told to stop first). Until then Redis may still be down; the sources keep trying."""
+    leadership = bot.leadership
+    for event in _readiness(bot):
         waiter = asyncio.create_task(event.wait())
         try:
             await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -291,22 +349,40 @@ async def _announce_ready(
     log.info(
         "bot_ready",
         username=username,
+        mode=bot.health.mode,
+        role=None if leadership is None else ("leader" if leadership.is_leader else "standby"),
         channel=bot.settings.notification_channel or None,
         stream=bot.settings.notification_stream or None,
+        port=bot.http.port if bot.http else None,
     )
     if ready is not None:
         ready.set()
 
 
-async def _connect_telegram(application: Application, stop: asyncio.Event) -> bool:  # type: ignore[type-arg]
-    """Initialise the application (getMe), retrying while Telegram is unreachable.
+def _readiness(bot: Bot) -> list[asyncio.Event]:
+    events = []
+    if bot.stream is not None:
+        events.append(bot.stream.ready)
+    if bot.leadership is not None:
+        events.append(bot.leadership.decided)
+    elif bot.listener is not None:
+        events.append(bot.listener.subscribed)
+    return events
+
+
+async def _connect_telegram(bot: Bot, stop: asyncio.Event) -> bool:
+    """Initialise the application (getMe) and register the webhook in webhook mode, retrying
+    while Telegram is unreachable.
 
     Returns False if `stop` was set before Telegram answered.
     """
+    application = bot.application
     attempt = 0
     while not stop.is_set():
         try:
             await application.initialize()
+            if bot.webhook_mode:
+                await register_webhook(application.bot, bot.settings)
         except InvalidToken:
             raise ConfigError("BOT_TOKEN was rejected by Telegram (Unauthorized)") from None
         except NetworkError as exc:

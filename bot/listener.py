@@ -47,8 +47,10 @@ class RedisListener:
         pong_timeout: float = 5.0,
         backoff_base: float = 0.5,
         backoff_max: float = 1.0,
+        on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         self._redis = client
+        self._on_reconnect = on_reconnect
         self._channel = channel
         self._on_payload = on_payload
         self._idle_ping_after = idle_ping_after
@@ -105,6 +107,8 @@ class RedisListener:
                 log.info("redis_resubscribed", channel=self._channel)
             else:
                 log.info("redis_subscribed", channel=self._channel)
+            if (self._failures or self.subscribed.is_set()) and self._on_reconnect is not None:
+                self._on_reconnect()
             self._failures = 0
             self.subscribed.set()
 

@@ -15,6 +15,7 @@ from redis.asyncio.client import Pipeline
 from bot.deadletters import DeadLetterStore
 from bot.events import Notification, preview
 from bot.idempotency import DeliveredIds
+from bot.metrics import Metrics
 from bot.receipts import Receipts
 from bot.stats import Outcome, Stats, queue_settled
 
@@ -70,8 +71,11 @@ class Settler:
         dead_letters: DeadLetterStore,
         receipts: Receipts,
         delivered: DeliveredIds,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self._redis = client
+        self._metrics = metrics
         self._stats = stats
         self._dead_letters = dead_letters
         self._receipts = receipts
@@ -87,6 +91,8 @@ class Settler:
         dead = outcome in DEAD_LETTER_OUTCOMES
         self._stats.record(outcome)
         self._stats.dead_lettered += dead
+        if outcome is Outcome.SENT and self._metrics is not None:
+            self._metrics.delivery_latency.observe(max(time.time() - envelope.received_at, 0))
         self._log(envelope, outcome, reason, attempts)
         async with self._redis.pipeline(transaction=False) as pipe:
             if dead:

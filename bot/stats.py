@@ -41,11 +41,13 @@ class Stats:
     received: int = 0
     dead_lettered: int = 0
     outcomes: Counter[Outcome] = field(default_factory=Counter)
+    last_sent_at: float | None = None  # time.time() of the last notification sent
     _recent_sends: deque[float] = field(default_factory=deque)
 
     def record(self, outcome: Outcome) -> None:
         self.outcomes[outcome] += 1
         if outcome is Outcome.SENT:
+            self.last_sent_at = round(time.time(), 3)
             now = time.monotonic()
             self._recent_sends.append(now)
             self._forget_before(now - RATE_WINDOW)

@@ -48,8 +48,10 @@ class StreamConsumer:
         batch: int = 100,
         backoff_base: float = 0.2,
         backoff_max: float = 1.0,
+        on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         self._redis = client
+        self._on_reconnect = on_reconnect
         self._stream = stream
         self._group = group
         self._consumer = consumer
@@ -84,6 +86,8 @@ class StreamConsumer:
                         outage_seconds=round(time.monotonic() - down_since, 2),
                     )
                     failures = 0
+                    if self._on_reconnect is not None:
+                        self._on_reconnect()
                 else:
                     log.info(
                         "stream_consuming",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 from typing import Annotated, Literal
@@ -21,6 +22,7 @@ TELEGRAM_API_URL = "https://api.telegram.org/bot"
 FREE_PER_SECOND = 30.0  # Telegram's overall limit for a bot
 PAID_BROADCAST_PER_SECOND = 1000.0  # with allow_paid_broadcast (paid in Telegram Stars)
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # Telegram's rule for secret_token
 
 
 class ConfigError(Exception):
@@ -80,6 +82,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None
 
+    # HTTP: /healthz and /metrics whenever PORT is set (the platform sets it for web processes);
+    # with WEBHOOK_URL, Telegram's updates arrive there too instead of by polling.
+    port: int | None = Field(default=None, ge=0, le=65535)  # 0: any free port (tests)
+    http_host: str = "0.0.0.0"  # noqa: S104 - a platform's router reaches the dyno from outside
+    webhook_url: str = ""
+    webhook_secret: SecretStr | None = None
+    # One instance holds this lock and polls Telegram and reads pub/sub; others stand by.
+    leader_lock_ttl_seconds: float = Field(default=5.0, gt=0)
+
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
@@ -115,6 +126,26 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in parts)
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_scheme(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in {"http", "https"} or not parts.hostname):
+            raise ValueError("must be the public https:// URL Telegram should call, or empty")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not SECRET_TOKEN_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("port", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -143,7 +174,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NOTIFICATION_CHANNEL and NOTIFICATION_STREAM are both empty: nothing to listen to"
             )
+        if self.webhook_url and self.port is None:
+            raise ValueError(
+                "WEBHOOK_URL is set but PORT is not: webhook mode serves Telegram on PORT, "
+                "so run it as a web process (or unset WEBHOOK_URL to poll)"
+            )
         return self
+
+    @property
+    def webhook_secret_token(self) -> str:
+        """WEBHOOK_SECRET, or one derived from the token so every instance agrees on it."""
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        return hashlib.sha256(b"notify-bot webhook\0" + self.token.encode()).hexdigest()
 
     @property
     def overall_per_second(self) -> float:
@@ -161,10 +204,11 @@ class Settings(BaseSettings):
 
     @property
     def secrets(self) -> list[str]:
-        """Every secret value (token, Redis password), for redaction."""
+        """Every secret value (token, Redis password, webhook secret), for redaction."""
         password = urlsplit(self.redis_url).password
         token = self.bot_token.get_secret_value() if self.bot_token else None
-        return [secret for secret in (token, password) if secret]
+        webhook = self.webhook_secret_token if token and self.webhook_url else None
+        return [secret for secret in (token, password, webhook) if secret]
 
 
 def load_settings(env_file: str | None = ".env", *, require_token: bool = True) -> Settings:

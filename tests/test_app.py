@@ -8,8 +8,7 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from bot import app
-from bot.handlers import BAD_LINK, HELP, HOW_TO_LINK, NOT_LINKED, UNAVAILABLE, UNLINKED
+from bot.handlers import BAD_LINK, HELP, HOW_TO_LINK, NOT_LINKED, UNLINKED
 from bot.publisher import AsyncPublisher
 from bot.registry import link_token_key
 from bot.stats import Outcome
@@ -202,28 +201,6 @@ async def test_start_without_a_token_and_help_explain_themselves(
     telegram.user_says(3, text)
     [reply] = await wait_sent(telegram, chat_id=3)
     assert reply.text == expected
-
-
-async def test_commands_answer_while_redis_is_down(telegram: FakeTelegram, channel: str) -> None:
-    """Redis unreachable at start-up: the bot still polls Telegram and says it is unavailable."""
-    settings = Settings(
-        _env_file=None,
-        bot_token=telegram.token,
-        telegram_base_url=telegram.base_url,
-        redis_url="redis://127.0.0.1:1/0",
-        notification_channel=channel,
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(app.run(settings, stop))
-    try:
-        telegram.user_says(11, "/start sometoken")
-        [reply] = await wait_sent(telegram, chat_id=11)
-        assert reply.text == UNAVAILABLE
-        telegram.user_says(11, "/help")
-        await wait_sent(telegram, chat_id=11, predicate=lambda m: m.text == HELP)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
 
 
 async def _gone(client: redis.asyncio.Redis, key: str) -> bool:

@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 
 from bot import app
+from bot.handlers import HELP
 from bot.ratelimit import Limits
 from bot.redis_client import async_client
 from bot.testing import FakeTelegram
@@ -151,14 +152,22 @@ async def test_delivery_resumes_within_seconds_after_redis_restarts(
 async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
     own_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
 ) -> None:
+    """Without Redis there is no leader lock, so the bot does not poll (another instance may
+    hold the lock): a user's message waits at Telegram and is answered once Redis is back."""
     config = settings.model_copy(update={"redis_url": own_redis.url})
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(app.run(config, stop, ready))
     try:
-        await asyncio.to_thread(telegram.wait_for_call, "getUpdates")  # polling without Redis
+        await asyncio.to_thread(telegram.wait_for_call, "getMe")
+        telegram.user_says(9001, "/help")
+        await asyncio.sleep(1.5)
         assert not ready.is_set()
+        assert telegram.calls_to("getUpdates") == []
+        assert telegram.pending_updates() == 1
         own_redis.start()
         await asyncio.wait_for(ready.wait(), 10)
+        [help_reply] = await wait_sent(telegram, chat_id=9001)
+        assert help_reply.text == HELP
         client = redis.asyncio.Redis.from_url(own_redis.url)
         async with client:
             await link_chat(telegram, client, user_id=42, chat_id=9001)

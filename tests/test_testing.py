@@ -184,11 +184,11 @@ class _Receiver:
 
 
 async def test_set_webhook_wants_https_on_a_telegram_port(tg_bot: Bot) -> None:
-    with pytest.raises(BadRequest, match="(?i)an https url must be provided"):
+    with pytest.raises(BadRequest, match=r"(?i)an https url must be provided"):
         await tg_bot.set_webhook("http://bot.example.com/telegram")
-    with pytest.raises(BadRequest, match="(?i)ports 80, 88, 443 or 8443"):
+    with pytest.raises(BadRequest, match=r"(?i)ports 80, 88, 443 or 8443"):
         await tg_bot.set_webhook("https://bot.example.com:5000/telegram")
-    with pytest.raises(BadRequest, match="(?i)secret token"):
+    with pytest.raises(BadRequest, match=r"(?i)secret token"):
         await tg_bot.set_webhook("https://bot.example.com/telegram", secret_token="no spaces")
 
 
