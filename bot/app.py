@@ -149,6 +149,8 @@ def build(settings: Settings) -> Bot:
             settings.stream_consumer,
             dispatcher.accept,
             claim_idle=settings.stream_claim_idle_seconds,
+            # Often enough that this instance's own entries never look idle to the others.
+            claim_every=min(15.0, settings.stream_claim_idle_seconds / 3),
             on_reconnect=reconnected(STREAM),
         )
     broadcaster = Broadcaster(application.bot, registry, dispatcher)

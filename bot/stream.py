@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,8 +28,9 @@ Submit = Callable[[Envelope], Awaitable[None]]
 class StreamConsumer:
     """Reads `stream` as `consumer` of `group` and hands each entry on as an Envelope whose
     `ack` acknowledges it. On start it first re-reads its own pending entries (left by a
-    crash of this same consumer), and every `claim_every` seconds it claims entries other
-    consumers left pending for over `claim_idle` seconds, and trims acknowledged entries.
+    crash of this same consumer), and every `claim_every` seconds it marks the entries it holds
+    as fresh, claims entries other consumers left idle for over `claim_idle` seconds (they
+    died), and trims acknowledged entries.
 
     At most `max_in_flight` entries are read but not yet settled, so a backlog stays in Redis
     rather than in memory.
@@ -125,10 +127,13 @@ class StreamConsumer:
         next_maintenance = 0.0
         while True:
             if time.monotonic() >= next_maintenance:
+                await self._keep_own_fresh()
                 await self._claim_stale()
                 await self.trim()
                 next_maintenance = time.monotonic() + self._claim_every
-            room = await self._wait_for_room()
+            room = await self._wait_for_room(next_maintenance - time.monotonic())
+            if not room:
+                continue
             response = await self._redis.xreadgroup(
                 self._group,
                 self._consumer,
@@ -139,11 +144,27 @@ class StreamConsumer:
             for entry_id, fields in _entries(response):
                 await self._hand_on(entry_id, fields)
 
-    async def _wait_for_room(self) -> int:
-        while len(self._in_flight) >= self._max_in_flight:
+    async def _wait_for_room(self, within: float) -> int:
+        """Entries that may be read now; 0 when none became free `within` seconds."""
+        if len(self._in_flight) >= self._max_in_flight:
             self._room.clear()
-            await self._room.wait()
-        return self._max_in_flight - len(self._in_flight)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), max(within, 0.01))
+        return max(self._max_in_flight - len(self._in_flight), 0)
+
+    async def _keep_own_fresh(self) -> None:
+        """Reset the idle time of the entries this instance holds: another instance claims
+        only entries idle for `claim_idle`, which then means "their consumer died", never
+        "they waited long here" (a flood-limit queue would otherwise be delivered twice)."""
+        if self._in_flight:
+            await self._redis.xclaim(
+                self._stream,
+                self._group,
+                self._consumer,
+                0,
+                list(self._in_flight),
+                justid=True,
+            )
 
     async def _read_pending_of_own(self) -> None:
         resumed = 0

@@ -287,3 +287,31 @@ async def test_unsent_pubsub_notifications_are_handed_back_to_the_stream_at_shut
         await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "kept")
     finally:
         await restarted.shutdown()
+
+
+async def test_entries_waiting_out_a_flood_limit_are_not_claimed_by_another_instance(
+    telegram: FakeTelegram, settings: Settings, redis_client: redis.asyncio.Redis
+) -> None:
+    """Two instances share the stream; one chat may get 1 message a second, so entries wait
+    in the instance that read them for longer than the claim time. The other instance must
+    not take them over as if their consumer had died: each is sent once."""
+    paced = settings.model_copy(
+        update={
+            "telegram_chat_burst": 1,
+            "telegram_chat_per_second": 1.0,
+            "stream_claim_idle_seconds": 2.0,
+        }
+    )
+    await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
+    first = await start_bot(paced.model_copy(update={"stream_consumer": "worker.1"}))
+    second = await start_bot(paced.model_copy(update={"stream_consumer": "worker.2"}))
+    try:
+        for n in range(6):
+            plain_xadd(paced, {"user_id": 42, "message": f"paced {n}"})
+        sent = await wait_sent(telegram, chat_id=9001, count=6, timeout=20)
+        await asyncio.sleep(2.5)  # a claim of an entry still waiting would have sent it again
+        texts = [m.text for m in telegram.sent if m.chat_id == 9001]
+        assert sorted(texts) == sorted(m.text for m in sent) == [f"paced {n}" for n in range(6)]
+    finally:
+        await first.shutdown()
+        await second.shutdown()
