@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import select
+import socket
 import threading
 import time
 import urllib.error
@@ -147,6 +149,7 @@ class FakeTelegram:
         self.on_sent: Callable[[SentMessage], None] | None = None
         self.limits = limits
         self.rate_limited = 0  # how many 429s the flood limits answered
+        self.conflicts = 0  # how many getUpdates were answered 409
         self._state = _State()
         self._overall = limits.overall() if limits else None
         self._chat_windows: dict[int, SlidingWindow] = {}
@@ -299,7 +302,8 @@ class FakeTelegram:
 
     def hang_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Hold the next `times` calls of `method` for `seconds` before answering (a hung
-        request: the client should time out first)."""
+        request: the client should time out first). If the client has gone by then, the
+        call is dropped without taking effect."""
         self._script(method, _Script(times, hang=seconds))
 
     def drop_next(self, method: str, *, times: int = 1) -> None:
@@ -370,8 +374,18 @@ class FakeTelegram:
 
     # -- the API itself (called from the server's threads) -----------------------------------
 
-    def handle(self, token: str | None, method: str | None, params: JSONDict) -> Any:
-        """Answer one API call: the `result` on success, or raise ApiError."""
+    def handle(
+        self,
+        token: str | None,
+        method: str | None,
+        params: JSONDict,
+        client_gone: Callable[[], bool] = lambda: False,
+    ) -> Any:
+        """Answer one API call: the `result` on success, or raise ApiError.
+
+        A hung request whose client gave up meanwhile is dropped unprocessed (`client_gone`),
+        as a request stuck before reaching Telegram's servers would be.
+        """
         if token is None or method is None:
             raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
         if token != self.token:
@@ -388,6 +402,8 @@ class FakeTelegram:
             if scripted.error is not None:
                 raise scripted.error
             time.sleep(scripted.hang)
+            if client_gone():
+                raise DropConnection
         handler = self._methods().get(method.lower())
         if handler is None:
             raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
@@ -546,12 +562,14 @@ class FakeTelegram:
                 state.updates = [u for u in state.updates if u["update_id"] >= offset]
             while True:
                 if state.webhook:
+                    self.conflicts += 1
                     raise ApiError(
                         HTTPStatus.CONFLICT,
                         "Conflict: can't use getUpdates method while webhook is active; "
                         "use deleteWebhook to delete the webhook first",
                     )
                 if generation != state.poll_generation:
+                    self.conflicts += 1
                     raise ApiError(
                         HTTPStatus.CONFLICT,
                         "Conflict: terminated by other getUpdates request; "
@@ -729,7 +747,9 @@ def _handler_for(telegram: FakeTelegram) -> type[BaseHTTPRequestHandler]:
             token, method = _route(url.path)
             try:
                 params = _decode_params(self, url.query)
-                result = telegram.handle(token, method, params)
+                result = telegram.handle(
+                    token, method, params, client_gone=lambda: _closed(self.connection)
+                )
                 body: JSONDict = {"ok": True, "result": result}
                 status = HTTPStatus.OK
             except ApiError as exc:
@@ -753,6 +773,15 @@ def _handler_for(telegram: FakeTelegram) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+def _closed(connection: socket.socket) -> bool:
+    """True when the client closed its end (readable, and nothing to read)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import fakeredis
 import pytest
@@ -85,6 +90,77 @@ def settings(redis_url: str, telegram: FakeTelegram, channel: str) -> Settings:
         # Flood control paces a chat to ~1 message/s; tests that do not test it go faster.
         telegram_chat_burst=1000,
     )
+
+
+class OwnRedis:
+    """A redis-server of this test's own, on a free port, that the test may kill and restart.
+    It writes an append-only file, so what it held survives a SIGKILL, as on a real server."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self._binary = binary
+        self._directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self._directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+            finally:
+                client.close()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def kill(self) -> None:
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "needs the redis-server binary to start and kill a server of its own"
+        if IN_CI:
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    server = OwnRedis(binary, tmp_path)
+    yield server
+    if server.running:
+        server.kill()
 
 
 @dataclass

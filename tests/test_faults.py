@@ -5,17 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 import redis.asyncio
 
@@ -25,79 +21,8 @@ from bot.ratelimit import Limits
 from bot.redis_client import async_client
 from bot.testing import FakeTelegram
 from config.settings import Settings
-from tests.conftest import IN_CI, start_bot
+from tests.conftest import OwnRedis, start_bot
 from tests.helpers import eventually, link_chat, wait_sent
-
-
-class OwnRedis:
-    """A redis-server of this test's own, on a free port, that the test may kill and restart.
-    It writes an append-only file, so what it held survives a SIGKILL, as on a real server."""
-
-    def __init__(self, binary: str, directory: Path) -> None:
-        self._binary = binary
-        self._directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            [
-                self._binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self._directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-            finally:
-                client.close()
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None
-
-    def kill(self) -> None:
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait()
-        self._process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "needs the redis-server binary to start and kill a server of its own"
-        if IN_CI:
-            pytest.fail(f"CI=true: {reason}")
-        pytest.skip(reason)
-    server = OwnRedis(binary, tmp_path)
-    yield server
-    if server.running:
-        server.kill()
 
 
 async def test_delivery_resumes_within_seconds_after_redis_restarts(
