@@ -1,0 +1,176 @@
+"""Three bot processes on one Redis and one bot token: the leader is killed -9 mid-stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from bot.handlers import HELP
+from bot.leader import LEADER_KEY
+from bot.testing import FakeTelegram
+from tests.test_faults import report
+
+TOTAL = 300
+USERS = 10
+
+
+class Worker:
+    """One `python -m bot` process, its JSON log in a file."""
+
+    def __init__(self, name: str, env: dict[str, str], directory: Path) -> None:
+        self.name = name
+        self.log = directory / f"{name}.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot"],
+                env=env | {"STREAM_CONSUMER": name},
+                cwd=directory,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def events(self) -> list[dict[str, object]]:
+        lines = self.log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def logged(self, event: str) -> bool:
+        return any(e.get("event") == event for e in self.events())
+
+
+def wait_for(condition: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.02)
+
+
+def worker_env(telegram: FakeTelegram, redis_url: str, channel: str, stream: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "BOT_TOKEN": telegram.token,
+        "TELEGRAM_BASE_URL": telegram.base_url,
+        "REDIS_URL": redis_url,
+        "NOTIFICATION_CHANNEL": channel,
+        "NOTIFICATION_STREAM": stream,
+        # One send in flight per process: at the kill, the victim's only send is the hung one.
+        "DELIVERY_CONCURRENCY": "1",
+        "TELEGRAM_CHAT_BURST": "1000",
+        "STREAM_CLAIM_IDLE_SECONDS": "4",
+        "LEADER_LOCK_TTL_SECONDS": "3",
+        "LOG_FORMAT": "json",
+    }
+
+
+def link_users(client: redis.Redis, telegram: FakeTelegram) -> None:
+    for user in range(1, USERS + 1):
+        client.hset("notify:user_chat", str(user), str(20_000 + user))
+        client.hset("notify:chat_user", str(20_000 + user), str(user))
+        telegram.add_chat(20_000 + user)
+
+
+def holder(client: redis.Redis, lock: str) -> str:
+    """The STREAM_CONSUMER name of the instance holding the leader lock."""
+    value = client.get(lock)
+    assert isinstance(value, bytes)
+    return value.decode().rsplit(":", 1)[0]
+
+
+def kill_the_leader(
+    telegram: FakeTelegram, client: redis.Redis, lock: str, workers: dict[str, Worker]
+) -> str:
+    """SIGKILL the lock holder (removed from `workers`) while each process's only send hangs,
+    so the kill cannot fall between Telegram accepting a send and the victim recording it
+    (a send in that window would be delivered once more: delivery is at least once)."""
+    calls = len(telegram.calls_to("sendMessage"))
+    telegram.hang_next("sendMessage", 1.0, times=3)
+    telegram.wait_for_call("sendMessage", count=calls + 3)
+    time.sleep(0.2)  # the sends before the hung ones are recorded (acknowledged) by now
+    leader = holder(client, lock)
+    victim = workers.pop(leader)
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait(10)
+    return leader
+
+
+def pubsub_note(message: str) -> str:
+    return json.dumps({"user_id": 1, "message": message})
+
+
+def test_three_instances_survive_the_leader_killed_mid_stream(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    stream = f"{channel}-stream"
+    env = worker_env(telegram, redis_url, channel, stream)
+    link_users(client, telegram)
+    lock = LEADER_KEY.format(bot_id=telegram.token.split(":")[0])
+
+    workers = {n: Worker(n, env, tmp_path) for n in ("worker.1", "worker.2", "worker.3")}
+    try:
+        wait_for(lambda: all(w.logged("bot_ready") for w in workers.values()), 20, "ready")
+        # Pub/sub reaches every subscriber, so only the leader subscribes: one receiver.
+        assert client.publish(channel, pubsub_note("pub/sub before")) == 1
+        for n in range(TOTAL):
+            note = {"user_id": n % USERS + 1, "message": f"entry {n}", "id": f"n{n}"}
+            client.xadd(stream, {"payload": json.dumps(note)})
+        telegram.wait_for_sent(count=TOTAL // 3, timeout=30)
+
+        leader = kill_the_leader(telegram, client, lock, workers)
+        killed_at = time.monotonic()
+        delivered_at_kill = len(telegram.sent)
+
+        wait_for(
+            lambda: bool(client.exists(lock)) and holder(client, lock) != leader,
+            15,
+            "a standby taking the lock",
+        )
+        takeover = time.monotonic() - killed_at
+        successor = holder(client, lock)
+        telegram.user_says(777, "/help")  # answered only if the new leader polls
+        [reply] = telegram.wait_for_sent(chat_id=777, timeout=20)
+        answered = time.monotonic() - killed_at
+        assert reply.text == HELP
+        wait_for(lambda: client.pubsub_numsub(channel)[0][1] == 1, 10, "the new leader subscribing")
+        assert client.publish(channel, pubsub_note("pub/sub after")) == 1
+
+        telegram.wait_for_sent(lambda m: m.text.startswith("entry "), count=TOTAL, timeout=60)
+        time.sleep(1.0)  # anything sent twice would show up by now
+        for worker in workers.values():
+            worker.process.send_signal(signal.SIGTERM)
+        codes = [worker.process.wait(15) for worker in workers.values()]
+    finally:
+        for worker in [*workers.values()]:
+            if worker.process.poll() is None:
+                worker.process.kill()
+        client.close()
+
+    counts = Counter(m.text for m in telegram.sent if m.text.startswith(("entry ", "pub/sub")))
+    conflicts_logged = sum(
+        e.get("event") == "telegram_conflict" for w in workers.values() for e in w.events()
+    )
+    report(
+        f"failover: published {TOTAL} + 2 on pub/sub,",
+        f"delivered {sum(counts.values())}, distinct {len(counts)},",
+        f"duplicates {sum(counts.values()) - len(counts)}, lost {TOTAL + 2 - len(counts)}",
+        f"before the kill {delivered_at_kill}; killed {leader}, new leader {successor}",
+        f"takeover {takeover:.2f} s, /help answered {answered:.2f} s after the kill",
+        f"409s from the emulator {telegram.conflicts}, telegram_conflict lines {conflicts_logged}",
+    )
+    assert codes == [0, 0]
+    assert len(counts) == TOTAL + 2
+    assert max(counts.values()) == 1, [text for text, n in counts.items() if n > 1]
+    assert successor in workers
+    assert takeover < 3 + 2  # the lock's TTL and a standby's next try
+    assert telegram.conflicts <= 1  # at most the victim's own orphaned long poll
+    assert conflicts_logged == 0
