@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 from typing import Annotated, Literal
@@ -158,8 +159,10 @@ class Settings(BaseSettings):
 
     @field_validator("stream_consumer", mode="before")
     @classmethod
-    def _empty_is_host_name(cls, value: object) -> object:
-        return socket.gethostname() if value == "" else value
+    def _empty_is_default_name(cls, value: object) -> object:
+        # An empty STREAM_CONSUMER (a blank config var) must not hide Heroku's DYNO: a
+        # dyno's host name changes on every restart, its DYNO ("worker.1") does not.
+        return (os.environ.get("DYNO") or socket.gethostname()) if value == "" else value
 
     @field_validator("log_format", mode="before")
     @classmethod

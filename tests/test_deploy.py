@@ -1,0 +1,143 @@
+"""What a Heroku-style platform reads: Procfile, requirements.txt, .python-version, app.json;
+and the process it starts binds PORT and answers /healthz."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from bot.testing import DEFAULT_TOKEN, FakeTelegram
+from config.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PLATFORM_SET = {"REDIS_URL", "PORT"}  # the Redis add-on and the platform set these
+
+
+def project() -> dict[str, object]:
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        return tomllib.load(file)["project"]  # type: ignore[no-any-return]
+
+
+def test_the_procfile_runs_the_bot_as_worker_and_as_web() -> None:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    assert "worker: python -m bot" in lines
+    assert "web: python -m bot" in lines
+
+
+def test_requirements_pin_every_dependency_within_pyprojects_ranges() -> None:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    for spec in project()["dependencies"]:  # type: ignore[attr-defined]
+        requirement = Requirement(spec)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"{name} is in pyproject.toml but not in requirements.txt"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {spec}"
+
+
+def test_python_version_is_pinned_the_way_the_buildpack_reads_it() -> None:
+    version = (ROOT / ".python-version").read_text().strip()
+    assert re.fullmatch(r"3\.\d+", version), "major version form, e.g. 3.11"
+    assert SpecifierSet(str(project()["requires-python"])).contains(f"{version}.0")
+    assert version == f"{sys.version_info.major}.{sys.version_info.minor}", "the one CI tests"
+
+
+def test_app_json_describes_every_setting_and_its_values_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = json.loads((ROOT / "app.json").read_text())
+    assert [addon["plan"] for addon in app["addons"]] == ["heroku-redis:mini"]
+    assert app["formation"]["worker"]["quantity"] == 1
+    env = app["env"]
+    names = {name.upper() for name in Settings.model_fields}
+    assert set(env) == names - PLATFORM_SET
+    assert all(entry["description"].strip() for entry in env.values())
+    assert [name for name, entry in env.items() if entry["required"]] == ["BOT_TOKEN"]
+
+    # What a one-click deploy sets (blank where no value is given) is a valid configuration,
+    # the same as the defaults except where Heroku needs otherwise.
+    for name in (*names, "DYNO"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BOT_TOKEN", DEFAULT_TOKEN)
+    defaults = Settings(_env_file=None)
+    for name, entry in env.items():
+        monkeypatch.setenv(name, str(entry.get("value", "")))
+    monkeypatch.setenv("BOT_TOKEN", DEFAULT_TOKEN)
+    deployed = Settings(_env_file=None)
+    differs = {
+        name for name in Settings.model_fields if getattr(deployed, name) != getattr(defaults, name)
+    }
+    assert differs == {"redis_ssl_cert_reqs", "log_format"}
+    assert env["WEBHOOK_SECRET"]["generator"] == "secret"
+
+
+def test_a_web_process_without_a_webhook_polls_and_answers_healthz_on_port(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "PATH": os.environ["PATH"],
+        "BOT_TOKEN": telegram.token,
+        "TELEGRAM_BASE_URL": telegram.base_url,
+        "REDIS_URL": redis_url,
+        "NOTIFICATION_CHANNEL": channel,
+        "NOTIFICATION_STREAM": f"{channel}-stream",
+        "PORT": str(port),
+        "HTTP_HOST": "127.0.0.1",
+        "DYNO": "web.1",
+    }
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = _healthz(port, within=20)
+        assert body["status"] == "ok"
+        assert body["mode"] == "polling"
+        assert body["role"] == "leader"
+        telegram.wait_for_call("getUpdates")
+        bot.terminate()
+        out, _ = bot.communicate(timeout=15)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+    assert bot.returncode == 0
+    events = [json.loads(line)["event"] for line in out.splitlines()]  # JSON, one per line
+    assert "http_listening" in events
+    assert events.index("http_listening") < events.index("bot_ready")
+    assert telegram.token not in out
+
+
+def _healthz(port: int, within: float) -> dict[str, object]:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            if response.status_code == 200 and response.json().get("role"):
+                return response.json()  # type: ignore[no-any-return]
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("no /healthz answer on PORT")
+        time.sleep(0.05)
