@@ -34,6 +34,7 @@ from bot.ratelimit import Limits, PacedRequests, Pacer
 from bot.receipts import Receipts
 from bot.redis_client import add_to_stream
 from bot.registry import ChatRegistry
+from bot.senders import SENDERS_KEY, SendShare
 from bot.stats import Stats
 from bot.stream import StreamConsumer
 from bot.telegram_http import polling_request, sending_request
@@ -65,6 +66,7 @@ class Bot:
     leadership: Leadership | None
     http: HttpServer | None  # when PORT is set
     poll_errors: PollErrors
+    send_share: SendShare
 
     @property
     def webhook_mode(self) -> bool:
@@ -153,6 +155,16 @@ def build(settings: Settings) -> Bot:
             claim_every=min(15.0, settings.stream_claim_idle_seconds / 3),
             on_reconnect=reconnected(STREAM),
         )
+    bot_id = settings.token.split(":", 1)[0]
+    # Instances delivering side by side split Telegram's overall limit between them.
+    send_share = SendShare(
+        client,
+        SENDERS_KEY.format(bot_id=bot_id),
+        settings.stream_consumer,
+        pacer,
+        busy=lambda: dispatcher.pending > 0,
+        activity=dispatcher.activity,
+    )
     broadcaster = Broadcaster(application.bot, registry, dispatcher)
     admin = AdminCommands(
         settings,
@@ -176,7 +188,7 @@ def build(settings: Settings) -> Bot:
     if not settings.webhook_url or listener is not None:
         leadership = Leadership(
             client,
-            LEADER_KEY.format(bot_id=settings.token.split(":", 1)[0]),
+            LEADER_KEY.format(bot_id=bot_id),
             settings.stream_consumer,
             lambda: _lead(application, listener, poll_errors, polling=not settings.webhook_url),
             ttl=settings.leader_lock_ttl_seconds,
@@ -215,6 +227,7 @@ def build(settings: Settings) -> Bot:
         leadership,
         http,
         poll_errors,
+        send_share,
     )
 
 
@@ -279,7 +292,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
     bot.health.username = username
     sources = [
         asyncio.create_task(source.run(), name=type(source).__name__)
-        for source in (bot.stream, bot.leadership or bot.listener)
+        for source in (bot.stream, bot.leadership or bot.listener, bot.send_share)
         if source is not None
     ]
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")

@@ -43,6 +43,7 @@ class Dispatcher:
         self._running.set()
         self._pause_buffer = pause_buffer
         self._queued_pubsub = 0
+        self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
 
     @property
     def paused(self) -> bool:
@@ -66,6 +67,7 @@ class Dispatcher:
         """Take one envelope from a source: a bad payload is settled as invalid, a good one
         queued behind any earlier ones for the same user."""
         self._stats.received += 1
+        self.activity.set()
         try:
             envelope.notification = parse_notification(envelope.payload)
         except InvalidNotification as exc:

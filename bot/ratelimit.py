@@ -17,6 +17,7 @@ from telegram.ext import BaseRateLimiter
 # a busy event loop delayed one request 33 ms more than the one 30 sends later, which a 1 %
 # margin (10 ms a second) turned into a 429; 3 % is 30 ms a second.
 MARGIN = 0.03
+SHARED_MARGIN = 0.05  # see Pacer.set_share
 OVERSHOOT_CREDIT = 0.002  # seconds a send may be counted before it happened (see wait_turn)
 SLICE = 0.02  # seconds: the overall limit is applied per slice of this length
 PRUNE_EVERY = 1000  # acquisitions between sweeps of idle per-chat windows
@@ -40,6 +41,9 @@ class SlidingWindow:
 
     def record(self, now: float) -> None:
         self._times.append(now)
+
+    def last(self) -> float | None:
+        return self._times[-1] if self._times else None
 
     def idle_since(self, now: float) -> bool:
         """True when the whole window has passed since the last event (safe to forget)."""
@@ -72,6 +76,12 @@ def _with_margin(window: SlidingWindow) -> SlidingWindow:
     return SlidingWindow(window.limit, window.period * (1 + MARGIN))
 
 
+def _spaced(per_second: float) -> SlidingWindow:
+    """The overall limit as evenly spaced slices (see Pacer)."""
+    per_slice = max(1, int(per_second * SLICE))
+    return _with_margin(SlidingWindow(per_slice, per_slice / per_second))
+
+
 class Pacer:
     """Waits before each send so that no limit is exceeded, and holds every send while Telegram
     has asked us (429 retry_after) to wait. Waiters get their turn in arrival order."""
@@ -83,12 +93,23 @@ class Pacer:
         # ms late and crowd the next second's window. Small slices (one send per 1/30 s at the
         # free rate) keep arrival close to grant; at paid-broadcast rates a slice of 20 ms
         # worth of sends keeps the timer from being the bottleneck (1 ms sleeps gave ~700/s).
-        per_slice = max(1, int(limits.per_second * SLICE))
-        self._overall = _with_margin(SlidingWindow(per_slice, per_slice / limits.per_second))
+        self._overall = _spaced(limits.per_second)
         self._chats: dict[int, SlidingWindow] = {}
         self._turn = asyncio.Lock()
         self._paused_until = 0.0
         self._acquired = 0
+
+    def set_share(self, instances: int) -> None:
+        """Pace to 1/`instances` of the overall limit (the instances sending right now).
+        Shared, it keeps SHARED_MARGIN more in hand: the instances' sends are not spaced
+        against each other, so any second can hold one more from each than the average."""
+        last = self._overall.last()
+        rate = self._limits.per_second
+        if instances > 1:
+            rate = rate / instances * (1 - SHARED_MARGIN)
+        self._overall = _spaced(rate)
+        if last is not None:
+            self._overall.record(last)  # no burst just because the window was replaced
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429: no send of any chat goes out for `seconds`."""

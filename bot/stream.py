@@ -139,7 +139,8 @@ class StreamConsumer:
                 self._consumer,
                 {self._stream: ">"},
                 count=min(room, self._batch),
-                block=BLOCK_MS,
+                # Back in time for the next maintenance round: our entries must stay fresh.
+                block=min(BLOCK_MS, max(int(self._claim_every * 1000), 1)),
             )
             for entry_id, fields in _entries(response):
                 await self._hand_on(entry_id, fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import redis.asyncio
 import structlog
 
 from bot import app
-from bot.testing import FakeTelegram
+from bot.testing import DEFAULT_TOKEN, FakeTelegram
 from config.settings import Settings
 
 # A database of its own so a test run never touches data in db 0; pub/sub ignores the db
@@ -66,7 +67,10 @@ async def fake_redis() -> AsyncIterator[redis.asyncio.Redis]:
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as emulator:
+    """The Bot API emulator, as a bot of its own: the Redis keys named after the bot id (the
+    leader lock, the senders) are then this test's alone, whatever earlier tests left."""
+    bot_id = random.randint(10**8, 10**9 - 1)  # noqa: S311 - an id, not a secret
+    with FakeTelegram(f"{bot_id}:{DEFAULT_TOKEN.split(':', 1)[1]}") as emulator:
         yield emulator
 
 

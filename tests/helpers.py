@@ -68,3 +68,8 @@ async def next_json(pubsub: redis.asyncio.client.PubSub, within: float = 10) -> 
             message = await pubsub.get_message(timeout=within)
             if message is not None and message["type"] == "message":
                 return json.loads(message["data"])
+
+
+def report(*figures: object) -> None:
+    """Figures worth reading in the output of `pytest -s` (the closing notes quote them)."""
+    print(*figures)  # noqa: T201

@@ -122,6 +122,7 @@ def test_a_web_process_without_a_webhook_polls_and_answers_healthz_on_port(
     finally:
         if bot.poll() is None:
             bot.kill()
+            bot.communicate()
     assert bot.returncode == 0
     events = [json.loads(line)["event"] for line in out.splitlines()]  # JSON, one per line
     assert "http_listening" in events

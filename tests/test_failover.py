@@ -17,7 +17,7 @@ import redis
 from bot.handlers import HELP
 from bot.leader import LEADER_KEY
 from bot.testing import FakeTelegram
-from tests.test_faults import report
+from tests.helpers import report
 
 TOTAL = 300
 USERS = 10
@@ -153,6 +153,7 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
         for worker in [*workers.values()]:
             if worker.process.poll() is None:
                 worker.process.kill()
+                worker.process.wait()
         client.close()
 
     counts = Counter(m.text for m in telegram.sent if m.text.startswith(("entry ", "pub/sub")))

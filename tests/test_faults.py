@@ -22,7 +22,7 @@ from bot.redis_client import async_client
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import OwnRedis, start_bot
-from tests.helpers import eventually, link_chat, wait_sent
+from tests.helpers import eventually, link_chat, report, wait_sent
 
 
 async def test_delivery_resumes_within_seconds_after_redis_restarts(
@@ -135,11 +135,6 @@ async def test_300_notifications_to_100_users_under_telegrams_limits(
         await running.shutdown()
 
 
-def report(*figures: object) -> None:
-    """Figures worth reading in the output of `pytest -s` (the closing notes quote them)."""
-    print(*figures)  # noqa: T201
-
-
 def _note(user_id: int, message: str, **extra: object) -> str:
     return json.dumps({"user_id": user_id, "message": message, **extra})
 
@@ -193,6 +188,7 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
     finally:
         if first.poll() is None:
             first.kill()
+            first.wait()
     delivered_at_kill = len(telegram.sent)
 
     second = start()
@@ -203,6 +199,7 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
     finally:
         if second.poll() is None:
             second.kill()
+            second.wait()
         client.close()
 
     counts = Counter(m.text for m in telegram.sent)

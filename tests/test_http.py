@@ -111,7 +111,7 @@ async def test_metrics_count_what_was_sent_and_what_failed(
             )
         plain_publish(http_settings.redis_url, http_settings.notification_channel, "not json")
         await wait_sent(telegram, chat_id=9001, count=4)
-        await eventually(lambda: running.bot.stats.received == 4)
+        await eventually(lambda: running.bot.dispatcher.pending == 0)  # all settled
 
         response = await get(running, "/metrics")
         assert response.status_code == 200
