@@ -44,6 +44,8 @@ from config.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
+STUCK_AFTER = 5.0  # seconds past SHUTDOWN_TIMEOUT before a slow shutdown is reported
+
 
 @dataclass
 class Bot:
@@ -270,6 +272,15 @@ async def serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None = Non
     exception of a background task that crashed, so the process exits non-zero and the
     platform restarts it.
     """
+    watchdog = asyncio.create_task(_watch_shutdown(bot, stop), name="shutdown-watchdog")
+    try:
+        await _serve_with_redis(bot, stop, ready)
+    finally:
+        watchdog.cancel()
+    log.info("bot_stopped", **bot.stats.snapshot())
+
+
+async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
     async with bot.redis:
         await _log_redis_server(bot)
         try:
@@ -283,7 +294,29 @@ async def serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None = Non
                 await bot.http.stop()
             await bot.application.shutdown()  # a no-op unless initialize() succeeded
             await bot.application.bot.shutdown()  # closes HTTP clients a failed getMe left open
-    log.info("bot_stopped", **bot.stats.snapshot())
+
+
+async def _watch_shutdown(bot: Bot, stop: asyncio.Event) -> None:
+    """A shutdown that overruns its budget by far is a bug: say where every task is waiting."""
+    await stop.wait()
+    await asyncio.sleep(bot.settings.shutdown_timeout + STUCK_AFTER)
+    current = asyncio.current_task()
+    stacks = {
+        task.get_name(): _awaiting(task) for task in asyncio.all_tasks() if task is not current
+    }
+    log.error("shutdown_stuck", waiting=stacks)
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """The chain of awaits a task is suspended in, outermost first (file:line function)."""
+    where = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            where.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " > ".join(where) or repr(task)
 
 
 async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> None:

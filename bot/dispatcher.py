@@ -11,6 +11,7 @@ import structlog
 from bot.delivery import Result
 from bot.events import InvalidNotification, Notification, parse_notification
 from bot.outcomes import PUBSUB, Envelope, Settler
+from bot.redis_client import stop_if_cancelled
 from bot.stats import Outcome, Stats
 
 log = structlog.get_logger(__name__)
@@ -97,6 +98,7 @@ class Dispatcher:
         lane = self._lanes[user_id]
         try:
             while lane:
+                stop_if_cancelled()
                 await self._running.wait()
                 async with self._slots:
                     await self._deliver_one(lane[0])

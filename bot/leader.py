@@ -16,7 +16,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from bot.backoff import backoff_delay
-from bot.redis_client import as_text
+from bot.redis_client import as_text, stop_if_cancelled
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +85,7 @@ class Leadership:
         failures = 0
         standby_logged = False
         while True:
+            stop_if_cancelled()
             try:
                 acquired = bool(
                     await self._call(self._acquire, self._token, self._ttl_ms, f"{self._identity}:")
@@ -140,6 +141,7 @@ class Leadership:
         renewed_at = time.monotonic()
         failing = False
         while True:
+            stop_if_cancelled()
             done, _ = await asyncio.wait({duty}, timeout=self._renew_every)
             if done:
                 return

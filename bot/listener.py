@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.backoff import backoff_delay
+from bot.redis_client import stop_if_cancelled
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +65,7 @@ class RedisListener:
         self._failures = 0
         self._down_since = 0.0
         while True:
+            stop_if_cancelled()
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
@@ -76,6 +78,7 @@ class RedisListener:
         last_heard = time.monotonic()
         probing = False
         while True:
+            stop_if_cancelled()
             deadline = last_heard + self._idle_ping_after + (self._pong_timeout if probing else 0)
             timeout = max(deadline - time.monotonic(), 0.01)
             message = await pubsub.get_message(timeout=timeout)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from bot.backoff import backoff_delay
 from bot.ratelimit import Pacer
+from bot.redis_client import stop_if_cancelled
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +65,10 @@ class SendShare:
         """Until cancelled."""
         failures = 0
         while True:
+            stop_if_cancelled()
             if not self._busy():
                 await self._go_quiet()
+                stop_if_cancelled()
                 self._activity.clear()
                 if not self._busy():  # checked again: accept() may have run meanwhile
                     await self._activity.wait()

@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 from bot.backoff import backoff_delay
 from bot.listener import CONNECTION_ERRORS
 from bot.outcomes import STREAM, Envelope
-from bot.redis_client import PAYLOAD_FIELD, as_text
+from bot.redis_client import PAYLOAD_FIELD, as_text, stop_if_cancelled
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +74,7 @@ class StreamConsumer:
         failures = 0
         down_since = 0.0
         while True:
+            stop_if_cancelled()
             try:
                 await self._ensure_group()
                 if not self._resumed_own:
@@ -126,6 +127,7 @@ class StreamConsumer:
     async def _consume(self) -> None:
         next_maintenance = 0.0
         while True:
+            stop_if_cancelled()
             if time.monotonic() >= next_maintenance:
                 await self._keep_own_fresh()
                 await self._claim_stale()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,34 @@ def test_heroku_dyno_name_is_the_stream_consumer(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("DYNO", "worker.1")
     assert load_settings(env_file=None).stream_consumer == "worker.1"
+
+
+def test_webhook_mode_on_a_process_without_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker dyno has no PORT: with WEBHOOK_URL set app-wide it must not start (polling
+    would delete the webhook the web dynos registered)."""
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/telegram")
+    monkeypatch.delenv("PORT", raising=False)
+    with pytest.raises(ConfigError, match=r"^WEBHOOK_URL is set but PORT is not"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("PORT", "8443")
+    assert load_settings(env_file=None).port == 8443
+
+
+def test_the_webhook_secret_is_derived_from_the_token_unless_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    derived = load_settings(env_file=None).webhook_secret_token
+    assert re.fullmatch(r"[0-9a-f]{64}", derived)  # allowed by Telegram, same on every dyno
+    assert derived == load_settings(env_file=None).webhook_secret_token
+    assert TOKEN.split(":")[1] not in derived
+    monkeypatch.setenv("WEBHOOK_SECRET", "bad secret!")
+    with pytest.raises(ConfigError, match=r"^WEBHOOK_SECRET must be 1-256 characters"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("WEBHOOK_SECRET", "my_Secret-1")
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/telegram")
+    monkeypatch.setenv("PORT", "8443")
+    settings = load_settings(env_file=None)
+    assert settings.webhook_secret_token == "my_Secret-1"
+    assert "my_Secret-1" in settings.secrets  # redacted from logs
