@@ -24,6 +24,7 @@ from bot.broadcast import Broadcaster
 from bot.deadletters import DeadLetterStore
 from bot.dispatcher import Dispatcher
 from bot.events import preview
+from bot.leader import Leadership
 from bot.listener import RedisListener
 from bot.outcomes import ADMIN, Envelope
 from bot.registry import ChatRegistry
@@ -82,6 +83,7 @@ class AdminCommands:
         broadcaster: Broadcaster,
         listener: RedisListener | None,
         stream: StreamConsumer | None,
+        leadership: Leadership | None = None,
     ) -> None:
         self._settings = settings
         self._redis = client
@@ -92,6 +94,7 @@ class AdminCommands:
         self._broadcaster = broadcaster
         self._listener = listener
         self._stream = stream
+        self._leadership = leadership
         self._secrets = settings.secrets
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
@@ -331,7 +334,10 @@ class AdminCommands:
 
     def _sources(self) -> str:
         parts = []
-        if self._listener is not None:
+        if self._leadership is not None:
+            # Standbys do not read pub/sub: only the leader does (README: several instances).
+            parts.append("leader" if self._leadership.is_leader else "standby")
+        if self._listener is not None and (self._leadership is None or self._leadership.is_leader):
             state = "subscribed" if self._listener.subscribed.is_set() else "reconnecting"
             parts.append(f"pub/sub {state}")
         if self._stream is not None:

@@ -168,21 +168,6 @@ def build(settings: Settings) -> Bot:
         activity=dispatcher.activity,
     )
     broadcaster = Broadcaster(application.bot, registry, dispatcher)
-    admin = AdminCommands(
-        settings,
-        client=client,
-        registry=registry,
-        stats=stats,
-        dispatcher=dispatcher,
-        dead_letters=dead_letters,
-        broadcaster=broadcaster,
-        listener=listener,
-        stream=stream,
-    )
-    # Admin handlers first: the chat commands end with a catch-all for unknown messages.
-    admin.register(application)
-    ChatCommands(registry).register(application)
-
     poll_errors = PollErrors()
     leadership = None
     # Polling needs one poller per token, pub/sub one reader per channel: the lock holder does
@@ -196,6 +181,22 @@ def build(settings: Settings) -> Bot:
             ttl=settings.leader_lock_ttl_seconds,
         )
         leadership.on_change = metrics.leader.set
+    admin = AdminCommands(
+        settings,
+        client=client,
+        registry=registry,
+        stats=stats,
+        dispatcher=dispatcher,
+        dead_letters=dead_letters,
+        broadcaster=broadcaster,
+        listener=listener,
+        stream=stream,
+        leadership=leadership,
+    )
+    # Admin handlers first: the chat commands end with a catch-all for unknown messages.
+    admin.register(application)
+    ChatCommands(registry).register(application)
+
     health = Health(
         client,
         stats,

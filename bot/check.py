@@ -5,15 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis.asyncio
 from redis.exceptions import RedisError
-from telegram import Bot
+from telegram import Bot, WebhookInfo
 from telegram.error import InvalidToken, TelegramError
 
 from bot import redis_client
+from bot.leader import LEADER_KEY
 from bot.redis_client import as_text
 from config.settings import ConfigError, Settings, load_settings
+
+RECENT = 600  # seconds: a webhook error older than this is history, not the state
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,31 @@ async def _telegram(settings: Settings) -> Check:
     try:
         async with bot:  # getMe
             latency = (time.perf_counter() - started) * 1000
-            return Check("telegram", ok=True, detail=f"@{bot.username}, getMe {latency:.0f} ms")
+            detail = f"@{bot.username}, getMe {latency:.0f} ms"
+            hook = await bot.get_webhook_info()
     except InvalidToken:
         return Check("telegram", ok=False, detail="BOT_TOKEN was rejected (Unauthorized)")
     except TelegramError as exc:
         return Check("telegram", ok=False, detail=f"unreachable: {exc.message}")
+    ok, webhook = _webhook_state(settings, hook)
+    return Check("telegram", ok=ok, detail=f"{detail}; {webhook}")
+
+
+def _webhook_state(settings: Settings, hook: WebhookInfo) -> tuple[bool, str]:
+    """What Telegram says of the webhook, against what the settings ask for."""
+    if not settings.webhook_url:
+        if hook.url:
+            return True, f"a webhook is set ({hook.url}): the bot deletes it when it polls"
+        return True, "polling"
+    if hook.url != settings.webhook_url:
+        return True, "webhook not registered yet (each web process registers it at start)"
+    error_at = hook.last_error_date
+    if error_at is not None and (datetime.now(UTC) - error_at).total_seconds() < RECENT:
+        return (
+            False,
+            f"webhook registered, but Telegram failed to call it: {hook.last_error_message}",
+        )
+    return True, f"webhook registered, {hook.pending_update_count} updates waiting"
 
 
 async def _subscribers(client: redis.asyncio.Redis, settings: Settings) -> Check:
@@ -106,4 +130,9 @@ async def _subscribers(client: redis.asyncio.Redis, settings: Settings) -> Check
                 f"stream: {group['consumers']} consumers, {group['pending']} pending, "
                 f"lag {group.get('lag')}"
             )
+    holder = await client.get(LEADER_KEY.format(bot_id=settings.token.split(":", 1)[0]))
+    if holder is not None:
+        details.append(f"leader {as_text(holder).rsplit(':', 1)[0]}")
+    elif settings.notification_channel or not settings.webhook_url:
+        details.append("no leader: nothing polls Telegram or reads the channel")
     return Check("listeners", ok=ok, detail="; ".join(details) + ("" if ok else " (duplicates!)"))

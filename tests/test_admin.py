@@ -115,7 +115,7 @@ async def test_stats_show_counts_since_start_and_all_time(
     assert re.search(r"invalid\s+1\s+1", reply)
     assert re.search(r"dead-lettered\s+1\s+1", reply)
     assert "redis: ok" in reply
-    assert "pub/sub subscribed, stream consuming" in reply
+    assert "leader, pub/sub subscribed, stream consuming" in reply
     assert "stream: 0 entries, 0 pending" in reply
     assert telegram.token not in reply
 

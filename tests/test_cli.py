@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from telegram import Bot
 
 from bot.publisher import Publisher
 from bot.registry import link_token_key
 from bot.testing import FakeTelegram
+from config.settings import Settings
 from tests.helpers import plain_publish, token_of
 
 BOT = [sys.executable, "-m", "bot"]
@@ -237,7 +242,48 @@ def test_check_passes_against_reachable_redis_and_telegram(
     ]
     assert re.search(r"Redis \d+\.\d+\.\d+, PING \d+\.\d ms", lines[1])
     assert "@notify_demo_bot" in lines[2]
+    assert lines[2].endswith("; polling")
     assert "0 subscribers on the channel (is the bot running?)" in lines[3]
+    assert "no leader: nothing polls Telegram or reads the channel" in lines[3]
+
+
+def test_check_says_when_telegram_cannot_call_the_webhook(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    url = "https://bot.example.com/telegram"
+    env = emulator_env(telegram, redis_url, channel, WEBHOOK_URL=url, PORT="8443")
+    assert "webhook not registered yet" in run_cli("check", env=env, cwd=tmp_path).stdout
+
+    with socket.socket() as probe:  # a port nothing listens on: the app is down
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    telegram.route_webhooks_to(f"http://127.0.0.1:{closed}")
+    secret = load_settings_from(env).webhook_secret_token
+    asyncio.run(_set_webhook(telegram, url, secret))
+    telegram.user_says(42, "/help")
+    deadline = time.monotonic() + 10
+    while not telegram.webhook_errors and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    result = run_cli("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if line.split()[1] == "telegram"]
+    assert line.startswith("FAIL")
+    assert "webhook registered, but Telegram failed to call it: Connection failed" in line
+
+
+async def _set_webhook(telegram: FakeTelegram, url: str, secret: str) -> None:
+    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
+        await bot.set_webhook(url, secret_token=secret)
+
+
+def load_settings_from(env: dict[str, str]) -> Settings:
+    return Settings(
+        _env_file=None,
+        bot_token=env["BOT_TOKEN"],
+        webhook_url=env["WEBHOOK_URL"],
+        port=int(env["PORT"]),
+    )
 
 
 def test_check_reports_an_unreachable_redis_and_exits_1(
