@@ -384,14 +384,14 @@ async def _announce_ready(
     """Log `bot_ready` once every source listens and this instance knows whether it leads (or
     we are told to stop first). Until then Redis may still be down; the sources keep trying."""
     leadership = bot.leadership
-    for event in _readiness(bot):
-        waiter = asyncio.create_task(event.wait())
-        try:
-            await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        if stopping.done():
+    waits = [bot.stream.ready if bot.stream else None, leadership.decided if leadership else None]
+    for event in filter(None, waits):
+        if not await _until(event, stopping):
             return
+    # Decided: the leader (or a bot without a lock) reads pub/sub. Ready means subscribed.
+    leads = leadership is None or leadership.is_leader
+    if leads and bot.listener is not None and not await _until(bot.listener.subscribed, stopping):
+        return
     # Only now: Redis may have been down at start-up. Publishers read it for deep links.
     with contextlib.suppress(RedisError):
         await bot.registry.remember_bot_username(username)
@@ -408,15 +408,14 @@ async def _announce_ready(
         ready.set()
 
 
-def _readiness(bot: Bot) -> list[asyncio.Event]:
-    events = []
-    if bot.stream is not None:
-        events.append(bot.stream.ready)
-    if bot.leadership is not None:
-        events.append(bot.leadership.decided)
-    elif bot.listener is not None:
-        events.append(bot.listener.subscribed)
-    return events
+async def _until(event: asyncio.Event, stopping: asyncio.Task[Any]) -> bool:
+    """Wait for `event`; False if told to stop first."""
+    waiter = asyncio.create_task(event.wait())
+    try:
+        await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return not stopping.done()
 
 
 async def _connect_telegram(bot: Bot, stop: asyncio.Event) -> bool:
