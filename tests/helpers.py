@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -73,3 +74,30 @@ async def next_json(pubsub: redis.asyncio.client.PubSub, within: float = 10) -> 
 def report(*figures: object) -> None:
     """Figures worth reading in the output of `pytest -s` (the closing notes quote them)."""
     print(*figures)  # noqa: T201
+
+
+def process_env(
+    telegram: FakeTelegram, redis_url: str, channel: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a `python -m bot` process against the emulator and the test Redis:
+    `channel` for pub/sub, `<channel>-stream` for the stream, JSON logs."""
+    return {
+        "PATH": os.environ["PATH"],
+        "BOT_TOKEN": telegram.token,
+        "TELEGRAM_BASE_URL": telegram.base_url,
+        "REDIS_URL": redis_url,
+        "NOTIFICATION_CHANNEL": channel,
+        "NOTIFICATION_STREAM": f"{channel}-stream",
+        "LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+def link_directly(
+    client: redis.Redis, telegram: FakeTelegram, users: range, chat_base: int
+) -> None:
+    """Users linked before the test (user n -> chat chat_base + n), without a /start exchange."""
+    for user in users:
+        client.hset("notify:user_chat", str(user), str(chat_base + user))
+        client.hset("notify:chat_user", str(chat_base + user), str(user))
+        telegram.add_chat(chat_base + user)

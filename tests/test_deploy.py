@@ -4,7 +4,6 @@ and the process it starts binds PORT and answers /healthz."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from packaging.specifiers import SpecifierSet
 
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
 from config.settings import Settings
+from tests.helpers import process_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM_SET = {"REDIS_URL", "PORT"}  # the Redis add-on and the platform set these
@@ -92,17 +92,8 @@ def test_a_web_process_without_a_webhook_polls_and_answers_healthz_on_port(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {
-        "PATH": os.environ["PATH"],
-        "BOT_TOKEN": telegram.token,
-        "TELEGRAM_BASE_URL": telegram.base_url,
-        "REDIS_URL": redis_url,
-        "NOTIFICATION_CHANNEL": channel,
-        "NOTIFICATION_STREAM": f"{channel}-stream",
-        "PORT": str(port),
-        "HTTP_HOST": "127.0.0.1",
-        "DYNO": "web.1",
-    }
+    env = process_env(telegram, redis_url, channel, PORT=str(port), HTTP_HOST="127.0.0.1")
+    env["DYNO"] = "web.1"
     bot = subprocess.Popen(
         [sys.executable, "-m", "bot"],
         env=env,

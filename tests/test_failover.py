@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import redis
 from bot.handlers import HELP
 from bot.leader import LEADER_KEY
 from bot.testing import FakeTelegram
-from tests.helpers import report
+from tests.helpers import link_directly, process_env, report
 
 TOTAL = 300
 USERS = 10
@@ -54,30 +53,6 @@ def wait_for(condition: Callable[[], bool], within: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def worker_env(telegram: FakeTelegram, redis_url: str, channel: str, stream: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "BOT_TOKEN": telegram.token,
-        "TELEGRAM_BASE_URL": telegram.base_url,
-        "REDIS_URL": redis_url,
-        "NOTIFICATION_CHANNEL": channel,
-        "NOTIFICATION_STREAM": stream,
-        # One send in flight per process: at the kill, the victim's only send is the hung one.
-        "DELIVERY_CONCURRENCY": "1",
-        "TELEGRAM_CHAT_BURST": "1000",
-        "STREAM_CLAIM_IDLE_SECONDS": "4",
-        "LEADER_LOCK_TTL_SECONDS": "3",
-        "LOG_FORMAT": "json",
-    }
-
-
-def link_users(client: redis.Redis, telegram: FakeTelegram) -> None:
-    for user in range(1, USERS + 1):
-        client.hset("notify:user_chat", str(user), str(20_000 + user))
-        client.hset("notify:chat_user", str(20_000 + user), str(user))
-        telegram.add_chat(20_000 + user)
-
-
 def holder(client: redis.Redis, lock: str) -> str:
     """The STREAM_CONSUMER name of the instance holding the leader lock."""
     value = client.get(lock)
@@ -112,8 +87,17 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     stream = f"{channel}-stream"
-    env = worker_env(telegram, redis_url, channel, stream)
-    link_users(client, telegram)
+    env = process_env(
+        telegram,
+        redis_url,
+        channel,
+        # One send in flight per process: at the kill, the victim's only send is the hung one.
+        DELIVERY_CONCURRENCY="1",
+        TELEGRAM_CHAT_BURST="1000",
+        STREAM_CLAIM_IDLE_SECONDS="4",
+        LEADER_LOCK_TTL_SECONDS="3",
+    )
+    link_directly(client, telegram, range(1, USERS + 1), chat_base=20_000)
     lock = LEADER_KEY.format(bot_id=telegram.token.split(":")[0])
 
     workers = {n: Worker(n, env, tmp_path) for n in ("worker.1", "worker.2", "worker.3")}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,14 @@ from bot.redis_client import async_client
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import OwnRedis, start_bot
-from tests.helpers import eventually, link_chat, report, wait_sent
+from tests.helpers import (
+    eventually,
+    link_chat,
+    link_directly,
+    process_env,
+    report,
+    wait_sent,
+)
 
 
 async def test_delivery_resumes_within_seconds_after_redis_restarts(
@@ -147,22 +153,15 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     stream = f"{channel}-stream"
-    env = {
-        "PATH": os.environ["PATH"],
-        "BOT_TOKEN": telegram.token,
-        "TELEGRAM_BASE_URL": telegram.base_url,
-        "REDIS_URL": redis_url,
-        "NOTIFICATION_CHANNEL": channel,
-        "NOTIFICATION_STREAM": stream,
-        "STREAM_CONSUMER": "worker.1",
-        "DELIVERY_CONCURRENCY": "1",
-        "TELEGRAM_CHAT_BURST": "1000",
-        "LOG_FORMAT": "json",
-    }
-    for user in range(1, 11):
-        client.hset("notify:user_chat", str(user), str(20_000 + user))
-        client.hset("notify:chat_user", str(20_000 + user), str(user))
-        telegram.add_chat(20_000 + user)
+    env = process_env(
+        telegram,
+        redis_url,
+        channel,
+        STREAM_CONSUMER="worker.1",
+        DELIVERY_CONCURRENCY="1",
+        TELEGRAM_CHAT_BURST="1000",
+    )
+    link_directly(client, telegram, range(1, 11), chat_base=20_000)
     total = 200
     for n in range(total):
         client.xadd(stream, {"payload": _note(n % 10 + 1, f"entry {n}", id=f"n{n}")})
