@@ -67,7 +67,6 @@ class Bot:
     # Present when this instance must win the leader lock to poll Telegram or read pub/sub.
     leadership: Leadership | None
     http: HttpServer | None  # when PORT is set
-    poll_errors: PollErrors
     send_share: SendShare
 
     @property
@@ -229,7 +228,6 @@ def build(settings: Settings) -> Bot:
         health,
         leadership,
         http,
-        poll_errors,
         send_share,
     )
 

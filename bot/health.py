@@ -35,7 +35,7 @@ class Health:
         """(healthy, the JSON body). Unhealthy only when Redis does not answer."""
         body: dict[str, Any] = {"mode": self.mode}
         if self.leadership is not None:
-            body["role"] = "leader" if self.leadership.is_leader else "standby"
+            body["role"] = _role(self.leadership)
         started = time.perf_counter()
         try:
             await asyncio.wait_for(self.client.ping(), PING_TIMEOUT)
@@ -68,3 +68,9 @@ class Health:
             except ResponseError:  # NOGROUP: nothing was ever read
                 backlog["stream_pending"] = 0
         return backlog
+
+
+def _role(leadership: Leadership) -> str:
+    if leadership.is_leader:
+        return "leader"
+    return "standby" if leadership.decided.is_set() else "starting"  # before the first try

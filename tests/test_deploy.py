@@ -126,7 +126,7 @@ def _healthz(port: int, within: float) -> dict[str, object]:
     while True:
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            if response.status_code == 200 and response.json().get("role"):
+            if response.status_code == 200 and response.json()["role"] != "starting":
                 return response.json()  # type: ignore[no-any-return]
         except httpx.HTTPError:
             pass
