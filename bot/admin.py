@@ -29,7 +29,7 @@ from bot.listener import RedisListener
 from bot.outcomes import ADMIN, Envelope
 from bot.registry import ChatRegistry
 from bot.stats import Outcome, Stats
-from bot.stream import StreamConsumer
+from bot.stream import StreamConsumer, pending_entries
 from config.logging import redact
 from config.settings import Settings
 
@@ -348,10 +348,7 @@ class AdminCommands:
     async def _backlog(self) -> str:
         stream, group = self._settings.notification_stream, self._settings.stream_group
         length = await self._redis.xlen(stream)
-        try:
-            pending = (await self._redis.xpending(stream, group))["pending"]
-        except RedisError:
-            pending = 0  # the group does not exist yet
+        pending = await pending_entries(self._redis, stream, group)
         return f"stream: {length} entries, {pending} pending"
 
 

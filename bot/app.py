@@ -179,7 +179,7 @@ def build(settings: Settings) -> Bot:
             lambda: _lead(application, listener, poll_errors, polling=not settings.webhook_url),
             ttl=settings.leader_lock_ttl_seconds,
         )
-        leadership.on_change = metrics.leader.set
+        metrics.leader.set_function(lambda: float(leadership.is_leader))
     admin = AdminCommands(
         settings,
         client=client,

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from bot.dispatcher import Dispatcher
 from bot.leader import Leadership
 from bot.metrics import Metrics
 from bot.stats import Stats
+from bot.stream import pending_entries
 
 PING_TIMEOUT = 1.0  # a health check answers fast, or the platform's router gives up on it
 
@@ -60,13 +61,9 @@ class Health:
         """Notifications waiting here (memory) and unacknowledged in the stream (all consumers)."""
         backlog = {"memory": self.dispatcher.pending}
         if self.stream:
-            try:
-                pending = await asyncio.wait_for(
-                    self.client.xpending(self.stream, self.group), PING_TIMEOUT
-                )
-                backlog["stream_pending"] = int(pending["pending"])
-            except ResponseError:  # NOGROUP: nothing was ever read
-                backlog["stream_pending"] = 0
+            backlog["stream_pending"] = await asyncio.wait_for(
+                pending_entries(self.client, self.stream, self.group), PING_TIMEOUT
+            )
         return backlog
 
 

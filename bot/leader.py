@@ -78,7 +78,6 @@ class Leadership:
         self._release = client.register_script(_RELEASE)
         self.is_leader = False
         self.decided = asyncio.Event()  # set once this instance knows whether it leads
-        self.on_change: Callable[[bool], None] | None = None
 
     async def run(self) -> None:
         """Stand by or lead, until cancelled. Re-raises a crash of `lead()`."""
@@ -116,7 +115,7 @@ class Leadership:
 
     async def _lead_while_held(self) -> None:
         log.info("leader_elected", identity=self._identity, key=self._key)
-        self._set(leading=True)
+        self.is_leader = True
         duty = asyncio.create_task(self._lead(), name="lead")
         released = False
         try:
@@ -128,7 +127,7 @@ class Leadership:
         finally:
             duty.cancel()
             outcome = await asyncio.gather(duty, return_exceptions=True)
-            self._set(leading=False)
+            self.is_leader = False
             if released:
                 with contextlib.suppress(RedisError, TimeoutError):
                     await self._call(self._release, self._token)
@@ -176,8 +175,3 @@ class Leadership:
             if value is not None:
                 return as_text(value).rsplit(":", 1)[0]
         return None
-
-    def _set(self, *, leading: bool) -> None:
-        self.is_leader = leading
-        if self.on_change is not None:
-            self.on_change(leading)

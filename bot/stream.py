@@ -247,6 +247,15 @@ class StreamConsumer:
             await self._redis.xtrim(self._stream, minid=threshold, approximate=False)
 
 
+async def pending_entries(client: redis.asyncio.Redis, stream: str, group: str) -> int:
+    """Entries of `group` read but not yet acknowledged, by any consumer; 0 before the group
+    exists (nothing was ever read)."""
+    try:
+        return int((await client.xpending(stream, group))["pending"])
+    except ResponseError:  # NOGROUP
+        return 0
+
+
 def _entries(response: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
     """XREADGROUP's entries for our one stream, in RESP2 ([[name, entries]]) or RESP3 shape."""
     if not response:

@@ -42,13 +42,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.ratelimit import Limits, SlidingWindow
+from bot.web import SECRET_HEADER
 
 DEFAULT_TOKEN = "123456789:AAEmulatorTokenForOfflineTestsOnly_x"  # noqa: S105 - public fake
 MAX_TEXT_UTF16 = 4096
 MAX_POLL_SECONDS = 50  # Telegram caps long polls too
 WEBHOOK_PORTS = (443, 80, 88, 8443)
 WEBHOOK_RETRY_SECONDS = 0.5  # Telegram retries a failed webhook delivery, with backoff
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 JSONDict = dict[str, Any]
 
