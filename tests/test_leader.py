@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import redis.asyncio
 
@@ -32,6 +34,17 @@ def leadership(
     client: redis.asyncio.Redis, name: str, timeline: list[tuple[str, str, float]]
 ) -> Leadership:
     return Leadership(client, KEY, name, Duty(timeline, name), ttl=1.5, retry=0.2)
+
+
+@contextlib.asynccontextmanager
+async def running(instance: Leadership) -> AsyncIterator[Leadership]:
+    """`instance.run()` as a task for the duration of the block, then cancelled."""
+    task = asyncio.create_task(instance.run())
+    try:
+        yield instance
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def leading(timeline: list[tuple[str, str, float]]) -> list[str]:
@@ -78,16 +91,11 @@ async def test_a_dead_leaders_lock_is_taken_over_when_it_expires(
     # A leader that died without releasing: its lock still runs for 1.5 s.
     await redis_client.set(KEY, "worker.9:dead", px=1500)
     timeline: list[tuple[str, str, float]] = []
-    standby = leadership(redis_client, "worker.1", timeline)
-    task = asyncio.create_task(standby.run())
-    try:
+    async with running(leadership(redis_client, "worker.1", timeline)) as standby:
         await eventually(standby.decided.is_set)
         assert not standby.is_leader
         await eventually(lambda: standby.is_leader, within=5)
         assert await redis_client.pttl(KEY) > 0
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_restarted_instance_takes_its_own_lock_back_without_waiting(
@@ -95,27 +103,17 @@ async def test_a_restarted_instance_takes_its_own_lock_back_without_waiting(
 ) -> None:
     await redis_client.set(KEY, "worker.1:before-the-crash", px=60_000)
     timeline: list[tuple[str, str, float]] = []
-    restarted = leadership(redis_client, "worker.1", timeline)
-    task = asyncio.create_task(restarted.run())
-    try:
+    async with running(leadership(redis_client, "worker.1", timeline)) as restarted:
         await eventually(restarted.decided.is_set, within=2)
         assert restarted.is_leader
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_leader_whose_lock_was_taken_stops_leading(
     redis_client: redis.asyncio.Redis,
 ) -> None:
     timeline: list[tuple[str, str, float]] = []
-    leader = leadership(redis_client, "worker.1", timeline)
-    task = asyncio.create_task(leader.run())
-    try:
+    async with running(leadership(redis_client, "worker.1", timeline)) as leader:
         await eventually(lambda: leader.is_leader)
         await redis_client.set(KEY, "worker.2:usurper", px=60_000)
         await eventually(lambda: not leader.is_leader, within=3)
         assert leading(timeline) == []
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
