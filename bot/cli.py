@@ -16,13 +16,14 @@ from redis.exceptions import RedisError
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
-from bot import app, redis_client
-from bot.bench import Options as BenchOptions
-from bot.bench import run_bench
-from bot.check import run_checks
-from bot.demo import run_demo
-from bot.events import Notification
+from bot import runtime
+from bot.notification import Notification
+from bot.ops.check import run_checks
 from bot.publisher import AsyncPublisher
+from bot.store import client as redis_client
+from bot.tools.bench import Options as BenchOptions
+from bot.tools.bench import run_bench
+from bot.tools.demo import run_demo
 from config.logging import configure_logging
 from config.settings import ConfigError, Settings, load_settings
 
@@ -167,7 +168,7 @@ def _run(_args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await app.run(settings, stop)
+        await runtime.run(settings, stop)
 
     asyncio.run(serve())
     return EXIT_OK

@@ -18,16 +18,16 @@ import redis
 import redis.asyncio
 import redis.client
 from pydantic import ValidationError
-from telegram.helpers import create_deep_linked_url
 
-from bot import redis_client
-from bot.events import Notification, describe_errors
-from bot.redis_client import add_to_stream, as_text
-from bot.registry import (
+from bot.notification import Notification, describe_errors
+from bot.store import client as redis_client
+from bot.store.client import add_to_stream, as_text
+from bot.store.registry import (
     BOT_USERNAME,
     CHAT_TO_USER,
     USER_TO_CHAT,
     ChatRegistry,
+    deep_link,
     link_token_key,
     new_link_token,
     queue_unlink,
@@ -115,7 +115,7 @@ class Publisher(_Destinations[redis.Redis]):
         username = bot_username or _username(self.client.get(BOT_USERNAME))
         token = new_link_token()
         self.client.set(link_token_key(token), str(user_id), ex=ttl)
-        return create_deep_linked_url(username, token)
+        return deep_link(username, token)
 
     def is_linked(self, user_id: int) -> bool:
         """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""
@@ -169,7 +169,7 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         """A single-use https://t.me deep link that links the opening chat to `user_id`."""
         username = bot_username or _username(await self.client.get(BOT_USERNAME))
         token = await ChatRegistry(self.client).create_link_token(user_id, ttl)
-        return create_deep_linked_url(username, token)
+        return deep_link(username, token)
 
     async def is_linked(self, user_id: int) -> bool:
         """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""

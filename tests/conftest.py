@@ -21,7 +21,7 @@ import redis
 import redis.asyncio
 import structlog
 
-from bot import app
+from bot import app, runtime
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
 from config.settings import Settings
 
@@ -182,7 +182,7 @@ async def start_bot(settings: Settings, within: float = 15) -> RunningBot:
     """Run the whole bot in this event loop and return once it is ready."""
     bot = app.build(settings)
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(app.serve(bot, stop, ready))
+    task = asyncio.create_task(runtime.serve(bot, stop, ready))
     ready_wait = asyncio.create_task(ready.wait())
     await asyncio.wait({task, ready_wait}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     ready_wait.cancel()

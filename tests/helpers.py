@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import redis
 import redis.asyncio
 
-from bot.handlers import LINKED
+from bot.chat.user import LINKED
 from bot.publisher import AsyncPublisher
 from bot.testing import FakeTelegram, SentMessage
 

@@ -8,10 +8,10 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from bot.handlers import BAD_LINK, HELP, HOW_TO_LINK, NOT_LINKED, UNLINKED
+from bot.chat.user import BAD_LINK, HELP, HOW_TO_LINK, NOT_LINKED, UNLINKED
+from bot.notification import Outcome
 from bot.publisher import AsyncPublisher
-from bot.registry import link_token_key
-from bot.stats import Outcome
+from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot

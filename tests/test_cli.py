@@ -21,7 +21,7 @@ import redis
 from telegram import Bot
 
 from bot.publisher import Publisher
-from bot.registry import link_token_key
+from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.helpers import plain_publish, token_of

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import redis
 
-from bot.handlers import HELP
-from bot.leader import LEADER_KEY
+from bot.chat.user import HELP
+from bot.cluster.leader import LEADER_KEY
 from bot.testing import FakeTelegram
 from tests.helpers import link_directly, process_env, report
 

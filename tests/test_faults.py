@@ -14,11 +14,10 @@ from pathlib import Path
 import redis
 import redis.asyncio
 
-from bot import app
-from bot.handlers import HELP
-from bot.ratelimit import Limits
-from bot.redis_client import async_client
-from bot.testing import FakeTelegram
+from bot import runtime
+from bot.chat.user import HELP
+from bot.store.client import async_client
+from bot.testing import FakeTelegram, FloodLimits
 from config.settings import Settings
 from tests.conftest import OwnRedis, start_bot
 from tests.helpers import (
@@ -87,7 +86,7 @@ async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
     hold the lock): a user's message waits at Telegram and is answered once Redis is back."""
     config = settings.model_copy(update={"redis_url": own_redis.url})
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(app.run(config, stop, ready))
+    task = asyncio.create_task(runtime.run(config, stop, ready))
     try:
         await asyncio.to_thread(telegram.wait_for_call, "getMe")
         telegram.user_says(9001, "/help")
@@ -120,7 +119,7 @@ async def test_300_notifications_to_100_users_under_telegrams_limits(
         users = range(1, 101)
         for user in users:
             await link_chat(telegram, redis_client, user_id=user, chat_id=10_000 + user)
-        telegram.set_limits(Limits())  # links done; from now on Telegram counts
+        telegram.set_limits(FloodLimits())  # links done; from now on Telegram counts
         sent_before = len(telegram.sent)
 
         async with redis_client.pipeline(transaction=False) as pipe:

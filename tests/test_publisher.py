@@ -11,7 +11,7 @@ import redis
 import redis.asyncio
 
 from bot.publisher import AsyncPublisher, Publisher, encode
-from bot.registry import BOT_USERNAME, ChatRegistry, link_token_key
+from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
 from tests.helpers import next_json, token_of
 
 

@@ -1,0 +1,1 @@
+"""What people type to the bot: user commands, admin commands, broadcasts."""

@@ -1,0 +1,1 @@
+"""What instances sharing one Redis agree on: the leader lock."""

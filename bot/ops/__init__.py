@@ -1,0 +1,1 @@
+"""What operators see: HTTP (/healthz, /metrics, webhook), health, metrics, check."""

@@ -1,0 +1,73 @@
+"""What /healthz reports: Redis reachable (the one thing that makes the instance useless when
+it is not), Telegram's last answer, the last delivery, and the backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import RedisError
+
+from bot.cluster.leader import Leadership
+from bot.ops.metrics import Metrics
+from bot.pipeline.dispatcher import Dispatcher
+from bot.sources.stream import pending_entries
+from bot.store.counters import Stats
+
+PING_TIMEOUT = 1.0  # a health check answers fast, or the platform's router gives up on it
+
+
+@dataclass
+class Health:
+    client: redis.asyncio.Redis
+    stats: Stats
+    metrics: Metrics
+    dispatcher: Dispatcher
+    leadership: Leadership | None
+    mode: str  # "polling" or "webhook"
+    stream: str
+    group: str
+    username: str | None = None  # set once Telegram answered getMe
+
+    async def report(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, the JSON body). Unhealthy only when Redis does not answer."""
+        body: dict[str, Any] = {"mode": self.mode}
+        if self.leadership is not None:
+            body["role"] = _role(self.leadership)
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self.client.ping(), PING_TIMEOUT)
+        except (RedisError, TimeoutError) as exc:
+            body["redis"] = {"ok": False, "error": str(exc) or type(exc).__name__}
+            body["status"] = "unavailable"
+            body["backlog"] = {"memory": self.dispatcher.pending}
+            return False, body
+        body["redis"] = {"ok": True, "ping_ms": round((time.perf_counter() - started) * 1000, 2)}
+        body["telegram"] = {
+            "ok": self.metrics.telegram_last_error is None,
+            "username": self.username,
+            "last_answer_at": self.metrics.telegram_last_ok,
+            "last_error": self.metrics.telegram_last_error,
+        }
+        body["last_delivery_at"] = self.stats.last_sent_at
+        body["backlog"] = await self.backlog()
+        body["status"] = "ok"
+        return True, body
+
+    async def backlog(self) -> dict[str, int]:
+        """Notifications waiting here (memory) and unacknowledged in the stream (all consumers)."""
+        backlog = {"memory": self.dispatcher.pending}
+        if self.stream:
+            backlog["stream_pending"] = await asyncio.wait_for(
+                pending_entries(self.client, self.stream, self.group), PING_TIMEOUT
+            )
+        return backlog
+
+
+def _role(leadership: Leadership) -> str:
+    if leadership.is_leader:
+        return "leader"
+    return "standby" if leadership.decided.is_set() else "starting"  # before the first try

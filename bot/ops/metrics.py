@@ -1,0 +1,109 @@
+"""What the bot exposes at /metrics (Prometheus text format), and the little state /healthz
+reports about Telegram. One registry per bot, so tests and several bots in one process never
+share counters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bot.notification import Outcome
+from bot.store.counters import Stats
+
+# Publish-to-Telegram's-answer, in seconds: ~2 ms unloaded, seconds when flood limits queue.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    """The bot's Prometheus metrics. Notification counts are read from `Stats` when scraped, so
+    /metrics, /stats and the shutdown log line cannot disagree."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_StatsCollector(stats))
+        self.delivery_latency = Histogram(
+            "notify_delivery_latency_seconds",
+            "From receiving a notification to Telegram accepting it",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.telegram_errors = Counter(
+            "notify_telegram_api_errors",
+            "Telegram Bot API requests that failed, by HTTP status (or timeout/network) and method",
+            ["code", "method"],
+            registry=self.registry,
+        )
+        self.redis_reconnects = Counter(
+            "notify_redis_reconnects",
+            "Times a Redis source came back after losing its connection",
+            ["source"],
+            registry=self.registry,
+        )
+        self.backlog = Gauge(
+            "notify_backlog",
+            "Notifications waiting: in this process (memory) or unacknowledged in the stream",
+            ["where"],
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "notify_leader",
+            "1 while this instance holds the leader lock (polls Telegram, reads pub/sub)",
+            registry=self.registry,
+        )
+        self.telegram_last_ok: float | None = None  # time.time() of the last answer
+        self.telegram_last_error: str | None = None
+
+    def telegram_answered(self, method: str, code: int) -> None:
+        """Telegram answered: any answer means it is reachable; 4xx/5xx are counted."""
+        self.telegram_last_ok = time.time()
+        if code >= 400:
+            self.telegram_errors.labels(str(code), method).inc()
+            self.telegram_last_error = f"{method}: HTTP {code}"
+        else:
+            self.telegram_last_error = None
+
+    def telegram_unreachable(self, method: str, kind: str, error: str) -> None:
+        """No answer: `kind` is "timeout" or "network"."""
+        self.telegram_errors.labels(kind, method).inc()
+        self.telegram_last_error = f"{method}: {error}"
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _StatsCollector(Collector):
+    def __init__(self, stats: Stats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self._stats.snapshot()
+        received = CounterMetricFamily(
+            "notify_notifications_received", "Notifications read from Redis since start"
+        )
+        received.add_metric([], counts["received"])
+        yield received
+        outcomes = CounterMetricFamily(
+            "notify_notifications",
+            "Notifications by final outcome since start",
+            labels=["outcome"],
+        )
+        for outcome in Outcome:
+            outcomes.add_metric([outcome.value], counts[outcome.value])
+        yield outcomes
+        dead = CounterMetricFamily(
+            "notify_dead_letters", "Notifications kept in the dead-letter store since start"
+        )
+        dead.add_metric([], counts["dead_lettered"])
+        yield dead

@@ -1,0 +1,1 @@
+"""Between sources and Telegram: per-user lanes, and settling each outcome."""

@@ -1,0 +1,166 @@
+"""Between sources and Telegram: parse payloads, deliver concurrently, in order per user."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from bot.notification import (
+    PUBSUB,
+    Envelope,
+    InvalidNotification,
+    Notification,
+    Outcome,
+    Result,
+    parse_notification,
+)
+from bot.pipeline.settle import Settler
+from bot.sources.reconnect import stop_if_cancelled
+from bot.store.counters import Stats
+
+log = structlog.get_logger(__name__)
+
+Deliver = Callable[[Notification], Awaitable[Result]]
+
+
+class Dispatcher:
+    """Runs deliveries for different users side by side (at most `concurrency` at once) while
+    each user's notifications go out one after another, in the order they arrived.
+
+    Slow sends never hold up a source: `accept` only parses and queues.
+    """
+
+    def __init__(
+        self,
+        deliver: Deliver,
+        settler: Settler,
+        stats: Stats,
+        concurrency: int,
+        pause_buffer: int = 10_000,
+    ) -> None:
+        self._deliver = deliver
+        self._settler = settler
+        self._stats = stats
+        self._slots = asyncio.Semaphore(concurrency)
+        self._lanes: dict[int, deque[Envelope]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running = asyncio.Event()
+        self._running.set()
+        self._pause_buffer = pause_buffer
+        self._queued_pubsub = 0
+        self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        """Hold deliveries that have not started. Stream entries wait in Redis (the consumer
+        stops reading once its in-flight limit is reached); pub/sub notifications are held in
+        memory up to `pause_buffer`, beyond which they are dead-lettered."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def pending(self) -> int:
+        """Notifications accepted but not yet settled."""
+        return sum(len(lane) for lane in self._lanes.values())
+
+    async def accept(self, envelope: Envelope) -> None:
+        """Take one envelope from a source: a bad payload is settled as invalid, a good one
+        queued behind any earlier ones for the same user."""
+        self._stats.received += 1
+        self.activity.set()
+        try:
+            envelope.notification = parse_notification(envelope.payload)
+        except InvalidNotification as exc:
+            try:
+                await self._settler.settle(envelope, Outcome.INVALID, exc.reason)
+            finally:
+                _release(envelope)
+            return
+        if envelope.source == PUBSUB:
+            if self.paused and self._queued_pubsub >= self._pause_buffer:
+                await self._settler.settle(
+                    envelope, Outcome.FAILED, "paused and the buffer is full"
+                )
+                return
+            self._queued_pubsub += 1
+        user_id = envelope.notification.user_id
+        lane = self._lanes.get(user_id)
+        if lane is not None:
+            lane.append(envelope)
+            return
+        self._lanes[user_id] = deque([envelope])
+        task = asyncio.create_task(self._drain_lane(user_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain_lane(self, user_id: int) -> None:
+        lane = self._lanes[user_id]
+        try:
+            while lane:
+                stop_if_cancelled()
+                await self._running.wait()
+                async with self._slots:
+                    await self._deliver_one(lane[0])
+                self._forget(lane.popleft())
+        finally:
+            # No await between the empty check and this: a concurrent accept cannot be lost.
+            for envelope in self._lanes.pop(user_id):
+                self._forget(envelope)
+
+    def _forget(self, envelope: Envelope) -> None:
+        if envelope.source == PUBSUB:
+            self._queued_pubsub -= 1
+
+    async def _deliver_one(self, envelope: Envelope) -> None:
+        assert envelope.notification is not None  # set by accept  # noqa: S101
+        try:
+            if envelope.id is not None and await self._settler.already_delivered(envelope.id):
+                await self._settler.settle(envelope, Outcome.DUPLICATE, "id already delivered")
+                return
+            result = await self._deliver(envelope.notification)
+            await self._settler.settle(envelope, result.outcome, result.reason, result.attempts)
+        except Exception as exc:
+            # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
+            log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
+            await self._settle_crashed(envelope, exc)
+        finally:
+            _release(envelope)
+
+    async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
+        """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is
+        what failed, that fails too: a stream entry then stays pending and is retried later."""
+        try:
+            await self._settler.settle(
+                envelope, Outcome.FAILED, f"delivery crashed: {type(exc).__name__}: {exc}"
+            )
+        except Exception:
+            # Counted (settle counts first); only the Redis writes were lost.
+            log.exception("delivery_crash_not_recorded", user_id=envelope.user_id)
+
+    async def drain(self, grace: float) -> list[Envelope]:
+        """Wait up to `grace` s for queued deliveries; cancel the rest and return them."""
+        if self._tasks:
+            log.info("delivery_draining", pending=self.pending)
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        left = [envelope for lane in self._lanes.values() for envelope in lane]
+        if left:
+            log.warning("delivery_abandoned", pending=len(left), grace_seconds=grace)
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return left
+
+
+def _release(envelope: Envelope) -> None:
+    if envelope.release is not None:
+        envelope.release()
+    if envelope.settled is not None and not envelope.settled.done():
+        envelope.settled.set_result(Outcome.FAILED)  # crashed before it could be settled

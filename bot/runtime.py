@@ -1,0 +1,230 @@
+"""Lifecycle: start the built bot in order (HTTP, Telegram, sources), say when it is ready,
+and stop it in reverse within the shutdown budget, handing back what it could not finish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import structlog
+from redis.exceptions import RedisError, ResponseError
+from telegram.error import InvalidToken, NetworkError
+
+from bot.app import Bot, build
+from bot.chat.menus import publish_menus
+from bot.notification import PUBSUB, Envelope
+from bot.sources.reconnect import Backoff, keep_connected
+from bot.store.client import add_to_stream, describe
+from bot.telegram.updates import register_webhook
+from config.settings import ConfigError, Settings
+
+log = structlog.get_logger(__name__)
+
+STUCK_AFTER = 5.0  # seconds past SHUTDOWN_TIMEOUT before a slow shutdown is reported
+
+
+async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Build the bot from `settings` and serve it until `stop` is set."""
+    await serve(build(settings), stop, ready)
+
+
+async def serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Run `bot` until `stop` is set. Sets `ready` once it takes updates from Telegram (or
+    stands by for the leader lock) and listens to Redis.
+
+    Raises ConfigError when Telegram rejects the token or the webhook, and re-raises the
+    exception of a background task that crashed, so the process exits non-zero and the
+    platform restarts it.
+    """
+    watchdog = asyncio.create_task(_watch_shutdown(bot, stop), name="shutdown-watchdog")
+    try:
+        await _serve_with_redis(bot, stop, ready)
+    finally:
+        watchdog.cancel()
+    log.info("bot_stopped", **bot.stats.snapshot())
+
+
+async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+    async with bot.redis:
+        await _log_redis_server(bot)
+        try:
+            if bot.http is not None:
+                # First: a platform kills a web process that does not bind PORT in time.
+                await bot.http.start(bot.settings.http_host, bot.settings.port or 0)
+            if await _connect_telegram(bot, stop):
+                await _serve(bot, stop, ready)
+        finally:
+            if bot.http is not None:
+                await bot.http.stop()
+            await bot.application.shutdown()  # a no-op unless initialize() succeeded
+            await bot.application.bot.shutdown()  # closes HTTP clients a failed getMe left open
+
+
+async def _watch_shutdown(bot: Bot, stop: asyncio.Event) -> None:
+    """A shutdown that overruns its budget by far is a bug: say where every task is waiting."""
+    await stop.wait()
+    await asyncio.sleep(bot.settings.shutdown_timeout + STUCK_AFTER)
+    current = asyncio.current_task()
+    stacks = {
+        task.get_name(): _awaiting(task) for task in asyncio.all_tasks() if task is not current
+    }
+    log.error("shutdown_stuck", waiting=stacks)
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """The chain of awaits a task is suspended in, outermost first (file:line function)."""
+    where = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            where.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " > ".join(where) or repr(task)
+
+
+async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+    application = bot.application
+    username = application.bot.username
+    bot.health.username = username
+    sources = [
+        asyncio.create_task(source.run(), name=type(source).__name__)
+        for source in (bot.stream, bot.leadership or bot.listener, bot.send_share)
+        if source is not None
+    ]
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await application.start()  # handles updates from the queue, whoever fills it
+        await publish_menus(application.bot, bot.settings.admin_ids)
+        await _announce_ready(bot, username, ready, stopping)
+        await asyncio.wait({*sources, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        log.info("bot_stopping", pending=bot.dispatcher.pending)
+        # Reverse order: take no new notifications (the leader stops polling and hands the
+        # lock on), finish the ones in flight, then stop Telegram.
+        stopping.cancel()
+        for task in sources:
+            task.cancel()
+        await asyncio.gather(stopping, *sources, return_exceptions=True)
+        # One budget for both, so SIGTERM ends within SHUTDOWN_TIMEOUT plus Telegram's goodbye.
+        deadline = time.monotonic() + bot.settings.shutdown_timeout
+        await bot.broadcaster.close(bot.settings.shutdown_timeout / 4)
+        left = await bot.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
+        await _hand_back(bot, left)
+        if application.running:
+            await application.stop()
+    for task in sources:
+        crash = None if task.cancelled() else task.exception()
+        if crash is not None:
+            raise crash
+
+
+async def _hand_back(bot: Bot, envelopes: list[Envelope]) -> None:
+    """Keep what shutdown cut short. Stream entries need nothing: unacknowledged, they stay
+    pending and the next start resumes them. Pub/sub ones go onto the stream (or, without one,
+    into the dead-letter store) so that they are not lost."""
+    from_pubsub = [envelope for envelope in envelopes if envelope.source == PUBSUB]
+    if not from_pubsub:
+        return
+    stream = bot.settings.notification_stream
+    try:
+        for envelope in from_pubsub:
+            if stream:
+                await add_to_stream(bot.redis, stream, envelope.payload, bot.settings.stream_maxlen)
+            else:
+                await bot.dead_letters.add(
+                    envelope.payload, "shutdown before delivery", 0, PUBSUB, envelope.received_at
+                )
+    except RedisError as exc:
+        log.error("hand_back_failed", error=str(exc), lost=len(from_pubsub))  # noqa: TRY400
+        return
+    log.info("handed_back", notifications=len(from_pubsub), to=stream or "dead letters")
+
+
+async def _announce_ready(
+    bot: Bot, username: str, ready: asyncio.Event | None, stopping: asyncio.Task[Any]
+) -> None:
+    """Log `bot_ready` once every source listens and this instance knows whether it leads (or
+    we are told to stop first). Until then Redis may still be down; the sources keep trying."""
+    leadership = bot.leadership
+    waits = [bot.stream.ready if bot.stream else None, leadership.decided if leadership else None]
+    for event in filter(None, waits):
+        if not await _until(event, stopping):
+            return
+    # Decided: the leader (or a bot without a lock) reads pub/sub. Ready means subscribed.
+    leads = leadership is None or leadership.is_leader
+    if leads and bot.listener is not None and not await _until(bot.listener.subscribed, stopping):
+        return
+    # Only now: Redis may have been down at start-up. Publishers read it for deep links.
+    with contextlib.suppress(RedisError):
+        await bot.registry.remember_bot_username(username)
+    log.info(
+        "bot_ready",
+        username=username,
+        mode=bot.health.mode,
+        role=None if leadership is None else ("leader" if leadership.is_leader else "standby"),
+        channel=bot.settings.notification_channel or None,
+        stream=bot.settings.notification_stream or None,
+        port=bot.http.port if bot.http else None,
+    )
+    if ready is not None:
+        ready.set()
+
+
+async def _until(event: asyncio.Event, stopping: asyncio.Task[Any]) -> bool:
+    """Wait for `event`; False if told to stop first."""
+    waiter = asyncio.create_task(event.wait())
+    try:
+        await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return not stopping.done()
+
+
+async def _connect_telegram(bot: Bot, stop: asyncio.Event) -> bool:
+    """Initialise the application (getMe) and register the webhook in webhook mode, retrying
+    while Telegram is unreachable.
+
+    Returns False if `stop` was set before Telegram answered.
+    """
+    backoff = Backoff("telegram", base=1.0, cap=60.0, unavailable_event="telegram_unreachable")
+
+    async def connect() -> None:
+        try:
+            await bot.application.initialize()
+            if bot.webhook_mode:
+                await register_webhook(bot.application.bot, bot.settings)
+        except InvalidToken:
+            raise ConfigError("BOT_TOKEN was rejected by Telegram (Unauthorized)") from None
+        backoff.recovered()
+
+    connecting = asyncio.create_task(keep_connected(connect, backoff, (NetworkError,)))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (connecting, stopping):
+            task.cancel()
+        await asyncio.gather(connecting, stopping, return_exceptions=True)
+    if not connecting.done() or connecting.cancelled():
+        return False
+    connecting.result()  # a ConfigError or a crash surfaces here
+    log.info("telegram_connected", username=bot.application.bot.username)
+    return True
+
+
+async def _log_redis_server(bot: Bot) -> None:
+    """PING at start-up and say which server we reached; a failure here is not fatal."""
+    where = describe(bot.settings.redis_url)
+    try:
+        await bot.redis.ping()
+    except RedisError as exc:
+        log.warning("redis_unavailable_at_start", redis=where, error=str(exc))
+        return
+    try:
+        version = (await bot.redis.info("server")).get("redis_version")
+    except ResponseError:  # a Redis-compatible server without INFO (e.g. the demo's)
+        version = "unknown"
+    log.info("redis_connected", redis=where, version=version)

@@ -1,0 +1,1 @@
+"""Redis in: the pub/sub listener, the stream consumer, and the one reconnect loop."""

@@ -1,0 +1,118 @@
+"""Redis side: subscribe to the notification channel, hand payloads on, reconnect when cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio
+import structlog
+from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.notification import PUBSUB, Envelope
+from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
+
+log = structlog.get_logger(__name__)
+
+Submit = Callable[[Envelope], Awaitable[None]]
+
+# The errors that mean "the connection is gone", as opposed to a bug in our code.
+CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class ConnectionSilent(RedisConnectionError):
+    """Redis did not answer a PING on an idle subscription: the connection is half-open."""
+
+
+class RedisListener:
+    """Subscribes to one channel and submits each message's raw bytes as an Envelope.
+
+    Blocks on the socket while idle (no polling). A silent connection is probed with PING after
+    `idle_ping_after` seconds and dropped if no reply comes within `pong_timeout`. On any
+    connection error it reconnects with backoff (`keep_connected`), forever, until cancelled.
+    The backoff is capped at `backoff_max` (1 s) so that delivery resumes within about a second
+    of Redis coming back: pub/sub keeps nothing, so every second down is lost messages.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        channel: str,
+        submit: Submit,
+        *,
+        idle_ping_after: float = 30.0,
+        pong_timeout: float = 5.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 1.0,
+        on_reconnect: Callable[[], None] | None = None,
+    ) -> None:
+        self._redis = client
+        self._on_reconnect = on_reconnect
+        self._channel = channel
+        self._submit = submit
+        self._idle_ping_after = idle_ping_after
+        self._pong_timeout = pong_timeout
+        self._backoff = Backoff(
+            "redis",
+            base=backoff_base,
+            cap=backoff_max,
+            on_recovered=on_reconnect,
+            channel=channel,
+        )
+        self.subscribed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Listen until cancelled."""
+        await keep_connected(self._session, self._backoff, CONNECTION_ERRORS)
+
+    async def _session(self) -> None:
+        try:
+            async with self._redis.pubsub() as pubsub:
+                await pubsub.subscribe(self._channel)
+                await self._consume(pubsub)
+        except CONNECTION_ERRORS:
+            self.subscribed.clear()
+            raise
+
+    async def _consume(self, pubsub: PubSub) -> None:
+        last_heard = time.monotonic()
+        probing = False
+        while True:
+            stop_if_cancelled()
+            deadline = last_heard + self._idle_ping_after + (self._pong_timeout if probing else 0)
+            timeout = max(deadline - time.monotonic(), 0.01)
+            message = await pubsub.get_message(timeout=timeout)
+            if message is not None:
+                last_heard = time.monotonic()
+                probing = False
+                await self._handle(message)
+            elif time.monotonic() >= deadline:
+                # A None can also be a filtered health-check reply, hence the deadline check.
+                if probing:
+                    raise ConnectionSilent(f"no reply to PING within {self._pong_timeout:g} s")
+                await pubsub.ping()
+                probing = True
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "message":
+            await self._submit(Envelope(message["data"], PUBSUB))
+        elif kind == "subscribe":
+            self._subscribed()
+
+    def _subscribed(self) -> None:
+        if self._backoff.recovered():  # after an outage: it logged redis_recovered
+            self.subscribed.set()
+            return
+        if self.subscribed.is_set():
+            # redis-py reconnected on its own after a short blip and subscribed again.
+            log.info("redis_resubscribed", channel=self._channel)
+            if self._on_reconnect is not None:
+                self._on_reconnect()
+        else:
+            log.info("redis_subscribed", channel=self._channel)
+        self.subscribed.set()

@@ -1,0 +1,1 @@
+"""Redis-backed state: client factory, chat registry, counters, dead letters."""

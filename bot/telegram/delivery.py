@@ -1,0 +1,158 @@
+"""Telegram side: send one notification, with the whole Telegram error policy in one place."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from telegram import Bot
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from bot.notification import Notification, Outcome, Result
+from bot.sources.reconnect import backoff_delay
+from bot.store.registry import ChatRegistry
+from bot.telegram.pacing import Pacer
+from bot.telegram.text import split_message
+
+log = structlog.get_logger(__name__)
+
+# 429s do not use up the retry budget (Telegram told us exactly when to come back), but a
+# server that never stops saying 429 must not keep a notification forever.
+MAX_FLOOD_WAITS = 20
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures (timeouts, connection errors, 5xx) are retried."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+
+class Delivery:
+    """Turns a Notification into sendMessage calls and decides what each Telegram error means:
+
+    - 429 RetryAfter: every send pauses for retry_after (the Pacer), then this one is resent;
+    - 403 Forbidden (blocked, deactivated, kicked): the chat is unlinked, no retry;
+    - 400 with migrate_to_chat_id: the link follows the new supergroup id and it is resent;
+    - other 400s and 401/404: permanent, no retry;
+    - timeouts, connection errors, 5xx: retried with backoff, up to `max_attempts`.
+
+    Text longer than Telegram allows is sent as ordered parts.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        registry: ChatRegistry,
+        pacer: Pacer,
+        retry: RetryPolicy | None = None,
+        *,
+        paid_broadcast: bool = False,
+    ) -> None:
+        self._bot = bot
+        self._registry = registry
+        self._pacer = pacer
+        self._retry = retry or RetryPolicy()
+        self._paid_broadcast = True if paid_broadcast else None
+
+    async def deliver(self, notification: Notification) -> Result:
+        """Deliver one notification and return its final outcome."""
+        user_id = notification.user_id
+        chat_id = await self._registry.chat_for(user_id)
+        if chat_id is None:
+            return Result(Outcome.UNLINKED, "no chat linked")
+        parts = split_message(notification.message)
+        attempts = 0
+        for number, part in enumerate(parts, start=1):
+            sent = _Send(user_id, chat_id)
+            result = await self._send(sent, part)
+            chat_id = sent.chat_id  # a migration carries over to the next part
+            attempts += result.attempts
+            if result.outcome is not Outcome.SENT:
+                reason = (
+                    result.reason
+                    if len(parts) == 1
+                    else f"{result.reason} (part {number} of {len(parts)})"
+                )
+                return Result(result.outcome, reason, attempts)
+        return Result(Outcome.SENT, None, attempts)
+
+    async def _send(self, send: _Send, text: str) -> Result:
+        attempt = flood_waits = 0
+        while True:
+            # The bot's rate limiter (pacing.PacedRequests) paces this send.
+            attempt += 1
+            try:
+                # No parse_mode: user content is sent literally, so "<b>" or "*" cannot break it.
+                await self._bot.send_message(
+                    chat_id=send.chat_id, text=text, allow_paid_broadcast=self._paid_broadcast
+                )
+            except RetryAfter as exc:
+                flood_waits += 1
+                attempt -= 1
+                delay = _seconds(exc.retry_after)
+                self._pacer.pause(delay)
+                log.warning("telegram_flood_wait", user_id=send.user_id, retry_after=delay)
+                if flood_waits > MAX_FLOOD_WAITS:
+                    return Result(
+                        Outcome.FAILED, f"still flood-limited after {flood_waits} waits", attempt
+                    )
+            except ChatMigrated as exc:
+                log.info(
+                    "chat_migrated",
+                    user_id=send.user_id,
+                    old_chat_id=send.chat_id,
+                    new_chat_id=exc.new_chat_id,
+                )
+                send.chat_id = exc.new_chat_id
+                await self._registry.link(send.user_id, send.chat_id)
+            except Forbidden as exc:
+                await self._registry.unlink_chat(send.chat_id)
+                return Result(Outcome.BLOCKED, exc.message, attempt)
+            except (BadRequest, InvalidToken) as exc:
+                # Permanent: the same request would fail the same way.
+                return Result(Outcome.FAILED, exc.message, attempt)
+            except NetworkError as exc:
+                # Includes TimedOut: the message may have arrived. A rare duplicate is the
+                # price of not losing notifications when Telegram is slow.
+                if attempt >= self._retry.max_attempts:
+                    return Result(
+                        Outcome.FAILED, f"{exc.message} (after {attempt} attempts)", attempt
+                    )
+                delay = backoff_delay(attempt, self._retry.base_delay, self._retry.max_delay)
+                log.warning(
+                    "telegram_send_retry",
+                    user_id=send.user_id,
+                    reason=exc.message,
+                    attempt=attempt,
+                    retry_in=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+            except TelegramError as exc:
+                return Result(Outcome.FAILED, exc.message, attempt)
+            else:
+                return Result(Outcome.SENT, None, attempt)
+
+
+@dataclass
+class _Send:
+    """Who a part goes to; the chat id changes if the group migrates mid-delivery."""
+
+    user_id: int
+    chat_id: int
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

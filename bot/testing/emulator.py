@@ -1,0 +1,337 @@
+"""A Telegram Bot API emulator on loopback, for tests, the offline demo and your own tests.
+
+It is a real HTTP server that answers the requests python-telegram-bot makes, shaped the way
+api.telegram.org answers them, so a bot under test runs unchanged with
+``base_url=emulator.base_url``::
+
+    from bot.testing import FakeTelegram
+
+    with FakeTelegram() as telegram:
+        # run the bot with TELEGRAM_BASE_URL=telegram.base_url, BOT_TOKEN=telegram.token
+        telegram.user_says(42, "/start")          # a user writes to the bot
+        reply = telegram.wait_for_sent(chat_id=42)  # what the bot sent back
+        telegram.fail_next("sendMessage", 429, "Too Many Requests: retry after 3",
+                           parameters={"retry_after": 3})
+
+What it covers: getMe, getUpdates (long polling, offsets, 409 when a second poller takes
+over or a webhook is set), setWebhook/deleteWebhook/getWebhookInfo (updates are then POSTed to
+the webhook with its secret header, retried until answered 2xx), sendMessage (with Telegram's
+checks: unknown chat, blocked user, empty or too long text, and flood limits when `limits` is
+given), setMyCommands/getMyCommands/deleteMyCommands, and scripted faults for any method: error
+answers, hung requests, dropped connections.
+Other methods answer 404 Not Found, as Telegram does for unknown methods.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from bot.testing.flood import FloodControl, FloodLimits
+from bot.testing.formatting import utf16_len
+from bot.testing.methods import ChatMethods
+from bot.testing.model import (
+    DEFAULT_TOKEN,
+    ApiCall,
+    ApiError,
+    DropConnection,
+    JSONDict,
+    Script,
+    SentMessage,
+    State,
+)
+from bot.testing.server import handler_for
+from bot.testing.webhook import WebhookMethods
+
+
+class FakeTelegram(ChatMethods, WebhookMethods):
+    """The emulator. Thread-safe; start it with `start()` or a `with` block."""
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        username: str = "notify_demo_bot",
+        first_name: str = "Notify Bot",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        limits: FloodLimits | None = None,
+    ) -> None:
+        self.token = token
+        self.bot_user: JSONDict = {
+            "id": int(token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": first_name,
+            "username": username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+        self.latency = latency
+        # Called (on a server thread) with each message the bot sends; the demo prints them.
+        self.on_sent: Callable[[SentMessage], None] | None = None
+        self.flood = FloodControl(limits) if limits else None
+        self.rate_limited = 0  # how many 429s the flood limits answered
+        self.conflicts = 0  # how many getUpdates were answered 409
+        self._state = State()
+        self._changed = threading.Condition()
+        self._closing = False
+        server_class = type(
+            "EmulatorServer", (ThreadingHTTPServer,), {"request_queue_size": 1024}
+        )  # the stdlib's listen backlog of 5 drops connections when a bot opens dozens at once
+        self._server = server_class((host, port), handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self._webhook_thread: threading.Thread | None = None
+        self._webhook_target: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as python-telegram-bot's `base_url` (TELEGRAM_BASE_URL)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/bot"
+
+    def start(self) -> FakeTelegram:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                args=(0.05,),
+                name="fake-telegram",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        if self._webhook_thread is not None:
+            self._webhook_thread.join(timeout=5)
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- the user's side of the chat -----------------------------------------------------
+
+    def user_says(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        first_name: str = "Test",
+        username: str | None = None,
+        chat: JSONDict | None = None,
+    ) -> JSONDict:
+        """Queue a message from a user for the bot's next getUpdates; returns the Update.
+
+        The chat is the user's private chat unless `chat` (a Chat object) is given.
+        """
+        user: JSONDict = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name,
+            "language_code": "en",
+        }
+        if username:
+            user["username"] = username
+        chat = chat or {"id": user_id, "type": "private", "first_name": first_name}
+        with self._changed:
+            state = self._state
+            state.chats[chat["id"]] = chat
+            state.blocked.discard(chat["id"])
+            message: JSONDict = {
+                "message_id": state.next_message_id,
+                "from": user,
+                "chat": chat,
+                "date": int(time.time()),
+                "text": text,
+            }
+            if text.startswith("/"):
+                command = text.split(maxsplit=1)[0]
+                message["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
+                ]
+            update = {"update_id": state.next_update_id, "message": message}
+            state.next_message_id += 1
+            state.next_update_id += 1
+            state.updates.append(update)
+            self._changed.notify_all()
+        return update
+
+    def set_limits(self, limits: FloodLimits | None) -> None:
+        """Start (or stop, with None) enforcing Telegram's flood limits on sendMessage."""
+        with self._changed:
+            self.flood = FloodControl(limits) if limits else None
+
+    def block(self, chat_id: int) -> None:
+        """The user blocks the bot: sendMessage to this chat answers 403 from now on."""
+        with self._changed:
+            self._state.blocked.add(chat_id)
+
+    def add_chat(self, chat_id: int, *, chat_type: str = "private") -> None:
+        """Make a chat known without a message from it (Telegram knows chats that met the bot)."""
+        with self._changed:
+            self._state.chats.setdefault(chat_id, {"id": chat_id, "type": chat_type})
+
+    def fail_next(
+        self,
+        method: str,
+        code: int,
+        description: str,
+        *,
+        parameters: JSONDict | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` calls of `method` with this error instead of the real answer."""
+        self._script(method, Script(times, error=ApiError(code, description, parameters)))
+
+    def hang_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next `times` calls of `method` for `seconds` before answering (a hung
+        request: the client should time out first). If the client has gone by then, the
+        call is dropped without taking effect."""
+        self._script(method, Script(times, hang=seconds))
+
+    def drop_next(self, method: str, *, times: int = 1) -> None:
+        """Close the connection of the next `times` calls of `method` without any answer."""
+        self._script(method, Script(times, drop=True))
+
+    def _script(self, method: str, script: Script) -> None:
+        with self._changed:
+            self._state.scripts.setdefault(method, []).append(script)
+
+    # -- what the bot did ----------------------------------------------------------------
+
+    @property
+    def sent(self) -> list[SentMessage]:
+        with self._changed:
+            return list(self._state.sent)
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        with self._changed:
+            return list(self._state.calls)
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [call for call in self.calls if call.method == method]
+
+    def pending_updates(self) -> int:
+        """Updates the bot has not confirmed yet."""
+        with self._changed:
+            return len(self._state.updates)
+
+    def wait_for_sent(
+        self,
+        predicate: Callable[[SentMessage], bool] | None = None,
+        *,
+        chat_id: int | None = None,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> list[SentMessage]:
+        """Block until `count` sent messages match; returns them, or raises TimeoutError."""
+
+        def matches(message: SentMessage) -> bool:
+            if chat_id is not None and message.chat_id != chat_id:
+                return False
+            return predicate is None or predicate(message)
+
+        found: list[SentMessage] = []
+
+        def enough() -> bool:
+            nonlocal found
+            found = [m for m in self._state.sent if matches(m)]
+            return len(found) >= count
+
+        with self._changed:
+            if not self._changed.wait_for(enough, timeout):
+                raise TimeoutError(
+                    f"expected {count} sent message(s), saw {len(found)}; "
+                    f"all sent: {[(m.chat_id, m.text[:40]) for m in self._state.sent]}"
+                )
+        return found[:count]
+
+    def wait_for_call(self, method: str, *, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until the bot has called `method` at least `count` times."""
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: sum(c.method == method for c in self._state.calls) >= count, timeout
+            ):
+                raise TimeoutError(f"the bot did not call {method} {count} time(s)")
+
+    # -- the API itself (called from the server's threads) -----------------------------------
+
+    def handle(
+        self,
+        token: str | None,
+        method: str | None,
+        params: JSONDict,
+        client_gone: Callable[[], bool] = lambda: False,
+    ) -> Any:
+        """Answer one API call: the `result` on success, or raise ApiError.
+
+        A hung request whose client gave up meanwhile is dropped unprocessed (`client_gone`),
+        as a request stuck before reaching Telegram's servers would be.
+        """
+        if token is None or method is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
+        if token != self.token:
+            raise ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+        with self._changed:
+            self._state.calls.append(ApiCall(method, params, time.time()))
+            self._changed.notify_all()
+            scripted = self._next_script(method)
+        if self.latency:
+            time.sleep(self.latency)
+        if scripted is not None:
+            if scripted.drop:
+                raise DropConnection
+            if scripted.error is not None:
+                raise scripted.error
+            time.sleep(scripted.hang)
+            if client_gone():
+                raise DropConnection
+        handler = self._methods().get(method.lower())
+        if handler is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
+        return handler(params)
+
+    def _next_script(self, method: str) -> Script | None:
+        scripts = self._state.scripts.get(method)
+        if not scripts:
+            return None
+        script = scripts[0]
+        script.times -= 1
+        if script.times <= 0:
+            scripts.pop(0)
+        return script
+
+    def _methods(self) -> dict[str, Callable[[JSONDict], Any]]:
+        return {
+            "getme": lambda _p: self.bot_user,
+            "logout": lambda _p: True,
+            "close": lambda _p: True,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+            "getupdates": self._get_updates,
+            "sendmessage": self._send_message,
+            "editmessagetext": self._edit_message_text,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": self._get_my_commands,
+            "deletemycommands": self._delete_my_commands,
+        }

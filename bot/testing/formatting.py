@@ -1,0 +1,69 @@
+"""What a chat shows for a message: text checked the way Telegram checks it (empty, too long,
+HTML entities for parse_mode=HTML), measured in UTF-16 code units as Telegram measures it."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from http import HTTPStatus
+
+from bot.testing.model import ApiError, JSONDict
+
+MAX_TEXT_UTF16 = 4096
+
+
+HTML_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
+}
+
+
+class _HTMLText(HTMLParser):
+    """The text a chat shows for parse_mode=HTML, refusing tags Telegram does not support."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, _attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in HTML_TAGS:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f'Bad Request: can\'t parse entities: Unsupported start tag "{tag}"',
+            )
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def visible_text(params: JSONDict) -> str:
+    """What the chat shows: the text after entity parsing, checked the way Telegram checks it."""
+    text = params.get("text")
+    if isinstance(text, str) and str(params.get("parse_mode", "")).upper() == "HTML":
+        parser = _HTMLText()
+        parser.feed(text)
+        parser.close()
+        text = "".join(parser.parts)
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
+    if utf16_len(text) > MAX_TEXT_UTF16:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
+    return text
+
+
+def utf16_len(text: str) -> int:
+    """Telegram measures text in UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2

@@ -1,0 +1,1 @@
+"""Commands that bring their own Redis and Telegram: bench, blog loop, demo."""

@@ -1,0 +1,217 @@
+"""`python -m bot demo`: the whole story, offline, in one process, printed as a transcript.
+
+An embedded Redis-compatible server (fakeredis) unless REDIS_URL is given, the Bot API emulator
+from bot.testing, and the real bot against both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import TextIO
+from urllib.parse import parse_qs, urlsplit
+
+import redis
+
+from bot import app, runtime
+from bot.publisher import AsyncPublisher
+from bot.store.client import async_client
+from bot.store.deadletters import DeadLetter, DeadLetterStore
+from bot.testing import FakeTelegram, SentMessage
+from config.settings import Settings
+
+USER_ID, CHAT_ID, ADMIN_ID = 42, 4242, 777
+ORDER = "Your order is on its way!"
+
+REAL_SETUP = """\
+Now for real:
+  1. Create a bot with @BotFather in Telegram and copy its token.
+  2. export BOT_TOKEN=<token> REDIS_URL=redis://localhost:6379/0 ADMIN_IDS=<your user id>
+  3. python -m bot          (logs bot_ready once it polls Telegram and listens)
+  4. python -m bot link 42  (open the link in Telegram), then publish from your web app.
+See README.md for every setting and for deploying it."""
+
+
+@contextlib.contextmanager
+def embedded_redis() -> Iterator[str]:
+    """A fakeredis TCP server on a free loopback port; yields its URL."""
+    try:
+        from fakeredis import TcpFakeServer  # noqa: PLC0415 - only the demo needs it
+    except ImportError:
+        raise SystemExit(
+            "error: the demo's embedded Redis needs fakeredis: pip install 'notify-bot[demo]' "
+            "(or set REDIS_URL to a Redis server)"
+        ) from None
+    server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
+    thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    try:
+        yield f"redis://{host!s}:{port}/0"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Transcript:
+    """Prints who said what, with the time since the demo started."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._started = time.monotonic()
+
+    def say(self, who: str, text: str) -> None:
+        lines = text.splitlines() or [""]
+        prefix = f"{time.monotonic() - self._started:6.2f}s  {who:<14}"
+        print(f"{prefix}{lines[0]}", file=self._out)
+        for line in lines[1:]:
+            print(f"{'':<{len(prefix)}}{line}", file=self._out)
+        self._out.flush()
+
+    def note(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+
+async def run_demo(redis_url: str | None, *, interactive: bool, out: TextIO = sys.stdout) -> int:
+    """Play the demo against `redis_url`, or an embedded Redis when None."""
+    with contextlib.ExitStack() as stack:
+        url = redis_url or stack.enter_context(embedded_redis())
+        telegram = stack.enter_context(FakeTelegram())
+        transcript = Transcript(out)
+        where = "embedded fakeredis" if redis_url is None else "from REDIS_URL"
+        transcript.note(
+            "Notify Bot demo: everything runs here, offline.\n"
+            f"  Redis:        {url}  ({where})\n"
+            f"  Telegram:     Bot API emulator at {telegram.base_url}\n"
+            "  The real bot runs against both.\n"
+        )
+        settings = Settings(
+            _env_file=None,
+            bot_token=telegram.token,
+            telegram_base_url=telegram.base_url,
+            redis_url=url,
+            admin_ids=frozenset({ADMIN_ID}),
+            log_level="WARNING",
+            log_format="console",
+        )
+        telegram.add_chat(ADMIN_ID)
+        stop, ready = asyncio.Event(), asyncio.Event()
+        bot = app.build(settings)
+        bot_task = asyncio.create_task(runtime.serve(bot, stop, ready))
+        try:
+            await asyncio.wait_for(ready.wait(), 15)
+            await _story(bot, telegram, transcript)
+            if interactive:
+                await _interactive(telegram, settings, transcript)
+        finally:
+            stop.set()
+            await asyncio.wait_for(bot_task, 15)
+        transcript.note("\n" + REAL_SETUP)
+    return 0
+
+
+async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -> None:
+    settings = bot.settings
+    client = async_client(settings.redis_url)
+    async with client:
+        link = await AsyncPublisher(client).create_link(USER_ID)
+        transcript.say("web app", f"shows user {USER_ID} a deep link: {link}")
+        token = parse_qs(urlsplit(link).query)["start"][0]
+
+        text = f"/start {token}"
+        transcript.say("Ada (user 42)", f"taps it; Telegram sends the bot: {text[:16]}...")
+        reply = await _exchange(telegram, CHAT_ID, text, first_name="Ada")
+        transcript.say("bot -> Ada", reply.text)
+
+        code = (
+            'redis.Redis.from_url(url).publish("notification", '
+            'json.dumps({"user_id": 42, "message": "Your order is on its way!"}))'
+        )
+        transcript.say("web app", code)
+        published_at = time.time()
+        receivers = await asyncio.to_thread(_blog_publish, settings.redis_url, ORDER)
+        [delivered] = await asyncio.to_thread(
+            telegram.wait_for_sent, lambda m: m.text == ORDER, chat_id=CHAT_ID
+        )
+        transcript.say("", f"-> {receivers} receiver (the bot)")
+        latency_ms = (delivered.at - published_at) * 1000
+        transcript.say("bot -> Ada", f"{delivered.text}   [{latency_ms:.0f} ms after publish]")
+
+        bad = '{"user_id": "42", "text": "typo in the field name"}'
+        transcript.say("web app", f"publishes an invalid payload: {bad}")
+        dead_letters = DeadLetterStore(client, settings.deadletter_maxlen)
+        await asyncio.to_thread(_raw_publish, settings.redis_url, bad)
+        letter = await _first_dead_letter(dead_letters)
+        transcript.say("bot", f"rejects it, nothing sent: {letter.reason}")
+        transcript.say("", "(logged as notification_invalid, counted, kept as a dead letter)")
+
+        await _settled(bot)
+        transcript.say("admin (777)", "/stats")
+        stats = await _exchange(telegram, ADMIN_ID, "/stats", first_name="Admin")
+        transcript.say("bot -> admin", stats.text)
+
+
+async def _interactive(telegram: FakeTelegram, settings: Settings, transcript: Transcript) -> None:
+    telegram.on_sent = lambda m: transcript.say(f"bot -> {m.chat_id}", m.text)
+    transcript.note(
+        "\nInteractive: type a message as Ada (e.g. /help, /stop) and press Enter; "
+        "Ctrl-D or Ctrl-C ends.\nFrom a second terminal, publish to Ada:\n"
+        f"  REDIS_URL={settings.redis_url} python -m bot publish {USER_ID} 'Hello from the shell'\n"
+    )
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            break
+        if line.strip():
+            # Wait for the reply (printed by on_sent) before reading on, as in a chat.
+            with contextlib.suppress(TimeoutError):
+                await _exchange(telegram, CHAT_ID, line.strip(), first_name="Ada")
+    telegram.on_sent = None
+
+
+async def _exchange(
+    telegram: FakeTelegram, chat_id: int, text: str, *, first_name: str
+) -> SentMessage:
+    """Send `text` as the user of `chat_id` and wait for the bot's reply."""
+    before = len([m for m in telegram.sent if m.chat_id == chat_id])
+    telegram.user_says(chat_id, text, first_name=first_name)
+    replies = await asyncio.to_thread(telegram.wait_for_sent, chat_id=chat_id, count=before + 1)
+    return replies[-1]
+
+
+async def _settled(bot: app.Bot) -> None:
+    """Wait until the bot has finished with everything it received, so /stats is final."""
+    async with asyncio.timeout(10):
+        while bot.dispatcher.pending:  # noqa: ASYNC110 - there is no event for "idle"
+            await asyncio.sleep(0.02)
+
+
+async def _first_dead_letter(store: DeadLetterStore) -> DeadLetter:
+    async with asyncio.timeout(10):
+        while not (letters := await store.latest(1)):  # noqa: ASYNC110 - written by the bot
+            await asyncio.sleep(0.02)
+    return letters[0]
+
+
+def _blog_publish(url: str, message: str) -> int:
+    """The blog post's publisher code: plain redis-py, no package of ours (and a close)."""
+    client = redis.Redis.from_url(url)
+    try:
+        return int(
+            client.publish("notification", json.dumps({"user_id": USER_ID, "message": message}))
+        )
+    finally:
+        client.close()
+
+
+def _raw_publish(url: str, payload: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        client.publish("notification", payload)
+    finally:
+        client.close()

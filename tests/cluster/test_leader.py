@@ -1,0 +1,119 @@
+"""The leader lock on real Redis: one leader at a time, quick hand-over, no two leading."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import redis.asyncio
+
+from bot.cluster.leader import Leadership
+from tests.helpers import eventually
+
+KEY = "notify:leader:test"
+
+
+class Duty:
+    """A stand-in for polling: records when each instance starts and stops leading."""
+
+    def __init__(self, timeline: list[tuple[str, str, float]], name: str) -> None:
+        self.timeline = timeline
+        self.name = name
+
+    async def __call__(self) -> None:
+        self.timeline.append(("start", self.name, time.monotonic()))
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.timeline.append(("stop", self.name, time.monotonic()))
+
+
+def leadership(
+    client: redis.asyncio.Redis, name: str, timeline: list[tuple[str, str, float]]
+) -> Leadership:
+    return Leadership(client, KEY, name, Duty(timeline, name), ttl=1.5, retry=0.2)
+
+
+@contextlib.asynccontextmanager
+async def running(instance: Leadership) -> AsyncIterator[Leadership]:
+    """`instance.run()` as a task for the duration of the block, then cancelled."""
+    task = asyncio.create_task(instance.run())
+    try:
+        yield instance
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def leading(timeline: list[tuple[str, str, float]]) -> list[str]:
+    """Who leads after replaying the timeline; never more than one at any point."""
+    current: list[str] = []
+    for event, name, _at in timeline:
+        if event == "start":
+            current.append(name)
+            assert len(current) == 1, f"two leaders at once: {current}"
+        else:
+            current.remove(name)
+    return current
+
+
+async def test_one_of_three_leads_and_a_stopped_leader_hands_over_at_once(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    timeline: list[tuple[str, str, float]] = []
+    instances = {n: leadership(redis_client, n, timeline) for n in ("a", "b", "c")}
+    tasks = {n: asyncio.create_task(i.run()) for n, i in instances.items()}
+    try:
+        await eventually(lambda: all(i.decided.is_set() for i in instances.values()))
+        [first] = leading(timeline)
+        assert [n for n, i in instances.items() if i.is_leader] == [first]
+
+        tasks[first].cancel()  # a graceful stop: stop leading, then delete the lock
+        stopped = time.monotonic()
+        await asyncio.gather(tasks[first], return_exceptions=True)
+        await eventually(lambda: len(leading(timeline)) == 1)
+        [second] = leading(timeline)
+        assert second != first
+        took_over = next(at for e, n, at in timeline if e == "start" and n == second)
+        assert took_over - stopped < 1.0
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    assert leading(timeline) == []
+
+
+async def test_a_dead_leaders_lock_is_taken_over_when_it_expires(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    # A leader that died without releasing: its lock still runs for 1.5 s.
+    await redis_client.set(KEY, "worker.9:dead", px=1500)
+    timeline: list[tuple[str, str, float]] = []
+    async with running(leadership(redis_client, "worker.1", timeline)) as standby:
+        await eventually(standby.decided.is_set)
+        assert not standby.is_leader
+        await eventually(lambda: standby.is_leader, within=5)
+        assert await redis_client.pttl(KEY) > 0
+
+
+async def test_a_restarted_instance_takes_its_own_lock_back_without_waiting(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    await redis_client.set(KEY, "worker.1:before-the-crash", px=60_000)
+    timeline: list[tuple[str, str, float]] = []
+    async with running(leadership(redis_client, "worker.1", timeline)) as restarted:
+        await eventually(restarted.decided.is_set, within=2)
+        assert restarted.is_leader
+
+
+async def test_a_leader_whose_lock_was_taken_stops_leading(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    timeline: list[tuple[str, str, float]] = []
+    async with running(leadership(redis_client, "worker.1", timeline)) as leader:
+        await eventually(lambda: leader.is_leader)
+        await redis_client.set(KEY, "worker.2:usurper", px=60_000)
+        await eventually(lambda: not leader.is_leader, within=3)
+        assert leading(timeline) == []

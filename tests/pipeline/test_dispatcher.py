@@ -1,0 +1,207 @@
+"""The dispatcher: order per user, concurrency across users, bad input survives, clean drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import pytest
+import redis.asyncio
+
+from bot.notification import PUBSUB, Envelope, Notification, Outcome, Result
+from bot.pipeline.dispatcher import Dispatcher
+from bot.pipeline.settle import Settler
+from bot.store.counters import Stats
+from bot.store.deadletters import DeadLetterStore
+from tests.helpers import eventually
+
+
+class RecordingDelivery:
+    """A delivery that records what it sent and can be held at a gate per user."""
+
+    def __init__(self) -> None:
+        self.delivered: list[Notification] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.gates: dict[int, asyncio.Event] = {}
+        self.fail_on: set[str] = set()
+
+    async def __call__(self, notification: Notification) -> Result:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            gate = self.gates.get(notification.user_id)
+            if gate is not None:
+                await gate.wait()
+            else:
+                await asyncio.sleep(0)
+            if notification.message in self.fail_on:
+                raise RuntimeError("boom")
+            self.delivered.append(notification)
+            return Result(Outcome.SENT, None, 1)
+        finally:
+            self.in_flight -= 1
+
+
+def envelope(user_id: int, message: str, **extra: object) -> Envelope:
+    body = {"user_id": user_id, "message": message, **extra}
+    return Envelope(json.dumps(body).encode(), PUBSUB)
+
+
+MakeDispatcher = Callable[..., Dispatcher]
+
+
+@pytest.fixture
+def stats() -> Stats:
+    return Stats()
+
+
+@pytest.fixture
+def dead_letters(fake_redis: redis.asyncio.Redis) -> DeadLetterStore:
+    return DeadLetterStore(fake_redis, 100)
+
+
+@pytest.fixture
+def make(
+    fake_redis: redis.asyncio.Redis, stats: Stats, dead_letters: DeadLetterStore
+) -> MakeDispatcher:
+    """A Dispatcher around a delivery, with the real Settler on fakeredis."""
+
+    def make(delivery: RecordingDelivery, concurrency: int) -> Dispatcher:
+        settler = Settler(fake_redis, stats, dead_letters, idempotency_window=60)
+        return Dispatcher(delivery, settler, stats, concurrency)
+
+    return make
+
+
+async def settle(dispatcher: Dispatcher) -> None:
+    assert await dispatcher.drain(grace=5) == []
+
+
+async def test_one_users_notifications_keep_publish_order(make: MakeDispatcher) -> None:
+    delivery = RecordingDelivery()
+    dispatcher = make(delivery, concurrency=8)
+    for i in range(50):
+        await dispatcher.accept(envelope(1, f"m{i}"))
+    await settle(dispatcher)
+    assert [n.message for n in delivery.delivered] == [f"m{i}" for i in range(50)]
+
+
+async def test_a_slow_user_does_not_hold_up_others(make: MakeDispatcher) -> None:
+    delivery = RecordingDelivery()
+    delivery.gates[1] = asyncio.Event()
+    dispatcher = make(delivery, concurrency=4)
+    await dispatcher.accept(envelope(1, "slow"))
+    await dispatcher.accept(envelope(1, "after slow"))
+    await dispatcher.accept(envelope(2, "fast"))
+
+    await eventually(lambda: [n.message for n in delivery.delivered] == ["fast"])
+    assert dispatcher.pending == 2  # user 1's two are still queued behind the gate
+    delivery.gates[1].set()
+    await settle(dispatcher)
+    assert [n.message for n in delivery.delivered] == ["fast", "slow", "after slow"]
+
+
+async def test_concurrency_is_bounded(make: MakeDispatcher) -> None:
+    delivery = RecordingDelivery()
+    gate = asyncio.Event()
+    for user in range(20):
+        delivery.gates[user] = gate
+    dispatcher = make(delivery, concurrency=3)
+    for user in range(20):
+        await dispatcher.accept(envelope(user, "hi"))
+    await eventually(lambda: delivery.in_flight == 3)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert delivery.in_flight == 3
+    gate.set()
+    await settle(dispatcher)
+    assert delivery.max_in_flight == 3
+    assert len(delivery.delivered) == 20
+
+
+async def test_invalid_payloads_are_counted_dead_lettered_and_skipped(
+    make: MakeDispatcher, stats: Stats, dead_letters: DeadLetterStore
+) -> None:
+    delivery = RecordingDelivery()
+    dispatcher = make(delivery, concurrency=2)
+    await dispatcher.accept(Envelope(b"{oops", PUBSUB))
+    await dispatcher.accept(envelope(1, "ok"))
+    await settle(dispatcher)
+    assert stats.received == 2
+    assert stats.outcomes[Outcome.INVALID] == 1
+    assert [n.message for n in delivery.delivered] == ["ok"]
+    [dead] = await dead_letters.latest()
+    assert dead.payload == "{oops"
+    assert dead.reason.startswith("not valid JSON")
+
+
+async def test_a_crashing_delivery_is_counted_and_the_lane_goes_on(
+    make: MakeDispatcher, stats: Stats
+) -> None:
+    delivery = RecordingDelivery()
+    delivery.fail_on.add("explodes")
+    dispatcher = make(delivery, concurrency=2)
+    await dispatcher.accept(envelope(1, "explodes"))
+    await dispatcher.accept(envelope(1, "next"))
+    await settle(dispatcher)
+    assert stats.outcomes[Outcome.FAILED] == 1
+    assert [n.message for n in delivery.delivered] == ["next"]
+
+
+async def test_an_id_already_delivered_is_not_sent_again(
+    make: MakeDispatcher, stats: Stats
+) -> None:
+    delivery = RecordingDelivery()
+    dispatcher = make(delivery, concurrency=2)
+    await dispatcher.accept(envelope(1, "once", id="order-17-shipped"))
+    await settle(dispatcher)
+    await dispatcher.accept(envelope(1, "once", id="order-17-shipped"))
+    await dispatcher.accept(envelope(1, "other", id="order-18-shipped"))
+    await settle(dispatcher)
+    assert [n.message for n in delivery.delivered] == ["once", "other"]
+    assert stats.outcomes[Outcome.DUPLICATE] == 1
+
+
+async def test_drain_gives_up_after_the_grace_period_and_returns_what_is_left(
+    make: MakeDispatcher,
+) -> None:
+    delivery = RecordingDelivery()
+    delivery.gates[1] = asyncio.Event()  # never opened
+    dispatcher = make(delivery, concurrency=2)
+    await dispatcher.accept(envelope(1, "stuck"))
+    await dispatcher.accept(envelope(1, "behind it"))
+    await eventually(lambda: delivery.in_flight == 1)
+    left = await dispatcher.drain(grace=0.05)
+    assert [e.notification.message for e in left if e.notification] == ["stuck", "behind it"]
+    assert dispatcher.pending == 0
+
+
+async def test_every_envelope_is_released_settled_or_not(make: MakeDispatcher) -> None:
+    """The stream consumer counts entries in flight by these releases: none may leak."""
+    delivery = RecordingDelivery()
+    delivery.fail_on.add("explodes")
+    dispatcher = make(delivery, concurrency=2)
+    released: list[str] = []
+    for message in ("fine", "explodes"):
+        item = envelope(1, message)
+        item.release = lambda message=message: released.append(message)
+        await dispatcher.accept(item)
+    bad = Envelope(b"nope", PUBSUB, release=lambda: released.append("invalid"))
+    await dispatcher.accept(bad)
+    await settle(dispatcher)
+    assert sorted(released) == ["explodes", "fine", "invalid"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 5])
+async def test_every_accepted_notification_is_delivered_once(
+    make: MakeDispatcher, concurrency: int
+) -> None:
+    delivery = RecordingDelivery()
+    dispatcher = make(delivery, concurrency=concurrency)
+    expected = [(user, f"{user}-{i}") for i in range(20) for user in range(7)]
+    for user, message in expected:
+        await dispatcher.accept(envelope(user, message))
+    await settle(dispatcher)
+    assert sorted((n.user_id, n.message) for n in delivery.delivered) == sorted(expected)

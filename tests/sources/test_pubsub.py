@@ -1,0 +1,120 @@
+"""The Redis listener against the real server: reconnects after a cut, a silence or an outage."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio
+from structlog.testing import capture_logs
+
+from bot.notification import PUBSUB, Envelope
+from bot.sources.pubsub import RedisListener
+from tests.helpers import eventually
+
+
+class Received:
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.changed = asyncio.Event()
+
+    async def __call__(self, envelope: Envelope) -> None:
+        assert envelope.source == PUBSUB
+        assert isinstance(envelope.payload, bytes)
+        self.payloads.append(envelope.payload)
+        self.changed.set()
+
+    async def wait_for(self, payload: bytes) -> None:
+        async with asyncio.timeout(10):
+            while payload not in self.payloads:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+async def named_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """A client whose connections carry a unique name, so the test can find and kill them."""
+    client = redis.asyncio.Redis.from_url(redis_url, client_name=f"listener-{uuid.uuid4().hex}")
+    yield client
+    await client.aclose()
+
+
+async def pubsub_ids(admin: redis.asyncio.Redis, name: str) -> list[int]:
+    clients = await admin.client_list()
+    return [int(c["id"]) for c in clients if c["name"] == name and int(c["sub"]) > 0]
+
+
+async def test_it_delivers_and_recovers_after_its_connection_is_killed(
+    named_client: redis.asyncio.Redis, redis_client: redis.asyncio.Redis, channel: str
+) -> None:
+    received = Received()
+    listener = RedisListener(named_client, channel, received, backoff_base=0.05)
+    task = asyncio.create_task(listener.run())
+    name = named_client.connection_pool.connection_kwargs["client_name"]
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        await redis_client.publish(channel, b"before")
+        await received.wait_for(b"before")
+        [old_id] = await pubsub_ids(redis_client, name)
+
+        with capture_logs() as logs:
+            await redis_client.client_kill_filter(_id=str(old_id))
+
+            async def resubscribed() -> bool:
+                ids = await pubsub_ids(redis_client, name)
+                return bool(ids) and ids != [old_id]
+
+            await eventually(resubscribed)
+            await eventually(listener.subscribed.is_set)
+            await redis_client.publish(channel, b"after")
+            await received.wait_for(b"after")
+        events = {entry["event"] for entry in logs}
+        assert events & {"redis_resubscribed", "redis_recovered"}
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_silent_connection_is_detected_by_ping_and_replaced(
+    named_client: redis.asyncio.Redis, redis_client: redis.asyncio.Redis, channel: str
+) -> None:
+    """CLIENT PAUSE makes Redis hold every reply, as a half-open connection would."""
+    received = Received()
+    listener = RedisListener(
+        named_client, channel, received, idle_ping_after=0.2, pong_timeout=0.3, backoff_base=0.05
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        with capture_logs() as logs:
+            await redis_client.client_pause(1500, all=True)
+            await eventually(lambda: any(e["event"] == "redis_recovered" for e in logs))
+        [outage] = [e for e in logs if e["event"] == "redis_unavailable"][:1]
+        assert "no reply to PING" in outage["error"]
+        await redis_client.publish(channel, b"after pause")
+        await received.wait_for(b"after pause")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_an_unreachable_redis_is_retried_with_growing_delays_until_cancelled(
+    channel: str,
+) -> None:
+    client = redis.asyncio.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    listener = RedisListener(client, channel, Received(), backoff_base=0.01, backoff_max=0.08)
+    with capture_logs() as logs:
+        task = asyncio.create_task(listener.run())
+        await eventually(lambda: sum(e["event"] == "redis_unavailable" for e in logs) >= 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await client.aclose()
+    attempts = [e for e in logs if e["event"] == "redis_unavailable"]
+    assert [e["attempt"] for e in attempts[:5]] == [1, 2, 3, 4, 5]
+    assert attempts[4]["retry_in"] >= attempts[0]["retry_in"]
+    assert not listener.subscribed.is_set()

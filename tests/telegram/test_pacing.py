@@ -1,0 +1,57 @@
+"""The sliding windows behind flood control, on explicit clocks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.telegram.pacing import Limits, Pacer, SlidingWindow
+
+
+def test_a_window_admits_its_limit_then_says_how_long_to_wait() -> None:
+    window = SlidingWindow(limit=3, period=1.0)
+    for t in (0.0, 0.1, 0.2):
+        assert window.wait_time(t) == 0
+        window.record(t)
+    assert window.wait_time(0.5) == 0.5  # the first event leaves the window at 1.0
+    assert window.wait_time(1.0) == 0
+
+
+def test_telegram_limits_by_chat_kind() -> None:
+    limits = Limits()
+    private, group = limits.for_chat(42), limits.for_chat(-100123)
+    assert (private.limit, private.period) == (3, 3.0)  # ~1/s, bursts of 3
+    assert (group.limit, group.period) == (20, 60.0)  # 20 per minute
+    overall = limits.overall()
+    assert (overall.limit, overall.period) == (30, 1.0)
+
+
+def test_a_rate_below_one_per_second_is_kept() -> None:
+    overall = Limits(per_second=0.5).overall()
+    assert (overall.limit, overall.period) == (1, 2.0)
+
+
+async def test_the_pacer_holds_a_fourth_message_to_one_chat_but_not_other_chats() -> None:
+    pacer = Pacer(Limits(per_second=1000, chat_burst=3, chat_per_second=20))
+    for _ in range(3):
+        await pacer.wait_turn(1)
+    started = time.monotonic()
+    await pacer.wait_turn(2)  # another chat: no wait
+    assert time.monotonic() - started < 0.05
+    await pacer.wait_turn(1)  # the burst is spent: waits ~3/20 s
+    assert time.monotonic() - started >= 0.14
+
+
+async def test_a_pause_holds_everyone_in_order() -> None:
+    pacer = Pacer(Limits(per_second=1000, chat_burst=100))
+    pacer.pause(0.2)
+    order: list[int] = []
+
+    async def send(chat: int) -> None:
+        await pacer.wait_turn(chat)
+        order.append(chat)
+
+    started = time.monotonic()
+    await asyncio.gather(*(send(chat) for chat in range(5)))
+    assert time.monotonic() - started >= 0.19
+    assert order == [0, 1, 2, 3, 4]
