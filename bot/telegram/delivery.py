@@ -22,7 +22,7 @@ from bot.notification import Notification, Outcome, Result
 from bot.sources.reconnect import backoff_delay
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Pacer
-from bot.telegram.text import split_message
+from bot.telegram.text import MAX_UTF16, split_message
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +73,9 @@ class Delivery:
         chat_id = await self._registry.chat_for(user_id)
         if chat_id is None:
             return Result(Outcome.UNLINKED, "no chat linked")
-        parts = split_message(notification.message)
+        text = notification.message
+        # A character is at most 2 UTF-16 units: most notifications fit without being measured.
+        parts = [text] if len(text) <= MAX_UTF16 // 2 else split_message(text)
         attempts = 0
         for number, part in enumerate(parts, start=1):
             sent = _Send(user_id, chat_id)

@@ -1,13 +1,17 @@
-"""Every long-lived loop stops when cancelled, even when redis-py loses the cancellation."""
+"""The one reconnect loop: it backs off while the peer is down, logs each attempt and the
+recovery, and every long-lived loop stops when cancelled, even when redis-py loses the
+cancellation."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 
+import pytest
 import redis.asyncio
+from structlog.testing import capture_logs
 
-from bot.sources.reconnect import stop_if_cancelled
+from bot.sources.reconnect import Backoff, backoff_delay, keep_connected, stop_if_cancelled
 
 
 async def _loop(client: redis.asyncio.Redis, give_up: asyncio.Event, *, guarded: bool) -> None:
@@ -39,3 +43,83 @@ async def test_a_loop_over_redis_commands_stops_every_time_it_is_cancelled(
     assert await _survivors(redis_client, guarded=False, trials=60) > 0
     # The guard every loop of the bot calls each round.
     assert await _survivors(redis_client, guarded=True, trials=200) == 0
+
+
+class FlakyPeer:
+    """A session that fails `failures` times with ConnectionError, then answers `value`."""
+
+    def __init__(self, failures: int, value: str = "connected") -> None:
+        self.failures = failures
+        self.calls = 0
+        self.value = value
+
+    async def session(self, backoff: Backoff) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError(f"refused #{self.calls}")
+        backoff.recovered()
+        return self.value
+
+
+async def test_a_session_is_run_again_after_each_failure_and_the_recovery_is_logged() -> None:
+    recovered: list[bool] = []
+    backoff = Backoff(
+        "peer", base=0.001, cap=0.002, on_recovered=lambda: recovered.append(True), where="x"
+    )
+    peer = FlakyPeer(failures=3)
+    with capture_logs() as logs:
+        value = await keep_connected(lambda: peer.session(backoff), backoff, (ConnectionError,))
+    assert value == "connected"
+    assert peer.calls == 4
+    down = [line for line in logs if line["event"] == "peer_unavailable"]
+    assert [line["attempt"] for line in down] == [1, 2, 3]
+    assert down[0]["error"] == "refused #1"
+    assert all(line["where"] == "x" and line["retry_in"] <= 0.002 for line in down)
+    [up] = [line for line in logs if line["event"] == "peer_recovered"]
+    assert up["attempts"] == 3
+    assert up["outage_seconds"] >= 0
+    assert recovered == [True]
+    assert backoff.failures == 0
+
+
+async def test_a_first_connection_logs_no_recovery() -> None:
+    backoff = Backoff("peer", base=0.001, cap=0.002)
+    with capture_logs() as logs:
+        await keep_connected(lambda: FlakyPeer(0).session(backoff), backoff, (ConnectionError,))
+    assert logs == []
+
+
+async def test_an_error_that_is_not_the_peer_being_down_is_raised_at_once() -> None:
+    calls = 0
+
+    async def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyError("a bug, not an outage")
+
+    backoff = Backoff("peer", base=0.001, cap=0.002)
+    with pytest.raises(KeyError):
+        await keep_connected(broken, backoff, (ConnectionError,))
+    assert calls == 1
+    assert backoff.failures == 0
+
+
+async def test_a_loop_waiting_out_a_backoff_stops_when_cancelled() -> None:
+    backoff = Backoff("peer", base=60.0, cap=60.0)  # the wait would be 30-60 s
+    peer = FlakyPeer(failures=1000)
+    task = asyncio.create_task(
+        keep_connected(lambda: peer.session(backoff), backoff, (ConnectionError,))
+    )
+    while backoff.failures == 0:  # noqa: ASYNC110 - the first failure is immediate
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=1)
+    assert task in done
+    assert task.cancelled()
+    assert peer.calls == 1
+
+
+def test_backoff_grows_to_its_cap_and_never_collapses_to_zero() -> None:
+    delays = [backoff_delay(attempt, 0.5, 4.0) for attempt in range(1, 9)]
+    assert 0.25 <= delays[0] <= 0.5  # half fixed, half random
+    assert all(2.0 <= delay <= 4.0 for delay in delays[3:])  # capped at 4: at least 2

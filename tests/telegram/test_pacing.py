@@ -1,4 +1,5 @@
-"""The sliding windows behind flood control, on explicit clocks."""
+"""The bot's pacing: its sliding windows on explicit clocks, and its grants checked against the
+emulator's independent model of Telegram's limits."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import time
 
 from bot.telegram.pacing import Limits, Pacer, SlidingWindow
+from bot.testing import FloodLimits
+from bot.testing.flood import FloodControl
 
 
 def test_a_window_admits_its_limit_then_says_how_long_to_wait() -> None:
@@ -55,3 +58,38 @@ async def test_a_pause_holds_everyone_in_order() -> None:
     await asyncio.gather(*(send(chat) for chat in range(5)))
     assert time.monotonic() - started >= 0.19
     assert order == [0, 1, 2, 3, 4]
+
+
+async def _grants(pacer: Pacer, chats: list[int]) -> list[tuple[int, float]]:
+    """When the pacer let each send go, one after another as the bot's lanes would."""
+
+    async def lane(chat: int, sends: int) -> list[tuple[int, float]]:
+        granted = []
+        for _ in range(sends):
+            await pacer.wait_turn(chat)
+            granted.append((chat, time.monotonic()))
+        return granted
+
+    lanes = await asyncio.gather(*(lane(chat, chats.count(chat)) for chat in set(chats)))
+    return sorted((grant for granted in lanes for grant in granted), key=lambda g: g[1])
+
+
+async def test_what_the_pacer_lets_through_telegrams_model_admits() -> None:
+    """The bot's pacer checked against the emulator's own model of Telegram's limits (written
+    apart from it): a send the pacer allows must never be one Telegram would refuse."""
+    pacer = Pacer(Limits(per_second=30, chat_burst=3, chat_per_second=10))
+    telegram = FloodControl(FloodLimits(per_second=30, chat_burst=3, chat_period=0.3))
+    grants = await _grants(pacer, [chat for _ in range(9) for chat in range(1, 6)])  # 45 sends
+    refused = [(chat, at) for chat, at in grants if telegram.admit(chat, at) > 0]
+    assert refused == []
+    elapsed = grants[-1][1] - grants[0][1]
+    assert elapsed >= 44 / 30  # and it did hold them back to 30/s
+
+
+async def test_a_pacer_looser_than_telegram_is_caught_by_the_model() -> None:
+    """The two models can disagree, and then the test says so: a burst of 4 to one chat where
+    Telegram takes 3."""
+    pacer = Pacer(Limits(per_second=30, chat_burst=4, chat_per_second=10))
+    telegram = FloodControl(FloodLimits(per_second=30, chat_burst=3, chat_period=0.3))
+    grants = await _grants(pacer, [7, 7, 7, 7])
+    assert [telegram.admit(chat, at) > 0 for chat, at in grants] == [False, False, False, True]
