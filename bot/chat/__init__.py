@@ -1,1 +1,1 @@
-"""What people type to the bot: user commands, admin commands, broadcasts."""
+"""What people type to the bot: user commands, admin commands, menus, broadcasts."""

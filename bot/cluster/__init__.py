@@ -1,1 +1,1 @@
-"""What instances sharing one Redis agree on: the leader lock."""
+"""What instances sharing one Redis agree on: the leader lock, and what its holder does."""

@@ -56,17 +56,24 @@ class RedisListener:
         self._submit = submit
         self._idle_ping_after = idle_ping_after
         self._pong_timeout = pong_timeout
-        self._backoff = Backoff(
-            "redis",
-            base=backoff_base,
-            cap=backoff_max,
-            on_recovered=on_reconnect,
-            channel=channel,
-        )
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._backoff = self._new_backoff()
         self.subscribed = asyncio.Event()
 
+    def _new_backoff(self) -> Backoff:
+        return Backoff(
+            "redis",
+            base=self._backoff_base,
+            cap=self._backoff_max,
+            on_recovered=self._on_reconnect,
+            channel=self._channel,
+        )
+
     async def run(self) -> None:
-        """Listen until cancelled."""
+        """Listen until cancelled. Run again for each term as leader: an outage that ended the
+        last term is not this one's, so the count of failures starts afresh."""
+        self._backoff = self._new_backoff()
         await keep_connected(self._session, self._backoff, CONNECTION_ERRORS)
 
     async def _session(self) -> None:

@@ -1,6 +1,8 @@
-"""The one reconnect loop: every long-lived loop that needs a peer (Redis sources, the leader
-lock, the send share, Telegram at start-up) runs its connected part through `keep_connected`,
-which backs off with jitter while the peer is down and logs each attempt and the recovery."""
+"""The one reconnect loop: every long-lived loop that must get its peer back (the Redis sources,
+the leader lock's contention, the send share, Telegram at start-up) runs its connected part
+through `keep_connected`, which backs off with jitter while the peer is down and logs each
+attempt and the recovery. (A leader renewing its lock does not retry this way: it must step
+down before the lock can expire, see cluster/leader.py.)"""
 
 from __future__ import annotations
 

@@ -85,4 +85,3 @@ def add_to_stream(client: Any, stream: str, payload: bytes | str, maxlen: int) -
     """XADD one notification payload, capping the stream at about `maxlen` entries. Works on a
     sync or async client or a pipeline, and returns what that returns (an id, or awaitable)."""
     return client.xadd(stream, {PAYLOAD_FIELD: payload}, maxlen=maxlen, approximate=True)
-

@@ -24,7 +24,7 @@ PRUNE_EVERY = 1000  # acquisitions between sweeps of idle per-chat windows
 
 
 class SlidingWindow:
-    """At most `limit` events in any `period` seconds (also used by the emulator to enforce)."""
+    """At most `limit` events in any `period` seconds."""
 
     __slots__ = ("_times", "limit", "period")
 

@@ -174,6 +174,11 @@ class FakeTelegram(ChatMethods, WebhookMethods):
             self._changed.notify_all()
         return update
 
+    @property
+    def limits(self) -> FloodLimits | None:
+        """The flood limits in force, None when none are."""
+        return self.flood.limits if self.flood else None
+
     def set_limits(self, limits: FloodLimits | None) -> None:
         """Start (or stop, with None) enforcing Telegram's flood limits on sendMessage."""
         with self._changed:

@@ -57,10 +57,11 @@ class FloodControl:
         return max(1, math.ceil(wait))
 
     def _overall_rule(self) -> tuple[int, float]:
+        """`per_second` as whole arrivals per interval: 30/s is 30 in 1 s, 0.5/s is 1 in 2 s,
+        30.5/s is 31 in 1.016 s."""
         rate = self.limits.per_second
-        if rate >= 1:
-            return int(rate), 1.0
-        return 1, 1 / rate
+        count = max(1, round(rate))
+        return count, count / rate
 
     def _chat_rule(self, chat_id: int) -> tuple[int, float]:
         if chat_id < 0:

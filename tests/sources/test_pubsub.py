@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from bot.notification import PUBSUB, Envelope
 from bot.sources.pubsub import RedisListener
+from tests.conftest import OwnRedis
 from tests.helpers import eventually
 
 
@@ -118,3 +119,36 @@ async def test_an_unreachable_redis_is_retried_with_growing_delays_until_cancell
     assert [e["attempt"] for e in attempts[:5]] == [1, 2, 3, 4, 5]
     assert attempts[4]["retry_in"] >= attempts[0]["retry_in"]
     assert not listener.subscribed.is_set()
+
+
+async def test_a_new_term_as_leader_starts_with_no_outage_behind_it(
+    channel: str, own_redis: OwnRedis
+) -> None:
+    """The leader runs the listener again each time it wins the lock. An outage that ended its
+    last term (it stepped down while Redis was away) is not reported as recovered in the next:
+    that would count a reconnect and an outage as long as the whole standby."""
+    client = redis.asyncio.Redis.from_url(own_redis.url, socket_connect_timeout=1)
+    reconnects: list[bool] = []
+    listener = RedisListener(
+        client,
+        channel,
+        Received(),
+        backoff_base=0.01,
+        backoff_max=0.02,
+        on_reconnect=lambda: reconnects.append(True),
+    )
+    with capture_logs() as logs:
+        first_term = asyncio.create_task(listener.run())  # Redis is not started yet
+        await eventually(lambda: sum(e["event"] == "redis_unavailable" for e in logs) >= 2)
+        first_term.cancel()
+        await asyncio.gather(first_term, return_exceptions=True)
+        own_redis.start()
+        second_term = asyncio.create_task(listener.run())
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        second_term.cancel()
+        await asyncio.gather(second_term, return_exceptions=True)
+    await client.aclose()
+    events = [e["event"] for e in logs]
+    assert "redis_subscribed" in events
+    assert "redis_recovered" not in events
+    assert reconnects == []

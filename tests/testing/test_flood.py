@@ -57,6 +57,13 @@ def test_paid_broadcasts_raise_the_overall_limit() -> None:
     assert flood.admit(5000, 0.6) > 0
 
 
+def test_an_overall_rate_below_one_a_second_spaces_single_messages() -> None:
+    flood = FloodControl(FloodLimits(per_second=0.5))
+    assert flood.admit(1, 0.0) == 0.0
+    assert flood.admit(2, 1.0) == pytest.approx(1.0)  # one in any 2 s
+    assert flood.admit(2, 2.0) == 0.0
+
+
 def test_retry_after_is_whole_seconds_and_at_least_one() -> None:
     assert FloodControl.retry_after(0.01) == 1
     assert FloodControl.retry_after(2.5) == 3
