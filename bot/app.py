@@ -189,7 +189,8 @@ def _pipeline(
         settler,
         stats,
         settings.delivery_concurrency,
-        settings.pause_buffer_max,
+        pause_buffer=settings.pause_buffer_max,
+        max_chars=settings.message_max_chars,
     )
 
 

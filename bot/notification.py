@@ -18,10 +18,17 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 PREVIEW_CHARS = 120
+MESSAGE_MAX_CHARS = 32_768  # default for MESSAGE_MAX_CHARS: eight Telegram messages' worth
+# Bytes a payload may take before it is parsed: a character can take 12 in JSON ("\ud83d\ude00"
+# is one emoji), plus room for the other fields. Anything larger is refused unparsed.
+PAYLOAD_BYTES_PER_CHAR = 12
+PAYLOAD_SLACK_BYTES = 64 * 1024
+INT64 = 2**63
 
 # Where an envelope came from.
 PUBSUB, STREAM, ADMIN = "pubsub", "stream", "admin"
@@ -43,7 +50,9 @@ class Notification(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    user_id: StrictInt = Field(description="The web app's id of the user to notify.")
+    user_id: StrictInt = Field(
+        ge=-INT64, lt=INT64, description="The web app's id of the user to notify (64-bit)."
+    )
     message: StrictStr = Field(description="Plain text, sent as is (no Markdown or HTML).")
     id: StrictStr | None = Field(
         default=None,
@@ -54,11 +63,31 @@ class Notification(BaseModel):
 
     @field_validator("message")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _sendable(cls, value: str, info: ValidationInfo) -> str:
         if not value.strip():
             # Telegram rejects blank text ("message text is empty"): fail here, with a reason.
             raise ValueError("must not be empty")
-        return value
+        limit = (info.context or {}).get("max_chars", MESSAGE_MAX_CHARS)
+        if len(value) > limit:
+            raise ValueError(
+                f"{len(value)} characters, over the limit of {limit} (MESSAGE_MAX_CHARS)"
+            )
+        return _unicode(value)
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str | None) -> str | None:
+        return None if value is None else _unicode(value)
+
+
+def _unicode(value: str) -> str:
+    """`value` if it can be sent as UTF-8: JSON's "\ud800" escapes decode to lone surrogates,
+    which no HTTP request (nor Redis key) can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"contains a lone surrogate at character {exc.start}") from None
+    return value
 
 
 class InvalidNotification(ValueError):
@@ -76,18 +105,34 @@ def preview(payload: bytes | str) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
 
 
-def parse_notification(payload: bytes | str) -> Notification:
-    """Parse one raw pub/sub payload, raising InvalidNotification with a one-line reason."""
+def parse_notification(payload: bytes | str, max_chars: int = MESSAGE_MAX_CHARS) -> Notification:
+    """Parse one raw payload, raising InvalidNotification with a one-line reason. No payload
+    makes it raise anything else: too large, nested too deep, numbers too long, bad UTF-8 or
+    lone surrogates all come out as InvalidNotification."""
+    max_bytes = max_chars * PAYLOAD_BYTES_PER_CHAR + PAYLOAD_SLACK_BYTES
+    if len(payload) > max_bytes:
+        raise InvalidNotification(
+            f"payload of {len(payload)} bytes, over the {max_bytes} a message of "
+            f"MESSAGE_MAX_CHARS ({max_chars}) characters can take",
+            payload,
+        )
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidNotification(f"not valid JSON ({exc})", payload) from None
+    except RecursionError:
+        raise InvalidNotification("not valid JSON (nested too deeply)", payload) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        raise InvalidNotification(f"not valid JSON ({_first_line(exc)})", payload) from None
     if not isinstance(data, dict):
         raise InvalidNotification(f"expected a JSON object, got {_json_type(data)}", payload)
     try:
-        return Notification.model_validate(data)
+        return Notification.model_validate(data, context={"max_chars": max_chars})
     except ValidationError as exc:
         raise InvalidNotification(describe_errors(exc), payload) from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).split("; use sys.set_int_max_str_digits", 1)[0]
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def describe_errors(exc: ValidationError) -> str:

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     telegram_group_per_minute: int = Field(default=20, ge=1)
 
     link_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # A longer message is refused as invalid (eight Telegram messages; at most ~384 KB of JSON).
+    message_max_chars: int = Field(default=32_768, ge=1, le=1_000_000)
     # In flight = rate x round trip: 1000/s (paid broadcasts) at ~100 ms needs ~100.
     delivery_concurrency: int = Field(default=128, ge=1, le=1024)
     delivery_max_attempts: int = Field(default=5, ge=1, le=100)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.notification import PREVIEW_CHARS, InvalidNotification, Notification, parse_notification
@@ -55,3 +57,45 @@ def test_the_preview_of_a_huge_bad_payload_is_truncated() -> None:
     with pytest.raises(InvalidNotification) as caught:
         parse_notification("x" * 10_000)
     assert caught.value.preview == "x" * PREVIEW_CHARS + "…"
+
+
+NESTED = '{"user_id": 42, "message": "hi", "meta": ' + "[" * 1000 + "]" * 1000 + "}"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (NESTED, "not valid JSON (nested too deeply)"),
+        ('{"user_id": ' + "1" * 5000 + ', "message": "x"}', "Exceeds the limit (4300 digits)"),
+        ('{"user_id": 42, "message": "a \\ud800 b"}', "message: contains a lone surrogate"),
+        ('{"user_id": 42, "message": "x", "id": "\\udc00"}', "id: "),
+        (b'{"user_id": 42, "message": "\xff"}', "not valid JSON ('utf-8' codec"),
+        ('{"user_id": 99999999999999999999, "message": "x"}', "user_id: input should be less"),
+    ],
+)
+def test_hostile_payloads_are_invalid_with_a_one_line_reason(
+    payload: str | bytes, reason: str
+) -> None:
+    """Each of these used to raise something other than InvalidNotification (a crash, or a
+    failure later at send time)."""
+    with pytest.raises(InvalidNotification) as caught:
+        parse_notification(payload)
+    assert reason in caught.value.reason
+    assert "\n" not in caught.value.reason
+    assert "set_int_max_str_digits" not in caught.value.reason
+
+
+def test_a_message_over_the_limit_is_invalid_and_says_the_setting() -> None:
+    payload = json.dumps({"user_id": 1, "message": "a" * 101})
+    with pytest.raises(InvalidNotification) as caught:
+        parse_notification(payload, max_chars=100)
+    assert caught.value.reason == (
+        "message: 101 characters, over the limit of 100 (MESSAGE_MAX_CHARS)"
+    )
+    assert parse_notification(payload, max_chars=101).message == "a" * 101
+
+
+def test_a_payload_too_large_for_any_valid_message_is_refused_unparsed() -> None:
+    payload = json.dumps({"user_id": 1, "message": "a" * 100}) + " " * 100_000
+    with pytest.raises(InvalidNotification, match="over the 66736 a message of MESSAGE_MAX"):
+        parse_notification(payload, max_chars=100)

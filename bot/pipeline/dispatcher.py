@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from bot.notification import (
+    MESSAGE_MAX_CHARS,
     PUBSUB,
     Envelope,
     InvalidNotification,
@@ -39,7 +40,9 @@ class Dispatcher:
         settler: Settler,
         stats: Stats,
         concurrency: int,
+        *,
         pause_buffer: int = 10_000,
+        max_chars: int = MESSAGE_MAX_CHARS,
     ) -> None:
         self._deliver = deliver
         self._settler = settler
@@ -50,6 +53,7 @@ class Dispatcher:
         self._running = asyncio.Event()
         self._running.set()
         self._pause_buffer = pause_buffer
+        self._max_chars = max_chars
         self._queued_pubsub = 0
         self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
 
@@ -77,7 +81,7 @@ class Dispatcher:
         self._stats.received += 1
         self.activity.set()
         try:
-            envelope.notification = parse_notification(envelope.payload)
+            envelope.notification = parse_notification(envelope.payload, self._max_chars)
         except InvalidNotification as exc:
             try:
                 await self._settler.settle(envelope, Outcome.INVALID, exc.reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.telegram import text as text_module
 from bot.telegram.text import MAX_UTF16, split_message, utf16_len
 
 
@@ -47,3 +48,51 @@ def test_a_10000_character_message_keeps_its_order() -> None:
 def test_blank_parts_are_dropped() -> None:
     text = "a" * 4096 + "\n\n" + " " * 4000
     assert split_message(text) == ["a" * 4096]
+
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points, 11 units
+
+
+def test_a_joined_emoji_sequence_is_never_cut_apart() -> None:
+    parts = split_message(FAMILY * 400)  # 4,400 units, no spaces
+    assert [utf16_len(part) for part in parts] == [372 * 11, 28 * 11]
+    assert all(part == FAMILY * (len(part) // len(FAMILY)) for part in parts)
+
+
+def test_a_letter_keeps_its_accents() -> None:
+    text = "e\u0301" * 3000  # "é" written as e + combining acute: 6,000 units
+    parts = split_message(text)
+    assert "".join(parts) == text
+    assert all(not part.startswith("\u0301") for part in parts)
+
+
+def test_one_character_longer_than_a_part_is_cut_inside_it() -> None:
+    text = "a" + "\u0301" * 5000  # one grapheme of 5,001 units
+    parts = split_message(text)
+    assert "".join(parts) == text
+    assert all(utf16_len(part) <= MAX_UTF16 for part in parts)
+
+
+def test_splitting_is_linear_in_the_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old splitter measured the whole rest for every part (10 MB took seconds on the
+    event loop). Count the characters the splitter scans instead of timing it: the work per
+    character must not grow with the length."""
+    scanned = 0
+    measure, find = text_module._utf16_offsets, text_module._cut
+
+    def counting_measure(text: str) -> list[int]:
+        nonlocal scanned
+        scanned += len(text)
+        return measure(text)
+
+    def counting_cut(text: str, start: int, fits: int) -> tuple[int, int]:
+        nonlocal scanned
+        scanned += fits - start  # rfind looks back over at most what fits
+        return find(text, start, fits)
+
+    monkeypatch.setattr(text_module, "_utf16_offsets", counting_measure)
+    monkeypatch.setattr(text_module, "_cut", counting_cut)
+    split_message("word " * 20_000)
+    small, scanned = scanned, 0
+    split_message("word " * 200_000)
+    assert scanned < 12 * small

@@ -1,0 +1,80 @@
+"""Hostile input end to end: no payload on either source stops, crashes or stalls the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import redis.asyncio
+
+from bot.notification import Outcome
+from bot.testing import FakeTelegram
+from config.settings import Settings
+from tests.conftest import RunningBot
+from tests.helpers import eventually, link_chat, plain_publish, wait_sent
+
+HOSTILE = [
+    # JSON nested 1,000 deep: RecursionError in json.loads, once a crash on every restart.
+    '{"user_id": 42, "message": "hi", "meta": ' + "[" * 1000 + "]" * 1000 + "}",
+    '{"user_id": ' + "1" * 5000 + ', "message": "x"}',  # over Python's 4,300-digit limit
+    '{"user_id": 42, "message": "lone \\ud800 surrogate"}',  # cannot be sent as UTF-8
+    json.dumps({"user_id": 42, "message": "a" * 40_000}),  # over MESSAGE_MAX_CHARS
+]
+
+
+async def test_hostile_payloads_on_both_sources_are_invalid_and_the_next_is_delivered(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    for payload in HOSTILE:
+        plain_publish(settings.redis_url, settings.notification_channel, payload)
+        await redis_client.xadd(settings.notification_stream, {"payload": payload})
+    plain_publish(
+        settings.redis_url,
+        settings.notification_channel,
+        {"user_id": 42, "message": "after the attack"},
+    )
+    await redis_client.xadd(
+        settings.notification_stream,
+        {"payload": json.dumps({"user_id": 42, "message": "durable, after the attack"})},
+    )
+    await wait_sent(telegram, chat_id=9001, count=3)  # the link reply and the two
+    stats = running_bot.bot.stats
+    await eventually(lambda: stats.outcomes[Outcome.INVALID] == 2 * len(HOSTILE))
+    assert not running_bot.task.done()
+    assert await running_bot.bot.dead_letters.count() == 2 * len(HOSTILE)
+    group = settings.stream_group
+    assert (await redis_client.xpending(settings.notification_stream, group))["pending"] == 0
+
+
+async def test_a_notification_after_a_maximal_one_arrives_within_a_second(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """The largest message allowed (MESSAGE_MAX_CHARS, 9 parts) does not hold up the next
+    notification, to another user, published 0.1 s later."""
+    await link_chat(telegram, redis_client, user_id=1, chat_id=9001)
+    await link_chat(telegram, redis_client, user_id=2, chat_id=9002)
+    maximal = ("word " * (settings.message_max_chars // 5 + 1))[: settings.message_max_chars]
+    plain_publish(
+        settings.redis_url, settings.notification_channel, {"user_id": 1, "message": maximal}
+    )
+    await asyncio.sleep(0.1)  # the scenario: 0.1 s later (not a wait for a condition)
+    published = time.time()
+    plain_publish(
+        settings.redis_url, settings.notification_channel, {"user_id": 2, "message": "next"}
+    )
+    [sent] = await wait_sent(telegram, chat_id=9002, predicate=lambda m: m.text == "next")
+    assert sent.at - published < 1.0
+    parts = await wait_sent(
+        telegram, chat_id=9001, predicate=lambda m: m.text.startswith("word"), count=9
+    )
+    assert "".join(part.text.strip() for part in parts).replace(" ", "") == maximal.replace(
+        " ", ""
+    )
