@@ -19,7 +19,8 @@ from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.settle import Settler
-from bot.sources.pubsub import RedisListener
+from bot.sources.pubsub import CONNECTION_ERRORS, RedisListener
+from bot.sources.reconnect import Outage
 from bot.sources.stream import StreamConsumer
 from bot.store.client import async_client
 from bot.store.counters import Stats
@@ -73,10 +74,18 @@ def build(settings: Settings) -> Bot:
     pacer = Pacer(_limits(settings))
     application = _application(settings, metrics, pacer)
     registry = ChatRegistry(client)
+    # Shared by every lane: while Redis is down one of them probes it and the others wait.
+    redis_outage = Outage("redis_lanes", client.ping, CONNECTION_ERRORS)
     dead_letters = DeadLetterStore(client, settings.deadletter_maxlen)
-    delivery = _delivery(settings, application, registry, pacer)
+    delivery = _delivery(settings, application, registry, pacer, redis_outage)
     dispatcher = _pipeline(
-        settings, client, delivery, stats=stats, dead_letters=dead_letters, metrics=metrics
+        settings,
+        client,
+        delivery,
+        redis_outage,
+        stats=stats,
+        dead_letters=dead_letters,
+        metrics=metrics,
     )
     listener, stream = _sources(settings, client, dispatcher, metrics)
     leadership = _leadership(settings, client, application, listener, metrics)
@@ -158,12 +167,18 @@ def _delivery(
     application: Application,  # type: ignore[type-arg]
     registry: ChatRegistry,
     pacer: Pacer,
+    redis_outage: Outage,
 ) -> Delivery:
     retry = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
     )
     return Delivery(
-        application.bot, registry, pacer, retry, paid_broadcast=settings.telegram_paid_broadcast
+        application.bot,
+        registry,
+        pacer,
+        retry,
+        redis=redis_outage,
+        paid_broadcast=settings.telegram_paid_broadcast,
     )
 
 
@@ -171,6 +186,7 @@ def _pipeline(
     settings: Settings,
     client: redis.asyncio.Redis,
     delivery: Delivery,
+    redis_outage: Outage,
     *,
     stats: Stats,
     dead_letters: DeadLetterStore,
@@ -180,6 +196,7 @@ def _pipeline(
         client,
         stats,
         dead_letters,
+        redis=redis_outage,
         idempotency_window=settings.idempotency_window_seconds,
         receipt_channel=settings.receipt_channel,
         on_sent=metrics.delivery_latency.observe,

@@ -14,6 +14,8 @@ import redis.asyncio
 
 from bot.chat.user import LINKED
 from bot.publisher import AsyncPublisher
+from bot.sources.pubsub import CONNECTION_ERRORS
+from bot.sources.reconnect import Outage
 from bot.testing import FakeTelegram, SentMessage
 
 
@@ -101,3 +103,8 @@ def link_directly(
         client.hset("notify:user_chat", str(user), str(chat_base + user))
         client.hset("notify:chat_user", str(chat_base + user), str(user))
         telegram.add_chat(chat_base + user)
+
+
+def redis_outage(client: redis.asyncio.Redis) -> Outage:
+    """What the bot's lanes share to wait for Redis, as app.build makes it."""
+    return Outage("redis_lanes", client.ping, CONNECTION_ERRORS, base=0.01, cap=0.1)

@@ -12,6 +12,7 @@ import structlog
 from redis.asyncio.client import Pipeline
 
 from bot.notification import Envelope, Outcome, preview
+from bot.sources.reconnect import Outage
 from bot.store.counters import Stats, queue_settled
 from bot.store.deadletters import DeadLetterStore
 
@@ -47,6 +48,10 @@ class Settler:
     XACK) in one round trip, the acknowledgement last. A crash before that leaves the stream
     entry pending, so it is delivered again (at least once).
 
+    While Redis is down (`redis`, the shared Outage) the writes wait for it and are made once it
+    is back: an outcome that is known is never lost, nor turned into a "crash" that would send
+    it again. The caller (the user's lane) waits meanwhile, so the user's order is kept.
+
     Ids are remembered for `idempotency_window` seconds. Receipts (`{"id", "user_id",
     "status"}`) go to `receipt_channel`; an empty name turns them off. `on_sent` is told each
     sent notification's latency from receipt to Telegram's answer (the metrics histogram).
@@ -58,11 +63,13 @@ class Settler:
         stats: Stats,
         dead_letters: DeadLetterStore,
         *,
+        redis: Outage,
         idempotency_window: int,
         receipt_channel: str = "",
         on_sent: Callable[[float], None] | None = None,
     ) -> None:
         self._redis = client
+        self._outage = redis
         self._stats = stats
         self._dead_letters = dead_letters
         self._window = idempotency_window
@@ -70,8 +77,9 @@ class Settler:
         self._on_sent = on_sent
 
     async def already_delivered(self, notification_id: str) -> bool:
-        """True if `notification_id` was sent within the idempotency window."""
-        return bool(await self._redis.exists(DELIVERED_PREFIX + notification_id))
+        """True if `notification_id` was sent within the idempotency window (waits for Redis)."""
+        key = DELIVERED_PREFIX + notification_id
+        return bool(await self._outage.until_up(lambda: self._redis.exists(key)))
 
     async def settle(
         self, envelope: Envelope, outcome: Outcome, reason: str | None = None, attempts: int = 0
@@ -82,6 +90,17 @@ class Settler:
         if outcome is Outcome.SENT and self._on_sent is not None:
             self._on_sent(max(time.time() - envelope.received_at, 0))
         self._log(envelope, outcome, reason, attempts)
+        await self._outage.until_up(lambda: self._write(envelope, outcome, reason, attempts))
+        if envelope.settled is not None and not envelope.settled.done():
+            envelope.settled.set_result(outcome)
+
+    async def _write(
+        self, envelope: Envelope, outcome: Outcome, reason: str | None, attempts: int
+    ) -> None:
+        """Every Redis write of one outcome, in one round trip. Repeated after a connection
+        error: the XACK and the id mark are idempotent; the counters and a dead letter can be
+        written twice if Redis ran the commands but the answer was lost on the way back."""
+        dead = outcome in DEAD_LETTER_OUTCOMES
         async with self._redis.pipeline(transaction=False) as pipe:
             if dead:
                 self._dead_letters.queue_add(
@@ -99,8 +118,6 @@ class Settler:
             if envelope.ack is not None:
                 envelope.ack(pipe)
             await pipe.execute()
-        if envelope.settled is not None and not envelope.settled.done():
-            envelope.settled.set_result(outcome)
 
     def _queue_receipt(self, pipe: Pipeline, envelope: Envelope, outcome: Outcome) -> None:
         if not self._receipts or outcome not in RECEIPT_STATUSES:

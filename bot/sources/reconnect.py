@@ -111,3 +111,72 @@ async def keep_connected(
             return await session()
         except errors as exc:
             await backoff.failed(exc)
+
+
+class OutageTooLong(Exception):
+    """The peer stayed down longer than the caller was willing to wait."""
+
+
+class Outage:
+    """A peer that many tasks use at once (Redis for the delivery lanes, Telegram for the
+    sends). The first task to find it down probes it with a cheap call, backing off and
+    logging `<name>_unavailable`; every other task waits for that probe instead of retrying on
+    its own, and all of them go on when it answers (`<name>_recovered`). No task of its own:
+    the prober is whichever waiter holds the lock, so cancelling the waiters stops it."""
+
+    def __init__(
+        self,
+        name: str,
+        probe: Callable[[], Awaitable[object]],
+        errors: tuple[type[BaseException], ...],
+        *,
+        base: float = 0.2,
+        cap: float = 5.0,
+        **context: Any,
+    ) -> None:
+        self._probe = probe
+        self.errors = errors
+        self._backoff = Backoff(name, base=base, cap=cap, **context)
+        self._name = name
+        self._probing = asyncio.Lock()
+        self._down_since: float | None = None
+
+    @property
+    def down_for(self) -> float:
+        """Seconds since the peer was found down; 0 while it is up."""
+        return 0.0 if self._down_since is None else time.monotonic() - self._down_since
+
+    def found_down(self) -> None:
+        """A call failed with one of `errors`: from now on callers wait for the probe."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+
+    async def until_up(
+        self, call: Callable[[], Awaitable[T]], *, give_up_after: float | None = None
+    ) -> T:
+        """Run `call`; while the peer is down, wait for it and run it again. With
+        `give_up_after`, raise OutageTooLong once the peer has been down that long."""
+        while True:
+            stop_if_cancelled()
+            if self._down_since is not None:
+                await self.wait_up(give_up_after)
+            try:
+                return await call()
+            except self.errors:
+                self.found_down()
+
+    async def wait_up(self, give_up_after: float | None = None) -> None:
+        """Return once the peer answers the probe (at once while it is up)."""
+        while self._down_since is not None:
+            if give_up_after is not None and self.down_for >= give_up_after:
+                raise OutageTooLong(f"{self._name} unavailable for {self.down_for:.0f} s")
+            async with self._probing:
+                if self._down_since is None:
+                    return  # another waiter's probe found it back
+                try:
+                    await self._probe()
+                except self.errors as exc:
+                    await self._backoff.failed(exc)
+                    continue
+                self._backoff.recovered()
+                self._down_since = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +20,7 @@ from telegram.error import (
 )
 
 from bot.notification import Notification, Outcome, Result
-from bot.sources.reconnect import backoff_delay
+from bot.sources.reconnect import Outage, backoff_delay
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Pacer
 from bot.telegram.text import MAX_UTF16, split_message
@@ -59,9 +60,11 @@ class Delivery:
         pacer: Pacer,
         retry: RetryPolicy | None = None,
         *,
+        redis: Outage,
         paid_broadcast: bool = False,
     ) -> None:
         self._bot = bot
+        self._redis = redis
         self._registry = registry
         self._pacer = pacer
         self._retry = retry or RetryPolicy()
@@ -70,7 +73,8 @@ class Delivery:
     async def deliver(self, notification: Notification) -> Result:
         """Deliver one notification and return its final outcome."""
         user_id = notification.user_id
-        chat_id = await self._registry.chat_for(user_id)
+        # Nothing was sent yet: while Redis is down, wait for it rather than fail.
+        chat_id = await self._redis.until_up(lambda: self._registry.chat_for(user_id))
         if chat_id is None:
             return Result(Outcome.UNLINKED, "no chat linked")
         text = notification.message
@@ -119,9 +123,9 @@ class Delivery:
                     new_chat_id=exc.new_chat_id,
                 )
                 send.chat_id = exc.new_chat_id
-                await self._registry.link(send.user_id, send.chat_id)
+                await self._update_link(self._registry.link(send.user_id, send.chat_id))
             except Forbidden as exc:
-                await self._registry.unlink_chat(send.chat_id)
+                await self._update_link(self._registry.unlink_chat(send.chat_id))
                 return Result(Outcome.BLOCKED, exc.message, attempt)
             except (BadRequest, InvalidToken) as exc:
                 # Permanent: the same request would fail the same way.
@@ -146,6 +150,16 @@ class Delivery:
                 return Result(Outcome.FAILED, exc.message, attempt)
             else:
                 return Result(Outcome.SENT, None, attempt)
+
+
+    async def _update_link(self, change: Awaitable[object]) -> None:
+        """A link change Telegram asked for (blocked, migrated). If Redis is down it is left
+        undone, not waited for: the message's fate is known, and the next notification to that
+        chat gets the same answer from Telegram and tries again."""
+        try:
+            await change
+        except self._redis.errors as exc:
+            log.warning("link_update_failed", error=str(exc) or type(exc).__name__)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.settle import Settler
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
-from tests.helpers import eventually
+from tests.helpers import eventually, redis_outage
 
 
 class RecordingDelivery:
@@ -69,7 +69,9 @@ def make(
     """A Dispatcher around a delivery, with the real Settler on fakeredis."""
 
     def make(delivery: RecordingDelivery, concurrency: int) -> Dispatcher:
-        settler = Settler(fake_redis, stats, dead_letters, idempotency_window=60)
+        settler = Settler(
+            fake_redis, stats, dead_letters, redis=redis_outage(fake_redis), idempotency_window=60
+        )
         return Dispatcher(delivery, settler, stats, concurrency)
 
     return make

@@ -17,6 +17,7 @@ from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, PacedRequests, Pacer
 from bot.telegram.text import utf16_len
 from bot.testing import FakeTelegram
+from tests.helpers import redis_outage
 
 NOTE = Notification(user_id=42, message="Your order is on its way!")
 ATTEMPTS = 4
@@ -44,8 +45,11 @@ def pacer() -> Pacer:
 
 
 @pytest.fixture
-def delivery(tg_bot: Bot, registry: ChatRegistry, pacer: Pacer) -> Delivery:
-    return Delivery(tg_bot, registry, pacer, RetryPolicy(ATTEMPTS, base_delay=0.01, max_delay=0.05))
+def delivery(
+    tg_bot: Bot, registry: ChatRegistry, pacer: Pacer, fake_redis: redis.asyncio.Redis
+) -> Delivery:
+    retry = RetryPolicy(ATTEMPTS, base_delay=0.01, max_delay=0.05)
+    return Delivery(tg_bot, registry, pacer, retry, redis=redis_outage(fake_redis))
 
 
 @pytest.fixture
@@ -188,9 +192,16 @@ async def test_a_long_message_arrives_as_ordered_parts(
 
 
 async def test_paid_broadcast_sets_the_flag(
-    tg_bot: Bot, registry: ChatRegistry, pacer: Pacer, telegram: FakeTelegram, linked: int
+    tg_bot: Bot,
+    registry: ChatRegistry,
+    pacer: Pacer,
+    telegram: FakeTelegram,
+    linked: int,
+    fake_redis: redis.asyncio.Redis,
 ) -> None:
-    delivery = Delivery(tg_bot, registry, pacer, paid_broadcast=True)
+    delivery = Delivery(
+        tg_bot, registry, pacer, redis=redis_outage(fake_redis), paid_broadcast=True
+    )
     await delivery.deliver(NOTE)
     [sent] = telegram.sent
     assert sent.params["allow_paid_broadcast"] in ("true", "True", True)
