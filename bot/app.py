@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis.asyncio
+from telegram.error import NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.chat.admin import AdminCommands
 from bot.chat.broadcast import Broadcaster
+from bot.chat.throttle import CommandBudget
 from bot.chat.user import ChatCommands
 from bot.cluster.duty import lead
 from bot.cluster.leader import LEADER_KEY, Leadership
@@ -102,9 +104,7 @@ def build(settings: Settings) -> Bot:
         stream=stream,
         leadership=leadership,
     )
-    # Admin handlers first: the chat commands end with a catch-all for unknown messages.
-    admin.register(application)
-    ChatCommands(registry).register(application)
+    _handlers(settings, application, admin, registry)
     health = Health(
         client=client,
         stats=stats,
@@ -133,6 +133,22 @@ def build(settings: Settings) -> Bot:
         health=health,
         http=_http(settings, application, health, metrics),
     )
+
+
+def _handlers(
+    settings: Settings,
+    application: Application,  # type: ignore[type-arg]
+    admin: AdminCommands,
+    registry: ChatRegistry,
+) -> None:
+    """A user's message budget first (group -1), then the admin handlers: the chat commands
+    end with a catch-all for unknown messages."""
+    budget = CommandBudget(
+        settings.command_burst, settings.command_per_minute, exempt=settings.admin_ids
+    )
+    budget.register(application)
+    admin.register(application)
+    ChatCommands(registry).register(application)
 
 
 def _limits(settings: Settings) -> Limits:
@@ -172,12 +188,16 @@ def _delivery(
     retry = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
     )
+    # Shared by every send: while Telegram is unreachable, one getMe probes it, nobody sends.
+    telegram = Outage("telegram_sending", application.bot.get_me, (NetworkError,), cap=10.0)
     return Delivery(
         application.bot,
         registry,
         pacer,
         retry,
         redis=redis_outage,
+        telegram=telegram,
+        outage_max=settings.telegram_outage_max_seconds,
         paid_broadcast=settings.telegram_paid_broadcast,
     )
 

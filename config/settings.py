@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     telegram_group_per_minute: int = Field(default=20, ge=1)
 
     link_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # Messages a user may send the bot at once, and per minute after that; admins are exempt.
+    command_burst: int = Field(default=5, ge=1)
+    command_per_minute: float = Field(default=20.0, gt=0)
     # A longer message is refused as invalid (eight Telegram messages; at most ~384 KB of JSON).
     message_max_chars: int = Field(default=32_768, ge=1, le=1_000_000)
     # In flight = rate x round trip: 1000/s (paid broadcasts) at ~100 ms needs ~100.
@@ -80,6 +83,8 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=5, ge=1, le=100)
     delivery_retry_base: float = Field(default=0.5, gt=0)
     delivery_retry_max: float = Field(default=30.0, gt=0)
+    # Telegram unreachable this long (getMe unanswered) and the notifications waiting fail.
+    telegram_outage_max_seconds: float = Field(default=600.0, gt=0)
     shutdown_timeout: float = Field(default=8.0, gt=0)
     pause_buffer_max: int = Field(default=10_000, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

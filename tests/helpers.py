@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis
 import redis.asyncio
+from telegram import Bot
+from telegram.error import NetworkError
 
 from bot.chat.user import LINKED
 from bot.publisher import AsyncPublisher
@@ -108,3 +110,8 @@ def link_directly(
 def redis_outage(client: redis.asyncio.Redis) -> Outage:
     """What the bot's lanes share to wait for Redis, as app.build makes it."""
     return Outage("redis_lanes", client.ping, CONNECTION_ERRORS, base=0.01, cap=0.1)
+
+
+def telegram_outage(bot: Bot) -> Outage:
+    """What the bot's sends share to wait for Telegram, as app.build makes it (faster)."""
+    return Outage("telegram_sending", bot.get_me, (NetworkError,), base=0.05, cap=0.2)

@@ -16,6 +16,7 @@ import redis.asyncio
 
 from bot import runtime
 from bot.chat.user import HELP
+from bot.notification import Outcome
 from bot.store.client import async_client
 from bot.testing import FakeTelegram, FloodLimits
 from config.settings import Settings
@@ -193,6 +194,109 @@ async def test_a_redis_restart_mid_burst_loses_and_duplicates_nothing(
         assert (lost, duplicated, out_of_order) == ([], [], [])
         assert client.xlen("notify:deadletters") == 0
         assert killed_after < 500  # the kill did land mid-burst
+    finally:
+        telegram.latency = 0.0
+        client.close()
+        await running.shutdown()
+
+
+async def test_telegram_unreachable_mid_burst_is_waited_out_not_dead_lettered(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """Telegram refuses connections for 3 s in the middle of 300 stream notifications. The
+    retry budget (2 attempts, 0.05 s apart) would give up within a tenth of a second; an outage
+    is waited out instead: every notification arrives exactly once, none is dead-lettered."""
+    config = settings.model_copy(
+        update={
+            "telegram_max_per_second": 200,
+            "delivery_max_attempts": 2,
+            "delivery_retry_base": 0.05,
+        }
+    )
+    client = redis.Redis.from_url(config.redis_url)
+    link_directly(client, telegram, range(1, 31), chat_base=30_000)
+    running = await start_bot(config)
+    try:
+        telegram.latency = 0.02
+        async with redis_client.pipeline(transaction=False) as pipe:
+            for n in range(300):
+                payload = _note(n % 30 + 1, f"t{n}", id=f"t{n}")
+                pipe.xadd(config.notification_stream, {"payload": payload})
+            await pipe.execute()
+        await eventually(lambda: len(telegram.sent) >= 100)
+        telegram.go_offline()
+        offline_after = len(telegram.sent)
+        await asyncio.sleep(3)  # the outage itself
+        telegram.come_back()
+        await wait_sent(telegram, predicate=lambda m: m.text.startswith("t"), count=300)
+        await eventually(lambda: running.bot.dispatcher.pending == 0)
+        counts = Counter(m.text for m in telegram.sent)
+        lost = [n for n in range(300) if counts[f"t{n}"] == 0]
+        duplicated = [text for text, count in counts.items() if count > 1]
+        report(
+            f"telegram refused for 3 s after {offline_after} of 300: lost {len(lost)}, "
+            f"duplicated {len(duplicated)}, dead letters {await running.bot.dead_letters.count()}"
+        )
+        assert (lost, duplicated) == ([], [])
+        assert 0 < offline_after < 300
+        assert await running.bot.dead_letters.count() == 0
+    finally:
+        telegram.latency = 0.0
+        client.close()
+        await running.shutdown()
+
+
+async def test_an_outage_longer_than_the_limit_fails_what_waited_and_then_delivery_goes_on(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """TELEGRAM_OUTAGE_MAX_SECONDS bounds the wait: past it, the waiting notification fails
+    with a reason that says so (and is dead-lettered for a replay)."""
+    running = await start_bot(settings.model_copy(update={"telegram_outage_max_seconds": 1}))
+    try:
+        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+        telegram.go_offline()
+        try:
+            await redis_client.publish(settings.notification_channel, _note(42, "during"))
+            stats = running.bot.stats
+            await eventually(lambda: stats.outcomes[Outcome.FAILED] == 1, within=15)
+        finally:
+            telegram.come_back()
+        [letter] = await running.bot.dead_letters.latest(1)
+        assert "telegram_sending unavailable for" in letter.reason
+        assert not letter.reason.startswith("Timed out")  # it was refused or cut, not slow
+        await redis_client.publish(settings.notification_channel, _note(42, "after"))
+        await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "after")
+    finally:
+        await running.shutdown()
+
+
+async def test_after_a_hang_only_the_timed_out_sends_are_sent_again_once(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """Telegram holds every request for 1.5 s (longer than TELEGRAM_TIMEOUT, 1 s) but
+    carries it out: the sends in flight time out although they arrived. Each of those is sent
+    once more when Telegram answers again; what was published during the hang waits and is
+    sent once."""
+    config = settings.model_copy(update={"telegram_timeout": 1.0})
+    client = redis.Redis.from_url(config.redis_url)
+    link_directly(client, telegram, range(1, 21), chat_base=40_000)
+    running = await start_bot(config)
+    try:
+        telegram.latency = 1.5
+        for user in range(1, 11):
+            await redis_client.publish(config.notification_channel, _note(user, f"a{user}"))
+        await eventually(lambda: len(telegram.calls_to("sendMessage")) >= 10)
+        await eventually(lambda: len(telegram.calls_to("getMe")) >= 2)  # the breaker probes
+        for user in range(11, 21):
+            await redis_client.publish(config.notification_channel, _note(user, f"b{user}"))
+        await asyncio.sleep(1)  # the rest of the hang
+        telegram.latency = 0.0
+        await wait_sent(telegram, predicate=lambda m: m.text.startswith("b"), count=10)
+        await eventually(lambda: running.bot.dispatcher.pending == 0)
+        counts = Counter(m.text for m in telegram.sent)
+        report(f"after a hang: {dict(sorted(counts.items()))}")
+        assert all(counts[f"a{user}"] == 2 for user in range(1, 11))  # arrived, timed out, again
+        assert all(counts[f"b{user}"] == 1 for user in range(11, 21))
     finally:
         telegram.latency = 0.0
         client.close()

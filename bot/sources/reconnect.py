@@ -136,10 +136,13 @@ class Outage:
     ) -> None:
         self._probe = probe
         self.errors = errors
+        self._base = base
+        self._cap = cap
         self._backoff = Backoff(name, base=base, cap=cap, **context)
         self._name = name
         self._probing = asyncio.Lock()
         self._down_since: float | None = None
+        self._outage_ended_at = -1.0  # when the last outage that a probe confirmed ended
 
     @property
     def down_for(self) -> float:
@@ -155,28 +158,38 @@ class Outage:
         self, call: Callable[[], Awaitable[T]], *, give_up_after: float | None = None
     ) -> T:
         """Run `call`; while the peer is down, wait for it and run it again. With
-        `give_up_after`, raise OutageTooLong once the peer has been down that long."""
+        `give_up_after`, raise OutageTooLong once the peer has been down that long. A call that
+        keeps failing while the probe answers is retried with backoff, not in a tight loop."""
+        failures = 0
         while True:
             stop_if_cancelled()
-            if self._down_since is not None:
-                await self.wait_up(give_up_after)
+            if self._down_since is not None and not await self.wait_up(give_up_after):
+                await asyncio.sleep(backoff_delay(failures, self._base, self._cap))
             try:
                 return await call()
             except self.errors:
+                failures += 1
                 self.found_down()
 
-    async def wait_up(self, give_up_after: float | None = None) -> None:
-        """Return once the peer answers the probe (at once while it is up)."""
+    async def wait_up(self, give_up_after: float | None = None) -> bool:
+        """Return once the peer answers the probe (at once while it is up): True if it was
+        really down meanwhile (a probe failed), False if the first probe answered."""
+        started = time.monotonic()
         while self._down_since is not None:
-            if give_up_after is not None and self.down_for >= give_up_after:
-                raise OutageTooLong(f"{self._name} unavailable for {self.down_for:.0f} s")
             async with self._probing:
                 if self._down_since is None:
-                    return  # another waiter's probe found it back
+                    break  # another waiter's probe found it back
                 try:
                     await self._probe()
                 except self.errors as exc:
+                    # Given up only after a probe failed: the peer may be back by now.
+                    if give_up_after is not None and self.down_for >= give_up_after:
+                        raise OutageTooLong(
+                            f"{self._name} unavailable for {self.down_for:.0f} s"
+                        ) from None
                     await self._backoff.failed(exc)
                     continue
-                self._backoff.recovered()
+                if self._backoff.recovered():
+                    self._outage_ended_at = time.monotonic()
                 self._down_since = None
+        return self._outage_ended_at >= started

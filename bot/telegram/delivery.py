@@ -20,7 +20,7 @@ from telegram.error import (
 )
 
 from bot.notification import Notification, Outcome, Result
-from bot.sources.reconnect import Outage, backoff_delay
+from bot.sources.reconnect import Outage, OutageTooLong, backoff_delay
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Pacer
 from bot.telegram.text import MAX_UTF16, split_message
@@ -48,7 +48,11 @@ class Delivery:
     - 403 Forbidden (blocked, deactivated, kicked): the chat is unlinked, no retry;
     - 400 with migrate_to_chat_id: the link follows the new supergroup id and it is resent;
     - other 400s and 401/404: permanent, no retry;
-    - timeouts, connection errors, 5xx: retried with backoff, up to `max_attempts`.
+    - timeouts, connection errors, 5xx: Telegram is probed with getMe (the `telegram` Outage,
+      shared by every send); while it does not answer, no send goes out, and once it does this
+      one is sent again, whatever the outage cost (up to `outage_max` seconds, then failed).
+      If getMe answers at once, the failure was this request's: retried with backoff, up to
+      `max_attempts`.
 
     Text longer than Telegram allows is sent as ordered parts.
     """
@@ -61,10 +65,14 @@ class Delivery:
         retry: RetryPolicy | None = None,
         *,
         redis: Outage,
+        telegram: Outage,
+        outage_max: float = 600.0,
         paid_broadcast: bool = False,
     ) -> None:
         self._bot = bot
         self._redis = redis
+        self._telegram = telegram
+        self._outage_max = outage_max
         self._registry = registry
         self._pacer = pacer
         self._retry = retry or RetryPolicy()
@@ -101,10 +109,14 @@ class Delivery:
             # The bot's rate limiter (pacing.PacedRequests) paces this send.
             attempt += 1
             try:
+                # While Telegram is unreachable nobody sends: one probe (getMe) at a time.
+                await self._telegram.wait_up(self._outage_max)
                 # No parse_mode: user content is sent literally, so "<b>" or "*" cannot break it.
                 await self._bot.send_message(
                     chat_id=send.chat_id, text=text, allow_paid_broadcast=self._paid_broadcast
                 )
+            except OutageTooLong as too_long:
+                return Result(Outcome.FAILED, str(too_long), attempt - 1)
             except RetryAfter as exc:
                 flood_waits += 1
                 attempt -= 1
@@ -124,33 +136,56 @@ class Delivery:
                 )
                 send.chat_id = exc.new_chat_id
                 await self._update_link(self._registry.link(send.user_id, send.chat_id))
-            except Forbidden as exc:
-                await self._update_link(self._registry.unlink_chat(send.chat_id))
-                return Result(Outcome.BLOCKED, exc.message, attempt)
-            except (BadRequest, InvalidToken) as exc:
-                # Permanent: the same request would fail the same way.
-                return Result(Outcome.FAILED, exc.message, attempt)
+            except (Forbidden, BadRequest, InvalidToken) as exc:
+                return await self._refused(send, exc, attempt)
             except NetworkError as exc:
-                # Includes TimedOut: the message may have arrived. A rare duplicate is the
-                # price of not losing notifications when Telegram is slow.
-                if attempt >= self._retry.max_attempts:
-                    return Result(
-                        Outcome.FAILED, f"{exc.message} (after {attempt} attempts)", attempt
-                    )
-                delay = backoff_delay(attempt, self._retry.base_delay, self._retry.max_delay)
-                log.warning(
-                    "telegram_send_retry",
-                    user_id=send.user_id,
-                    reason=exc.message,
-                    attempt=attempt,
-                    retry_in=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
+                failed, counted = await self._unreachable(send, exc, attempt)
+                if failed is not None:
+                    return failed
+                attempt -= not counted
             except TelegramError as exc:
                 return Result(Outcome.FAILED, exc.message, attempt)
             else:
                 return Result(Outcome.SENT, None, attempt)
 
+    async def _refused(self, send: _Send, exc: TelegramError, attempt: int) -> Result:
+        """Telegram said no for good: the same request would fail the same way."""
+        if isinstance(exc, Forbidden):  # blocked, deactivated, kicked
+            await self._update_link(self._registry.unlink_chat(send.chat_id))
+            return Result(Outcome.BLOCKED, exc.message, attempt)
+        return Result(Outcome.FAILED, exc.message, attempt)
+
+    async def _unreachable(
+        self, send: _Send, exc: NetworkError, attempt: int
+    ) -> tuple[Result | None, bool]:
+        """After a timeout, a connection error or a 5xx: (the final result, or None to send
+        again; whether this attempt counts against the retry budget).
+
+        Includes TimedOut: the message may have arrived. A rare duplicate is the price of not
+        losing notifications when Telegram is slow."""
+        self._telegram.found_down()
+        try:
+            outage = await self._telegram.wait_up(self._outage_max)
+        except OutageTooLong as too_long:
+            return Result(Outcome.FAILED, f"{exc.message}; {too_long}", attempt), True
+        if outage:
+            # Telegram was unreachable: an outage, not this message's failure. Sent again now.
+            return None, False
+        # Telegram answers getMe but not this request: the retry budget applies.
+        if attempt >= self._retry.max_attempts:
+            return Result(
+                Outcome.FAILED, f"{exc.message} (after {attempt} attempts)", attempt
+            ), True
+        delay = backoff_delay(attempt, self._retry.base_delay, self._retry.max_delay)
+        log.warning(
+            "telegram_send_retry",
+            user_id=send.user_id,
+            reason=exc.message,
+            attempt=attempt,
+            retry_in=round(delay, 2),
+        )
+        await asyncio.sleep(delay)
+        return None, True
 
     async def _update_link(self, change: Awaitable[object]) -> None:
         """A link change Telegram asked for (blocked, migrated). If Redis is down it is left

@@ -94,7 +94,7 @@ class Pacer:
         # free rate) keep arrival close to grant; at paid-broadcast rates a slice of 20 ms
         # worth of sends keeps the timer from being the bottleneck (1 ms sleeps gave ~700/s).
         self._overall = _spaced(limits.per_second)
-        self._chats: dict[int, SlidingWindow] = {}
+        self._chats: dict[int, _Chat] = {}
         self._turn = asyncio.Lock()
         self._paused_until = 0.0
         self._acquired = 0
@@ -116,39 +116,58 @@ class Pacer:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     async def wait_turn(self, chat_id: int) -> None:
-        """Return when a message to `chat_id` may be sent now; the send is then counted."""
-        window = self._chats.get(chat_id)
-        if window is None:
-            window = self._chats[chat_id] = _with_margin(self._limits.for_chat(chat_id))
+        """Return when a message to `chat_id` may be sent now; the send is then counted.
+        Requests to one chat take their turns one after another, in arrival order, whoever
+        makes them (a delivery lane, command replies handled side by side)."""
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = self._chats[chat_id] = _Chat(_with_margin(self._limits.for_chat(chat_id)))
         # The per-chat wait happens outside the shared lock: one busy chat must not hold up
-        # the others. Sends to one chat are sequential (one lane per user), so this is safe.
-        delay = window.wait_time(time.monotonic())
-        if delay > 0:
-            await asyncio.sleep(delay)
-        async with self._turn:
-            due: float | None = None
-            while True:
-                now = time.monotonic()
-                delay = max(self._overall.wait_time(now), self._paused_until - now)
-                if delay <= 0:
-                    break
-                due = now + delay
+        # the others. Inside the chat's own lock: a request that waited here is counted before
+        # the next one to the same chat looks at the window.
+        async with chat.turn:
+            delay = chat.window.wait_time(time.monotonic())
+            if delay > 0:
                 await asyncio.sleep(delay)
-            # Count the send at the time it was due, not when the timer woke us (it overshoots
-            # by a fraction of a ms): otherwise the overshoot adds up and the rate sags ~3 %.
-            # But never more than OVERSHOOT_CREDIT early: when the loop was busy and we woke
-            # 15 ms late, counting the send 15 ms early would eat the margin and cause a 429.
-            stamp = now if due is None else max(due, now - OVERSHOOT_CREDIT)
-            self._overall.record(stamp)
-            window.record(stamp)
+            async with self._turn:
+                due: float | None = None
+                while True:
+                    now = time.monotonic()
+                    delay = max(self._overall.wait_time(now), self._paused_until - now)
+                    if delay <= 0:
+                        break
+                    due = now + delay
+                    await asyncio.sleep(delay)
+                # Count the send at the time it was due, not when the timer woke us (it
+                # overshoots by a fraction of a ms): otherwise the overshoot adds up and the
+                # rate sags ~3 %. But never more than OVERSHOOT_CREDIT early: when the loop
+                # was busy and we woke 15 ms late, counting the send 15 ms early would eat
+                # the margin and cause a 429.
+                stamp = now if due is None else max(due, now - OVERSHOOT_CREDIT)
+                self._overall.record(stamp)
+                chat.window.record(stamp)
         self._acquired += 1
         if self._acquired % PRUNE_EVERY == 0:
             self._prune(now)
 
     def _prune(self, now: float) -> None:
-        idle = [chat for chat, window in self._chats.items() if window.idle_since(now)]
-        for chat in idle:
-            del self._chats[chat]
+        idle = [
+            chat_id
+            for chat_id, chat in self._chats.items()
+            if chat.window.idle_since(now) and not chat.turn.locked()
+        ]
+        for chat_id in idle:
+            del self._chats[chat_id]
+
+
+class _Chat:
+    """One chat's window and the lock its requests queue on."""
+
+    __slots__ = ("turn", "window")
+
+    def __init__(self, window: SlidingWindow) -> None:
+        self.window = window
+        self.turn = asyncio.Lock()
 
 
 class PacedRequests(BaseRateLimiter[None]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from telegram.error import NetworkError, TimedOut
@@ -49,6 +50,11 @@ class ObservedRequest(HTTPXRequest):
                 pool_timeout,  # type: ignore[arg-type]
             )
         except TimedOut as exc:
+            refused = _refused(exc)
+            if refused is not None:
+                # It arrived as TimedOut ("took too long, maybe delivered"); say what it was.
+                self._metrics.telegram_unreachable(api_method, "network", refused)
+                raise NetworkError(refused) from exc
             self._metrics.telegram_unreachable(api_method, "timeout", exc.message)
             raise
         except NetworkError as exc:
@@ -56,6 +62,23 @@ class ObservedRequest(HTTPXRequest):
             raise
         self._metrics.telegram_answered(api_method, code)
         return code, payload
+
+
+def _refused(exc: BaseException) -> str | None:
+    """What really happened when `exc` (a TimedOut) came from a connection that failed rather
+    than a request that took too long; None for a real timeout. httpx-aiohttp 0.2 maps every
+    aiohttp connection error, a refused connection or a dropped one included, to ConnectTimeout.
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return f"Could not connect: {cause.strerror or type(cause).__name__}"
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            return "Connection closed without an answer"
+        if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
+            return None
+        cause = cause.__cause__
+    return None
 
 
 def sending_request(metrics: ApiObserver, connections: int, timeout: float) -> HTTPXRequest:

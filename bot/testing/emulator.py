@@ -48,6 +48,10 @@ from bot.testing.server import handler_for
 from bot.testing.webhook import WebhookMethods
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024
+
+
 class FakeTelegram(ChatMethods, WebhookMethods):
     """The emulator. Thread-safe; start it with `start()` or a `with` block."""
 
@@ -81,11 +85,8 @@ class FakeTelegram(ChatMethods, WebhookMethods):
         self._state = State()
         self._changed = threading.Condition()
         self._closing = False
-        server_class = type(
-            "EmulatorServer", (ThreadingHTTPServer,), {"request_queue_size": 1024}
-        )  # the stdlib's listen backlog of 5 drops connections when a bot opens dozens at once
-        self._server = server_class((host, port), handler_for(self))
-        self._server.daemon_threads = True
+        self.offline = False  # see go_offline
+        self._server = self._listen(host, port)
         self._thread: threading.Thread | None = None
         self._webhook_thread: threading.Thread | None = None
         self._webhook_target: str | None = None
@@ -108,6 +109,32 @@ class FakeTelegram(ChatMethods, WebhookMethods):
             )
             self._thread.start()
         return self
+
+    def _listen(self, host: str, port: int) -> ThreadingHTTPServer:
+        # The stdlib's listen backlog of 5 drops connections when a bot opens dozens at once.
+        server = _Server((host, port), handler_for(self))
+        server.daemon_threads = True
+        return server
+
+    def go_offline(self) -> None:
+        """Telegram becomes unreachable: the port stops listening (connections are refused),
+        and requests on connections already open are dropped unanswered, until `come_back`."""
+        with self._changed:
+            self.offline = True
+            self._changed.notify_all()  # long polls in progress end without an answer
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def come_back(self) -> None:
+        """Telegram is reachable again, on the same address."""
+        host, port = self._server.server_address[:2]
+        self._server = self._listen(str(host), int(port))
+        with self._changed:
+            self.offline = False
+        self.start()
 
     def stop(self) -> None:
         with self._changed:
@@ -292,6 +319,8 @@ class FakeTelegram(ChatMethods, WebhookMethods):
         A hung request whose client gave up meanwhile is dropped unprocessed (`client_gone`),
         as a request stuck before reaching Telegram's servers would be.
         """
+        if self.offline:
+            raise DropConnection
         if token is None or method is None:
             raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
         if token != self.token:
@@ -302,6 +331,8 @@ class FakeTelegram(ChatMethods, WebhookMethods):
             scripted = self._next_script(method)
         if self.latency:
             time.sleep(self.latency)
+        if self.offline:
+            raise DropConnection
         if scripted is not None:
             if scripted.drop:
                 raise DropConnection

@@ -11,6 +11,7 @@ from bot.testing.flood import FloodControl
 from bot.testing.formatting import visible_text
 from bot.testing.model import (
     ApiError,
+    DropConnection,
     Emulated,
     JSONDict,
     SentMessage,
@@ -27,6 +28,7 @@ class ChatMethods(Emulated):
 
     flood: FloodControl | None
     rate_limited: int
+    offline: bool
 
     def _get_updates(self, params: JSONDict) -> list[JSONDict]:
         offset = int(params.get("offset") or 0)
@@ -59,6 +61,8 @@ class ChatMethods(Emulated):
                     )
                 ready = [u for u in state.updates if is_allowed(u, allowed)]
                 remaining = deadline - time.monotonic()
+                if self.offline:
+                    raise DropConnection
                 if ready or remaining <= 0 or self._closing:
                     return ready[:limit]
                 self._changed.wait(remaining)

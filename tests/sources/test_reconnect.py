@@ -11,7 +11,15 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from bot.sources.reconnect import Backoff, backoff_delay, keep_connected, stop_if_cancelled
+from bot.sources.reconnect import (
+    Backoff,
+    Outage,
+    OutageTooLong,
+    backoff_delay,
+    keep_connected,
+    stop_if_cancelled,
+)
+from tests.helpers import eventually
 
 
 async def _loop(client: redis.asyncio.Redis, give_up: asyncio.Event, *, guarded: bool) -> None:
@@ -123,3 +131,65 @@ def test_backoff_grows_to_its_cap_and_never_collapses_to_zero() -> None:
     delays = [backoff_delay(attempt, 0.5, 4.0) for attempt in range(1, 9)]
     assert 0.25 <= delays[0] <= 0.5  # half fixed, half random
     assert all(2.0 <= delay <= 4.0 for delay in delays[3:])  # capped at 4: at least 2
+
+
+class Peer:
+    """A probe that fails while `down` is set, counting its calls."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.probes = 0
+
+    async def probe(self) -> None:
+        self.probes += 1
+        if self.down:
+            raise ConnectionError("refused")
+
+
+async def test_many_waiters_share_one_probe_and_all_go_on_when_it_answers() -> None:
+    peer = Peer()
+    outage = Outage("peer", peer.probe, (ConnectionError,), base=0.02, cap=0.02)
+    outage.found_down()
+    waiters = [asyncio.create_task(outage.wait_up()) for _ in range(50)]
+    await eventually(lambda: peer.probes >= 3)
+    peer.down = False
+    assert await asyncio.gather(*waiters) == [True] * 50  # they all waited out a real outage
+    assert peer.probes <= 6  # one prober at a time, not fifty
+    assert outage.down_for == 0
+
+
+async def test_a_blip_the_first_probe_does_not_confirm_is_no_outage() -> None:
+    peer = Peer()
+    peer.down = False
+    outage = Outage("peer", peer.probe, (ConnectionError,))
+    outage.found_down()
+    assert await outage.wait_up() is False
+
+
+async def test_waiting_gives_up_only_after_a_probe_failed_past_the_limit() -> None:
+    peer = Peer()
+    outage = Outage("peer", peer.probe, (ConnectionError,), base=0.01, cap=0.01)
+    outage.found_down()
+    with pytest.raises(OutageTooLong, match="peer unavailable for"):
+        await outage.wait_up(give_up_after=0.05)
+    peer.down = False  # back, though the outage is older than the limit now
+    assert await outage.wait_up(give_up_after=0.05) is True
+
+
+async def test_until_up_runs_the_call_again_once_the_peer_is_back() -> None:
+    peer = Peer()
+    outage = Outage("peer", peer.probe, (ConnectionError,), base=0.01, cap=0.01)
+    calls = 0
+
+    async def call() -> str:
+        nonlocal calls
+        calls += 1
+        if peer.down:
+            raise ConnectionError("refused")
+        return "done"
+
+    task = asyncio.create_task(outage.until_up(call))
+    await eventually(lambda: peer.probes >= 2)
+    peer.down = False
+    assert await task == "done"
+    assert calls == 2  # once before the outage was known, once after the probe answered

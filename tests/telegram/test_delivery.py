@@ -17,7 +17,7 @@ from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, PacedRequests, Pacer
 from bot.telegram.text import utf16_len
 from bot.testing import FakeTelegram
-from tests.helpers import redis_outage
+from tests.helpers import redis_outage, telegram_outage
 
 NOTE = Notification(user_id=42, message="Your order is on its way!")
 ATTEMPTS = 4
@@ -49,7 +49,14 @@ def delivery(
     tg_bot: Bot, registry: ChatRegistry, pacer: Pacer, fake_redis: redis.asyncio.Redis
 ) -> Delivery:
     retry = RetryPolicy(ATTEMPTS, base_delay=0.01, max_delay=0.05)
-    return Delivery(tg_bot, registry, pacer, retry, redis=redis_outage(fake_redis))
+    return Delivery(
+        tg_bot,
+        registry,
+        pacer,
+        retry,
+        redis=redis_outage(fake_redis),
+        telegram=telegram_outage(tg_bot),
+    )
 
 
 @pytest.fixture
@@ -200,7 +207,12 @@ async def test_paid_broadcast_sets_the_flag(
     fake_redis: redis.asyncio.Redis,
 ) -> None:
     delivery = Delivery(
-        tg_bot, registry, pacer, redis=redis_outage(fake_redis), paid_broadcast=True
+        tg_bot,
+        registry,
+        pacer,
+        redis=redis_outage(fake_redis),
+        telegram=telegram_outage(tg_bot),
+        paid_broadcast=True,
     )
     await delivery.deliver(NOTE)
     [sent] = telegram.sent

@@ -93,3 +93,18 @@ async def test_a_pacer_looser_than_telegram_is_caught_by_the_model() -> None:
     telegram = FloodControl(FloodLimits(per_second=30, chat_burst=3, chat_period=0.3))
     grants = await _grants(pacer, [7, 7, 7, 7])
     assert [telegram.admit(chat, at) > 0 for chat, at in grants] == [False, False, False, True]
+
+
+async def test_requests_to_one_chat_made_side_by_side_keep_its_limit() -> None:
+    """Command replies are handled concurrently: six at once to one chat must still be spaced
+    by the chat's window (they all used to see it empty and go at once)."""
+    pacer = Pacer(Limits(per_second=1000, chat_burst=3, chat_per_second=20))
+    telegram = FloodControl(FloodLimits(per_second=1000, chat_burst=3, chat_period=0.15))
+    grants: list[float] = []
+
+    async def reply() -> None:
+        await pacer.wait_turn(5)
+        grants.append(time.monotonic())
+
+    await asyncio.gather(*(reply() for _ in range(6)))
+    assert [telegram.admit(5, at) > 0 for at in sorted(grants)] == [False] * 6

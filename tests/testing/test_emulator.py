@@ -248,3 +248,18 @@ def _wait_until(condition: Callable[[], bool], within: float = 10) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         time.sleep(0.01)
+
+
+async def test_offline_refuses_connections_until_it_comes_back(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    telegram.add_chat(1)
+    await tg_bot.send_message(1, "before")  # a keep-alive connection is open now
+    telegram.go_offline()
+    with pytest.raises(NetworkError):
+        await tg_bot.send_message(1, "on the open connection")
+    with pytest.raises(NetworkError):
+        await tg_bot.send_message(1, "on a new connection")
+    telegram.come_back()
+    await tg_bot.send_message(1, "after")
+    assert [m.text for m in telegram.sent] == ["before", "after"]

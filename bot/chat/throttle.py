@@ -1,0 +1,84 @@
+"""A budget of messages per user, checked before any handler runs: one user flooding the bot
+with commands is slowed down without holding up anyone else."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import structlog
+from telegram import Update
+from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
+
+log = structlog.get_logger(__name__)
+
+SLOW_DOWN = "You are sending messages too fast; I will answer again in a moment."
+FORGET_EVERY = 1000  # checks between sweeps of users whose budget is full again
+
+
+class _Bucket:
+    __slots__ = ("at", "tokens", "warned")
+
+    def __init__(self, tokens: float, at: float) -> None:
+        self.tokens = tokens
+        self.at = at
+        self.warned = False
+
+
+class CommandBudget:
+    """Each user may send `burst` messages at once and `per_minute` a minute after that
+    (a token bucket). A message over the budget is dropped before any handler sees it; the
+    first one dropped gets one "slow down" reply, the rest none, until the budget refills.
+    Admins (`exempt`) are never throttled."""
+
+    def __init__(self, burst: int, per_minute: float, exempt: Iterable[int] = ()) -> None:
+        self._burst = burst
+        self._rate = per_minute / 60
+        self._exempt = frozenset(exempt)
+        self._buckets: dict[int, _Bucket] = {}
+        self._checks = 0
+
+    def register(self, application: Application) -> None:  # type: ignore[type-arg]
+        """Check every update first (group -1), before the commands' handlers."""
+        application.add_handler(TypeHandler(Update, self._check), group=-1)
+
+    def allow(self, user_id: int, now: float | None = None) -> bool:
+        """Take one message from `user_id`'s budget; False when it is spent."""
+        if user_id in self._exempt:
+            return True
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            bucket = self._buckets[user_id] = _Bucket(self._burst, now)
+        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.at) * self._rate)
+        bucket.at = now
+        self._checks += 1
+        if self._checks % FORGET_EVERY == 0:
+            self._forget_full(now)
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            bucket.warned = False
+            return True
+        return False
+
+    def _forget_full(self, now: float) -> None:
+        """Users whose budget has refilled need no entry: a new one starts full too."""
+        full = [
+            user
+            for user, bucket in self._buckets.items()
+            if bucket.tokens + (now - bucket.at) * self._rate >= self._burst
+        ]
+        for user in full:
+            del self._buckets[user]
+
+    async def _check(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        if user is None or self.allow(user.id):
+            return
+        bucket = self._buckets[user.id]
+        message = update.effective_message
+        if not bucket.warned and message is not None:
+            bucket.warned = True
+            log.warning("user_throttled", user_id=user.id)
+            await message.reply_text(SLOW_DOWN)
+        raise ApplicationHandlerStop

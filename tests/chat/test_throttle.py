@@ -1,0 +1,58 @@
+"""The per-user message budget: a flood from one user is dropped early and slows nobody else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio
+
+from bot.chat.throttle import SLOW_DOWN, CommandBudget
+from bot.chat.user import HELP
+from bot.testing import FakeTelegram, FloodLimits
+from config.settings import Settings
+from tests.conftest import start_bot
+from tests.helpers import eventually, wait_sent
+
+
+def test_a_burst_then_the_rate_then_nothing_until_it_refills() -> None:
+    budget = CommandBudget(burst=3, per_minute=60)  # one a second after the burst
+    assert [budget.allow(7, now=0.0) for _ in range(4)] == [True, True, True, False]
+    assert budget.allow(8, now=0.0)  # another user has a budget of their own
+    assert not budget.allow(7, now=0.5)
+    assert budget.allow(7, now=1.6)
+    assert not budget.allow(7, now=1.7)
+
+
+def test_admins_are_never_throttled() -> None:
+    budget = CommandBudget(burst=1, per_minute=1, exempt={777})
+    assert all(budget.allow(777, now=0.0) for _ in range(50))
+
+
+async def test_one_user_flooding_commands_does_not_hold_up_another(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """200 /start from one user, Telegram's limits enforced: another user's /help is answered
+    within 2 s, the flooder gets its burst answered and one "slow down", and Telegram never
+    has to say 429."""
+    running = await start_bot(settings.model_copy(update={"telegram_chat_burst": 3}))
+    try:
+        telegram.set_limits(FloodLimits())
+        for _ in range(200):
+            telegram.user_says(1111, "/start")
+        await asyncio.to_thread(telegram.wait_for_call, "getUpdates", count=3)
+        asked = time.monotonic()
+        telegram.user_says(2222, "/help")
+        [reply] = await wait_sent(telegram, chat_id=2222)
+        answered_in = time.monotonic() - asked
+        assert reply.text == HELP
+        assert answered_in < 2.0, answered_in
+        await eventually(lambda: telegram.pending_updates() == 0)
+        await eventually(lambda: len([m for m in telegram.sent if m.chat_id == 1111]) >= 6)
+        flooder = [m.text for m in telegram.sent if m.chat_id == 1111]
+        assert flooder.count(SLOW_DOWN) == 1
+        assert len(flooder) <= 5 + 1 + 2  # the burst, one warning, what refilled meanwhile
+        assert telegram.rate_limited == 0
+    finally:
+        telegram.set_limits(None)
+        await running.shutdown()
