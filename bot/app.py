@@ -78,7 +78,9 @@ def build(settings: Settings) -> Bot:
     registry = ChatRegistry(client)
     # Shared by every lane: while Redis is down one of them probes it and the others wait.
     redis_outage = Outage("redis_lanes", client.ping, CONNECTION_ERRORS)
-    dead_letters = DeadLetterStore(client, settings.deadletter_maxlen)
+    dead_letters = DeadLetterStore(
+        client, settings.deadletter_maxlen, settings.deadletter_max_payload_bytes
+    )
     delivery = _delivery(settings, application, registry, pacer, redis_outage)
     dispatcher = _pipeline(
         settings,
@@ -114,6 +116,8 @@ def build(settings: Settings) -> Bot:
         mode="webhook" if settings.webhook_url else "polling",
         stream=settings.notification_stream,
         group=settings.stream_group,
+        listener=listener,
+        consumer=stream,
     )
     return Bot(
         settings=settings,

@@ -101,7 +101,10 @@ class InvalidNotification(ValueError):
 
 def preview(payload: bytes | str) -> str:
     """The start of a payload, decoded leniently and truncated for a log line."""
-    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    # Only the start is decoded: a payload can be megabytes. 4 bytes or 1 character of the
+    # head make at most one character of text, so a cut head still gives over PREVIEW_CHARS.
+    head = payload[: PREVIEW_CHARS * 4 + 4]
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
 
 

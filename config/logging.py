@@ -15,6 +15,12 @@ from structlog.typing import Processor
 # logs those URLs; redacting the rendered line is the backstop that catches every path.
 TOKEN_IN_TEXT = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 REDACTED = "[REDACTED]"
+# A deep link's token: whoever holds an unused one can link their chat to that user. It appears
+# in links (?start=...) and in the /start message python-telegram-bot logs at DEBUG (also
+# form-encoded: %2Fstart+...).
+LINK_TOKEN_IN_TEXT = re.compile(
+    r"((?<![A-Za-z])(?:start|startgroup)=|(?:/|%2F)start(?:@\w+)?(?:\s|\\n|%20|\+)+)[A-Za-z0-9_-]{8,64}"
+)
 
 # Libraries that log each HTTP request or Redis command: useful only when debugging.
 CHATTY_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.request", "redis")
@@ -28,7 +34,9 @@ class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
         self._secrets = [secret for secret in secrets if secret]
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self._secrets)
+        # Link tokens too, but only in logs: an admin's /link reply must keep its link.
+        line = redact(super().format(record), self._secrets)
+        return LINK_TOKEN_IN_TEXT.sub(rf"\1{REDACTED}", line)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     idempotency_window_seconds: int = Field(default=24 * 3600, gt=0)
     receipt_channel: str = "notification:receipts"
     deadletter_maxlen: int = Field(default=10_000, ge=1)
+    # A dead letter keeps at most this much of its payload (the rest is cut and marked).
+    deadletter_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
 
     telegram_base_url: str = TELEGRAM_API_URL
     telegram_timeout: float = Field(default=10.0, gt=0)

@@ -280,3 +280,30 @@ async def test_the_bots_own_http_stack_cuts_hung_requests_and_survives_dropped_o
         await eventually(lambda: running.bot.stats.outcomes[Outcome.SENT] == 1)
     finally:
         await running.shutdown()
+
+
+async def test_per_user_state_exists_only_for_linked_users_and_goes_with_the_link(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """Notifications to 50 ids nobody linked leave nothing behind per id; a linked user's
+    last delivery is kept until the link goes."""
+    for user in range(1000, 1050):
+        plain_publish(
+            settings.redis_url, settings.notification_channel, {"user_id": user, "message": "?"}
+        )
+    stats = running_bot.bot.stats
+    await eventually(lambda: stats.outcomes[Outcome.UNLINKED] == 50)
+    assert await redis_client.hlen("notify:last_delivery") == 0
+
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    plain_publish(
+        settings.redis_url, settings.notification_channel, {"user_id": 42, "message": "hi"}
+    )
+    await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "hi")
+    await eventually(lambda: redis_client.hexists("notify:last_delivery", "42"))
+    telegram.user_says(9001, "/stop")
+    await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == UNLINKED)
+    assert await redis_client.hlen("notify:last_delivery") == 0

@@ -7,18 +7,18 @@ import html
 import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 from telegram import Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.chat.broadcast import Broadcaster
+from bot.chat.format import REPLY_MAX_UTF16, clip, duration, utf16_len, when
 from bot.cluster.leader import Leadership
 from bot.notification import ADMIN, Envelope, Outcome, preview
 from bot.pipeline.dispatcher import Dispatcher
@@ -34,7 +34,12 @@ from config.settings import Settings
 log = structlog.get_logger(__name__)
 
 REFUSAL = "Sorry, that command is only for the bot's admins."
+# Commands whose reply reveals a deep link or user data: answered in the admin's private chat.
+PRIVATE_ONLY = frozenset({"link", "users", "whois", "deadletters"})
+PRIVATE_ONLY_REPLY = "I answer that only in our private chat: it shows links or user data."
 PAGE_SIZE = 20
+REASON_CHARS = 160  # a dead letter's reason as /deadletters shows it
+MORE = "\n({n} more not shown: /deadletters {k} shows what fits)"
 SEND_WAIT = 30.0  # seconds /send waits for the outcome before answering "queued"
 
 Answer = Callable[[Update, list[str]], Awaitable[str | None]]
@@ -118,6 +123,11 @@ class AdminCommands:
                 return
             user_id = update.effective_user.id if update.effective_user else None
             log.info("admin_command", command=name, user_id=user_id)
+            chat = update.effective_chat
+            if name in PRIVATE_ONLY and (chat is None or chat.type != ChatType.PRIVATE):
+                # Everyone in a group would see the link (and could redeem it) or the ids.
+                await message.reply_text(PRIVATE_ONLY_REPLY)
+                return
             try:
                 reply = await answer(update, list(context.args or []))
             except Usage as usage:
@@ -147,7 +157,7 @@ class AdminCommands:
         table = "\n".join(f"{a:<14}{b:>12}{c:>10}" for a, b, c in rows)
         redis_ms = await _ping_ms(self._redis)
         lines = [
-            f"up {_duration(self._stats.uptime())}, "
+            f"up {duration(self._stats.uptime())}, "
             f"{await self._registry.linked_count()} linked users",
             f"<pre>{html.escape(table)}</pre>",
             f"send rate: {self._stats.send_rate():.1f}/s; queued: {self._dispatcher.pending}"
@@ -182,7 +192,7 @@ class AdminCommands:
         if not rows:
             return f"No linked users on page {page} ({total} linked)."
         pages = -(-total // PAGE_SIZE)
-        table = "\n".join(f"{r.user_id:>10} {r.chat_id:>14} {_when(r.linked_at)}" for r in rows)
+        table = "\n".join(f"{r.user_id:>10} {r.chat_id:>14} {when(r.linked_at)}" for r in rows)
         header = f"{'user':>10} {'chat':>14} linked since (UTC)"
         return f"Linked users, page {page} of {pages} ({total}):\n<pre>{header}\n{table}</pre>"
 
@@ -194,12 +204,12 @@ class AdminCommands:
             lines = [f"User {user_id} is not linked."]
         else:
             since = await self._registry.linked_since(user_id)
-            lines = [f"User {user_id}: chat {chat_id}, linked {_when(since)} UTC."]
+            lines = [f"User {user_id}: chat {chat_id}, linked {when(since)} UTC."]
         if last is None:
             lines.append("No delivery recorded.")
         else:
             reason = f" ({html.escape(last['reason'])})" if last.get("reason") else ""
-            lines.append(f"Last delivery {_when(last['at'])} UTC: {last['outcome']}{reason}.")
+            lines.append(f"Last delivery {when(last['at'])} UTC: {last['outcome']}{reason}.")
         return "\n".join(lines)
 
     async def send(self, _update: Update, args: list[str]) -> str:
@@ -237,7 +247,7 @@ class AdminCommands:
         token = await self._registry.create_link_token(user_id, self._settings.link_ttl_seconds)
         url = deep_link(update.get_bot().username, token)
         return (
-            f"Link for user {user_id}, valid {_duration(self._settings.link_ttl_seconds)}:\n{url}"
+            f"Link for user {user_id}, valid {duration(self._settings.link_ttl_seconds)}:\n{url}"
         )
 
     async def unlink(self, _update: Update, args: list[str]) -> str:
@@ -256,13 +266,23 @@ class AdminCommands:
         total = await self._dead_letters.count()
         if not letters:
             return "No dead letters."
-        lines = [
-            f"{letter.id}  {_when(letter.failed_at)}  {letter.reason}\n"
-            f"    {preview(letter.payload)}"
-            for letter in letters
-        ]
-        body = html.escape("\n".join(lines))
-        return f"{total} dead letters, newest first:\n<pre>{body}</pre>\n/retry ID or /retry all"
+        header = f"{total} dead letters, newest first:\n"
+        footer = "\n/retry ID or /retry all"
+        # Telegram takes 4,096 characters of text (the <pre> and escapes do not count): show
+        # as many as fit, newest first, and say how many did not.
+        room = REPLY_MAX_UTF16 - utf16_len(header + footer) - len(MORE.format(n=50, k=50))
+        lines: list[str] = []
+        for letter in letters:
+            line = (
+                f"{letter.id}  {when(letter.failed_at)}  {clip(letter.reason, REASON_CHARS)}"
+                f"{' (payload cut)' if letter.truncated else ''}\n    {preview(letter.payload)}"
+            )
+            if utf16_len("\n".join([*lines, line])) > room:
+                break
+            lines.append(line)
+        if len(lines) < len(letters):
+            footer = MORE.format(n=len(letters) - len(lines), k=len(lines)) + footer
+        return f"{header}<pre>{html.escape(chr(10).join(lines))}</pre>{footer}"
 
     async def retry(self, _update: Update, args: list[str]) -> str:
         if len(args) != 1:
@@ -272,12 +292,15 @@ class AdminCommands:
             return "Retry replays onto the stream, and NOTIFICATION_STREAM is off."
         ids = None if args[0] == "all" else [args[0]]
         try:
-            moved = await self._dead_letters.replay(ids, stream, self._settings.stream_maxlen)
+            done = await self._dead_letters.replay(ids, stream, self._settings.stream_maxlen)
         except RedisError as exc:
             if "Invalid stream ID" in str(exc):
                 raise Usage("/retry ID|all, with an ID from /deadletters") from None
             raise
-        return f"Requeued {moved} dead letter{'s' if moved != 1 else ''}."
+        reply = f"Requeued {done.moved} dead letter{'s' if done.moved != 1 else ''}."
+        if done.truncated:
+            reply += f" Kept {done.truncated} whose payload was cut to the size limit."
+        return reply
 
     async def pause(self, _update: Update, _args: list[str]) -> str:
         self._dispatcher.pause()
@@ -332,19 +355,8 @@ async def _ping_ms(client: redis.asyncio.Redis) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s"
 
 
-def _when(unix_time: float | None) -> str:
-    if unix_time is None:
-        return "?"
-    return datetime.fromtimestamp(unix_time, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+

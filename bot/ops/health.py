@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 from bot.cluster.leader import Leadership
 from bot.ops.metrics import Metrics
 from bot.pipeline.dispatcher import Dispatcher
-from bot.sources.stream import pending_entries
+from bot.sources.pubsub import RedisListener
+from bot.sources.stream import StreamConsumer, pending_entries
 from bot.store.counters import Stats
 
 PING_TIMEOUT = 1.0  # a health check answers fast, or the platform's router gives up on it
@@ -30,10 +31,13 @@ class Health:
     mode: str  # "polling" or "webhook"
     stream: str
     group: str
+    listener: RedisListener | None = None
+    consumer: StreamConsumer | None = None
     username: str | None = None  # set once Telegram answered getMe
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
-        """(healthy, the JSON body). Unhealthy only when Redis does not answer."""
+        """(healthy, the JSON body). Healthy when Redis answers and every source this instance
+        runs is reading: the stream consumer, and the pub/sub listener on the leader."""
         body: dict[str, Any] = {"mode": self.mode}
         if self.leadership is not None:
             body["role"] = _role(self.leadership)
@@ -54,8 +58,20 @@ class Health:
         }
         body["last_delivery_at"] = self.stats.last_sent_at
         body["backlog"] = await self.backlog()
-        body["status"] = "ok"
-        return True, body
+        body["sources"] = sources = self._sources()
+        healthy = all(state in {"consuming", "subscribed"} for state in sources.values())
+        body["status"] = "ok" if healthy else "not consuming"
+        return healthy, body
+
+    def _sources(self) -> dict[str, str]:
+        sources = {}
+        if self.consumer is not None:
+            sources["stream"] = "consuming" if self.consumer.ready.is_set() else "reconnecting"
+        leads = self.leadership is None or self.leadership.is_leader
+        if self.listener is not None and leads:
+            subscribed = self.listener.subscribed.is_set()
+            sources["pubsub"] = "subscribed" if subscribed else "reconnecting"
+        return sources
 
     async def backlog(self) -> dict[str, int]:
         """Notifications waiting here (memory) and unacknowledged in the stream (all consumers)."""

@@ -31,7 +31,9 @@ class Webhook:
 
     async def handle(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER)
-        if given is None or not hmac.compare_digest(given.encode(), self._secret):
+        # Headers arrive decoded with surrogateescape: any bytes at all encode back.
+        raw = None if given is None else given.encode("utf-8", "surrogateescape")
+        if raw is None or not hmac.compare_digest(raw, self._secret):
             log.warning(
                 "webhook_forbidden",
                 reason="no secret header" if given is None else "wrong secret header",

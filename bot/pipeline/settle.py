@@ -113,7 +113,9 @@ class Settler:
                 )
             if outcome is Outcome.SENT and envelope.id is not None:
                 pipe.set(DELIVERED_PREFIX + envelope.id, "1", ex=self._window)
-            queue_settled(pipe, outcome, envelope.user_id, reason, dead)
+            # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
+            linked = outcome is Outcome.SENT or (outcome is Outcome.FAILED and attempts > 0)
+            queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
             self._queue_receipt(pipe, envelope, outcome)
             if envelope.ack is not None:
                 envelope.ack(pipe)

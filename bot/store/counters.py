@@ -62,14 +62,22 @@ class Stats:
 
 
 def queue_settled(
-    pipe: Pipeline, outcome: Outcome, user_id: int | None, reason: str | None, dead_lettered: bool
+    pipe: Pipeline,
+    outcome: Outcome,
+    user_id: int | None,
+    reason: str | None,
+    dead_lettered: bool,
+    *,
+    linked: bool,
 ) -> None:
-    """Queue the all-time counters and the user's last delivery for one settled notification."""
+    """Queue the all-time counters for one settled notification, and the user's last delivery
+    when the user is `linked` (per-user state exists only for linked users and goes with the
+    link: a flood of unknown ids must not grow it)."""
     pipe.hincrby(STATS, "received", 1)
     pipe.hincrby(STATS, outcome.value, 1)
     if dead_lettered:
         pipe.hincrby(STATS, "dead_lettered", 1)
-    if user_id is not None:
+    if user_id is not None and linked:
         last = {"at": round(time.time(), 3), "outcome": outcome.value, "reason": reason}
         pipe.hset(LAST_DELIVERY, str(user_id), json.dumps(last))
 

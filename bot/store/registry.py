@@ -13,6 +13,8 @@ import redis.asyncio
 import redis.client
 from redis.asyncio.client import Pipeline
 
+from bot.store.counters import LAST_DELIVERY
+
 # Key names live here and nowhere else; the publisher imports them.
 USER_TO_CHAT = "notify:user_chat"  # hash: user id -> chat id
 CHAT_TO_USER = "notify:chat_user"  # hash: chat id -> user id
@@ -182,6 +184,7 @@ def queue_unlink(pipe: Pipeline | redis.client.Pipeline, user_id: int, chat_id: 
     pipe.hdel(CHAT_TO_USER, str(chat_id))
     pipe.hdel(USER_TO_CHAT, str(user_id))
     pipe.zrem(LINKED, str(user_id))
+    pipe.hdel(LAST_DELIVERY, str(user_id))  # per-user state goes with the link
 
 
 def _queue_link(
@@ -197,6 +200,7 @@ def _queue_link(
     if previous_user is not None and int(previous_user) != user_id:
         pipe.hdel(USER_TO_CHAT, previous_user)
         pipe.zrem(LINKED, previous_user)
+        pipe.hdel(LAST_DELIVERY, previous_user)
     pipe.hset(USER_TO_CHAT, str(user_id), str(chat_id))
     pipe.hset(CHAT_TO_USER, str(chat_id), str(user_id))
     pipe.zadd(LINKED, {str(user_id): int(time.time())})

@@ -144,7 +144,9 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
 
         bad = '{"user_id": "42", "text": "typo in the field name"}'
         transcript.say("web app", f"publishes an invalid payload: {bad}")
-        dead_letters = DeadLetterStore(client, settings.deadletter_maxlen)
+        dead_letters = DeadLetterStore(
+            client, settings.deadletter_maxlen, settings.deadletter_max_payload_bytes
+        )
         await asyncio.to_thread(_raw_publish, settings.redis_url, bad)
         letter = await _first_dead_letter(dead_letters)
         transcript.say("bot", f"rejects it, nothing sent: {letter.reason}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from bot.chat.admin import REFUSAL
+from bot.chat.admin import PRIVATE_ONLY_REPLY, REFUSAL
 from bot.chat.menus import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from bot.chat.user import HELP
 from bot.notification import Outcome
@@ -90,6 +91,18 @@ async def test_an_admin_in_a_group_is_obeyed_but_another_member_is_not(
     group = {"id": -100555, "type": "supergroup", "title": "ops"}
     assert (await ask(telegram, OTHER, "/health", chat=group)) == REFUSAL
     assert "redis: ok" in await ask(telegram, ADMIN, "/health", chat=group)
+
+
+@pytest.mark.parametrize("command", ["/link 42", "/users", "/whois 42", "/deadletters"])
+async def test_commands_that_reveal_links_or_user_data_answer_only_in_private(
+    bot: RunningBot, telegram: FakeTelegram, command: str
+) -> None:
+    """In a group every member would see the deep link (and could redeem it, taking over user
+    42's notifications) or the ids: the admin is told to ask in private, nothing more."""
+    group = {"id": -100556, "type": "group", "title": "team"}
+    reply = await ask(telegram, ADMIN, command, chat=group)
+    assert reply == PRIVATE_ONLY_REPLY
+    assert "t.me" not in reply
 
 
 async def test_stats_show_counts_since_start_and_all_time(
@@ -329,3 +342,34 @@ async def test_a_slow_admin_command_does_not_hold_up_other_users(
 
     assert await ask(telegram, OTHER, "/help") == HELP  # answered while /send still waits
     assert not [m for m in telegram.sent if m.chat_id == ADMIN and m.text.startswith("User 42")]
+
+
+async def test_the_longest_dead_letter_listing_still_fits_one_message(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
+) -> None:
+    """/deadletters 50, the documented maximum, with 60 long letters: it answers (it used to
+    fail with "message is too long"), showing what fits and saying how many it left out."""
+    store = bot.bot.dead_letters
+    for n in range(60):
+        payload = json.dumps({"user_id": n, "text": "x" * 400})
+        await store.add(payload, "not valid: " + "why " * 100, 1, "pubsub", time.time())
+    listing = await ask(telegram, ADMIN, "/deadletters 50")
+    assert listing.startswith("60 dead letters, newest first:")
+    assert len(listing.encode("utf-16-le")) // 2 <= 4096
+    assert "more not shown: /deadletters" in listing
+
+
+async def test_dead_letters_keep_a_bounded_payload_and_a_replay_skips_cut_ones(
+    bot: RunningBot, telegram: FakeTelegram, admin_settings: Settings
+) -> None:
+    """An invalid 1 MB payload is kept as its first DEADLETTER_MAX_PAYLOAD_BYTES (64 KB),
+    marked; /retry all does not put it back (it could only fail again)."""
+    huge = '{"user_id": 42, "message": "' + "y" * 1_000_000  # not even valid JSON
+    plain_publish(admin_settings.redis_url, admin_settings.notification_channel, huge)
+    await eventually(lambda: bot.bot.stats.dead_lettered == 1)
+    [letter] = await bot.bot.dead_letters.latest(1)
+    assert letter.truncated == len(huge)
+    assert len(letter.payload) == 64 * 1024
+    assert "(payload cut)" in await ask(telegram, ADMIN, "/deadletters")
+    reply = await ask(telegram, ADMIN, "/retry all")
+    assert reply == "Requeued 0 dead letters. Kept 1 whose payload was cut to the size limit."

@@ -7,9 +7,15 @@ import json
 import logging
 
 import pytest
+import redis.asyncio
 import structlog
 
+from bot.publisher import AsyncPublisher
+from bot.testing import FakeTelegram
 from config.logging import REDACTED, configure_logging
+from config.settings import Settings
+from tests.conftest import start_bot
+from tests.helpers import token_of, wait_sent
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 URL = f"https://api.telegram.org/bot{TOKEN}/getUpdates"
@@ -94,3 +100,27 @@ def test_both_formats_render_one_line_per_event(fmt: str) -> None:
     assert output.count("\n") == 1
     assert "bot_ready" in output
     assert "notify_bot" in output
+
+
+async def test_no_log_line_at_debug_contains_a_deep_link_token(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """python-telegram-bot logs each update and request at DEBUG: a /start with an unused
+    token, and an admin's /link reply, must reach the log redacted."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", secrets=settings.secrets, stream=stream, cache_loggers=False)
+    admin = 777
+    telegram.add_chat(admin)
+    running = await start_bot(settings.model_copy(update={"admin_ids": frozenset({admin})}))
+    try:
+        link = await AsyncPublisher(redis_client).create_link(42)
+        telegram.user_says(9001, f"/start {token_of(link)}")
+        await wait_sent(telegram, chat_id=9001)
+        telegram.user_says(admin, "/link 43")
+        [reply] = await wait_sent(telegram, chat_id=admin, predicate=lambda m: "t.me" in m.text)
+    finally:
+        await running.shutdown()
+    output = stream.getvalue()
+    tokens = [token_of(link), token_of(reply.text.split()[-1])]
+    assert "/start [REDACTED]" in output or "%2Fstart+[REDACTED]" in output  # PTB logged it
+    assert [token for token in tokens if token in output] == []

@@ -71,6 +71,27 @@ async def test_healthz_reports_redis_telegram_role_and_backlog(
         }
         assert body["last_delivery_at"] == running.bot.stats.last_sent_at
         assert body["backlog"] == {"memory": 0, "stream_pending": 0}
+        assert body["sources"] == {"stream": "consuming", "pubsub": "subscribed"}
+    finally:
+        await running.shutdown()
+
+
+async def test_healthz_is_503_while_a_source_is_not_reading(
+    http_settings: Settings, redis_client: redis.asyncio.Redis
+) -> None:
+    """Redis answers PING, but the stream cannot be read (its key was overwritten with a
+    string): not ok. A bot that cannot read its source must not look healthy."""
+    running = await start_bot(http_settings)
+    stream = http_settings.notification_stream
+    try:
+        await redis_client.delete(stream)
+        await redis_client.set(stream, "not a stream")
+        await eventually(lambda: _status(running, 503), within=10)
+        body = (await get(running, "/healthz")).json()
+        assert body["status"] == "not consuming"
+        assert body["sources"] == {"stream": "reconnecting", "pubsub": "subscribed"}
+        await redis_client.delete(stream)  # the consumer recreates it and reads again
+        await eventually(lambda: _status(running, 200), within=10)
     finally:
         await running.shutdown()
 
@@ -164,9 +185,15 @@ async def test_webhook_mode_takes_updates_only_with_the_secret_header(
                     json=update,
                     headers={"X-Telegram-Bot-Api-Secret-Token": "guess"},
                 )
-        assert (bare.status_code, wrong.status_code) == (403, 403)
+                # Bytes that are not ASCII (or UTF-8): once a 500 and a traceback.
+                garbled = await client.post(
+                    url_of(running, "/telegram"),
+                    json=update,
+                    headers={b"X-Telegram-Bot-Api-Secret-Token": b"\xff\xfe s\xc3\xa9cret"},
+                )
+        assert (bare.status_code, wrong.status_code, garbled.status_code) == (403, 403, 403)
         reasons = [e["reason"] for e in logs if e["event"] == "webhook_forbidden"]
-        assert reasons == ["no secret header", "wrong secret header"]
+        assert reasons == ["no secret header", "wrong secret header", "wrong secret header"]
         # A genuine update after them is answered; the refused ones never were.
         telegram.user_says(9003, "/help")
         await wait_sent(telegram, chat_id=9003)

@@ -239,7 +239,7 @@ async def test_a_dead_letter_can_be_replayed_once_the_cause_is_fixed(
     assert (dead.reason, dead.attempts, dead.source) == ("Chat not found", 1, "pubsub")
 
     telegram.add_chat(777)
-    assert await store.replay([dead.id], settings.notification_stream, 1000) == 1
+    assert (await store.replay([dead.id], settings.notification_stream, 1000)).moved == 1
 
     await wait_sent(telegram, chat_id=777, predicate=lambda m: m.text == "again")
     assert await store.count() == 0
