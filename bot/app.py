@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis.asyncio
+from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 from telegram.error import NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
@@ -77,7 +78,7 @@ def build(settings: Settings) -> Bot:
     application = _application(settings, metrics, pacer)
     registry = ChatRegistry(client)
     # Shared by every lane: while Redis is down one of them probes it and the others wait.
-    redis_outage = Outage("redis_lanes", client.ping, CONNECTION_ERRORS)
+    redis_outage = Outage("redis_lanes", client.ping, REDIS_WAIT_ERRORS)
     dead_letters = DeadLetterStore(
         client, settings.deadletter_maxlen, settings.deadletter_max_payload_bytes
     )
@@ -137,6 +138,11 @@ def build(settings: Settings) -> Bot:
         health=health,
         http=_http(settings, application, health, metrics),
     )
+
+
+# What a lane waits out: Redis unreachable, or up but refusing writes for now (a replica after
+# a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.
+REDIS_WAIT_ERRORS = (*CONNECTION_ERRORS, ReadOnlyError, OutOfMemoryError, MasterDownError)
 
 
 def _handlers(

@@ -19,7 +19,12 @@ REDACTED = "[REDACTED]"
 # in links (?start=...) and in the /start message python-telegram-bot logs at DEBUG (also
 # form-encoded: %2Fstart+...).
 LINK_TOKEN_IN_TEXT = re.compile(
-    r"((?<![A-Za-z])(?:start|startgroup)=|(?:/|%2F)start(?:@\w+)?(?:\s|\\n|%20|\+)+)[A-Za-z0-9_-]{8,64}"
+    # A link, ?start=<token>, URL-encoded or not ("restart=" is not one; "%3Fstart=" is).
+    r"((?<!(?-i:[a-z]))(?:start|startgroup)(?:=|%3D)"
+    # /start <token>, the space written any way a log line may escape it.
+    r"|(?:/|%2F)start(?:@\w+)?(?:\s|\\+[nrt]|\\+u00a0|%20|%09|\+)+)"
+    r"[A-Za-z0-9_-]{8,64}",
+    re.IGNORECASE,  # Telegram matches commands case-insensitively: /START <token> links too
 )
 
 # Libraries that log each HTTP request or Redis command: useful only when debugging.

@@ -177,9 +177,7 @@ async def test_a_redis_restart_mid_burst_loses_and_duplicates_nothing(
             lambda: client.xpending(config.notification_stream, "notify-bot")["pending"] == 0,
             within=20,
         )
-        counts = Counter(m.text for m in telegram.sent)
-        lost = [f"n{n}" for n in range(500) if counts[f"n{n}"] == 0]
-        duplicated = [text for text, count in counts.items() if count > 1]
+        lost, duplicated = _lost_and_duplicated(telegram, "n", 500)
         out_of_order = [
             user
             for user in range(1, 51)
@@ -230,9 +228,7 @@ async def test_telegram_unreachable_mid_burst_is_waited_out_not_dead_lettered(
         telegram.come_back()
         await wait_sent(telegram, predicate=lambda m: m.text.startswith("t"), count=300)
         await eventually(lambda: running.bot.dispatcher.pending == 0)
-        counts = Counter(m.text for m in telegram.sent)
-        lost = [n for n in range(300) if counts[f"t{n}"] == 0]
-        duplicated = [text for text, count in counts.items() if count > 1]
+        lost, duplicated = _lost_and_duplicated(telegram, "t", 300)
         report(
             f"telegram refused for 3 s after {offline_after} of 300: lost {len(lost)}, "
             f"duplicated {len(duplicated)}, dead letters {await running.bot.dead_letters.count()}"
@@ -301,6 +297,15 @@ async def test_after_a_hang_only_the_timed_out_sends_are_sent_again_once(
         telegram.latency = 0.0
         client.close()
         await running.shutdown()
+
+
+def _lost_and_duplicated(
+    telegram: FakeTelegram, prefix: str, count: int
+) -> tuple[list[str], list[str]]:
+    """Of the texts prefix0..prefix<count-1>: those never sent, and those sent more than once."""
+    sent = Counter(m.text for m in telegram.sent)
+    texts = [f"{prefix}{n}" for n in range(count)]
+    return [t for t in texts if sent[t] == 0], [t for t in texts if sent[t] > 1]
 
 
 def _note(user_id: int, message: str, **extra: object) -> str:

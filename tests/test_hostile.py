@@ -82,3 +82,24 @@ async def test_a_notification_after_a_maximal_one_arrives_within_a_second(
     assert "".join(part.text.strip() for part in parts).replace(" ", "") == maximal.replace(
         " ", ""
     )
+
+
+async def test_a_redis_error_that_is_not_an_outage_does_not_stop_the_listener(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """Someone overwrote the counters' hash with a string: settling answers WRONGTYPE. The
+    listener logs it and reads on; a valid notification after an invalid one is delivered."""
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    await redis_client.set("notify:stats", "not a hash")
+    plain_publish(settings.redis_url, settings.notification_channel, "not json")
+    plain_publish(
+        settings.redis_url, settings.notification_channel, {"user_id": 42, "message": "still"}
+    )
+    await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "still")
+    await eventually(lambda: running_bot.bot.stats.outcomes[Outcome.INVALID] == 1)
+    assert not running_bot.task.done()
+    assert running_bot.bot.listener is not None
+    assert running_bot.bot.listener.subscribed.is_set()

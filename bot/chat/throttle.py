@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import structlog
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
 log = structlog.get_logger(__name__)
@@ -80,5 +81,8 @@ class CommandBudget:
         if not bucket.warned and message is not None:
             bucket.warned = True
             log.warning("user_throttled", user_id=user.id)
-            await message.reply_text(SLOW_DOWN)
+            try:
+                await message.reply_text(SLOW_DOWN)
+            except TelegramError as exc:  # the update is dropped all the same
+                log.warning("throttle_reply_failed", error=exc.message)
         raise ApplicationHandlerStop

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 import structlog
+from redis.exceptions import RedisError
 
 from bot.notification import (
     MESSAGE_MAX_CHARS,
@@ -84,15 +85,13 @@ class Dispatcher:
             envelope.notification = parse_notification(envelope.payload, self._max_chars)
         except InvalidNotification as exc:
             try:
-                await self._settler.settle(envelope, Outcome.INVALID, exc.reason)
+                await self._settle_here(envelope, Outcome.INVALID, exc.reason)
             finally:
                 _release(envelope)
             return
         if envelope.source == PUBSUB:
             if self.paused and self._queued_pubsub >= self._pause_buffer:
-                await self._settler.settle(
-                    envelope, Outcome.FAILED, "paused and the buffer is full"
-                )
+                await self._settle_here(envelope, Outcome.FAILED, "paused and the buffer is full")
                 return
             self._queued_pubsub += 1
         user_id = envelope.notification.user_id
@@ -104,6 +103,15 @@ class Dispatcher:
         task = asyncio.create_task(self._drain_lane(user_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _settle_here(self, envelope: Envelope, outcome: Outcome, reason: str) -> None:
+        """Settle in the source's own task. An error Redis answers (not an outage: those are
+        waited out) is logged, never raised into the source, which would stop reading: the
+        outcome is counted already, and a stream entry stays pending to be tried again."""
+        try:
+            await self._settler.settle(envelope, outcome, reason)
+        except RedisError as exc:
+            log.error("settle_failed", error=str(exc), source=envelope.source)  # noqa: TRY400
 
     async def _drain_lane(self, user_id: int) -> None:
         lane = self._lanes[user_id]

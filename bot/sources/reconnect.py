@@ -7,6 +7,7 @@ down before the lock can expire, see cluster/leader.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -67,7 +68,8 @@ class Backoff:
         self._down_since = 0.0
         self.failures = 0
 
-    async def failed(self, exc: BaseException) -> None:
+    async def failed(self, exc: BaseException, max_wait: float | None = None) -> None:
+        """Count and log a failure, then wait out the backoff (at most `max_wait` seconds)."""
         if not self.failures:
             self._down_since = time.monotonic()
         self.failures += 1
@@ -79,7 +81,7 @@ class Backoff:
             retry_in=round(delay, 2),
             **self._context,
         )
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay if max_wait is None else max(min(delay, max_wait), 0))
 
     def recovered(self) -> bool:
         """Say that the peer answers again; True if it had failed before."""
@@ -140,8 +142,10 @@ class Outage:
         self._cap = cap
         self._backoff = Backoff(name, base=base, cap=cap, **context)
         self._name = name
+        self._call_failed = f"{name}_call_failed"
         self._probing = asyncio.Lock()
         self._down_since: float | None = None
+        self._back = asyncio.Event()  # set when the peer answers again
         self._outage_ended_at = -1.0  # when the last outage that a probe confirmed ended
 
     @property
@@ -153,43 +157,56 @@ class Outage:
         """A call failed with one of `errors`: from now on callers wait for the probe."""
         if self._down_since is None:
             self._down_since = time.monotonic()
+            self._back = asyncio.Event()
 
-    async def until_up(
-        self, call: Callable[[], Awaitable[T]], *, give_up_after: float | None = None
-    ) -> T:
-        """Run `call`; while the peer is down, wait for it and run it again. With
-        `give_up_after`, raise OutageTooLong once the peer has been down that long. A call that
-        keeps failing while the probe answers is retried with backoff, not in a tight loop."""
-        failures = 0
+    async def until_up(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call`; while the peer is down, wait for it and run it again, for as long as it
+        takes. A call that keeps failing while the probe answers (say, Redis is read-only after
+        a failover) is retried with backoff, not in a tight loop."""
+        failures, error = 0, ""
         while True:
             stop_if_cancelled()
-            if self._down_since is not None and not await self.wait_up(give_up_after):
+            if self._down_since is not None and not await self.wait_up() and failures:
+                if failures == 1:  # the peer answers, but this call does not work
+                    log.warning(self._call_failed, error=error)
                 await asyncio.sleep(backoff_delay(failures, self._base, self._cap))
             try:
                 return await call()
-            except self.errors:
+            except self.errors as exc:
                 failures += 1
+                error = str(exc) or type(exc).__name__
                 self.found_down()
 
     async def wait_up(self, give_up_after: float | None = None) -> bool:
         """Return once the peer answers the probe (at once while it is up): True if it was
-        really down meanwhile (a probe failed), False if the first probe answered."""
+        really down meanwhile (a probe failed), False if the first probe answered. A caller
+        waits at most `give_up_after` seconds, counted from its own call, then OutageTooLong:
+        so each waiting caller gets the whole time, and a long outage fails them one wait
+        apart, never in a burst."""
         started = time.monotonic()
+        deadline = None if give_up_after is None else started + give_up_after
         while self._down_since is not None:
+            stop_if_cancelled()
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise OutageTooLong(f"{self._name} unavailable for {self.down_for:.0f} s")
+            if self._probing.locked():  # someone probes: wait for its answer, or our deadline
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._back.wait(), left)
+                continue
             async with self._probing:
-                if self._down_since is None:
-                    break  # another waiter's probe found it back
-                try:
-                    await self._probe()
-                except self.errors as exc:
-                    # Given up only after a probe failed: the peer may be back by now.
-                    if give_up_after is not None and self.down_for >= give_up_after:
-                        raise OutageTooLong(
-                            f"{self._name} unavailable for {self.down_for:.0f} s"
-                        ) from None
-                    await self._backoff.failed(exc)
-                    continue
-                if self._backoff.recovered():
-                    self._outage_ended_at = time.monotonic()
-                self._down_since = None
+                await self._probe_once(left)
         return self._outage_ended_at >= started
+
+    async def _probe_once(self, left: float | None) -> None:
+        if self._down_since is None:
+            return  # another waiter's probe found it back
+        try:
+            await self._probe()
+        except self.errors as exc:
+            await self._backoff.failed(exc, max_wait=left)
+            return
+        if self._backoff.recovered():
+            self._outage_ended_at = time.monotonic()
+        self._down_since = None
+        self._back.set()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
+from redis.exceptions import RedisError
 from telegram import Bot
 from telegram.error import (
     BadRequest,
@@ -24,6 +25,7 @@ from bot.sources.reconnect import Outage, OutageTooLong, backoff_delay
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Pacer
 from bot.telegram.text import MAX_UTF16, split_message
+from bot.telegram.transport import NotConnected
 
 log = structlog.get_logger(__name__)
 
@@ -168,23 +170,26 @@ class Delivery:
             outage = await self._telegram.wait_up(self._outage_max)
         except OutageTooLong as too_long:
             return Result(Outcome.FAILED, f"{exc.message}; {too_long}", attempt), True
-        if outage:
-            # Telegram was unreachable: an outage, not this message's failure. Sent again now.
+        if outage and isinstance(exc, NotConnected):
+            # Nothing reached Telegram, which was down: sent again, free of the retry budget.
             return None, False
-        # Telegram answers getMe but not this request: the retry budget applies.
+        # Otherwise it counts: a timed-out or cut request may have arrived, so a Telegram that
+        # keeps failing this way must not make copies without end.
         if attempt >= self._retry.max_attempts:
             return Result(
                 Outcome.FAILED, f"{exc.message} (after {attempt} attempts)", attempt
             ), True
-        delay = backoff_delay(attempt, self._retry.base_delay, self._retry.max_delay)
-        log.warning(
-            "telegram_send_retry",
-            user_id=send.user_id,
-            reason=exc.message,
-            attempt=attempt,
-            retry_in=round(delay, 2),
-        )
-        await asyncio.sleep(delay)
+        if not outage:
+            # Telegram answers getMe but not this request: back off before the next try.
+            delay = backoff_delay(attempt, self._retry.base_delay, self._retry.max_delay)
+            log.warning(
+                "telegram_send_retry",
+                user_id=send.user_id,
+                reason=exc.message,
+                attempt=attempt,
+                retry_in=round(delay, 2),
+            )
+            await asyncio.sleep(delay)
         return None, True
 
     async def _update_link(self, change: Awaitable[object]) -> None:
@@ -193,7 +198,7 @@ class Delivery:
         chat gets the same answer from Telegram and tries again."""
         try:
             await change
-        except self._redis.errors as exc:
+        except RedisError as exc:
             log.warning("link_update_failed", error=str(exc) or type(exc).__name__)
 
 

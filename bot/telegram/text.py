@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
 import regex
 
@@ -10,7 +10,7 @@ MAX_UTF16 = 4096  # Telegram's limit for a message, counted in UTF-16 code units
 
 # Preferred cut points, best first. A cut is taken only if it keeps at least half the part,
 # so one early newline does not produce a tiny message.
-SEPARATORS = ("\n\n", "\n", " ")
+SEPARATORS = ("\r\n\r\n", "\n\n", "\r\n", "\n", " ")  # browsers' textareas send CRLF
 
 # One user-perceived character: a letter with its accents, a flag, an emoji with its skin tone
 # or a family joined by zero-width joiners. `regex` implements Unicode's rules (UAX #29); the
@@ -45,7 +45,7 @@ def split_message(text: str, limit: int = MAX_UTF16) -> list[str]:
         fits = boundaries[at]
         if fits <= start:  # one "character" longer than a whole part: cut inside it
             fits = max(bisect_right(units, units[start] + limit) - 1, start + 1)
-        end, resume = _cut(text, start, fits)
+        end, resume = _cut(text, start, fits, boundaries)
         if text[start:end].strip():
             parts.append(text[start:end])
         start = resume
@@ -65,12 +65,24 @@ def _utf16_offsets(text: str) -> list[int]:
     return offsets
 
 
-def _cut(text: str, start: int, fits: int) -> tuple[int, int]:
+def _cut(text: str, start: int, fits: int, boundaries: list[int]) -> tuple[int, int]:
     """Where the part that starts at `start` ends, and where the next begins: at the best
-    separator that keeps at least half of what fits (the separator is dropped), else at `fits`."""
+    separator that keeps at least half of what fits (the separator is dropped, and it must not
+    hold a character together, as a space before a combining accent does), else at `fits`."""
     for separator in SEPARATORS:
         # The separator may straddle the limit: it is dropped, so the part still fits.
         at = text.rfind(separator, start, fits + len(separator))
-        if at > start and at - start >= (fits - start) // 2:
-            return at, at + len(separator)
+        after = at + len(separator)
+        if (
+            at > start
+            and at - start >= (fits - start) // 2
+            and _is_boundary(boundaries, at)
+            and _is_boundary(boundaries, after)
+        ):
+            return at, after
     return fits, fits
+
+
+def _is_boundary(boundaries: list[int], index: int) -> bool:
+    found = bisect_left(boundaries, index)
+    return found < len(boundaries) and boundaries[found] == index

@@ -12,6 +12,11 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import HTTPXRequest, RequestData
 
 
+class NotConnected(NetworkError):
+    """The request never reached Telegram: the connection could not be made (refused, no
+    route, DNS). Unlike a timeout or a dropped connection, it cannot have been delivered."""
+
+
 class ApiObserver(Protocol):
     """Who is told how each Bot API call went (the metrics)."""
 
@@ -50,11 +55,11 @@ class ObservedRequest(HTTPXRequest):
                 pool_timeout,  # type: ignore[arg-type]
             )
         except TimedOut as exc:
-            refused = _refused(exc)
-            if refused is not None:
+            failed = _connection_failure(exc)
+            if failed is not None:
                 # It arrived as TimedOut ("took too long, maybe delivered"); say what it was.
-                self._metrics.telegram_unreachable(api_method, "network", refused)
-                raise NetworkError(refused) from exc
+                self._metrics.telegram_unreachable(api_method, "network", str(failed))
+                raise failed from exc
             self._metrics.telegram_unreachable(api_method, "timeout", exc.message)
             raise
         except NetworkError as exc:
@@ -64,7 +69,7 @@ class ObservedRequest(HTTPXRequest):
         return code, payload
 
 
-def _refused(exc: BaseException) -> str | None:
+def _connection_failure(exc: BaseException) -> NetworkError | None:
     """What really happened when `exc` (a TimedOut) came from a connection that failed rather
     than a request that took too long; None for a real timeout. httpx-aiohttp 0.2 maps every
     aiohttp connection error, a refused connection or a dropped one included, to ConnectTimeout.
@@ -72,9 +77,9 @@ def _refused(exc: BaseException) -> str | None:
     cause = exc.__cause__
     while cause is not None:
         if isinstance(cause, aiohttp.ClientConnectorError):
-            return f"Could not connect: {cause.strerror or type(cause).__name__}"
+            return NotConnected(f"Could not connect: {cause.strerror or type(cause).__name__}")
         if isinstance(cause, aiohttp.ServerDisconnectedError):
-            return "Connection closed without an answer"
+            return NetworkError("Connection closed without an answer")
         if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
             return None
         cause = cause.__cause__

@@ -102,6 +102,26 @@ def test_both_formats_render_one_line_per_event(fmt: str) -> None:
     assert "notify_bot" in output
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "https://t.me/notify_bot?start=TOKEN",
+        "Update(message=Message(text='/start TOKEN'))",
+        "text=%2Fstart+TOKEN&chat_id=1",
+        "'/START TOKEN'",  # Telegram takes commands in any case
+        '{"text": "/start\\tTOKEN"}',
+        "/start@notify_bot TOKEN",
+        "https%3A%2F%2Ft.me%2Fbot%3Fstart%3DTOKEN",
+    ],
+)
+def test_deep_link_tokens_are_scrubbed_from_log_lines(line: str) -> None:
+    token = "q3Xk9_-ZpL0aWbVcUdTe1234567890abcdefghijk"
+    stream = configured("DEBUG")
+    logging.getLogger("telegram.ext.Updater").debug(line.replace("TOKEN", token))
+    assert token not in stream.getvalue()
+    assert REDACTED in stream.getvalue()
+
+
 async def test_no_log_line_at_debug_contains_a_deep_link_token(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:

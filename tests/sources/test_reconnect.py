@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import pytest
 import redis.asyncio
@@ -166,14 +167,24 @@ async def test_a_blip_the_first_probe_does_not_confirm_is_no_outage() -> None:
     assert await outage.wait_up() is False
 
 
-async def test_waiting_gives_up_only_after_a_probe_failed_past_the_limit() -> None:
+async def test_each_caller_waits_its_whole_time_then_gives_up_and_the_next_waits_again() -> None:
+    """A long outage fails waiting callers one wait apart, never in a burst: a caller that
+    arrives after others gave up gets the whole wait too, and the probe is not hammered."""
     peer = Peer()
-    outage = Outage("peer", peer.probe, (ConnectionError,), base=0.01, cap=0.01)
+    outage = Outage("peer", peer.probe, (ConnectionError,), base=0.05, cap=0.05)
     outage.found_down()
+    started = time.monotonic()
+    waiters = [asyncio.create_task(outage.wait_up(give_up_after=0.3)) for _ in range(20)]
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(result, OutageTooLong) for result in results)
+    assert 0.3 <= time.monotonic() - started < 0.5  # all of them at their own deadline
+    later = time.monotonic()
     with pytest.raises(OutageTooLong, match="peer unavailable for"):
-        await outage.wait_up(give_up_after=0.05)
-    peer.down = False  # back, though the outage is older than the limit now
-    assert await outage.wait_up(give_up_after=0.05) is True
+        await outage.wait_up(give_up_after=0.3)
+    assert time.monotonic() - later >= 0.3  # the next caller is not failed at once
+    assert peer.probes < 20  # about one probe per backoff step, not one per caller
+    peer.down = False
+    assert await outage.wait_up(give_up_after=0.3) is True
 
 
 async def test_until_up_runs_the_call_again_once_the_peer_is_back() -> None:

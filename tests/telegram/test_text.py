@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from types import FrameType
+from typing import Any
+
 import pytest
 
 from bot.telegram import text as text_module
@@ -66,6 +70,17 @@ def test_a_letter_keeps_its_accents() -> None:
     assert all(not part.startswith("\u0301") for part in parts)
 
 
+def test_windows_line_breaks_are_cut_whole() -> None:
+    """Browsers' textareas send CRLF: a cut never leaves a CR at the end of a part."""
+    parts = split_message(("x" * 100 + "\r\n") * 100)
+    assert all(not part.endswith("\r") for part in parts)
+    assert split_message("aaaa\r\n\r\nbbbb", limit=8) == ["aaaa", "bbbb"]
+
+
+def test_a_space_that_carries_an_accent_is_not_a_cut_point() -> None:
+    assert split_message("ab \u0301cd", limit=4) == ["ab \u0301", "cd"]
+
+
 def test_one_character_longer_than_a_part_is_cut_inside_it() -> None:
     text = "a" + "\u0301" * 5000  # one grapheme of 5,001 units
     parts = split_message(text)
@@ -75,24 +90,35 @@ def test_one_character_longer_than_a_part_is_cut_inside_it() -> None:
 
 def test_splitting_is_linear_in_the_length(monkeypatch: pytest.MonkeyPatch) -> None:
     """The old splitter measured the whole rest for every part (10 MB took seconds on the
-    event loop). Count the characters the splitter scans instead of timing it: the work per
-    character must not grow with the length."""
-    scanned = 0
-    measure, find = text_module._utf16_offsets, text_module._cut
+    event loop). Count the work instead of timing it: the lines of text.py executed plus the
+    characters each separator search may scan. Ten times the text must cost about ten times
+    the work. (This sees Python-level loops and the searches; a C-level call over the whole
+    rest inside a loop, the old splitter's fault, would have to be counted separately.)"""
+    small, large = _work("word " * 20_000, monkeypatch), _work("word " * 200_000, monkeypatch)
+    assert large < 12 * small
 
-    def counting_measure(text: str) -> list[int]:
-        nonlocal scanned
-        scanned += len(text)
-        return measure(text)
 
-    def counting_cut(text: str, start: int, fits: int) -> tuple[int, int]:
-        nonlocal scanned
-        scanned += fits - start  # rfind looks back over at most what fits
-        return find(text, start, fits)
+def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    work = 0
+    cut = text_module._cut
 
-    monkeypatch.setattr(text_module, "_utf16_offsets", counting_measure)
+    def counting_cut(value: str, start: int, fits: int, *rest: list[int]) -> tuple[int, int]:
+        nonlocal work
+        work += fits - start  # rfind looks back over at most what fits
+        return cut(value, start, fits, *rest)
+
+    def trace(frame: FrameType, event: str, _arg: Any) -> Any:
+        nonlocal work
+        if frame.f_code.co_filename != text_module.__file__:
+            return None
+        if event == "line":
+            work += 1
+        return trace
+
     monkeypatch.setattr(text_module, "_cut", counting_cut)
-    split_message("word " * 20_000)
-    small, scanned = scanned, 0
-    split_message("word " * 200_000)
-    assert scanned < 12 * small
+    sys.settrace(trace)
+    try:
+        split_message(text)
+    finally:
+        sys.settrace(None)
+    return work
