@@ -17,6 +17,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
+from bot.chat.arguments import Usage, int_arg
 from bot.chat.broadcast import Broadcaster
 from bot.chat.format import REPLY_MAX_UTF16, clip, duration, utf16_len, when
 from bot.cluster.leader import Leadership
@@ -44,10 +45,6 @@ SEND_WAIT = 30.0  # seconds /send waits for the outcome before answering "queued
 
 Answer = Callable[[Update, list[str]], Awaitable[str | None]]
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-
-
-class Usage(Exception):
-    """Bad arguments: the message is the one-line usage to reply with."""
 
 
 class AdminCommands:
@@ -184,7 +181,7 @@ class AdminCommands:
         return "\n".join(lines)
 
     async def users(self, _update: Update, args: list[str]) -> str:
-        page = _int_arg(args, "/users [page]", default=1)
+        page = int_arg(args, "/users [page]", default=1)
         if page < 1:
             raise Usage("/users [page]")
         total = await self._registry.linked_count()
@@ -197,7 +194,7 @@ class AdminCommands:
         return f"Linked users, page {page} of {pages} ({total}):\n<pre>{header}\n{table}</pre>"
 
     async def whois(self, _update: Update, args: list[str]) -> str:
-        user_id = _int_arg(args, "/whois USER_ID")
+        user_id = int_arg(args, "/whois USER_ID")
         chat_id = await self._registry.chat_for(user_id)
         last = await stats_store.last_delivery(self._redis, user_id)
         if chat_id is None:
@@ -215,7 +212,7 @@ class AdminCommands:
     async def send(self, _update: Update, args: list[str]) -> str:
         if len(args) < 2:
             raise Usage("/send USER_ID TEXT")
-        user_id = _int_arg(args, "/send USER_ID TEXT")
+        user_id = int_arg(args, "/send USER_ID TEXT")
         text = " ".join(args[1:])
         settled: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         payload = json.dumps({"user_id": user_id, "message": text})
@@ -243,7 +240,7 @@ class AdminCommands:
         return "No broadcast is running."
 
     async def link(self, update: Update, args: list[str]) -> str:
-        user_id = _int_arg(args, "/link USER_ID")
+        user_id = int_arg(args, "/link USER_ID")
         token = await self._registry.create_link_token(user_id, self._settings.link_ttl_seconds)
         url = deep_link(update.get_bot().username, token)
         return (
@@ -251,7 +248,7 @@ class AdminCommands:
         )
 
     async def unlink(self, _update: Update, args: list[str]) -> str:
-        user_id = _int_arg(args, "/unlink USER_ID")
+        user_id = int_arg(args, "/unlink USER_ID")
         chat_id = await self._registry.unlink_user(user_id)
         if chat_id is None:
             return f"User {user_id} was not linked."
@@ -259,7 +256,7 @@ class AdminCommands:
         return f"Unlinked user {user_id} (chat {chat_id})."
 
     async def deadletters(self, _update: Update, args: list[str]) -> str:
-        count = _int_arg(args, "/deadletters [n]", default=10)
+        count = int_arg(args, "/deadletters [n]", default=10)
         if not 1 <= count <= 50:
             raise Usage("/deadletters [n], n from 1 to 50")
         letters = await self._dead_letters.latest(count)
@@ -336,17 +333,6 @@ class AdminCommands:
         length = await self._redis.xlen(stream)
         pending = await pending_entries(self._redis, stream, group)
         return f"stream: {length} entries, {pending} pending"
-
-
-def _int_arg(args: list[str], usage: str, default: int | None = None) -> int:
-    if not args:
-        if default is None:
-            raise Usage(usage)
-        return default
-    try:
-        return int(args[0])
-    except ValueError:
-        raise Usage(usage) from None
 
 
 async def _ping_ms(client: redis.asyncio.Redis) -> float:

@@ -31,6 +31,7 @@ from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from bot.testing.faults import FaultMethods
 from bot.testing.flood import FloodControl, FloodLimits
 from bot.testing.formatting import utf16_len
 from bot.testing.methods import ChatMethods
@@ -40,7 +41,6 @@ from bot.testing.model import (
     ApiError,
     DropConnection,
     JSONDict,
-    Script,
     SentMessage,
     State,
 )
@@ -52,7 +52,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-class FakeTelegram(ChatMethods, WebhookMethods):
+class FakeTelegram(ChatMethods, WebhookMethods, FaultMethods):
     """The emulator. Thread-safe; start it with `start()` or a `with` block."""
 
     def __init__(
@@ -221,32 +221,6 @@ class FakeTelegram(ChatMethods, WebhookMethods):
         with self._changed:
             self._state.chats.setdefault(chat_id, {"id": chat_id, "type": chat_type})
 
-    def fail_next(
-        self,
-        method: str,
-        code: int,
-        description: str,
-        *,
-        parameters: JSONDict | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next `times` calls of `method` with this error instead of the real answer."""
-        self._script(method, Script(times, error=ApiError(code, description, parameters)))
-
-    def hang_next(self, method: str, seconds: float, *, times: int = 1) -> None:
-        """Hold the next `times` calls of `method` for `seconds` before answering (a hung
-        request: the client should time out first). If the client has gone by then, the
-        call is dropped without taking effect."""
-        self._script(method, Script(times, hang=seconds))
-
-    def drop_next(self, method: str, *, times: int = 1) -> None:
-        """Close the connection of the next `times` calls of `method` without any answer."""
-        self._script(method, Script(times, drop=True))
-
-    def _script(self, method: str, script: Script) -> None:
-        with self._changed:
-            self._state.scripts.setdefault(method, []).append(script)
-
     # -- what the bot did ----------------------------------------------------------------
 
     @property
@@ -345,16 +319,6 @@ class FakeTelegram(ChatMethods, WebhookMethods):
         if handler is None:
             raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
         return handler(params)
-
-    def _next_script(self, method: str) -> Script | None:
-        scripts = self._state.scripts.get(method)
-        if not scripts:
-            return None
-        script = scripts[0]
-        script.times -= 1
-        if script.times <= 0:
-            scripts.pop(0)
-        return script
 
     def _methods(self) -> dict[str, Callable[[JSONDict], Any]]:
         return {
