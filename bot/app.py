@@ -36,6 +36,10 @@ from bot.telegram.transport import polling_request, sending_request
 from bot.telegram.updates import POLL_TIMEOUT, PollErrors, webhook_path
 from config.settings import Settings
 
+# What a lane waits out: Redis unreachable, or up but refusing writes for now (a replica after
+# a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.
+REDIS_WAIT_ERRORS = (*CONNECTION_ERRORS, ReadOnlyError, OutOfMemoryError, MasterDownError)
+
 
 @dataclass(kw_only=True)
 class Bot:
@@ -138,11 +142,6 @@ def build(settings: Settings) -> Bot:
         health=health,
         http=_http(settings, application, health, metrics),
     )
-
-
-# What a lane waits out: Redis unreachable, or up but refusing writes for now (a replica after
-# a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.
-REDIS_WAIT_ERRORS = (*CONNECTION_ERRORS, ReadOnlyError, OutOfMemoryError, MasterDownError)
 
 
 def _handlers(
