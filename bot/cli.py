@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
-from bot import runtime
+from bot import __version__, runtime
 from bot.notification import Notification
 from bot.ops.check import run_checks
 from bot.publisher import AsyncPublisher
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Settings come from the environment or a .env file; see README.md.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"notify-bot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the bot (the default)", description="Run the bot.")
     link = commands.add_parser(
@@ -185,7 +186,7 @@ async def _print_links(settings: Settings, user_ids: Sequence[int]) -> int:
         async with bot:  # getMe: the username goes into the link
             username = bot.username
     except InvalidToken:
-        raise ConfigError("BOT_TOKEN was rejected by Telegram (Unauthorized)") from None
+        raise ConfigError("BOT_TOKEN: rejected by Telegram (Unauthorized)") from None
     except TelegramError as exc:
         return _fail(f"error: cannot reach Telegram: {exc.message}")
     async with _publisher(settings) as publisher:

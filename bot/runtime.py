@@ -197,7 +197,7 @@ async def _connect_telegram(bot: Bot, stop: asyncio.Event) -> bool:
             if bot.webhook_mode:
                 await register_webhook(bot.application.bot, bot.settings)
         except InvalidToken:
-            raise ConfigError("BOT_TOKEN was rejected by Telegram (Unauthorized)") from None
+            raise ConfigError("BOT_TOKEN: rejected by Telegram (Unauthorized)") from None
         backoff.recovered()
 
     connecting = asyncio.create_task(keep_connected(connect, backoff, (NetworkError,)))

@@ -83,7 +83,10 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
         final: list[Processor] = [tracebacks, renderer]
     else:
-        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=stream.isatty(),  # no escape codes in a file or a pipe
+            exception_formatter=structlog.dev.plain_traceback,
+        )
         final = [renderer]
 
     formatter = RedactingFormatter(

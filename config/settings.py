@@ -151,7 +151,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("port", "webhook_secret", mode="before")
+    @field_validator("port", "webhook_secret", "bot_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -211,7 +211,7 @@ class Settings(BaseSettings):
     def token(self) -> str:
         """The bot token; ConfigError naming BOT_TOKEN if it is not set."""
         if self.bot_token is None:
-            raise ConfigError("BOT_TOKEN is required but not set")
+            raise ConfigError("BOT_TOKEN: is required but not set")
         return self.bot_token.get_secret_value()
 
     @property
@@ -236,11 +236,11 @@ def load_settings(env_file: str | None = ".env", *, require_token: bool = True) 
 
 
 def _describe(exc: ValidationError) -> str:
-    """One line per problem, naming the variable but never echoing its value."""
+    """One line per problem, "NAME: reason", naming the variable but never echoing its value."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
         message = "is required but not set" if error["type"] == "missing" else error["msg"]
         message = message.removeprefix("Value error, ")
         name = str(error["loc"][0]).upper() if error["loc"] else ""
-        problems.append(f"{name} {message}" if name else message)
+        problems.append(f"{name}: {message[:1].lower()}{message[1:]}" if name else message)
     return "; ".join(problems)

@@ -20,6 +20,7 @@ import pytest
 import redis
 from telegram import Bot
 
+from bot import __version__
 from bot.publisher import Publisher
 from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
@@ -61,11 +62,17 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     )
 
 
+def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    result = run_cli("--version", env=bot_env(), cwd=tmp_path)
+    assert (result.returncode, result.stdout.strip()) == (0, f"notify-bot {__version__}")
+
+
 def test_a_missing_token_stops_start_up_with_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_cli(env=bot_env(), cwd=tmp_path)
 
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["config error: BOT_TOKEN is required but not set"]
+    expected = "config error: BOT_TOKEN: is required but not set"
+    assert result.stderr.strip().splitlines() == [expected]
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -117,7 +124,7 @@ def test_link_with_a_token_telegram_rejects_exits_2(
 
     assert result.returncode == 2
     assert (
-        result.stderr.strip() == "config error: BOT_TOKEN was rejected by Telegram (Unauthorized)"
+        result.stderr.strip() == "config error: BOT_TOKEN: rejected by Telegram (Unauthorized)"
     )
 
 
@@ -306,11 +313,11 @@ def test_check_with_a_rejected_token_or_no_token(
     env["BOT_TOKEN"] = "987654321:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     rejected = run_cli("check", env=env, cwd=tmp_path)
     assert rejected.returncode == 1
-    assert "FAIL  telegram   BOT_TOKEN was rejected (Unauthorized)" in rejected.stdout
+    assert "FAIL  telegram   BOT_TOKEN: rejected (Unauthorized)" in rejected.stdout
     del env["BOT_TOKEN"]
     missing = run_cli("check", env=env, cwd=tmp_path)
     assert missing.returncode == 2
-    assert missing.stdout.strip() == "FAIL  config     BOT_TOKEN is required but not set"
+    assert missing.stdout.strip() == "FAIL  config     BOT_TOKEN: is required but not set"
 
 
 def test_errors_are_one_line_unless_debug(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ async def _telegram(settings: Settings) -> Check:
             detail = f"@{bot.username}, getMe {latency:.0f} ms"
             hook = await bot.get_webhook_info()
     except InvalidToken:
-        return Check("telegram", ok=False, detail="BOT_TOKEN was rejected (Unauthorized)")
+        return Check("telegram", ok=False, detail="BOT_TOKEN: rejected (Unauthorized)")
     except TelegramError as exc:
         return Check("telegram", ok=False, detail=f"unreachable: {exc.message}")
     ok, webhook = _webhook_state(settings, hook)

@@ -67,7 +67,7 @@ async def register_webhook(bot: Bot, settings: Settings) -> None:
             drop_pending_updates=False,
         )
     except BadRequest as exc:
-        raise ConfigError(f"WEBHOOK_URL was refused by Telegram: {exc.message}") from None
+        raise ConfigError(f"WEBHOOK_URL: refused by Telegram: {exc.message}") from None
     log.info("webhook_registered", url=settings.webhook_url)
 
 

@@ -31,6 +31,13 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
+def test_the_console_format_has_no_colour_codes_unless_on_a_terminal() -> None:
+    stream = configured("INFO", fmt="console")
+    structlog.get_logger("bot.test").warning("redis_unavailable", attempt=1)
+    assert "redis_unavailable" in stream.getvalue()
+    assert "\x1b[" not in stream.getvalue()
+
+
 def test_stdlib_and_structlog_lines_share_one_json_format() -> None:
     stream = configured("INFO")
     structlog.get_logger("bot.test").info("notification_sent", user_id=42)

@@ -48,12 +48,13 @@ def test_admin_ids_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("ADMIN_IDS", "12,abc", "ADMIN_IDS must be comma-separated Telegram user ids"),
-        ("REDIS_URL", "localhost:6379", "REDIS_URL must start with redis://"),
-        ("LOG_LEVEL", "LOUD", "LOG_LEVEL Input should be"),
-        ("LOG_FORMAT", "xml", "LOG_FORMAT Input should be"),
-        ("LINK_TTL_SECONDS", "0", "LINK_TTL_SECONDS Input should be greater than 0"),
-        ("TELEGRAM_BASE_URL", "api.telegram.org", "TELEGRAM_BASE_URL must be an http"),
+        ("ADMIN_IDS", "12,abc", "ADMIN_IDS: must be comma-separated Telegram user ids"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL: must start with redis://"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL: input should be"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT: input should be"),
+        ("LINK_TTL_SECONDS", "0", "LINK_TTL_SECONDS: input should be greater than 0"),
+        ("TELEGRAM_BASE_URL", "api.telegram.org", "TELEGRAM_BASE_URL: must be an http"),
+        ("DELIVERY_CONCURRENCY", "abc", "DELIVERY_CONCURRENCY: input should be a valid integer"),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(
@@ -66,14 +67,20 @@ def test_an_invalid_value_is_one_line_naming_the_variable(
     assert "\n" not in str(caught.value)
 
 
+def test_an_empty_token_is_missing_not_malformed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "")
+    with pytest.raises(ConfigError, match=r"^BOT_TOKEN: is required but not set$"):
+        load_settings(env_file=None)
+
+
 def test_a_missing_token_is_named() -> None:
-    with pytest.raises(ConfigError, match=r"^BOT_TOKEN is required but not set$"):
+    with pytest.raises(ConfigError, match=r"^BOT_TOKEN: is required but not set$"):
         load_settings(env_file=None)
 
 
 def test_a_malformed_token_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOT_TOKEN", "my-secret-but-wrong")
-    with pytest.raises(ConfigError, match=r"^BOT_TOKEN does not look like a bot token") as caught:
+    with pytest.raises(ConfigError, match=r"^BOT_TOKEN: does not look like a bot token") as caught:
         load_settings(env_file=None)
     assert "my-secret-but-wrong" not in str(caught.value)
 
@@ -172,7 +179,7 @@ def test_the_webhook_secret_is_derived_from_the_token_unless_given(
     assert derived == load_settings(env_file=None).webhook_secret_token
     assert TOKEN.split(":")[1] not in derived
     monkeypatch.setenv("WEBHOOK_SECRET", "bad secret!")
-    with pytest.raises(ConfigError, match=r"^WEBHOOK_SECRET must be 1-256 characters"):
+    with pytest.raises(ConfigError, match=r"^WEBHOOK_SECRET: must be 1-256 characters"):
         load_settings(env_file=None)
     monkeypatch.setenv("WEBHOOK_SECRET", "my_Secret-1")
     monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/telegram")

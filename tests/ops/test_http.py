@@ -219,7 +219,7 @@ async def test_a_webhook_telegram_refuses_stops_start_up_naming_the_setting(
     http_settings: Settings,
 ) -> None:
     config = http_settings.model_copy(update={"webhook_url": "http://bot.example.com/telegram"})
-    with pytest.raises(ConfigError, match=r"^WEBHOOK_URL was refused by Telegram: .*https"):
+    with pytest.raises(ConfigError, match=r"^WEBHOOK_URL: refused by Telegram: .*https"):
         await runtime.run(config, asyncio.Event())
 
 
