@@ -100,13 +100,18 @@ class OwnRedis:
     """A redis-server of this test's own, on a free port, that the test may kill and restart.
     It writes an append-only file, so what it held survives a SIGKILL, as on a real server."""
 
-    def __init__(self, binary: str, directory: Path) -> None:
+    def __init__(self, binary: str, directory: Path, *, unix: bool = False) -> None:
         self._binary = binary
         self._directory = directory
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        # With `unix`, it listens on a unix socket only (REDIS_URL=unix://...).
+        self._socket = directory / "redis.sock" if unix else None
+        if self._socket is not None:
+            self.port = 0
+            self.url = f"unix://{self._socket}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -125,6 +130,7 @@ class OwnRedis:
                 "always",
                 "--dir",
                 str(self._directory),
+                *(["--unixsocket", str(self._socket)] if self._socket is not None else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -155,16 +161,29 @@ class OwnRedis:
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "needs the redis-server binary to start and kill a server of its own"
-        if IN_CI:
-            pytest.fail(f"CI=true: {reason}")
-        pytest.skip(reason)
-    server = OwnRedis(binary, tmp_path)
+    server = OwnRedis(_redis_server(), tmp_path)
     yield server
     if server.running:
         server.kill()
+
+
+@pytest.fixture
+def unix_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A redis-server of this test's own on a unix socket only, already started."""
+    server = OwnRedis(_redis_server(), tmp_path, unix=True)
+    server.start()
+    yield server
+    server.kill()
+
+
+def _redis_server() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "needs the redis-server binary to start a server of its own"
+        if IN_CI:
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    return binary
 
 
 @dataclass

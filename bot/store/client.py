@@ -25,11 +25,14 @@ def connection_options(url: str, ssl_cert_reqs: CertReqs = "required") -> dict[s
     options: dict[str, Any] = {
         "socket_timeout": SOCKET_TIMEOUT,
         "socket_connect_timeout": CONNECT_TIMEOUT,
-        "socket_keepalive": True,
         "health_check_interval": 30,
     }
+    scheme = urlsplit(url).scheme
+    # TCP keepalive is a TCP option: a unix:// socket's connection refuses the keyword.
+    if scheme != "unix":
+        options["socket_keepalive"] = True
     # The keyword is only valid for TLS URLs: redis-py raises TypeError with redis://.
-    if urlsplit(url).scheme == "rediss":
+    if scheme == "rediss":
         options["ssl_cert_reqs"] = ssl_cert_reqs
     return options
 
