@@ -26,6 +26,11 @@ TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # Telegram's rule for secret_token
 
 
+def _process_name() -> str:
+    """Unique per running process on one host: host name and process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message is one line naming the variable."""
 
@@ -50,10 +55,13 @@ class Settings(BaseSettings):
     notification_channel: str = "notification"
     notification_stream: str = "notifications"
     stream_group: str = Field(default="notify-bot", min_length=1)
-    # Stable per instance so a restarted worker resumes its own pending entries; Heroku's DYNO
-    # ("worker.1") is stable across restarts, the hostname is the fallback.
+    # Who this process is, in the stream's consumer group and the leader lock. Heroku's DYNO
+    # ("worker.1") is stable across restarts: a restarted worker resumes its own pending
+    # entries and takes its lock back at once. Without it, host name and process id: unique
+    # per running process (two on one host must never share a name), and what a crashed one
+    # left pending is claimed by the others after STREAM_CLAIM_IDLE_SECONDS.
     stream_consumer: str = Field(
-        default_factory=socket.gethostname,
+        default_factory=_process_name,
         min_length=1,
         validation_alias=AliasChoices("stream_consumer", "dyno"),
     )
@@ -171,7 +179,7 @@ class Settings(BaseSettings):
     def _empty_is_default_name(cls, value: object) -> object:
         # An empty STREAM_CONSUMER (a blank config var) must not hide Heroku's DYNO: a
         # dyno's host name changes on every restart, its DYNO ("worker.1") does not.
-        return (os.environ.get("DYNO") or socket.gethostname()) if value == "" else value
+        return (os.environ.get("DYNO") or _process_name()) if value == "" else value
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -25,13 +25,15 @@ USERS = 10
 class Worker:
     """One `python -m bot` process, its JSON log in a file."""
 
-    def __init__(self, name: str, env: dict[str, str], directory: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], directory: Path, *, named: bool = True
+    ) -> None:
         self.name = name
         self.log = directory / f"{name}.log"
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bot"],
-                env=env | {"STREAM_CONSUMER": name},
+                env=env | ({"STREAM_CONSUMER": name} if named else {}),
                 cwd=directory,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -159,3 +161,42 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
     assert takeover < 3 + 2  # the lock's TTL and a standby's next try
     assert telegram.conflicts <= 1  # at most the victim's own orphaned long poll
     assert conflicts_logged == 0
+
+
+def test_two_instances_on_one_host_without_names_lead_one_at_a_time(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    """honcho, systemd or two terminals: no STREAM_CONSUMER, no DYNO. Each process still gets
+    a name of its own, so one leads and one stands by: every pub/sub notification arrives
+    once, and Telegram never answers 409."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    link_directly(client, telegram, range(1, 2), chat_base=20_000)
+    env = process_env(telegram, redis_url, channel, TELEGRAM_CHAT_BURST="1000")
+    assert "STREAM_CONSUMER" not in env
+    assert "DYNO" not in env
+    workers = [Worker(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2)]
+    try:
+        wait_for(lambda: all(w.logged("bot_ready") for w in workers), 20, "ready")
+        roles = sorted(
+            str(e.get("role")) for w in workers for e in w.events() if e.get("event") == "bot_ready"
+        )
+        assert roles == ["leader", "standby"]
+        for n in range(20):
+            assert client.publish(channel, pubsub_note(f"note {n}")) == 1
+        telegram.wait_for_sent(lambda m: m.text.startswith("note "), count=20, timeout=20)
+        time.sleep(1.0)  # anything sent twice would show up by now
+        conflicts = telegram.conflicts  # before the shutdown: the leader's last long poll,
+        for worker in workers:  # cut short as it hands over, is answered 409 to nobody
+            worker.process.send_signal(signal.SIGTERM)
+        codes = [worker.process.wait(15) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+                worker.process.wait()
+        client.close()
+    counts = Counter(m.text for m in telegram.sent if m.text.startswith("note "))
+    assert codes == [0, 0]
+    assert sorted(counts.values()) == [1] * 20
+    assert conflicts == 0

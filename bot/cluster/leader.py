@@ -22,11 +22,13 @@ log = structlog.get_logger(__name__)
 
 LEADER_KEY = "notify:leader:{bot_id}"  # one per bot: two pollers on one token get 409
 
-# Take the lock when it is free, or when the holder is this same instance restarted (same
-# STREAM_CONSUMER / DYNO): a restarted worker.1 need not wait for its own old lock to expire.
+# Take the lock when it is free, or (ARGV[3] not empty) when the holder has this instance's
+# name: a restarted worker.1 need not wait for its own old lock to expire. Leadership asks
+# for that only on its first try, so two live processes with one name cannot take the lock
+# from each other in turn; after that, only a free lock is taken.
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
-if holder == false or string.sub(holder, 1, string.len(ARGV[3])) == ARGV[3] then
+if holder == false or (ARGV[3] ~= '' and string.sub(holder, 1, string.len(ARGV[3])) == ARGV[3]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
@@ -79,6 +81,7 @@ class Leadership:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._backoff = Backoff("leader_lock", base=self._retry, cap=5 * self._retry)
+        self._first_try = True
         self.is_leader = False
         self.decided = asyncio.Event()  # set once this instance knows whether it leads
 
@@ -100,8 +103,10 @@ class Leadership:
             await asyncio.sleep(self._retry)
 
     async def _try_acquire(self) -> bool:
-        own_prefix = f"{self._identity}:"
-        return bool(await self._call(self._acquire, self._token, self._ttl_ms, own_prefix))
+        own_prefix = f"{self._identity}:" if self._first_try else ""
+        acquired = bool(await self._call(self._acquire, self._token, self._ttl_ms, own_prefix))
+        self._first_try = False
+        return acquired
 
     async def _lead_while_held(self) -> None:
         log.info("leader_elected", identity=self._identity, key=self._key)

@@ -47,6 +47,7 @@ class StreamConsumer:
         claim_idle: float = 60.0,
         claim_every: float = 15.0,
         max_in_flight: int = 1000,
+        forget_after: float = 3600.0,
         batch: int = 100,
         backoff_base: float = 0.2,
         backoff_max: float = 1.0,
@@ -60,6 +61,7 @@ class StreamConsumer:
         self._claim_idle_ms = int(claim_idle * 1000)
         self._claim_every = claim_every
         self._max_in_flight = max_in_flight
+        self._forget_after = forget_after
         self._batch = batch
         self._backoff = Backoff(
             "stream", base=backoff_base, cap=backoff_max, on_recovered=on_reconnect, stream=stream
@@ -110,6 +112,7 @@ class StreamConsumer:
             if time.monotonic() >= next_maintenance:
                 await self._keep_own_fresh()
                 await self._claim_stale()
+                await self._forget_departed()
                 await self.trim()
                 next_maintenance = time.monotonic() + self._claim_every
             room = await self._wait_for_room(next_maintenance - time.monotonic())
@@ -164,6 +167,19 @@ class StreamConsumer:
             start = as_text(entries[-1][0])
         if resumed:
             log.info("stream_resumed_pending", stream=self._stream, entries=resumed)
+
+    async def _forget_departed(self) -> None:
+        """Remove consumers that hold nothing and have not read for `forget_after` seconds:
+        each process that ran without a stable name (DYNO) left one behind."""
+        for consumer in await self._redis.xinfo_consumers(self._stream, self._group):
+            name = as_text(consumer["name"])
+            # Redis 7.2+ says how long since it last read ("inactive", -1: never); 7.0 since
+            # it last asked ("idle"). A live consumer asks every BLOCK_MS.
+            inactive = int(consumer.get("inactive", -1))
+            idle = (inactive if inactive >= 0 else int(consumer["idle"])) / 1000
+            if name != self._consumer and not consumer["pending"] and idle > self._forget_after:
+                await self._redis.xgroup_delconsumer(self._stream, self._group, name)
+                log.info("stream_consumer_forgotten", consumer=name, idle_seconds=round(idle))
 
     async def _claim_stale(self) -> None:
         """Take over entries another consumer read but never acknowledged (it died)."""

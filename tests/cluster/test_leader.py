@@ -108,6 +108,26 @@ async def test_a_restarted_instance_takes_its_own_lock_back_without_waiting(
         assert restarted.is_leader
 
 
+async def test_two_live_instances_with_one_name_do_not_take_the_lock_in_turn(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    """Two processes both called worker.1 (a misconfiguration): the second takes the lock back
+    once, at its start, as a restart would; from then on neither takes it from the other, so
+    leadership does not flap."""
+    timeline: list[tuple[str, str, float]] = []
+    first = Leadership(redis_client, KEY, "worker.1", Duty(timeline, "a"), ttl=1.5, retry=0.2)
+    second = Leadership(redis_client, KEY, "worker.1", Duty(timeline, "b"), ttl=1.5, retry=0.2)
+    async with running(first):
+        await eventually(lambda: first.is_leader)
+        async with running(second):
+            await eventually(lambda: second.is_leader and not first.is_leader, within=3)
+            starts = len([e for e in timeline if e[0] == "start"])
+            await asyncio.sleep(2.5)  # several renewals and retries of both: any flapping shows
+            assert len([e for e in timeline if e[0] == "start"]) == starts
+            assert second.is_leader
+            assert not first.is_leader
+
+
 async def test_a_leader_whose_lock_was_taken_stops_leading(
     redis_client: redis.asyncio.Redis,
 ) -> None:

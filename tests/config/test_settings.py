@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,6 +154,28 @@ def test_both_sources_off_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFICATION_STREAM", "")
     with pytest.raises(ConfigError, match="both empty: nothing to listen to"):
         load_settings(env_file=None)
+
+
+def test_without_a_name_each_running_process_gets_its_own(tmp_path: Path) -> None:
+    """Two bots on one host (honcho, systemd, two terminals) must not share a consumer name or
+    a lock identity: the default is host name and process id."""
+    code = "from config.settings import Settings; print(Settings(_env_file=None).stream_consumer)"
+    env = {
+        key: value for key, value in os.environ.items() if key not in {"DYNO", "STREAM_CONSUMER"}
+    }
+    names = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(names) == 2
+    assert all(name.startswith(socket.gethostname() + "-") for name in names)
 
 
 def test_heroku_dyno_name_is_the_stream_consumer(monkeypatch: pytest.MonkeyPatch) -> None:

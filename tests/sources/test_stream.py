@@ -11,9 +11,10 @@ import pytest
 import redis
 import redis.asyncio
 
-from bot.notification import Outcome
+from bot.notification import Envelope, Outcome
 from bot.pipeline.settle import DELIVERED_PREFIX
 from bot.publisher import AsyncPublisher
+from bot.sources.stream import StreamConsumer
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
@@ -315,3 +316,38 @@ async def test_entries_waiting_out_a_flood_limit_are_not_claimed_by_another_inst
     finally:
         await first.shutdown()
         await second.shutdown()
+
+
+async def test_consumers_that_left_nothing_behind_are_forgotten(
+    redis_client: redis.asyncio.Redis, channel: str
+) -> None:
+    """Processes without a stable name each leave a consumer in the group; one that holds no
+    entry and has not read for a while is removed, the running one and busy ones are not."""
+    stream, group = f"{channel}-s", "notify-bot"
+    await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
+    await redis_client.xgroup_createconsumer(stream, group, "gone-1")
+    await redis_client.xadd(stream, {"payload": "x"})
+    await redis_client.xreadgroup(group, "busy-1", {stream: ">"})  # holds one entry
+
+    async def nothing(envelope: Envelope) -> None:
+        return None
+
+    consumer = StreamConsumer(
+        redis_client, stream, group, "me", nothing, claim_every=0.1, forget_after=0.2
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+
+        async def names() -> set[str]:
+            found = await redis_client.xinfo_consumers(stream, group)
+            return {c["name"].decode() for c in found}
+
+        await eventually(lambda: _lacks(names, "gone-1"), within=5)
+        assert {"busy-1", "me"} <= await names()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _lacks(names: Any, name: str) -> bool:
+    return name not in await names()
