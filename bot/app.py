@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import redis.asyncio
 from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
-from telegram.error import NetworkError
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.chat.admin import AdminCommands
@@ -198,7 +198,10 @@ def _delivery(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
     )
     # Shared by every send: while Telegram is unreachable, one getMe probes it, nobody sends.
-    telegram = Outage("telegram_sending", application.bot.get_me, (NetworkError,), cap=10.0)
+    # A rejected token (InvalidToken) is waited out the same way, without a deadline.
+    telegram = Outage(
+        "telegram_sending", application.bot.get_me, (NetworkError, InvalidToken), cap=10.0
+    )
     return Delivery(
         application.bot,
         registry,

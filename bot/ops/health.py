@@ -57,8 +57,18 @@ class Health:
             "last_error": self.metrics.telegram_last_error,
         }
         body["last_delivery_at"] = self.stats.last_sent_at
-        body["backlog"] = await self.backlog()
+        try:
+            body["backlog"] = await self.backlog()
+        except (RedisError, TimeoutError) as exc:  # Redis went away after the PING
+            body["redis"] = {"ok": False, "error": str(exc) or type(exc).__name__}
+            body["status"] = "unavailable"
+            body["backlog"] = {"memory": self.dispatcher.pending}
+            return False, body
         body["sources"] = sources = self._sources()
+        if self.metrics.telegram_token_rejected:
+            # Unlike other Telegram trouble, this one a restart with a new token fixes.
+            body["status"] = "token rejected"
+            return False, body
         healthy = all(state in {"consuming", "subscribed"} for state in sources.values())
         body["status"] = "ok" if healthy else "not consuming"
         return healthy, body

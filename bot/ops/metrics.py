@@ -21,6 +21,8 @@ from prometheus_client.registry import Collector
 from bot.notification import Outcome
 from bot.store.counters import Stats
 
+TOKEN_REJECTED = (401, 404)  # Unauthorized, or Not Found for a malformed token's URL
+
 # Publish-to-Telegram's-answer, in seconds: ~2 ms unloaded, seconds when flood limits queue.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -62,11 +64,17 @@ class Metrics:
             registry=self.registry,
         )
         self.telegram_last_ok: float | None = None  # time.time() of the last answer
+        # Telegram refused the token (revoked?): nothing can be sent until a new one is set.
+        self.telegram_token_rejected = False
         self.telegram_last_error: str | None = None
 
     def telegram_answered(self, method: str, code: int) -> None:
         """Telegram answered: any answer means it is reachable; 4xx/5xx are counted."""
         self.telegram_last_ok = time.time()
+        if code in TOKEN_REJECTED:
+            self.telegram_token_rejected = True
+        elif code < 400:
+            self.telegram_token_rejected = False
         if code >= 400:
             self.telegram_errors.labels(str(code), method).inc()
             self.telegram_last_error = f"{method}: HTTP {code}"

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 # 429s do not use up the retry budget (Telegram told us exactly when to come back), but a
 # server that never stops saying 429 must not keep a notification forever.
 MAX_FLOOD_WAITS = 20
+MAX_MIGRATIONS = 3  # a group becomes a supergroup once; a chain of them is Telegram misbehaving
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Delivery:
         self._redis = redis
         self._telegram = telegram
         self._outage_max = outage_max
+        self._token_rejected_logged = False
         self._registry = registry
         self._pacer = pacer
         self._retry = retry or RetryPolicy()
@@ -106,8 +108,9 @@ class Delivery:
         return Result(Outcome.SENT, None, attempts)
 
     async def _send(self, send: _Send, text: str) -> Result:
-        attempt = flood_waits = 0
-        while True:
+        attempt = flood_waits = migrations = 0
+        result: Result | None = None
+        while result is None:
             # The bot's rate limiter (pacing.PacedRequests) paces this send.
             attempt += 1
             try:
@@ -118,7 +121,7 @@ class Delivery:
                     chat_id=send.chat_id, text=text, allow_paid_broadcast=self._paid_broadcast
                 )
             except OutageTooLong as too_long:
-                return Result(Outcome.FAILED, str(too_long), attempt - 1)
+                result = Result(Outcome.FAILED, str(too_long), attempt - 1)
             except RetryAfter as exc:
                 flood_waits += 1
                 attempt -= 1
@@ -126,29 +129,56 @@ class Delivery:
                 self._pacer.pause(delay)
                 log.warning("telegram_flood_wait", user_id=send.user_id, retry_after=delay)
                 if flood_waits > MAX_FLOOD_WAITS:
-                    return Result(
-                        Outcome.FAILED, f"still flood-limited after {flood_waits} waits", attempt
-                    )
+                    reason = f"still flood-limited after {flood_waits} waits"
+                    result = Result(Outcome.FAILED, reason, attempt)
+            except InvalidToken as exc:
+                await self._token_rejected(exc)
+                attempt -= 1  # not this notification's fault: kept, and sent once it works
             except ChatMigrated as exc:
-                log.info(
-                    "chat_migrated",
-                    user_id=send.user_id,
-                    old_chat_id=send.chat_id,
-                    new_chat_id=exc.new_chat_id,
-                )
-                send.chat_id = exc.new_chat_id
-                await self._update_link(self._registry.link(send.user_id, send.chat_id))
-            except (Forbidden, BadRequest, InvalidToken) as exc:
-                return await self._refused(send, exc, attempt)
+                migrations += 1
+                if migrations > MAX_MIGRATIONS:
+                    reason = f"chat migrated more than {MAX_MIGRATIONS} times"
+                    result = Result(Outcome.FAILED, reason, attempt)
+                else:
+                    await self._migrated(send, exc)
+            except (Forbidden, BadRequest) as exc:
+                result = await self._refused(send, exc, attempt)
             except NetworkError as exc:
-                failed, counted = await self._unreachable(send, exc, attempt)
-                if failed is not None:
-                    return failed
+                result, counted = await self._unreachable(send, exc, attempt)
                 attempt -= not counted
             except TelegramError as exc:
-                return Result(Outcome.FAILED, exc.message, attempt)
+                result = Result(Outcome.FAILED, exc.message, attempt)
             else:
-                return Result(Outcome.SENT, None, attempt)
+                result = Result(Outcome.SENT, None, attempt)
+        return result
+
+    async def _migrated(self, send: _Send, exc: ChatMigrated) -> None:
+        """A group became a supergroup: the link follows it, and the part is sent there."""
+        log.info(
+            "chat_migrated",
+            user_id=send.user_id,
+            old_chat_id=send.chat_id,
+            new_chat_id=exc.new_chat_id,
+        )
+        send.chat_id = exc.new_chat_id
+        await self._update_link(self._registry.link(send.user_id, send.chat_id))
+
+    async def _token_rejected(self, exc: InvalidToken) -> None:
+        """Telegram refused the bot token (revoked in @BotFather?). No notification is at
+        fault and none can be sent: say so once, then wait, keeping them all (stream entries
+        stay pending, pub/sub ones are handed to the stream at shutdown) until getMe works
+        again, which in practice takes a restart with a new BOT_TOKEN."""
+        if not self._token_rejected_logged:
+            self._token_rejected_logged = True
+            log.error(
+                "telegram_token_rejected",
+                error=exc.message,
+                hint="BOT_TOKEN was revoked or replaced: set the new one and restart; "
+                "nothing is sent or dropped meanwhile",
+            )
+        self._telegram.found_down()
+        await self._telegram.wait_up()  # no deadline: a restart ends this, not a timer
+        self._token_rejected_logged = False
 
     async def _refused(self, send: _Send, exc: TelegramError, attempt: int) -> Result:
         """Telegram said no for good: the same request would fail the same way."""

@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from bot import runtime
 from bot.chat.user import HELP
+from bot.notification import Outcome
 from bot.testing import FakeTelegram
 from config.settings import ConfigError, Settings
 from tests.conftest import OwnRedis, RunningBot, start_bot
@@ -242,3 +243,45 @@ async def test_another_poller_on_the_token_is_reported_once_not_per_409(
     telegram.user_says(9003, "/help")
     [reply] = await wait_sent(telegram, chat_id=9003, timeout=40)
     assert reply.text == HELP
+
+
+async def test_a_token_revoked_at_runtime_keeps_the_notifications_and_is_unhealthy(
+    http_settings: Settings, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
+) -> None:
+    """The token is revoked in @BotFather while the bot runs: nothing is dead-lettered,
+    /healthz says so (503), one clear log line; with the token valid again, all arrive."""
+    running = await start_bot(http_settings)
+    try:
+        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+        real_token = telegram.token
+        with capture_logs() as logs:
+            telegram.token = "999:revoked"  # every call now answers 401 Unauthorized
+            for n in range(3):
+                plain_publish(
+                    http_settings.redis_url, http_settings.notification_channel, _note(f"r{n}")
+                )
+            await eventually(lambda: _status(running, 503), within=10)
+            body = (await get(running, "/healthz")).json()
+            assert body["status"] == "token rejected"
+            stats = running.bot.stats
+            assert stats.outcomes[Outcome.FAILED] == 0
+            assert await running.bot.dead_letters.count() == 0
+            telegram.token = real_token
+            await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text[0] == "r", count=3)
+        assert [e["event"] for e in logs].count("telegram_token_rejected") == 1
+        await eventually(lambda: _status(running, 200), within=10)
+    finally:
+        await running.shutdown()
+
+
+async def test_healthz_is_503_not_500_when_redis_goes_away_after_the_ping(
+    running_bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = running_bot.bot.health
+
+    async def gone() -> dict[str, int]:
+        raise redis.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(health, "backlog", gone)
+    healthy, body = await health.report()
+    assert (healthy, body["status"], body["redis"]["ok"]) == (False, "unavailable", False)

@@ -181,6 +181,23 @@ async def test_a_migrated_group_is_followed_and_the_mapping_updated(
     assert await registry.chat_for(42) == -1001234567890
 
 
+async def test_a_chain_of_migrations_is_cut_short(
+    delivery: Delivery, telegram: FakeTelegram, linked: int
+) -> None:
+    """Telegram misbehaving, or a loop of chats: a notification fails after 3 migrations
+    instead of following them for ever."""
+    telegram.fail_next(
+        "sendMessage",
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        parameters={"migrate_to_chat_id": -1001234567890},
+        times=10,
+    )
+    result = await delivery.deliver(NOTE)
+    assert (result.outcome, result.reason) == (Outcome.FAILED, "chat migrated more than 3 times")
+    assert len(telegram.calls_to("sendMessage")) == 4
+
+
 async def test_a_long_message_arrives_as_ordered_parts(
     delivery: Delivery, telegram: FakeTelegram, linked: int
 ) -> None:
