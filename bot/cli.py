@@ -24,6 +24,7 @@ from bot.store import client as redis_client
 from bot.tools.bench import Options as BenchOptions
 from bot.tools.bench import run_bench
 from bot.tools.demo import run_demo
+from bot.tools.emulator import run_emulator
 from config.logging import configure_logging
 from config.settings import ConfigError, Settings, load_settings
 
@@ -104,9 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="play the whole story offline: embedded Redis, Telegram emulator, the real bot",
-        description="Runs an embedded Redis (unless REDIS_URL is set), the Bot API emulator and "
-        "the bot in one process, and prints a transcript: linking, a notification, an invalid "
-        "payload, an admin's /stats. Needs no bot token and no network.",
+        description="Runs an embedded Redis, the Bot API emulator and the bot in one process, "
+        "and prints a transcript: linking, a notification, an invalid payload, an admin's "
+        "/stats. Needs no bot token and no network, and never uses REDIS_URL.",
+    )
+    demo.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="run on this Redis database instead of the embedded one; it must be empty, and "
+        "every key the demo makes is deleted at the end",
     )
     demo.add_argument(
         "--interactive",
@@ -116,9 +123,22 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         help="measure throughput, latency, CPU and memory against the emulator",
-        description="Runs the real bot as a child process against Redis (REDIS_URL, or an "
-        "embedded one) and the Bot API emulator with an injected latency, then the blog "
-        "post's serial loop against the same, and prints a table (or --json).",
+        description="Runs the real bot as a child process against an embedded Redis (never "
+        "REDIS_URL) and the Bot API emulator with an injected latency, then the blog post's "
+        "serial loop against the same, and prints a table (or --json).",
+    )
+    bench.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="measure with this Redis database (e.g. a real redis-server) instead of the "
+        "embedded one; refused if it holds keys, unless --yes-use-it; keys the bench makes "
+        "are deleted at the end",
+    )
+    bench.add_argument(
+        "--yes-use-it",
+        action="store_true",
+        help="use --redis-url although it holds keys: the bench links users 1..USERS to fake "
+        "chats there",
     )
     defaults = BenchOptions()
     for flag, name, kind, text in (
@@ -139,6 +159,15 @@ def _parser() -> argparse.ArgumentParser:
             help=f"{text} (default {getattr(defaults, name):g})",
         )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    emulator = commands.add_parser(
+        "emulator",
+        help="run the Bot API emulator on its own, to point a bot (this one or yours) at",
+        description="Serves the Bot API emulator on HOST:PORT and prints the BOT_TOKEN and "
+        "TELEGRAM_BASE_URL to run a bot against it. Type '<user id> <text>' to write to the "
+        "bot as that user; what the bot sends is printed. Ctrl-C stops it.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=8081, help="port (default 8081; 0: any)")
     commands.add_parser(
         "schema",
         help="print the notification's JSON Schema",
@@ -235,33 +264,38 @@ def _check(_args: argparse.Namespace) -> int:
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILURE
 
 
-def _given_redis_url() -> str | None:
-    """For the self-contained commands (demo, bench): REDIS_URL if the user set it (else they
-    embed a Redis), with only errors logged, to stderr, so their own output stays readable."""
-    settings = load_settings(require_token=False)
-    configure_logging("ERROR", "console", secrets=settings.secrets, stream=sys.stderr)
-    return settings.redis_url if "redis_url" in settings.model_fields_set else None
+def _quiet_logs() -> None:
+    """For the self-contained commands: only errors logged, to stderr, so their own output
+    stays readable. They read no setting: REDIS_URL names the user's real Redis, which they
+    must not touch."""
+    configure_logging("ERROR", "console", stream=sys.stderr)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    given = _given_redis_url()
+    _quiet_logs()
     try:
-        return asyncio.run(run_demo(given, interactive=args.interactive))
-    except KeyboardInterrupt:
+        return asyncio.run(run_demo(args.redis_url, interactive=args.interactive))
+    except KeyboardInterrupt:  # Ctrl-C before the interactive part: nothing to clean up
         return EXIT_OK
 
 
 def _bench(args: argparse.Namespace) -> int:
+    _quiet_logs()
     options = BenchOptions(
         **{
             name: getattr(args, name)
             for name in BenchOptions.__dataclass_fields__
-            if name != "redis_url"
+            if name not in {"redis_url", "yes_use_it"}
         },
-        redis_url=_given_redis_url(),
+        redis_url=args.redis_url,
+        yes_use_it=args.yes_use_it,
     )
     run_bench(options, as_json=args.json)
     return EXIT_OK
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    return run_emulator(args.host, args.port)
 
 
 def _schema(_args: argparse.Namespace) -> int:
@@ -279,4 +313,5 @@ COMMANDS: dict[str, Command] = {
     "demo": _demo,
     "schema": _schema,
     "bench": _bench,
+    "emulator": _emulator,
 }

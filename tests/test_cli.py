@@ -365,14 +365,15 @@ def test_the_interactive_demo_takes_chat_messages_from_stdin(tmp_path: Path) -> 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "python -m bot publish 42" in result.stdout
+    assert f"{sys.executable} -m bot publish 42" in result.stdout
     assert re.search(r"bot -> 4242\s+I deliver notifications", result.stdout)
 
 
 def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
-    redis_url: str, tmp_path: Path
+    redis_url: str, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
-    """A smoke test: the command works end to end; timings are not asserted (see README)."""
+    """A smoke test: the command works end to end on the empty database it is given, and
+    leaves it empty; timings are not asserted (see README)."""
     result = subprocess.run(
         [
             *BOT,
@@ -394,8 +395,10 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
             "5",
             "--latency-ms",
             "1",
+            "--redis-url",
+            redis_url,
         ],
-        env=bot_env(REDIS_URL=redis_url),
+        env=bot_env(),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -408,3 +411,4 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert report["blog"]["delivered"] == 5
     assert report["bot"]["flood_429s"] == 0
     assert set(report["bot"]["latency_ms"]) == {"p50", "p95", "p99"}
+    assert sync_redis.dbsize() == 0

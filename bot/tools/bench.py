@@ -1,9 +1,9 @@
 """`python -m bot bench`: measure the real bot process against Redis and the Bot API emulator,
-and the blog post's serial loop beside it, with the same Redis and emulator."""
+and the blog post's serial loop beside it, with the same Redis and emulator. The Redis is an
+embedded one, or an empty database given with --redis-url (never REDIS_URL)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import statistics
@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
@@ -20,6 +19,7 @@ import redis
 
 from bot.store.registry import CHAT_TO_USER, USER_TO_CHAT
 from bot.testing import FakeTelegram, FloodLimits
+from bot.tools.scratch import scratch_redis
 
 CHAT_BASE = 1_000_000  # chat id = CHAT_BASE + user id
 
@@ -34,7 +34,8 @@ class Options:
     rate_count: int = 100
     idle_seconds: float = 10.0
     blog_count: int = 200
-    redis_url: str | None = None
+    redis_url: str | None = None  # None: an embedded Redis of its own
+    yes_use_it: bool = False  # write into `redis_url` although it holds keys
 
 
 @dataclass
@@ -108,22 +109,12 @@ def _proc(pid: int, name: str) -> str:
         return file.read()
 
 
-@contextlib.contextmanager
-def _redis_url(given: str | None) -> Iterator[str]:
-    if given:
-        yield given
-        return
-    from bot.tools.demo import embedded_redis  # noqa: PLC0415 - only without REDIS_URL
-
-    with embedded_redis() as url:
-        yield url
-
-
 def run_bench(
     options: Options, out: TextIO = sys.stdout, *, as_json: bool = False
 ) -> dict[str, Any]:
     """Run every measurement for the bot and the blog loop; print a table (or JSON)."""
-    with _redis_url(options.redis_url) as url, FakeTelegram() as telegram:
+    scratch = scratch_redis(options.redis_url, "bench", allow_data=options.yes_use_it)
+    with scratch as url, FakeTelegram() as telegram:
         client = redis.Redis.from_url(url)
         try:
             _link_users(client, telegram, options.users)

@@ -1,7 +1,8 @@
 """`python -m bot demo`: the whole story, offline, in one process, printed as a transcript.
 
-An embedded Redis-compatible server (fakeredis) unless REDIS_URL is given, the Bot API emulator
-from bot.testing, and the real bot against both.
+An embedded Redis-compatible server (fakeredis), or the empty database given with --redis-url
+(never REDIS_URL: that names the user's real one), the Bot API emulator from bot.testing, and
+the real bot against both.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import TextIO
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import redis
 
@@ -23,6 +25,7 @@ from bot.publisher import AsyncPublisher
 from bot.store.client import async_client
 from bot.store.deadletters import DeadLetter, DeadLetterStore
 from bot.testing import FakeTelegram, SentMessage
+from bot.tools.scratch import scratch_redis
 from config.settings import Settings
 
 USER_ID, CHAT_ID, ADMIN_ID = 42, 4242, 777
@@ -35,27 +38,6 @@ Now for real:
   3. python -m bot          (logs bot_ready once it polls Telegram and listens)
   4. python -m bot link 42  (open the link in Telegram), then publish from your web app.
 See README.md for every setting and for deploying it."""
-
-
-@contextlib.contextmanager
-def embedded_redis() -> Iterator[str]:
-    """A fakeredis TCP server on a free loopback port; yields its URL."""
-    try:
-        from fakeredis import TcpFakeServer  # noqa: PLC0415 - only the demo needs it
-    except ImportError:
-        raise SystemExit(
-            "error: the demo's embedded Redis needs fakeredis: pip install 'notify-bot[demo]' "
-            "(or set REDIS_URL to a Redis server)"
-        ) from None
-    server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
-    thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    try:
-        yield f"redis://{host!s}:{port}/0"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class Transcript:
@@ -78,12 +60,15 @@ class Transcript:
 
 
 async def run_demo(redis_url: str | None, *, interactive: bool, out: TextIO = sys.stdout) -> int:
-    """Play the demo against `redis_url`, or an embedded Redis when None."""
+    """Play the demo against the embedded Redis, or the empty database at `redis_url` (which
+    gets back no key of the demo's, and whose server's other clients hear nothing of it)."""
     with contextlib.ExitStack() as stack:
-        url = redis_url or stack.enter_context(embedded_redis())
+        url = stack.enter_context(scratch_redis(redis_url, "demo"))
         telegram = stack.enter_context(FakeTelegram())
         transcript = Transcript(out)
-        where = "embedded fakeredis" if redis_url is None else "from REDIS_URL"
+        where = "embedded fakeredis" if redis_url is None else "from --redis-url, emptied after"
+        # Pub/sub ignores the database number: on a shared server, a channel of its own.
+        channel = "notification" if redis_url is None else f"notification-demo-{uuid4().hex[:8]}"
         transcript.note(
             "Notify Bot demo: everything runs here, offline.\n"
             f"  Redis:        {url}  ({where})\n"
@@ -95,6 +80,9 @@ async def run_demo(redis_url: str | None, *, interactive: bool, out: TextIO = sy
             bot_token=telegram.token,
             telegram_base_url=telegram.base_url,
             redis_url=url,
+            notification_channel=channel,
+            notification_stream=f"{channel}-stream",
+            receipt_channel=f"{channel}:receipts",
             admin_ids=frozenset({ADMIN_ID}),
             log_level="WARNING",
             log_format="console",
@@ -129,12 +117,14 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
         transcript.say("bot -> Ada", reply.text)
 
         code = (
-            'redis.Redis.from_url(url).publish("notification", '
+            f'redis.Redis.from_url(url).publish("{settings.notification_channel}", '
             'json.dumps({"user_id": 42, "message": "Your order is on its way!"}))'
         )
         transcript.say("web app", code)
         published_at = time.time()
-        receivers = await asyncio.to_thread(_blog_publish, settings.redis_url, ORDER)
+        receivers = await asyncio.to_thread(
+            _blog_publish, settings.redis_url, settings.notification_channel, ORDER
+        )
         [delivered] = await asyncio.to_thread(
             telegram.wait_for_sent, lambda m: m.text == ORDER, chat_id=CHAT_ID
         )
@@ -147,7 +137,9 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
         dead_letters = DeadLetterStore(
             client, settings.deadletter_maxlen, settings.deadletter_max_payload_bytes
         )
-        await asyncio.to_thread(_raw_publish, settings.redis_url, bad)
+        await asyncio.to_thread(
+            _raw_publish, settings.redis_url, settings.notification_channel, bad
+        )
         letter = await _first_dead_letter(dead_letters)
         transcript.say("bot", f"rejects it, nothing sent: {letter.reason}")
         transcript.say("", "(logged as notification_invalid, counted, kept as a dead letter)")
@@ -160,20 +152,46 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
 
 async def _interactive(telegram: FakeTelegram, settings: Settings, transcript: Transcript) -> None:
     telegram.on_sent = lambda m: transcript.say(f"bot -> {m.chat_id}", m.text)
+    lines = _stdin_lines()  # Ctrl-C is ours from here on: before the prompt invites it
     transcript.note(
         "\nInteractive: type a message as Ada (e.g. /help, /stop) and press Enter; "
         "Ctrl-D or Ctrl-C ends.\nFrom a second terminal, publish to Ada:\n"
-        f"  REDIS_URL={settings.redis_url} python -m bot publish {USER_ID} 'Hello from the shell'\n"
+        f"  REDIS_URL={settings.redis_url} NOTIFICATION_CHANNEL={settings.notification_channel} "
+        f"{sys.executable} -m bot publish {USER_ID} 'Hello from the shell'\n"
     )
-    while True:
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:
-            break
-        if line.strip():
-            # Wait for the reply (printed by on_sent) before reading on, as in a chat.
-            with contextlib.suppress(TimeoutError):
-                await _exchange(telegram, CHAT_ID, line.strip(), first_name="Ada")
-    telegram.on_sent = None
+    try:
+        while (line := await lines.get()) is not None:
+            if line.strip():
+                # Wait for the reply (printed by on_sent) before reading on, as in a chat.
+                with contextlib.suppress(TimeoutError):
+                    await _exchange(telegram, CHAT_ID, line.strip(), first_name="Ada")
+    finally:
+        asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+        telegram.on_sent = None
+
+
+def _stdin_lines() -> asyncio.Queue[str | None]:
+    """Lines typed, read by the event loop as they come (no thread blocked in readline, which
+    made Ctrl-C wait for Enter); None at end of input or on Ctrl-C."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    buffered = b""
+
+    def readable() -> None:
+        nonlocal buffered
+        chunk = os.read(sys.stdin.fileno(), 4096)
+        if not chunk:
+            loop.remove_reader(sys.stdin.fileno())
+            lines.put_nowait(None)
+            return
+        *complete, buffered = (buffered + chunk).split(b"\n")
+        for line in complete:
+            lines.put_nowait(line.decode("utf-8", "replace"))
+
+    loop.add_reader(sys.stdin.fileno(), readable)
+    loop.add_signal_handler(signal.SIGINT, lines.put_nowait, None)
+    return lines
 
 
 async def _exchange(
@@ -200,20 +218,18 @@ async def _first_dead_letter(store: DeadLetterStore) -> DeadLetter:
     return letters[0]
 
 
-def _blog_publish(url: str, message: str) -> int:
+def _blog_publish(url: str, channel: str, message: str) -> int:
     """The blog post's publisher code: plain redis-py, no package of ours (and a close)."""
     client = redis.Redis.from_url(url)
     try:
-        return int(
-            client.publish("notification", json.dumps({"user_id": USER_ID, "message": message}))
-        )
+        return int(client.publish(channel, json.dumps({"user_id": USER_ID, "message": message})))
     finally:
         client.close()
 
 
-def _raw_publish(url: str, payload: str) -> None:
+def _raw_publish(url: str, channel: str, payload: str) -> None:
     client = redis.Redis.from_url(url)
     try:
-        client.publish("notification", payload)
+        client.publish(channel, payload)
     finally:
         client.close()
