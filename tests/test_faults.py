@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis
 import redis.asyncio
+from structlog.testing import capture_logs
 
 from bot import runtime
 from bot.chat.user import HELP
@@ -87,11 +88,15 @@ async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
     hold the lock): a user's message waits at Telegram and is answered once Redis is back."""
     config = settings.model_copy(update={"redis_url": own_redis.url})
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.run(config, stop, ready))
-    try:
+    with capture_logs() as logs:
+        task = asyncio.create_task(runtime.run(config, stop, ready))
         await asyncio.to_thread(telegram.wait_for_call, "getMe")
         telegram.user_says(9001, "/help")
-        await asyncio.sleep(1.5)
+        # Not a sleep: the lock was tried and refused twice, with the message waiting.
+        await eventually(
+            lambda: [e["event"] for e in logs].count("leader_lock_unavailable") >= 2
+        )
+    try:
         assert not ready.is_set()
         assert telegram.calls_to("getUpdates") == []
         assert telegram.pending_updates() == 1
