@@ -149,6 +149,10 @@ class Outage:
         self._outage_ended_at = -1.0  # when the last outage that a probe confirmed ended
 
     @property
+    def is_down(self) -> bool:
+        return self._down_since is not None
+
+    @property
     def down_for(self) -> float:
         """Seconds since the peer was found down; 0 while it is up."""
         return 0.0 if self._down_since is None else time.monotonic() - self._down_since
@@ -166,7 +170,7 @@ class Outage:
         failures, error = 0, ""
         while True:
             stop_if_cancelled()
-            if self._down_since is not None and not await self.wait_up() and failures:
+            if self.is_down and not await self.wait_up() and failures:
                 if failures == 1:  # the peer answers, but this call does not work
                     log.warning(self._call_failed, error=error)
                 await asyncio.sleep(backoff_delay(failures, self._base, self._cap))

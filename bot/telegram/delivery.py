@@ -114,8 +114,9 @@ class Delivery:
             # The bot's rate limiter (pacing.PacedRequests) paces this send.
             attempt += 1
             try:
-                # While Telegram is unreachable nobody sends: one probe (getMe) at a time.
-                await self._telegram.wait_up(self._outage_max)
+                if self._telegram.is_down:
+                    # While Telegram is unreachable nobody sends: one probe (getMe) at a time.
+                    await self._telegram.wait_up(self._outage_max)
                 # No parse_mode: user content is sent literally, so "<b>" or "*" cannot break it.
                 await self._bot.send_message(
                     chat_id=send.chat_id, text=text, allow_paid_broadcast=self._paid_broadcast
@@ -125,12 +126,7 @@ class Delivery:
             except RetryAfter as exc:
                 flood_waits += 1
                 attempt -= 1
-                delay = _seconds(exc.retry_after)
-                self._pacer.pause(delay)
-                log.warning("telegram_flood_wait", user_id=send.user_id, retry_after=delay)
-                if flood_waits > MAX_FLOOD_WAITS:
-                    reason = f"still flood-limited after {flood_waits} waits"
-                    result = Result(Outcome.FAILED, reason, attempt)
+                result = self._flood_wait(send, exc, flood_waits, attempt)
             except InvalidToken as exc:
                 await self._token_rejected(exc)
                 attempt -= 1  # not this notification's fault: kept, and sent once it works
@@ -151,6 +147,18 @@ class Delivery:
             else:
                 result = Result(Outcome.SENT, None, attempt)
         return result
+
+    def _flood_wait(
+        self, send: _Send, exc: RetryAfter, waits: int, attempt: int
+    ) -> Result | None:
+        """Telegram said 429: every send pauses for retry_after, then this one is resent; a
+        server that never stops saying 429 must not keep a notification for ever."""
+        delay = _seconds(exc.retry_after)
+        self._pacer.pause(delay)
+        log.warning("telegram_flood_wait", user_id=send.user_id, retry_after=delay)
+        if waits > MAX_FLOOD_WAITS:
+            return Result(Outcome.FAILED, f"still flood-limited after {waits} waits", attempt)
+        return None
 
     async def _migrated(self, send: _Send, exc: ChatMigrated) -> None:
         """A group became a supergroup: the link follows it, and the part is sent there."""
