@@ -195,8 +195,10 @@ class Outage:
             if left is not None and left <= 0:
                 raise OutageTooLong(f"{self._name} unavailable for {self.down_for:.0f} s")
             if self._probing.locked():  # someone probes: wait for its answer, or our deadline
+                # Looking again every `cap` seconds: if the prober was cancelled, we probe.
+                timeout = self._cap if left is None else min(left, self._cap)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._back.wait(), left)
+                    await asyncio.wait_for(self._back.wait(), timeout)
                 continue
             async with self._probing:
                 await self._probe_once(left)

@@ -205,3 +205,21 @@ async def test_until_up_runs_the_call_again_once_the_peer_is_back() -> None:
     peer.down = False
     assert await task == "done"
     assert calls == 2  # once before the outage was known, once after the probe answered
+
+
+async def test_when_the_prober_is_cancelled_another_waiter_takes_over() -> None:
+    """The prober is only whichever waiter holds the lock: cancel it (its lane was stopped)
+    and the others must not wait for an answer that will never come."""
+    peer = Peer()
+    outage = Outage("peer", peer.probe, (ConnectionError,), base=0.05, cap=0.1)
+    outage.found_down()
+    prober = asyncio.create_task(outage.wait_up())
+    await eventually(lambda: peer.probes >= 1)
+    waiter = asyncio.create_task(outage.wait_up())
+    await asyncio.sleep(0)
+    prober.cancel()
+    await asyncio.gather(prober, return_exceptions=True)
+    probes = peer.probes
+    await eventually(lambda: peer.probes > probes)  # the waiter probes now
+    peer.down = False
+    assert await asyncio.wait_for(waiter, 2) is True
