@@ -163,11 +163,7 @@ async def test_a_redis_restart_mid_burst_loses_and_duplicates_nothing(
     running = await start_bot(config)
     try:
         telegram.latency = 0.02
-        pipe = client.pipeline(transaction=False)
-        for n in range(500):
-            user = n % 50 + 1
-            pipe.xadd(config.notification_stream, {"payload": _note(user, f"n{n}", id=f"n{n}")})
-        pipe.execute()
+        _burst(client, config.notification_stream, "n", count=500, users=50)
         await eventually(lambda: len(telegram.sent) >= 100)
         own_redis.kill()
         killed_after = len(telegram.sent)
@@ -221,11 +217,7 @@ async def test_telegram_unreachable_mid_burst_is_waited_out_not_dead_lettered(
     running = await start_bot(config)
     try:
         telegram.latency = 0.02
-        async with redis_client.pipeline(transaction=False) as pipe:
-            for n in range(300):
-                payload = _note(n % 30 + 1, f"t{n}", id=f"t{n}")
-                pipe.xadd(config.notification_stream, {"payload": payload})
-            await pipe.execute()
+        _burst(client, config.notification_stream, "t", count=300, users=30)
         await eventually(lambda: len(telegram.sent) >= 100)
         telegram.go_offline()
         offline_after = len(telegram.sent)
@@ -290,7 +282,8 @@ async def test_after_a_hang_only_the_timed_out_sends_are_sent_again_once(
         await eventually(lambda: len(telegram.calls_to("getMe")) >= 2)  # the breaker probes
         for user in range(11, 21):
             await redis_client.publish(config.notification_channel, _note(user, f"b{user}"))
-        await asyncio.sleep(1)  # the rest of the hang
+        # All ten received and waiting behind the breaker before Telegram answers again.
+        await eventually(lambda: running.bot.stats.received == 20)
         telegram.latency = 0.0
         await wait_sent(telegram, predicate=lambda m: m.text.startswith("b"), count=10)
         await eventually(lambda: running.bot.dispatcher.pending == 0)
@@ -302,6 +295,16 @@ async def test_after_a_hang_only_the_timed_out_sends_are_sent_again_once(
         telegram.latency = 0.0
         client.close()
         await running.shutdown()
+
+
+def _burst(client: redis.Redis, stream: str, prefix: str, *, count: int, users: int) -> None:
+    """`count` stream notifications with ids, prefix0.., to users 1..`users` in turn, chats
+    linked by `link_directly` (in one round trip, as a busy web app would)."""
+    pipe = client.pipeline(transaction=False)
+    for n in range(count):
+        payload = _note(n % users + 1, f"{prefix}{n}", id=f"{prefix}{n}")
+        pipe.xadd(stream, {"payload": payload})
+    pipe.execute()
 
 
 def _lost_and_duplicated(

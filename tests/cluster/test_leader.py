@@ -30,6 +30,16 @@ class Duty:
             self.timeline.append(("stop", self.name, time.monotonic()))
 
 
+class CountedTries(Leadership):
+    """A Leadership that counts its tries for the lock, so a test waits for tries, not time."""
+
+    tries = 0
+
+    async def _try_acquire(self) -> bool:
+        self.tries += 1
+        return await super()._try_acquire()
+
+
 def leadership(
     client: redis.asyncio.Redis, name: str, timeline: list[tuple[str, str, float]]
 ) -> Leadership:
@@ -115,14 +125,16 @@ async def test_two_live_instances_with_one_name_do_not_take_the_lock_in_turn(
     once, at its start, as a restart would; from then on neither takes it from the other, so
     leadership does not flap."""
     timeline: list[tuple[str, str, float]] = []
-    first = Leadership(redis_client, KEY, "worker.1", Duty(timeline, "a"), ttl=1.5, retry=0.2)
+    first = CountedTries(redis_client, KEY, "worker.1", Duty(timeline, "a"), ttl=1.5, retry=0.2)
     second = Leadership(redis_client, KEY, "worker.1", Duty(timeline, "b"), ttl=1.5, retry=0.2)
     async with running(first):
         await eventually(lambda: first.is_leader)
         async with running(second):
             await eventually(lambda: second.is_leader and not first.is_leader, within=3)
             starts = len([e for e in timeline if e[0] == "start"])
-            await asyncio.sleep(2.5)  # several renewals and retries of both: any flapping shows
+            tries = first.tries
+            # The one that lost tries again and again (and the other renews meanwhile):
+            await eventually(lambda: first.tries >= tries + 6, within=5)
             assert len([e for e in timeline if e[0] == "start"]) == starts
             assert second.is_leader
             assert not first.is_leader
