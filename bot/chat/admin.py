@@ -19,7 +19,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.chat.arguments import Usage, int_arg
 from bot.chat.broadcast import Broadcaster
-from bot.chat.format import REPLY_MAX_UTF16, clip, duration, utf16_len, when
+from bot.chat.format import clip, duration, when
 from bot.cluster.leader import Leadership
 from bot.notification import ADMIN, Envelope, Outcome, preview
 from bot.pipeline.dispatcher import Dispatcher
@@ -29,6 +29,7 @@ from bot.store import counters as stats_store
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry, deep_link
+from bot.telegram.text import MAX_UTF16, utf16_len
 from config.logging import redact
 from config.settings import Settings
 
@@ -267,7 +268,7 @@ class AdminCommands:
         footer = "\n/retry ID or /retry all"
         # Telegram takes 4,096 characters of text (the <pre> and escapes do not count): show
         # as many as fit, newest first, and say how many did not.
-        room = REPLY_MAX_UTF16 - utf16_len(header + footer) - len(MORE.format(n=50, k=50))
+        room = MAX_UTF16 - utf16_len(header + footer) - len(MORE.format(n=50, k=50))
         lines: list[str] = []
         for letter in letters:
             line = (

@@ -1,10 +1,8 @@
-"""How admin replies show times, durations and long text, within Telegram's message size."""
+"""How admin replies show times, durations and long text."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-REPLY_MAX_UTF16 = 4096  # Telegram's limit for a message's text
 
 
 def duration(seconds: float) -> str:
@@ -27,8 +25,3 @@ def when(unix_time: float | None) -> str:
 
 def clip(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 1] + "…"
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
