@@ -29,8 +29,10 @@ from bot.store.client import async_client
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry
+from bot.store.roundtrips import RoundTrips
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, PacedRequests, Pacer
+from bot.telegram.sender import Sender
 from bot.telegram.share import SENDERS_KEY, SendShare
 from bot.telegram.transport import polling_request, sending_request
 from bot.telegram.updates import POLL_TIMEOUT, PollErrors, webhook_path
@@ -49,6 +51,7 @@ class Bot:
     redis: redis.asyncio.Redis
     registry: ChatRegistry
     application: Application  # type: ignore[type-arg]
+    sender: Sender  # deliveries' own Bot API client (the application's is for the conversation)
     stats: Stats
     metrics: Metrics
     dead_letters: DeadLetterStore
@@ -86,10 +89,18 @@ def build(settings: Settings) -> Bot:
     dead_letters = DeadLetterStore(
         client, settings.deadletter_maxlen, settings.deadletter_max_payload_bytes
     )
-    delivery = _delivery(settings, application, registry, pacer, redis_outage)
+    sender = Sender(
+        settings.telegram_base_url,
+        settings.token,
+        pacer,
+        metrics,
+        connections=settings.delivery_concurrency + 8,
+        timeout=settings.telegram_timeout,
+    )
+    delivery = _delivery(settings, sender, registry, pacer)
     dispatcher = _pipeline(
         settings,
-        client,
+        RoundTrips(client),
         delivery,
         redis_outage,
         stats=stats,
@@ -129,6 +140,7 @@ def build(settings: Settings) -> Bot:
         redis=client,
         registry=registry,
         application=application,
+        sender=sender,
         stats=stats,
         metrics=metrics,
         dead_letters=dead_letters,
@@ -187,27 +199,18 @@ def _application(settings: Settings, metrics: Metrics, pacer: Pacer) -> Applicat
     )
 
 
-def _delivery(
-    settings: Settings,
-    application: Application,  # type: ignore[type-arg]
-    registry: ChatRegistry,
-    pacer: Pacer,
-    redis_outage: Outage,
-) -> Delivery:
+def _delivery(settings: Settings, sender: Sender, registry: ChatRegistry, pacer: Pacer) -> Delivery:
     retry = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
     )
     # Shared by every send: while Telegram is unreachable, one getMe probes it, nobody sends.
     # A rejected token (InvalidToken) is waited out the same way, without a deadline.
-    telegram = Outage(
-        "telegram_sending", application.bot.get_me, (NetworkError, InvalidToken), cap=10.0
-    )
+    telegram = Outage("telegram_sending", sender.get_me, (NetworkError, InvalidToken), cap=10.0)
     return Delivery(
-        application.bot,
+        sender,
         registry,
         pacer,
         retry,
-        redis=redis_outage,
         telegram=telegram,
         outage_max=settings.telegram_outage_max_seconds,
         paid_broadcast=settings.telegram_paid_broadcast,
@@ -216,7 +219,7 @@ def _delivery(
 
 def _pipeline(
     settings: Settings,
-    client: redis.asyncio.Redis,
+    trips: RoundTrips,
     delivery: Delivery,
     redis_outage: Outage,
     *,
@@ -224,8 +227,10 @@ def _pipeline(
     dead_letters: DeadLetterStore,
     metrics: Metrics,
 ) -> Dispatcher:
+    # One queue of trips for the reads before sends and the writes after them: measured, two
+    # queues (two connections) made a send's read no faster, the event loop being the wait.
     settler = Settler(
-        client,
+        trips,
         stats,
         dead_letters,
         redis=redis_outage,
@@ -238,6 +243,8 @@ def _pipeline(
         settler,
         stats,
         settings.delivery_concurrency,
+        trips=trips,
+        redis=redis_outage,
         pause_buffer=settings.pause_buffer_max,
         max_chars=settings.message_max_chars,
     )

@@ -60,6 +60,7 @@ async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event 
                 await bot.http.stop()
             await bot.application.shutdown()  # a no-op unless initialize() succeeded
             await bot.application.bot.shutdown()  # closes HTTP clients a failed getMe left open
+            await bot.sender.close()
 
 
 async def _watch_shutdown(bot: Bot, stop: asyncio.Event) -> None:

@@ -7,17 +7,19 @@ import inspect
 import json
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import redis
 import redis.asyncio
-from telegram import Bot
 from telegram.error import NetworkError
 
 from bot.chat.user import LINKED
 from bot.publisher import AsyncPublisher
 from bot.sources.pubsub import CONNECTION_ERRORS
 from bot.sources.reconnect import Outage
+from bot.store.roundtrips import RoundTrips
+from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage
 
 
@@ -112,6 +114,18 @@ def redis_outage(client: redis.asyncio.Redis) -> Outage:
     return Outage("redis_lanes", client.ping, CONNECTION_ERRORS, base=0.01, cap=0.1)
 
 
-def telegram_outage(bot: Bot) -> Outage:
+def telegram_outage(sender: Sender) -> Outage:
     """What the bot's sends share to wait for Telegram, as app.build makes it (faster)."""
-    return Outage("telegram_sending", bot.get_me, (NetworkError,), base=0.05, cap=0.2)
+    return Outage("telegram_sending", sender.get_me, (NetworkError,), base=0.05, cap=0.2)
+
+
+class CountedTrips(RoundTrips):
+    """RoundTrips that counts the trips it makes."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        super().__init__(client)
+        self.count = 0
+
+    async def _one_trip(self, trip: list[Any]) -> None:
+        self.count += 1
+        await super()._one_trip(trip)

@@ -35,7 +35,7 @@ async def test_plain_publish_reaches_the_linked_chat(
 
     assert receivers == 1
     [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == ORDER)
-    assert sent.params["chat_id"] == "9001"
+    assert sent.chat_id == 9001
     assert "parse_mode" not in sent.params
 
 

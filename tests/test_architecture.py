@@ -38,7 +38,7 @@ def test_importing_the_publisher_loads_no_telegram_and_leaves_the_environment_al
 class PathTracer:
     """Records which of our files run in which task, from a publish until the sendMessage
     request is made: the task that accepted the notification (the listener's) and the one that
-    delivered it (its lane), up to python-telegram-bot's call into our transport."""
+    delivered it (its lane), up to the sender's HTTP call."""
 
     def __init__(self) -> None:
         self.files: dict[asyncio.Task[Any], set[str]] = {}
@@ -69,7 +69,7 @@ class PathTracer:
             self.accept_task = task
         elif code == "deliver" and name == "bot/telegram/delivery.py":
             self._delivering = task
-        elif code == "do_request" and task == self._delivering:
+        elif code == "_call" and name == "bot/telegram/sender.py" and task == self._delivering:
             self.send_task = task
             self._seen.clear()
 
@@ -104,5 +104,5 @@ async def test_a_plain_notification_reaches_send_message_through_few_of_our_file
     report(f"path to sendMessage: {len(files)} files, {frames} frame entries:", sorted(files))
     assert tracer.accept_task is not None
     assert "bot/sources/pubsub.py" in files
-    assert "bot/telegram/transport.py" in files
+    assert "bot/telegram/sender.py" in files
     assert len(files) <= MAX_FILES_ON_THE_PATH, sorted(files)

@@ -1,12 +1,15 @@
-"""Between sources and Telegram: parse payloads, deliver concurrently, in order per user."""
+"""Between sources and Telegram: parse payloads, read what each needs from Redis, deliver
+concurrently, in order per user."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from bot.notification import (
@@ -19,20 +22,31 @@ from bot.notification import (
     Result,
     parse_notification,
 )
-from bot.pipeline.settle import Settler
-from bot.sources.reconnect import stop_if_cancelled
+from bot.pipeline.settle import DELIVERED_PREFIX, Settler
+from bot.sources.reconnect import Outage, stop_if_cancelled
 from bot.store.counters import Stats
+from bot.store.registry import ChatRegistry
+from bot.store.roundtrips import RoundTrips
 
 log = structlog.get_logger(__name__)
 
-Deliver = Callable[[Notification], Awaitable[Result]]
+# Sends a notification to the chat its user is linked to (None: not linked).
+Deliver = Callable[[Notification, int | None], Awaitable[Result]]
+
+
+@dataclass(frozen=True)
+class BeforeSend:
+    chat_id: int | None  # the chat linked to the user, None if there is none
+    duplicate: bool  # its id was delivered within the idempotency window
 
 
 class Dispatcher:
     """Runs deliveries for different users side by side (at most `concurrency` at once) while
     each user's notifications go out one after another, in the order they arrived.
 
-    Slow sends never hold up a source: `accept` only parses and queues.
+    Slow sends never hold up a source: `accept` only parses and queues. Before its send a
+    notification costs one Redis round trip, shared with the other lanes' (`trips`); while
+    Redis is down it waits (`redis`, the shared Outage), as nothing was sent yet.
     """
 
     def __init__(
@@ -42,9 +56,13 @@ class Dispatcher:
         stats: Stats,
         concurrency: int,
         *,
+        trips: RoundTrips,
+        redis: Outage,
         pause_buffer: int = 10_000,
         max_chars: int = MESSAGE_MAX_CHARS,
     ) -> None:
+        self._trips = trips
+        self._redis = redis
         self._deliver = deliver
         self._settler = settler
         self._stats = stats
@@ -119,8 +137,7 @@ class Dispatcher:
             while lane:
                 stop_if_cancelled()
                 await self._running.wait()
-                async with self._slots:
-                    await self._deliver_one(lane[0])
+                await self._deliver_one(lane[0])
                 self._forget(lane.popleft())
         finally:
             # No await between the empty check and this: a concurrent accept cannot be lost.
@@ -134,10 +151,15 @@ class Dispatcher:
     async def _deliver_one(self, envelope: Envelope) -> None:
         assert envelope.notification is not None  # set by accept  # noqa: S101
         try:
-            if envelope.id is not None and await self._settler.already_delivered(envelope.id):
-                await self._settler.settle(envelope, Outcome.DUPLICATE, "id already delivered")
-                return
-            result = await self._deliver(envelope.notification)
+            # A slot is a send in flight: the settle after it needs none, so the next send
+            # need not wait for this one's Redis writes.
+            async with self._slots:
+                # One Redis round trip before the send, one after (the settle).
+                before = await self._before_send(envelope)
+                if before.duplicate:
+                    result = Result(Outcome.DUPLICATE, "id already delivered")
+                else:
+                    result = await self._deliver(envelope.notification, before.chat_id)
             await self._settler.settle(envelope, result.outcome, result.reason, result.attempts)
         except Exception as exc:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
@@ -145,6 +167,21 @@ class Dispatcher:
             await self._settle_crashed(envelope, exc)
         finally:
             _release(envelope)
+
+    async def _before_send(self, envelope: Envelope) -> BeforeSend:
+        """The user's chat and, for a notification with an id, whether that id was delivered
+        already."""
+        user_id, notification_id = envelope.user_id, envelope.id
+        assert user_id is not None  # only parsed envelopes are delivered  # noqa: S101
+
+        def queue(pipe: Pipeline) -> None:
+            ChatRegistry.queue_chat_for(pipe, user_id)
+            if notification_id is not None:
+                pipe.exists(DELIVERED_PREFIX + notification_id)
+
+        replies = await self._redis.until_up(lambda: self._trips.run(queue))
+        chat = None if replies[0] is None else int(replies[0])
+        return BeforeSend(chat, len(replies) > 1 and bool(replies[1]))
 
     async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
         """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is

@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Callable
 
-import redis.asyncio
 import structlog
 from redis.asyncio.client import Pipeline
 
@@ -15,6 +14,7 @@ from bot.notification import Envelope, Outcome, preview
 from bot.sources.reconnect import Outage
 from bot.store.counters import Stats, queue_settled
 from bot.store.deadletters import DeadLetterStore
+from bot.store.roundtrips import RoundTrips
 
 log = structlog.get_logger(__name__)
 
@@ -45,8 +45,9 @@ EVENTS = {
 class Settler:
     """Records the final outcome of an envelope: in-process counts and a log line first, then
     every Redis write (dead letter, idempotency mark, all-time counters, last delivery, receipt,
-    XACK) in one round trip, the acknowledgement last. A crash before that leaves the stream
-    entry pending, so it is delivered again (at least once).
+    XACK) in one round trip (shared with other lanes': `trips`), the acknowledgement last. A
+    crash before that leaves the stream entry pending, so it is delivered again (at least
+    once).
 
     While Redis is down (`redis`, the shared Outage) the writes wait for it and are made once it
     is back: an outcome that is known is never lost, nor turned into a "crash" that would send
@@ -59,7 +60,7 @@ class Settler:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        trips: RoundTrips,
         stats: Stats,
         dead_letters: DeadLetterStore,
         *,
@@ -68,18 +69,13 @@ class Settler:
         receipt_channel: str = "",
         on_sent: Callable[[float], None] | None = None,
     ) -> None:
-        self._redis = client
+        self._trips = trips
         self._outage = redis
         self._stats = stats
         self._dead_letters = dead_letters
         self._window = idempotency_window
         self._receipts = receipt_channel
         self._on_sent = on_sent
-
-    async def already_delivered(self, notification_id: str) -> bool:
-        """True if `notification_id` was sent within the idempotency window (waits for Redis)."""
-        key = DELIVERED_PREFIX + notification_id
-        return bool(await self._outage.until_up(lambda: self._redis.exists(key)))
 
     async def settle(
         self, envelope: Envelope, outcome: Outcome, reason: str | None = None, attempts: int = 0
@@ -90,36 +86,43 @@ class Settler:
         if outcome is Outcome.SENT and self._on_sent is not None:
             self._on_sent(max(time.time() - envelope.received_at, 0))
         self._log(envelope, outcome, reason, attempts)
-        await self._outage.until_up(lambda: self._write(envelope, outcome, reason, attempts))
+
+        def queue(pipe: Pipeline) -> None:
+            self._queue(pipe, envelope, outcome, reason, attempts)
+
+        await self._outage.until_up(lambda: self._trips.run(queue))
         if envelope.settled is not None and not envelope.settled.done():
             envelope.settled.set_result(outcome)
 
-    async def _write(
-        self, envelope: Envelope, outcome: Outcome, reason: str | None, attempts: int
+    def _queue(
+        self,
+        pipe: Pipeline,
+        envelope: Envelope,
+        outcome: Outcome,
+        reason: str | None,
+        attempts: int,
     ) -> None:
-        """Every Redis write of one outcome, in one round trip. Repeated after a connection
-        error: the XACK and the id mark are idempotent; the counters and a dead letter can be
-        written twice if Redis ran the commands but the answer was lost on the way back."""
+        """Every Redis write of one outcome. Repeated after a connection error: the XACK and
+        the id mark are idempotent; the counters and a dead letter can be written twice if
+        Redis ran the commands but the answer was lost on the way back."""
         dead = outcome in DEAD_LETTER_OUTCOMES
-        async with self._redis.pipeline(transaction=False) as pipe:
-            if dead:
-                self._dead_letters.queue_add(
-                    pipe,
-                    envelope.payload,
-                    reason=reason or outcome.value,
-                    attempts=attempts,
-                    source=envelope.source,
-                    first_seen=envelope.received_at,
-                )
-            if outcome is Outcome.SENT and envelope.id is not None:
-                pipe.set(DELIVERED_PREFIX + envelope.id, "1", ex=self._window)
-            # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
-            linked = outcome is Outcome.SENT or (outcome is Outcome.FAILED and attempts > 0)
-            queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
-            self._queue_receipt(pipe, envelope, outcome)
-            if envelope.ack is not None:
-                envelope.ack(pipe)
-            await pipe.execute()
+        if dead:
+            self._dead_letters.queue_add(
+                pipe,
+                envelope.payload,
+                reason=reason or outcome.value,
+                attempts=attempts,
+                source=envelope.source,
+                first_seen=envelope.received_at,
+            )
+        if outcome is Outcome.SENT and envelope.id is not None:
+            pipe.set(DELIVERED_PREFIX + envelope.id, "1", ex=self._window)
+        # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
+        linked = outcome is Outcome.SENT or (outcome is Outcome.FAILED and attempts > 0)
+        queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
+        self._queue_receipt(pipe, envelope, outcome)
+        if envelope.ack is not None:
+            envelope.ack(pipe)
 
     def _queue_receipt(self, pipe: Pipeline, envelope: Envelope, outcome: Outcome) -> None:
         if not self._receipts or outcome not in RECEIPT_STATUSES:

@@ -75,6 +75,11 @@ class ChatRegistry:
         value = await self._redis.hget(USER_TO_CHAT, str(user_id))
         return int(value) if value is not None else None
 
+    @staticmethod
+    def queue_chat_for(pipe: Pipeline, user_id: int) -> None:
+        """`chat_for` on a pipeline: the reply is the chat id, or None."""
+        pipe.hget(USER_TO_CHAT, str(user_id))
+
     async def user_for(self, chat_id: int) -> int | None:
         """The user linked to `chat_id`, or None."""
         value = await self._redis.hget(CHAT_TO_USER, str(chat_id))

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import structlog
 from redis.exceptions import RedisError
-from telegram import Bot
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -24,6 +23,7 @@ from bot.notification import Notification, Outcome, Result
 from bot.sources.reconnect import Outage, OutageTooLong, backoff_delay
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Pacer
+from bot.telegram.sender import Sender
 from bot.telegram.text import MAX_UTF16, split_message
 from bot.telegram.transport import NotConnected
 
@@ -62,31 +62,28 @@ class Delivery:
 
     def __init__(
         self,
-        bot: Bot,
+        sender: Sender,
         registry: ChatRegistry,
         pacer: Pacer,
         retry: RetryPolicy | None = None,
         *,
-        redis: Outage,
         telegram: Outage,
         outage_max: float = 600.0,
         paid_broadcast: bool = False,
     ) -> None:
-        self._bot = bot
-        self._redis = redis
+        self._sender = sender
         self._telegram = telegram
         self._outage_max = outage_max
         self._token_rejected_logged = False
         self._registry = registry
         self._pacer = pacer
         self._retry = retry or RetryPolicy()
-        self._paid_broadcast = True if paid_broadcast else None
+        self._paid_broadcast = paid_broadcast
 
-    async def deliver(self, notification: Notification) -> Result:
-        """Deliver one notification and return its final outcome."""
+    async def deliver(self, notification: Notification, chat_id: int | None) -> Result:
+        """Deliver one notification to `chat_id`, the chat linked to its user (looked up by the
+        caller with whatever else it reads before the send), and return its final outcome."""
         user_id = notification.user_id
-        # Nothing was sent yet: while Redis is down, wait for it rather than fail.
-        chat_id = await self._redis.until_up(lambda: self._registry.chat_for(user_id))
         if chat_id is None:
             return Result(Outcome.UNLINKED, "no chat linked")
         text = notification.message
@@ -111,15 +108,15 @@ class Delivery:
         attempt = flood_waits = migrations = 0
         result: Result | None = None
         while result is None:
-            # The bot's rate limiter (pacing.PacedRequests) paces this send.
             attempt += 1
             try:
                 if self._telegram.is_down:
                     # While Telegram is unreachable nobody sends: one probe (getMe) at a time.
                     await self._telegram.wait_up(self._outage_max)
                 # No parse_mode: user content is sent literally, so "<b>" or "*" cannot break it.
-                await self._bot.send_message(
-                    chat_id=send.chat_id, text=text, allow_paid_broadcast=self._paid_broadcast
+                # The sender waits for the Pacer's turn first.
+                await self._sender.send_message(
+                    send.chat_id, text, allow_paid_broadcast=self._paid_broadcast
                 )
             except OutageTooLong as too_long:
                 result = Result(Outcome.FAILED, str(too_long), attempt - 1)
@@ -148,9 +145,7 @@ class Delivery:
                 result = Result(Outcome.SENT, None, attempt)
         return result
 
-    def _flood_wait(
-        self, send: _Send, exc: RetryAfter, waits: int, attempt: int
-    ) -> Result | None:
+    def _flood_wait(self, send: _Send, exc: RetryAfter, waits: int, attempt: int) -> Result | None:
         """Telegram said 429: every send pauses for retry_after, then this one is resent; a
         server that never stops saying 429 must not keep a notification for ever."""
         delay = _seconds(exc.retry_after)

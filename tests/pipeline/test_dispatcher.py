@@ -14,7 +14,8 @@ from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.settle import Settler
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
-from tests.helpers import eventually, redis_outage
+from bot.store.roundtrips import RoundTrips
+from tests.helpers import CountedTrips, eventually, redis_outage
 
 
 class RecordingDelivery:
@@ -27,7 +28,7 @@ class RecordingDelivery:
         self.gates: dict[int, asyncio.Event] = {}
         self.fail_on: set[str] = set()
 
-    async def __call__(self, notification: Notification) -> Result:
+    async def __call__(self, notification: Notification, _chat_id: int | None) -> Result:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -69,10 +70,9 @@ def make(
     """A Dispatcher around a delivery, with the real Settler on fakeredis."""
 
     def make(delivery: RecordingDelivery, concurrency: int) -> Dispatcher:
-        settler = Settler(
-            fake_redis, stats, dead_letters, redis=redis_outage(fake_redis), idempotency_window=60
-        )
-        return Dispatcher(delivery, settler, stats, concurrency)
+        trips, outage = RoundTrips(fake_redis), redis_outage(fake_redis)
+        settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+        return Dispatcher(delivery, settler, stats, concurrency, trips=trips, redis=outage)
 
     return make
 
@@ -103,6 +103,29 @@ async def test_a_slow_user_does_not_hold_up_others(make: MakeDispatcher) -> None
     delivery.gates[1].set()
     await settle(dispatcher)
     assert [n.message for n in delivery.delivered] == ["fast", "slow", "after slow"]
+
+
+async def test_a_burst_to_many_users_shares_its_redis_round_trips(
+    fake_redis: redis.asyncio.Redis, stats: Stats, dead_letters: DeadLetterStore
+) -> None:
+    """Each notification needs one read before its send and one write after; a burst's
+    lanes share their trips instead of making 2 per notification."""
+    trips = CountedTrips(fake_redis)
+    outage = redis_outage(fake_redis)
+    settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+    delivery = RecordingDelivery()
+    dispatcher = Dispatcher(delivery, settler, stats, 100, trips=trips, redis=outage)
+    for user in range(100):
+        await dispatcher.accept(envelope(user, "hi", id=f"n{user}"))
+    await settle(dispatcher)
+    assert len(delivery.delivered) == 100
+    assert stats.outcomes[Outcome.SENT] == 100
+    assert trips.count <= 4, trips.count  # 200 reads and writes: 2 trips here
+    # The writes all happened: every id is remembered, so a second burst is all duplicates.
+    for user in range(100):
+        await dispatcher.accept(envelope(user, "hi", id=f"n{user}"))
+    await settle(dispatcher)
+    assert stats.outcomes[Outcome.DUPLICATE] == 100
 
 
 async def test_concurrency_is_bounded(make: MakeDispatcher) -> None:

@@ -1,0 +1,152 @@
+"""The delivery path's own Bot API client: sendMessage on aiohttp, the JSON body built once and
+only what the error policy uses read back. python-telegram-bot keeps the conversation side
+(polling, webhook, commands); on the send path its request building and its parsing of each
+answer into a `Message` cost as much CPU as the HTTP request itself (see README: benchmark).
+
+Errors are python-telegram-bot's exception classes, raised for the same answers as its own
+request wrapper raises them (telegram/request/_baserequest.py), so one error policy
+(delivery.py) serves both and the emulator tests hold either way.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+
+from bot.telegram.pacing import Pacer
+from bot.telegram.transport import ApiObserver, NotConnected
+
+JSON = {"Content-Type": "application/json"}
+
+
+class Sender:
+    """sendMessage and getMe for the delivery path. Every sendMessage takes its turn at the
+    Pacer first, like every request python-telegram-bot makes to a chat.
+
+    `timeout` bounds connecting (including the wait for a free connection), and each read: a
+    request that hangs is cut off and raises TimedOut, one that cannot connect NotConnected.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        pacer: Pacer,
+        observer: ApiObserver,
+        *,
+        connections: int,
+        timeout: float,
+    ) -> None:
+        self._url = f"{base_url}{token}/"
+        self._token = token
+        self._pacer = pacer
+        self._observer = observer
+        self._connections = connections
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send_message(
+        self, chat_id: int, text: str, *, allow_paid_broadcast: bool = False
+    ) -> int:
+        """Send `text` literally (no parse_mode) and return the new message's id."""
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if allow_paid_broadcast:
+            params["allow_paid_broadcast"] = True
+        body = json.dumps(params).encode()
+        await self._pacer.wait_turn(chat_id)
+        message = await self._call("sendMessage", body)
+        return int(message["message_id"])
+
+    async def get_me(self) -> dict[str, Any]:
+        """The bot's own user: the cheapest call that proves Telegram answers this token."""
+        result: dict[str, Any] = await self._call("getMe", b"{}")
+        return result
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Made on first use: a ClientSession belongs to the event loop it was created in.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                timeout=self._timeout,
+            )
+        return self._session
+
+    async def _call(self, method: str, body: bytes) -> Any:
+        try:
+            async with self._open().post(self._url + method, data=body, headers=JSON) as answer:
+                code, payload = answer.status, await answer.read()
+        except TimeoutError as exc:
+            self._observer.telegram_unreachable(method, "timeout", "Timed out")
+            raise TimedOut from exc
+        except aiohttp.ClientConnectorError as exc:
+            error = f"Could not connect: {exc.strerror or type(exc).__name__}"
+            self._observer.telegram_unreachable(method, "network", error)
+            raise NotConnected(error) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            error = "Connection closed without an answer"
+            self._observer.telegram_unreachable(method, "network", error)
+            raise NetworkError(error) from exc
+        except aiohttp.ClientError as exc:
+            # Never str(exc) as it is: some aiohttp errors carry the URL, and the URL the token.
+            error = f"{type(exc).__name__}: {exc}".replace(self._token, "<token>")
+            self._observer.telegram_unreachable(method, "network", error)
+            raise NetworkError(error) from exc
+        self._observer.telegram_answered(method, code)
+        return _result(code, payload)
+
+
+def _result(code: int, payload: bytes) -> Any:
+    """The `result` of a successful answer, or the exception python-telegram-bot raises for it."""
+    try:
+        answer = json.loads(payload)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        if HTTPStatus.OK <= code <= 299:
+            raise TelegramError("Invalid server response")
+        answer = {}
+    if HTTPStatus.OK <= code <= 299:
+        return answer.get("result")
+    parameters = answer.get("parameters") or {}
+    if parameters.get("migrate_to_chat_id"):
+        raise ChatMigrated(int(parameters["migrate_to_chat_id"]))
+    if parameters.get("retry_after"):
+        raise RetryAfter(int(parameters["retry_after"]))
+    message = answer.get("description") or _phrase(code)
+    if code == HTTPStatus.FORBIDDEN:
+        raise Forbidden(message)
+    if code in (HTTPStatus.NOT_FOUND, HTTPStatus.UNAUTHORIZED):
+        raise InvalidToken(message)
+    if code == HTTPStatus.BAD_REQUEST:
+        raise BadRequest(message)
+    if code == HTTPStatus.CONFLICT:
+        raise Conflict(message)
+    raise NetworkError(message)  # 5xx and anything unexpected: maybe transient
+
+
+def _phrase(code: int) -> str:
+    try:
+        return f"{HTTPStatus(code).phrase} ({code})"
+    except ValueError:
+        return f"Unknown HTTPError ({code})"
