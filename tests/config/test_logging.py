@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -153,3 +154,39 @@ async def test_no_log_line_at_debug_contains_a_deep_link_token(
     tokens = [token_of(link), token_of(reply.text.split()[-1])]
     assert "/start [REDACTED]" in output or "%2Fstart+[REDACTED]" in output  # PTB logged it
     assert [token for token in tokens if token in output] == []
+
+
+class Flushes(io.StringIO):
+    """A stream that counts its flushes and keeps what each one pushed out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed: list[str] = []
+
+    def flush(self) -> None:
+        self.flushed.append(self.getvalue())
+
+
+async def test_a_burst_of_lines_is_flushed_once_per_turn_of_the_event_loop() -> None:
+    stream = Flushes()
+    configure_logging("INFO", "json", stream=stream, cache_loggers=False)
+    log = structlog.get_logger("bot.test")
+    for n in range(50):
+        log.info("notification_sent", user_id=n)
+    assert stream.flushed == []  # written, not yet flushed: still the same turn
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(stream.flushed) == 1
+    assert [line["user_id"] for line in lines(stream)] == list(range(50))
+    log.info("notification_sent", user_id=50)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(stream.flushed) == 2  # the next turn's line is not held back either
+
+
+def test_a_line_logged_outside_the_event_loop_is_flushed_at_once() -> None:
+    stream = Flushes()
+    configure_logging("INFO", "json", stream=stream, cache_loggers=False)
+    structlog.get_logger("bot.test").info("bot_starting")
+    assert len(stream.flushed) == 1
+    assert lines(stream)[0]["event"] == "bot_starting"
