@@ -123,9 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         help="measure throughput, latency, CPU and memory against the emulator",
-        description="Runs the real bot as a child process against an embedded Redis (never "
-        "REDIS_URL) and the Bot API emulator with an injected latency, then the blog post's "
-        "serial loop against the same, and prints a table (or --json).",
+        description="Runs a bare aiohttp sender (the floor), the real bot as a child process "
+        "and the blog post's serial loop against a Redis of its own (a redis-server process "
+        "when one is installed, else fakeredis; never REDIS_URL) and the Bot API emulator with "
+        "an injected latency, and prints a table (or --json).",
     )
     bench.add_argument(
         "--redis-url",
@@ -145,7 +146,8 @@ def _parser() -> argparse.ArgumentParser:
         ("--count", "count", int, "notifications in the burst with limits lifted"),
         ("--users", "users", int, "users they go to"),
         ("--latency-ms", "latency_ms", float, "latency the emulator adds to each request"),
-        ("--limited-count", "limited_count", int, "notifications under Telegram's limits"),
+        ("--limited-count", "limited_count", int, "notifications under Telegram's 30/s"),
+        ("--paid-count", "paid_count", int, "notifications under the 1000/s of paid broadcasts"),
         ("--rate", "rate", float, "notifications per second for the latency measurement"),
         ("--rate-count", "rate_count", int, "notifications for the latency measurement"),
         ("--idle-seconds", "idle_seconds", float, "how long idle CPU is measured"),
@@ -158,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
             default=getattr(defaults, name),
             help=f"{text} (default {getattr(defaults, name):g})",
         )
+    bench.add_argument(
+        "--no-load",
+        dest="load",
+        action="store_false",
+        help="do not keep one core busy while the bot sends under Telegram's 30/s",
+    )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     emulator = commands.add_parser(
         "emulator",

@@ -385,6 +385,9 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
             "10",
             "--limited-count",
             "10",
+            "--paid-count",
+            "20",
+            "--no-load",
             "--rate",
             "50",
             "--rate-count",
@@ -408,6 +411,8 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["bot"]["delivered"] == report["bot"]["published"] == 40
+    assert report["bare"]["delivered"] == 40  # the floor it is compared with
+    assert report["bot"]["throughput_paid"] > 0
     assert report["blog"]["delivered"] == 5
     assert report["bot"]["flood_429s"] == 0
     assert set(report["bot"]["latency_ms"]) == {"p50", "p95", "p99"}

@@ -1,17 +1,22 @@
 """`python -m bot bench`: measure the real bot process against Redis and the Bot API emulator,
-and the blog post's serial loop beside it, with the same Redis and emulator. The Redis is an
-embedded one, or an empty database given with --redis-url (never REDIS_URL)."""
+beside a bare aiohttp sender (the floor: what one HTTP request costs) and the blog post's serial
+loop, with the same Redis and emulator. The Redis is a redis-server process of its own (the
+embedded fakeredis if none is installed), or an empty database given with --redis-url (never
+REDIS_URL)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
@@ -20,8 +25,14 @@ import redis
 from bot.store.registry import CHAT_TO_USER, USER_TO_CHAT
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.scratch import scratch_redis
+from config.settings import PAID_BROADCAST_PER_SECOND, Settings
 
 CHAT_BASE = 1_000_000  # chat id = CHAT_BASE + user id
+# The bare sender keeps as many requests in flight as the bot's lanes.
+CONCURRENCY: int = Settings.model_fields["delivery_concurrency"].default
+# What issue 14 asked of the bot against the bare sender, printed beside the figures.
+GOAL_CPU_MULTIPLE = 2.0
+GOAL_THROUGHPUT_SHARE = 0.60
 
 
 @dataclass
@@ -29,11 +40,13 @@ class Options:
     count: int = 5000
     users: int = 500
     latency_ms: float = 50.0
-    limited_count: int = 300
+    limited_count: int = 600
+    paid_count: int = 5000
     rate: float = 10.0
     rate_count: int = 100
     idle_seconds: float = 10.0
     blog_count: int = 200
+    load: bool = True  # a busy process on one core while the bot sends under the 30/s limit
     redis_url: str | None = None  # None: an embedded Redis of its own
     yes_use_it: bool = False  # write into `redis_url` although it holds keys
 
@@ -51,6 +64,9 @@ class Figures:
     throughput_limited: float | None = None
     cap_fraction: float | None = None
     flood_429s: int | None = None
+    throughput_paid: float | None = None
+    paid_cap_fraction: float | None = None
+    paid_429s: int | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
     delivered: int = 0
     published: int = 0
@@ -64,6 +80,7 @@ class BotProcess:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, *args],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -85,6 +102,11 @@ class BotProcess:
             raise RuntimeError("the process did not become ready:\n" + "".join(self._tail[-20:]))
         self.ready_s = time.monotonic() - started
 
+    def tell(self, line: str) -> None:
+        assert self.process.stdin is not None  # noqa: S101
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
     def cpu_seconds(self) -> float:
         fields = _proc(self.process.pid, "stat").rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -96,6 +118,10 @@ class BotProcess:
         return 0.0
 
     def stop(self) -> None:
+        assert self.process.stdin is not None  # noqa: S101
+        self.process.stdin.close()  # the bare sender's cue to close its connections and exit
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(0.5)
         self.process.terminate()
         try:
             self.process.wait(15)
@@ -112,23 +138,83 @@ def _proc(pid: int, name: str) -> str:
 def run_bench(
     options: Options, out: TextIO = sys.stdout, *, as_json: bool = False
 ) -> dict[str, Any]:
-    """Run every measurement for the bot and the blog loop; print a table (or JSON)."""
-    scratch = scratch_redis(options.redis_url, "bench", allow_data=options.yes_use_it)
+    """Run every measurement for the bare sender, the bot and the blog loop; print a table
+    (or JSON)."""
+    scratch = scratch_redis(options.redis_url, "bench", allow_data=options.yes_use_it, server=True)
     with scratch as url, FakeTelegram() as telegram:
         client = redis.Redis.from_url(url)
         try:
-            _link_users(client, telegram, options.users)
+            _link_users(client, telegram, max(options.users, options.paid_count))
+            machine = _machine(client)
+            bare = _measure_bare(options, telegram)
             bot = _measure_bot(options, url, telegram, client)
             blog = _measure_blog(options, url, telegram, client)
         finally:
             client.close()
-    report = {"options": asdict(options), "bot": asdict(bot), "blog": asdict(blog)}
+    report = {
+        "options": asdict(options),
+        "machine": machine,
+        "bot": asdict(bot),
+        "bare": asdict(bare),
+        "blog": asdict(blog),
+    }
     if as_json:
         json.dump(report, out, indent=2)
         out.write("\n")
     else:
         _print_table(report, out)
     return report
+
+
+def _machine(client: redis.Redis) -> str:
+    info: Any = client.info("server")
+    server = f"redis-server {info['redis_version']}" if "redis_version" in info else "fakeredis"
+    return (
+        f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}, {server}"
+    )
+
+
+@contextlib.contextmanager
+def _busy_core(on: bool) -> Iterator[None]:
+    """A process that keeps one core busy: the machine is not the bot's alone."""
+    if not on:
+        yield
+        return
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
+    """The bare aiohttp sender's burst: `count` sendMessage to the same chats, same latency,
+    CONCURRENCY in flight."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
+    env |= {"BOT_TOKEN": telegram.token, "TELEGRAM_BASE_URL": telegram.base_url}
+    bare = BotProcess(["-m", "bot.tools.bare_sender", str(CONCURRENCY)], env, "bare_ready")
+    figures = Figures(ready_s=bare.ready_s)
+    try:
+        telegram.latency = options.latency_ms / 1000
+        cpu = bare.cpu_seconds()
+        tag = uuid.uuid4().hex[:6]
+        started = time.time()
+        bare.tell(f"{CHAT_BASE + 1} {options.users} {options.count} {tag}")
+        sent = telegram.wait_for_sent(
+            lambda m: m.text.startswith(f"bare {tag} "),
+            count=options.count,
+            timeout=60 + options.count / 5,
+        )
+        figures.throughput_lifted = options.count / (max(m.at for m in sent) - started)
+        figures.cpu_ms_per_msg = 1000 * (bare.cpu_seconds() - cpu) / len(sent)
+        figures.peak_rss_mb = bare.memory_mb("VmHWM")
+        figures.delivered = figures.published = len(sent)
+    finally:
+        telegram.latency = 0.0
+        bare.stop()
+    return figures
 
 
 def _link_users(client: redis.Redis, telegram: FakeTelegram, users: int) -> None:
@@ -170,23 +256,57 @@ def _measure_bot(
     bot = BotProcess(["-m", "bot"], lifted, '"event": "bot_ready"')
     figures = _profile(bot, options, telegram, client, channel=channel, count=options.count)
 
-    limited = BotProcess(["-m", "bot"], _env(telegram, url, channel), '"event": "bot_ready"')
+    limits = FloodLimits()
+    rate, figures.flood_429s = _under_limits(
+        options,
+        telegram,
+        client,
+        _env(telegram, url, channel),
+        limits=limits,
+        count=options.limited_count,
+    )
+    figures.throughput_limited, figures.cap_fraction = rate, rate / limits.per_second
+    # Paid broadcasts: Telegram's cap is 1000/s; one notification per user, so that only the
+    # overall limit counts.
+    paid = FloodLimits(per_second=PAID_BROADCAST_PER_SECOND)
+    env = _env(telegram, url, channel, TELEGRAM_PAID_BROADCAST="true")
+    rate, figures.paid_429s = _under_limits(
+        options, telegram, client, env, limits=paid, count=options.paid_count
+    )
+    figures.throughput_paid, figures.paid_cap_fraction = rate, rate / paid.per_second
+    return figures
+
+
+def _under_limits(
+    options: Options,
+    telegram: FakeTelegram,
+    client: redis.Redis,
+    env: dict[str, str],
+    *,
+    limits: FloodLimits,
+    count: int,
+) -> tuple[float, int]:
+    """A burst of `count` with the emulator enforcing `limits`: the sustained rate, and the 429s
+    the emulator answered. At the free 30/s the notifications go to --users users and one core
+    is kept busy (unless --no-load): pacing must hold on a busy machine. At the paid 1000/s
+    each goes to a user of its own (only the overall limit counts), on an otherwise idle
+    machine: 1000/s takes most of a core for the bot and the emulator each."""
+    paid = limits.per_second > FloodLimits().per_second
+    users = count if paid else options.users
+    bot = BotProcess(["-m", "bot"], env, '"event": "bot_ready"')
     try:
-        telegram.set_limits(FloodLimits())
+        telegram.set_limits(limits)
         telegram.rate_limited = 0
         telegram.latency = options.latency_ms / 1000
-        _send_and_wait(telegram, client, channel, options.limited_count, options.users)
+        with _busy_core(options.load and not paid):
+            _send_and_wait(telegram, client, env["NOTIFICATION_CHANNEL"], count, users)
         # Sustained: between the first and the last arrival, once the pipeline is full.
-        burst = telegram.sent[-options.limited_count :]
-        rate = (len(burst) - 1) / (burst[-1].at - burst[0].at)
-        figures.throughput_limited = rate
-        figures.cap_fraction = rate / FloodLimits().per_second
-        figures.flood_429s = telegram.rate_limited
+        burst = telegram.sent[-count:]
+        return (len(burst) - 1) / (burst[-1].at - burst[0].at), telegram.rate_limited
     finally:
         telegram.set_limits(None)
         telegram.latency = 0.0
-        limited.stop()
-    return figures
+        bot.stop()
 
 
 def _measure_blog(
@@ -279,48 +399,65 @@ def _note(user_id: int, message: str) -> str:
     return json.dumps({"user_id": user_id, "message": message})
 
 
-Row = tuple[str, str | tuple[str, str], str, str]
+Row = tuple[str, str | tuple[str, str], str]
 ROWS: list[Row] = [
-    ("time to ready (s)", "ready_s", "{:.2f}", "lower"),
-    ("idle CPU (% of a core)", "idle_cpu_pct", "{:.2f}", "lower"),
-    ("idle RSS (MB)", "idle_rss_mb", "{:.0f}", "lower"),
-    ("throughput, limits lifted (msg/s)", "throughput_lifted", "{:.0f}", "higher"),
-    ("CPU per delivered message (ms)", "cpu_ms_per_msg", "{:.2f}", "lower"),
-    ("peak RSS in the burst (MB)", "peak_rss_mb", "{:.0f}", "lower"),
-    ("throughput, Telegram limits (msg/s)", "throughput_limited", "{:.1f}", "higher"),
-    ("  fraction of the 30/s cap", "cap_fraction", "{:.1%}", "higher"),
-    ("  429s from the emulator", "flood_429s", "{}", "lower"),
+    ("time to ready (s)", "ready_s", "{:.2f}"),
+    ("idle CPU (% of a core)", "idle_cpu_pct", "{:.2f}"),
+    ("idle RSS (MB)", "idle_rss_mb", "{:.0f}"),
+    ("latency p50 (ms)", ("latency_ms", "p50"), "{:.1f}"),
+    ("latency p95 (ms)", ("latency_ms", "p95"), "{:.1f}"),
+    ("latency p99 (ms)", ("latency_ms", "p99"), "{:.1f}"),
+    ("throughput, limits lifted (msg/s)", "throughput_lifted", "{:.0f}"),
+    ("CPU per delivered message (ms)", "cpu_ms_per_msg", "{:.2f}"),
+    ("peak RSS in the burst (MB)", "peak_rss_mb", "{:.0f}"),
+    ("throughput, Telegram limits (msg/s)", "throughput_limited", "{:.1f}"),
+    ("  fraction of the 30/s cap", "cap_fraction", "{:.1%}"),
+    ("  429s from the emulator", "flood_429s", "{}"),
+    ("throughput, paid broadcasts (msg/s)", "throughput_paid", "{:.0f}"),
+    ("  fraction of the 1000/s cap", "paid_cap_fraction", "{:.1%}"),
+    ("  429s from the emulator", "paid_429s", "{}"),
 ]
 
 
 def _print_table(report: dict[str, Any], out: TextIO) -> None:
-    options, bot, blog = report["options"], report["bot"], report["blog"]
-    print(
-        f"notify-bot bench: {options['count']} notifications to {options['users']} users, "
-        f"API latency {options['latency_ms']:g} ms (blog loop: {options['blog_count']}); "
-        f"latency at {options['rate']:g}/s with 0 ms API latency",
-        file=out,
-    )
-    print(f"{'':<38}{'bot':>10}{'blog loop':>12}{'ratio':>10}", file=out)
-    latency: list[Row] = [
-        (f"latency {q} (ms)", ("latency_ms", q), "{:.1f}", "lower") for q in ("p50", "p95", "p99")
+    options, bot, bare, blog = report["options"], report["bot"], report["bare"], report["blog"]
+    load = "one core kept busy at 30/s" if options["load"] else "no other load"
+    lines = [
+        f"notify-bot bench on {report['machine']}: one run; figures vary from day to day, "
+        "the ratios between columns are what to compare",
+        f"{options['count']} notifications to {options['users']} users, API latency "
+        f"{options['latency_ms']:g} ms, {CONCURRENCY} in flight (blog loop: "
+        f"{options['blog_count']}, one at a time); latency at {options['rate']:g}/s with 0 ms "
+        f"API latency; under the limits ({options['limited_count']} at 30/s, "
+        f"{options['paid_count']} at 1000/s): {load}",
+        f"{'':<38}{'bot':>10}{'bare sender':>13}{'blog loop':>11}",
     ]
-    rows = [*ROWS[:3], *latency, *ROWS[3:]]
-    for label, key, fmt, better in rows:
-        ours, theirs = _get(bot, key), _get(blog, key)
-        ratio = ""
-        if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)) and theirs:
-            if better == "higher" and ours:
-                ratio = f"{ours / theirs:.1f}x"
-            elif better == "lower":
-                ratio = f"{theirs / ours:.1f}x" if ours else "inf"
-        print(f"{label:<38}{_fmt(ours, fmt):>10}{_fmt(theirs, fmt):>12}{ratio:>10}", file=out)
-    print(
-        f"delivered {bot['delivered']} of {bot['published']} (bot), "
-        f"{blog['delivered']} of {blog['published']} (blog loop); ratio: how many times "
-        "better the bot is",
-        file=out,
-    )
+    for label, key, fmt in ROWS:
+        ours, floor, theirs = (_fmt(_get(figures, key), fmt) for figures in (bot, bare, blog))
+        lines.append(f"{label:<38}{ours:>10}{floor:>13}{theirs:>11}")
+    lines += [
+        f"bot against the bare sender: {_ratio(bot, bare, 'cpu_ms_per_msg')} its CPU per "
+        f"message (goal <= {GOAL_CPU_MULTIPLE:g}x), {_share(bot, bare)} of its throughput "
+        f"(goal >= {GOAL_THROUGHPUT_SHARE:.0%})",
+        f"bot against the blog loop: {_ratio(blog, bot, 'cpu_ms_per_msg')} less CPU per "
+        f"message, {_ratio(bot, blog, 'throughput_lifted')} its throughput",
+        f"delivered {bot['delivered']} of {bot['published']} (bot), {bare['delivered']} of "
+        f"{bare['published']} (bare sender), {blog['delivered']} of {blog['published']} "
+        "(blog loop)",
+    ]
+    print("\n".join(lines), file=out)
+
+
+def _ratio(top: dict[str, Any], bottom: dict[str, Any], key: str) -> str:
+    if not top.get(key) or not bottom.get(key):
+        return "-"
+    return f"{top[key] / bottom[key]:.1f}x"
+
+
+def _share(bot: dict[str, Any], bare: dict[str, Any]) -> str:
+    if not bot.get("throughput_lifted") or not bare.get("throughput_lifted"):
+        return "-"
+    return f"{bot['throughput_lifted'] / bare['throughput_lifted']:.0%}"
 
 
 def _get(figures: dict[str, Any], key: str | tuple[str, str]) -> Any:

@@ -1,0 +1,45 @@
+"""The floor `python -m bot bench` compares the bot against: a bare aiohttp loop that POSTs
+sendMessage and reads the answer, with no Redis, no parsing and no policy. Not part of the bot.
+
+Run by the bench as `python -m bot.tools.bare_sender <concurrency>` with BOT_TOKEN and
+TELEGRAM_BASE_URL set; it prints `bare_ready`, then reads one line per burst from stdin
+(`<first chat id> <chats> <count> <tag>`), sends it with `<concurrency>` requests in flight and
+prints `bare_done`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+import aiohttp
+
+
+async def burst(session: aiohttp.ClientSession, url: str, concurrency: int, line: str) -> None:
+    first_chat, chats, count, tag = line.split()
+    numbers = iter(range(int(count)))
+
+    async def worker() -> None:
+        for n in numbers:
+            body = {"chat_id": int(first_chat) + n % int(chats), "text": f"bare {tag} {n}"}
+            async with session.post(url, json=body) as response:
+                json.loads(await response.read())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def main(concurrency: int) -> None:
+    url = f"{os.environ['TELEGRAM_BASE_URL']}{os.environ['BOT_TOKEN']}/sendMessage"
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(connector=connector) as session:
+        print("bare_ready", flush=True)  # noqa: T201 - the bench waits for this line
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            await burst(session, url, concurrency, line)
+            print("bare_done", flush=True)  # noqa: T201
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))
