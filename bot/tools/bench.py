@@ -7,6 +7,7 @@ REDIS_URL)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
@@ -46,6 +47,7 @@ class Options:
     rate_count: int = 100
     idle_seconds: float = 10.0
     blog_count: int = 200
+    bursts: int = 2  # each process's lifted burst is run this many times; the best counts
     load: bool = True  # a busy process on one core while the bot sends under the 30/s limit
     redis_url: str | None = None  # None: an embedded Redis of its own
     yes_use_it: bool = False  # write into `redis_url` although it holds keys
@@ -76,6 +78,7 @@ class BotProcess:
     """A `python -m bot` (or the blog loop) child process, with its CPU and memory readable."""
 
     def __init__(self, args: list[str], env: dict[str, str], ready_marker: str) -> None:
+        gc.collect()  # now, not in the middle of the measurement (see run_bench)
         started = time.monotonic()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, *args],
@@ -141,7 +144,12 @@ def run_bench(
     """Run every measurement for the bare sender, the bot and the blog loop; print a table
     (or JSON)."""
     scratch = scratch_redis(options.redis_url, "bench", allow_data=options.yes_use_it, server=True)
-    with scratch as url, FakeTelegram() as telegram:
+    # The emulator stamps a request when one of its threads gets to it: a garbage collection in
+    # this process (116 ms, measured, once it has recorded some 20,000 calls) held them all and
+    # then stamped a bunch at once, 429s that Telegram would never have answered. Collections
+    # run between the measurements instead (BotProcess).
+    gc.disable()
+    with scratch as url, FakeTelegram() as telegram, _gc_back_on():
         client = redis.Redis.from_url(url)
         try:
             _link_users(client, telegram, max(options.users, options.paid_count))
@@ -164,6 +172,14 @@ def run_bench(
     else:
         _print_table(report, out)
     return report
+
+
+@contextlib.contextmanager
+def _gc_back_on() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _machine(client: redis.Redis) -> str:
@@ -196,9 +212,8 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
     env |= {"BOT_TOKEN": telegram.token, "TELEGRAM_BASE_URL": telegram.base_url}
     bare = BotProcess(["-m", "bot.tools.bare_sender", str(CONCURRENCY)], env, "bare_ready")
     figures = Figures(ready_s=bare.ready_s)
-    try:
-        telegram.latency = options.latency_ms / 1000
-        cpu = bare.cpu_seconds()
+
+    def burst() -> tuple[float, int]:
         tag = uuid.uuid4().hex[:6]
         started = time.time()
         bare.tell(f"{CHAT_BASE + 1} {options.users} {options.count} {tag}")
@@ -207,10 +222,12 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
             count=options.count,
             timeout=60 + options.count / 5,
         )
-        figures.throughput_lifted = options.count / (max(m.at for m in sent) - started)
-        figures.cpu_ms_per_msg = 1000 * (bare.cpu_seconds() - cpu) / len(sent)
-        figures.peak_rss_mb = bare.memory_mb("VmHWM")
-        figures.delivered = figures.published = len(sent)
+        return options.count / (max(m.at for m in sent) - started), len(sent)
+
+    try:
+        telegram.latency = options.latency_ms / 1000
+        _best_of(options.bursts, bare, burst, figures)
+        figures.published = options.count
     finally:
         telegram.latency = 0.0
         bare.stop()
@@ -333,17 +350,33 @@ def _profile(
         _idle(process, options, figures)
         _latency(options, telegram, client, channel, figures)
         telegram.latency = options.latency_ms / 1000
-        cpu = process.cpu_seconds()
-        figures.throughput_lifted, delivered = _send_and_wait(
-            telegram, client, channel, count, options.users
+        _best_of(
+            options.bursts,
+            process,
+            lambda: _send_and_wait(telegram, client, channel, count, options.users),
+            figures,
         )
-        figures.cpu_ms_per_msg = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
-        figures.peak_rss_mb = process.memory_mb("VmHWM")
-        figures.delivered, figures.published = delivered, count
+        figures.published = count
     finally:
         telegram.latency = 0.0
         process.stop()
     return figures
+
+
+def _best_of(
+    bursts: int, process: BotProcess, burst: Callable[[], tuple[float, int]], figures: Figures
+) -> None:
+    """Run `burst` (-> rate, delivered) `bursts` times and keep the best rate and the least
+    CPU per message: on a shared machine noise only ever adds, so the best of a few is the
+    closest to what the code costs (timeit does the same). Delivered: the last burst's."""
+    for _ in range(bursts):
+        cpu = process.cpu_seconds()
+        rate, delivered = burst()
+        cpu_ms = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
+        figures.throughput_lifted = max(rate, figures.throughput_lifted or 0.0)
+        figures.cpu_ms_per_msg = min(cpu_ms, figures.cpu_ms_per_msg or cpu_ms)
+        figures.delivered = delivered
+    figures.peak_rss_mb = process.memory_mb("VmHWM")
 
 
 def _idle(process: BotProcess, options: Options, figures: Figures) -> None:
@@ -425,7 +458,8 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
     lines = [
         f"notify-bot bench on {report['machine']}: one run; figures vary from day to day, "
         "the ratios between columns are what to compare",
-        f"{options['count']} notifications to {options['users']} users, API latency "
+        f"{options['count']} notifications to {options['users']} users (best of "
+        f"{options['bursts']} bursts), API latency "
         f"{options['latency_ms']:g} ms, {CONCURRENCY} in flight (blog loop: "
         f"{options['blog_count']}, one at a time); latency at {options['rate']:g}/s with 0 ms "
         f"API latency; under the limits ({options['limited_count']} at 30/s, "
