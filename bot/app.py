@@ -41,6 +41,7 @@ from config.settings import Settings
 # What a lane waits out: Redis unreachable, or up but refusing writes for now (a replica after
 # a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.
 REDIS_WAIT_ERRORS = (*CONNECTION_ERRORS, ReadOnlyError, OutOfMemoryError, MasterDownError)
+CONCURRENT_UPDATES = 16  # updates handled side by side (see _application)
 
 
 @dataclass(kw_only=True)
@@ -90,7 +91,7 @@ def build(settings: Settings) -> Bot:
         client, settings.deadletter_maxlen, settings.deadletter_max_payload_bytes
     )
     sender = Sender(
-        settings.telegram_base_url,
+        application.bot.base_url,
         settings.token,
         pacer,
         metrics,
@@ -187,14 +188,15 @@ def _application(settings: Settings, metrics: Metrics, pacer: Pacer) -> Applicat
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.telegram_base_url)
-        .request(sending_request(metrics, settings.delivery_concurrency + 8, timeout))
+        # Replies to the updates handled side by side, and a few more (deliveries have theirs).
+        .request(sending_request(metrics, CONCURRENT_UPDATES + 8, timeout))
         # Long polling keeps httpx's own transport: one request at a time, no pool to speak of.
         .get_updates_request(polling_request(metrics, POLL_TIMEOUT, timeout))
         # Every request to a chat (deliveries, replies, broadcast progress) is paced.
         .rate_limiter(PacedRequests(pacer))
         # Updates are handled side by side: an admin's /send waiting for its outcome must not
         # hold up everyone's /start. Handlers share no state that needs their order.
-        .concurrent_updates(16)
+        .concurrent_updates(CONCURRENT_UPDATES)
         .build()
     )
 

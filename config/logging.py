@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sys
@@ -72,7 +73,8 @@ class FlushSoon(logging.StreamHandler):  # type: ignore[type-arg]
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
-        self._flush_due = False
+        # The loop a flush is due on: a loop that closed before it ran is not waited for.
+        self._due_on: asyncio.AbstractEventLoop | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -97,15 +99,17 @@ class FlushSoon(logging.StreamHandler):  # type: ignore[type-arg]
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.flush()
+            self._flush_now()
             return
-        if not self._flush_due:
-            self._flush_due = True
+        if self._due_on is not loop:
+            self._due_on = loop
             loop.call_later(FLUSH_AFTER, self._flush_now)
 
     def _flush_now(self) -> None:
-        self._flush_due = False
-        self.flush()
+        self._due_on = None
+        # stdout gone (a closed pipe): not a crash for the code that logged.
+        with contextlib.suppress(OSError, ValueError):
+            self.flush()
 
 
 class LineLogger:

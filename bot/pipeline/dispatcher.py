@@ -4,6 +4,7 @@ concurrently, in order per user."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 
 log = structlog.get_logger(__name__)
+
+# A chat read this long before the send is read again: a link changed meanwhile (a user who
+# linked another chat, or was unlinked) is followed as if the read had come just before.
+REREAD_AFTER = 1.0
 
 # Sends a notification to the chat its user is linked to (None: not linked).
 Deliver = Callable[[Notification, int | None], Awaitable[Result]]
@@ -60,7 +65,9 @@ class Dispatcher:
         redis: Outage,
         pause_buffer: int = 10_000,
         max_chars: int = MESSAGE_MAX_CHARS,
+        reread_after: float = REREAD_AFTER,
     ) -> None:
+        self._reread_after = reread_after
         self._trips = trips
         self._redis = redis
         self._deliver = deliver
@@ -151,15 +158,19 @@ class Dispatcher:
     async def _deliver_one(self, envelope: Envelope) -> None:
         assert envelope.notification is not None  # set by accept  # noqa: S101
         try:
-            # A slot is a send in flight: the settle after it needs none, so the next send
-            # need not wait for this one's Redis writes.
-            async with self._slots:
-                # One Redis round trip before the send, one after (the settle).
-                before = await self._before_send(envelope)
-                if before.duplicate:
-                    result = Result(Outcome.DUPLICATE, "id already delivered")
-                else:
-                    result = await self._deliver(envelope.notification, before.chat_id)
+            # One Redis round trip before the send, one after (the settle). A slot is a send
+            # in flight: neither trip holds one, so sends follow each other without waiting
+            # for Redis.
+            before = await self._before_send(envelope)
+            result = Result(Outcome.DUPLICATE, "id already delivered")
+            if not before.duplicate:
+                read_at = time.monotonic()
+                async with self._slots:
+                    if time.monotonic() - read_at > self._reread_after:
+                        # Waited long for a slot: the user may have linked another chat since.
+                        before = await self._before_send(envelope)
+                    if not before.duplicate:
+                        result = await self._deliver(envelope.notification, before.chat_id)
             await self._settler.settle(envelope, result.outcome, result.reason, result.attempts)
         except Exception as exc:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.

@@ -11,9 +11,15 @@ from typing import Any
 
 import redis.asyncio
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Queues one caller's commands on the shared pipeline.
 Queue = Callable[[Pipeline], object]
+Caller = tuple[Queue, "asyncio.Future[list[Any]]"]
+
+# Errors of the trip itself (the connection), which are every caller's.
+TRIP_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class RoundTrips:
@@ -25,55 +31,85 @@ class RoundTrips:
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._redis = client
-        self._waiting: list[tuple[Queue, asyncio.Future[list[Any]]]] = []
+        self._waiting: list[Caller] = []
         self._sending: asyncio.Task[None] | None = None
 
     async def run(self, queue: Queue) -> list[Any]:
         """Queue commands with `queue(pipe)`; return their replies once the trip is back."""
         reply: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._waiting.append((queue, reply))
-        if self._sending is None:
+        if self._sending is None or self._sending.done():
             # Started, not run: callers in this turn of the event loop still join the trip.
             self._sending = asyncio.create_task(self._send())
         return await reply
 
     async def _send(self) -> None:
+        trip: list[Caller] = []
         try:
             while self._waiting:
                 trip, self._waiting = self._waiting, []
                 await self._one_trip(trip)
-        finally:
-            self._sending = None
-            for _, reply in self._waiting:  # cancelled (shutdown): nobody waits for ever
+        except BaseException:
+            # Cancelled (shutdown) or a bug: whoever still waits is told, never left waiting.
+            for _, reply in [*trip, *self._waiting]:
                 if not reply.done():
                     reply.cancel()
             self._waiting = []
+            raise
 
-    async def _one_trip(self, trip: list[tuple[Queue, asyncio.Future[list[Any]]]]) -> None:
+    async def _one_trip(self, trip: list[Caller]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        sizes = []
-        for queue, reply in trip:
-            before = len(pipe)
-            try:
-                queue(pipe)
-            except Exception as exc:  # noqa: BLE001 - a bug in one caller is that caller's
-                reply.set_exception(exc)
-            sizes.append(len(pipe) - before)
+        sizes = _queue_all(pipe, trip)
         try:
             replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
-        except Exception as exc:  # noqa: BLE001 - handed to every caller, who decides
+        except TRIP_ERRORS as exc:
             for _, reply in trip:
                 if not reply.done():
                     reply.set_exception(exc)
             return
-        start = 0
-        for (_, reply), size in zip(trip, sizes, strict=True):
-            own = replies[start : start + size]
-            start += size
-            if reply.done():  # its caller was cancelled meanwhile
-                continue
-            error = next((item for item in own if isinstance(item, Exception)), None)
-            if error is not None:
-                reply.set_exception(error)
-            else:
-                reply.set_result(own)
+        except Exception:
+            if len(trip) == 1:
+                raise
+            # Not the connection: a caller's argument redis-py cannot encode (it does so before
+            # sending anything). Each caller alone, so that only its owner gets the error.
+            for caller in trip:
+                await self._alone(caller)
+            return
+        _hand_out(trip, sizes, replies)
+
+    async def _alone(self, caller: Caller) -> None:
+        reply = caller[1]
+        try:
+            await self._one_trip([caller])
+        except Exception as exc:  # noqa: BLE001 - handed to its caller, who decides
+            if not reply.done():
+                reply.set_exception(exc)
+
+
+def _queue_all(pipe: Pipeline, trip: list[Caller]) -> list[int]:
+    """Queue every caller's commands; how many each queued."""
+    sizes = []
+    for queue, reply in trip:
+        before = len(pipe)
+        try:
+            queue(pipe)
+        except Exception as exc:  # noqa: BLE001 - a bug in one caller is that caller's
+            if not reply.done():
+                reply.set_exception(exc)
+        sizes.append(len(pipe) - before)
+    return sizes
+
+
+def _hand_out(trip: list[Caller], sizes: list[int], replies: list[Any]) -> None:
+    """Each caller its own replies, or the first error among them."""
+    start = 0
+    for (_, reply), size in zip(trip, sizes, strict=True):
+        own = replies[start : start + size]
+        start += size
+        if reply.done():  # its caller was cancelled meanwhile, or its queue failed
+            continue
+        error = next((item for item in own if isinstance(item, Exception)), None)
+        if error is not None:
+            reply.set_exception(error)
+        else:
+            reply.set_result(own)

@@ -11,6 +11,7 @@ request wrapper raises them (telegram/request/_baserequest.py), so one error pol
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -37,13 +38,15 @@ class Sender:
     """sendMessage and getMe for the delivery path. Every sendMessage takes its turn at the
     Pacer first, like every request python-telegram-bot makes to a chat.
 
-    `timeout` bounds connecting (including the wait for a free connection), and each read: a
-    request that hangs is cut off and raises TimedOut, one that cannot connect NotConnected.
+    `api_url` is python-telegram-bot's `Bot.base_url` (TELEGRAM_BASE_URL with the token put in
+    as it does it). `timeout` bounds connecting (including the wait for a free connection) and
+    each read, and a whole request takes at most three times it: a request that hangs is cut
+    off and raises TimedOut, one that cannot connect NotConnected.
     """
 
     def __init__(
         self,
-        base_url: str,
+        api_url: str,
         token: str,
         pacer: Pacer,
         observer: ApiObserver,
@@ -51,13 +54,13 @@ class Sender:
         connections: int,
         timeout: float,
     ) -> None:
-        self._url = f"{base_url}{token}/"
+        self._url = f"{api_url}/"
         self._token = token
         self._pacer = pacer
         self._observer = observer
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+            total=3 * timeout, connect=timeout, sock_connect=timeout, sock_read=timeout
         )
         self._session: aiohttp.ClientSession | None = None
 
@@ -71,6 +74,8 @@ class Sender:
         body = json.dumps(params).encode()
         await self._pacer.wait_turn(chat_id)
         message = await self._call("sendMessage", body)
+        if not isinstance(message, dict) or not isinstance(message.get("message_id"), int):
+            raise TelegramError("Invalid server response")  # sent, maybe; nothing to tell
         return int(message["message_id"])
 
     async def get_me(self) -> dict[str, Any]:
@@ -112,6 +117,9 @@ class Sender:
             error = f"{type(exc).__name__}: {exc}".replace(self._token, "<token>")
             self._observer.telegram_unreachable(method, "network", error)
             raise NetworkError(error) from exc
+        except RuntimeError as exc:  # "Session is closed": a send racing the shutdown
+            self._observer.telegram_unreachable(method, "network", str(exc))
+            raise NetworkError(str(exc)) from exc
         self._observer.telegram_answered(method, code)
         return _result(code, payload)
 
@@ -132,7 +140,7 @@ def _result(code: int, payload: bytes) -> Any:
     if parameters.get("migrate_to_chat_id"):
         raise ChatMigrated(int(parameters["migrate_to_chat_id"]))
     if parameters.get("retry_after"):
-        raise RetryAfter(int(parameters["retry_after"]))
+        raise RetryAfter(timedelta(seconds=float(parameters["retry_after"])))
     message = answer.get("description") or _phrase(code)
     if code == HTTPStatus.FORBIDDEN:
         raise Forbidden(message)

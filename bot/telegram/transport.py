@@ -1,5 +1,6 @@
-"""python-telegram-bot's HTTP requests, as the bot makes them: sends on an aiohttp transport,
-and every answer (or its absence) reported to the metrics."""
+"""python-telegram-bot's HTTP requests, as the bot makes them (the conversation: replies,
+menus, broadcast progress, getUpdates; deliveries go through sender.py): on an aiohttp
+transport, and every answer (or its absence) reported to the metrics."""
 
 from __future__ import annotations
 
@@ -87,9 +88,9 @@ def _connection_failure(exc: BaseException) -> NetworkError | None:
 
 
 def sending_request(metrics: ApiObserver, connections: int, timeout: float) -> HTTPXRequest:
-    """The request object for everything but getUpdates, on an aiohttp transport: httpx's own
-    connection pool cost 1.5 ms of CPU per sendMessage here (555/s), aiohttp's about half that
-    (see README: benchmark). Timeouts keep their meaning (a hung request is cut off after
+    """The request object for python-telegram-bot's calls but getUpdates, on an aiohttp
+    transport: httpx's own connection pool cost 1.5 ms of CPU per sendMessage here (555/s),
+    aiohttp's about half that. Timeouts keep their meaning (a hung request is cut off after
     `timeout`), and aiohttp's connection errors arrive as httpx's, so python-telegram-bot still
     raises TimedOut / NetworkError."""
     transport = AiohttpTransport(limits=httpx.Limits(max_connections=connections))

@@ -148,8 +148,7 @@ def run_bench(
     # this process (116 ms, measured, once it has recorded some 20,000 calls) held them all and
     # then stamped a bunch at once, 429s that Telegram would never have answered. Collections
     # run between the measurements instead (BotProcess).
-    gc.disable()
-    with scratch as url, FakeTelegram() as telegram, _gc_back_on():
+    with scratch as url, FakeTelegram() as telegram, _gc_off():
         client = redis.Redis.from_url(url)
         try:
             _link_users(client, telegram, max(options.users, options.paid_count))
@@ -175,7 +174,8 @@ def run_bench(
 
 
 @contextlib.contextmanager
-def _gc_back_on() -> Iterator[None]:
+def _gc_off() -> Iterator[None]:
+    gc.disable()
     try:
         yield
     finally:

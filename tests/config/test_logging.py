@@ -191,3 +191,38 @@ def test_a_line_logged_outside_the_event_loop_is_flushed_at_once() -> None:
     structlog.get_logger("bot.test").info("bot_starting")
     assert len(stream.flushed) == 1
     assert lines(stream)[0]["event"] == "bot_starting"
+
+
+class BrokenPipe(io.StringIO):
+    tried = 0
+
+    def flush(self) -> None:
+        self.tried += 1
+        raise BrokenPipeError
+
+
+async def test_a_closed_stdout_does_not_crash_the_code_that_logs() -> None:
+    stream = BrokenPipe()
+    configure_logging("INFO", "json", stream=stream, cache_loggers=False)
+    errors: list[object] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    structlog.get_logger("bot.test").info("notification_sent")  # no exception here ...
+    logging.getLogger("telegram.ext").warning("a library line")
+    await eventually(lambda: stream.tried, within=1)
+    assert errors == []  # ... nor in the flush that came after
+
+
+def test_lines_logged_after_an_event_loop_closed_are_still_flushed() -> None:
+    stream = Flushes()
+    configure_logging("INFO", "json", stream=stream, cache_loggers=False)
+
+    async def log_once() -> None:
+        structlog.get_logger("bot.test").info("in_the_first_loop")
+
+    asyncio.run(log_once())  # closes before its flush is due
+
+    async def log_again() -> None:
+        structlog.get_logger("bot.test").info("in_the_second_loop")
+        await eventually(lambda: "in_the_second_loop" in "".join(stream.flushed), within=1)
+
+    asyncio.run(log_again())

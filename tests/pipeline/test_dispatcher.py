@@ -14,6 +14,7 @@ from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.settle import Settler
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
+from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from tests.helpers import CountedTrips, eventually, redis_outage
 
@@ -23,12 +24,13 @@ class RecordingDelivery:
 
     def __init__(self) -> None:
         self.delivered: list[Notification] = []
+        self.chats: list[int | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.gates: dict[int, asyncio.Event] = {}
         self.fail_on: set[str] = set()
 
-    async def __call__(self, notification: Notification, _chat_id: int | None) -> Result:
+    async def __call__(self, notification: Notification, chat_id: int | None) -> Result:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -40,6 +42,7 @@ class RecordingDelivery:
             if notification.message in self.fail_on:
                 raise RuntimeError("boom")
             self.delivered.append(notification)
+            self.chats.append(chat_id)
             return Result(Outcome.SENT, None, 1)
         finally:
             self.in_flight -= 1
@@ -126,6 +129,38 @@ async def test_a_burst_to_many_users_shares_its_redis_round_trips(
         await dispatcher.accept(envelope(user, "hi", id=f"n{user}"))
     await settle(dispatcher)
     assert stats.outcomes[Outcome.DUPLICATE] == 100
+
+
+@pytest.mark.parametrize(("reread_after", "chat"), [(0.0, 202), (1000.0, 201)])
+async def test_a_notification_that_waited_for_a_slot_goes_to_the_chat_linked_by_then(
+    fake_redis: redis.asyncio.Redis,
+    stats: Stats,
+    dead_letters: DeadLetterStore,
+    reread_after: float,
+    chat: int,
+) -> None:
+    """The chat is read before waiting for a send slot (1000: a wait shorter than
+    reread_after sends to what was read); a longer wait means it is read again, so a user who
+    linked another chat meanwhile gets it there."""
+    trips, outage = CountedTrips(fake_redis), redis_outage(fake_redis)
+    registry = ChatRegistry(fake_redis)
+    await registry.link(1, 101)
+    await registry.link(2, 201)
+    settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+    delivery = RecordingDelivery()
+    delivery.gates[1] = asyncio.Event()
+    dispatcher = Dispatcher(
+        delivery, settler, stats, 1, trips=trips, redis=outage, reread_after=reread_after
+    )
+    await dispatcher.accept(envelope(1, "holds the only slot"))
+    await eventually(lambda: delivery.in_flight == 1)
+    trips_before = trips.count
+    await dispatcher.accept(envelope(2, "waits for it"))
+    await eventually(lambda: trips.count > trips_before)  # user 2's chat was read: 201
+    await registry.link(2, 202)  # while user 2's notification waits
+    delivery.gates[1].set()
+    await settle(dispatcher)
+    assert delivery.chats == [101, chat]
 
 
 async def test_concurrency_is_bounded(make: MakeDispatcher) -> None:

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from bot.store.roundtrips import RoundTrips
 from tests.helpers import CountedTrips
@@ -80,3 +80,34 @@ async def test_a_cancelled_caller_does_not_stop_the_others(
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert await trips.run(lambda pipe: pipe.get("n")) == [b"2"]
+
+
+async def test_an_argument_redis_cannot_encode_fails_only_its_caller(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    trips = RoundTrips(fake_redis)
+    bad_value: Any = {"not": "encodable"}
+    results: list[Any] = await asyncio.gather(
+        trips.run(lambda pipe: pipe.set("good", 1)),
+        trips.run(lambda pipe: pipe.set("bad", bad_value)),
+        return_exceptions=True,
+    )
+    assert results[0] == [True]
+    assert isinstance(results[1], DataError)
+    assert await fake_redis.get("good") == b"1"
+
+
+async def test_a_cancelled_caller_whose_commands_fail_leaves_the_others_answered(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    trips = RoundTrips(fake_redis)
+
+    def broken(_pipe: Pipeline) -> None:
+        raise RuntimeError("a bug")
+
+    gone = asyncio.create_task(trips.run(broken))
+    other = asyncio.create_task(trips.run(lambda pipe: pipe.incr("n")))
+    await asyncio.sleep(0)
+    gone.cancel()
+    async with asyncio.timeout(5):
+        assert await other == [1]

@@ -46,7 +46,8 @@ def answers() -> Answers:
 @pytest.fixture
 async def sender(telegram: FakeTelegram, pacer: Pacer, answers: Answers) -> AsyncIterator[Sender]:
     # A short timeout so that a hung request is cut off quickly.
-    sender = Sender(telegram.base_url, telegram.token, pacer, answers, connections=8, timeout=0.5)
+    api_url = telegram.base_url + telegram.token
+    sender = Sender(api_url, telegram.token, pacer, answers, connections=8, timeout=0.5)
     yield sender
     await sender.close()
 

@@ -31,7 +31,8 @@ def answers() -> Answers:
 async def sender(telegram: FakeTelegram, answers: Answers) -> AsyncIterator[Sender]:
     telegram.add_chat(CHAT)
     pacer = Pacer(Limits(per_second=1000, chat_burst=1000))
-    sender = Sender(telegram.base_url, telegram.token, pacer, answers, connections=4, timeout=0.5)
+    api_url = telegram.base_url + telegram.token
+    sender = Sender(api_url, telegram.token, pacer, answers, connections=4, timeout=0.5)
     yield sender
     await sender.close()
 
