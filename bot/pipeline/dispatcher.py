@@ -74,6 +74,7 @@ class Dispatcher:
         self._settler = settler
         self._stats = stats
         self._slots = asyncio.Semaphore(concurrency)
+        self._ahead = asyncio.Semaphore(2 * concurrency)  # reading, waiting for a slot, sending
         self._lanes: dict[int, deque[Envelope]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = asyncio.Event()
@@ -160,17 +161,19 @@ class Dispatcher:
         try:
             # One Redis round trip before the send, one after (the settle). A slot is a send
             # in flight: neither trip holds one, so sends follow each other without waiting
-            # for Redis.
-            before = await self._before_send(envelope)
+            # for Redis. As many lanes again may have read and wait for a slot: enough to
+            # keep the slots busy, few enough that their wait is about one send long.
             result = Result(Outcome.DUPLICATE, "id already delivered")
-            if not before.duplicate:
-                read_at = time.monotonic()
-                async with self._slots:
-                    if time.monotonic() - read_at > self._reread_after:
-                        # Waited long for a slot: the user may have linked another chat since.
-                        before = await self._before_send(envelope)
-                    if not before.duplicate:
-                        result = await self._deliver(envelope.notification, before.chat_id)
+            async with self._ahead:
+                before = await self._before_send(envelope)
+                if not before.duplicate:
+                    read_at = time.monotonic()
+                    async with self._slots:
+                        if time.monotonic() - read_at > self._reread_after:
+                            # Waited long (sends held by pacing): the link may have changed.
+                            before = await self._before_send(envelope)
+                        if not before.duplicate:
+                            result = await self._deliver(envelope.notification, before.chat_id)
             await self._settler.settle(envelope, result.outcome, result.reason, result.attempts)
         except Exception as exc:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.

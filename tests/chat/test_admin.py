@@ -119,6 +119,8 @@ async def test_stats_show_counts_since_start_and_all_time(
     )
     plain_publish(admin_settings.redis_url, admin_settings.notification_channel, "bad")
     await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "a")
+    # Counted when settled, which is after Telegram answered.
+    await eventually(lambda: bot.bot.stats.outcomes[Outcome.SENT] == 1)
     await eventually(lambda: bot.bot.stats.outcomes[Outcome.INVALID] == 1)
 
     reply = await ask(telegram, ADMIN, "/stats")
