@@ -74,7 +74,8 @@ class Bot:
 
 def build(settings: Settings) -> Bot:
     """Create and wire the pieces; nothing connects yet."""
-    # One connection per delivery in flight, plus the sources' own and command handlers'.
+    # Deliveries share round trips (a connection or two); a lane updating a link after a 403 or
+    # a migration uses one of its own; and the sources and command handlers theirs.
     client = async_client(
         settings.redis_url,
         settings.redis_ssl_cert_reqs,

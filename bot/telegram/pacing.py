@@ -174,8 +174,9 @@ class _Chat:
 
 
 class PacedRequests(BaseRateLimiter[None]):
-    """python-telegram-bot's rate-limiter hook, so that every request to a chat (deliveries,
-    command replies, broadcast progress edits) takes its turn at the same Pacer."""
+    """python-telegram-bot's rate-limiter hook, so that every request it makes to a chat
+    (command replies, broadcast progress edits) takes its turn at the same Pacer as the
+    deliveries (sender.py waits for theirs itself)."""
 
     def __init__(self, pacer: Pacer) -> None:
         self.pacer = pacer
