@@ -254,6 +254,8 @@ async def test_an_outage_longer_than_the_limit_fails_what_waited_and_then_delive
             await eventually(lambda: stats.outcomes[Outcome.FAILED] == 1, within=15)
         finally:
             telegram.come_back()
+        # Counted first, written to Redis a moment later (the settle's round trip).
+        await eventually(lambda: running.bot.dead_letters.latest(1))
         [letter] = await running.bot.dead_letters.latest(1)
         assert "telegram_sending unavailable for" in letter.reason
         assert not letter.reason.startswith("Timed out")  # it was refused or cut, not slow

@@ -183,8 +183,11 @@ def _gc_off() -> Iterator[None]:
 
 
 def _machine(client: redis.Redis) -> str:
-    info: Any = client.info("server")
-    server = f"redis-server {info['redis_version']}" if "redis_version" in info else "fakeredis"
+    try:
+        info: Any = client.info("server")
+        server = f"redis-server {info['redis_version']}"
+    except (redis.ResponseError, KeyError):  # fakeredis knows no INFO
+        server = "fakeredis"
     return (
         f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}, {server}"

@@ -16,6 +16,7 @@ from bot.chat.admin import PRIVATE_ONLY_REPLY, REFUSAL
 from bot.chat.menus import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from bot.chat.user import HELP
 from bot.notification import Outcome
+from bot.store.counters import all_time
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits, SentMessage
 from config.settings import Settings
@@ -119,9 +120,10 @@ async def test_stats_show_counts_since_start_and_all_time(
     )
     plain_publish(admin_settings.redis_url, admin_settings.notification_channel, "bad")
     await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "a")
-    # Counted when settled, which is after Telegram answered.
+    # Counted when settled (after Telegram answered), then written to Redis for all-time.
     await eventually(lambda: bot.bot.stats.outcomes[Outcome.SENT] == 1)
     await eventually(lambda: bot.bot.stats.outcomes[Outcome.INVALID] == 1)
+    await eventually(lambda: _all_time_reached(redis_client, sent=1, invalid=1))
 
     reply = await ask(telegram, ADMIN, "/stats")
 
@@ -238,7 +240,7 @@ async def test_dead_letters_are_listed_and_retried(
         admin_settings.notification_channel,
         {"user_id": 42, "message": "later"},
     )
-    await eventually(lambda: bot.bot.stats.dead_lettered == 1)
+    await eventually(lambda: bot.bot.dead_letters.latest(1))  # counted, then written
 
     listing = await ask(telegram, ADMIN, "/deadletters")
     assert listing.startswith("1 dead letters, newest first:")
@@ -368,10 +370,15 @@ async def test_dead_letters_keep_a_bounded_payload_and_a_replay_skips_cut_ones(
     marked; /retry all does not put it back (it could only fail again)."""
     huge = '{"user_id": 42, "message": "' + "y" * 1_000_000  # not even valid JSON
     plain_publish(admin_settings.redis_url, admin_settings.notification_channel, huge)
-    await eventually(lambda: bot.bot.stats.dead_lettered == 1)
+    await eventually(lambda: bot.bot.dead_letters.latest(1))  # counted, then written
     [letter] = await bot.bot.dead_letters.latest(1)
     assert letter.truncated == len(huge)
     assert len(letter.payload) == 64 * 1024
     assert "(payload cut)" in await ask(telegram, ADMIN, "/deadletters")
     reply = await ask(telegram, ADMIN, "/retry all")
     assert reply == "Requeued 0 dead letters. Kept 1 whose payload was cut to the size limit."
+
+
+async def _all_time_reached(client: redis.asyncio.Redis, **counts: int) -> bool:
+    stored = await all_time(client)
+    return all(stored[name] >= count for name, count in counts.items())
