@@ -58,9 +58,9 @@ async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event 
         finally:
             if bot.http is not None:
                 await bot.http.stop()
+            await bot.sender.close()  # first: it cannot fail, the two below can
             await bot.application.shutdown()  # a no-op unless initialize() succeeded
             await bot.application.bot.shutdown()  # closes HTTP clients a failed getMe left open
-            await bot.sender.close()
 
 
 async def _watch_shutdown(bot: Bot, stop: asyncio.Event) -> None:

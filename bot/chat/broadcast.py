@@ -54,6 +54,7 @@ class Broadcaster:
         self._dispatcher = dispatcher
         self._task: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
+        self._cancel_at_start = False  # /broadcast_cancel came while it was starting
         self.progress: Progress | None = None
 
     @property
@@ -67,9 +68,11 @@ class Broadcaster:
         async with self._starting:
             if self.running:
                 return False
+            self._cancel_at_start = False
             progress = Progress(total=await self._registry.linked_count())
             text_now = f"Broadcast: {progress.line()}"
             message = await self._bot.send_message(admin_chat_id, text_now)
+            progress.cancelled = self._cancel_at_start
             self.progress = progress
             self._task = asyncio.create_task(
                 self._run(text, progress, admin_chat_id, message.message_id), name="broadcast"
@@ -77,10 +80,15 @@ class Broadcaster:
         return True
 
     def cancel(self) -> bool:
-        if not self.running or self.progress is None:
-            return False
-        self.progress.cancelled = True
-        return True
+        if self.running and self.progress is not None:
+            self.progress.cancelled = True
+            return True
+        if self._starting.locked():
+            # Its progress message is on its way (the admin may already see it): it starts
+            # cancelled.
+            self._cancel_at_start = True
+            return True
+        return False
 
     async def close(self, grace: float) -> None:
         """Stop submitting, give the broadcast `grace` seconds to report, then cancel it."""
