@@ -78,13 +78,13 @@ class FlushSoon(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(self.format(record) + self.terminator)
+            line = self.format(record)
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - what logging.StreamHandler does
             self.handleError(record)
             return
-        self._flush_soon()
+        self.write_line(line)
 
     def write_line(self, line: str) -> None:
         """Write a line rendered elsewhere (structlog's), under the same lock and flushing."""

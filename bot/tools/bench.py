@@ -120,11 +120,13 @@ class BotProcess:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    def stop(self) -> None:
+    def stop(self, exit_wait: float = 0.0) -> None:
+        """End the process; one that exits when its stdin closes (the bare sender, which then
+        closes its connections) is given `exit_wait` seconds to, before SIGTERM."""
         assert self.process.stdin is not None  # noqa: S101
-        self.process.stdin.close()  # the bare sender's cue to close its connections and exit
+        self.process.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(0.5)
+            self.process.wait(exit_wait)
         self.process.terminate()
         try:
             self.process.wait(15)
@@ -211,8 +213,7 @@ def _busy_core(on: bool) -> Iterator[None]:
 def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
     """The bare aiohttp sender's burst: `count` sendMessage to the same chats, same latency,
     CONCURRENCY in flight."""
-    env = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
-    env |= {"BOT_TOKEN": telegram.token, "TELEGRAM_BASE_URL": telegram.base_url}
+    env = _env(telegram, url="", channel="")  # it reads BOT_TOKEN and TELEGRAM_BASE_URL
     bare = BotProcess(["-m", "bot.tools.bare_sender", str(CONCURRENCY)], env, "bare_ready")
     figures = Figures(ready_s=bare.ready_s)
 
@@ -233,7 +234,7 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
         figures.published = options.count
     finally:
         telegram.latency = 0.0
-        bare.stop()
+        bare.stop(exit_wait=0.5)
     return figures
 
 

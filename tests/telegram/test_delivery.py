@@ -16,31 +16,13 @@ from bot.telegram.sender import Sender
 from bot.telegram.text import utf16_len
 from bot.testing import FakeTelegram
 from tests.helpers import telegram_outage
+from tests.telegram.conftest import Answers
 
 NOTE = Notification(user_id=42, message="Your order is on its way!")
 ATTEMPTS = 4
 
 
 Deliver = Callable[[Notification], Awaitable[Result]]
-
-
-class Answers:
-    """An ApiObserver that keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.answered: list[tuple[str, int]] = []
-        self.unreachable: list[tuple[str, str, str]] = []
-
-    def telegram_answered(self, method: str, code: int) -> None:
-        self.answered.append((method, code))
-
-    def telegram_unreachable(self, method: str, kind: str, error: str) -> None:
-        self.unreachable.append((method, kind, error))
-
-
-@pytest.fixture
-def answers() -> Answers:
-    return Answers()
 
 
 @pytest.fixture

@@ -17,14 +17,9 @@ from bot.telegram.pacing import Limits, Pacer
 from bot.telegram.sender import Sender
 from bot.telegram.transport import NotConnected
 from bot.testing import FakeTelegram
-from tests.telegram.test_delivery import Answers
+from tests.telegram.conftest import Answers
 
 CHAT = 9001
-
-
-@pytest.fixture
-def answers() -> Answers:
-    return Answers()
 
 
 @pytest.fixture
