@@ -21,6 +21,8 @@ from bot.chat.arguments import Usage, int_arg
 from bot.chat.broadcast import Broadcaster
 from bot.chat.format import clip, duration, when
 from bot.cluster.leader import Leadership
+from bot.formatting.entities import utf16_len
+from bot.formatting.split import MAX_UTF16
 from bot.notification import ADMIN, Envelope, Outcome, preview
 from bot.pipeline.dispatcher import Dispatcher
 from bot.sources.pubsub import RedisListener
@@ -29,7 +31,6 @@ from bot.store import counters as stats_store
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry, deep_link
-from bot.telegram.text import MAX_UTF16, utf16_len
 from config.logging import redact
 from config.settings import Settings
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import redis.asyncio
 
+from bot.formatting.entities import utf16_len
 from bot.notification import Notification, Outcome, Result
 from bot.store.registry import ChatRegistry
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, Pacer
 from bot.telegram.sender import Sender
-from bot.telegram.text import utf16_len
 from bot.testing import FakeTelegram
 from tests.helpers import telegram_outage
 from tests.telegram.conftest import Answers

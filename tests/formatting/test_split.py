@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.telegram import text as text_module
-from bot.telegram.text import MAX_UTF16, split_message, utf16_len
+from bot.formatting import split as text_module
+from bot.formatting.entities import Entity, Formatted, utf16_len
+from bot.formatting.split import MAX_UTF16, split_formatted, split_message
 
 
 def test_a_short_message_is_one_part() -> None:
@@ -122,3 +123,41 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
     finally:
         sys.settrace(None)
     return work
+
+
+def test_entities_that_cross_a_cut_are_carried_into_the_next_part() -> None:
+    """A 10,000-character formatted message: bold over the first cut, a link over the second,
+    each part's entities pointing at the same characters as in the whole."""
+    words = " ".join(f"w{n:04d}" for n in range(1700))  # 10,199 characters
+    text = "😀" + words
+    bold = Entity("bold", 4000, 200)  # UTF-16 units: crosses 4,096
+    link = Entity("text_link", 8100, 300, url="https://e.com")  # crosses the second cut
+    parts = split_formatted(Formatted(text, (bold, link)))
+
+    assert len(parts) == 3
+    assert all(utf16_len(part.text) <= MAX_UTF16 for part in parts)
+    # Each part's entities, moved back to the whole text, cover exactly what the original
+    # entities covered there, less the separators dropped at the cuts.
+    covered: dict[str, set[int]] = {"bold": set(), "text_link": set()}
+    kept: set[int] = set()
+    begin = 0
+    for part in parts:
+        begin = text.index(part.text, begin)
+        base = utf16_len(text[:begin])
+        kept |= set(range(base, base + utf16_len(part.text)))
+        for entity in part.entities:
+            covered[entity.type] |= set(
+                range(base + entity.offset, base + entity.offset + entity.length)
+            )
+            assert entity.url == (link.url if entity.type == "text_link" else None)
+        begin += len(part.text)
+    assert [len([e for p in parts for e in p.entities if e.type == t]) for t in covered] == [2, 2]
+    for entity in (bold, link):
+        assert (
+            covered[entity.type] == set(range(entity.offset, entity.offset + entity.length)) & kept
+        )
+
+
+def test_a_formatted_text_that_fits_is_one_part_unchanged() -> None:
+    formatted = Formatted("short", (Entity("bold", 0, 5),))
+    assert split_formatted(formatted) == [formatted]

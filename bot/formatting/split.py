@@ -1,4 +1,4 @@
-"""Splitting long notifications into Telegram-sized parts."""
+"""Cutting long notifications into Telegram-sized parts, entities and all."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from bisect import bisect_left, bisect_right
 
 import regex
 
+from bot.formatting.entities import Formatted, utf16_offsets
+
 MAX_UTF16 = 4096  # Telegram's limit for a message, counted in UTF-16 code units
+MAX_CAPTION_UTF16 = 1024  # and for a photo's or a document's caption
 
 # Preferred cut points, best first. A cut is taken only if it keeps at least half the part,
 # so one early newline does not produce a tiny message.
@@ -18,25 +21,43 @@ SEPARATORS = ("\r\n\r\n", "\n\n", "\r\n", "\n", " ")  # browsers' textareas send
 GRAPHEME = regex.compile(r"\X")
 
 
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: a character outside the BMP (most emoji) counts twice."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 def split_message(text: str, limit: int = MAX_UTF16) -> list[str]:
     """Split `text` into ordered parts of at most `limit` UTF-16 units each, on paragraph, line
     or word boundaries where possible, otherwise between user-perceived characters, so neither
     an emoji sequence nor a letter and its accent is cut apart (only a single "character" longer
     than a whole part is cut inside). Blank parts are dropped: Telegram refuses empty messages.
-
-    Linear in the length of `text`: every character is looked at a bounded number of times.
     """
-    units = _utf16_offsets(text)
+    return [text[start:end] for start, end in _ranges(text, utf16_offsets(text), limit)]
+
+
+def split_formatted(formatted: Formatted, limit: int = MAX_UTF16) -> list[Formatted]:
+    """`formatted` cut like split_message, each part with the entities that fall in it: an
+    entity that crosses a cut is carried into the next part (bold stays bold on both sides)."""
+    text = formatted.text
+    units = utf16_offsets(text)
+    ranges = _ranges(text, units, limit)
+    if len(ranges) == 1 and ranges[0] == (0, len(text)):
+        return [formatted]
+    parts = []
+    for start, end in ranges:
+        low, high = units[start], units[end]
+        entities = []
+        for entity in formatted.entities:
+            first, last = max(entity.offset, low), min(entity.offset + entity.length, high)
+            if last > first:
+                entities.append(entity.moved(first - low, last - first))
+        parts.append(Formatted(text[start:end], tuple(entities)))
+    return parts
+
+
+def _ranges(text: str, units: list[int], limit: int) -> list[tuple[int, int]]:
+    """The parts of `text` as (start, end) character indexes. Linear in the length of `text`:
+    every character is looked at a bounded number of times."""
     if units[-1] <= limit:
-        return [text] if text.strip() else []
+        return [(0, len(text))] if text.strip() else []
     boundaries = [match.start() for match in GRAPHEME.finditer(text)]
     boundaries.append(len(text))
-    parts: list[str] = []
+    parts: list[tuple[int, int]] = []
     start = at = 0  # `at` indexes `boundaries`, never past the end of the current part
     while units[-1] - units[start] > limit:
         # The furthest character boundary that keeps the part within the limit.
@@ -47,22 +68,12 @@ def split_message(text: str, limit: int = MAX_UTF16) -> list[str]:
             fits = max(bisect_right(units, units[start] + limit) - 1, start + 1)
         end, resume = _cut(text, start, fits, boundaries)
         if text[start:end].strip():
-            parts.append(text[start:end])
+            parts.append((start, end))
         start = resume
         at = bisect_right(boundaries, start) - 1
     if text[start:].strip():
-        parts.append(text[start:])
+        parts.append((start, len(text)))
     return parts
-
-
-def _utf16_offsets(text: str) -> list[int]:
-    """offsets[i]: UTF-16 units before character i; offsets[-1] is the whole length."""
-    offsets = [0] * (len(text) + 1)
-    total = 0
-    for index, char in enumerate(text):
-        total += 2 if ord(char) > 0xFFFF else 1
-        offsets[index + 1] = total
-    return offsets
 
 
 def _cut(text: str, start: int, fits: int, boundaries: list[int]) -> tuple[int, int]:

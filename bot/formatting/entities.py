@@ -1,0 +1,110 @@
+"""Formatted text as Telegram takes it: plain text plus MessageEntity values whose offsets and
+lengths count UTF-16 code units, as the Bot API counts them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+# The entity types a notification can produce (Bot API: MessageEntity).
+BOLD, ITALIC, UNDERLINE, STRIKETHROUGH, SPOILER = (
+    "bold",
+    "italic",
+    "underline",
+    "strikethrough",
+    "spoiler",
+)
+CODE, PRE, TEXT_LINK = "code", "pre", "text_link"
+BLOCKQUOTE, EXPANDABLE_BLOCKQUOTE = "blockquote", "expandable_blockquote"
+
+# Schemes a link in a message or on a button may use: a web page or a Telegram link. Anything
+# else (javascript:, data:, file:) is refused when the notification is parsed.
+LINK_SCHEMES = ("http", "https", "tg")
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One MessageEntity: `offset` and `length` in UTF-16 code units of the text as sent."""
+
+    type: str
+    offset: int
+    length: int
+    url: str | None = None  # text_link
+    language: str | None = None  # pre
+
+    def to_json(self) -> dict[str, Any]:
+        entity: dict[str, Any] = {"type": self.type, "offset": self.offset, "length": self.length}
+        if self.url is not None:
+            entity["url"] = self.url
+        if self.language:
+            entity["language"] = self.language
+        return entity
+
+    def moved(self, offset: int, length: int) -> Entity:
+        return Entity(self.type, offset, length, self.url, self.language)
+
+
+@dataclass(frozen=True, slots=True)
+class Formatted:
+    """Text as the chat shows it and the entities that format it (sorted by offset, outer
+    before inner)."""
+
+    text: str
+    entities: tuple[Entity, ...] = ()
+
+    def entities_json(self) -> list[dict[str, Any]]:
+        return [entity.to_json() for entity in self.entities]
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: a character outside the BMP (most emoji) counts twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def utf16_offsets(text: str) -> list[int]:
+    """offsets[i]: UTF-16 units before character i; offsets[-1] is the whole length."""
+    offsets = [0] * (len(text) + 1)
+    total = 0
+    for index, char in enumerate(text):
+        total += 2 if ord(char) > 0xFFFF else 1
+        offsets[index + 1] = total
+    return offsets
+
+
+def check_link(url: str) -> str:
+    """`url` if a chat may open it (http, https or tg with somewhere to go); ValueError naming
+    what is wrong otherwise."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in LINK_SCHEMES:
+        raise ValueError(f"{_short(url)!r} is not an http, https or tg link")
+    parts = urlsplit(url)
+    if not (parts.netloc or (scheme == "tg" and (parts.path or parts.query))):
+        raise ValueError(f"{_short(url)!r} is a link with nowhere to go")
+    if any(char.isspace() for char in url):
+        raise ValueError(f"{_short(url)!r} is a link with whitespace in it")
+    return url
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def strip(formatted_text: str, entities: list[Entity]) -> Formatted:
+    """The text without leading and trailing whitespace, entities moved and clipped to match:
+    Telegram trims a message's ends, and entities must point into what remains."""
+    stripped = formatted_text.strip()
+    if stripped == formatted_text:
+        return Formatted(formatted_text, tuple(_ordered(entities)))
+    head = utf16_len(formatted_text[: len(formatted_text) - len(formatted_text.lstrip())])
+    end = head + utf16_len(stripped)
+    kept = []
+    for entity in entities:
+        start, stop = max(entity.offset, head), min(entity.offset + entity.length, end)
+        if stop > start:
+            kept.append(entity.moved(start - head, stop - start))
+    return Formatted(stripped, tuple(_ordered(kept)))
+
+
+def _ordered(entities: list[Entity]) -> list[Entity]:
+    return sorted(entities, key=lambda entity: (entity.offset, -entity.length))

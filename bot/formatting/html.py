@@ -1,0 +1,198 @@
+"""Telegram's HTML subset turned into plain text plus entities, strictly: a tag Telegram does not
+know, one left open or closed in the wrong place is an error naming it and where it is, found
+when the notification is parsed instead of as a "can't parse entities" 400 at send time.
+
+Characters are counted from 1 in the message as published. Lenient only where the meaning is
+plain: a `<` or `&` that starts no tag or reference ("a < b", "Tom & Jerry") is text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from html.entities import html5
+
+from bot.formatting.entities import (
+    BLOCKQUOTE,
+    BOLD,
+    CODE,
+    EXPANDABLE_BLOCKQUOTE,
+    ITALIC,
+    PRE,
+    SPOILER,
+    STRIKETHROUGH,
+    TEXT_LINK,
+    UNDERLINE,
+    Entity,
+    Formatted,
+    check_link,
+    strip,
+    utf16_len,
+)
+
+SIMPLE_TAGS = {
+    "b": BOLD,
+    "strong": BOLD,
+    "i": ITALIC,
+    "em": ITALIC,
+    "u": UNDERLINE,
+    "ins": UNDERLINE,
+    "s": STRIKETHROUGH,
+    "strike": STRIKETHROUGH,
+    "del": STRIKETHROUGH,
+    "tg-spoiler": SPOILER,
+    "code": CODE,
+    "pre": PRE,
+}
+OTHER_TAGS = ("a", "span", "blockquote")
+
+# Where a tag or a character reference may start; everything between is text.
+_SPECIAL = re.compile(r"[<&]")
+_TAG = re.compile(
+    r"""<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^\s"'=<>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*)\s*(/?)>"""
+)
+_STARTS_TAG = re.compile(r"</?[a-zA-Z]")
+_ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
+_REFERENCE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+class HTMLFormatError(ValueError):
+    """A mistake in the HTML, as one line: what is wrong and at which character."""
+
+
+@dataclass
+class _Open:
+    tag: str
+    at: int  # character (from 1) of its "<"
+    entity: str | None  # the entity type it makes, None for <code> inside <pre>
+    start: int  # UTF-16 units of text before it
+    url: str | None = None
+    language: str | None = None
+
+
+def html_to_formatted(source: str) -> Formatted:
+    """Plain text and entities for `source`; HTMLFormatError with a one-line reason if it is
+    not HTML Telegram would take."""
+    if "<" not in source and "&" not in source:
+        return strip(source, [])
+    return _Converter(source).run()
+
+
+class _Converter:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.pieces: list[str] = []
+        self.length = 0  # UTF-16 units in `pieces`
+        self.stack: list[_Open] = []
+        self.entities: list[Entity] = []
+
+    def run(self) -> Formatted:
+        source, at = self.source, 0
+        while (found := _SPECIAL.search(source, at)) is not None:
+            self._text(source[at : found.start()])
+            at = self._tag(found.start()) if found[0] == "<" else self._reference(found.start())
+        self._text(source[at:])
+        if self.stack:
+            first = self.stack[0]
+            raise HTMLFormatError(f"unclosed <{first.tag}> at character {first.at}")
+        return strip("".join(self.pieces), self.entities)
+
+    def _text(self, text: str) -> None:
+        if text:
+            self.pieces.append(text)
+            self.length += utf16_len(text)
+
+    def _reference(self, at: int) -> int:
+        match = _REFERENCE.match(self.source, at)
+        if match is None:
+            self._text("&")  # "Tom & Jerry": nothing else it could mean
+            return at + 1
+        name = match[1]
+        if name[0] != "#":
+            if name + ";" not in html5:
+                raise HTMLFormatError(f"unknown character reference &{name}; at character {at + 1}")
+            self._text(html5[name + ";"])
+            return match.end()
+        code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+        if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            raise HTMLFormatError(f"invalid character reference &{name}; at character {at + 1}")
+        self._text(chr(code))
+        return match.end()
+
+    def _tag(self, at: int) -> int:
+        match = _TAG.match(self.source, at)
+        if match is None:
+            if _STARTS_TAG.match(self.source, at):
+                raise HTMLFormatError(f"unterminated tag at character {at + 1}")
+            self._text("<")  # "a < b", "<3"
+            return at + 1
+        closing, tag, attributes = bool(match[1]), match[2].lower(), match[3]
+        if tag not in SIMPLE_TAGS and tag not in OTHER_TAGS:
+            raise HTMLFormatError(f"unsupported tag <{tag}> at character {at + 1}")
+        if closing:
+            self._close(tag, at + 1)
+        elif match[4]:
+            raise HTMLFormatError(f"self-closing <{tag}/> at character {at + 1}")
+        else:
+            self._open(tag, _attributes(attributes), at + 1)
+        return match.end()
+
+    def _open(self, tag: str, attributes: dict[str, str | None], at: int) -> None:
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.tag in ("code", "pre") and not (top.tag, tag) == ("pre", "code"):
+            raise HTMLFormatError(
+                f"<{tag}> inside <{top.tag}> at character {at}: code is shown as it is"
+            )
+        opened = _Open(tag, at, SIMPLE_TAGS.get(tag), self.length)
+        if tag == "a":
+            href = attributes.get("href")
+            if not href:
+                raise HTMLFormatError(f"<a> without href at character {at}")
+            if any(item.tag == "a" for item in self.stack):
+                raise HTMLFormatError(f"<a> inside <a> at character {at}")
+            try:
+                opened.url = check_link(href.strip())
+            except ValueError as exc:
+                raise HTMLFormatError(f"<a href> at character {at}: {exc}") from None
+            opened.entity = TEXT_LINK
+        elif tag == "span":
+            if (attributes.get("class") or "").strip() != "tg-spoiler":
+                raise HTMLFormatError(
+                    f'<span> at character {at}: only <span class="tg-spoiler"> is supported'
+                )
+            opened.entity = SPOILER
+        elif tag == "blockquote":
+            if any(item.tag == "blockquote" for item in self.stack):
+                raise HTMLFormatError(f"<blockquote> inside <blockquote> at character {at}")
+            opened.entity = EXPANDABLE_BLOCKQUOTE if "expandable" in attributes else BLOCKQUOTE
+        elif top is not None and top.tag == "pre" and tag == "code":
+            # <pre><code class="language-python">: the language of the block, one entity.
+            language = (attributes.get("class") or "").strip()
+            if language.startswith("language-"):
+                top.language = language.removeprefix("language-")
+            opened.entity = None
+        self.stack.append(opened)
+
+    def _close(self, tag: str, at: int) -> None:
+        if not self.stack:
+            raise HTMLFormatError(f"</{tag}> at character {at} closes nothing")
+        top = self.stack[-1]
+        if top.tag != tag:
+            raise HTMLFormatError(
+                f"</{tag}> at character {at} does not close <{top.tag}> from character {top.at}"
+            )
+        self.stack.pop()
+        if top.entity is not None and self.length > top.start:
+            self.entities.append(
+                Entity(top.entity, top.start, self.length - top.start, top.url, top.language)
+            )
+
+
+def _attributes(text: str) -> dict[str, str | None]:
+    return {match[1].lower(): _value(match.groups()[1:]) for match in _ATTRIBUTE.finditer(text)}
+
+
+def _value(quoted: tuple[str | None, ...]) -> str | None:
+    value = next((value for value in quoted if value is not None), None)
+    return None if value is None else html.unescape(value)  # href="...?a=1&amp;b=2"
