@@ -10,6 +10,7 @@ from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.chat.actions import ButtonTaps
 from bot.chat.admin import AdminCommands
 from bot.chat.broadcast import Broadcaster
 from bot.chat.throttle import CommandBudget
@@ -25,6 +26,7 @@ from bot.pipeline.settle import Settler
 from bot.sources.pubsub import CONNECTION_ERRORS, RedisListener
 from bot.sources.reconnect import Outage
 from bot.sources.stream import StreamConsumer
+from bot.store.actions import ActionStore
 from bot.store.client import async_client
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
@@ -100,11 +102,18 @@ def build(settings: Settings) -> Bot:
         timeout=settings.telegram_timeout,
     )
     delivery = _delivery(settings, sender, registry, pacer)
+    actions = ActionStore(
+        client,
+        ttl=settings.action_ttl_seconds,
+        stream=settings.actions_stream,
+        maxlen=settings.stream_maxlen,
+    )
     dispatcher = _pipeline(
         settings,
         RoundTrips(client),
         delivery,
         redis_outage,
+        actions,
         stats=stats,
         dead_letters=dead_letters,
         metrics=metrics,
@@ -124,7 +133,7 @@ def build(settings: Settings) -> Bot:
         stream=stream,
         leadership=leadership,
     )
-    _handlers(settings, application, admin, registry)
+    _handlers(settings, application, admin, registry, actions)
     health = Health(
         client=client,
         stats=stats,
@@ -163,14 +172,16 @@ def _handlers(
     application: Application,  # type: ignore[type-arg]
     admin: AdminCommands,
     registry: ChatRegistry,
+    actions: ActionStore,
 ) -> None:
     """A user's message budget first (group -1), then the admin handlers: the chat commands
-    end with a catch-all for unknown messages."""
+    end with a catch-all for unknown messages. Taps on buttons count against the budget too."""
     budget = CommandBudget(
         settings.command_burst, settings.command_per_minute, exempt=settings.admin_ids
     )
     budget.register(application)
     admin.register(application)
+    ButtonTaps(actions).register(application)
     ChatCommands(registry).register(application)
 
 
@@ -225,6 +236,7 @@ def _pipeline(
     trips: RoundTrips,
     delivery: Delivery,
     redis_outage: Outage,
+    actions: ActionStore,
     *,
     stats: Stats,
     dead_letters: DeadLetterStore,
@@ -248,6 +260,7 @@ def _pipeline(
         settings.delivery_concurrency,
         trips=trips,
         redis=redis_outage,
+        actions=actions,
         pause_buffer=settings.pause_buffer_max,
         max_chars=settings.message_max_chars,
     )

@@ -20,7 +20,7 @@ from telegram.error import InvalidToken, TelegramError
 from bot import __version__, runtime
 from bot.notification import Notification
 from bot.ops.check import run_checks
-from bot.publisher import AsyncPublisher
+from bot.publisher import AsyncPublisher, Button, Options
 from bot.store import client as redis_client
 from bot.tools.bench import Options as BenchOptions
 from bot.tools.bench import run_bench
@@ -61,6 +61,67 @@ def _fail(message: str, code: int = EXIT_FAILURE, *, debug: bool = False) -> int
     return code
 
 
+def _notification_flags(command: argparse.ArgumentParser) -> None:
+    """A flag for each optional field of a notification (README: the notification's fields)."""
+    command.add_argument("--id", help="idempotency key: the same id is delivered only once")
+    command.add_argument(
+        "--format",
+        choices=("text", "html", "markdown"),
+        default="text",
+        help="how MESSAGE is read (default: text, sent as is)",
+    )
+    command.add_argument(
+        "--button",
+        action="append",
+        default=[],
+        metavar="TEXT=URL",
+        type=_button("url"),
+        help="a button that opens URL (repeat for more; each on its own row)",
+    )
+    command.add_argument(
+        "--action",
+        action="append",
+        default=[],
+        metavar="TEXT=ACTION",
+        type=_button("action"),
+        help="a button whose tap reports ACTION on ACTIONS_STREAM (repeat for more)",
+    )
+    command.add_argument("--silent", action="store_true", help="arrives without a sound")
+    command.add_argument("--no-preview", action="store_true", help="no link preview")
+    command.add_argument("--protect", action="store_true", help="cannot be forwarded or saved")
+    command.add_argument("--thread-id", type=int, metavar="N", help="the forum topic to post in")
+    media = command.add_mutually_exclusive_group()
+    media.add_argument("--photo", metavar="URL_OR_FILE_ID", help="a photo; MESSAGE is its caption")
+    media.add_argument(
+        "--document", metavar="URL_OR_FILE_ID", help="a file; MESSAGE is its caption"
+    )
+
+
+def _button(kind: str) -> Callable[[str], Button]:
+    def parse(value: str) -> Button:
+        text, sign, target = value.partition("=")
+        if not sign or not text or not target:
+            raise argparse.ArgumentTypeError(f"expected TEXT={kind.upper()}, got {value!r}")
+        return Button.url(text, target) if kind == "url" else Button.action(text, target)
+
+    return parse
+
+
+def _options(args: argparse.Namespace) -> Options:
+    buttons = [[button] for button in [*args.button, *args.action]]
+    return Options(
+        id=args.id,
+        format=args.format,
+        buttons=buttons or None,
+        silent=args.silent,
+        preview=not args.no_preview,
+        protect=args.protect,
+        thread_id=args.thread_id,
+        photo=args.photo,
+        document=args.document,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -95,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
         sender = commands.add_parser(name, help=summary, description=description)
         sender.add_argument("user_id", type=int, metavar="USER_ID")
         sender.add_argument("message", metavar="MESSAGE")
-        sender.add_argument("--id", help="idempotency key: the same id is delivered only once")
+        _notification_flags(sender)
     commands.add_parser(
         "check",
         help="check configuration, Redis, the Telegram token and the listeners",
@@ -249,9 +310,9 @@ def _send(args: argparse.Namespace) -> int:
     async def send() -> None:
         async with _publisher(settings) as publisher:
             if args.command == "publish":
-                print(await publisher.publish(args.user_id, args.message, id=args.id))
+                print(await publisher.publish(args.user_id, args.message, **_options(args)))
             else:
-                print(await publisher.enqueue(args.user_id, args.message, id=args.id))
+                print(await publisher.enqueue(args.user_id, args.message, **_options(args)))
 
     asyncio.run(send())
     return EXIT_OK
@@ -267,6 +328,7 @@ async def _publisher(settings: Settings) -> AsyncIterator[AsyncPublisher]:
             settings.notification_channel,
             settings.notification_stream,
             settings.stream_maxlen,
+            settings.actions_stream,
         )
 
 

@@ -5,22 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+
+from bot.formatting.entities import Formatted, check_link
+from bot.formatting.html import html_to_formatted
+from bot.formatting.markdown import markdown_to_formatted
 
 PREVIEW_CHARS = 120
 MESSAGE_MAX_CHARS = 32_768  # default for MESSAGE_MAX_CHARS: eight Telegram messages' worth
@@ -29,6 +38,12 @@ MESSAGE_MAX_CHARS = 32_768  # default for MESSAGE_MAX_CHARS: eight Telegram mess
 PAYLOAD_BYTES_PER_CHAR = 12
 PAYLOAD_SLACK_BYTES = 64 * 1024
 INT64 = 2**63
+MAX_BUTTONS = 100  # Telegram's limit for one message's inline keyboard
+MAX_ACTION_CHARS = 1000
+# A Telegram file_id: a long URL-safe base64 string (anything shorter is a typo, not an id).
+FILE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+Format = Literal["text", "html", "markdown"]
 
 # Where an envelope came from.
 PUBSUB, STREAM, ADMIN = "pubsub", "stream", "admin"
@@ -45,21 +60,90 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # its id was delivered before, within the idempotency window
 
 
+class Button(BaseModel):
+    """An inline button under the message: it opens `url`, or reports `action` back to the web
+    app (the actions stream) when tapped."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    text: StrictStr = Field(min_length=1, max_length=200, description="The button's label.")
+    url: StrictStr | None = Field(
+        default=None, description="An http, https or tg link the button opens."
+    )
+    action: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ACTION_CHARS,
+        description='What a tap reports to the web app, e.g. "order-17:received".',
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _visible(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return _unicode(value)
+
+    @field_validator("url")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        return None if value is None else check_link(value)
+
+    @field_validator("action")
+    @classmethod
+    def _valid_action(cls, value: str | None) -> str | None:
+        return None if value is None else _unicode(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Button:
+        if (self.url is None) == (self.action is None):
+            raise ValueError("a button needs either url or action, not both")
+        return self
+
+
 class Notification(BaseModel):
-    """One chat message for one web-app user. Extra fields are ignored for forward compatibility."""
+    """One chat message for one web-app user. Extra fields are ignored for forward compatibility.
+
+    Everything but `user_id` and `message` is optional and off by default: `{"user_id": 42,
+    "message": "hi"}` is plain text, sent as is.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     user_id: StrictInt = Field(
         ge=-INT64, lt=INT64, description="The web app's id of the user to notify (64-bit)."
     )
-    message: StrictStr = Field(description="Plain text, sent as is (no Markdown or HTML).")
+    message: StrictStr = Field(
+        description="The text (the caption with photo or document), read as `format` says."
+    )
     id: StrictStr | None = Field(
         default=None,
         min_length=1,
         max_length=200,
         description="Optional idempotency key: the same id is delivered at most once.",
     )
+    format: Format = Field(
+        default="text",
+        description="text (sent as is), html (Telegram's HTML tags) or markdown.",
+    )
+    buttons: list[list[Button]] | None = Field(
+        default=None, description=f"Rows of inline buttons, at most {MAX_BUTTONS} in all."
+    )
+    silent: StrictBool = Field(default=False, description="Arrives without a sound.")
+    preview: StrictBool = Field(default=True, description="false: no link preview.")
+    protect: StrictBool = Field(default=False, description="Cannot be forwarded or saved.")
+    thread_id: StrictInt | None = Field(
+        default=None, ge=1, lt=2**31, description="The forum topic to post in."
+    )
+    photo: StrictStr | None = Field(
+        default=None, description="An https URL or a Telegram file_id; the message is its caption."
+    )
+    document: StrictStr | None = Field(
+        default=None, description="An https URL or a Telegram file_id; the message is its caption."
+    )
+
+    # The message as the chat shows it: converted once, when the notification is parsed.
+    _formatted: Formatted = PrivateAttr(default=Formatted(""))
 
     @field_validator("message")
     @classmethod
@@ -78,6 +162,65 @@ class Notification(BaseModel):
     @classmethod
     def _valid_id(cls, value: str | None) -> str | None:
         return None if value is None else _unicode(value)
+
+    @field_validator("buttons")
+    @classmethod
+    def _keyboard(cls, rows: list[list[Button]] | None) -> list[list[Button]] | None:
+        if rows is None:
+            return None
+        for number, row in enumerate(rows):
+            if not row:
+                raise ValueError(f"row {number} is empty")
+        count = sum(len(row) for row in rows)
+        if count > MAX_BUTTONS:
+            raise ValueError(f"{count} buttons, over Telegram's limit of {MAX_BUTTONS}")
+        return rows or None
+
+    @field_validator("photo", "document")
+    @classmethod
+    def _media(cls, value: str | None) -> str | None:
+        if value is None or FILE_ID.fullmatch(value):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.netloc and not any(c.isspace() for c in value):
+            return value
+        raise ValueError("must be an https URL or a Telegram file_id")
+
+    @model_validator(mode="after")
+    def _convert(self) -> Notification:
+        if self.photo is not None and self.document is not None:
+            raise ValueError("photo and document: give one of them, not both")
+        try:
+            if self.format == "html":
+                self._formatted = html_to_formatted(self.message)
+            elif self.format == "markdown":
+                self._formatted = markdown_to_formatted(self.message)
+            else:
+                self._formatted = Formatted(self.message)
+        except ValueError as exc:
+            raise ValueError(f"message: {exc}") from None
+        if not self._formatted.text.strip():
+            raise ValueError(f"message: nothing to show once the {self.format} is read")
+        return self
+
+    @property
+    def formatted(self) -> Formatted:
+        """The text as the chat shows it, with its entities (none for format "text")."""
+        return self._formatted
+
+    @property
+    def media(self) -> tuple[Literal["photo", "document"], str] | None:
+        if self.photo is not None:
+            return "photo", self.photo
+        if self.document is not None:
+            return "document", self.document
+        return None
+
+    @property
+    def actions(self) -> list[str]:
+        """The actions of its buttons, in order (rows left to right, top to bottom)."""
+        rows = self.buttons or []
+        return [button.action for row in rows for button in row if button.action is not None]
 
 
 def _unicode(value: str) -> str:
@@ -142,9 +285,11 @@ def describe_errors(exc: ValidationError) -> str:
     """A pydantic error as one line: "user_id: input should be a valid integer; ..."."""
     parts = []
     for error in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in error["loc"]) or "notification"
+        field = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{field}: {message[:1].lower()}{message[1:]}")
+        message = f"{message[:1].lower()}{message[1:]}"
+        # An error about the whole notification names its fields itself ("photo and document").
+        parts.append(f"{field}: {message}" if field else message)
     return "; ".join(parts)
 
 
@@ -162,11 +307,13 @@ def _json_type(value: object) -> str:
 
 @dataclass(frozen=True)
 class Result:
-    """The final outcome of one delivery, why, and how many sendMessage attempts it took."""
+    """The final outcome of one delivery, why, how many send attempts it took, and the ids of
+    the messages Telegram made (in order; some, when a later part failed)."""
 
     outcome: Outcome
     reason: str | None = None
     attempts: int = 0
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -182,6 +329,8 @@ class Envelope:
     received_at: float = field(default_factory=time.time)
     # Resolved with the outcome once settled, for whoever waits on it (an admin's /send).
     settled: asyncio.Future[Outcome] | None = None
+    # Where its action buttons' taps are looked up: made before its first send.
+    action_key: str | None = None
 
     @property
     def user_id(self) -> int | None:

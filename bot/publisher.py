@@ -3,7 +3,12 @@
     from bot.publisher import Publisher
     notifier = Publisher.from_url("redis://localhost:6379/0")
     notifier.publish(42, "Your order is on its way!")
+    notifier.publish(42, "<b>Order #17</b> has shipped", format="html",
+                     buttons=[[Button.url("Track parcel", "https://shop.example/t/17")],
+                              [Button.action("Received it", "order-17:received")]])
     notifier.create_link(42)   # -> "https://t.me/<bot>?start=<token>"
+    for event in notifier.actions(group="shop"):   # taps on action buttons
+        handle(event.action, event.user_id)          # acknowledged when the loop goes on
 
 The wire format is plain JSON on a pub/sub channel, so publishing needs nothing from this
 package: ``redis.Redis().publish("notification", json.dumps({"user_id": 42, "message": "hi"}))``.
@@ -12,16 +17,20 @@ package: ``redis.Redis().publish("notification", json.dumps({"user_id": 42, "mes
 from __future__ import annotations
 
 import json
-from typing import Generic, TypeVar
+import time
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 import redis
 import redis.asyncio
 import redis.client
 from pydantic import ValidationError
+from redis.exceptions import ResponseError
 
-from bot.notification import Notification, describe_errors
+from bot.notification import Format, Notification, describe_errors
 from bot.store import client as redis_client
-from bot.store.client import add_to_stream, as_text
+from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text
 from bot.store.registry import (
     BOT_USERNAME,
     CHAT_TO_USER,
@@ -38,15 +47,91 @@ DEFAULT_STREAM = "notifications"
 DEFAULT_STREAM_MAXLEN = 100_000
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_LINK_TTL = 24 * 3600
+DEFAULT_ACTIONS_STREAM = "notification:actions"
+ACTIONS_WAIT = 1.0  # seconds one read of the actions stream blocks: below the socket timeout
 
 
-def encode(user_id: int, message: str, notification_id: str | None = None) -> str:
-    """The JSON payload for one notification; raises ValueError naming what is wrong."""
+@dataclass(frozen=True)
+class Button:
+    """An inline button under a notification: `Button.url(text, url)` opens a page,
+    `Button.action(text, action)` reports `action` on the actions stream when tapped."""
+
+    text: str
+    kind: Literal["url", "action"]
+    target: str
+
+    @staticmethod
+    def url(text: str, url: str) -> Button:
+        return Button(text, "url", url)
+
+    @staticmethod
+    def action(text: str, action: str) -> Button:
+        return Button(text, "action", action)
+
+    def to_json(self) -> dict[str, str]:
+        return {"text": self.text, self.kind: self.target}
+
+
+class Options(TypedDict, total=False):
+    """What a notification may carry besides its user and message (README: the fields)."""
+
+    id: str | None
+    format: Format
+    buttons: Sequence[Sequence[Button | dict[str, str]]] | None
+    silent: bool
+    preview: bool
+    protect: bool
+    thread_id: int | None
+    photo: str | None
+    document: str | None
+
+
+def encode(user_id: int, message: str, **options: Unpack[Options]) -> str:
+    """The JSON payload for one notification, validated by the model the bot parses it with;
+    raises ValueError naming what is wrong. Fields left at their defaults are left out."""
+    fields: dict[str, Any] = dict(options)
+    if fields.get("buttons") is not None:
+        fields["buttons"] = [
+            [button.to_json() if isinstance(button, Button) else button for button in row]
+            for row in fields["buttons"]
+        ]
     try:
-        notification = Notification(user_id=user_id, message=message, id=notification_id)
+        notification = Notification(user_id=user_id, message=message, **fields)
     except ValidationError as exc:
         raise ValueError(f"invalid notification: {describe_errors(exc)}") from None
-    return json.dumps(notification.model_dump(exclude_none=True), ensure_ascii=False)
+    return json.dumps(
+        notification.model_dump(exclude_defaults=True, exclude_none=True), ensure_ascii=False
+    )
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """A tap on an action button, as the bot recorded it on the actions stream."""
+
+    action: str
+    user_id: int  # the user linked to the chat the tap came from (never the client's word)
+    id: str | None  # the notification's id, if it had one
+    chat_id: int
+    message_id: int | None
+    at: str  # ISO 8601, UTC
+    entry_id: str  # the stream entry
+
+    @classmethod
+    def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> ActionEvent | None:
+        raw = fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD))
+        try:
+            data = json.loads(raw or b"")
+            return cls(
+                action=str(data["action"]),
+                user_id=int(data["user_id"]),
+                id=data.get("id"),
+                chat_id=int(data["chat_id"]),
+                message_id=data.get("message_id"),
+                at=str(data["at"]),
+                entry_id=as_text(entry_id),
+            )
+        except (TypeError, ValueError, KeyError):
+            return None  # not an event of ours: skipped (and acknowledged)
 
 
 def _username(stored: bytes | str | None) -> str:
@@ -71,11 +156,32 @@ class _Destinations(Generic[ClientT]):
         channel: str = DEFAULT_CHANNEL,
         stream: str = DEFAULT_STREAM,
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        actions_stream: str = DEFAULT_ACTIONS_STREAM,
     ) -> None:
         self.client: ClientT = client
         self.channel = channel
         self.stream = stream
         self.stream_maxlen = stream_maxlen
+        self.actions_stream = actions_stream
+
+    def _read_actions(self, group: str, consumer: str, pending: bool, wait: float) -> Any:
+        """One XREADGROUP: this consumer's unacknowledged entries first (a loop left early),
+        then new ones, waiting up to `wait` seconds."""
+        return self.client.xreadgroup(
+            group,
+            consumer,
+            {self.actions_stream: "0" if pending else ">"},
+            count=100,
+            block=None if pending else int(wait * 1000),
+        )
+
+
+def _entries(reply: Any) -> list[tuple[Any, dict[Any, Any]]]:
+    return list(reply[0][1]) if reply else []
+
+
+def _is_busy_group(exc: ResponseError) -> bool:
+    return str(exc).startswith("BUSYGROUP")
 
 
 class Publisher(_Destinations[redis.Redis]):
@@ -92,21 +198,55 @@ class Publisher(_Destinations[redis.Redis]):
         channel: str = DEFAULT_CHANNEL,
         stream: str = DEFAULT_STREAM,
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        actions_stream: str = DEFAULT_ACTIONS_STREAM,
     ) -> Publisher:
         """A publisher with a connection of its own to `url`."""
         client = redis_client.sync_client(url)
-        return cls(client, channel, stream, stream_maxlen)
+        return cls(client, channel, stream, stream_maxlen, actions_stream)
 
-    def publish(self, user_id: int, message: str, *, id: str | None = None) -> int:
+    def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
         """Publish one notification; returns how many subscribers (bots) received it."""
-        return int(self.client.publish(self.channel, encode(user_id, message, id)))
+        return int(self.client.publish(self.channel, encode(user_id, message, **options)))
 
-    def enqueue(self, user_id: int, message: str, *, id: str | None = None) -> str:
+    def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
         """Add one notification to the durable stream; returns the stream entry id."""
         entry = add_to_stream(
-            self.client, self.stream, encode(user_id, message, id), self.stream_maxlen
+            self.client, self.stream, encode(user_id, message, **options), self.stream_maxlen
         )
         return as_text(entry)
+
+    def actions(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = ACTIONS_WAIT,
+        stop_after: float | None = None,
+    ) -> Iterator[ActionEvent]:
+        """Taps on action buttons, read from the actions stream with the consumer `group`
+        (made on first use, from the stream's start). Each web-app process that reads with
+        the same group gets a share of the events; give each its own `consumer` name.
+
+        An event is acknowledged when the loop asks for the next one: leaving the loop (break,
+        an exception) leaves it pending, and the next call with this consumer name yields it
+        again. `stop_after`: stop once no event came for that many seconds (None: never)."""
+        try:
+            self.client.xgroup_create(self.actions_stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if not _is_busy_group(exc):
+                raise
+        pending, quiet_since = True, time.monotonic()
+        while stop_after is None or time.monotonic() - quiet_since < stop_after:
+            entries = _entries(self._read_actions(group, consumer, pending, wait))
+            if pending and not entries:
+                pending = False
+                continue
+            for entry_id, fields in entries:
+                event = ActionEvent.from_entry(entry_id, fields)
+                if event is not None:
+                    yield event
+                self.client.xack(self.actions_stream, group, entry_id)
+                quiet_since = time.monotonic()
 
     def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
@@ -147,21 +287,49 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         channel: str = DEFAULT_CHANNEL,
         stream: str = DEFAULT_STREAM,
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        actions_stream: str = DEFAULT_ACTIONS_STREAM,
     ) -> AsyncPublisher:
         """A publisher with a connection of its own to `url`."""
         client = redis_client.async_client(url)
-        return cls(client, channel, stream, stream_maxlen)
+        return cls(client, channel, stream, stream_maxlen, actions_stream)
 
-    async def publish(self, user_id: int, message: str, *, id: str | None = None) -> int:
+    async def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
         """Publish one notification; returns how many subscribers (bots) received it."""
-        return int(await self.client.publish(self.channel, encode(user_id, message, id)))
+        return int(await self.client.publish(self.channel, encode(user_id, message, **options)))
 
-    async def enqueue(self, user_id: int, message: str, *, id: str | None = None) -> str:
+    async def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
         """Add one notification to the durable stream; returns the stream entry id."""
         entry = await add_to_stream(
-            self.client, self.stream, encode(user_id, message, id), self.stream_maxlen
+            self.client, self.stream, encode(user_id, message, **options), self.stream_maxlen
         )
         return as_text(entry)
+
+    async def actions(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = ACTIONS_WAIT,
+        stop_after: float | None = None,
+    ) -> AsyncGenerator[ActionEvent, None]:
+        """Publisher.actions for asyncio: `async for event in notifier.actions("shop"): ...`"""
+        try:
+            await self.client.xgroup_create(self.actions_stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if not _is_busy_group(exc):
+                raise
+        pending, quiet_since = True, time.monotonic()
+        while stop_after is None or time.monotonic() - quiet_since < stop_after:
+            entries = _entries(await self._read_actions(group, consumer, pending, wait))
+            if pending and not entries:
+                pending = False
+                continue
+            for entry_id, fields in entries:
+                event = ActionEvent.from_entry(entry_id, fields)
+                if event is not None:
+                    yield event
+                await self.client.xack(self.actions_stream, group, entry_id)
+                quiet_since = time.monotonic()
 
     async def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     stream_claim_idle_seconds: float = Field(default=60.0, gt=0)
     idempotency_window_seconds: int = Field(default=24 * 3600, gt=0)
     receipt_channel: str = "notification:receipts"
+    # Taps on action buttons become events on this stream (the web app reads it); a button
+    # works for ACTION_TTL_SECONDS after its notification was sent.
+    actions_stream: str = Field(default="notification:actions", min_length=1)
+    action_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     deadletter_maxlen: int = Field(default=10_000, ge=1)
     # A dead letter keeps at most this much of its payload (the rest is cut and marked).
     deadletter_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -99,3 +99,99 @@ def test_a_payload_too_large_for_any_valid_message_is_refused_unparsed() -> None
     payload = json.dumps({"user_id": 1, "message": "a" * 100}) + " " * 100_000
     with pytest.raises(InvalidNotification, match="over the 66736 a message of MESSAGE_MAX"):
         parse_notification(payload, max_chars=100)
+
+
+def rich(**fields: object) -> str:
+    return json.dumps({"user_id": 1, "message": "hi", **fields})
+
+
+BUTTON = {"text": "Open", "url": "https://shop.example/t/17"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"format": "bbcode"}, "format: input should be 'text', 'html' or 'markdown'"),
+        (
+            {"format": "html", "message": "Hello <b>world"},
+            "message: unclosed <b> at character 7",
+        ),
+        ({"format": "html", "message": "<div>x</div>"}, "message: unsupported tag <div>"),
+        (
+            {"format": "html", "message": '<a href="javascript:alert(1)">x</a>'},
+            "message: <a href> at character 1: 'javascript:alert(1)' is not an http, https",
+        ),
+        (
+            {"format": "markdown", "message": "[x](javascript:alert(1))"},
+            "message: 'javascript:alert(1)' is not an http, https or tg link",
+        ),
+        ({"format": "html", "message": "<b> </b>"}, "message: nothing to show once the html"),
+        ({"buttons": [[BUTTON], []]}, "buttons: row 1 is empty"),
+        (
+            {"buttons": [[{"text": "Both", "url": "https://e.com", "action": "a"}]]},
+            "buttons.0.0: a button needs either url or action, not both",
+        ),
+        ({"buttons": [[{"text": "Neither"}]]}, "buttons.0.0: a button needs either url or"),
+        ({"buttons": [[{"text": " ", "url": "https://e.com"}]]}, "buttons.0.0.text: must not be"),
+        ({"buttons": [[BUTTON] * 10] * 11}, "buttons: 110 buttons, over Telegram's limit of 100"),
+        (
+            {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
+            "buttons.0.0.action: string should have at most 1000 characters",
+        ),
+        (
+            {"buttons": [[{"text": "Evil", "url": "javascript:alert(1)"}]]},
+            "buttons.0.0.url: 'javascript:alert(1)' is not an http, https or tg link",
+        ),
+        (
+            {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},
+            "photo and document: give one of them, not both",
+        ),
+        ({"photo": "http://e.com/p.jpg"}, "photo: must be an https URL or a Telegram file_id"),
+        ({"document": "ftp://e.com/d.pdf"}, "document: must be an https URL or a Telegram"),
+        ({"thread_id": "7"}, "thread_id: input should be a valid integer"),
+        ({"thread_id": 7.5}, "thread_id: input should be a valid integer"),
+        ({"silent": "yes"}, "silent: input should be a valid boolean"),
+    ],
+)
+def test_bad_rich_fields_are_invalid_with_a_one_line_reason(
+    fields: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(InvalidNotification) as refused:
+        parse_notification(rich(**fields))
+    assert refused.value.reason.startswith(reason)
+    assert "\n" not in refused.value.reason
+
+
+def test_a_plain_notification_is_text_with_no_entities_and_nothing_parsed() -> None:
+    parsed = parse_notification(rich(message=" <b>*as is*</b> "))
+    assert parsed.formatted.text == " <b>*as is*</b> "
+    assert parsed.formatted.entities == ()
+
+
+def test_html_and_markdown_are_converted_once_when_parsed() -> None:
+    html = parse_notification(rich(format="html", message="<b>Order</b> shipped"))
+    markdown = parse_notification(rich(format="markdown", message="**Order** shipped"))
+    assert html.formatted == markdown.formatted
+    assert html.formatted.text == "Order shipped"
+    assert [e.to_json() for e in html.formatted.entities] == [
+        {"type": "bold", "offset": 0, "length": 5}
+    ]
+
+
+def test_media_takes_an_https_url_or_a_file_id() -> None:
+    by_url = parse_notification(rich(photo="https://shop.example/p/17.jpg"))
+    by_id = parse_notification(rich(document="BQACAgIAAxkBAAIBZ2Xj9-file_id_example"))
+    assert by_url.media == ("photo", "https://shop.example/p/17.jpg")
+    assert by_id.media == ("document", "BQACAgIAAxkBAAIBZ2Xj9-file_id_example")
+
+
+def test_action_buttons_are_listed_in_reading_order() -> None:
+    parsed = parse_notification(
+        rich(
+            buttons=[
+                [{"text": "A", "action": "first"}, BUTTON],
+                [{"text": "B", "action": "second"}],
+            ]
+        )
+    )
+    assert parsed.actions == ["first", "second"]

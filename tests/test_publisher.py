@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from bot.publisher import AsyncPublisher, Publisher, encode
+from bot.publisher import AsyncPublisher, Button, Publisher, encode
 from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
 from tests.helpers import next_json, token_of
 
@@ -139,3 +139,104 @@ async def test_is_linked_and_unlink_work_sync_and_async(
         assert await registry.linked_count() == 0
     finally:
         sync_publisher.client.close()
+
+
+def test_every_field_has_a_keyword_and_only_what_is_set_is_sent() -> None:
+    payload = json.loads(
+        encode(
+            42,
+            "<b>Order #17</b> shipped",
+            id="order-17",
+            format="html",
+            buttons=[
+                [Button.url("Track parcel", "https://shop.example/t/17")],
+                [Button.action("Received it", "order-17:received")],
+            ],
+            silent=True,
+            preview=False,
+            protect=False,  # the default: left out
+            thread_id=7,
+            photo="https://shop.example/p/17.jpg",
+        )
+    )
+    assert payload == {
+        "user_id": 42,
+        "message": "<b>Order #17</b> shipped",
+        "id": "order-17",
+        "format": "html",
+        "buttons": [
+            [{"text": "Track parcel", "url": "https://shop.example/t/17"}],
+            [{"text": "Received it", "action": "order-17:received"}],
+        ],
+        "silent": True,
+        "preview": False,
+        "thread_id": 7,
+        "photo": "https://shop.example/p/17.jpg",
+    }
+
+
+def test_a_bad_field_is_refused_in_the_web_app_by_the_bots_own_rules() -> None:
+    with pytest.raises(ValueError, match=r"message: unclosed <b> at character 1$"):
+        encode(42, "<b>Order", format="html")
+    with pytest.raises(ValueError, match=r"buttons\.0\.0\.url: .javascript:x. is not an http"):
+        encode(42, "hi", buttons=[[Button.url("Evil", "javascript:x")]])
+
+
+def add_event(client: redis.Redis, stream: str, action: str, **extra: Any) -> None:
+    event = {
+        "type": "action",
+        "action": action,
+        "user_id": 42,
+        "id": "order-17",
+        "chat_id": 9001,
+        "message_id": 5,
+        "at": "2026-11-30T12:00:00.000+00:00",
+        **extra,
+    }
+    client.xadd(stream, {"payload": json.dumps(event)})
+
+
+def test_action_events_are_acknowledged_when_the_loop_moves_on(
+    redis_url: str, channel: str
+) -> None:
+    stream = f"{channel}-actions"
+    publisher = Publisher.from_url(redis_url, actions_stream=stream)
+    try:
+        add_event(publisher.client, stream, "first")
+        publisher.client.xadd(stream, {"payload": "not an event"})  # skipped, not fatal
+        add_event(publisher.client, stream, "second")
+        seen = []
+        for event in publisher.actions("shop", stop_after=0.2, wait=0.1):
+            seen.append(event)
+            if event.action == "second":
+                break  # handled, but the loop was left: "second" stays pending
+        assert [(e.action, e.user_id, e.id, e.chat_id, e.message_id) for e in seen] == [
+            ("first", 42, "order-17", 9001, 5),
+            ("second", 42, "order-17", 9001, 5),
+        ]
+        again = [e.action for e in publisher.actions("shop", stop_after=0.2, wait=0.1)]
+        assert again == ["second"]  # yielded again, then acknowledged
+        assert [e.action for e in publisher.actions("shop", stop_after=0.2, wait=0.1)] == []
+    finally:
+        publisher.client.delete(stream)
+        publisher.client.close()
+
+
+async def test_async_action_events_share_a_group_between_consumers(
+    redis_url: str, channel: str
+) -> None:
+    stream = f"{channel}-actions"
+    sync = redis.Redis.from_url(redis_url)
+    publisher = AsyncPublisher.from_url(redis_url, actions_stream=stream)
+    try:
+        for number in range(4):
+            add_event(sync, stream, f"tap-{number}")
+        one = [e.action async for e in publisher.actions("shop", "web-1", stop_after=0.2, wait=0.1)]
+        two = [e.action async for e in publisher.actions("shop", "web-2", stop_after=0.2, wait=0.1)]
+        assert sorted(one + two) == [f"tap-{n}" for n in range(4)]
+        assert two == []  # web-1 read them all, and acknowledged each
+        assert (await publisher.client.xpending(stream, "shop"))["pending"] == 0
+    finally:
+        sync.delete(stream)
+        sync.close()
+        await publisher.client.aclose()

@@ -25,6 +25,7 @@ from bot.notification import (
 )
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
 from bot.sources.reconnect import Outage, stop_if_cancelled
+from bot.store.actions import ActionStore, new_key
 from bot.store.counters import Stats
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
@@ -35,8 +36,9 @@ log = structlog.get_logger(__name__)
 # linked another chat, or was unlinked) is followed as if the read had come just before.
 REREAD_AFTER = 1.0
 
-# Sends a notification to the chat its user is linked to (None: not linked).
-Deliver = Callable[[Notification, int | None], Awaitable[Result]]
+# Sends a notification to the chat its user is linked to (None: not linked), its action
+# buttons' taps stored under the key given (None: it has none).
+Deliver = Callable[[Notification, int | None, str | None], Awaitable[Result]]
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,14 @@ class Dispatcher:
         *,
         trips: RoundTrips,
         redis: Outage,
+        actions: ActionStore | None = None,
         pause_buffer: int = 10_000,
         max_chars: int = MESSAGE_MAX_CHARS,
         reread_after: float = REREAD_AFTER,
     ) -> None:
         self._reread_after = reread_after
         self._trips = trips
+        self._actions = actions
         self._redis = redis
         self._deliver = deliver
         self._settler = settler
@@ -173,8 +177,16 @@ class Dispatcher:
                             # Waited long (sends held by pacing): the link may have changed.
                             before = await self._before_send(envelope)
                         if not before.duplicate:
-                            result = await self._deliver(envelope.notification, before.chat_id)
-            await self._settler.settle(envelope, result.outcome, result.reason, result.attempts)
+                            result = await self._deliver(
+                                envelope.notification, before.chat_id, envelope.action_key
+                            )
+            await self._settler.settle(
+                envelope,
+                result.outcome,
+                result.reason,
+                result.attempts,
+                message_ids=result.message_ids,
+            )
         except Exception as exc:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
@@ -184,18 +196,24 @@ class Dispatcher:
 
     async def _before_send(self, envelope: Envelope) -> BeforeSend:
         """The user's chat and, for a notification with an id, whether that id was delivered
-        already."""
-        user_id, notification_id = envelope.user_id, envelope.id
-        assert user_id is not None  # only parsed envelopes are delivered  # noqa: S101
+        already; in the same round trip, what its action buttons report is stored."""
+        notification = envelope.notification
+        assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
+        user_id, notification_id = notification.user_id, notification.id
+        if notification.buttons and notification.actions and envelope.action_key is None:
+            envelope.action_key = new_key()
+        actions, key = self._actions, envelope.action_key
 
         def queue(pipe: Pipeline) -> None:
             ChatRegistry.queue_chat_for(pipe, user_id)
             if notification_id is not None:
                 pipe.exists(DELIVERED_PREFIX + notification_id)
+            if key is not None and actions is not None:
+                actions.queue_issue(pipe, key, notification)
 
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
         chat = None if replies[0] is None else int(replies[0])
-        return BeforeSend(chat, len(replies) > 1 and bool(replies[1]))
+        return BeforeSend(chat, notification_id is not None and bool(replies[1]))
 
     async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
         """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is

@@ -53,8 +53,8 @@ class Settler:
     is back: an outcome that is known is never lost, nor turned into a "crash" that would send
     it again. The caller (the user's lane) waits meanwhile, so the user's order is kept.
 
-    Ids are remembered for `idempotency_window` seconds. Receipts (`{"id", "user_id",
-    "status"}`) go to `receipt_channel`; an empty name turns them off. `on_sent` is told each
+    Ids are remembered for `idempotency_window` seconds. Receipts (`{"id", "user_id", "status",
+    "message_ids"}`) go to `receipt_channel`; an empty name turns them off. `on_sent` is told each
     sent notification's latency from receipt to Telegram's answer (the metrics histogram).
     """
 
@@ -78,7 +78,13 @@ class Settler:
         self._on_sent = on_sent
 
     async def settle(
-        self, envelope: Envelope, outcome: Outcome, reason: str | None = None, attempts: int = 0
+        self,
+        envelope: Envelope,
+        outcome: Outcome,
+        reason: str | None = None,
+        attempts: int = 0,
+        *,
+        message_ids: tuple[int, ...] = (),
     ) -> None:
         dead = outcome in DEAD_LETTER_OUTCOMES
         self._stats.record(outcome)
@@ -88,7 +94,7 @@ class Settler:
         self._log(envelope, outcome, reason, attempts)
 
         def queue(pipe: Pipeline) -> None:
-            self._queue(pipe, envelope, outcome, reason, attempts)
+            self._queue(pipe, envelope, outcome, reason, attempts, message_ids=message_ids)
 
         await self._outage.until_up(lambda: self._trips.run(queue))
         if envelope.settled is not None and not envelope.settled.done():
@@ -101,6 +107,8 @@ class Settler:
         outcome: Outcome,
         reason: str | None,
         attempts: int,
+        *,
+        message_ids: tuple[int, ...],
     ) -> None:
         """Every Redis write of one outcome. Repeated after a connection error: the XACK and
         the id mark are idempotent; the counters and a dead letter can be written twice if
@@ -120,14 +128,21 @@ class Settler:
         # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
         linked = outcome is Outcome.SENT or (outcome is Outcome.FAILED and attempts > 0)
         queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
-        self._queue_receipt(pipe, envelope, outcome)
+        self._queue_receipt(pipe, envelope, outcome, message_ids)
         if envelope.ack is not None:
             envelope.ack(pipe)
 
-    def _queue_receipt(self, pipe: Pipeline, envelope: Envelope, outcome: Outcome) -> None:
+    def _queue_receipt(
+        self, pipe: Pipeline, envelope: Envelope, outcome: Outcome, message_ids: tuple[int, ...]
+    ) -> None:
         if not self._receipts or outcome not in RECEIPT_STATUSES:
             return
-        receipt = {"id": envelope.id, "user_id": envelope.user_id, "status": outcome.value}
+        receipt = {
+            "id": envelope.id,
+            "user_id": envelope.user_id,
+            "status": outcome.value,
+            "message_ids": list(message_ids),
+        }
         pipe.publish(self._receipts, json.dumps(receipt))
 
     @staticmethod

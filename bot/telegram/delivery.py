@@ -22,9 +22,9 @@ from telegram.error import (
 from bot.notification import Notification, Outcome, Result
 from bot.sources.reconnect import Outage, OutageTooLong, backoff_delay
 from bot.store.registry import ChatRegistry
+from bot.telegram.compose import Call, compose
 from bot.telegram.pacing import Pacer
 from bot.telegram.sender import Sender
-from bot.telegram.text import MAX_UTF16, split_message
 from bot.telegram.transport import NotConnected
 
 log = structlog.get_logger(__name__)
@@ -57,7 +57,8 @@ class Delivery:
       If getMe answers at once, the failure was this request's: retried with backoff, up to
       `max_attempts`.
 
-    Text longer than Telegram allows is sent as ordered parts.
+    Text longer than Telegram allows is sent as ordered parts (bot.telegram.compose); a part
+    that fails ends the delivery, with the ids of the parts sent before it.
     """
 
     def __init__(
@@ -80,31 +81,35 @@ class Delivery:
         self._retry = retry or RetryPolicy()
         self._paid_broadcast = paid_broadcast
 
-    async def deliver(self, notification: Notification, chat_id: int | None) -> Result:
+    async def deliver(
+        self, notification: Notification, chat_id: int | None, action_key: str | None = None
+    ) -> Result:
         """Deliver one notification to `chat_id`, the chat linked to its user (looked up by the
-        caller with whatever else it reads before the send), and return its final outcome."""
+        caller with whatever else it reads before the send), and return its final outcome
+        with the ids of the messages sent. `action_key`: where its action buttons' taps are
+        looked up (stored by the caller before the send)."""
         user_id = notification.user_id
         if chat_id is None:
             return Result(Outcome.UNLINKED, "no chat linked")
-        text = notification.message
-        # A character is at most 2 UTF-16 units: most notifications fit without being measured.
-        parts = [text] if len(text) <= MAX_UTF16 // 2 else split_message(text)
+        calls = compose(notification, action_key)
         attempts = 0
-        for number, part in enumerate(parts, start=1):
+        message_ids: list[int] = []
+        for number, call in enumerate(calls, start=1):
             sent = _Send(user_id, chat_id)
-            result = await self._send(sent, part)
+            result = await self._send(sent, call)
             chat_id = sent.chat_id  # a migration carries over to the next part
             attempts += result.attempts
+            message_ids.extend(result.message_ids)
             if result.outcome is not Outcome.SENT:
                 reason = (
                     result.reason
-                    if len(parts) == 1
-                    else f"{result.reason} (part {number} of {len(parts)})"
+                    if len(calls) == 1
+                    else f"{result.reason} (part {number} of {len(calls)})"
                 )
-                return Result(result.outcome, reason, attempts)
-        return Result(Outcome.SENT, None, attempts)
+                return Result(result.outcome, reason, attempts, tuple(message_ids))
+        return Result(Outcome.SENT, None, attempts, tuple(message_ids))
 
-    async def _send(self, send: _Send, text: str) -> Result:
+    async def _send(self, send: _Send, call: Call) -> Result:
         attempt = flood_waits = migrations = 0
         result: Result | None = None
         while result is None:
@@ -113,10 +118,14 @@ class Delivery:
                 if self._telegram.is_down:
                     # While Telegram is unreachable nobody sends: one probe (getMe) at a time.
                     await self._telegram.wait_up(self._outage_max)
-                # No parse_mode: user content is sent literally, so "<b>" or "*" cannot break it.
-                # The sender waits for the Pacer's turn first.
-                await self._sender.send_message(
-                    send.chat_id, text, allow_paid_broadcast=self._paid_broadcast
+                # No parse_mode: user content is sent literally (formatting travels as
+                # entities), so "<b>" or "*" cannot break it. The sender waits for the
+                # Pacer's turn first.
+                message_id = await self._sender.send(
+                    send.chat_id,
+                    call.method,
+                    call.params,
+                    allow_paid_broadcast=self._paid_broadcast,
                 )
             except OutageTooLong as too_long:
                 result = Result(Outcome.FAILED, str(too_long), attempt - 1)
@@ -142,7 +151,7 @@ class Delivery:
             except TelegramError as exc:
                 result = Result(Outcome.FAILED, exc.message, attempt)
             else:
-                result = Result(Outcome.SENT, None, attempt)
+                result = Result(Outcome.SENT, None, attempt, (message_id,))
         return result
 
     def _flood_wait(self, send: _Send, exc: RetryAfter, waits: int, attempt: int) -> Result | None:

@@ -1,4 +1,4 @@
-"""The delivery path's own Bot API client: sendMessage on aiohttp, the JSON body built once and
+"""The delivery path's own Bot API client: the send methods on aiohttp, the JSON body built once and
 only what the error policy uses read back. python-telegram-bot keeps the conversation side
 (polling, webhook, commands); on the send path its request building and its parsing of each
 answer into a `Message` cost as much CPU as the HTTP request itself (see README: benchmark).
@@ -35,8 +35,9 @@ JSON = {"Content-Type": "application/json"}
 
 
 class Sender:
-    """sendMessage and getMe for the delivery path. Every sendMessage takes its turn at the
-    Pacer first, like every request python-telegram-bot makes to a chat.
+    """The send methods (sendMessage, sendPhoto, sendDocument) and getMe for the delivery path.
+    Every send takes its turn at the Pacer first, like every request python-telegram-bot makes
+    to a chat.
 
     `api_url` is python-telegram-bot's `Bot.base_url` (TELEGRAM_BASE_URL with the token put in
     as it does it). `timeout` bounds connecting (including the wait for a free connection) and
@@ -64,19 +65,33 @@ class Sender:
         )
         self._session: aiohttp.ClientSession | None = None
 
+    async def send(
+        self,
+        chat_id: int,
+        method: str,
+        params: dict[str, Any],
+        *,
+        allow_paid_broadcast: bool = False,
+    ) -> int:
+        """Call `method` (sendMessage, sendPhoto, ...) for `chat_id` with `params` as they are
+        (text is sent literally: never a parse_mode) and return the new message's id."""
+        call = {"chat_id": chat_id, **params}
+        if allow_paid_broadcast:
+            call["allow_paid_broadcast"] = True
+        body = json.dumps(call).encode()
+        await self._pacer.wait_turn(chat_id)
+        message = await self._call(method, body)
+        if not isinstance(message, dict) or not isinstance(message.get("message_id"), int):
+            raise TelegramError("Invalid server response")  # sent, maybe; nothing to tell
+        return int(message["message_id"])
+
     async def send_message(
         self, chat_id: int, text: str, *, allow_paid_broadcast: bool = False
     ) -> int:
         """Send `text` literally (no parse_mode) and return the new message's id."""
-        params: dict[str, Any] = {"chat_id": chat_id, "text": text}
-        if allow_paid_broadcast:
-            params["allow_paid_broadcast"] = True
-        body = json.dumps(params).encode()
-        await self._pacer.wait_turn(chat_id)
-        message = await self._call("sendMessage", body)
-        if not isinstance(message, dict) or not isinstance(message.get("message_id"), int):
-            raise TelegramError("Invalid server response")  # sent, maybe; nothing to tell
-        return int(message["message_id"])
+        return await self.send(
+            chat_id, "sendMessage", {"text": text}, allow_paid_broadcast=allow_paid_broadcast
+        )
 
     async def get_me(self) -> dict[str, Any]:
         """The bot's own user: the cheapest call that proves Telegram answers this token."""

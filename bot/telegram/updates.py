@@ -17,7 +17,7 @@ from config.settings import ConfigError, Settings
 log = structlog.get_logger(__name__)
 
 POLL_TIMEOUT = 10  # seconds a getUpdates long poll stays open: one request per 10 s when idle
-ALLOWED_UPDATES = [Update.MESSAGE]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # messages, and button taps
 CONFLICT_LOG_EVERY = 60.0  # seconds: one clear line, not one per retry
 
 

@@ -30,7 +30,9 @@ class RecordingDelivery:
         self.gates: dict[int, asyncio.Event] = {}
         self.fail_on: set[str] = set()
 
-    async def __call__(self, notification: Notification, chat_id: int | None) -> Result:
+    async def __call__(
+        self, notification: Notification, chat_id: int | None, _action_key: str | None = None
+    ) -> Result:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

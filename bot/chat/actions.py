@@ -1,0 +1,76 @@
+"""Taps on a notification's action buttons: answered at once (the user's spinner stops, a short
+toast says what happened), and recorded for the web app on the actions stream."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+import structlog
+from redis.exceptions import RedisError
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+
+from bot.store.actions import CALLBACK_PREFIX, ActionStore, Tap, TapEvent, parse_callback
+
+log = structlog.get_logger(__name__)
+
+DONE = "✓ {button}"
+EXPIRED = "This button has expired or is not valid any more."
+UNAVAILABLE = "Sorry, that did not go through. Please try again in a minute."
+
+
+class ButtonTaps:
+    """The callback queries of action buttons (callback_data "a:<key>:<index>")."""
+
+    def __init__(self, actions: ActionStore) -> None:
+        self._actions = actions
+
+    def register(self, application: Application) -> None:  # type: ignore[type-arg]
+        application.add_handler(CallbackQueryHandler(self.tapped, pattern=f"^{CALLBACK_PREFIX}"))
+
+    async def tapped(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        parsed = parse_callback(query.data)
+        message = query.message
+        chat_id = message.chat.id if message is not None else None
+        if parsed is None or chat_id is None:
+            outcome = Tap.UNKNOWN
+        else:
+            key, index = parsed
+            tap = TapEvent(query.id, chat_id, message.message_id if message else None)
+            try:
+                outcome = await self._actions.record_tap(key, index, tap)
+            except RedisError as exc:
+                log.warning("action_not_recorded", chat_id=chat_id, error=str(exc))
+                await self._answer(query.answer(UNAVAILABLE))
+                return
+        if outcome is Tap.UNKNOWN:
+            log.info("action_refused", chat_id=chat_id, reason="unknown or expired key")
+            await self._answer(query.answer(EXPIRED))
+            return
+        if outcome is Tap.RECORDED:
+            log.info("action_recorded", chat_id=chat_id)
+        await self._answer(query.answer(DONE.format(button=_label(message, query.data))))
+
+    @staticmethod
+    async def _answer(answering: Awaitable[bool]) -> None:
+        """Answer the query; a query answered too late (Telegram allows a short while) is
+        only logged: the tap was recorded or refused all the same."""
+        try:
+            await answering
+        except TelegramError as exc:
+            log.warning("callback_answer_failed", error=exc.message)
+
+
+def _label(message: object, data: str | None) -> str:
+    """The tapped button's text, found on the message it was under."""
+    markup = message.reply_markup if isinstance(message, Message) else None
+    if isinstance(markup, InlineKeyboardMarkup):
+        for row in markup.inline_keyboard:
+            for button in row:
+                if button.callback_data == data:
+                    return button.text
+    return "Done"

@@ -1,0 +1,132 @@
+"""Action buttons in Redis: what a button reports is stored under a short random key (the
+button carries only the key, as callback_data comes back unverified from the client), and a
+tap becomes one event on the actions stream, once, however often Telegram sends it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio
+from redis.asyncio.client import Pipeline
+
+from bot.notification import Notification
+from bot.store.client import PAYLOAD_FIELD
+from bot.store.registry import CHAT_TO_USER
+
+ACTION_PREFIX = "notify:action:"  # JSON {"id", "user_id", "actions"} per notification, expires
+TAP_PREFIX = "notify:tap:"  # a callback query recorded already (Telegram may send it again)
+TAP_MEMORY = 24 * 3600  # seconds: Telegram stops resending an update long before this
+CALLBACK_PREFIX = "a:"  # callback_data of an action button: "a:<key>:<index>"
+KEY_BYTES = 9  # 72 random bits, 12 characters: unguessable, and short in callback_data
+
+# Record a tap once: the first SET NX for a callback query adds the event, any repeat adds none.
+_RECORD_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
+end
+return false
+"""
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(KEY_BYTES)
+
+
+def callback_data(key: str, index: int) -> str:
+    """What the `index`th action button of a notification carries (well under 64 bytes)."""
+    return f"{CALLBACK_PREFIX}{key}:{index}"
+
+
+def parse_callback(data: str | None) -> tuple[str, int] | None:
+    """(key, index) from an action button's callback_data; None for anything else."""
+    if not data or not data.startswith(CALLBACK_PREFIX):
+        return None
+    key, _, index = data.removeprefix(CALLBACK_PREFIX).rpartition(":")
+    if not key or not index.isdigit() or len(index) > 3:
+        return None
+    return key, int(index)
+
+
+class Tap(StrEnum):
+    """What became of a tap on an action button."""
+
+    RECORDED = "recorded"  # the event is on the actions stream
+    REPEATED = "repeated"  # Telegram sent the same tap again: recorded the first time
+    UNKNOWN = "unknown"  # a key never issued, expired, or not for this chat's user
+
+
+@dataclass(frozen=True)
+class TapEvent:
+    """Where the tap happened, as Telegram reported it."""
+
+    query_id: str
+    chat_id: int
+    message_id: int | None
+
+
+class ActionStore:
+    """Issues action keys before sends and records taps. `ttl`: how long a button works;
+    `stream`, `maxlen`: the actions stream the web app reads, capped at about `maxlen`."""
+
+    def __init__(self, client: redis.asyncio.Redis, *, ttl: int, stream: str, maxlen: int) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._stream = stream
+        self._maxlen = maxlen
+        self._record_once = client.register_script(_RECORD_ONCE)
+
+    def queue_issue(self, pipe: Pipeline, key: str, notification: Notification) -> None:
+        """Store what `notification`'s action buttons report, under `key` (on `pipe`: one
+        round trip with the reads before its send)."""
+        record = {
+            "id": notification.id,
+            "user_id": notification.user_id,
+            "actions": notification.actions,
+        }
+        pipe.set(ACTION_PREFIX + key, json.dumps(record, ensure_ascii=False), ex=self._ttl)
+
+    async def record_tap(self, key: str, index: int, tap: TapEvent) -> Tap:
+        """Add the tap's event to the actions stream, once per callback query. The user_id in
+        it is the one linked to the chat the tap came from, never a value from the client; a
+        key issued for another user's notification counts as unknown."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.get(ACTION_PREFIX + key)
+            pipe.hget(CHAT_TO_USER, str(tap.chat_id))
+            stored, linked = await pipe.execute()
+        record = _record(stored)
+        if record is None or linked is None or index >= len(record["actions"]):
+            return Tap.UNKNOWN
+        user_id = int(linked)
+        if record.get("user_id") != user_id:
+            return Tap.UNKNOWN
+        event = {
+            "type": "action",
+            "action": record["actions"][index],
+            "user_id": user_id,
+            "id": record.get("id"),
+            "chat_id": tap.chat_id,
+            "message_id": tap.message_id,
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        }
+        added = await self._record_once(
+            keys=[TAP_PREFIX + tap.query_id, self._stream],
+            args=[TAP_MEMORY, self._maxlen, PAYLOAD_FIELD, json.dumps(event, ensure_ascii=False)],
+        )
+        return Tap.RECORDED if added else Tap.REPEATED
+
+
+def _record(stored: bytes | str | None) -> dict[str, Any] | None:
+    if stored is None:
+        return None
+    try:
+        record = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("actions"), list):
+        return None
+    return record
