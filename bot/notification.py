@@ -142,8 +142,9 @@ class Notification(BaseModel):
         default=None, description="An https URL or a Telegram file_id; the message is its caption."
     )
 
-    # The message as the chat shows it: converted once, when the notification is parsed.
-    _formatted: Formatted = PrivateAttr(default=Formatted(""))
+    # The message as the chat shows it: converted once, when the notification is parsed (None
+    # as the default: pydantic deep-copies a default for every instance).
+    _formatted: Formatted | None = PrivateAttr(default=None)
 
     @field_validator("message")
     @classmethod
@@ -203,9 +204,15 @@ class Notification(BaseModel):
             raise ValueError(f"message: nothing to show once the {self.format} is read")
         return self
 
+    def model_post_init(self, context: Any, /) -> None:
+        # model_construct() skips the validators: convert here as well, plainly.
+        if self._formatted is None:
+            self._formatted = Formatted(self.message)
+
     @property
     def formatted(self) -> Formatted:
         """The text as the chat shows it, with its entities (none for format "text")."""
+        assert self._formatted is not None  # set when validated  # noqa: S101
         return self._formatted
 
     @property

@@ -3,6 +3,7 @@ lengths count UTF-16 code units, as the Bot API counts them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ BLOCKQUOTE, EXPANDABLE_BLOCKQUOTE = "blockquote", "expandable_blockquote"
 # Schemes a link in a message or on a button may use: a web page or a Telegram link. Anything
 # else (javascript:, data:, file:) is refused when the notification is parsed.
 LINK_SCHEMES = ("http", "https", "tg")
+_WHITESPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ def check_link(url: str) -> str:
     parts = urlsplit(url)
     if not (parts.netloc or (scheme == "tg" and (parts.path or parts.query))):
         raise ValueError(f"{_short(url)!r} is a link with nowhere to go")
-    if any(char.isspace() for char in url):
+    if _WHITESPACE.search(url):
         raise ValueError(f"{_short(url)!r} is a link with whitespace in it")
     return url
 

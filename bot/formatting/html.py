@@ -47,14 +47,15 @@ SIMPLE_TAGS = {
 }
 OTHER_TAGS = ("a", "span", "blockquote")
 
-# Where a tag or a character reference may start; everything between is text.
-_SPECIAL = re.compile(r"[<&]")
-_TAG = re.compile(
+# One pass finds every tag and character reference; what lies between is text. The last
+# alternative is a tag that never ends ("<b class=x"), an error; a "<" or "&" matched by none is
+# text.
+_TOKEN = re.compile(
     r"""<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^\s"'=<>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*)\s*(/?)>"""
+    r"|&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+    r"|</?[a-zA-Z]"
 )
-_STARTS_TAG = re.compile(r"</?[a-zA-Z]")
 _ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
-_REFERENCE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 class HTMLFormatError(ValueError):
@@ -89,9 +90,15 @@ class _Converter:
 
     def run(self) -> Formatted:
         source, at = self.source, 0
-        while (found := _SPECIAL.search(source, at)) is not None:
-            self._text(source[at : found.start()])
-            at = self._tag(found.start()) if found[0] == "<" else self._reference(found.start())
+        for token in _TOKEN.finditer(source):
+            self._text(source[at : token.start()])
+            at = token.end()
+            if token[2] is not None:
+                self._tag(token)
+            elif token[5] is not None:
+                self._reference(token[5], token.start() + 1)
+            else:
+                raise HTMLFormatError(f"unterminated tag at character {token.start() + 1}")
         self._text(source[at:])
         if self.stack:
             first = self.stack[0]
@@ -101,42 +108,29 @@ class _Converter:
     def _text(self, text: str) -> None:
         if text:
             self.pieces.append(text)
-            self.length += utf16_len(text)
+            self.length += len(text) if text.isascii() else utf16_len(text)
 
-    def _reference(self, at: int) -> int:
-        match = _REFERENCE.match(self.source, at)
-        if match is None:
-            self._text("&")  # "Tom & Jerry": nothing else it could mean
-            return at + 1
-        name = match[1]
+    def _reference(self, name: str, at: int) -> None:
         if name[0] != "#":
             if name + ";" not in html5:
-                raise HTMLFormatError(f"unknown character reference &{name}; at character {at + 1}")
+                raise HTMLFormatError(f"unknown character reference &{name}; at character {at}")
             self._text(html5[name + ";"])
-            return match.end()
+            return
         code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
         if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-            raise HTMLFormatError(f"invalid character reference &{name}; at character {at + 1}")
+            raise HTMLFormatError(f"invalid character reference &{name}; at character {at}")
         self._text(chr(code))
-        return match.end()
 
-    def _tag(self, at: int) -> int:
-        match = _TAG.match(self.source, at)
-        if match is None:
-            if _STARTS_TAG.match(self.source, at):
-                raise HTMLFormatError(f"unterminated tag at character {at + 1}")
-            self._text("<")  # "a < b", "<3"
-            return at + 1
-        closing, tag, attributes = bool(match[1]), match[2].lower(), match[3]
+    def _tag(self, token: re.Match[str]) -> None:
+        at, tag = token.start() + 1, token[2].lower()
         if tag not in SIMPLE_TAGS and tag not in OTHER_TAGS:
-            raise HTMLFormatError(f"unsupported tag <{tag}> at character {at + 1}")
-        if closing:
-            self._close(tag, at + 1)
-        elif match[4]:
-            raise HTMLFormatError(f"self-closing <{tag}/> at character {at + 1}")
+            raise HTMLFormatError(f"unsupported tag <{tag}> at character {at}")
+        if token[1]:
+            self._close(tag, at)
+        elif token[4]:
+            raise HTMLFormatError(f"self-closing <{tag}/> at character {at}")
         else:
-            self._open(tag, _attributes(attributes), at + 1)
-        return match.end()
+            self._open(tag, _attributes(token[3]) if token[3] else {}, at)
 
     def _open(self, tag: str, attributes: dict[str, str | None], at: int) -> None:
         top = self.stack[-1] if self.stack else None
