@@ -14,11 +14,27 @@ api.telegram.org answers them, so a bot under test runs unchanged with
                            parameters={"retry_after": 3})
 
 What it covers: getMe, getUpdates (long polling, offsets, 409 when a second poller takes
-over or a webhook is set), setWebhook/deleteWebhook/getWebhookInfo (updates are then POSTed to
-the webhook with its secret header, retried until answered 2xx), sendMessage (with Telegram's
-checks: unknown chat, blocked user, empty or too long text, and flood limits when `limits` is
-given), setMyCommands/getMyCommands/deleteMyCommands, and scripted faults for any method: error
-answers, hung requests, dropped connections.
+over or a webhook is set; allowed_updates kept as Telegram keeps them),
+setWebhook/deleteWebhook/getWebhookInfo (updates are then POSTed to the webhook with its
+secret header, retried until answered 2xx), and Telegram's checks on what the bot sends:
+
+- sendMessage: unknown chat, blocked user, empty or too long text, parse_mode=HTML tags,
+  `entities` (types, UTF-16 offsets and lengths, text_link URLs; a parse_mode wins over them),
+  `link_preview_options`;
+- sendPhoto/sendDocument by URL or file_id (no uploads): `refuse_media(url)` makes a URL fail,
+  `add_file(file_id, kind=...)` makes a file known, and file_ids the emulator answered with are
+  accepted again; `caption` (1024 at most) and `caption_entities`;
+- on all three: inline keyboards in `reply_markup` (button kinds, URLs, 1-64 bytes of
+  callback_data, 100 buttons), `protect_content`, `disable_notification`, and
+  `message_thread_id` for forum chats made with `add_chat(chat_id, chat_type="supergroup",
+  topics=(...))`; flood limits when `limits` is given;
+- editMessageText (the same text checks, "message is not modified", keyboards);
+- buttons pressed: `tap(chat_id, message_id, button=...)` queues a callback_query;
+  answerCallbackQuery answers it once (`answers`, `wait_for_answer`);
+- setMyCommands/getMyCommands/deleteMyCommands, and scripted faults for any method: error
+  answers, hung requests, dropped connections.
+
+What the bot sent is in `sent` (SentMessage: text or caption, entities, buttons, media).
 Other methods answer 404 Not Found, as Telegram does for unknown methods.
 """
 
@@ -27,14 +43,16 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from bot.testing.callbacks import CallbackMethods
 from bot.testing.faults import FaultMethods
 from bot.testing.flood import FloodControl, FloodLimits
 from bot.testing.formatting import utf16_len
+from bot.testing.media import MediaMethods
 from bot.testing.methods import ChatMethods
 from bot.testing.model import (
     DEFAULT_TOKEN,
@@ -59,7 +77,7 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class FakeTelegram(ChatMethods, WebhookMethods, FaultMethods):
+class FakeTelegram(ChatMethods, MediaMethods, CallbackMethods, WebhookMethods, FaultMethods):
     """The emulator. Thread-safe; start it with `start()` or a `with` block."""
 
     def __init__(
@@ -201,12 +219,8 @@ class FakeTelegram(ChatMethods, WebhookMethods, FaultMethods):
                 message["entities"] = [
                     {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
                 ]
-            update = {"update_id": state.next_update_id, "message": message}
             state.next_message_id += 1
-            state.next_update_id += 1
-            state.updates.append(update)
-            self._changed.notify_all()
-        return update
+            return self._queue_update("message", message)
 
     @property
     def limits(self) -> FloodLimits | None:
@@ -214,19 +228,33 @@ class FakeTelegram(ChatMethods, WebhookMethods, FaultMethods):
         return self.flood.limits if self.flood else None
 
     def set_limits(self, limits: FloodLimits | None) -> None:
-        """Start (or stop, with None) enforcing Telegram's flood limits on sendMessage."""
+        """Start (or stop, with None) enforcing Telegram's flood limits on what the bot sends."""
         with self._changed:
             self.flood = FloodControl(limits) if limits else None
 
     def block(self, chat_id: int) -> None:
-        """The user blocks the bot: sendMessage to this chat answers 403 from now on."""
+        """The user blocks the bot: sending to this chat answers 403 from now on."""
         with self._changed:
             self._state.blocked.add(chat_id)
 
-    def add_chat(self, chat_id: int, *, chat_type: str = "private") -> None:
-        """Make a chat known without a message from it (Telegram knows chats that met the bot)."""
+    def add_chat(
+        self, chat_id: int, *, chat_type: str = "private", topics: Iterable[int] = ()
+    ) -> None:
+        """Make a chat known without a message from it (Telegram knows chats that met the bot).
+
+        `topics` makes it a forum supergroup (`is_forum`) with those message thread ids: only
+        they are accepted as `message_thread_id`.
+        """
+        threads = set(topics)
+        if threads and chat_type != "supergroup":
+            raise ValueError("only a supergroup has topics: add_chat(..., chat_type='supergroup')")
         with self._changed:
-            self._state.chats.setdefault(chat_id, {"id": chat_id, "type": chat_type})
+            chat = self._state.chats.setdefault(chat_id, {"id": chat_id, "type": chat_type})
+            if threads:
+                chat.update(type="supergroup", is_forum=True)
+                self._state.topics[chat_id] = threads
+            if chat["type"] != "private":
+                chat.setdefault("title", f"Test {chat['type']} {chat_id}")
 
     # -- what the bot did ----------------------------------------------------------------
 
@@ -344,7 +372,10 @@ class FakeTelegram(ChatMethods, WebhookMethods, FaultMethods):
             "getwebhookinfo": self._get_webhook_info,
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
             "editmessagetext": self._edit_message_text,
+            "answercallbackquery": self._answer_callback_query,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._delete_my_commands,

@@ -1,5 +1,5 @@
-"""What a chat shows for a message: text checked the way Telegram checks it (empty, too long,
-HTML entities for parse_mode=HTML), measured in UTF-16 code units as Telegram measures it."""
+"""What a chat shows for a message: text and captions checked the way Telegram checks them
+(empty, too long, HTML entities for parse_mode=HTML), measured in UTF-16 code units."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from http import HTTPStatus
 from bot.testing.model import ApiError, JSONDict
 
 MAX_TEXT_UTF16 = 4096
+# TDLib counts a bot's caption (and text) in code points; Telegram's servers do not say how they
+# count. UTF-16 code units are never fewer, so what passes here passes there.
+MAX_CAPTION_UTF16 = 1024
 
 
 HTML_TAGS = {
@@ -52,16 +55,35 @@ class _HTMLText(HTMLParser):
 def visible_text(params: JSONDict) -> str:
     """What the chat shows: the text after entity parsing, checked the way Telegram checks it."""
     text = params.get("text")
-    if isinstance(text, str) and str(params.get("parse_mode", "")).upper() == "HTML":
-        parser = _HTMLText()
-        parser.feed(text)
-        parser.close()
-        text = "".join(parser.parts)
+    if isinstance(text, str):
+        text = _parsed(text, params)
     if not isinstance(text, str) or not text.strip():
         raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
     if utf16_len(text) > MAX_TEXT_UTF16:
         raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
     return text
+
+
+def visible_caption(params: JSONDict) -> str:
+    """The caption of a photo or document as the chat shows it, "" when there is none."""
+    caption = params.get("caption")
+    return "" if caption is None else _parsed(str(caption), params)
+
+
+def check_caption(caption: str) -> None:
+    """Telegram refuses a caption over 1024 characters (checked once the chat is known)."""
+    if utf16_len(caption) > MAX_CAPTION_UTF16:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message caption is too long")
+
+
+def _parsed(text: str, params: JSONDict) -> str:
+    """`text` without its markup when parse_mode is HTML (refusing unsupported tags)."""
+    if str(params.get("parse_mode", "")).upper() != "HTML":
+        return text
+    parser = _HTMLText()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def utf16_len(text: str) -> int:

@@ -1,33 +1,34 @@
-"""The Bot API methods the emulator answers besides webhooks: getUpdates (long polling, offsets,
-409 on a second poller), sendMessage and editMessageText with Telegram's checks and flood
-control, and the command menus."""
+"""The Bot API methods the emulator answers besides webhooks, media and buttons: getUpdates (long
+polling, offsets, 409 on a second poller), sendMessage and editMessageText with Telegram's
+checks, and the command menus."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from http import HTTPStatus
 
-from bot.testing.flood import FloodControl
+from bot.testing.entities import checked_entities
 from bot.testing.formatting import visible_text
+from bot.testing.keyboards import inline_keyboard
 from bot.testing.model import (
     ApiError,
     DropConnection,
-    Emulated,
     JSONDict,
     SentMessage,
     int_param,
     is_allowed,
+    remember_allowed,
     scope_key,
 )
+from bot.testing.sending import Outbox
 
 MAX_POLL_SECONDS = 50  # Telegram caps long polls too
 
 
-class ChatMethods(Emulated):
+class ChatMethods(Outbox):
     """getUpdates, sendMessage, editMessageText, set/get/deleteMyCommands."""
 
-    flood: FloodControl | None
-    rate_limited: int
     offline: bool
 
     def _get_updates(self, params: JSONDict) -> list[JSONDict]:
@@ -40,6 +41,7 @@ class ChatMethods(Emulated):
             state = self._state
             state.poll_generation += 1
             generation = state.poll_generation
+            remember_allowed(state, allowed)
             self._changed.notify_all()  # wakes an older poll, which then answers 409
             if offset:
                 # An update is confirmed by asking for a higher offset.
@@ -68,35 +70,25 @@ class ChatMethods(Emulated):
                 self._changed.wait(remaining)
 
     def _send_message(self, params: JSONDict) -> JSONDict:
-        chat_id = int_param(params, "chat_id")
         text = visible_text(params)
-        with self._changed:
-            state = self._state
-            chat = state.chats.get(chat_id)
-            if chat is None:
-                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found")
-            if chat_id in state.blocked:
-                raise ApiError(HTTPStatus.FORBIDDEN, "Forbidden: bot was blocked by the user")
-            self._enforce_limits(chat_id)
-            message = {
-                "message_id": state.next_message_id,
-                "from": self.bot_user,
-                "chat": chat,
-                "date": int(time.time()),
-                "text": text,
-            }
-            state.next_message_id += 1
-            sent = SentMessage(chat_id, text, state.next_message_id - 1, params, time.time())
-            state.sent.append(sent)
-            self._changed.notify_all()
-        if self.on_sent is not None:
-            self.on_sent(sent)
-        return message
+        entities = checked_entities(text, params, "entities")
+        preview = _link_preview_options(params)
+        content: JSONDict = {"text": text}
+        if entities:
+            content["entities"] = entities
+        if preview:
+            content["link_preview_options"] = preview
+        return self._post(
+            "sendMessage", params, text=text, entities=entities, content=lambda: content
+        )
 
     def _edit_message_text(self, params: JSONDict) -> JSONDict:
         chat_id = int_param(params, "chat_id")
         message_id = int(params.get("message_id") or 0)
         text = visible_text(params)
+        entities = checked_entities(text, params, "entities")
+        # Telegram takes a keyboard left out of the edit off the message.
+        buttons = inline_keyboard(params.get("reply_markup"))
         with self._changed:
             state = self._state
             index = next(
@@ -110,25 +102,33 @@ class ChatMethods(Emulated):
             if index is None:
                 raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message to edit not found")
             old = state.sent[index]
-            if old.text == text:
+            if old.media is not None:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST, "Bad Request: there is no text in the message to edit"
+                )
+            if (old.text, old.entities, old.buttons) == (text, entities, buttons):
                 raise ApiError(
                     HTTPStatus.BAD_REQUEST,
                     "Bad Request: message is not modified: specified new message content and "
                     "reply markup are exactly the same as a current content and reply markup "
                     "of the message",
                 )
-            state.sent[index] = SentMessage(chat_id, text, message_id, params, old.at)
+            message = {
+                key: value
+                for key, value in old.message.items()
+                if key not in ("entities", "reply_markup")
+            }
+            message.update(text=text, edit_date=int(time.time()))
+            if entities:
+                message["entities"] = entities
+            if buttons:
+                message["reply_markup"] = {"inline_keyboard": buttons}
+            state.sent[index] = dataclasses.replace(
+                old, text=text, params=params, entities=entities, buttons=buttons, message=message
+            )
             state.edits.append(state.sent[index])
             self._changed.notify_all()
-            chat = state.chats[chat_id]
-        return {
-            "message_id": message_id,
-            "from": self.bot_user,
-            "chat": chat,
-            "date": int(old.at),
-            "edit_date": int(time.time()),
-            "text": text,
-        }
+        return message
 
     @property
     def edits(self) -> list[SentMessage]:
@@ -161,17 +161,18 @@ class ChatMethods(Emulated):
         """The command list the bot set for `scope` (default scope when None)."""
         return self._get_my_commands({"scope": scope} if scope else {})
 
-    def _enforce_limits(self, chat_id: int) -> None:
-        """Telegram's flood control: 429 with retry_after when a limit is reached (caller holds
-        the lock). Counted at arrival, as Telegram can only count what reaches it."""
-        if self.flood is None:
-            return
-        wait = self.flood.admit(chat_id, time.monotonic())
-        if wait > 0:
-            self.rate_limited += 1
-            retry_after = self.flood.retry_after(wait)
-            raise ApiError(
-                HTTPStatus.TOO_MANY_REQUESTS,
-                f"Too Many Requests: retry after {retry_after}",
-                {"retry_after": retry_after},
-            )
+
+def _link_preview_options(params: JSONDict) -> JSONDict | None:
+    """The LinkPreviewOptions object, or the Bot API server's 400 for anything else."""
+    value = params.get("link_preview_options")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):  # form bodies carry it as JSON text; this one did not decode
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "Bad Request: can't parse link preview options JSON object"
+        )
+    if not isinstance(value, dict):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "Bad Request: object expected as link preview options"
+        )
+    return value

@@ -42,13 +42,28 @@ class ApiCall:
 
 @dataclass(frozen=True)
 class SentMessage:
-    """A message the bot sent with sendMessage."""
+    """A message the bot sent (sendMessage, sendPhoto, sendDocument), as it stands now."""
 
     chat_id: int
-    text: str
+    text: str  # the text, or the caption of a photo or document ("" when it has none)
     message_id: int
-    params: JSONDict
+    params: JSONDict  # the parameters of the call that sent (or last edited) it
     at: float
+    method: str = "sendMessage"
+    entities: list[JSONDict] = field(default_factory=list)  # or caption_entities, as sent
+    buttons: list[list[JSONDict]] = field(default_factory=list)  # inline keyboard rows
+    media: str | None = None  # the photo or document parameter: a URL or a file_id
+    # The Message object Telegram answered with (and puts in a callback_query).
+    message: JSONDict = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass
+class StoredFile:
+    """A file Telegram has: what it is, and the object a message shows for it (a list of
+    PhotoSize for a photo, a Document for a document)."""
+
+    kind: str  # "photo" or "document"
+    content: Any
 
 
 class DropConnection(Exception):
@@ -80,6 +95,16 @@ class State:
     scripts: dict[str, list[Script]] = field(default_factory=dict)
     webhook: JSONDict = field(default_factory=dict)  # url, secret_token, allowed_updates, ...
     webhook_errors: list[str] = field(default_factory=list)
+    # What the last getUpdates or setWebhook asked for; None: Telegram's default (all kinds).
+    allowed_updates: list[str] | None = None
+    topics: dict[int, set[int]] = field(default_factory=dict)  # forum chats' message threads
+    files: dict[str, StoredFile] = field(default_factory=dict)  # by file_id
+    files_by_url: dict[tuple[str, str], StoredFile] = field(default_factory=dict)
+    refused_urls: set[str] = field(default_factory=set)
+    next_file: int = 1
+    queries: dict[str, JSONDict | None] = field(default_factory=dict)  # id -> answer, if any
+    answers: list[JSONDict] = field(default_factory=list)
+    next_query: int = 1
 
 
 class Emulated:
@@ -91,6 +116,17 @@ class Emulated:
     _state: State
     _changed: threading.Condition
     _closing: bool
+
+    def _queue_update(self, kind: str, payload: JSONDict) -> JSONDict:
+        """Queue an Update of `kind` for the bot (the caller holds the lock) and return it, unless
+        the bot's allowed_updates leave that kind out: Telegram then never creates it."""
+        state = self._state
+        update: JSONDict = {"update_id": state.next_update_id, kind: payload}
+        if is_allowed(update, state.allowed_updates):
+            state.next_update_id += 1
+            state.updates.append(update)
+            self._changed.notify_all()
+        return update
 
 
 def int_param(params: JSONDict, name: str) -> int:
@@ -109,6 +145,13 @@ def is_allowed(update: JSONDict, allowed: object) -> bool:
     if not isinstance(allowed, list) or not allowed:
         return True
     return any(kind in update for kind in allowed)
+
+
+def remember_allowed(state: State, allowed: object) -> None:
+    """Telegram keeps the allowed_updates of the last call that gave them and creates no update
+    of another kind meanwhile ([] goes back to the default)."""
+    if isinstance(allowed, list):
+        state.allowed_updates = [str(kind) for kind in allowed] or None
 
 
 def scope_key(params: JSONDict) -> str:

@@ -12,7 +12,7 @@ import urllib.request
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from bot.testing.model import ApiError, Emulated, JSONDict, is_allowed, truthy
+from bot.testing.model import ApiError, Emulated, JSONDict, is_allowed, remember_allowed, truthy
 
 # Telegram's header for the secret_token of setWebhook; written out here, not imported from the
 # bot's HTTP server, so the two can disagree and a test can see it.
@@ -74,6 +74,7 @@ class WebhookMethods(Emulated):
         with self._changed:
             if truthy(params.get("drop_pending_updates")):
                 self._state.updates.clear()
+            remember_allowed(self._state, params.get("allowed_updates"))
             self._state.webhook = {
                 "url": url,
                 "secret_token": None if secret is None else str(secret),

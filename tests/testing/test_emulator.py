@@ -8,7 +8,7 @@ import http.server
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -25,12 +25,6 @@ from telegram.error import (
 )
 
 from bot.testing import FakeTelegram
-
-
-@pytest.fixture
-async def tg_bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
-    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
-        yield bot
 
 
 async def test_get_me_describes_the_bot(tg_bot: Bot, telegram: FakeTelegram) -> None:

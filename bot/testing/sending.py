@@ -1,0 +1,115 @@
+"""What every send method shares: the chat, topic, blocked-user and flood checks, the common
+parameters (reply_markup, protect_content, message_thread_id, disable_notification), and
+recording the message sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+
+from bot.testing.flood import FloodControl
+from bot.testing.keyboards import inline_keyboard
+from bot.testing.model import ApiError, Emulated, JSONDict, SentMessage, int_param, truthy
+
+
+class Outbox(Emulated):
+    """Posting a message to a chat, as sendMessage, sendPhoto and sendDocument all do."""
+
+    flood: FloodControl | None
+    rate_limited: int
+
+    def _post(
+        self,
+        method: str,
+        params: JSONDict,
+        *,
+        text: str,
+        entities: list[JSONDict],
+        content: Callable[[], JSONDict],
+        media: str | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> JSONDict:
+        """Post a message to `params["chat_id"]` and return the Message Telegram answers with.
+
+        `check` raises the method's own 400s once the chat is known, before the 403 and 429
+        that only Telegram's servers give; `content` then adds the method's fields (text,
+        photo, caption, ...). Both run under the lock. `disable_notification` only changes how
+        the user's device rings, so it is kept in `params` and nowhere else.
+        """
+        chat_id = int_param(params, "chat_id")
+        buttons = inline_keyboard(params.get("reply_markup"))
+        thread_id = _thread_id(params)
+        with self._changed:
+            state = self._state
+            chat = state.chats.get(chat_id)
+            if chat is None:
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found")
+            # Telegram's check_message_topic refuses a thread a forum (or a private chat) lacks.
+            # Ours: a non-forum group is refused too, where Telegram ignores the id; a bot that
+            # sends one there has mixed its chats up.
+            if thread_id and thread_id not in state.topics.get(chat_id, set()):
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message thread not found")
+            if check is not None:
+                check()
+            if chat_id in state.blocked:
+                raise ApiError(HTTPStatus.FORBIDDEN, "Forbidden: bot was blocked by the user")
+            self._enforce_limits(chat_id)
+            message: JSONDict = {
+                "message_id": state.next_message_id,
+                "from": self.bot_user,
+                "chat": chat,
+                "date": int(time.time()),
+            }
+            if thread_id:
+                message["message_thread_id"] = thread_id
+                message["is_topic_message"] = True
+            message.update(content())
+            if truthy(params.get("protect_content")):
+                message["has_protected_content"] = True
+            if buttons:
+                message["reply_markup"] = {"inline_keyboard": buttons}
+            state.next_message_id += 1
+            sent = SentMessage(
+                chat_id,
+                text,
+                message["message_id"],
+                params,
+                time.time(),
+                method=method,
+                entities=entities,
+                buttons=buttons,
+                media=media,
+                message=message,
+            )
+            state.sent.append(sent)
+            self._changed.notify_all()
+        if self.on_sent is not None:
+            self.on_sent(sent)
+        return message
+
+    def _enforce_limits(self, chat_id: int) -> None:
+        """Telegram's flood control: 429 with retry_after when a limit is reached (caller holds
+        the lock). Counted at arrival, as Telegram can only count what reaches it."""
+        if self.flood is None:
+            return
+        wait = self.flood.admit(chat_id, time.monotonic())
+        if wait > 0:
+            self.rate_limited += 1
+            retry_after = self.flood.retry_after(wait)
+            raise ApiError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                f"Too Many Requests: retry after {retry_after}",
+                {"retry_after": retry_after},
+            )
+
+
+def _thread_id(params: JSONDict) -> int | None:
+    value = params.get("message_thread_id")
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        # Ours: an id that is no number names no thread.
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message thread not found") from None
