@@ -123,9 +123,7 @@ def test_link_with_a_token_telegram_rejects_exits_2(
     result = run_cli("link", "42", env=env, cwd=tmp_path)
 
     assert result.returncode == 2
-    assert (
-        result.stderr.strip() == "config error: BOT_TOKEN: rejected by Telegram (Unauthorized)"
-    )
+    assert result.stderr.strip() == "config error: BOT_TOKEN: rejected by Telegram (Unauthorized)"
 
 
 def test_link_rejects_a_user_id_that_is_not_a_number(tmp_path: Path) -> None:
@@ -223,7 +221,56 @@ def test_schema_prints_the_notification_json_schema(tmp_path: Path) -> None:
     assert result.returncode == 0
     schema = json.loads(result.stdout)
     assert schema["required"] == ["user_id", "message"]
-    assert set(schema["properties"]) == {"user_id", "message", "id"}
+    assert set(schema["properties"]) == {
+        "user_id",
+        "message",
+        "id",
+        "format",
+        "buttons",
+        "silent",
+        "preview",
+        "protect",
+        "thread_id",
+        "photo",
+        "document",
+    }
+    assert schema["properties"]["format"]["enum"] == ["text", "html", "markdown"]
+
+
+def test_publish_flags_give_every_field_of_the_notification(
+    redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    env = bot_env(REDIS_URL=redis_url, NOTIFICATION_STREAM=f"{channel}-stream")
+    flags = ["--format", "html", "--button", "Track=https://shop.example/t/17"]
+    flags += ["--action", "Received=order-17:received", "--silent", "--no-preview"]
+    flags += ["--protect", "--thread-id", "7", "--document", "https://shop.example/i.pdf"]
+    queued = run_cli("enqueue", "42", "<b>Hi</b>", *flags, env=env, cwd=tmp_path)
+    bad_button = run_cli("enqueue", "42", "hi", "--button", "no-equals", env=env, cwd=tmp_path)
+    bad_html = run_cli("enqueue", "42", "<b>Hi", "--format", "html", env=env, cwd=tmp_path)
+
+    assert queued.returncode == 0, queued.stderr
+    entries: Any = sync_redis.xrange(f"{channel}-stream")
+    [(_, fields)] = entries
+    assert json.loads(fields[b"payload"]) == {
+        "user_id": 42,
+        "message": "<b>Hi</b>",
+        "format": "html",
+        "buttons": [
+            [{"text": "Track", "url": "https://shop.example/t/17"}],
+            [{"text": "Received", "action": "order-17:received"}],
+        ],
+        "silent": True,
+        "preview": False,
+        "protect": True,
+        "thread_id": 7,
+        "document": "https://shop.example/i.pdf",
+    }
+    assert bad_button.returncode == 2
+    assert "expected TEXT=URL, got 'no-equals'" in bad_button.stderr
+    assert (bad_html.returncode, bad_html.stderr.strip()) == (
+        2,
+        "error: invalid notification: message: unclosed <b> at character 1",
+    )
 
 
 def test_publish_needs_no_bot_token(
@@ -347,7 +394,7 @@ def test_demo_plays_the_whole_story_offline(tmp_path: Path) -> None:
     assert re.search(r"bot -> Ada\s+Done: this chat is now linked", out)
     assert re.search(r"bot -> Ada\s+Your order is on its way!\s+\[\d+ ms after publish\]", out)
     assert "rejects it, nothing sent: user_id: input should be a valid integer" in out
-    assert re.search(r"delivered\s+1\s+1", out)
+    assert re.search(r"delivered\s+2\s+2", out)  # the order, and the one with buttons
     assert re.search(r"dead-lettered\s+1\s+1", out)
     assert "Now for real:" in out
     assert result.stderr == ""
@@ -411,6 +458,7 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["bot"]["delivered"] == report["bot"]["published"] == 40
+    assert report["bot"]["rich_cpu_ms_per_msg"] > 0  # formatted with buttons, measured too
     assert report["bare"]["delivered"] == 40  # the floor it is compared with
     assert report["bot"]["throughput_paid"] > 0
     assert report["blog"]["delivered"] == 5

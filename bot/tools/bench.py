@@ -34,6 +34,20 @@ CONCURRENCY: int = Settings.model_fields["delivery_concurrency"].default
 # What issue 14 asked of the bot against the bare sender, printed beside the figures.
 GOAL_CPU_MULTIPLE = 2.0
 GOAL_THROUGHPUT_SHARE = 0.60
+# What issue 15 asked of formatted notifications: at most this much more CPU than plain ones.
+GOAL_RICH_EXTRA = 0.15
+# A 300-character HTML notification (the burst's tag in front) with two buttons, one of them
+# an action (a key stored in Redis before the send): the burst's plain notification, rich.
+RICH_HTML = (
+    "<b>Order #17</b> has shipped. Your parcel with <i>3 items</i> left our warehouse today "
+    'and is on its way. <a href="https://shop.example/t/17">Track it here</a>; estimated '
+    "delivery <u>Tuesday</u>. Questions? Reply to this chat or read our "
+    '<a href="https://shop.example/help">help pages</a>.'
+)
+RICH_BUTTONS = [
+    [{"text": "Track parcel", "url": "https://shop.example/t/17"}],
+    [{"text": "Received it", "action": "order-17:received"}],
+]
 
 
 @dataclass
@@ -62,6 +76,7 @@ class Figures:
     idle_rss_mb: float | None = None
     throughput_lifted: float | None = None
     cpu_ms_per_msg: float | None = None
+    rich_cpu_ms_per_msg: float | None = None  # the bot only: RICH_HTML with RICH_BUTTONS
     peak_rss_mb: float | None = None
     throughput_limited: float | None = None
     cap_fraction: float | None = None
@@ -275,7 +290,9 @@ def _measure_bot(
         TELEGRAM_CHAT_BURST="1000000",
     )
     bot = BotProcess(["-m", "bot"], lifted, '"event": "bot_ready"')
-    figures = _profile(bot, options, telegram, client, channel=channel, count=options.count)
+    figures = _profile(
+        bot, options, telegram, client, channel=channel, count=options.count, rich=True
+    )
 
     limits = FloodLimits()
     rate, figures.flood_429s = _under_limits(
@@ -346,20 +363,30 @@ def _profile(
     *,
     channel: str,
     count: int,
+    rich: bool = False,
 ) -> Figures:
     """The figures both implementations get: ready, idle, latency at a steady rate, and a burst
-    of `count` with the API latency on. Stops the process."""
+    of `count` with the API latency on (`rich`: and bursts of formatted notifications with
+    buttons, alternating with the plain ones). Stops the process."""
     figures = Figures(ready_s=process.ready_s)
     try:
         _idle(process, options, figures)
         _latency(options, telegram, client, channel, figures)
         telegram.latency = options.latency_ms / 1000
-        _best_of(
-            options.bursts,
-            process,
-            lambda: _send_and_wait(telegram, client, channel, count, options.users),
-            figures,
-        )
+        for _ in range(options.bursts):
+            _best_of(
+                1,
+                process,
+                lambda: _send_and_wait(telegram, client, channel, count, options.users),
+                figures,
+            )
+            if rich:
+                cpu = process.cpu_seconds()
+                _, delivered = _send_and_wait(
+                    telegram, client, channel, count, options.users, rich=True
+                )
+                cpu_ms = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
+                figures.rich_cpu_ms_per_msg = min(cpu_ms, figures.rich_cpu_ms_per_msg or cpu_ms)
         figures.published = count
     finally:
         telegram.latency = 0.0
@@ -414,14 +441,29 @@ def _latency(
 
 
 def _send_and_wait(
-    telegram: FakeTelegram, client: redis.Redis, channel: str, count: int, users: int
+    telegram: FakeTelegram,
+    client: redis.Redis,
+    channel: str,
+    count: int,
+    users: int,
+    *,
+    rich: bool = False,
 ) -> tuple[float, int]:
     """Publish `count` notifications as fast as possible; notifications/s from the first
-    publish to the last sendMessage received."""
+    publish to the last sendMessage received. `rich`: RICH_HTML with RICH_BUTTONS each."""
     tag = uuid.uuid4().hex[:6]
     pipe = client.pipeline(transaction=False)
     for n in range(count):
-        pipe.publish(channel, _note(n % users + 1, f"burst {tag} {n}"))
+        if rich:
+            payload = {
+                "user_id": n % users + 1,
+                "message": f"burst {tag} {n} {RICH_HTML}",
+                "format": "html",
+                "buttons": RICH_BUTTONS,
+            }
+            pipe.publish(channel, json.dumps(payload))
+        else:
+            pipe.publish(channel, _note(n % users + 1, f"burst {tag} {n}"))
     started = time.time()
     pipe.execute()
     prefix = f"burst {tag} "
@@ -446,6 +488,7 @@ ROWS: list[Row] = [
     ("latency p99 (ms)", ("latency_ms", "p99"), "{:.1f}"),
     ("throughput, limits lifted (msg/s)", "throughput_lifted", "{:.0f}"),
     ("CPU per delivered message (ms)", "cpu_ms_per_msg", "{:.2f}"),
+    ("  300-char HTML with 2 buttons (ms)", "rich_cpu_ms_per_msg", "{:.2f}"),
     ("peak RSS in the burst (MB)", "peak_rss_mb", "{:.0f}"),
     ("throughput, Telegram limits (msg/s)", "throughput_limited", "{:.1f}"),
     ("  fraction of the 30/s cap", "cap_fraction", "{:.1%}"),
@@ -477,6 +520,9 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         f"bot against the bare sender: {_ratio(bot, bare, 'cpu_ms_per_msg')} its CPU per "
         f"message (goal <= {GOAL_CPU_MULTIPLE:g}x), {_share(bot, bare)} of its throughput "
         f"(goal >= {GOAL_THROUGHPUT_SHARE:.0%})",
+        f"formatted with buttons against plain: {_extra(bot)} CPU per message (goal <= "
+        f"+{GOAL_RICH_EXTRA:.0%}), {_ratio_of(bot, 'rich_cpu_ms_per_msg', bare, 'cpu_ms_per_msg')}"
+        " the bare sender's per plain message",
         f"bot against the blog loop: {_ratio(blog, bot, 'cpu_ms_per_msg')} less CPU per "
         f"message, {_ratio(bot, blog, 'throughput_lifted')} its throughput",
         f"delivered {bot['delivered']} of {bot['published']} (bot), {bare['delivered']} of "
@@ -487,9 +533,19 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
 
 
 def _ratio(top: dict[str, Any], bottom: dict[str, Any], key: str) -> str:
-    if not top.get(key) or not bottom.get(key):
+    return _ratio_of(top, key, bottom, key)
+
+
+def _ratio_of(top: dict[str, Any], key: str, bottom: dict[str, Any], bottom_key: str) -> str:
+    if not top.get(key) or not bottom.get(bottom_key):
         return "-"
-    return f"{top[key] / bottom[key]:.1f}x"
+    return f"{top[key] / bottom[bottom_key]:.1f}x"
+
+
+def _extra(bot: dict[str, Any]) -> str:
+    if not bot.get("rich_cpu_ms_per_msg") or not bot.get("cpu_ms_per_msg"):
+        return "-"
+    return f"{bot['rich_cpu_ms_per_msg'] / bot['cpu_ms_per_msg'] - 1:+.0%}"
 
 
 def _share(bot: dict[str, Any], bare: dict[str, Any]) -> str:

@@ -19,9 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
 import redis
+import redis.asyncio
 
 from bot import app, runtime
-from bot.publisher import AsyncPublisher
+from bot.publisher import AsyncPublisher, Button
 from bot.store.client import async_client
 from bot.store.deadletters import DeadLetter, DeadLetterStore
 from bot.testing import FakeTelegram, SentMessage
@@ -30,6 +31,11 @@ from config.settings import Settings
 
 USER_ID, CHAT_ID, ADMIN_ID = 42, 4242, 777
 ORDER = "Your order is on its way!"
+SHIPPED = '<b>Order #17</b> has shipped. <a href="https://shop.example/t/17">Track it</a>'
+SHIPPED_BUTTONS = [
+    [Button.url("Track parcel", "https://shop.example/t/17")],
+    [Button.action("Received it", "order-17:received")],
+]
 
 REAL_SETUP = """\
 Now for real:
@@ -132,6 +138,8 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
         latency_ms = (delivered.at - published_at) * 1000
         transcript.say("bot -> Ada", f"{delivered.text}   [{latency_ms:.0f} ms after publish]")
 
+        await _buttons(client, settings, telegram, transcript)
+
         bad = '{"user_id": "42", "text": "typo in the field name"}'
         transcript.say("web app", f"publishes an invalid payload: {bad}")
         dead_letters = DeadLetterStore(
@@ -148,6 +156,55 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
         transcript.say("admin (777)", "/stats")
         stats = await _exchange(telegram, ADMIN_ID, "/stats", first_name="Admin")
         transcript.say("bot -> admin", stats.text)
+
+
+async def _buttons(
+    client: redis.asyncio.Redis, settings: Settings, telegram: FakeTelegram, transcript: Transcript
+) -> None:
+    """A formatted notification with a URL button and an action button; Ada taps the action,
+    and the web app reads the event."""
+    publisher = AsyncPublisher(
+        client, settings.notification_channel, actions_stream=settings.actions_stream
+    )
+    transcript.say(
+        "web app",
+        f"publisher.publish(42, '{SHIPPED}', format=\"html\", buttons=[\n"
+        '    [Button.url("Track parcel", "https://shop.example/t/17")],\n'
+        '    [Button.action("Received it", "order-17:received")]], id="order-17")',
+    )
+    await publisher.publish(USER_ID, SHIPPED, id="order-17", format="html", buttons=SHIPPED_BUTTONS)
+    [shown] = await asyncio.to_thread(
+        telegram.wait_for_sent, lambda m: bool(m.buttons), chat_id=CHAT_ID
+    )
+    transcript.say("bot -> Ada", f"{shown.text}\n{_described(shown)}")
+    transcript.say("Ada (user 42)", "taps [Received it]")
+    query = telegram.tap(CHAT_ID, shown.message_id, button="Received it")
+    answer = await asyncio.to_thread(telegram.wait_for_answer, query)
+    transcript.say("bot -> Ada", f"(a toast) {answer.get('text')}")
+    async with contextlib.aclosing(publisher.actions("demo", stop_after=10)) as events:
+        async for event in events:
+            transcript.say(
+                "web app",
+                f'for event in publisher.actions("shop"): -> {event.action!r} from user '
+                f"{event.user_id} (notification {event.id}, message {event.message_id})",
+            )
+            break
+
+
+def _described(message: SentMessage) -> str:
+    """The entities and buttons of a sent message, as the chat shows them."""
+    units = message.text.encode("utf-16-le")
+    shown = []
+    for entity in message.entities:
+        start, end = 2 * entity["offset"], 2 * (entity["offset"] + entity["length"])
+        target = f" -> {entity['url']}" if "url" in entity else ""
+        shown.append(f"{entity['type']}: {units[start:end].decode('utf-16-le')!r}{target}")
+    buttons = [
+        f"[{button['text']}{' -> ' + button['url'] if 'url' in button else ''}]"
+        for row in message.buttons
+        for button in row
+    ]
+    return f"({', '.join(shown)})\nbuttons: {' '.join(buttons)}"
 
 
 async def _interactive(telegram: FakeTelegram, settings: Settings, transcript: Transcript) -> None:

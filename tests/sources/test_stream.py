@@ -212,16 +212,42 @@ async def test_every_final_outcome_publishes_a_receipt(
     telegram.block(9002)
     channel = settings.notification_channel
     plain_publish(settings.redis_url, channel, {"user_id": 42, "message": "hi", "id": "a"})
-    assert await next_json(receipts) == {"id": "a", "user_id": 42, "status": "sent"}
+    [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "hi")
+    assert await next_json(receipts) == {
+        "id": "a",
+        "user_id": 42,
+        "status": "sent",
+        "message_ids": [sent.message_id],
+    }
     plain_publish(settings.redis_url, channel, {"user_id": 7, "message": "hi"})
-    assert await next_json(receipts) == {"id": None, "user_id": 7, "status": "unlinked"}
+    assert await next_json(receipts) == {
+        "id": None,
+        "user_id": 7,
+        "status": "unlinked",
+        "message_ids": [],
+    }
     plain_publish(settings.redis_url, channel, {"user_id": 43, "message": "hi", "id": "b"})
-    assert await next_json(receipts) == {"id": "b", "user_id": 43, "status": "blocked"}
+    assert await next_json(receipts) == {
+        "id": "b",
+        "user_id": 43,
+        "status": "blocked",
+        "message_ids": [],
+    }
     plain_publish(settings.redis_url, channel, "garbage")
-    assert await next_json(receipts) == {"id": None, "user_id": None, "status": "invalid"}
+    assert await next_json(receipts) == {
+        "id": None,
+        "user_id": None,
+        "status": "invalid",
+        "message_ids": [],
+    }
     await running_bot.bot.registry.link(44, 555)  # a chat Telegram does not know
     plain_publish(settings.redis_url, channel, {"user_id": 44, "message": "hi"})
-    assert await next_json(receipts) == {"id": None, "user_id": 44, "status": "failed"}
+    assert await next_json(receipts) == {
+        "id": None,
+        "user_id": 44,
+        "status": "failed",
+        "message_ids": [],
+    }
 
 
 async def test_a_dead_letter_can_be_replayed_once_the_cause_is_fixed(

@@ -83,6 +83,10 @@ def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: OwnRedis, tmp_pat
         published.close()
     assert result.returncode == 0, result.stderr
     assert "(embedded fakeredis)" in result.stdout
+    # The story's rich part: formatted, with buttons; the tap reaches the web app.
+    assert "(bold: 'Order #17', text_link: 'Track it' -> https://" in result.stdout
+    assert "(a toast) ✓ Received it" in result.stdout
+    assert "-> 'order-17:received' from user 42 (notification order-17" in result.stdout
     assert snapshot(client) == before
     assert published.messages == []
     client.close()

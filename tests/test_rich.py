@@ -1,0 +1,301 @@
+"""End to end: rich notifications (formatting, buttons that talk back, flags, media) from a
+publish to what the chat shows, and taps back to the web app, against real Redis and the Bot
+API emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+
+from bot.chat.actions import EXPIRED
+from bot.notification import Outcome
+from bot.publisher import AsyncPublisher, Button
+from bot.store.actions import ACTION_PREFIX
+from bot.testing import FakeTelegram
+from config.settings import Settings
+from tests.conftest import RunningBot
+from tests.helpers import eventually, link_chat, next_json, plain_publish, wait_sent
+
+ORDER_HTML = '<b>Order #17</b> has shipped. <a href="https://shop.example/t/17">Track it</a>'
+BUTTONS = [
+    [{"text": "Track parcel", "url": "https://shop.example/t/17"}],
+    [{"text": "Received it", "action": "order-17:received"}],
+]
+
+
+@pytest.fixture
+async def receipts(redis_client: redis.asyncio.Redis, settings: Settings) -> Any:
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(settings.receipt_channel)
+    async with pubsub:
+        yield pubsub
+
+
+async def answer_to(telegram: FakeTelegram, query: str) -> dict[str, Any]:
+    """The bot's answerCallbackQuery for `query` (waited for off the event loop)."""
+    return await asyncio.to_thread(telegram.wait_for_answer, query)
+
+
+def publish(settings: Settings, **payload: Any) -> None:
+    plain_publish(settings.redis_url, settings.notification_channel, payload)
+
+
+async def actions_seen(settings: Settings, client: redis.asyncio.Redis) -> list[Any]:
+    publisher = AsyncPublisher(client, actions_stream=settings.actions_stream)
+    return [e async for e in publisher.actions("shop", stop_after=0.3, wait=0.1)]
+
+
+async def test_a_formatted_notification_with_buttons_arrives_as_entities_and_a_keyboard(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    publish(settings, user_id=42, id="order-17", message=ORDER_HTML, format="html", buttons=BUTTONS)
+
+    [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text.startswith("Order"))
+    assert sent.text == "Order #17 has shipped. Track it"
+    assert sent.entities == [
+        {"type": "bold", "offset": 0, "length": 9},
+        {"type": "text_link", "offset": 23, "length": 8, "url": "https://shop.example/t/17"},
+    ]
+    assert "parse_mode" not in sent.params
+    [[track], [received]] = sent.buttons
+    assert track == {"text": "Track parcel", "url": "https://shop.example/t/17"}
+    # The button carries a key, never the action a modified client could rewrite.
+    assert "order-17" not in received["callback_data"]
+    receipt = await next_json(receipts)
+    assert receipt == {
+        "id": "order-17",
+        "user_id": 42,
+        "status": "sent",
+        "message_ids": [sent.message_id],
+    }
+
+
+async def test_a_tap_on_an_action_button_reaches_the_web_app_once_as_an_event(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    await AsyncPublisher(redis_client, settings.notification_channel).publish(
+        42,
+        "Did it arrive?",
+        id="order-17",
+        buttons=[[Button.action("Received it", "order-17:received")]],
+    )
+    [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: bool(m.buttons))
+
+    query = telegram.tap(9001, sent.message_id, button="Received it")
+
+    answer = await answer_to(telegram, query)
+    assert answer.get("text") == "✓ Received it"
+    [event] = await actions_seen(settings, redis_client)
+    assert (event.action, event.user_id, event.id, event.chat_id, event.message_id) == (
+        "order-17:received",
+        42,
+        "order-17",
+        9001,
+        sent.message_id,
+    )
+    assert event.at.endswith("+00:00")
+
+
+async def test_a_forged_or_expired_key_gets_a_toast_and_no_event(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    publish(
+        settings,
+        user_id=42,
+        message="Approve?",
+        buttons=[[{"text": "Approve", "action": "approve"}]],
+    )
+    [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: bool(m.buttons))
+    data = sent.buttons[0][0]["callback_data"]
+
+    forged = telegram.tap(9001, sent.message_id, data="a:AAAAAAAAAAAA:0")
+    other_index = telegram.tap(9001, sent.message_id, data=data[:-1] + "5")
+    assert (await answer_to(telegram, forged)).get("text") == EXPIRED
+    assert (await answer_to(telegram, other_index)).get("text") == EXPIRED
+
+    # The key expires after ACTION_TTL_SECONDS: here, it is made to expire now.
+    [key] = [k async for k in redis_client.scan_iter(match=ACTION_PREFIX + "*")]
+    assert 0 < await redis_client.ttl(key) <= settings.action_ttl_seconds
+    await redis_client.delete(key)
+    expired = telegram.tap(9001, sent.message_id, button="Approve")
+    assert (await answer_to(telegram, expired)).get("text") == EXPIRED
+    assert await actions_seen(settings, redis_client) == []
+
+
+async def test_a_key_from_another_users_message_is_refused(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """The event's user is the one linked to the chat the tap came from: a key copied from
+    someone else's message (a modified client can send any data) is no use."""
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    await link_chat(telegram, redis_client, user_id=43, chat_id=9002)
+    publish(settings, user_id=42, message="Yours", buttons=[[{"text": "Go", "action": "go"}]])
+    publish(settings, user_id=43, message="Mine", buttons=[[{"text": "Go", "action": "go"}]])
+    [theirs] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: bool(m.buttons))
+    [mine] = await wait_sent(telegram, chat_id=9002, predicate=lambda m: bool(m.buttons))
+
+    stolen = telegram.tap(9002, mine.message_id, data=theirs.buttons[0][0]["callback_data"])
+
+    assert (await answer_to(telegram, stolen)).get("text") == EXPIRED
+    assert await actions_seen(settings, redis_client) == []
+
+
+async def test_flags_reach_telegram_and_a_topic_gets_its_message(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    forum = -100777
+    telegram.add_chat(forum, chat_type="supergroup", topics=(7,))
+    await redis_client.hset("notify:user_chat", "42", str(forum))
+    await redis_client.hset("notify:chat_user", str(forum), "42")
+    publish(
+        settings,
+        user_id=42,
+        message="Quiet https://e.com",
+        silent=True,
+        preview=False,
+        protect=True,
+        thread_id=7,
+    )
+
+    [sent] = await wait_sent(telegram, chat_id=forum)
+    assert sent.params["disable_notification"] is True
+    assert sent.params["protect_content"] is True
+    assert sent.params["message_thread_id"] == 7
+    assert sent.params["link_preview_options"] == {"is_disabled": True}
+
+
+async def test_a_photo_goes_with_its_caption_and_a_refused_url_fails_with_telegrams_reason(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    telegram.refuse_media("https://shop.example/missing.jpg")
+    publish(
+        settings, user_id=42, id="bad", message="Broken", photo="https://shop.example/missing.jpg"
+    )
+    publish(
+        settings,
+        user_id=42,
+        id="good",
+        message="<b>Your parcel</b>",
+        format="html",
+        photo="https://shop.example/p/17.jpg",
+    )
+
+    [photo] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.media is not None)
+    assert (photo.method, photo.media, photo.text) == (
+        "sendPhoto",
+        "https://shop.example/p/17.jpg",
+        "Your parcel",
+    )
+    assert photo.entities == [{"type": "bold", "offset": 0, "length": 11}]
+    failed, sent = await next_json(receipts), await next_json(receipts)
+    assert failed == {"id": "bad", "user_id": 42, "status": "failed", "message_ids": []}
+    assert sent == {
+        "id": "good",
+        "user_id": 42,
+        "status": "sent",
+        "message_ids": [photo.message_id],
+    }
+    # Refused for good: one try, no retry loop; kept as a dead letter with Telegram's reason.
+    assert len(telegram.calls_to("sendPhoto")) == 2
+    [letter] = await running_bot.bot.dead_letters.latest(10)
+    assert "wrong file identifier/http url specified" in letter.reason.lower()
+
+
+async def test_a_caption_too_long_goes_as_the_document_then_the_text_with_the_buttons(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    long_text = "Invoice details. " * 80  # 1,360 characters: over the caption limit
+    publish(
+        settings,
+        user_id=42,
+        id="inv-1",
+        message=long_text,
+        document="https://shop.example/invoice-17.pdf",
+        buttons=[[{"text": "Pay", "url": "https://shop.example/pay/17"}]],
+    )
+
+    document, text = await wait_sent(
+        telegram,
+        chat_id=9001,
+        count=2,
+        predicate=lambda m: m.media is not None or m.text.startswith("Invoice"),
+    )
+    assert (document.method, document.text, document.buttons) == ("sendDocument", "", [])
+    assert text.method == "sendMessage"
+    assert text.text == long_text
+    assert text.buttons == [[{"text": "Pay", "url": "https://shop.example/pay/17"}]]
+    receipt: Any = await next_json(receipts)
+    assert receipt["message_ids"] == [document.message_id, text.message_id]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"format": "bbcode"},
+        {"format": "html", "message": "Hello <b>world"},
+        {"format": "html", "message": "<marquee>hi</marquee>"},
+        {"format": "html", "message": '<a href="javascript:alert(1)">x</a>'},
+        {"buttons": [[]]},
+        {"buttons": [[{"text": "Both", "url": "https://e.com", "action": "a"}]]},
+        {"buttons": [[{"text": "Neither"}]]},
+        {"buttons": [[{"text": "x", "url": "https://e.com"}] * 101]},
+        {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
+        {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},
+        {"photo": "http://e.com/p.jpg"},
+        {"thread_id": "seven"},
+    ],
+)
+async def test_bad_rich_input_is_dead_lettered_and_the_next_one_delivered(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    fields: dict[str, Any],
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    publish(settings, **{"user_id": 42, "message": "bad one", **fields})
+    publish(settings, user_id=42, message="after the bad one")
+
+    await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "after the bad one")
+    stats = running_bot.bot.stats
+    await eventually(lambda: stats.outcomes[Outcome.SENT] == 1)
+    assert stats.outcomes[Outcome.INVALID] == 1
+    assert not [m for m in telegram.sent if m.text == "bad one"]
+    letters = await running_bot.bot.dead_letters.latest(10)
+    assert len(letters) == 1
+    assert "\n" not in letters[0].reason
+    assert json.loads(letters[0].payload)["message"] == fields.get("message", "bad one")
