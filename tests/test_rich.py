@@ -299,3 +299,18 @@ async def test_bad_rich_input_is_dead_lettered_and_the_next_one_delivered(
     assert len(letters) == 1
     assert "\n" not in letters[0].reason
     assert json.loads(letters[0].payload)["message"] == fields.get("message", "bad one")
+
+
+async def test_buttons_never_shown_leave_no_key_in_redis(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    """A notification with action buttons to a user with no chat: its key would otherwise be
+    kept for ACTION_TTL_SECONDS (30 days) for nothing."""
+    publish(settings, user_id=404, message="Nobody", buttons=[[{"text": "Go", "action": "go"}]])
+    receipt: Any = await next_json(receipts)
+    assert receipt["status"] == "unlinked"
+    assert [k async for k in redis_client.scan_iter(match=ACTION_PREFIX + "*")] == []

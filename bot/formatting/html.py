@@ -46,6 +46,7 @@ SIMPLE_TAGS = {
     "pre": PRE,
 }
 OTHER_TAGS = ("a", "span", "blockquote")
+_CODE_TAGS = ("code", "pre")  # nothing but <code> in <pre> may open inside them
 
 # One pass finds every tag and character reference; what lies between is text. The last
 # alternative is a tag that never ends ("<b class=x"), an error; a "<" or "&" matched by none is
@@ -62,7 +63,7 @@ class HTMLFormatError(ValueError):
     """A mistake in the HTML, as one line: what is wrong and at which character."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     tag: str
     at: int  # character (from 1) of its "<"
@@ -89,21 +90,39 @@ class _Converter:
         self.entities: list[Entity] = []
 
     def run(self) -> Formatted:
-        source, at = self.source, 0
+        source, at, pieces, stack = self.source, 0, self.pieces, self.stack
         for token in _TOKEN.finditer(source):
-            self._text(source[at : token.start()])
+            start = token.start()
+            if start > at:  # the text before it
+                text = source[at:start]
+                pieces.append(text)
+                self.length += len(text) if text.isascii() else utf16_len(text)
             at = token.end()
-            if token[2] is not None:
-                self._tag(token)
-            elif token[5] is not None:
-                self._reference(token[5], token.start() + 1)
+            name = token[2]
+            if name is None:
+                if token[5] is None:
+                    raise HTMLFormatError(f"unterminated tag at character {start + 1}")
+                self._reference(token[5], start + 1)
+                continue
+            tag = name if name.islower() else name.lower()
+            entity = SIMPLE_TAGS.get(tag)
+            # The common case inline: <b>, <i>, ... without attributes, outside code.
+            if (
+                entity is not None
+                and not (token[1] or token[3] or token[4])
+                and not (stack and stack[-1].tag in _CODE_TAGS)
+            ):
+                stack.append(_Open(tag, start + 1, entity, self.length))
+            elif token[1] and stack and stack[-1].tag == tag:
+                self._close(tag, start + 1)
             else:
-                raise HTMLFormatError(f"unterminated tag at character {token.start() + 1}")
-        self._text(source[at:])
-        if self.stack:
-            first = self.stack[0]
+                self._tag(tag, token)
+        if at < len(source):
+            self._text(source[at:])
+        if stack:
+            first = stack[0]
             raise HTMLFormatError(f"unclosed <{first.tag}> at character {first.at}")
-        return strip("".join(self.pieces), self.entities)
+        return strip("".join(pieces), self.entities)
 
     def _text(self, text: str) -> None:
         if text:
@@ -121,8 +140,8 @@ class _Converter:
             raise HTMLFormatError(f"invalid character reference &{name}; at character {at}")
         self._text(chr(code))
 
-    def _tag(self, token: re.Match[str]) -> None:
-        at, tag = token.start() + 1, token[2].lower()
+    def _tag(self, tag: str, token: re.Match[str]) -> None:
+        at = token.start() + 1
         if tag not in SIMPLE_TAGS and tag not in OTHER_TAGS:
             raise HTMLFormatError(f"unsupported tag <{tag}> at character {at}")
         if token[1]:
@@ -143,7 +162,7 @@ class _Converter:
             href = attributes.get("href")
             if not href:
                 raise HTMLFormatError(f"<a> without href at character {at}")
-            if any(item.tag == "a" for item in self.stack):
+            if self._inside("a"):
                 raise HTMLFormatError(f"<a> inside <a> at character {at}")
             try:
                 opened.url = check_link(href.strip())
@@ -157,7 +176,7 @@ class _Converter:
                 )
             opened.entity = SPOILER
         elif tag == "blockquote":
-            if any(item.tag == "blockquote" for item in self.stack):
+            if self._inside("blockquote"):
                 raise HTMLFormatError(f"<blockquote> inside <blockquote> at character {at}")
             opened.entity = EXPANDABLE_BLOCKQUOTE if "expandable" in attributes else BLOCKQUOTE
         elif top is not None and top.tag == "pre" and tag == "code":
@@ -167,6 +186,9 @@ class _Converter:
                 top.language = language.removeprefix("language-")
             opened.entity = None
         self.stack.append(opened)
+
+    def _inside(self, tag: str) -> bool:
+        return any(item.tag == tag for item in self.stack)
 
     def _close(self, tag: str, at: int) -> None:
         if not self.stack:

@@ -12,6 +12,7 @@ from redis.asyncio.client import Pipeline
 
 from bot.notification import Envelope, Outcome, preview
 from bot.sources.reconnect import Outage
+from bot.store.actions import queue_discard
 from bot.store.counters import Stats, queue_settled
 from bot.store.deadletters import DeadLetterStore
 from bot.store.roundtrips import RoundTrips
@@ -22,6 +23,10 @@ DELIVERED_PREFIX = "notify:delivered:"  # string per notification id, expires af
 
 # Outcomes whose notification is kept in the dead-letter store for a look and a replay.
 DEAD_LETTER_OUTCOMES = (Outcome.FAILED, Outcome.INVALID)
+
+# Outcomes after which the notification's buttons are surely on no message. A failed one may
+# have arrived all the same (a send that timed out): its buttons keep working.
+UNSHOWN_OUTCOMES = (Outcome.UNLINKED, Outcome.DUPLICATE, Outcome.BLOCKED)
 
 # Statuses a receipt can carry (a duplicate gets none: its first delivery had one).
 RECEIPT_STATUSES = (
@@ -125,6 +130,8 @@ class Settler:
             )
         if outcome is Outcome.SENT and envelope.id is not None:
             pipe.set(DELIVERED_PREFIX + envelope.id, "1", ex=self._window)
+        if envelope.action_key is not None and outcome in UNSHOWN_OUTCOMES:
+            queue_discard(pipe, envelope.action_key)
         # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
         linked = outcome is Outcome.SENT or (outcome is Outcome.FAILED and attempts > 0)
         queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)

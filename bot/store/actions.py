@@ -52,6 +52,12 @@ def parse_callback(data: str | None) -> tuple[str, int] | None:
     return key, int(index)
 
 
+def queue_discard(pipe: Pipeline, key: str) -> None:
+    """Forget the actions stored under `key`: its buttons were never shown (no chat linked,
+    a duplicate, or blocked), and would otherwise be kept for ACTION_TTL_SECONDS for nothing."""
+    pipe.delete(ACTION_PREFIX + key)
+
+
 class Tap(StrEnum):
     """What became of a tap on an action button."""
 
