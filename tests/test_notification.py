@@ -132,7 +132,10 @@ BUTTON = {"text": "Open", "url": "https://shop.example/t/17"}
             "buttons.0.0: a button needs either url or action, not both",
         ),
         ({"buttons": [[{"text": "Neither"}]]}, "buttons.0.0: a button needs either url or"),
-        ({"buttons": [[{"text": " ", "url": "https://e.com"}]]}, "buttons.0.0.text: must not be"),
+        (
+            {"buttons": [[{"text": " ", "url": "https://e.com"}]]},
+            "buttons.0.0: text must not be blank",
+        ),
         ({"buttons": [[BUTTON] * 10] * 11}, "buttons: 110 buttons, over Telegram's limit of 100"),
         (
             {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
@@ -140,7 +143,7 @@ BUTTON = {"text": "Open", "url": "https://shop.example/t/17"}
         ),
         (
             {"buttons": [[{"text": "Evil", "url": "javascript:alert(1)"}]]},
-            "buttons.0.0.url: 'javascript:alert(1)' is not an http, https or tg link",
+            "buttons.0.0: 'javascript:alert(1)' is not an http, https or tg link",
         ),
         (
             {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},

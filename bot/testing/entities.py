@@ -64,9 +64,9 @@ def checked_entities(text: str, params: JSONDict, key: str) -> list[JSONDict]:
         if not 0 <= length <= MAX_BOUND:
             _refuse(f"receive an entity with incorrect length {length}")
     kept = [entity for entity in checked if entity["length"] > 0]  # TDLib drops empty ones
-    units = _utf16_units(text)
+    layout = _Layout(text)
     for entity in sorted(kept, key=lambda e: (e["offset"], -e["length"])):
-        _check_bounds(entity["offset"], entity["length"], units)
+        _check_bounds(entity["offset"], entity["length"], layout)
     return kept
 
 
@@ -131,39 +131,52 @@ def _string_field(entity: JSONDict, field: str) -> str:
     return value
 
 
-def _utf16_units(text: str) -> list[tuple[int, int]]:
-    """(UTF-16 offset, UTF-8 byte offset) where each character of `text` starts, and the end."""
-    starts, units, position = [], 0, 0
-    for char in text:
-        starts.append((units, position))
-        units += 2 if ord(char) > 0xFFFF else 1
-        position += len(char.encode())
-    starts.append((units, position))
-    return starts
+class _Layout:
+    """Where the characters of a text start, in UTF-16 units and in UTF-8 bytes: worked out
+    once per text (a long text with many entities must not be walked once per entity), and
+    not at all for ASCII, where both are the character index."""
+
+    def __init__(self, text: str) -> None:
+        self.ascii = text.isascii()
+        self.units = len(text) if self.ascii else len(text.encode("utf-16-le")) // 2
+        self._bytes: dict[int, int] = {}
+        if not self.ascii:
+            units = position = 0
+            for char in text:
+                self._bytes[units] = position
+                units += 2 if ord(char) > 0xFFFF else 1
+                position += len(char.encode())
+            self._bytes[units] = position
+
+    def starts_character(self, offset: int) -> bool:
+        return self.ascii or offset in self._bytes
+
+    def byte_offset(self, units: int) -> int:
+        """The UTF-8 byte offset of the character that starts at UTF-16 offset `units`."""
+        return units if self.ascii else self._bytes[units]
 
 
-def _check_bounds(offset: int, length: int, starts: list[tuple[int, int]]) -> None:
+def _check_bounds(offset: int, length: int, layout: _Layout) -> None:
     """TDLib's clean_input_string_with_entities: an entity must begin and end on a character
     boundary of the text, inside it; inside a surrogate pair is "in a middle of a UTF-16 symbol",
     reported at the UTF-8 byte offset of the next character."""
     end = offset + length
-    text_units = starts[-1][0]
-    if offset > text_units:
+    if offset > layout.units:
         _refuse(f"entity begins after the end of the text at UTF-16 offset {offset}")
-    if end > text_units:
+    if end > layout.units:
         _refuse(
             f"entity beginning at UTF-16 offset {offset} ends after the end of the text at "
             f"UTF-16 offset {end}"
         )
-    boundaries = dict(starts)
-    if offset not in boundaries:
+    if not layout.starts_character(offset):
         _refuse(
-            f"entity begins in a middle of a UTF-16 symbol at byte offset {boundaries[offset + 1]}"
+            "entity begins in a middle of a UTF-16 symbol at byte offset "
+            f"{layout.byte_offset(offset + 1)}"
         )
-    if end not in boundaries:
+    if not layout.starts_character(end):
         _refuse(
             f"entity beginning at UTF-16 offset {offset} ends in a middle of a UTF-16 symbol at "
-            f"byte offset {boundaries[end + 1]}"
+            f"byte offset {layout.byte_offset(end + 1)}"
         )
 
 

@@ -3,8 +3,10 @@ sendMessage and reads the answer, with no Redis, no parsing and no policy. Not p
 
 Run by the bench as `python -m bot.tools.bare_sender <concurrency>` with BOT_TOKEN and
 TELEGRAM_BASE_URL set; it prints `bare_ready`, then reads one line per burst from stdin
-(`<first chat id> <chats> <count> <tag>`), sends it with `<concurrency>` requests in flight and
-prints `bare_done`.
+(`<first chat id> <chats> <count> <tag> [rich]`), sends it with `<concurrency>` requests in
+flight and prints `bare_done`. With `rich`, each request is the body the bot sends for the
+bench's formatted notification with buttons (BARE_RICH_PARAMS: its text, entities and
+keyboard, made by the bench), the tag at the end of the text.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ import aiohttp
 
 
 async def burst(session: aiohttp.ClientSession, url: str, concurrency: int, line: str) -> None:
-    first_chat, chats, count, tag = line.split()
+    first_chat, chats, count, tag, *kind = line.split()
     numbers = iter(range(int(count)))
+    rich = json.loads(os.environ["BARE_RICH_PARAMS"]) if kind == ["rich"] else None
 
     async def worker() -> None:
         for n in numbers:
-            body = {"chat_id": int(first_chat) + n % int(chats), "text": f"bare {tag} {n}"}
+            chat = int(first_chat) + n % int(chats)
+            if rich is None:
+                body = {"chat_id": chat, "text": f"bare {tag} {n}"}
+            else:
+                body = {"chat_id": chat, **rich, "text": f"{rich['text']} bare {tag} {n}"}
             async with session.post(url, json=body) as response:
                 json.loads(await response.read())
 

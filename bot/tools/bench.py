@@ -23,7 +23,9 @@ from typing import Any, TextIO
 
 import redis
 
+from bot.notification import Notification
 from bot.store.registry import CHAT_TO_USER, USER_TO_CHAT
+from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.scratch import scratch_redis
 from config.settings import PAID_BROADCAST_PER_SECOND, Settings
@@ -76,7 +78,7 @@ class Figures:
     idle_rss_mb: float | None = None
     throughput_lifted: float | None = None
     cpu_ms_per_msg: float | None = None
-    rich_cpu_ms_per_msg: float | None = None  # the bot only: RICH_HTML with RICH_BUTTONS
+    rich_cpu_ms_per_msg: float | None = None  # RICH_HTML with RICH_BUTTONS (or its body)
     peak_rss_mb: float | None = None
     throughput_limited: float | None = None
     cap_fraction: float | None = None
@@ -227,17 +229,19 @@ def _busy_core(on: bool) -> Iterator[None]:
 
 def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
     """The bare aiohttp sender's burst: `count` sendMessage to the same chats, same latency,
-    CONCURRENCY in flight."""
-    env = _env(telegram, url="", channel="")  # it reads BOT_TOKEN and TELEGRAM_BASE_URL
+    CONCURRENCY in flight; and the same with the body the bot sends for RICH_HTML with
+    RICH_BUTTONS, alternating: a bigger request and answer cost something without any
+    formatting, and this is how much."""
+    env = _env(telegram, url="", channel="", BARE_RICH_PARAMS=json.dumps(_rich_params()))
     bare = BotProcess(["-m", "bot.tools.bare_sender", str(CONCURRENCY)], env, "bare_ready")
     figures = Figures(ready_s=bare.ready_s)
 
-    def burst() -> tuple[float, int]:
+    def burst(kind: str = "") -> tuple[float, int]:
         tag = uuid.uuid4().hex[:6]
         started = time.time()
-        bare.tell(f"{CHAT_BASE + 1} {options.users} {options.count} {tag}")
+        bare.tell(f"{CHAT_BASE + 1} {options.users} {options.count} {tag} {kind}")
         sent = telegram.wait_for_sent(
-            lambda m: m.text.startswith(f"bare {tag} "),
+            lambda m: f"bare {tag} " in m.text,
             count=options.count,
             timeout=60 + options.count / 5,
         )
@@ -245,12 +249,26 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
 
     try:
         telegram.latency = options.latency_ms / 1000
-        _best_of(options.bursts, bare, burst, figures)
+        for _ in range(options.bursts):
+            _best_of(1, bare, burst, figures)
+            cpu = bare.cpu_seconds()
+            _, delivered = burst("rich")
+            cpu_ms = 1000 * (bare.cpu_seconds() - cpu) / max(delivered, 1)
+            figures.rich_cpu_ms_per_msg = min(cpu_ms, figures.rich_cpu_ms_per_msg or cpu_ms)
         figures.published = options.count
     finally:
         telegram.latency = 0.0
         bare.stop(exit_wait=0.5)
     return figures
+
+
+def _rich_params() -> dict[str, Any]:
+    """What the bot sends for RICH_HTML with RICH_BUTTONS (a made-up action key)."""
+    notification = Notification.model_validate(
+        {"user_id": 1, "message": RICH_HTML, "format": "html", "buttons": RICH_BUTTONS}
+    )
+    [call] = compose(notification, action_key="k" * 12)
+    return call.params
 
 
 def _link_users(client: redis.Redis, telegram: FakeTelegram, users: int) -> None:
@@ -520,9 +538,11 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         f"bot against the bare sender: {_ratio(bot, bare, 'cpu_ms_per_msg')} its CPU per "
         f"message (goal <= {GOAL_CPU_MULTIPLE:g}x), {_share(bot, bare)} of its throughput "
         f"(goal >= {GOAL_THROUGHPUT_SHARE:.0%})",
-        f"formatted with buttons against plain: {_extra(bot)} CPU per message (goal <= "
-        f"+{GOAL_RICH_EXTRA:.0%}), {_ratio_of(bot, 'rich_cpu_ms_per_msg', bare, 'cpu_ms_per_msg')}"
-        " the bare sender's per plain message",
+        f"formatted with buttons against plain: bot {_extra(bot)} CPU per message, bare "
+        f"sender {_extra(bare)} (the same request and answer, no formatting); the bot's own "
+        f"extra work: {_own_extra(bot, bare)} (goal <= +{GOAL_RICH_EXTRA:.0%}); "
+        f"{_ratio_of(bot, 'rich_cpu_ms_per_msg', bare, 'cpu_ms_per_msg')} the bare sender's "
+        "per plain message",
         f"bot against the blog loop: {_ratio(blog, bot, 'cpu_ms_per_msg')} less CPU per "
         f"message, {_ratio(bot, blog, 'throughput_lifted')} its throughput",
         f"delivered {bot['delivered']} of {bot['published']} (bot), {bare['delivered']} of "
@@ -542,10 +562,21 @@ def _ratio_of(top: dict[str, Any], key: str, bottom: dict[str, Any], bottom_key:
     return f"{top[key] / bottom[bottom_key]:.1f}x"
 
 
-def _extra(bot: dict[str, Any]) -> str:
-    if not bot.get("rich_cpu_ms_per_msg") or not bot.get("cpu_ms_per_msg"):
+def _extra(figures: dict[str, Any]) -> str:
+    if not figures.get("rich_cpu_ms_per_msg") or not figures.get("cpu_ms_per_msg"):
         return "-"
-    return f"{bot['rich_cpu_ms_per_msg'] / bot['cpu_ms_per_msg'] - 1:+.0%}"
+    return f"{figures['rich_cpu_ms_per_msg'] / figures['cpu_ms_per_msg'] - 1:+.0%}"
+
+
+def _own_extra(bot: dict[str, Any], bare: dict[str, Any]) -> str:
+    """What formatting costs the bot beyond what the bigger request costs any client, as a
+    share of the bot's CPU per plain message."""
+    keys = ("rich_cpu_ms_per_msg", "cpu_ms_per_msg")
+    if not all(figures.get(key) for figures in (bot, bare) for key in keys):
+        return "-"
+    bot_extra = bot["rich_cpu_ms_per_msg"] - bot["cpu_ms_per_msg"]
+    bare_extra = bare["rich_cpu_ms_per_msg"] - bare["cpu_ms_per_msg"]
+    return f"{(bot_extra - bare_extra) / bot['cpu_ms_per_msg']:+.0%}"
 
 
 def _share(bot: dict[str, Any], bare: dict[str, Any]) -> str:
