@@ -70,9 +70,11 @@ def _notification_flags(command: argparse.ArgumentParser) -> None:
         default="text",
         help="how MESSAGE is read (default: text, sent as is)",
     )
+    # Both append to one list: the buttons come out in the order they were given.
     command.add_argument(
         "--button",
         action="append",
+        dest="buttons",
         default=[],
         metavar="TEXT=URL",
         type=_button("url"),
@@ -81,6 +83,7 @@ def _notification_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--action",
         action="append",
+        dest="buttons",
         default=[],
         metavar="TEXT=ACTION",
         type=_button("action"),
@@ -108,7 +111,7 @@ def _button(kind: str) -> Callable[[str], Button]:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    buttons = [[button] for button in [*args.button, *args.action]]
+    buttons = [[button] for button in args.buttons]
     return Options(
         id=args.id,
         format=args.format,

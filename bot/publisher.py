@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
@@ -49,6 +49,7 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_LINK_TTL = 24 * 3600
 DEFAULT_ACTIONS_STREAM = "notification:actions"
 ACTIONS_WAIT = 1.0  # seconds one read of the actions stream blocks: below the socket timeout
+MAX_ACTIONS_WAIT = redis_client.SOCKET_TIMEOUT / 2
 
 
 @dataclass(frozen=True)
@@ -171,9 +172,15 @@ class _Destinations(Generic[ClientT]):
             group,
             consumer,
             {self.actions_stream: "0" if pending else ">"},
-            count=100,
-            block=None if pending else int(wait * 1000),
+            count=1,  # one at a time: an event not handled yet stays free for the others
+            block=None if pending else max(1, int(wait * 1000)),  # BLOCK 0 waits for ever
         )
+
+
+def _check_wait(wait: float) -> None:
+    # A read that blocks past the connection's socket timeout fails instead of returning.
+    if not 0 < wait <= MAX_ACTIONS_WAIT:
+        raise ValueError(f"wait must be over 0 and at most {MAX_ACTIONS_WAIT:g} seconds")
 
 
 def _entries(reply: Any) -> list[tuple[Any, dict[Any, Any]]]:
@@ -222,14 +229,21 @@ class Publisher(_Destinations[redis.Redis]):
         *,
         wait: float = ACTIONS_WAIT,
         stop_after: float | None = None,
-    ) -> Iterator[ActionEvent]:
+    ) -> Generator[ActionEvent, None, None]:
         """Taps on action buttons, read from the actions stream with the consumer `group`
         (made on first use, from the stream's start). Each web-app process that reads with
         the same group gets a share of the events; give each its own `consumer` name.
 
         An event is acknowledged when the loop asks for the next one: leaving the loop (break,
         an exception) leaves it pending, and the next call with this consumer name yields it
-        again. `stop_after`: stop once no event came for that many seconds (None: never)."""
+        again. `stop_after`: stop once no event came for that many seconds (None: never); `wait`:
+        how long one read waits for events (at most half the connection's socket timeout)."""
+        _check_wait(wait)  # here, not when the loop starts
+        return self._actions(group, consumer, wait, stop_after)
+
+    def _actions(
+        self, group: str, consumer: str, wait: float, stop_after: float | None
+    ) -> Generator[ActionEvent, None, None]:
         try:
             self.client.xgroup_create(self.actions_stream, group, id="0", mkstream=True)
         except ResponseError as exc:
@@ -304,7 +318,7 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         )
         return as_text(entry)
 
-    async def actions(
+    def actions(
         self,
         group: str,
         consumer: str = "web",
@@ -313,6 +327,12 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         stop_after: float | None = None,
     ) -> AsyncGenerator[ActionEvent, None]:
         """Publisher.actions for asyncio: `async for event in notifier.actions("shop"): ...`"""
+        _check_wait(wait)  # here, not when the loop starts
+        return self._actions(group, consumer, wait, stop_after)
+
+    async def _actions(
+        self, group: str, consumer: str, wait: float, stop_after: float | None
+    ) -> AsyncGenerator[ActionEvent, None]:
         try:
             await self.client.xgroup_create(self.actions_stream, group, id="0", mkstream=True)
         except ResponseError as exc:

@@ -241,8 +241,8 @@ def test_publish_flags_give_every_field_of_the_notification(
     redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
     env = bot_env(REDIS_URL=redis_url, NOTIFICATION_STREAM=f"{channel}-stream")
-    flags = ["--format", "html", "--button", "Track=https://shop.example/t/17"]
-    flags += ["--action", "Received=order-17:received", "--silent", "--no-preview"]
+    flags = ["--format", "html", "--action", "Received=order-17:received"]
+    flags += ["--button", "Track=https://shop.example/t/17", "--silent", "--no-preview"]
     flags += ["--protect", "--thread-id", "7", "--document", "https://shop.example/i.pdf"]
     queued = run_cli("enqueue", "42", "<b>Hi</b>", *flags, env=env, cwd=tmp_path)
     bad_button = run_cli("enqueue", "42", "hi", "--button", "no-equals", env=env, cwd=tmp_path)
@@ -255,9 +255,9 @@ def test_publish_flags_give_every_field_of_the_notification(
         "user_id": 42,
         "message": "<b>Hi</b>",
         "format": "html",
-        "buttons": [
-            [{"text": "Track", "url": "https://shop.example/t/17"}],
+        "buttons": [  # in the order the flags were given
             [{"text": "Received", "action": "order-17:received"}],
+            [{"text": "Track", "url": "https://shop.example/t/17"}],
         ],
         "silent": True,
         "preview": False,

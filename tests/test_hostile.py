@@ -110,3 +110,24 @@ async def test_a_redis_error_that_is_not_an_outage_does_not_stop_the_listener(
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
+
+
+async def test_parsing_a_huge_hostile_markdown_does_not_stall_the_bot(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """32,768 characters of "![" take markdown-it ~0.5 s to convert: a chat user's /help sent
+    at the same moment is answered before that notification's first part goes out."""
+    await link_chat(telegram, redis_client, user_id=1, chat_id=9001)
+    hostile = "![" * (settings.message_max_chars // 2)
+    plain_publish(
+        settings.redis_url,
+        settings.notification_channel,
+        {"user_id": 1, "message": hostile, "format": "markdown"},
+    )
+    telegram.user_says(9002, "/help")
+    [reply] = await wait_sent(telegram, chat_id=9002)
+    first = await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text.startswith("!["))
+    assert reply.at < first[0].at

@@ -222,7 +222,7 @@ def test_action_events_are_acknowledged_when_the_loop_moves_on(
         publisher.client.close()
 
 
-async def test_async_action_events_share_a_group_between_consumers(
+async def test_consumers_of_one_group_get_different_action_events(
     redis_url: str, channel: str
 ) -> None:
     stream = f"{channel}-actions"
@@ -231,11 +231,16 @@ async def test_async_action_events_share_a_group_between_consumers(
     try:
         for number in range(4):
             add_event(sync, stream, f"tap-{number}")
-        one = [e.action async for e in publisher.actions("shop", "web-1", stop_after=0.2, wait=0.1)]
+        one = []
+        async for event in publisher.actions("shop", "web-1", stop_after=0.2, wait=0.1):
+            one.append(event.action)
+            break  # web-1 holds tap-0: handed out, not acknowledged
         two = [e.action async for e in publisher.actions("shop", "web-2", stop_after=0.2, wait=0.1)]
-        assert sorted(one + two) == [f"tap-{n}" for n in range(4)]
-        assert two == []  # web-1 read them all, and acknowledged each
-        assert (await publisher.client.xpending(stream, "shop"))["pending"] == 0
+        assert one == ["tap-0"]
+        assert two == ["tap-1", "tap-2", "tap-3"]  # web-2 never sees what web-1 holds
+        assert (await publisher.client.xpending(stream, "shop"))["pending"] == 1
+        with pytest.raises(ValueError, match="wait must be over 0"):
+            publisher.actions("shop", wait=0)  # BLOCK 0 would wait for ever
     finally:
         sync.delete(stream)
         sync.close()

@@ -13,12 +13,13 @@ import redis
 import redis.asyncio
 
 from bot.chat.actions import EXPIRED
+from bot.chat.throttle import SLOW_DOWN
 from bot.notification import Outcome
 from bot.publisher import AsyncPublisher, Button
 from bot.store.actions import ACTION_PREFIX
 from bot.testing import FakeTelegram
 from config.settings import Settings
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_chat, next_json, plain_publish, wait_sent
 
 ORDER_HTML = '<b>Order #17</b> has shipped. <a href="https://shop.example/t/17">Track it</a>'
@@ -263,20 +264,39 @@ async def test_a_caption_too_long_goes_as_the_document_then_the_text_with_the_bu
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "reason"),
     [
-        {"format": "bbcode"},
-        {"format": "html", "message": "Hello <b>world"},
-        {"format": "html", "message": "<marquee>hi</marquee>"},
-        {"format": "html", "message": '<a href="javascript:alert(1)">x</a>'},
-        {"buttons": [[]]},
-        {"buttons": [[{"text": "Both", "url": "https://e.com", "action": "a"}]]},
-        {"buttons": [[{"text": "Neither"}]]},
-        {"buttons": [[{"text": "x", "url": "https://e.com"}] * 101]},
-        {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
-        {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},
-        {"photo": "http://e.com/p.jpg"},
-        {"thread_id": "seven"},
+        ({"format": "bbcode"}, "format: input should be 'text', 'html' or 'markdown'"),
+        ({"format": "html", "message": "Hello <b>world"}, "message: unclosed <b> at character 7"),
+        ({"format": "html", "message": "<marquee>hi</marquee>"}, "message: unsupported tag <mar"),
+        (
+            {"format": "html", "message": '<a href="javascript:alert(1)">x</a>'},
+            "message: <a href> at character 1: 'javascript:alert(1)' is not an http",
+        ),
+        ({"buttons": [[]]}, "buttons: row 0 is empty"),
+        (
+            {"buttons": [[{"text": "Both", "url": "https://e.com", "action": "a"}]]},
+            "buttons.0.0: a button needs either url or action, not both",
+        ),
+        ({"buttons": [[{"text": "Neither"}]]}, "buttons.0.0: a button needs either url or"),
+        (
+            {"buttons": [[{"text": "x", "url": "https://e.com"}] * 101]},
+            "buttons: 101 buttons, over Telegram's limit of 100",
+        ),
+        (
+            {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
+            "buttons.0.0.action: string should have at most 1000 characters",
+        ),
+        (
+            {"buttons": [[{"text": "Dev", "url": "http://localhost:3000/o/17"}]]},
+            "buttons.0.0: 'http://localhost:3000/o/17' is a link Telegram refuses",
+        ),
+        (
+            {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},
+            "photo and document: give one of them, not both",
+        ),
+        ({"photo": "http://e.com/p.jpg"}, "photo: must be an https URL or a Telegram file_id"),
+        ({"thread_id": "seven"}, "thread_id: input should be a valid integer"),
     ],
 )
 async def test_bad_rich_input_is_dead_lettered_and_the_next_one_delivered(
@@ -285,6 +305,7 @@ async def test_bad_rich_input_is_dead_lettered_and_the_next_one_delivered(
     redis_client: redis.asyncio.Redis,
     settings: Settings,
     fields: dict[str, Any],
+    reason: str,
 ) -> None:
     await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
     publish(settings, **{"user_id": 42, "message": "bad one", **fields})
@@ -297,6 +318,7 @@ async def test_bad_rich_input_is_dead_lettered_and_the_next_one_delivered(
     assert not [m for m in telegram.sent if m.text == "bad one"]
     letters = await running_bot.bot.dead_letters.latest(10)
     assert len(letters) == 1
+    assert letters[0].reason.startswith(reason)
     assert "\n" not in letters[0].reason
     assert json.loads(letters[0].payload)["message"] == fields.get("message", "bad one")
 
@@ -314,3 +336,46 @@ async def test_buttons_never_shown_leave_no_key_in_redis(
     receipt: Any = await next_json(receipts)
     assert receipt["status"] == "unlinked"
     assert [k async for k in redis_client.scan_iter(match=ACTION_PREFIX + "*")] == []
+
+
+async def test_a_long_button_label_still_gets_its_toast(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """A label may be 200 characters; a toast may not be longer than that, "✓ " included."""
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    label = "Yes, " + "really " * 28  # 201 characters before it is trimmed to 200 ...
+    publish(settings, user_id=42, message="Sure?", buttons=[[{"text": label[:200], "action": "y"}]])
+    [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: bool(m.buttons))
+
+    toast = (
+        await answer_to(
+            telegram, telegram.tap(9001, sent.message_id, data=sent.buttons[0][0]["callback_data"])
+        )
+    ).get("text")
+
+    assert toast == ("✓ " + label[:200])[:199] + "…"
+    [event] = await actions_seen(settings, redis_client)
+    assert event.action == "y"
+
+
+async def test_a_user_tapping_too_fast_gets_a_toast_not_a_chat_message(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    running = await start_bot(
+        settings.model_copy(update={"command_burst": 2, "command_per_minute": 1})
+    )
+    try:
+        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)  # one of the two
+        publish(settings, user_id=42, message="Tap", buttons=[[{"text": "Go", "action": "go"}]])
+        [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: bool(m.buttons))
+        before = len(telegram.sent)
+        taps = [telegram.tap(9001, sent.message_id, button="Go") for _ in range(3)]
+        answers = [(await answer_to(telegram, query)).get("text") for query in taps]
+    finally:
+        await running.shutdown()
+    assert answers[0] == "✓ Go"
+    assert answers[1:] == [SLOW_DOWN, SLOW_DOWN]
+    assert len(telegram.sent) == before  # no "slow down" message under the notification

@@ -16,6 +16,7 @@ from bot.store.actions import CALLBACK_PREFIX, ActionStore, Tap, TapEvent, parse
 log = structlog.get_logger(__name__)
 
 DONE = "✓ {button}"
+MAX_TOAST = 200  # characters Telegram shows in a callback query's answer
 EXPIRED = "This button has expired or is not valid any more."
 UNAVAILABLE = "Sorry, that did not go through. Please try again in a minute."
 
@@ -53,7 +54,10 @@ class ButtonTaps:
             return
         if outcome is Tap.RECORDED:
             log.info("action_recorded", chat_id=chat_id)
-        await self._answer(query.answer(DONE.format(button=_label(message, query.data))))
+        toast = DONE.format(button=_label(message, query.data))
+        if len(toast) > MAX_TOAST:  # a button's text may be longer than a toast may be
+            toast = toast[: MAX_TOAST - 1] + "…"
+        await self._answer(query.answer(toast))
 
     @staticmethod
     async def _answer(answering: Awaitable[bool]) -> None:

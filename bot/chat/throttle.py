@@ -77,6 +77,14 @@ class CommandBudget:
         if user is None or self.allow(user.id):
             return
         bucket = self._buckets[user.id]
+        if update.callback_query is not None:
+            # A tap: its spinner must stop, and a reply under the bot's own notification would
+            # be a chat message per tap. The toast says it instead.
+            try:
+                await update.callback_query.answer(SLOW_DOWN)
+            except TelegramError as exc:
+                log.warning("throttle_reply_failed", error=exc.message)
+            raise ApplicationHandlerStop
         message = update.effective_message
         if not bucket.warned and message is not None:
             bucket.warned = True

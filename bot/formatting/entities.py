@@ -22,6 +22,9 @@ BLOCKQUOTE, EXPANDABLE_BLOCKQUOTE = "blockquote", "expandable_blockquote"
 # else (javascript:, data:, file:) is refused when the notification is parsed.
 LINK_SCHEMES = ("http", "https", "tg")
 _WHITESPACE = re.compile(r"\s")
+_TG_END = re.compile(r"[/?#]")
+_TG_NAME = re.compile(r"[A-Za-z0-9_-]+")
+MAX_PORT = 65535
 
 
 class Entity(NamedTuple):
@@ -47,8 +50,8 @@ class Entity(NamedTuple):
 
 
 class Formatted(NamedTuple):
-    """Text as the chat shows it and the entities that format it (sorted by offset, outer
-    before inner)."""
+    """Text as the chat shows it and the entities that format it (sorted by offset, the longer
+    first where two start together)."""
 
     text: str
     entities: tuple[Entity, ...] = ()
@@ -73,16 +76,31 @@ def utf16_offsets(text: str) -> list[int]:
 
 
 def check_link(url: str) -> str:
-    """`url` if a chat may open it (http, https or tg with somewhere to go); ValueError naming
-    what is wrong otherwise."""
+    """`url` if Telegram takes it for a link (a text_link, a URL button): http or https with a
+    host that has a dot (or an IP address) and a valid port, or tg://<name>; ValueError naming
+    what is wrong otherwise. Telegram refuses the rest ("Wrong HTTP URL") at send time."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in LINK_SCHEMES:
         raise ValueError(f"{_short(url)!r} is not an http, https or tg link")
-    parts = urlsplit(url)
-    if not (parts.netloc or (scheme == "tg" and (parts.path or parts.query))):
-        raise ValueError(f"{_short(url)!r} is a link with nowhere to go")
     if _WHITESPACE.search(url):
         raise ValueError(f"{_short(url)!r} is a link with whitespace in it")
+    if scheme == "tg":
+        name = _TG_END.split(url[3:].removeprefix("//"), maxsplit=1)[0]
+        if not _TG_NAME.fullmatch(name):
+            raise ValueError(f"{_short(url)!r} is not a tg://<name> link")
+        return url
+    parts = urlsplit(url)
+    try:
+        port = parts.port  # urlsplit checks the port only when asked for it
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port <= MAX_PORT:
+        raise ValueError(f"{_short(url)!r} is a link with an invalid port")
+    host = parts.hostname or ""
+    if "." not in host and ":" not in host:  # ":": an IPv6 address
+        raise ValueError(
+            f"{_short(url)!r} is a link Telegram refuses: its host needs a domain with a dot"
+        )
     return url
 
 

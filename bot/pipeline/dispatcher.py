@@ -36,6 +36,11 @@ log = structlog.get_logger(__name__)
 # linked another chat, or was unlinked) is followed as if the read had come just before.
 REREAD_AFTER = 1.0
 
+# Payloads larger than this are parsed in a thread: converting 32,768 characters of hostile
+# Markdown ("![" repeated) takes ~0.5 s, which on the event loop would stall every send. The
+# thread still needs the GIL, but the loop gets it back every few milliseconds.
+PARSE_ON_LOOP_BYTES = 4096
+
 # Sends a notification to the chat its user is linked to (None: not linked), its action
 # buttons' taps stored under the key given (None: it has none).
 Deliver = Callable[[Notification, int | None, str | None], Awaitable[Result]]
@@ -112,7 +117,12 @@ class Dispatcher:
         self._stats.received += 1
         self.activity.set()
         try:
-            envelope.notification = parse_notification(envelope.payload, self._max_chars)
+            if len(envelope.payload) <= PARSE_ON_LOOP_BYTES:
+                envelope.notification = parse_notification(envelope.payload, self._max_chars)
+            else:
+                envelope.notification = await asyncio.to_thread(
+                    parse_notification, envelope.payload, self._max_chars
+                )
         except InvalidNotification as exc:
             try:
                 await self._settle_here(envelope, Outcome.INVALID, exc.reason)
@@ -200,9 +210,10 @@ class Dispatcher:
         notification = envelope.notification
         assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
         user_id, notification_id = notification.user_id, notification.id
-        if notification.buttons and notification.actions and envelope.action_key is None:
+        actions = self._actions
+        if actions is not None and envelope.action_key is None and notification.actions:
             envelope.action_key = new_key()
-        actions, key = self._actions, envelope.action_key
+        key = envelope.action_key
 
         def queue(pipe: Pipeline) -> None:
             ChatRegistry.queue_chat_for(pipe, user_id)

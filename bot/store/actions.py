@@ -5,6 +5,7 @@ tap becomes one event on the actions stream, once, however often Telegram sends 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ ACTION_PREFIX = "notify:action:"  # JSON {"id", "user_id", "actions"} per notifi
 TAP_PREFIX = "notify:tap:"  # a callback query recorded already (Telegram may send it again)
 TAP_MEMORY = 24 * 3600  # seconds: Telegram stops resending an update long before this
 CALLBACK_PREFIX = "a:"  # callback_data of an action button: "a:<key>:<index>"
+_INDEX = re.compile(r"[0-9]{1,3}")
 KEY_BYTES = 9  # 72 random bits, 12 characters: unguessable, and short in callback_data
 
 # Record a tap once: the first SET NX for a callback query adds the event, any repeat adds none.
@@ -47,7 +49,7 @@ def parse_callback(data: str | None) -> tuple[str, int] | None:
     if not data or not data.startswith(CALLBACK_PREFIX):
         return None
     key, _, index = data.removeprefix(CALLBACK_PREFIX).rpartition(":")
-    if not key or not index.isdigit() or len(index) > 3:
+    if not key or not _INDEX.fullmatch(index):  # "²".isdigit(), and int("²") raises
         return None
     return key, int(index)
 

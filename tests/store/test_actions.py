@@ -47,7 +47,7 @@ def test_callback_data_is_short_and_parses_back() -> None:
     data = callback_data(key, 99)
     assert len(data.encode()) <= 64
     assert parse_callback(data) == (key, 99)
-    for foreign in (None, "", "settings:1", "a:", "a:key", "a:key:x", "a::1", "a:k:12345"):
+    for foreign in (None, "", "settings:1", "a:", "a:key", "a:key:x", "a::1", "a:k:12345", "a:k:²"):
         assert parse_callback(foreign) is None
 
 
