@@ -85,14 +85,6 @@ class Sender:
             raise TelegramError("Invalid server response")  # sent, maybe; nothing to tell
         return int(message["message_id"])
 
-    async def send_message(
-        self, chat_id: int, text: str, *, allow_paid_broadcast: bool = False
-    ) -> int:
-        """Send `text` literally (no parse_mode) and return the new message's id."""
-        return await self.send(
-            chat_id, "sendMessage", {"text": text}, allow_paid_broadcast=allow_paid_broadcast
-        )
-
     async def get_me(self) -> dict[str, Any]:
         """The bot's own user: the cheapest call that proves Telegram answers this token."""
         result: dict[str, Any] = await self._call("getMe", b"{}")

@@ -73,15 +73,15 @@ async def test_an_error_answer_raises_what_python_telegram_bot_raises(
     with pytest.raises(TelegramError) as theirs:
         await ptb.send_message(CHAT, "hi")
     with pytest.raises(TelegramError) as ours:
-        await sender.send_message(CHAT, "hi")
+        await sender.send(CHAT, "sendMessage", {"text": "hi"})
     assert what(ours.value) == what(theirs.value)
 
 
 async def test_a_sent_message_returns_its_id_and_is_counted(
     sender: Sender, telegram: FakeTelegram, answers: Answers
 ) -> None:
-    first = await sender.send_message(CHAT, "<b>literal</b> *text*")
-    second = await sender.send_message(CHAT, "again", allow_paid_broadcast=True)
+    first = await sender.send(CHAT, "sendMessage", {"text": "<b>literal</b> *text*"})
+    second = await sender.send(CHAT, "sendMessage", {"text": "again"}, allow_paid_broadcast=True)
     assert second > first
     sent = telegram.sent
     assert [m.text for m in sent] == ["<b>literal</b> *text*", "again"]
@@ -96,7 +96,7 @@ async def test_a_hung_request_times_out(
 ) -> None:
     telegram.hang_next("sendMessage", 2.0)
     with pytest.raises(TelegramError, match="Timed out"):
-        await sender.send_message(CHAT, "hi")
+        await sender.send(CHAT, "sendMessage", {"text": "hi"})
     assert answers.unreachable == [("sendMessage", "timeout", "Timed out")]
 
 
@@ -106,7 +106,7 @@ async def test_a_dropped_connection_is_a_network_error_not_a_refusal(
     await sender.get_me()  # a connection is open, then the answer never comes
     telegram.drop_next("sendMessage")
     with pytest.raises(TelegramError) as caught:
-        await sender.send_message(CHAT, "hi")
+        await sender.send(CHAT, "sendMessage", {"text": "hi"})
     assert not isinstance(caught.value, NotConnected)  # it may have arrived
     assert answers.unreachable[-1][:2] == ("sendMessage", "network")
 
@@ -117,14 +117,16 @@ async def test_an_unreachable_telegram_raises_not_connected_without_the_token(
     telegram.go_offline()
     try:
         with pytest.raises(NotConnected) as caught:
-            await sender.send_message(CHAT, "hi")
+            await sender.send(CHAT, "sendMessage", {"text": "hi"})
     finally:
         telegram.come_back()
     secret = telegram.token.split(":", 1)[1]
     assert secret not in str(caught.value)
     assert all(secret not in error for _, _, error in answers.unreachable)
     assert answers.unreachable[-1][:2] == ("sendMessage", "network")
-    await sender.send_message(CHAT, "back")  # the same sender works again afterwards
+    await sender.send(
+        CHAT, "sendMessage", {"text": "back"}
+    )  # the same sender works again afterwards
     assert [m.text for m in telegram.sent] == ["back"]
 
 
