@@ -129,3 +129,61 @@ class CountedTrips(RoundTrips):
     async def _one_trip(self, trip: list[Any]) -> None:
         self.count += 1
         await super()._one_trip(trip)
+
+
+EXAMPLE_BUTTON = {"text": "Open", "url": "https://shop.example/t/17"}
+
+# Rich fields a notification is refused for, with the start of the reason it is refused with
+# (the unit test of parsing and the end-to-end test of dead letters share them).
+BAD_RICH_FIELDS: list[tuple[dict[str, Any], str]] = [
+    ({"format": "bbcode"}, "format: input should be 'text', 'html' or 'markdown'"),
+    (
+        {"format": "html", "message": "Hello <b>world"},
+        "message: unclosed <b> at character 7",
+    ),
+    ({"format": "html", "message": "<div>x</div>"}, "message: unsupported tag <div>"),
+    (
+        {"format": "html", "message": '<a href="javascript:alert(1)">x</a>'},
+        "message: <a href> at character 1: 'javascript:alert(1)' is not an http, https",
+    ),
+    (
+        {"format": "markdown", "message": "[x](javascript:alert(1))"},
+        "message: 'javascript:alert(1)' is not an http, https or tg link",
+    ),
+    ({"format": "html", "message": "<b> </b>"}, "message: nothing to show once the html"),
+    ({"buttons": [[EXAMPLE_BUTTON], []]}, "buttons: row 1 is empty"),
+    (
+        {"buttons": [[{"text": "Both", "url": "https://e.com", "action": "a"}]]},
+        "buttons.0.0: a button needs either url or action, not both",
+    ),
+    ({"buttons": [[{"text": "Neither"}]]}, "buttons.0.0: a button needs either url or"),
+    (
+        {"buttons": [[{"text": " ", "url": "https://e.com"}]]},
+        "buttons.0.0: text must not be blank",
+    ),
+    (
+        {"buttons": [[EXAMPLE_BUTTON] * 10] * 11},
+        "buttons: 110 buttons, over Telegram's limit of 100",
+    ),
+    (
+        {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
+        "buttons.0.0.action: string should have at most 1000 characters",
+    ),
+    (
+        {"buttons": [[{"text": "Evil", "url": "javascript:alert(1)"}]]},
+        "buttons.0.0: 'javascript:alert(1)' is not an http, https or tg link",
+    ),
+    (
+        {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},
+        "photo and document: give one of them, not both",
+    ),
+    (
+        {"buttons": [[{"text": "Dev", "url": "http://localhost:3000/o/17"}]]},
+        "buttons.0.0: 'http://localhost:3000/o/17' is a link Telegram refuses",
+    ),
+    ({"photo": "http://e.com/p.jpg"}, "photo: must be an https URL or a Telegram file_id"),
+    ({"document": "ftp://e.com/d.pdf"}, "document: must be an https URL or a Telegram"),
+    ({"thread_id": "7"}, "thread_id: input should be a valid integer"),
+    ({"thread_id": 7.5}, "thread_id: input should be a valid integer"),
+    ({"silent": "yes"}, "silent: input should be a valid boolean"),
+]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bot.notification import PREVIEW_CHARS, InvalidNotification, Notification, parse_notification
+from tests.helpers import BAD_RICH_FIELDS, EXAMPLE_BUTTON
 
 
 def test_a_valid_payload_parses_from_bytes_or_text() -> None:
@@ -105,57 +106,7 @@ def rich(**fields: object) -> str:
     return json.dumps({"user_id": 1, "message": "hi", **fields})
 
 
-BUTTON = {"text": "Open", "url": "https://shop.example/t/17"}
-
-
-@pytest.mark.parametrize(
-    ("fields", "reason"),
-    [
-        ({"format": "bbcode"}, "format: input should be 'text', 'html' or 'markdown'"),
-        (
-            {"format": "html", "message": "Hello <b>world"},
-            "message: unclosed <b> at character 7",
-        ),
-        ({"format": "html", "message": "<div>x</div>"}, "message: unsupported tag <div>"),
-        (
-            {"format": "html", "message": '<a href="javascript:alert(1)">x</a>'},
-            "message: <a href> at character 1: 'javascript:alert(1)' is not an http, https",
-        ),
-        (
-            {"format": "markdown", "message": "[x](javascript:alert(1))"},
-            "message: 'javascript:alert(1)' is not an http, https or tg link",
-        ),
-        ({"format": "html", "message": "<b> </b>"}, "message: nothing to show once the html"),
-        ({"buttons": [[BUTTON], []]}, "buttons: row 1 is empty"),
-        (
-            {"buttons": [[{"text": "Both", "url": "https://e.com", "action": "a"}]]},
-            "buttons.0.0: a button needs either url or action, not both",
-        ),
-        ({"buttons": [[{"text": "Neither"}]]}, "buttons.0.0: a button needs either url or"),
-        (
-            {"buttons": [[{"text": " ", "url": "https://e.com"}]]},
-            "buttons.0.0: text must not be blank",
-        ),
-        ({"buttons": [[BUTTON] * 10] * 11}, "buttons: 110 buttons, over Telegram's limit of 100"),
-        (
-            {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
-            "buttons.0.0.action: string should have at most 1000 characters",
-        ),
-        (
-            {"buttons": [[{"text": "Evil", "url": "javascript:alert(1)"}]]},
-            "buttons.0.0: 'javascript:alert(1)' is not an http, https or tg link",
-        ),
-        (
-            {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},
-            "photo and document: give one of them, not both",
-        ),
-        ({"photo": "http://e.com/p.jpg"}, "photo: must be an https URL or a Telegram file_id"),
-        ({"document": "ftp://e.com/d.pdf"}, "document: must be an https URL or a Telegram"),
-        ({"thread_id": "7"}, "thread_id: input should be a valid integer"),
-        ({"thread_id": 7.5}, "thread_id: input should be a valid integer"),
-        ({"silent": "yes"}, "silent: input should be a valid boolean"),
-    ],
-)
+@pytest.mark.parametrize(("fields", "reason"), BAD_RICH_FIELDS)
 def test_bad_rich_fields_are_invalid_with_a_one_line_reason(
     fields: dict[str, object], reason: str
 ) -> None:
@@ -192,7 +143,7 @@ def test_action_buttons_are_listed_in_reading_order() -> None:
     parsed = parse_notification(
         rich(
             buttons=[
-                [{"text": "A", "action": "first"}, BUTTON],
+                [{"text": "A", "action": "first"}, EXAMPLE_BUTTON],
                 [{"text": "B", "action": "second"}],
             ]
         )

@@ -20,7 +20,14 @@ from bot.store.actions import ACTION_PREFIX
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, next_json, plain_publish, wait_sent
+from tests.helpers import (
+    BAD_RICH_FIELDS,
+    eventually,
+    link_chat,
+    next_json,
+    plain_publish,
+    wait_sent,
+)
 
 ORDER_HTML = '<b>Order #17</b> has shipped. <a href="https://shop.example/t/17">Track it</a>'
 BUTTONS = [
@@ -263,42 +270,7 @@ async def test_a_caption_too_long_goes_as_the_document_then_the_text_with_the_bu
     assert receipt["message_ids"] == [document.message_id, text.message_id]
 
 
-@pytest.mark.parametrize(
-    ("fields", "reason"),
-    [
-        ({"format": "bbcode"}, "format: input should be 'text', 'html' or 'markdown'"),
-        ({"format": "html", "message": "Hello <b>world"}, "message: unclosed <b> at character 7"),
-        ({"format": "html", "message": "<marquee>hi</marquee>"}, "message: unsupported tag <mar"),
-        (
-            {"format": "html", "message": '<a href="javascript:alert(1)">x</a>'},
-            "message: <a href> at character 1: 'javascript:alert(1)' is not an http",
-        ),
-        ({"buttons": [[]]}, "buttons: row 0 is empty"),
-        (
-            {"buttons": [[{"text": "Both", "url": "https://e.com", "action": "a"}]]},
-            "buttons.0.0: a button needs either url or action, not both",
-        ),
-        ({"buttons": [[{"text": "Neither"}]]}, "buttons.0.0: a button needs either url or"),
-        (
-            {"buttons": [[{"text": "x", "url": "https://e.com"}] * 101]},
-            "buttons: 101 buttons, over Telegram's limit of 100",
-        ),
-        (
-            {"buttons": [[{"text": "Long", "action": "a" * 1001}]]},
-            "buttons.0.0.action: string should have at most 1000 characters",
-        ),
-        (
-            {"buttons": [[{"text": "Dev", "url": "http://localhost:3000/o/17"}]]},
-            "buttons.0.0: 'http://localhost:3000/o/17' is a link Telegram refuses",
-        ),
-        (
-            {"photo": "https://e.com/p.jpg", "document": "https://e.com/d.pdf"},
-            "photo and document: give one of them, not both",
-        ),
-        ({"photo": "http://e.com/p.jpg"}, "photo: must be an https URL or a Telegram file_id"),
-        ({"thread_id": "seven"}, "thread_id: input should be a valid integer"),
-    ],
-)
+@pytest.mark.parametrize(("fields", "reason"), BAD_RICH_FIELDS)
 async def test_bad_rich_input_is_dead_lettered_and_the_next_one_delivered(
     running_bot: RunningBot,
     telegram: FakeTelegram,

@@ -90,39 +90,21 @@ class _Converter:
         self.entities: list[Entity] = []
 
     def run(self) -> Formatted:
-        source, at, pieces, stack = self.source, 0, self.pieces, self.stack
+        source, at = self.source, 0
         for token in _TOKEN.finditer(source):
-            start = token.start()
-            if start > at:  # the text before it
-                text = source[at:start]
-                pieces.append(text)
-                self.length += len(text) if text.isascii() else utf16_len(text)
+            self._text(source[at : token.start()])
             at = token.end()
-            name = token[2]
-            if name is None:
-                if token[5] is None:
-                    raise HTMLFormatError(f"unterminated tag at character {start + 1}")
-                self._reference(token[5], start + 1)
-                continue
-            tag = name if name.islower() else name.lower()
-            entity = SIMPLE_TAGS.get(tag)
-            # The common case inline: <b>, <i>, ... without attributes, outside code.
-            if (
-                entity is not None
-                and not (token[1] or token[3] or token[4])
-                and not (stack and stack[-1].tag in _CODE_TAGS)
-            ):
-                stack.append(_Open(tag, start + 1, entity, self.length))
-            elif token[1] and stack and stack[-1].tag == tag:
-                self._close(tag, start + 1)
+            if token[2] is not None:
+                self._tag(token[2].lower(), token)
+            elif token[5] is not None:
+                self._reference(token[5], token.start() + 1)
             else:
-                self._tag(tag, token)
-        if at < len(source):
-            self._text(source[at:])
-        if stack:
-            first = stack[0]
+                raise HTMLFormatError(f"unterminated tag at character {token.start() + 1}")
+        self._text(source[at:])
+        if self.stack:
+            first = self.stack[0]
             raise HTMLFormatError(f"unclosed <{first.tag}> at character {first.at}")
-        return strip("".join(pieces), self.entities)
+        return strip("".join(self.pieces), self.entities)
 
     def _text(self, text: str) -> None:
         if text:
@@ -153,7 +135,7 @@ class _Converter:
 
     def _open(self, tag: str, attributes: dict[str, str | None], at: int) -> None:
         top = self.stack[-1] if self.stack else None
-        if top is not None and top.tag in ("code", "pre") and not (top.tag, tag) == ("pre", "code"):
+        if top is not None and top.tag in _CODE_TAGS and (top.tag, tag) != ("pre", "code"):
             raise HTMLFormatError(
                 f"<{tag}> inside <{top.tag}> at character {at}: code is shown as it is"
             )

@@ -238,9 +238,10 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
     bare = BotProcess(["-m", "bot.tools.bare_sender", str(CONCURRENCY)], env, "bare_ready")
     figures = Figures(ready_s=bare.ready_s)
 
-    def burst(kind: str = "") -> tuple[float, int]:
+    def burst(rich: bool) -> tuple[float, int]:
         tag = uuid.uuid4().hex[:6]
         started = time.time()
+        kind = "rich" if rich else ""
         bare.tell(f"{CHAT_BASE + 1} {options.users} {options.count} {tag} {kind}")
         sent = telegram.wait_for_sent(
             lambda m: f"bare {tag} " in m.text,
@@ -251,12 +252,7 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
 
     try:
         telegram.latency = options.latency_ms / 1000
-        for _ in range(options.bursts):
-            _best_of(1, bare, burst, figures)
-            cpu = bare.cpu_seconds()
-            _, delivered = burst("rich")
-            cpu_ms = 1000 * (bare.cpu_seconds() - cpu) / max(delivered, 1)
-            figures.rich_cpu_ms_per_msg = min(cpu_ms, figures.rich_cpu_ms_per_msg or cpu_ms)
+        _bursts(options.bursts, bare, burst, figures, rich=True)
         figures.published = options.count
     finally:
         telegram.latency = 0.0
@@ -414,20 +410,15 @@ def _profile(
         _idle(process, options, figures)
         _latency(options, telegram, client, channel, figures)
         telegram.latency = options.latency_ms / 1000
-        for _ in range(options.bursts):
-            _best_of(
-                1,
-                process,
-                lambda: _send_and_wait(telegram, client, channel, count, options.users),
-                figures,
-            )
-            if rich:
-                cpu = process.cpu_seconds()
-                _, delivered = _send_and_wait(
-                    telegram, client, channel, count, options.users, rich=True
-                )
-                cpu_ms = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
-                figures.rich_cpu_ms_per_msg = min(cpu_ms, figures.rich_cpu_ms_per_msg or cpu_ms)
+        _bursts(
+            options.bursts,
+            process,
+            lambda formatted: _send_and_wait(
+                telegram, client, channel, count, options.users, rich=formatted
+            ),
+            figures,
+            rich=rich,
+        )
         figures.published = count
     finally:
         telegram.latency = 0.0
@@ -435,19 +426,30 @@ def _profile(
     return figures
 
 
-def _best_of(
-    bursts: int, process: BotProcess, burst: Callable[[], tuple[float, int]], figures: Figures
+def _bursts(
+    times: int,
+    process: BotProcess,
+    burst: Callable[[bool], tuple[float, int]],
+    figures: Figures,
+    *,
+    rich: bool,
 ) -> None:
-    """Run `burst` (-> rate, delivered) `bursts` times and keep the best rate and the least
-    CPU per message: on a shared machine noise only ever adds, so the best of a few is the
-    closest to what the code costs (timeit does the same). Delivered: the last burst's."""
-    for _ in range(bursts):
-        cpu = process.cpu_seconds()
-        rate, delivered = burst()
-        cpu_ms = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
-        figures.throughput_lifted = max(rate, figures.throughput_lifted or 0.0)
-        figures.cpu_ms_per_msg = min(cpu_ms, figures.cpu_ms_per_msg or cpu_ms)
-        figures.delivered = delivered
+    """Run `burst(False)` (-> rate, delivered) `times` times, each followed by `burst(True)`
+    (RICH_HTML with RICH_BUTTONS) when `rich`, and keep the best rate and the least CPU per
+    message of each kind: on a shared machine noise only ever adds, so the best of a few is
+    the closest to what the code costs (timeit does the same). Delivered: the last plain
+    burst's."""
+    for _ in range(times):
+        for formatted in (False, True) if rich else (False,):
+            cpu = process.cpu_seconds()
+            rate, delivered = burst(formatted)
+            cpu_ms = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
+            if formatted:
+                figures.rich_cpu_ms_per_msg = min(cpu_ms, figures.rich_cpu_ms_per_msg or cpu_ms)
+                continue
+            figures.throughput_lifted = max(rate, figures.throughput_lifted or 0.0)
+            figures.cpu_ms_per_msg = min(cpu_ms, figures.cpu_ms_per_msg or cpu_ms)
+            figures.delivered = delivered
     figures.peak_rss_mb = process.memory_mb("VmHWM")
 
 
