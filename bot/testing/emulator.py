@@ -28,13 +28,18 @@ secret header, retried until answered 2xx), and Telegram's checks on what the bo
   callback_data, 100 buttons), `protect_content`, `disable_notification`, and
   `message_thread_id` for forum chats made with `add_chat(chat_id, chat_type="supergroup",
   topics=(...))`; flood limits when `limits` is given;
-- editMessageText (the same text checks, "message is not modified", keyboards);
+- editMessageText, editMessageCaption, editMessageReplyMarkup (the same text, caption and
+  keyboard checks; "message is not modified"; a keyboard left out is taken off) and
+  deleteMessage, with Telegram's 48-hour limit on deleting: `age_message(chat_id, message_id,
+  seconds)` makes a message older;
 - buttons pressed: `tap(chat_id, message_id, button=...)` queues a callback_query;
   answerCallbackQuery answers it once (`answers`, `wait_for_answer`);
 - setMyCommands/getMyCommands/deleteMyCommands, and scripted faults for any method: error
   answers, hung requests, dropped connections.
 
-What the bot sent is in `sent` (SentMessage: text or caption, entities, buttons, media).
+What the bot sent is in `sent` (SentMessage: text or caption, entities, buttons, media), as the
+chats show it now: edits applied (each also in `edits`), deleted messages gone (their ids in
+`deleted`).
 Other methods answer 404 Not Found, as Telegram does for unknown methods.
 """
 
@@ -50,6 +55,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from bot.testing.callbacks import CallbackMethods
+from bot.testing.changes import ChangeMethods
 from bot.testing.faults import FaultMethods
 from bot.testing.flood import FloodControl, FloodLimits
 from bot.testing.formatting import utf16_len
@@ -78,7 +84,9 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class FakeTelegram(ChatMethods, MediaMethods, CallbackMethods, WebhookMethods, FaultMethods):
+class FakeTelegram(
+    ChatMethods, MediaMethods, ChangeMethods, CallbackMethods, WebhookMethods, FaultMethods
+):
     """The emulator. Thread-safe; start it with `start()` or a `with` block."""
 
     def __init__(
@@ -221,6 +229,7 @@ class FakeTelegram(ChatMethods, MediaMethods, CallbackMethods, WebhookMethods, F
                     {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
                 ]
             state.next_message_id += 1
+            state.received[(chat["id"], message["message_id"])] = message
             return self._queue_update("message", message)
 
     @property
@@ -261,6 +270,7 @@ class FakeTelegram(ChatMethods, MediaMethods, CallbackMethods, WebhookMethods, F
 
     @property
     def sent(self) -> list[SentMessage]:
+        """The bot's messages as the chats show them: edits applied, none deleted."""
         with self._changed:
             return list(self._state.sent)
 
@@ -285,7 +295,8 @@ class FakeTelegram(ChatMethods, MediaMethods, CallbackMethods, WebhookMethods, F
         count: int = 1,
         timeout: float = 10.0,
     ) -> list[SentMessage]:
-        """Block until `count` sent messages match; returns them, or raises TimeoutError."""
+        """Block until `count` sent messages match (as they stand now: edited ones as edited,
+        deleted ones not at all); returns them, or raises TimeoutError."""
 
         def matches(message: SentMessage) -> bool:
             if chat_id is not None and message.chat_id != chat_id:
@@ -293,15 +304,16 @@ class FakeTelegram(ChatMethods, MediaMethods, CallbackMethods, WebhookMethods, F
             return predicate is None or predicate(message)
 
         found: list[SentMessage] = []
-        seen, edits = 0, -1
+        seen, rewrites = 0, -1
 
         def enough() -> bool:
             # Woken by every call: looking only at what is new keeps a wait over thousands of
             # messages from eating the CPU the server threads need (the bench's bursts).
-            nonlocal found, seen, edits
+            nonlocal found, seen, rewrites
             sent = self._state.sent
-            if len(self._state.edits) != edits:  # an edit changed a message already looked at
-                edits, seen, found = len(self._state.edits), 0, []
+            # An edit or a deletion changed what was looked at already: look again.
+            if self._state.rewrites != rewrites:
+                rewrites, seen, found = self._state.rewrites, 0, []
             found.extend(m for m in sent[seen:] if matches(m))
             seen = len(sent)
             return len(found) >= count
@@ -378,6 +390,9 @@ class FakeTelegram(ChatMethods, MediaMethods, CallbackMethods, WebhookMethods, F
             "sendphoto": self._send_photo,
             "senddocument": self._send_document,
             "editmessagetext": self._edit_message_text,
+            "editmessagecaption": self._edit_message_caption,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
+            "deletemessage": self._delete_message,
             "answercallbackquery": self._answer_callback_query,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,

@@ -1,5 +1,6 @@
 """What a chat shows for a message: text and captions checked the way Telegram checks them
-(empty, too long, HTML entities for parse_mode=HTML), measured in UTF-16 code units."""
+(empty, too long, HTML entities for parse_mode=HTML), measured in UTF-16 code units, and the
+link preview options of a text."""
 
 from __future__ import annotations
 
@@ -53,14 +54,20 @@ class _HTMLText(HTMLParser):
 
 
 def visible_text(params: JSONDict) -> str:
-    """What the chat shows: the text after entity parsing, checked the way Telegram checks it."""
+    """What the chat shows: the text after entity parsing, checked the way sendMessage checks it."""
+    text = parsed_text(params)
+    check_length(text, MAX_TEXT_UTF16, "Bad Request: message is too long")
+    return text
+
+
+def parsed_text(params: JSONDict) -> str:
+    """The text after entity parsing, refused when empty; its length is left to the caller, as
+    an edit's is checked later than a new message's and in other words."""
     text = params.get("text")
     if isinstance(text, str):
         text = _parsed(text, params)
     if not isinstance(text, str) or not text.strip():
         raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
-    if utf16_len(text) > MAX_TEXT_UTF16:
-        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
     return text
 
 
@@ -72,8 +79,29 @@ def visible_caption(params: JSONDict) -> str:
 
 def check_caption(caption: str) -> None:
     """Telegram refuses a caption over 1024 characters (checked once the chat is known)."""
-    if utf16_len(caption) > MAX_CAPTION_UTF16:
-        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message caption is too long")
+    check_length(caption, MAX_CAPTION_UTF16, "Bad Request: message caption is too long")
+
+
+def check_length(text: str, limit: int, description: str) -> None:
+    """A 400 with `description` when `text` is over `limit` UTF-16 code units."""
+    if utf16_len(text) > limit:
+        raise ApiError(HTTPStatus.BAD_REQUEST, description)
+
+
+def link_preview_options(params: JSONDict) -> JSONDict | None:
+    """The LinkPreviewOptions object, or the Bot API server's 400 for anything else."""
+    value = params.get("link_preview_options")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):  # form bodies carry it as JSON text; this one did not decode
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "Bad Request: can't parse link preview options JSON object"
+        )
+    if not isinstance(value, dict):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "Bad Request: object expected as link preview options"
+        )
+    return value
 
 
 def _parsed(text: str, params: JSONDict) -> str:

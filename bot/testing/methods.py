@@ -1,22 +1,18 @@
-"""The Bot API methods the emulator answers besides webhooks, media and buttons: getUpdates (long
-polling, offsets, 409 on a second poller), sendMessage and editMessageText with Telegram's
-checks, and the command menus."""
+"""The Bot API methods the emulator answers besides webhooks, media, buttons and changes to sent
+messages: getUpdates (long polling, offsets, 409 on a second poller), sendMessage with
+Telegram's checks, and the command menus."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from http import HTTPStatus
 
 from bot.testing.entities import checked_entities
-from bot.testing.formatting import visible_text
-from bot.testing.keyboards import inline_keyboard
+from bot.testing.formatting import link_preview_options, visible_text
 from bot.testing.model import (
     ApiError,
     DropConnection,
     JSONDict,
-    SentMessage,
-    int_param,
     is_allowed,
     remember_allowed,
     scope_key,
@@ -27,7 +23,7 @@ MAX_POLL_SECONDS = 50  # Telegram caps long polls too
 
 
 class ChatMethods(Outbox):
-    """getUpdates, sendMessage, editMessageText, set/get/deleteMyCommands."""
+    """getUpdates, sendMessage, set/get/deleteMyCommands."""
 
     offline: bool
 
@@ -72,7 +68,7 @@ class ChatMethods(Outbox):
     def _send_message(self, params: JSONDict) -> JSONDict:
         text = visible_text(params)
         entities = checked_entities(text, params, "entities")
-        preview = _link_preview_options(params)
+        preview = link_preview_options(params)
         content: JSONDict = {"text": text}
         if entities:
             content["entities"] = entities
@@ -81,60 +77,6 @@ class ChatMethods(Outbox):
         return self._post(
             "sendMessage", params, text=text, entities=entities, content=lambda: content
         )
-
-    def _edit_message_text(self, params: JSONDict) -> JSONDict:
-        chat_id = int_param(params, "chat_id")
-        message_id = int(params.get("message_id") or 0)
-        text = visible_text(params)
-        entities = checked_entities(text, params, "entities")
-        # Telegram takes a keyboard left out of the edit off the message.
-        buttons = inline_keyboard(params.get("reply_markup"))
-        with self._changed:
-            state = self._state
-            index = next(
-                (
-                    i
-                    for i, m in enumerate(state.sent)
-                    if m.chat_id == chat_id and m.message_id == message_id
-                ),
-                None,
-            )
-            if index is None:
-                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message to edit not found")
-            old = state.sent[index]
-            if old.media is not None:
-                raise ApiError(
-                    HTTPStatus.BAD_REQUEST, "Bad Request: there is no text in the message to edit"
-                )
-            if (old.text, old.entities, old.buttons) == (text, entities, buttons):
-                raise ApiError(
-                    HTTPStatus.BAD_REQUEST,
-                    "Bad Request: message is not modified: specified new message content and "
-                    "reply markup are exactly the same as a current content and reply markup "
-                    "of the message",
-                )
-            message = {
-                key: value
-                for key, value in old.message.items()
-                if key not in ("entities", "reply_markup")
-            }
-            message.update(text=text, edit_date=int(time.time()))
-            if entities:
-                message["entities"] = entities
-            if buttons:
-                message["reply_markup"] = {"inline_keyboard": buttons}
-            state.sent[index] = dataclasses.replace(
-                old, text=text, params=params, entities=entities, buttons=buttons, message=message
-            )
-            state.edits.append(state.sent[index])
-            self._changed.notify_all()
-        return message
-
-    @property
-    def edits(self) -> list[SentMessage]:
-        """Every editMessageText the bot made, in order (the message as edited)."""
-        with self._changed:
-            return list(self._state.edits)
 
     def _set_my_commands(self, params: JSONDict) -> bool:
         commands = params.get("commands")
@@ -160,19 +102,3 @@ class ChatMethods(Outbox):
     def commands_for(self, scope: JSONDict | None = None) -> list[JSONDict]:
         """The command list the bot set for `scope` (default scope when None)."""
         return self._get_my_commands({"scope": scope} if scope else {})
-
-
-def _link_preview_options(params: JSONDict) -> JSONDict | None:
-    """The LinkPreviewOptions object, or the Bot API server's 400 for anything else."""
-    value = params.get("link_preview_options")
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):  # form bodies carry it as JSON text; this one did not decode
-        raise ApiError(
-            HTTPStatus.BAD_REQUEST, "Bad Request: can't parse link preview options JSON object"
-        )
-    if not isinstance(value, dict):
-        raise ApiError(
-            HTTPStatus.BAD_REQUEST, "Bad Request: object expected as link preview options"
-        )
-    return value

@@ -1,5 +1,5 @@
 """What the emulator records and answers with: API errors shaped like Telegram's, the calls the
-bot made, the messages it sent, scripted faults, and the state behind them."""
+bot made, the messages it sent, edited and deleted, scripted faults, and the state behind them."""
 
 from __future__ import annotations
 
@@ -87,8 +87,12 @@ class State:
     next_message_id: int = 1
     poll_generation: int = 0
     calls: list[ApiCall] = field(default_factory=list)
-    sent: list[SentMessage] = field(default_factory=list)
+    sent: list[SentMessage] = field(default_factory=list)  # what the chats show: none deleted
     edits: list[SentMessage] = field(default_factory=list)
+    deleted: list[tuple[int, int]] = field(default_factory=list)  # (chat_id, message_id)
+    rewrites: int = 0  # edits and deletions: a change to `sent` other than a message added
+    # The users' messages (user_says), by (chat_id, message_id): a bot may delete some of them.
+    received: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
     chats: dict[int, JSONDict] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     commands: dict[str, list[JSONDict]] = field(default_factory=dict)

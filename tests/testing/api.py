@@ -41,5 +41,5 @@ class Api:
     def refusal(self, method: str, **params: object) -> str:
         """The description of a call that must be refused with 400."""
         status, body = self.post(method, **params)
-        assert (status, body["ok"]) == (400, False), body
+        assert (status, body["ok"], body["error_code"]) == (400, False, 400), body
         return str(body["description"])
