@@ -22,16 +22,20 @@ from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
 from bot.pipeline.dispatcher import Dispatcher
+from bot.pipeline.fanout import FanOuts
 from bot.pipeline.settle import Settler
+from bot.sources.due import DueReleaser
 from bot.sources.pubsub import CONNECTION_ERRORS, RedisListener
 from bot.sources.reconnect import Outage
 from bot.sources.stream import StreamConsumer
 from bot.store.actions import ActionStore
-from bot.store.client import async_client
+from bot.store.client import async_client, priority_streams
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
+from bot.store.fanouts import FanOutStore
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
+from bot.store.schedule import ScheduleStore
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, PacedRequests, Pacer
 from bot.telegram.sender import Sender
@@ -60,7 +64,10 @@ class Bot:
     dead_letters: DeadLetterStore
     dispatcher: Dispatcher
     listener: RedisListener | None
-    stream: StreamConsumer | None
+    stream: StreamConsumer | None  # the normal-priority stream's
+    streams: list[StreamConsumer]  # high, normal and bulk
+    releaser: DueReleaser | None  # scheduled notifications (needs the streams)
+    fanouts: FanOuts
     send_share: SendShare
     # Present when this instance must win the leader lock to poll Telegram or read pub/sub.
     leadership: Leadership | None
@@ -108,19 +115,35 @@ def build(settings: Settings) -> Bot:
         stream=settings.actions_stream,
         maxlen=settings.stream_maxlen,
     )
+    schedule = _schedule(settings, client) if settings.notification_stream else None
     dispatcher = _pipeline(
         settings,
         RoundTrips(client),
         delivery,
         redis_outage,
         actions,
+        schedule=schedule,
         stats=stats,
         dead_letters=dead_letters,
         metrics=metrics,
     )
-    listener, stream = _sources(settings, client, dispatcher, metrics)
+    listener, streams = _sources(settings, client, dispatcher, metrics)
+    stream = streams[1] if streams else None
+    releaser = None
+    if schedule is not None:
+        releaser = DueReleaser(schedule)
+        dispatcher.on_hold = releaser.wake.set
+    fanout_store = FanOutStore(client, settings.stream_consumer)
+    fanouts = FanOuts(
+        fanout_store,
+        registry,
+        dispatcher.accept,
+        receipt_channel=settings.receipt_channel,
+        window=min(256, 2 * settings.delivery_concurrency),
+    )
+    dispatcher.start_fan_out = fanouts.start
     leadership = _leadership(settings, client, application, listener, metrics)
-    broadcaster = Broadcaster(application.bot, registry, dispatcher)
+    broadcaster = Broadcaster(application.bot, fanouts, fanout_store)
     admin = AdminCommands(
         settings,
         client=client,
@@ -132,6 +155,7 @@ def build(settings: Settings) -> Bot:
         listener=listener,
         stream=stream,
         leadership=leadership,
+        schedule=schedule,
     )
     _handlers(settings, application, admin, registry, actions)
     health = Health(
@@ -158,6 +182,9 @@ def build(settings: Settings) -> Bot:
         dispatcher=dispatcher,
         listener=listener,
         stream=stream,
+        streams=streams,
+        releaser=releaser,
+        fanouts=fanouts,
         send_share=_send_share(settings, client, pacer, dispatcher),
         leadership=leadership,
         broadcaster=broadcaster,
@@ -238,6 +265,7 @@ def _pipeline(
     redis_outage: Outage,
     actions: ActionStore,
     *,
+    schedule: ScheduleStore | None,
     stats: Stats,
     dead_letters: DeadLetterStore,
     metrics: Metrics,
@@ -250,6 +278,7 @@ def _pipeline(
         dead_letters,
         redis=redis_outage,
         idempotency_window=settings.idempotency_window_seconds,
+        memory_seconds=settings.message_memory_seconds,
         receipt_channel=settings.receipt_channel,
         on_sent=metrics.delivery_latency.observe,
     )
@@ -261,6 +290,7 @@ def _pipeline(
         trips=trips,
         redis=redis_outage,
         actions=actions,
+        schedule=schedule,
         pause_buffer=settings.pause_buffer_max,
         max_chars=settings.message_max_chars,
     )
@@ -268,8 +298,8 @@ def _pipeline(
 
 def _sources(
     settings: Settings, client: redis.asyncio.Redis, dispatcher: Dispatcher, metrics: Metrics
-) -> tuple[RedisListener | None, StreamConsumer | None]:
-    listener = stream = None
+) -> tuple[RedisListener | None, list[StreamConsumer]]:
+    listener = None
     if settings.notification_channel:
         listener = RedisListener(
             client,
@@ -277,10 +307,14 @@ def _sources(
             dispatcher.accept,
             on_reconnect=metrics.redis_reconnects.labels(PUBSUB).inc,
         )
-    if settings.notification_stream:
-        stream = StreamConsumer(
+    if not settings.notification_stream:
+        return listener, []
+    # One consumer per priority: each has its own in-flight limit, so a bulk backlog read
+    # into memory never stops a high notification from being read.
+    streams = [
+        StreamConsumer(
             client,
-            settings.notification_stream,
+            name,
             settings.stream_group,
             settings.stream_consumer,
             dispatcher.accept,
@@ -289,7 +323,15 @@ def _sources(
             claim_every=min(15.0, settings.stream_claim_idle_seconds / 3),
             on_reconnect=metrics.redis_reconnects.labels(STREAM).inc,
         )
-    return listener, stream
+        for name in priority_streams(settings.notification_stream)
+    ]
+    return listener, streams
+
+
+def _schedule(settings: Settings, client: redis.asyncio.Redis) -> ScheduleStore:
+    return ScheduleStore(
+        client, priority_streams(settings.notification_stream), settings.stream_maxlen
+    )
 
 
 def _leadership(

@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
@@ -44,6 +45,12 @@ MAX_ACTION_CHARS = 1000
 FILE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
 
 Format = Literal["text", "html", "markdown"]
+Op = Literal["send", "edit", "delete", "cancel"]
+Priority = Literal["high", "normal", "bulk"]
+# Lower goes first: the order of the dispatcher's and the pacer's queues.
+PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "bulk": 2}
+MAX_FANOUT = 10_000  # user ids in one fan-out entry
+MAX_SCHEDULE_AHEAD = 366 * 24 * 3600  # a year (a leap one included)
 
 # Where an envelope came from.
 PUBSUB, STREAM, ADMIN = "pubsub", "stream", "admin"
@@ -58,6 +65,12 @@ class Outcome(StrEnum):
     FAILED = "failed"  # Telegram refused it or stayed unreachable
     INVALID = "invalid"  # the payload was not a valid notification
     DUPLICATE = "duplicate"  # its id was delivered before, within the idempotency window
+    EDITED = "edited"  # op edit: the message(s) sent for the id show the new content
+    DELETED = "deleted"  # op delete: the message(s) sent for the id are gone
+    CANCELLED = "cancelled"  # op cancel: a scheduled notification or a fan-out was stopped
+    NOT_FOUND = "not_found"  # op edit/delete/cancel: nothing (or nothing remembered) has the id
+    EXPIRED = "expired"  # its expires_at/ttl passed before it could be sent
+    SCHEDULED = "scheduled"  # held in Redis until its deliver_at
 
 
 class Button(BaseModel):
@@ -101,11 +114,15 @@ class Notification(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    user_id: StrictInt = Field(
-        ge=-INT64, lt=INT64, description="The web app's id of the user to notify (64-bit)."
+    user_id: StrictInt | None = Field(
+        default=None,
+        ge=-INT64,
+        lt=INT64,
+        description="The web app's id of the user to notify (64-bit).",
     )
-    message: StrictStr = Field(
-        description="The text (the caption with photo or document), read as `format` says."
+    message: StrictStr | None = Field(
+        default=None,
+        description="The text (the caption with photo or document), read as `format` says.",
     )
     id: StrictStr | None = Field(
         default=None,
@@ -133,9 +150,45 @@ class Notification(BaseModel):
         default=None, description="An https URL or a Telegram file_id; the message is its caption."
     )
 
+    op: Op = Field(
+        default="send",
+        description="send, or edit/delete/cancel the earlier notification with this id.",
+    )
+    expires_at: float | None = Field(
+        default=None,
+        description="Not sent after this moment: ISO 8601 with a time zone, or Unix seconds.",
+    )
+    ttl: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SCHEDULE_AHEAD,
+        description="Not sent later than this many seconds after publishing.",
+    )
+    deliver_at: float | None = Field(
+        default=None,
+        description="Held until this moment (ISO 8601 with a time zone, or Unix seconds).",
+    )
+    priority: Priority | None = Field(
+        default=None,
+        description="high, normal (the default) or bulk (the default of a fan-out).",
+    )
+    user_ids: list[StrictInt] | None = Field(
+        default=None,
+        description=f"Fan-out: the same notification to each of these users (1 to {MAX_FANOUT}).",
+    )
+    audience: Literal["all"] | None = Field(
+        default=None, description='Fan-out: "all" sends it to every linked user.'
+    )
+    receipts: Literal["summary", "each"] = Field(
+        default="summary",
+        description="Fan-out: one receipt at the end (summary) or one per recipient too (each).",
+    )
+
     @field_validator("message")
     @classmethod
-    def _sendable(cls, value: str, info: ValidationInfo) -> str:
+    def _sendable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         if not value.strip():
             # Telegram rejects blank text ("message text is empty"): fail here, with a reason.
             raise ValueError("must not be empty")
@@ -164,6 +217,32 @@ class Notification(BaseModel):
             raise ValueError(f"{count} buttons, over Telegram's limit of {MAX_BUTTONS}")
         return rows or None
 
+    @field_validator("expires_at", "deliver_at", mode="before")
+    @classmethod
+    def _moment(cls, value: object) -> object:
+        return None if value is None else moment(value)
+
+    @field_validator("deliver_at")
+    @classmethod
+    def _not_too_far(cls, value: float | None) -> float | None:
+        if value is not None and value > time.time() + MAX_SCHEDULE_AHEAD:
+            raise ValueError("more than a year ahead")
+        return value
+
+    @field_validator("user_ids")
+    @classmethod
+    def _recipients(cls, ids: list[int] | None) -> list[int] | None:
+        if ids is None:
+            return None
+        if not ids:
+            raise ValueError("must not be empty")
+        if len(ids) > MAX_FANOUT:
+            raise ValueError(f"{len(ids)} ids, over the limit of {MAX_FANOUT}")
+        for number, user_id in enumerate(ids):
+            if not -INT64 <= user_id < INT64:
+                raise ValueError(f"id {number} is not a 64-bit integer")
+        return ids
+
     @field_validator("photo", "document")
     @classmethod
     def _media(cls, value: str | None) -> str | None:
@@ -178,6 +257,10 @@ class Notification(BaseModel):
     def _convert(self) -> Notification:
         if self.photo is not None and self.document is not None:
             raise ValueError("photo and document: give one of them, not both")
+        self._check_shape()
+        if self.message is None:
+            self.__dict__["formatted"] = Formatted("")
+            return self
         try:
             if self.format == "html":
                 formatted = html_to_formatted(self.message)
@@ -194,11 +277,55 @@ class Notification(BaseModel):
         self.__dict__["formatted"] = formatted
         return self
 
+    def _check_shape(self) -> None:
+        """The rules between fields: who it is for, and what each op needs."""
+        if self.ttl is not None and self.expires_at is not None:
+            raise ValueError("ttl and expires_at: give one of them, not both")
+        fan_out = self.user_ids is not None or self.audience is not None
+        if self.user_ids is not None and self.audience is not None:
+            raise ValueError("user_ids and audience: give one of them, not both")
+        if fan_out and self.user_id is not None:
+            raise ValueError("user_id and user_ids/audience: give one of them, not both")
+        if self.op != "send":
+            if self.id is None:
+                raise ValueError(f"id: required with op {self.op} (the notification it acts on)")
+            if fan_out:
+                raise ValueError(f"op {self.op} takes an id, not user_ids or audience")
+            if self.op in ("edit", "delete") and self.user_id is None:
+                raise ValueError(f"user_id: required with op {self.op}")
+            if self.op == "edit":
+                if self.message is None and "buttons" not in self.model_fields_set:
+                    raise ValueError("op edit needs a message or buttons to change")
+                if self.media is not None:
+                    raise ValueError("op edit cannot change a photo or document")
+            return
+        if not fan_out and self.user_id is None:
+            raise ValueError("user_id: field required")
+        if self.message is None:
+            raise ValueError("message: field required")
+
+    @property
+    def fan_out(self) -> bool:
+        """Whether it goes to many users (user_ids or audience) rather than one."""
+        return self.user_ids is not None or self.audience is not None
+
+    @property
+    def rank(self) -> int:
+        """Its place in the queues: 0 (high) goes first, 2 (bulk) last."""
+        default = "bulk" if self.fan_out else "normal"
+        return PRIORITY_RANK[self.priority or default]
+
+    def expires(self, published_at: float) -> float | None:
+        """The moment after which it is not sent (Unix seconds), if it has one."""
+        if self.expires_at is not None:
+            return self.expires_at
+        return None if self.ttl is None else published_at + self.ttl
+
     @cached_property
     def formatted(self) -> Formatted:
         """The text as the chat shows it, with its entities (none for format "text"),
         converted when the notification was validated (model_construct: plain text)."""
-        return Formatted(self.message)
+        return Formatted(self.message or "")
 
     @property
     def media(self) -> tuple[Literal["photo", "document"], str] | None:
@@ -213,6 +340,26 @@ class Notification(BaseModel):
         """The actions of its buttons, in order (rows left to right, top to bottom)."""
         rows = self.buttons or []
         return [button.action for row in rows for button in row if button.action is not None]
+
+
+def moment(value: object) -> float:
+    """Unix seconds from Unix seconds or an ISO 8601 string with a time zone; ValueError else."""
+    if isinstance(value, bool):
+        raise ValueError("expected ISO 8601 with a time zone, or Unix seconds")  # noqa: TRY004
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        stamp = value
+    elif isinstance(value, str):
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 time: {value[:40]!r}") from None
+    else:
+        raise ValueError("expected ISO 8601 with a time zone, or Unix seconds")  # noqa: TRY004
+    if stamp.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2026-12-01T09:00:00+01:00 or ...Z")
+    return stamp.timestamp()
 
 
 def _unicode(value: str) -> str:
@@ -306,6 +453,9 @@ class Result:
     reason: str | None = None
     attempts: int = 0
     message_ids: tuple[int, ...] = ()
+    # Where they are and what each holds (see Memory): remembered for the id's edit or delete.
+    chat_id: int | None = None
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass
@@ -323,6 +473,23 @@ class Envelope:
     settled: asyncio.Future[Outcome] | None = None
     # Where its action buttons' taps are looked up: made before its first send.
     action_key: str | None = None
+    # When the web app published it (a stream entry's id says; else when it was received):
+    # what `ttl` counts from.
+    published_at: float | None = None
+    released: bool = False  # a scheduled notification whose deliver_at has come
+    part: FanOutPart | None = None  # one recipient of a fan-out
+    sending: bool = False  # handed to Telegram: it may have arrived, whatever happens next
+
+    @property
+    def rank(self) -> int:
+        return self.notification.rank if self.notification else PRIORITY_RANK["normal"]
+
+    @property
+    def expires(self) -> float | None:
+        if self.notification is None:
+            return None
+        published = self.received_at if self.published_at is None else self.published_at
+        return self.notification.expires(published)
 
     @property
     def user_id(self) -> int | None:
@@ -331,3 +498,60 @@ class Envelope:
     @property
     def id(self) -> str | None:
         return self.notification.id if self.notification else None
+
+
+@dataclass
+class FanOutPart:
+    """Which fan-out a recipient's notification belongs to, and its place in the list."""
+
+    job: str  # the fan-out's id
+    index: int
+    counted: bool = False  # its outcome was counted before a restart: not again
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """What the bot sent for a notification id: where, and which messages (in order), so that
+    an edit or a delete can find them. `kinds`: "text", or "media" (with "caption" when the
+    media message carries the text)."""
+
+    user_id: int
+    chat_id: int
+    message_ids: tuple[int, ...]
+    kinds: tuple[str, ...]
+    sent_at: float
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "user_id": self.user_id,
+                "chat_id": self.chat_id,
+                "message_ids": list(self.message_ids),
+                "kinds": list(self.kinds),
+                "sent_at": round(self.sent_at, 3),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Memory:
+        data = json.loads(raw)
+        return cls(
+            int(data["user_id"]),
+            int(data["chat_id"]),
+            tuple(int(i) for i in data["message_ids"]),
+            tuple(str(k) for k in data["kinds"]),
+            float(data["sent_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a delivery needs besides the notification, read before it is sent: the user's
+    chat (None: not linked), its action key, what was sent for its id (edit, delete), when it
+    expires and how urgent it is."""
+
+    chat_id: int | None
+    action_key: str | None = None
+    memory: Memory | None = None
+    expires: float | None = None
+    rank: int = 1

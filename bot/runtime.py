@@ -92,7 +92,13 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
     bot.health.username = username
     sources = [
         asyncio.create_task(source.run(), name=type(source).__name__)
-        for source in (bot.stream, bot.leadership or bot.listener, bot.send_share)
+        for source in (
+            *bot.streams,
+            bot.leadership or bot.listener,
+            bot.send_share,
+            bot.releaser,
+            bot.fanouts,
+        )
         if source is not None
     ]
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")
@@ -125,7 +131,18 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
 async def _hand_back(bot: Bot, envelopes: list[Envelope]) -> None:
     """Keep what shutdown cut short. Stream entries need nothing: unacknowledged, they stay
     pending and the next start resumes them. Pub/sub ones go onto the stream (or, without one,
-    into the dead-letter store) so that they are not lost."""
+    into the dead-letter store) so that they are not lost. A fan-out's recipients not yet
+    handed to Telegram are freed for the run that resumes it."""
+    unsent_parts = [
+        (envelope.part.job, envelope.part.index)
+        for envelope in envelopes
+        if envelope.part is not None and not envelope.sending
+    ]
+    if unsent_parts:
+        try:
+            await bot.fanouts.store.unclaim(unsent_parts)
+        except RedisError as exc:
+            log.error("hand_back_failed", error=str(exc), fanout_recipients=len(unsent_parts))  # noqa: TRY400
     from_pubsub = [envelope for envelope in envelopes if envelope.source == PUBSUB]
     if not from_pubsub:
         return

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     stream_maxlen: int = Field(default=100_000, ge=1000)
     stream_claim_idle_seconds: float = Field(default=60.0, gt=0)
     idempotency_window_seconds: int = Field(default=24 * 3600, gt=0)
+    # What was sent for each notification id is remembered this long, for its edit or delete.
+    message_memory_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     receipt_channel: str = "notification:receipts"
     # Taps on action buttons become events on this stream (the web app reads it); a button
     # works for ACTION_TTL_SECONDS after its notification was sent.

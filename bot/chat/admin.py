@@ -31,6 +31,7 @@ from bot.store import counters as stats_store
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry, deep_link
+from bot.store.schedule import ScheduleStore
 from config.logging import redact
 from config.settings import Settings
 
@@ -66,6 +67,7 @@ class AdminCommands:
         listener: RedisListener | None,
         stream: StreamConsumer | None,
         leadership: Leadership | None = None,
+        schedule: ScheduleStore | None = None,
     ) -> None:
         self._settings = settings
         self._redis = client
@@ -77,6 +79,7 @@ class AdminCommands:
         self._listener = listener
         self._stream = stream
         self._leadership = leadership
+        self._schedule = schedule
         self._secrets = settings.secrets
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
@@ -91,6 +94,7 @@ class AdminCommands:
             "send": self.send,
             "broadcast": self.broadcast,
             "broadcast_cancel": self.broadcast_cancel,
+            "scheduled": self.scheduled,
             "link": self.link,
             "unlink": self.unlink,
             "deadletters": self.deadletters,
@@ -237,9 +241,28 @@ class AdminCommands:
         return None  # the progress message the broadcaster sent is the answer
 
     async def broadcast_cancel(self, _update: Update, _args: list[str]) -> str:
-        if self._broadcaster.cancel():
+        if await self._broadcaster.cancel():
             return "Cancelling the broadcast; notifications already queued still go out."
         return "No broadcast is running."
+
+    async def scheduled(self, _update: Update, _args: list[str]) -> str:
+        """What waits for its deliver_at, soonest first."""
+        if self._schedule is None:
+            return "Scheduling is off: it needs NOTIFICATION_STREAM."
+        total, held = await self._schedule.held(SCHEDULED_SHOWN)
+        if not total:
+            return "Nothing is scheduled."
+        lines = [f"{total} scheduled, soonest first:"]
+        now = time.time()
+        for item in held:
+            key = "(no id)" if item.key.startswith("~") else f"id {item.key}"
+            lines.append(
+                f"{when(item.due)} UTC (in {duration(max(item.due - now, 0))}) · "
+                f"{_scheduled_who(item.payload)} · {key}"
+            )
+        if total > len(held):
+            lines.append(f"… and {total - len(held)} more")
+        return "\n".join(lines)
 
     async def link(self, update: Update, args: list[str]) -> str:
         user_id = int_arg(args, "/link USER_ID")
@@ -343,8 +366,17 @@ async def _ping_ms(client: redis.asyncio.Redis) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+SCHEDULED_SHOWN = 20
 
 
-
-
-
+def _scheduled_who(payload: str) -> str:
+    """Who a held payload is for (it was valid when it was held)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return "?"
+    if "user_ids" in data:
+        return f"fan-out to {len(data['user_ids'])} users"
+    if data.get("audience") == "all":
+        return "fan-out to all users"
+    return f"user {data.get('user_id')}"

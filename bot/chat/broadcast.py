@@ -1,141 +1,115 @@
-"""Broadcasts: one message to every linked chat through the normal pipeline, with a progress
-message for the admin that is edited as it goes."""
+"""Broadcasts: the admin's /broadcast is a fan-out to every linked user (bulk priority), stored in
+Redis like any other, so it survives a restart; a progress message for the admin is edited as
+it goes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+import time
 
 import structlog
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.notification import ADMIN, Envelope, Outcome
-from bot.pipeline.dispatcher import Dispatcher
-from bot.store.registry import ChatRegistry
+from bot.notification import ADMIN, Envelope, parse_notification
+from bot.pipeline.fanout import FanOuts
+from bot.store.fanouts import CANCELLING, DONE, FanOutStore, Job
 
 log = structlog.get_logger(__name__)
 
 PROGRESS_EVERY = 2.0  # seconds between edits of the progress message
-IN_FLIGHT = 64  # broadcast notifications handed to the dispatcher and not yet settled
+PREFIX = "broadcast-"  # the fan-out ids of broadcasts
 
 
-@dataclass
-class Progress:
-    total: int
-    sent: int = 0
-    failed: int = 0
-    cancelled: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def remaining(self) -> int:
-        return self.total - self.sent - self.failed
-
-    def line(self) -> str:
-        return f"{self.sent} sent, {self.failed} failed, {self.remaining} remaining of {self.total}"
+def line(job: Job) -> str:
+    counts = job.counts
+    failed = counts["failed"] + counts["skipped"]
+    remaining = max(job.total - counts["sent"] - failed, 0)
+    return f"{counts['sent']} sent, {failed} failed, {remaining} remaining of {job.total}"
 
 
 class Broadcaster:
-    """Runs at most one broadcast at a time, as a task it owns; `cancel` stops it and `close`
-    (at shutdown) waits for it to end."""
+    """Starts at most one broadcast at a time and reports its progress to the admin who
+    started it, as a task it owns; `close` (at shutdown) stops reporting. The broadcast
+    itself runs as a fan-out and carries on without it."""
 
     def __init__(
-        self,
-        bot: Bot,
-        registry: ChatRegistry,
-        dispatcher: Dispatcher,
-        progress_every: float = PROGRESS_EVERY,
+        self, bot: Bot, fanouts: FanOuts, store: FanOutStore, progress_every: float = PROGRESS_EVERY
     ) -> None:
         self._bot = bot
+        self._fanouts = fanouts
+        self._store = store
         self.progress_every = progress_every
-        self._registry = registry
-        self._dispatcher = dispatcher
-        self._task: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
-        self._cancel_at_start = False  # /broadcast_cancel came while it was starting
-        self.progress: Progress | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    async def running(self) -> str | None:
+        """The id of the broadcast not finished yet, if any (started here or elsewhere)."""
+        for job in await self._store.unfinished():
+            if job.startswith(PREFIX):
+                return job
+        return None
 
     async def start(self, text: str, admin_chat_id: int) -> bool:
         """Begin a broadcast of `text`; False if one is already running."""
-        # Commands run concurrently: without the lock, two /broadcast could both see none
-        # running while the first is still sending its progress message.
+        # Commands run concurrently: without the lock, two /broadcast could both see none.
         async with self._starting:
-            if self.running:
+            if await self.running() is not None:
                 return False
-            self._cancel_at_start = False
-            progress = Progress(total=await self._registry.linked_count())
-            text_now = f"Broadcast: {progress.line()}"
-            message = await self._bot.send_message(admin_chat_id, text_now)
-            progress.cancelled = self._cancel_at_start
-            self.progress = progress
-            self._task = asyncio.create_task(
-                self._run(text, progress, admin_chat_id, message.message_id), name="broadcast"
+            job = f"{PREFIX}{int(time.time() * 1000)}"
+            payload = json.dumps({"audience": "all", "message": text, "id": job})
+            await self._fanouts.start(
+                Envelope(payload, ADMIN, notification=parse_notification(payload))
+            )
+            stored = await self._store.load(job)
+            total = stored.total if stored else 0
+            message = await self._bot.send_message(
+                admin_chat_id, f"Broadcast: 0 sent, 0 failed, {total} remaining of {total}"
+            )
+            log.info("broadcast_started", id=job, recipients=total)
+            await self._close_reporter()
+            self._reporter = asyncio.create_task(
+                self._report(job, admin_chat_id, message.message_id), name="broadcast-progress"
             )
         return True
 
-    def cancel(self) -> bool:
-        if self.running and self.progress is not None:
-            self.progress.cancelled = True
-            return True
-        if self._starting.locked():
-            # Its progress message is on its way (the admin may already see it): it starts
-            # cancelled.
-            self._cancel_at_start = True
-            return True
-        return False
+    async def cancel(self) -> bool:
+        """Cancel the running broadcast; False if none runs."""
+        async with self._starting:  # one being started is cancelled once it has started
+            job = await self.running()
+            return job is not None and await self._store.cancel(job)
 
     async def close(self, grace: float) -> None:
-        """Stop submitting, give the broadcast `grace` seconds to report, then cancel it."""
-        if self._task is None:
-            return
-        if self.progress is not None:
-            self.progress.cancelled = True
-        await asyncio.wait({self._task}, timeout=grace)
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        """Stop reporting (at shutdown): one last edit within `grace` seconds."""
+        del grace  # the report loop is cancelled at once: the fan-out carries on in Redis
+        await self._close_reporter()
 
-    async def _run(self, text: str, progress: Progress, chat_id: int, message_id: int) -> None:
-        reporter = asyncio.create_task(self._report(progress, chat_id, message_id))
-        slots = asyncio.Semaphore(IN_FLIGHT)
-        outstanding: set[asyncio.Future[Outcome]] = set()
-        log.info("broadcast_started", recipients=progress.total)
-        try:
-            async for user_id, _chat in self._registry.all_chats():
-                if progress.cancelled:
-                    break
-                await slots.acquire()
-                settled: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-                settled.add_done_callback(lambda f: _count(progress, f, slots))
-                settled.add_done_callback(outstanding.discard)
-                outstanding.add(settled)
-                payload = json.dumps({"user_id": user_id, "message": text})
-                await self._dispatcher.accept(Envelope(payload, ADMIN, settled=settled))
-            await asyncio.gather(*outstanding, return_exceptions=True)
-        finally:
-            progress.done.set()
-            await asyncio.gather(reporter, return_exceptions=True)
-            verb = "cancelled" if progress.cancelled else "finished"
-            log.info(
-                "broadcast_ended",
-                outcome=verb,
-                sent=progress.sent,
-                failed=progress.failed,
-                recipients=progress.total,
-            )
-            await self._edit(chat_id, message_id, f"Broadcast {verb}: {progress.line()}")
+    async def _close_reporter(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            await asyncio.gather(self._reporter, return_exceptions=True)
+            self._reporter = None
 
-    async def _report(self, progress: Progress, chat_id: int, message_id: int) -> None:
-        while not progress.done.is_set():
-            try:
-                await asyncio.wait_for(progress.done.wait(), self.progress_every)
-            except TimeoutError:
-                await self._edit(chat_id, message_id, f"Broadcast: {progress.line()}")
+    async def _report(self, job: str, chat_id: int, message_id: int) -> None:
+        shown = ""
+        while True:
+            await asyncio.sleep(self.progress_every)
+            stored = await self._store.load(job)
+            if stored is None:
+                return
+            text = f"Broadcast: {line(stored)}"
+            if stored.state == DONE:
+                verb = "cancelled" if stored.counts["cancelled"] else "finished"
+                text = f"Broadcast {verb}: {line(stored)}"
+            elif stored.state == CANCELLING:
+                text = f"Broadcast cancelling: {line(stored)}"
+            if text != shown:
+                await self._edit(chat_id, message_id, text)
+                shown = text
+            if stored.state == DONE:
+                log.info("broadcast_ended", id=job, **stored.counts)
+                return
 
     async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
         try:
@@ -145,11 +119,3 @@ class Broadcaster:
                 log.warning("broadcast_progress_not_shown", error=exc.message)
         except TelegramError as exc:
             log.warning("broadcast_progress_not_shown", error=exc.message)
-
-
-def _count(progress: Progress, settled: asyncio.Future[Outcome], slots: asyncio.Semaphore) -> None:
-    slots.release()
-    if not settled.cancelled() and settled.exception() is None and settled.result() is Outcome.SENT:
-        progress.sent += 1
-    else:
-        progress.failed += 1

@@ -24,6 +24,7 @@ ADMIN_COMMANDS = [
     BotCommand("send", "Test notification: /send USER_ID TEXT"),
     BotCommand("broadcast", "To every linked chat: /broadcast TEXT"),
     BotCommand("broadcast_cancel", "Stop the running broadcast"),
+    BotCommand("scheduled", "Notifications waiting for their deliver_at"),
     BotCommand("link", "Deep link for a user: /link USER_ID"),
     BotCommand("unlink", "Remove a user's link: /unlink USER_ID"),
     BotCommand("deadletters", "Newest dead letters: /deadletters [n]"),

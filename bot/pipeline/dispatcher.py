@@ -18,17 +18,23 @@ from bot.notification import (
     PUBSUB,
     Envelope,
     InvalidNotification,
+    Memory,
     Notification,
     Outcome,
     Result,
+    Target,
     parse_notification,
 )
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
 from bot.sources.reconnect import Outage, stop_if_cancelled
+from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.counters import Stats
+from bot.store.memory import queue_recall, recalled
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
+from bot.store.schedule import ScheduleStore
+from bot.turns import Turns
 
 log = structlog.get_logger(__name__)
 
@@ -41,15 +47,22 @@ REREAD_AFTER = 1.0
 # thread still needs the GIL, but the loop gets it back every few milliseconds.
 PARSE_ON_LOOP_BYTES = 4096
 
-# Sends a notification to the chat its user is linked to (None: not linked), its action
-# buttons' taps stored under the key given (None: it has none).
-Deliver = Callable[[Notification, int | None, str | None], Awaitable[Result]]
+# A notification deliver_at less than this far ahead is sent now rather than held.
+SCHEDULE_AFTER = 0.5
+
+# Sends a notification to the chat its user is linked to (or edits or deletes what was sent for
+# its id), as the Target read before says.
+Deliver = Callable[[Notification, Target], Awaitable[Result]]
+# Takes a fan-out entry on (bot.pipeline.fanout): it is stored and run from Redis.
+StartFanOut = Callable[[Envelope], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class BeforeSend:
     chat_id: int | None  # the chat linked to the user, None if there is none
     duplicate: bool  # its id was delivered within the idempotency window
+    memory: Memory | None = None  # what was sent for its id (edit, delete)
+    counted: bool = False  # a fan-out recipient settled before a restart
 
 
 class Dispatcher:
@@ -71,6 +84,7 @@ class Dispatcher:
         trips: RoundTrips,
         redis: Outage,
         actions: ActionStore | None = None,
+        schedule: ScheduleStore | None = None,
         pause_buffer: int = 10_000,
         max_chars: int = MESSAGE_MAX_CHARS,
         reread_after: float = REREAD_AFTER,
@@ -82,8 +96,12 @@ class Dispatcher:
         self._deliver = deliver
         self._settler = settler
         self._stats = stats
-        self._slots = asyncio.Semaphore(concurrency)
-        self._ahead = asyncio.Semaphore(2 * concurrency)  # reading, waiting for a slot, sending
+        self._schedule = schedule
+        self.start_fan_out: StartFanOut | None = None  # set by the wiring (app.py)
+        self.on_hold: Callable[[], None] | None = None  # told when one is held for later
+        # Both queues go by priority (bot.turns): high first, bulk never starved.
+        self._slots = Turns(concurrency)
+        self._ahead = Turns(2 * concurrency)  # reading, waiting for a slot, sending
         self._lanes: dict[int, deque[Envelope]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = asyncio.Event()
@@ -117,7 +135,9 @@ class Dispatcher:
         self._stats.received += 1
         self.activity.set()
         try:
-            if len(envelope.payload) <= PARSE_ON_LOOP_BYTES:
+            if envelope.notification is not None:
+                pass  # made here (a fan-out's recipient): parsed already
+            elif len(envelope.payload) <= PARSE_ON_LOOP_BYTES:
                 envelope.notification = parse_notification(envelope.payload, self._max_chars)
             else:
                 envelope.notification = await asyncio.to_thread(
@@ -129,12 +149,15 @@ class Dispatcher:
             finally:
                 _release(envelope)
             return
+        if not await self._for_a_lane(envelope):
+            return
         if envelope.source == PUBSUB:
             if self.paused and self._queued_pubsub >= self._pause_buffer:
                 await self._settle_here(envelope, Outcome.FAILED, "paused and the buffer is full")
                 return
             self._queued_pubsub += 1
         user_id = envelope.notification.user_id
+        assert user_id is not None  # one user's: the others were taken on above  # noqa: S101
         lane = self._lanes.get(user_id)
         if lane is not None:
             lane.append(envelope)
@@ -144,12 +167,75 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _settle_here(self, envelope: Envelope, outcome: Outcome, reason: str) -> None:
+    async def _for_a_lane(self, envelope: Envelope) -> bool:
+        """Whether `envelope` goes into its user's lane; if not, it is settled (or taken on
+        by the fan-out runner) here: a cancel, a fan-out, one for later or one too late."""
+        notification = envelope.notification
+        assert notification is not None  # noqa: S101
+        due = notification.deliver_at
+        if notification.op == "cancel":
+            await self._cancel(envelope, notification)
+        elif due is not None and not envelope.released and due > time.time() + SCHEDULE_AFTER:
+            await self._hold(envelope, notification, due)
+        elif (expires := envelope.expires) is not None and time.time() >= expires:
+            await self._settle_here(envelope, Outcome.EXPIRED, "expired before it was read")
+        elif notification.fan_out:
+            if self.start_fan_out is None:
+                await self._settle_here(envelope, Outcome.INVALID, "fan-out needs Redis streams")
+            else:
+                await self.start_fan_out(envelope)
+        else:
+            return True
+        _release(envelope)
+        return False
+
+    async def _hold(self, envelope: Envelope, notification: Notification, due: float) -> None:
+        """Keep it in Redis until `due`, in the round trip that settles it as scheduled."""
+        schedule = self._schedule
+        if schedule is None:
+            reason = "deliver_at needs NOTIFICATION_STREAM (scheduled ones are released there)"
+            await self._settle_here(envelope, Outcome.INVALID, reason)
+            return
+        key = notification.id or f"~{new_key()}"
+
+        def hold(pipe: Pipeline) -> None:
+            schedule.queue_hold(pipe, key, envelope.rank, due, envelope.payload)
+
+        await self._settle_here(envelope, Outcome.SCHEDULED, f"until {due:.3f}", extra=hold)
+        if self.on_hold is not None:
+            self.on_hold()
+
+    async def _cancel(self, envelope: Envelope, notification: Notification) -> None:
+        """Remove a held notification with the id and stop a fan-out with it."""
+        notification_id = notification.id
+        assert notification_id is not None  # the model requires it  # noqa: S101
+        schedule = self._schedule
+
+        def cancel(pipe: Pipeline) -> None:
+            if schedule is not None:
+                schedule.queue_cancel(pipe, notification_id)
+            fanouts.queue_cancel(pipe, notification_id)
+
+        replies = await self._redis.until_up(lambda: self._trips.run(cancel))
+        if any(int(reply) for reply in replies):
+            await self._settle_here(envelope, Outcome.CANCELLED)
+        else:
+            reason = "nothing scheduled or fanning out has this id"
+            await self._settle_here(envelope, Outcome.NOT_FOUND, reason)
+
+    async def _settle_here(
+        self,
+        envelope: Envelope,
+        outcome: Outcome,
+        reason: str | None = None,
+        *,
+        extra: Callable[[Pipeline], None] | None = None,
+    ) -> None:
         """Settle in the source's own task. An error Redis answers (not an outage: those are
         waited out) is logged, never raised into the source, which would stop reading: the
         outcome is counted already, and a stream entry stays pending to be tried again."""
         try:
-            await self._settler.settle(envelope, outcome, reason)
+            await self._settler.settle(envelope, outcome, reason, extra=extra)
         except RedisError as exc:
             log.error("settle_failed", error=str(exc), source=envelope.source)  # noqa: TRY400
 
@@ -171,32 +257,38 @@ class Dispatcher:
             self._queued_pubsub -= 1
 
     async def _deliver_one(self, envelope: Envelope) -> None:
-        assert envelope.notification is not None  # set by accept  # noqa: S101
+        notification = envelope.notification
+        assert notification is not None  # set by accept  # noqa: S101
+        rank = envelope.rank
         try:
             # One Redis round trip before the send, one after (the settle). A slot is a send
             # in flight: neither trip holds one, so sends follow each other without waiting
             # for Redis. As many lanes again may have read and wait for a slot: enough to
             # keep the slots busy, few enough that their wait is about one send long.
             result = Result(Outcome.DUPLICATE, "id already delivered")
-            async with self._ahead:
+            if envelope.part is not None:
+                result = Result(Outcome.DUPLICATE, "cut off by a restart: not sent again")
+            async with self._ahead.turn(rank):
                 before = await self._before_send(envelope)
                 if not before.duplicate:
                     read_at = time.monotonic()
-                    async with self._slots:
+                    async with self._slots.turn(rank):
                         if time.monotonic() - read_at > self._reread_after:
                             # Waited long (sends held by pacing): the link may have changed.
                             before = await self._before_send(envelope)
                         if not before.duplicate:
-                            result = await self._deliver(
-                                envelope.notification, before.chat_id, envelope.action_key
+                            envelope.sending = True
+                            target = Target(
+                                before.chat_id,
+                                envelope.action_key,
+                                before.memory,
+                                envelope.expires,
+                                rank,
                             )
-            await self._settler.settle(
-                envelope,
-                result.outcome,
-                result.reason,
-                result.attempts,
-                message_ids=result.message_ids,
-            )
+                            result = await self._deliver(notification, target)
+            if envelope.part is not None and before.counted:
+                envelope.part.counted = True
+            await self._settler.settle_result(envelope, result)
         except Exception as exc:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
@@ -206,10 +298,13 @@ class Dispatcher:
 
     async def _before_send(self, envelope: Envelope) -> BeforeSend:
         """The user's chat and, for a notification with an id, whether that id was delivered
-        already; in the same round trip, what its action buttons report is stored."""
+        already (a fan-out's recipient: whether it was claimed), or what was sent for it (edit,
+        delete); in the same round trip, what its action buttons report is stored."""
         notification = envelope.notification
         assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
-        user_id, notification_id = notification.user_id, notification.id
+        user_id, notification_id, op = notification.user_id, notification.id, notification.op
+        assert user_id is not None  # only one user's notifications have a lane  # noqa: S101
+        part = envelope.part
         actions = self._actions
         if actions is not None and envelope.action_key is None and notification.actions:
             envelope.action_key = new_key()
@@ -217,14 +312,26 @@ class Dispatcher:
 
         def queue(pipe: Pipeline) -> None:
             ChatRegistry.queue_chat_for(pipe, user_id)
-            if notification_id is not None:
-                pipe.exists(DELIVERED_PREFIX + notification_id)
+            if part is not None:
+                fanouts.queue_claim(pipe, part.job, part.index)
+            elif notification_id is not None:
+                if op == "send":
+                    pipe.exists(DELIVERED_PREFIX + notification_id)
+                else:
+                    queue_recall(pipe, notification_id)
             if key is not None and actions is not None:
                 actions.queue_issue(pipe, key, notification)
 
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
         chat = None if replies[0] is None else int(replies[0])
-        return BeforeSend(chat, notification_id is not None and bool(replies[1]))
+        if part is not None:
+            claimed, settled = int(replies[1]), int(replies[2])
+            return BeforeSend(chat, bool(claimed), counted=bool(settled))
+        if notification_id is None:
+            return BeforeSend(chat, duplicate=False)
+        if op == "send":
+            return BeforeSend(chat, bool(replies[1]))
+        return BeforeSend(chat, False, recalled(replies[1]))
 
     async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
         """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is

@@ -10,23 +10,25 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Envelope, Outcome, preview
+from bot.notification import Envelope, Memory, Outcome, Result, preview
 from bot.sources.reconnect import Outage
+from bot.store import fanouts
 from bot.store.actions import queue_discard
 from bot.store.counters import Stats, queue_settled
 from bot.store.deadletters import DeadLetterStore
-from bot.store.roundtrips import RoundTrips
+from bot.store.memory import queue_forget, queue_remember
+from bot.store.roundtrips import Queue, RoundTrips
 
 log = structlog.get_logger(__name__)
 
 DELIVERED_PREFIX = "notify:delivered:"  # string per notification id, expires after the window
 
 # Outcomes whose notification is kept in the dead-letter store for a look and a replay.
-DEAD_LETTER_OUTCOMES = (Outcome.FAILED, Outcome.INVALID)
+DEAD_LETTER_OUTCOMES = (Outcome.FAILED, Outcome.INVALID, Outcome.EXPIRED, Outcome.NOT_FOUND)
 
 # Outcomes after which the notification's buttons are surely on no message. A failed one may
 # have arrived all the same (a send that timed out): its buttons keep working.
-UNSHOWN_OUTCOMES = (Outcome.UNLINKED, Outcome.DUPLICATE, Outcome.BLOCKED)
+UNSHOWN_OUTCOMES = (Outcome.UNLINKED, Outcome.DUPLICATE, Outcome.BLOCKED, Outcome.EXPIRED)
 
 # Statuses a receipt can carry (a duplicate gets none: its first delivery had one).
 RECEIPT_STATUSES = (
@@ -35,6 +37,12 @@ RECEIPT_STATUSES = (
     Outcome.BLOCKED,
     Outcome.FAILED,
     Outcome.INVALID,
+    Outcome.EDITED,
+    Outcome.DELETED,
+    Outcome.CANCELLED,
+    Outcome.NOT_FOUND,
+    Outcome.EXPIRED,
+    Outcome.SCHEDULED,
 )
 
 EVENTS = {
@@ -44,7 +52,24 @@ EVENTS = {
     Outcome.FAILED: "notification_failed",
     Outcome.INVALID: "notification_invalid",
     Outcome.DUPLICATE: "notification_duplicate",
+    Outcome.EDITED: "notification_edited",
+    Outcome.DELETED: "notification_deleted",
+    Outcome.CANCELLED: "notification_cancelled",
+    Outcome.NOT_FOUND: "notification_not_found",
+    Outcome.EXPIRED: "notification_expired",
+    Outcome.SCHEDULED: "notification_scheduled",
 }
+# Outcomes that are what was asked for: logged at INFO.
+QUIET_OUTCOMES = (
+    Outcome.SENT,
+    Outcome.EDITED,
+    Outcome.DELETED,
+    Outcome.CANCELLED,
+    Outcome.SCHEDULED,
+)
+DONE_AT_TELEGRAM = (Outcome.SENT, Outcome.EDITED, Outcome.DELETED)
+# A fan-out's summary counts each recipient's outcome as one of these; the rest are skipped.
+FANOUT_SENT, FANOUT_FAILED = (Outcome.SENT,), (Outcome.FAILED, Outcome.BLOCKED)
 
 
 class Settler:
@@ -71,6 +96,7 @@ class Settler:
         *,
         redis: Outage,
         idempotency_window: int,
+        memory_seconds: int = 7 * 24 * 3600,
         receipt_channel: str = "",
         on_sent: Callable[[float], None] | None = None,
     ) -> None:
@@ -79,6 +105,7 @@ class Settler:
         self._stats = stats
         self._dead_letters = dead_letters
         self._window = idempotency_window
+        self._memory_seconds = memory_seconds
         self._receipts = receipt_channel
         self._on_sent = on_sent
 
@@ -89,8 +116,16 @@ class Settler:
         reason: str | None = None,
         attempts: int = 0,
         *,
-        message_ids: tuple[int, ...] = (),
+        extra: Queue | None = None,
     ) -> None:
+        """Record an outcome known without a delivery; `extra` queues more writes that belong
+        to it (holding a scheduled notification) into the same round trip."""
+        await self.settle_result(envelope, Result(outcome, reason, attempts), extra=extra)
+
+    async def settle_result(
+        self, envelope: Envelope, result: Result, *, extra: Queue | None = None
+    ) -> None:
+        outcome, reason, attempts = result.outcome, result.reason, result.attempts
         dead = outcome in DEAD_LETTER_OUTCOMES
         self._stats.record(outcome)
         self._stats.dead_lettered += dead
@@ -99,25 +134,19 @@ class Settler:
         self._log(envelope, outcome, reason, attempts)
 
         def queue(pipe: Pipeline) -> None:
-            self._queue(pipe, envelope, outcome, reason, attempts, message_ids=message_ids)
+            if extra is not None:
+                extra(pipe)
+            self._queue(pipe, envelope, result)
 
         await self._outage.until_up(lambda: self._trips.run(queue))
         if envelope.settled is not None and not envelope.settled.done():
             envelope.settled.set_result(outcome)
 
-    def _queue(
-        self,
-        pipe: Pipeline,
-        envelope: Envelope,
-        outcome: Outcome,
-        reason: str | None,
-        attempts: int,
-        *,
-        message_ids: tuple[int, ...],
-    ) -> None:
+    def _queue(self, pipe: Pipeline, envelope: Envelope, result: Result) -> None:
         """Every Redis write of one outcome. Repeated after a connection error: the XACK and
         the id mark are idempotent; the counters and a dead letter can be written twice if
         Redis ran the commands but the answer was lost on the way back."""
+        outcome, reason, attempts = result.outcome, result.reason, result.attempts
         dead = outcome in DEAD_LETTER_OUTCOMES
         if dead:
             self._dead_letters.queue_add(
@@ -128,22 +157,56 @@ class Settler:
                 source=envelope.source,
                 first_seen=envelope.received_at,
             )
-        if outcome is Outcome.SENT and envelope.id is not None:
-            pipe.set(DELIVERED_PREFIX + envelope.id, "1", ex=self._window)
+        if envelope.part is not None:
+            self._queue_part(pipe, envelope, outcome)
+        elif envelope.id is not None:
+            self._queue_memory(pipe, envelope, result)
         if envelope.action_key is not None and outcome in UNSHOWN_OUTCOMES:
             queue_discard(pipe, envelope.action_key)
         # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
-        linked = outcome is Outcome.SENT or (outcome is Outcome.FAILED and attempts > 0)
+        linked = outcome in DONE_AT_TELEGRAM or (outcome is Outcome.FAILED and attempts > 0)
         queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
-        self._queue_receipt(pipe, envelope, outcome, message_ids)
+        self._queue_receipt(pipe, envelope, outcome, result.message_ids)
         if envelope.ack is not None:
             envelope.ack(pipe)
+
+    def _queue_memory(self, pipe: Pipeline, envelope: Envelope, result: Result) -> None:
+        """The id's mark (send: delivered once) and what was sent for it (for edit, delete)."""
+        notification_id, outcome = envelope.id, result.outcome
+        assert notification_id is not None  # noqa: S101
+        if outcome is Outcome.SENT:
+            pipe.set(DELIVERED_PREFIX + notification_id, "1", ex=self._window)
+        if outcome in (Outcome.SENT, Outcome.EDITED) and result.chat_id is not None:
+            assert envelope.user_id is not None  # noqa: S101
+            memory = Memory(
+                envelope.user_id, result.chat_id, result.message_ids, result.kinds, time.time()
+            )
+            queue_remember(pipe, notification_id, memory, self._memory_seconds)
+        elif outcome is Outcome.DELETED:
+            queue_forget(pipe, notification_id)
+
+    @staticmethod
+    def _queue_part(pipe: Pipeline, envelope: Envelope, outcome: Outcome) -> None:
+        """A fan-out recipient: counted in the fan-out's summary, once."""
+        part = envelope.part
+        assert part is not None  # noqa: S101
+        if part.counted:
+            return
+        bucket = "skipped"
+        if outcome in FANOUT_SENT:
+            bucket = "sent"
+        elif outcome in FANOUT_FAILED:
+            bucket = "failed"
+        fanouts.queue_settled(pipe, part.job, part.index, bucket)
 
     def _queue_receipt(
         self, pipe: Pipeline, envelope: Envelope, outcome: Outcome, message_ids: tuple[int, ...]
     ) -> None:
         if not self._receipts or outcome not in RECEIPT_STATUSES:
             return
+        notification = envelope.notification
+        if envelope.part is not None and (notification is None or notification.receipts != "each"):
+            return  # a fan-out reports once, at its end, unless asked for each recipient
         receipt = {
             "id": envelope.id,
             "user_id": envelope.user_id,
@@ -157,7 +220,7 @@ class Settler:
         context: dict[str, object] = {"user_id": envelope.user_id, "source": envelope.source}
         if envelope.id is not None:
             context["id"] = envelope.id
-        if outcome is Outcome.SENT:
+        if outcome in QUIET_OUTCOMES:
             log.info(EVENTS[outcome], attempts=attempts, **context)
         elif outcome is Outcome.INVALID:
             log.warning(

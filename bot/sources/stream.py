@@ -17,6 +17,7 @@ from bot.notification import STREAM, Envelope
 from bot.sources.pubsub import CONNECTION_ERRORS
 from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.client import PAYLOAD_FIELD, as_text
+from bot.store.schedule import RELEASED_FIELD
 
 log = structlog.get_logger(__name__)
 
@@ -226,6 +227,9 @@ class StreamConsumer:
             STREAM,
             ack=ack,
             release=release,
+            # The entry's id is when it was added: what a ttl counts from.
+            published_at=_id_key(entry)[0] / 1000,
+            released=RELEASED_FIELD.encode() in fields,
         )
         await self._submit(envelope)
 

@@ -88,3 +88,15 @@ def add_to_stream(client: Any, stream: str, payload: bytes | str, maxlen: int) -
     """XADD one notification payload, capping the stream at about `maxlen` entries. Works on a
     sync or async client or a pipeline, and returns what that returns (an id, or awaitable)."""
     return client.xadd(stream, {PAYLOAD_FIELD: payload}, maxlen=maxlen, approximate=True)
+
+
+# A stream per priority: a backlog of bulk entries cannot hide a high one behind it, and the
+# consumer reads high before normal before bulk. Normal keeps the configured name, so a plain
+# XADD to NOTIFICATION_STREAM works as before.
+PRIORITY_SUFFIXES = (":high", "", ":bulk")  # by rank: 0 high, 1 normal, 2 bulk
+
+
+def priority_streams(stream: str) -> tuple[str, str, str]:
+    """The streams of `stream`'s high, normal and bulk notifications, in that order."""
+    high, normal, bulk = (stream + suffix for suffix in PRIORITY_SUFFIXES)
+    return high, normal, bulk

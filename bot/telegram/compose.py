@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.formatting.entities import Formatted
 from bot.formatting.split import MAX_CAPTION_UTF16, MAX_UTF16, split_formatted
-from bot.notification import Notification
+from bot.notification import Memory, Notification
 from bot.store.actions import callback_data
 
 MEDIA_METHODS = {"photo": "sendPhoto", "document": "sendDocument"}
@@ -86,3 +86,73 @@ def _keyboard(notification: Notification, action_key: str | None) -> dict[str, A
             index += 1
         rows.append(buttons)
     return {"inline_keyboard": rows}
+
+
+def compose_edit(
+    notification: Notification, memory: Memory, action_key: str | None = None
+) -> list[Call]:
+    """The calls that make the messages in `memory` show `notification` (op edit), in order.
+
+    The text replaces the old one part for part; buttons go on the last part and, as in
+    Telegram, buttons left out of an edit are removed. When the new text needs more parts than
+    were sent, the extra ones are sent as new messages after them; when it needs fewer, the
+    extra old ones are deleted. A caption stays a caption: a text over 1,024 characters
+    cannot replace one (ValueError). A photo or document itself is never changed."""
+    ids, kinds = memory.message_ids, memory.kinds
+    keyboard = None
+    if notification.buttons:
+        keyboard = _keyboard(notification, action_key)
+    if notification.message is None:  # only the buttons change
+        params: dict[str, Any] = {"message_id": ids[-1]}
+        if keyboard is not None:
+            params["reply_markup"] = keyboard
+        return [Call("editMessageReplyMarkup", params)]
+    formatted = notification.formatted
+    if kinds and kinds[0] == "caption":
+        return [_edit_caption(formatted, ids[0], keyboard)]
+    text_ids = [i for i, kind in zip(ids, kinds, strict=True) if kind == "text"]
+    parts = [formatted] if _fits(formatted, MAX_UTF16) else split_formatted(formatted)
+    calls: list[Call] = []
+    for number, part in enumerate(parts):
+        params = {"text": part.text}
+        if part.entities:
+            params["entities"] = part.entities_json()
+        if not notification.preview:
+            params["link_preview_options"] = NO_PREVIEW
+        if number < len(text_ids):
+            calls.append(Call("editMessageText", {"message_id": text_ids[number], **params}))
+        else:
+            calls.append(Call("sendMessage", {**params, **_flags(notification)}))
+    if keyboard is not None:
+        calls[-1].params["reply_markup"] = keyboard
+    calls.extend(Call("deleteMessage", {"message_id": i}) for i in text_ids[len(parts) :])
+    return calls
+
+
+def _edit_caption(
+    formatted: Formatted, message_id: int, keyboard: dict[str, Any] | None
+) -> Call:
+    if not _fits(formatted, MAX_CAPTION_UTF16):
+        raise ValueError("the new text is over the 1,024 characters a caption can take")
+    params: dict[str, Any] = {"message_id": message_id, "caption": formatted.text}
+    if formatted.entities:
+        params["caption_entities"] = formatted.entities_json()
+    if keyboard is not None:
+        params["reply_markup"] = keyboard
+    return Call("editMessageCaption", params)
+
+
+def compose_delete(memory: Memory) -> list[Call]:
+    """The calls that delete the messages in `memory` (op delete), last part first."""
+    return [Call("deleteMessage", {"message_id": i}) for i in reversed(memory.message_ids)]
+
+
+def kinds_of(calls: list[Call]) -> tuple[str, ...]:
+    """What each message sent by `calls` (compose's) holds, for the id's Memory."""
+    kinds = []
+    for call in calls:
+        if call.method in MEDIA_METHODS.values():
+            kinds.append("caption" if "caption" in call.params else "media")
+        elif call.method != "deleteMessage":
+            kinds.append("text")
+    return tuple(kinds)

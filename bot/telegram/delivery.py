@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import structlog
@@ -19,10 +20,10 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.notification import Notification, Outcome, Result
+from bot.notification import Memory, Notification, Outcome, Result, Target
 from bot.sources.reconnect import Outage, OutageTooLong, backoff_delay
 from bot.store.registry import ChatRegistry
-from bot.telegram.compose import Call, compose
+from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of
 from bot.telegram.pacing import Pacer
 from bot.telegram.sender import Sender
 from bot.telegram.transport import NotConnected
@@ -81,22 +82,47 @@ class Delivery:
         self._retry = retry or RetryPolicy()
         self._paid_broadcast = paid_broadcast
 
-    async def deliver(
-        self, notification: Notification, chat_id: int | None, action_key: str | None = None
+    async def deliver(self, notification: Notification, target: Target) -> Result:
+        """Deliver one notification to `target.chat_id`, the chat linked to its user (read by
+        the caller with whatever else it reads before the send), or edit or delete what was
+        sent for its id (`target.memory`), and return the final outcome with the ids of the
+        messages it left in the chat."""
+        if notification.op == "send":
+            if target.chat_id is None:
+                return Result(Outcome.UNLINKED, "no chat linked")
+            calls = compose(notification, target.action_key)
+            result = await self._run(notification.user_id, target.chat_id, calls, target)
+            return _with_kinds(result, kinds_of(calls))
+        memory = target.memory
+        if memory is None or memory.user_id != notification.user_id:
+            return Result(Outcome.NOT_FOUND, "nothing sent for this id is remembered")
+        if notification.op == "delete":
+            result = await self._run(memory.user_id, memory.chat_id, compose_delete(memory), target)
+            done = Outcome.DELETED
+        else:
+            try:
+                calls = compose_edit(notification, memory, target.action_key)
+            except ValueError as exc:
+                return Result(Outcome.FAILED, str(exc))
+            result = await self._run(memory.user_id, memory.chat_id, calls, target)
+            if memory.kinds[0] == "media":  # the photo or document stays, unchanged
+                result = replace(result, message_ids=(memory.message_ids[0], *result.message_ids))
+            result = _with_kinds(result, _edited_kinds(memory, calls))
+            done = Outcome.EDITED
+        if result.outcome is Outcome.SENT:
+            result = replace(result, outcome=done)
+        return result
+
+    async def _run(
+        self, user_id: int | None, chat_id: int, calls: list[Call], target: Target
     ) -> Result:
-        """Deliver one notification to `chat_id`, the chat linked to its user (looked up by the
-        caller with whatever else it reads before the send), and return its final outcome
-        with the ids of the messages sent. `action_key`: where its action buttons' taps are
-        looked up (stored by the caller before the send)."""
-        user_id = notification.user_id
-        if chat_id is None:
-            return Result(Outcome.UNLINKED, "no chat linked")
-        calls = compose(notification, action_key)
+        """Make `calls` one after another; the first that fails ends it, with the ids of the
+        messages made or edited before it (a deleted one has none)."""
         attempts = 0
         message_ids: list[int] = []
         for number, call in enumerate(calls, start=1):
-            sent = _Send(user_id, chat_id)
-            result = await self._send(sent, call)
+            sent = _Send(user_id or 0, chat_id)
+            result = await self._send(sent, call, target)
             chat_id = sent.chat_id  # a migration carries over to the next part
             attempts += result.attempts
             message_ids.extend(result.message_ids)
@@ -106,14 +132,20 @@ class Delivery:
                     if len(calls) == 1
                     else f"{result.reason} (part {number} of {len(calls)})"
                 )
-                return Result(result.outcome, reason, attempts, tuple(message_ids))
-        return Result(Outcome.SENT, None, attempts, tuple(message_ids))
+                return Result(result.outcome, reason, attempts, tuple(message_ids), chat_id)
+        return Result(Outcome.SENT, None, attempts, tuple(message_ids), chat_id)
 
-    async def _send(self, send: _Send, call: Call) -> Result:
+    async def _send(  # noqa: PLR0912 - one branch per Telegram error: the policy in one place
+        self, send: _Send, call: Call, target: Target
+    ) -> Result:
         attempt = flood_waits = migrations = 0
         result: Result | None = None
+        paid = self._paid_broadcast and call.method.startswith("send")
         while result is None:
             attempt += 1
+            if target.expires is not None and time.time() >= target.expires:
+                when = "its first attempt" if attempt == 1 else f"attempt {attempt}"
+                return Result(Outcome.EXPIRED, f"expired before {when}", attempt - 1)
             try:
                 if self._telegram.is_down:
                     # While Telegram is unreachable nobody sends: one probe (getMe) at a time.
@@ -125,7 +157,8 @@ class Delivery:
                     send.chat_id,
                     call.method,
                     call.params,
-                    allow_paid_broadcast=self._paid_broadcast,
+                    allow_paid_broadcast=paid,
+                    rank=target.rank,
                 )
             except OutageTooLong as too_long:
                 result = Result(Outcome.FAILED, str(too_long), attempt - 1)
@@ -144,14 +177,15 @@ class Delivery:
                 else:
                     await self._migrated(send, exc)
             except (Forbidden, BadRequest) as exc:
-                result = await self._refused(send, exc, attempt)
+                result = await self._refused(send, call, exc, attempt)
             except NetworkError as exc:
                 result, counted = await self._unreachable(send, exc, attempt)
                 attempt -= not counted
             except TelegramError as exc:
                 result = Result(Outcome.FAILED, exc.message, attempt)
             else:
-                result = Result(Outcome.SENT, None, attempt, (message_id,))
+                ids = () if message_id is None else (message_id,)
+                result = Result(Outcome.SENT, None, attempt, ids)
         return result
 
     def _flood_wait(self, send: _Send, exc: RetryAfter, waits: int, attempt: int) -> Result | None:
@@ -192,11 +226,25 @@ class Delivery:
         await self._telegram.wait_up()  # no deadline: a restart ends this, not a timer
         self._token_rejected_logged = False
 
-    async def _refused(self, send: _Send, exc: TelegramError, attempt: int) -> Result:
-        """Telegram said no for good: the same request would fail the same way."""
+    async def _refused(
+        self, send: _Send, call: Call, exc: TelegramError, attempt: int
+    ) -> Result:
+        """Telegram said no for good: the same request would fail the same way. For an edit
+        or a delete, some of these mean it is done already, or cannot be done."""
         if isinstance(exc, Forbidden):  # blocked, deactivated, kicked
             await self._update_link(self._registry.unlink_chat(send.chat_id))
             return Result(Outcome.BLOCKED, exc.message, attempt)
+        text = exc.message.lower()
+        if "message is not modified" in text:  # the edit asks for what it shows already
+            return Result(Outcome.SENT, None, attempt, (int(call.params["message_id"]),))
+        if call.method == "deleteMessage":
+            if "not found" in text:  # deleted in the chat already: gone, as asked
+                return Result(Outcome.SENT, None, attempt)
+            if "can't be deleted" in text:
+                reason = f"{exc.message} (Telegram lets a bot delete a message for 48 hours)"
+                return Result(Outcome.FAILED, reason, attempt)
+        if call.method.startswith("edit") and "not found" in text:
+            return Result(Outcome.NOT_FOUND, f"{exc.message} (deleted in the chat?)", attempt)
         return Result(Outcome.FAILED, exc.message, attempt)
 
     async def _unreachable(
@@ -242,6 +290,18 @@ class Delivery:
             await change
         except RedisError as exc:
             log.warning("link_update_failed", error=str(exc) or type(exc).__name__)
+
+
+def _with_kinds(result: Result, kinds: tuple[str, ...]) -> Result:
+    # A delivery cut short has fewer messages than calls: the kinds of those it made.
+    return replace(result, kinds=kinds[: len(result.message_ids)])
+
+
+def _edited_kinds(memory: Memory, calls: list[Call]) -> tuple[str, ...]:
+    if memory.kinds[0] == "caption":
+        return memory.kinds
+    head = ("media",) if memory.kinds[0] == "media" else ()
+    return (*head, *kinds_of(calls))
 
 
 @dataclass

@@ -12,6 +12,8 @@ from typing import Any
 from telegram._utils.types import JSONDict
 from telegram.ext import BaseRateLimiter
 
+from bot.turns import Turns
+
 # Client-side windows are this much longer than Telegram's, so jitter between our clock and the
 # arrival time at Telegram cannot push a request into a window that is already full. Measured:
 # a busy event loop once delayed one request 33 ms more than the one 30 sends later, which a
@@ -85,6 +87,9 @@ def _spaced(per_second: float) -> SlidingWindow:
     return _with_margin(SlidingWindow(per_slice, per_slice / per_second))
 
 
+REPLY_RANK = 0  # command replies and admin progress: a person is waiting, as for "high"
+
+
 class Pacer:
     """Waits before each send so that no limit is exceeded, and holds every send while Telegram
     has asked us (429 retry_after) to wait. Waiters get their turn in arrival order."""
@@ -98,7 +103,8 @@ class Pacer:
         # worth of sends keeps the timer from being the bottleneck (1 ms sleeps gave ~700/s).
         self._overall = _spaced(limits.per_second)
         self._chats: dict[int, _Chat] = {}
-        self._turn = asyncio.Lock()
+        # Sends take their turn by priority: a high one waits for no queued normal or bulk one.
+        self._turn = Turns(1)
         self._paused_until = 0.0
         self._acquired = 0
 
@@ -118,10 +124,11 @@ class Pacer:
         """Telegram said 429: no send of any chat goes out for `seconds`."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    async def wait_turn(self, chat_id: int) -> None:
+    async def wait_turn(self, chat_id: int, rank: int = 1) -> None:
         """Return when a message to `chat_id` may be sent now; the send is then counted.
         Requests to one chat take their turns one after another, in arrival order, whoever
-        makes them (a delivery lane, command replies handled side by side)."""
+        makes them (a delivery lane, command replies handled side by side); across chats the
+        turns go by `rank` (bot.turns: 0 high, 1 normal, 2 bulk), then arrival."""
         chat = self._chats.get(chat_id)
         if chat is None:
             chat = self._chats[chat_id] = _Chat(_with_margin(self._limits.for_chat(chat_id)))
@@ -132,7 +139,7 @@ class Pacer:
             delay = chat.window.wait_time(time.monotonic())
             if delay > 0:
                 await asyncio.sleep(delay)
-            async with self._turn:
+            async with self._turn.turn(rank):
                 due: float | None = None
                 while True:
                     now = time.monotonic()
@@ -198,5 +205,6 @@ class PacedRequests(BaseRateLimiter[None]):
     ) -> bool | JSONDict | list[JSONDict]:
         chat_id = data.get("chat_id")
         if isinstance(chat_id, int | str) and str(chat_id).lstrip("-").isdigit():
-            await self.pacer.wait_turn(int(chat_id))
+            # A reply to someone who just typed a command goes before queued notifications.
+            await self.pacer.wait_turn(int(chat_id), REPLY_RANK)
         return await callback(*args, **kwargs)

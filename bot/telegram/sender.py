@@ -35,7 +35,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 class Sender:
-    """The send methods (sendMessage, sendPhoto, sendDocument) and getMe for the delivery path.
+    """The send, edit and delete methods and getMe for the delivery path.
     Every send takes its turn at the Pacer first, like every request python-telegram-bot makes
     to a chat.
 
@@ -72,15 +72,20 @@ class Sender:
         params: dict[str, Any],
         *,
         allow_paid_broadcast: bool = False,
-    ) -> int:
-        """Call `method` (sendMessage, sendPhoto, ...) for `chat_id` with `params` as they are
-        (text is sent literally: never a parse_mode) and return the new message's id."""
+        rank: int = 1,
+    ) -> int | None:
+        """Call `method` (sendMessage, editMessageText, deleteMessage, ...) for `chat_id` with
+        `params` as they are (text is sent literally: never a parse_mode) after the pacer's
+        turn for `rank`; return the id of the message sent or edited (None: Telegram answered
+        `true`, as deleteMessage does)."""
         call = {"chat_id": chat_id, **params}
         if allow_paid_broadcast:
             call["allow_paid_broadcast"] = True
         body = json.dumps(call).encode()
-        await self._pacer.wait_turn(chat_id)
+        await self._pacer.wait_turn(chat_id, rank)
         message = await self._call(method, body)
+        if message is True and not method.startswith("send"):
+            return None
         if not isinstance(message, dict) or not isinstance(message.get("message_id"), int):
             raise TelegramError("Invalid server response")  # sent, maybe; nothing to tell
         return int(message["message_id"])

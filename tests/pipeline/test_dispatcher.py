@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio
 
-from bot.notification import PUBSUB, Envelope, Notification, Outcome, Result
+from bot.notification import PUBSUB, Envelope, Notification, Outcome, Result, Target
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.settle import Settler
 from bot.store.counters import Stats
@@ -30,12 +30,12 @@ class RecordingDelivery:
         self.gates: dict[int, asyncio.Event] = {}
         self.fail_on: set[str] = set()
 
-    async def __call__(
-        self, notification: Notification, chat_id: int | None, _action_key: str | None = None
-    ) -> Result:
+    async def __call__(self, notification: Notification, target: Target) -> Result:
+        chat_id = target.chat_id
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            assert notification.user_id is not None
             gate = self.gates.get(notification.user_id)
             if gate is not None:
                 await gate.wait()

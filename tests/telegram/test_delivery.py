@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio
 
 from bot.formatting.entities import utf16_len
-from bot.notification import Notification, Outcome, Result
+from bot.notification import Notification, Outcome, Result, Target
 from bot.store.registry import ChatRegistry
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, Pacer
@@ -56,7 +56,7 @@ def deliver(delivery: Delivery, registry: ChatRegistry) -> Deliver:
 
     async def send(notification: Notification) -> Result:
         chat_id = await registry.chat_for(notification.user_id)
-        return await delivery.deliver(notification, chat_id)
+        return await delivery.deliver(notification, Target(chat_id))
 
     return send
 
@@ -223,6 +223,6 @@ async def test_paid_broadcast_sets_the_flag(
     delivery = Delivery(
         sender, registry, pacer, telegram=telegram_outage(sender), paid_broadcast=True
     )
-    await delivery.deliver(NOTE, linked)
+    await delivery.deliver(NOTE, Target(linked))
     [sent] = telegram.sent
     assert sent.params["allow_paid_broadcast"] in ("true", "True", True)

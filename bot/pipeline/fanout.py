@@ -1,0 +1,183 @@
+"""Fan-outs: one notification to many users (user_ids, or every linked user), stored in Redis
+when it arrives and run from there by whichever instance holds its lease, recipient by recipient
+through the dispatcher, so that a restart or a failover carries on where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+
+import structlog
+from redis.exceptions import RedisError
+
+from bot.notification import Envelope, FanOutPart, Notification, parse_notification
+from bot.sources.pubsub import CONNECTION_ERRORS
+from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
+from bot.store.fanouts import CANCELLING, DONE, FanOutStore
+from bot.store.registry import ChatRegistry
+
+log = structlog.get_logger(__name__)
+
+FANOUT = "fanout"  # the source of a recipient's envelope
+BATCH = 100  # recipients read at a time; the cursor is saved and a cancel seen once per batch
+LEASE_TTL = 30.0  # a dead instance's fan-outs are taken over this long after it stopped
+LOOK_EVERY = 5.0  # seconds between looks for fan-outs nobody runs (their instance died)
+
+Submit = Callable[[Envelope], Awaitable[None]]
+
+
+class FanOuts:
+    """Takes fan-out entries on (`start`, from the dispatcher) and runs every unfinished
+    fan-out whose lease this instance holds (`run`). At most `window` of a fan-out's recipients
+    are handed to the dispatcher and not yet settled; they go in as bulk unless the fan-out
+    says otherwise, so single notifications pass them."""
+
+    def __init__(
+        self,
+        store: FanOutStore,
+        registry: ChatRegistry,
+        submit: Submit,
+        *,
+        receipt_channel: str,
+        window: int = 256,
+        lease_ttl: float = LEASE_TTL,
+        look_every: float = LOOK_EVERY,
+    ) -> None:
+        self.store = store
+        self._registry = registry
+        self._submit = submit
+        self._receipts = receipt_channel
+        self._window = window
+        self._lease_ttl = lease_ttl
+        self._look_every = min(look_every, lease_ttl / 3)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._backoff = Backoff("fanouts", base=0.5, cap=10.0)
+        self.finished: dict[str, dict[str, object]] = {}  # summaries of this process's, by id
+
+    async def start(self, envelope: Envelope) -> None:
+        """Store a fan-out entry in Redis (acknowledging its source entry in the same
+        transaction) and wake the runner. Stored once: the same id again is not a new one."""
+        notification = envelope.notification
+        assert notification is not None  # noqa: S101
+        job = notification.id or f"fanout-{secrets.token_urlsafe(9)}"
+        recipients: list[int] = list(notification.user_ids or [])
+        if notification.audience == "all":
+            recipients = [user_id async for user_id, _chat in self._registry.all_chats()]
+        payload = (
+            envelope.payload if isinstance(envelope.payload, str) else envelope.payload.decode()
+        )
+        created = await self.store.create(job, payload, recipients, ack=envelope.ack)
+        if created:
+            log.info("fanout_started", id=job, recipients=len(recipients))
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run fan-outs until cancelled: look for unfinished ones every few seconds (or when
+        one starts here), lease each nobody runs, renew the leases held."""
+        try:
+            await keep_connected(self._loop, self._backoff, (*CONNECTION_ERRORS, RedisError))
+        finally:
+            tasks = list(self._running.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for job in list(self._running):
+                with contextlib.suppress(RedisError):
+                    await self.store.release(job)  # another instance may take it at once
+
+    async def _loop(self) -> None:
+        while True:
+            stop_if_cancelled()
+            for job in await self.store.unfinished():
+                task = self._running.get(job)
+                held = await self.store.lease(job, self._lease_ttl)
+                if task is None and held:
+                    task = asyncio.create_task(self._run_job(job), name=f"fanout:{job}")
+                    self._running[job] = task
+                    task.add_done_callback(functools.partial(self._done, job))
+                elif task is not None and not held:
+                    log.error("fanout_lease_lost", id=job)
+                    task.cancel()
+            self._backoff.recovered()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._look_every)
+
+    def _done(self, job: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(job, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("fanout_crashed", id=job, error=repr(task.exception()))
+            self._wake.set()  # tried again at the next look
+
+    async def _run_job(self, job: str) -> None:
+        stored = await self.store.load(job)
+        if stored is None or stored.state == DONE:
+            return
+        template = parse_notification(stored.payload, 10**6)
+        prefix = _payload_prefix(template)
+        priority = template.priority or "bulk"
+        window = asyncio.Semaphore(self._window)
+        outstanding: set[int] = set()
+        settled_all = asyncio.Event()
+        settled_all.set()
+        cursor = stored.cursor
+        state = stored.state
+        if cursor:
+            log.info("fanout_resumed", id=job, at=cursor, of=stored.total)
+        index = cursor
+        while index < stored.total and state != CANCELLING:
+            batch = await self.store.recipients(job, index, BATCH)
+            if not batch:
+                break
+            for user_id in batch:
+                await window.acquire()
+                outstanding.add(index)
+                settled_all.clear()
+                notification = template.model_copy(
+                    update={
+                        "user_id": user_id,
+                        "user_ids": None,
+                        "audience": None,
+                        "priority": priority,
+                    }
+                )
+
+                def release(number: int = index) -> None:
+                    outstanding.discard(number)
+                    window.release()
+                    if not outstanding:
+                        settled_all.set()
+
+                envelope = Envelope(
+                    prefix + str(user_id) + "}",
+                    FANOUT,
+                    notification=notification,
+                    release=release,
+                    published_at=stored.created_at,
+                    part=FanOutPart(job, index),
+                )
+                await self._submit(envelope)
+                index += 1
+            # Every recipient before the oldest one still out is settled: resume there.
+            state = await self.store.progress(job, min(outstanding, default=index))
+        await settled_all.wait()
+        await self.store.progress(job, index)
+        cancelled = stored.total - index if state == CANCELLING else 0
+        summary = await self.store.finish(job, self._receipts, cancelled)
+        self.finished[job] = summary
+        log.info("fanout_done", **summary)
+
+
+def _payload_prefix(template: Notification) -> str:
+    """A recipient's payload without its user id and closing brace: what a failed one is
+    dead-lettered with, made by concatenation (a JSON dump per recipient costs more)."""
+    fields = template.model_dump(
+        mode="json", exclude_defaults=True, exclude={"user_ids", "audience", "user_id"}
+    )
+    body = json.dumps(fields, ensure_ascii=False)[1:-1]
+    return "{" + body + (", " if body else "") + '"user_id": '
