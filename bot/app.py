@@ -143,7 +143,7 @@ def build(settings: Settings) -> Bot:
     )
     dispatcher.start_fan_out = fanouts.start
     leadership = _leadership(settings, client, application, listener, metrics)
-    broadcaster = Broadcaster(application.bot, fanouts, fanout_store)
+    broadcaster = Broadcaster(application.bot, fanouts, fanout_store, registry)
     admin = AdminCommands(
         settings,
         client=client,

@@ -15,6 +15,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.notification import ADMIN, Envelope, parse_notification
 from bot.pipeline.fanout import FanOuts
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore, Job
+from bot.store.registry import ChatRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -35,9 +36,16 @@ class Broadcaster:
     itself runs as a fan-out and carries on without it."""
 
     def __init__(
-        self, bot: Bot, fanouts: FanOuts, store: FanOutStore, progress_every: float = PROGRESS_EVERY
+        self,
+        bot: Bot,
+        fanouts: FanOuts,
+        store: FanOutStore,
+        registry: ChatRegistry,
+        progress_every: float = PROGRESS_EVERY,
     ) -> None:
         self._bot = bot
+        self._registry = registry
+        self._cancel_at_start = False  # /broadcast_cancel came while it was starting
         self._fanouts = fanouts
         self._store = store
         self.progress_every = progress_every
@@ -76,9 +84,13 @@ class Broadcaster:
 
     async def cancel(self) -> bool:
         """Cancel the running broadcast; False if none runs."""
-        async with self._starting:  # one being started is cancelled once it has started
-            job = await self.running()
-            return job is not None and await self._store.cancel(job)
+        if self._starting.locked():
+            # Its progress message is on its way (the admin may see it already): it stops
+            # before it sends anything.
+            self._cancel_at_start = True
+            return True
+        job = await self.running()
+        return job is not None and await self._store.cancel(job)
 
     async def close(self, grace: float) -> None:
         """Stop reporting (at shutdown): one last edit within `grace` seconds."""

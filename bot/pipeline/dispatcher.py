@@ -63,6 +63,7 @@ class BeforeSend:
     duplicate: bool  # its id was delivered within the idempotency window
     memory: Memory | None = None  # what was sent for its id (edit, delete)
     counted: bool = False  # a fan-out recipient settled before a restart
+    cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
 
 
 class Dispatcher:
@@ -270,13 +271,17 @@ class Dispatcher:
                 result = Result(Outcome.DUPLICATE, "cut off by a restart: not sent again")
             async with self._ahead.turn(rank):
                 before = await self._before_send(envelope)
-                if not before.duplicate:
+                if before.cancelled:
+                    result = Result(Outcome.CANCELLED, "its fan-out was cancelled")
+                elif not before.duplicate:
                     read_at = time.monotonic()
                     async with self._slots.turn(rank):
                         if time.monotonic() - read_at > self._reread_after:
                             # Waited long (sends held by pacing): the link may have changed.
-                            before = await self._before_send(envelope)
-                        if not before.duplicate:
+                            before = await self._before_send(envelope, again=True)
+                        if before.cancelled:
+                            result = Result(Outcome.CANCELLED, "its fan-out was cancelled")
+                        elif not before.duplicate:
                             envelope.sending = True
                             target = Target(
                                 before.chat_id,
@@ -296,10 +301,11 @@ class Dispatcher:
         finally:
             _release(envelope)
 
-    async def _before_send(self, envelope: Envelope) -> BeforeSend:
+    async def _before_send(self, envelope: Envelope, *, again: bool = False) -> BeforeSend:
         """The user's chat and, for a notification with an id, whether that id was delivered
         already (a fan-out's recipient: whether it was claimed), or what was sent for it (edit,
-        delete); in the same round trip, what its action buttons report is stored."""
+        delete); in the same round trip, what its action buttons report is stored. `again`: read
+        once more before the send; a fan-out recipient it claimed is not claimed twice."""
         notification = envelope.notification
         assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
         user_id, notification_id, op = notification.user_id, notification.id, notification.op
@@ -313,7 +319,7 @@ class Dispatcher:
         def queue(pipe: Pipeline) -> None:
             ChatRegistry.queue_chat_for(pipe, user_id)
             if part is not None:
-                fanouts.queue_claim(pipe, part.job, part.index)
+                fanouts.queue_claim(pipe, part.job, part.index, again=again)
             elif notification_id is not None:
                 if op == "send":
                     pipe.exists(DELIVERED_PREFIX + notification_id)
@@ -325,8 +331,10 @@ class Dispatcher:
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
         chat = None if replies[0] is None else int(replies[0])
         if part is not None:
-            claimed, settled = int(replies[1]), int(replies[2])
-            return BeforeSend(chat, bool(claimed), counted=bool(settled))
+            claimed, settled, state = replies[1:4]
+            if fanouts.is_cancelled(state):
+                return BeforeSend(chat, False, cancelled=True)
+            return BeforeSend(chat, bool(claimed) and not again, counted=bool(settled))
         if notification_id is None:
             return BeforeSend(chat, duplicate=False)
         if op == "send":

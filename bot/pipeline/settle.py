@@ -197,6 +197,8 @@ class Settler:
             bucket = "sent"
         elif outcome in FANOUT_FAILED:
             bucket = "failed"
+        elif outcome is Outcome.CANCELLED:
+            bucket = "cancelled"
         fanouts.queue_settled(pipe, part.job, part.index, bucket)
 
     def _queue_receipt(

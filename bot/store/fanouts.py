@@ -79,12 +79,20 @@ class Job:
     counts: dict[str, int]
 
 
-def queue_claim(pipe: Pipeline, job: str, index: int) -> None:
+def queue_claim(pipe: Pipeline, job: str, index: int, *, again: bool = False) -> None:
     """Queue claiming recipient `index` just before its send: replies (claimed before,
-    settled before)."""
+    settled before, the fan-out's state). `again`: claimed by this caller already."""
     keys = _keys(job)
-    pipe.setbit(keys["claimed"], index, 1)
+    if again:
+        pipe.getbit(keys["claimed"], index)
+    else:
+        pipe.setbit(keys["claimed"], index, 1)
     pipe.getbit(keys["settled"], index)
+    pipe.hget(keys["job"], "state")
+
+
+def is_cancelled(state: bytes | str | None) -> bool:
+    return state is not None and as_text(state) == CANCELLING
 
 
 def queue_settled(pipe: Pipeline, job: str, index: int, bucket: str) -> None:
