@@ -8,9 +8,11 @@ import gc
 import json
 import signal
 import sys
+import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Literal, NoReturn, TypeAlias
 
 import structlog
 from redis.exceptions import RedisError
@@ -20,7 +22,13 @@ from telegram.error import InvalidToken, TelegramError
 from bot import __version__, runtime
 from bot.notification import Notification
 from bot.ops.check import run_checks
-from bot.publisher import AsyncPublisher, Button, Options
+from bot.publisher import (
+    AsyncPublisher,
+    Button,
+    ContentOptions,
+    DeliveryOptions,
+    EditOptions,
+)
 from bot.store import client as redis_client
 from bot.tools.bench import Options as BenchOptions
 from bot.tools.bench import run_bench
@@ -61,9 +69,38 @@ def _fail(message: str, code: int = EXIT_FAILURE, *, debug: bool = False) -> int
     return code
 
 
-def _notification_flags(command: argparse.ArgumentParser) -> None:
+def _notification_flags(command: argparse.ArgumentParser, *, priority: str = "normal") -> None:
     """A flag for each optional field of a notification (README: the notification's fields)."""
-    command.add_argument("--id", help="idempotency key: the same id is delivered only once")
+    _look_flags(command)
+    media = command.add_mutually_exclusive_group()
+    media.add_argument("--photo", metavar="URL_OR_FILE_ID", help="a photo; MESSAGE is its caption")
+    media.add_argument(
+        "--document", metavar="URL_OR_FILE_ID", help="a file; MESSAGE is its caption"
+    )
+    command.add_argument(
+        "--expires-at",
+        type=_when,
+        metavar="WHEN",
+        help="not sent after WHEN: ISO 8601 with a time zone (2026-12-01T09:00:00+01:00, ...Z) "
+        "or +SECONDS from now",
+    )
+    command.add_argument(
+        "--ttl",
+        type=float,
+        metavar="SECONDS",
+        help="not sent later than SECONDS after publishing (not with --expires-at)",
+    )
+    command.add_argument(
+        "--deliver-at",
+        type=_when,
+        metavar="WHEN",
+        help="held until WHEN (at most a year ahead): ISO 8601 with a time zone or +SECONDS",
+    )
+    _priority_flag(command, priority)
+
+
+def _look_flags(command: argparse.ArgumentParser) -> None:
+    """How the message is read and shown: the flags a send and an edit share."""
     command.add_argument(
         "--format",
         choices=("text", "html", "markdown"),
@@ -93,10 +130,13 @@ def _notification_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument("--no-preview", action="store_true", help="no link preview")
     command.add_argument("--protect", action="store_true", help="cannot be forwarded or saved")
     command.add_argument("--thread-id", type=int, metavar="N", help="the forum topic to post in")
-    media = command.add_mutually_exclusive_group()
-    media.add_argument("--photo", metavar="URL_OR_FILE_ID", help="a photo; MESSAGE is its caption")
-    media.add_argument(
-        "--document", metavar="URL_OR_FILE_ID", help="a file; MESSAGE is its caption"
+
+
+def _priority_flag(command: argparse.ArgumentParser, default: str) -> None:
+    command.add_argument(
+        "--priority",
+        choices=("high", "normal", "bulk"),
+        help=f"how urgent: the bot takes high first, bulk last (default: {default})",
     )
 
 
@@ -110,12 +150,34 @@ def _button(kind: str) -> Callable[[str], Button]:
     return parse
 
 
-def _options(args: argparse.Namespace) -> Options:
-    buttons = [[button] for button in args.buttons]
-    return Options(
-        id=args.id,
+def _when(value: str) -> str | float:
+    """--expires-at, --deliver-at: +SECONDS gives seconds from now; anything else is passed on
+    as ISO 8601, for the model to read or refuse naming the field. A bare number is refused
+    there: Unix seconds and seconds from now are too easily taken for each other."""
+    if value.startswith("+"):
+        with suppress(ValueError):
+            return float(value[1:])
+    return value
+
+
+def _user_ids(value: str) -> list[int]:
+    """--users 1,2,3; empty gives [], for the model to refuse with its own words."""
+    try:
+        return [int(part) for part in value.split(",")] if value.strip() else []
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected user ids separated by commas, got {value[:40]!r}"
+        ) from None
+
+
+def _rows(args: argparse.Namespace) -> list[list[Button]] | None:
+    return [[button] for button in args.buttons] or None
+
+
+def _content(args: argparse.Namespace) -> ContentOptions:
+    return ContentOptions(
         format=args.format,
-        buttons=buttons or None,
+        buttons=_rows(args),
         silent=args.silent,
         preview=not args.no_preview,
         protect=args.protect,
@@ -125,8 +187,44 @@ def _options(args: argparse.Namespace) -> Options:
     )
 
 
+def _delivery(args: argparse.Namespace) -> DeliveryOptions:
+    expires_at = args.expires_at
+    if isinstance(expires_at, float):  # +SECONDS: expires_at takes a moment, not a delay
+        expires_at += time.time()
+    return DeliveryOptions(
+        expires_at=expires_at,
+        ttl=args.ttl,
+        deliver_at=args.deliver_at,  # the publisher reads a number as seconds from now
+        priority=args.priority,
+    )
+
+
+def _edit_options(args: argparse.Namespace) -> EditOptions:
+    buttons = _rows(args)
+    if args.no_buttons:
+        if buttons:
+            raise ValueError("--no-buttons and --button/--action: give one of them, not both")
+        buttons = []  # [] reaches the bot: no buttons; None leaves the field out
+    return EditOptions(
+        format=args.format,
+        buttons=buttons,
+        silent=args.silent,
+        preview=not args.no_preview,
+        protect=args.protect,
+        thread_id=args.thread_id,
+        priority=args.priority,
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line like every other error (--help has the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m bot",
         description="Deliver notifications published on Redis as Telegram messages.",
         epilog="Settings come from the environment or a .env file; see README.md.",
@@ -142,24 +240,9 @@ def _parser() -> argparse.ArgumentParser:
         "Opening it in Telegram links that chat to the user id.",
     )
     link.add_argument("user_ids", type=int, nargs="+", metavar="USER_ID")
-    for name, summary, description in (
-        (
-            "publish",
-            "publish a notification on the pub/sub channel; prints how many bots received it",
-            "Publish one notification on NOTIFICATION_CHANNEL, as a web app does. Only a running "
-            "bot receives it. Prints the number of receivers (0: no bot is listening).",
-        ),
-        (
-            "enqueue",
-            "add a notification to the durable stream; prints the stream entry id",
-            "Add one notification to NOTIFICATION_STREAM. It waits in Redis until a bot "
-            "delivers it, even one started later. Prints the stream entry id.",
-        ),
-    ):
-        sender = commands.add_parser(name, help=summary, description=description)
-        sender.add_argument("user_id", type=int, metavar="USER_ID")
-        sender.add_argument("message", metavar="MESSAGE")
-        _notification_flags(sender)
+    _send_commands(commands)
+    _follow_up_commands(commands)
+    _fan_out_command(commands)
     commands.add_parser(
         "check",
         help="check configuration, Redis, the Telegram token and the listeners",
@@ -250,6 +333,89 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A string: argparse's class is generic to type checkers only.
+Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+
+def _send_commands(commands: Commands) -> None:
+    for name, summary, description in (
+        (
+            "publish",
+            "publish a notification on the pub/sub channel; prints how many bots received it",
+            "Publish one notification on NOTIFICATION_CHANNEL, as a web app does. Only a running "
+            "bot receives it. Prints the number of receivers (0: no bot is listening).",
+        ),
+        (
+            "enqueue",
+            "add a notification to the durable stream; prints the stream entry id",
+            "Add one notification to NOTIFICATION_STREAM (the stream of its --priority). It "
+            "waits in Redis until a bot delivers it, even one started later. Prints the stream "
+            "entry id.",
+        ),
+    ):
+        sender = commands.add_parser(name, help=summary, description=description)
+        sender.add_argument("user_id", type=int, metavar="USER_ID")
+        sender.add_argument("message", metavar="MESSAGE")
+        sender.add_argument("--id", help="idempotency key: the same id is delivered only once")
+        _notification_flags(sender)
+
+
+def _follow_up_commands(commands: Commands) -> None:
+    """edit, delete and cancel: acting on an earlier notification by its id."""
+    edit = commands.add_parser(
+        "edit",
+        help="change what was sent for a notification id; prints the stream entry id",
+        description="Add an edit of notification ID, sent to USER_ID, to the durable stream: a "
+        "new MESSAGE and/or buttons. Buttons not given are removed, as in Telegram; "
+        "--no-buttons without MESSAGE removes them and keeps the text. It goes on the stream of "
+        "--priority: enqueued after its send with the same priority, it applies after it.",
+    )
+    edit.add_argument("id", metavar="ID")
+    edit.add_argument("user_id", type=int, metavar="USER_ID")
+    edit.add_argument("message", nargs="?", metavar="MESSAGE")
+    _look_flags(edit)
+    edit.add_argument("--no-buttons", action="store_true", help="remove the buttons")
+    _priority_flag(edit, "normal")
+    delete = commands.add_parser(
+        "delete",
+        help="delete what was sent for a notification id; prints the stream entry id",
+        description="Add a delete of notification ID, sent to USER_ID, to the durable stream "
+        "(of --priority).",
+    )
+    delete.add_argument("id", metavar="ID")
+    delete.add_argument("user_id", type=int, metavar="USER_ID")
+    _priority_flag(delete, "normal")
+    cancel = commands.add_parser(
+        "cancel",
+        help="stop a scheduled notification or a fan-out; prints the stream entry id",
+        description="Add a cancel of notification ID to the durable stream: one held for its "
+        "deliver_at is dropped, a fan-out stops (what was sent stays).",
+    )
+    cancel.add_argument("id", metavar="ID")
+
+
+def _fan_out_command(commands: Commands) -> None:
+    fan_out = commands.add_parser(
+        "fan-out",
+        help="one notification to many users, or all; prints the stream entry id",
+        description="Add one notification for many users (--users, 1 to 10,000) or every linked "
+        "user (--all) to the durable stream, bulk priority unless --priority says otherwise. "
+        "Prints the stream entry id.",
+    )
+    audience = fan_out.add_mutually_exclusive_group(required=True)
+    audience.add_argument("--users", type=_user_ids, metavar="ID,ID,...", help="the user ids")
+    audience.add_argument("--all", action="store_true", help="every linked user")
+    fan_out.add_argument("message", metavar="MESSAGE")
+    fan_out.add_argument("--id", help="names the fan-out, for cancel and its receipts")
+    fan_out.add_argument(
+        "--receipts",
+        choices=("summary", "each"),
+        default="summary",
+        help="one receipt at the end (default), or one per recipient too",
+    )
+    _notification_flags(fan_out, priority="bulk")
+
+
 def _settings(command: str, *, require_token: bool) -> Settings:
     settings = load_settings(require_token=require_token)
     # Logs go to stdout for the long-running bot (what platforms collect); other commands keep
@@ -307,18 +473,59 @@ async def _print_links(settings: Settings, user_ids: Sequence[int]) -> int:
     return EXIT_OK
 
 
-def _send(args: argparse.Namespace) -> int:
-    settings = _settings(args.command, require_token=False)
+PublisherCall = Callable[[AsyncPublisher, argparse.Namespace], Awaitable[object]]
 
-    async def send() -> None:
-        async with _publisher(settings) as publisher:
-            if args.command == "publish":
-                print(await publisher.publish(args.user_id, args.message, **_options(args)))
-            else:
-                print(await publisher.enqueue(args.user_id, args.message, **_options(args)))
 
-    asyncio.run(send())
-    return EXIT_OK
+def _through_publisher(call: PublisherCall) -> Callable[[argparse.Namespace], int]:
+    """A command that makes one call of an AsyncPublisher and prints what it returns."""
+
+    def command(args: argparse.Namespace) -> int:
+        settings = _settings(args.command, require_token=False)
+
+        async def send() -> None:
+            async with _publisher(settings) as publisher:
+                print(await call(publisher, args))
+
+        asyncio.run(send())
+        return EXIT_OK
+
+    return command
+
+
+async def _publish(publisher: AsyncPublisher, args: argparse.Namespace) -> int:
+    return await publisher.publish(
+        args.user_id, args.message, id=args.id, **_content(args), **_delivery(args)
+    )
+
+
+async def _enqueue(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
+    return await publisher.enqueue(
+        args.user_id, args.message, id=args.id, **_content(args), **_delivery(args)
+    )
+
+
+async def _edit(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
+    return await publisher.edit(args.id, args.user_id, args.message, **_edit_options(args))
+
+
+async def _delete(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
+    return await publisher.delete(args.id, args.user_id, priority=args.priority)
+
+
+async def _cancel(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
+    return await publisher.cancel(args.id)
+
+
+async def _fan_out(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
+    users: list[int] | Literal["all"] = "all" if args.all else args.users
+    return await publisher.fan_out(
+        users,
+        args.message,
+        id=args.id,
+        receipts=args.receipts,
+        **_content(args),
+        **_delivery(args),
+    )
 
 
 @asynccontextmanager
@@ -387,8 +594,12 @@ Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {
     "run": _run,
     "link": _link,
-    "publish": _send,
-    "enqueue": _send,
+    "publish": _through_publisher(_publish),
+    "enqueue": _through_publisher(_enqueue),
+    "edit": _through_publisher(_edit),
+    "delete": _through_publisher(_delete),
+    "cancel": _through_publisher(_cancel),
+    "fan-out": _through_publisher(_fan_out),
     "check": _check,
     "demo": _demo,
     "schema": _schema,

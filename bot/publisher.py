@@ -6,6 +6,9 @@
     notifier.publish(42, "<b>Order #17</b> has shipped", format="html",
                      buttons=[[Button.url("Track parcel", "https://shop.example/t/17")],
                               [Button.action("Received it", "order-17:received")]])
+    notifier.enqueue(42, "Your code: 1234", priority="high", ttl=300)
+    notifier.edit("order-17", 42, "<b>Order #17</b> was delivered", format="html")
+    notifier.fan_out([42, 43, 44], "The sale starts now", id="sale-1")
     notifier.create_link(42)   # -> "https://t.me/<bot>?start=<token>"
     for event in notifier.actions(group="shop"):   # taps on action buttons
         handle(event.action, event.user_id)          # acknowledged when the loop goes on
@@ -17,9 +20,11 @@ package: ``redis.Redis().publish("notification", json.dumps({"user_id": 42, "mes
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 import redis
@@ -28,9 +33,9 @@ import redis.client
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from bot.notification import Format, Notification, describe_errors
+from bot.notification import Format, Notification, Priority, describe_errors
 from bot.store import client as redis_client
-from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text
+from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text, priority_streams
 from bot.store.registry import (
     BOT_USERNAME,
     CHAT_TO_USER,
@@ -73,36 +78,143 @@ class Button:
         return {"text": self.text, self.kind: self.target}
 
 
-class Options(TypedDict, total=False):
-    """What a notification may carry besides its user and message (README: the fields)."""
+Receipts = Literal["summary", "each"]
+# A datetime with a time zone, or an ISO 8601 string with one; a bare number means Unix seconds
+# for expires_at but seconds from now for deliver_at.
+Moment = datetime | str | float
 
-    id: str | None
+
+class _Look(TypedDict, total=False):
+    """How the message is read and shown: what a send and an edit share."""
+
     format: Format
     buttons: Sequence[Sequence[Button | dict[str, str]]] | None
     silent: bool
     preview: bool
     protect: bool
     thread_id: int | None
+
+
+class ContentOptions(_Look, total=False):
+    """What the message looks like (README: the notification's fields)."""
+
     photo: str | None
     document: str | None
+
+
+class DeliveryOptions(TypedDict, total=False):
+    """When and how urgently it goes out: `expires_at` (a datetime with a time zone, or Unix
+    seconds; not sent after it), `ttl` (seconds after publishing; not with expires_at),
+    `deliver_at` (a datetime with a time zone, or a number of seconds from now; at most a year
+    ahead) and `priority` ("high", "normal" or "bulk")."""
+
+    expires_at: Moment | None
+    ttl: float | None
+    deliver_at: Moment | None
+    priority: Priority | None
+
+
+class FanOutOptions(ContentOptions, DeliveryOptions, total=False):
+    """What a fan-out may carry besides its recipients, message, id and receipts."""
+
+
+class Options(FanOutOptions, total=False):
+    """What a notification may carry besides its user and message (README: the fields)."""
+
+    id: str | None
+    receipts: Receipts
+
+
+class EditOptions(_Look, total=False):
+    """What an edit may set besides the message. `buttons` are those shown after the edit
+    (left out: none, as in Telegram); silent, protect and thread_id apply to parts sent anew
+    when the new text is longer."""
+
+    priority: Priority | None
 
 
 def encode(user_id: int, message: str, **options: Unpack[Options]) -> str:
     """The JSON payload for one notification, validated by the model the bot parses it with;
     raises ValueError naming what is wrong. Fields left at their defaults are left out."""
-    fields: dict[str, Any] = dict(options)
-    if fields.get("buttons") is not None:
-        fields["buttons"] = [
+    return _payload(_send(user_id, message, options))
+
+
+def _send(user_id: int, message: str, options: Options) -> Notification:
+    return _validate({**options, "user_id": user_id, "message": message})
+
+
+def _edit(id: str, user_id: int, message: str | None, options: EditOptions) -> Notification:
+    return _validate({**options, "op": "edit", "id": id, "user_id": user_id, "message": message})
+
+
+def _delete(id: str, user_id: int, priority: Priority | None) -> Notification:
+    return _validate({"op": "delete", "id": id, "user_id": user_id, "priority": priority})
+
+
+def _cancel(id: str) -> Notification:
+    return _validate({"op": "cancel", "id": id})
+
+
+def _fan_out(
+    users: Sequence[int] | Literal["all"],
+    message: str,
+    id: str | None,
+    receipts: Receipts,
+    options: FanOutOptions,
+) -> Notification:
+    audience = {"audience": "all"} if users == "all" else {"user_ids": users}
+    return _validate({**options, **audience, "message": message, "id": id, "receipts": receipts})
+
+
+def _validate(fields: dict[str, Any]) -> Notification:
+    """The notification `fields` make, checked by the bot's own model, then for what only the
+    publisher can tell (a moment already past); ValueError with one line naming the field."""
+    # None stands for "not given": an edit tells a left-out field from one set to change.
+    given = {name: value for name, value in fields.items() if value is not None}
+    if "buttons" in given:
+        given["buttons"] = [
             [button.to_json() if isinstance(button, Button) else button for button in row]
-            for row in fields["buttons"]
+            for row in given["buttons"]
         ]
+    if "deliver_at" in given:
+        given["deliver_at"] = _from_now(given["deliver_at"])
     try:
-        notification = Notification(user_id=user_id, message=message, **fields)
+        notification = Notification(**given)
     except ValidationError as exc:
         raise ValueError(f"invalid notification: {describe_errors(exc)}") from None
-    return json.dumps(
-        notification.model_dump(exclude_defaults=True, exclude_none=True), ensure_ascii=False
-    )
+    _check_moments(notification, time.time())
+    return notification
+
+
+def _from_now(deliver_at: object) -> object:
+    """deliver_at as the bot reads it: a number given here is seconds from now."""
+    if isinstance(deliver_at, bool) or not isinstance(deliver_at, int | float):
+        return deliver_at  # a datetime or an ISO 8601 string: the model reads (or refuses) it
+    if not deliver_at >= 0:  # NaN too
+        raise ValueError("invalid notification: deliver_at: seconds from now must be 0 or more")
+    return round(time.time() + deliver_at, 3)
+
+
+def _check_moments(notification: Notification, now: float) -> None:
+    for name in ("expires_at", "deliver_at"):
+        value = getattr(notification, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"invalid notification: {name}: not a finite time")
+    # The bot would only count it expired: refused here, where the mistake can be fixed.
+    if notification.expires_at is not None and notification.expires_at <= now:
+        raise ValueError("invalid notification: expires_at is in the past")
+    expires = notification.expires(now)  # ttl counts from publishing, i.e. now
+    deliver_at = notification.deliver_at
+    if deliver_at is not None and expires is not None and deliver_at >= expires:
+        raise ValueError("invalid notification: deliver_at: not before it expires (expires_at/ttl)")
+
+
+def _payload(notification: Notification) -> str:
+    data = notification.model_dump(exclude_defaults=True, exclude_none=True)
+    if notification.op == "edit" and "buttons" in notification.model_fields_set:
+        # An edit shows only the buttons it carries: [] must reach the bot to remove them all.
+        data.setdefault("buttons", [])
+    return json.dumps(data, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -165,6 +277,12 @@ class _Destinations(Generic[ClientT]):
         self.stream_maxlen = stream_maxlen
         self.actions_stream = actions_stream
 
+    def _add(self, notification: Notification) -> Any:
+        """XADD it to the stream of its priority: the entry id (an awaitable of it with the
+        async client)."""
+        stream = priority_streams(self.stream)[notification.rank]
+        return add_to_stream(self.client, stream, _payload(notification), self.stream_maxlen)
+
     def _read_actions(self, group: str, consumer: str, pending: bool, wait: float) -> Any:
         """One XREADGROUP: this consumer's unacknowledged entries first (a loop left early),
         then new ones, waiting up to `wait` seconds."""
@@ -195,7 +313,12 @@ class Publisher(_Destinations[redis.Redis]):
     """Publishes notifications and creates deep links with a blocking `redis.Redis` client.
 
     `publish` is fire-and-forget pub/sub: only a running bot receives it. `enqueue` adds to the
-    durable stream: it waits in Redis until a bot delivers it, even one started later.
+    durable stream: it waits in Redis until a bot delivers it, even one started later. `edit`,
+    `delete`, `cancel` and `fan_out` always go on the durable stream: they must not be lost.
+
+    The stream is one per priority (`priority_streams`); the bot reads high before normal
+    before bulk, and keeps each user's notifications in the order it read them. So an edit or
+    delete enqueued after its send, with the same priority, applies after the send.
     """
 
     @classmethod
@@ -212,15 +335,55 @@ class Publisher(_Destinations[redis.Redis]):
         return cls(client, channel, stream, stream_maxlen, actions_stream)
 
     def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
-        """Publish one notification; returns how many subscribers (bots) received it."""
+        """Publish one notification; returns how many subscribers (bots) received it.
+
+        `options` are the notification's fields (README: the notification). Besides those of
+        the message: `expires_at=` a datetime with a time zone (or an ISO 8601 string with
+        one) or Unix seconds, refused if past; or `ttl=` seconds after publishing: not sent
+        later. `deliver_at=` a datetime with a time zone (or ISO 8601 string), or a number of
+        SECONDS FROM NOW (not Unix seconds): held until then, at most a year ahead.
+        `priority=` "high", "normal" (default) or "bulk". Raises ValueError, one line naming
+        the field, for a notification the bot would refuse."""
         return int(self.client.publish(self.channel, encode(user_id, message, **options)))
 
     def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
-        """Add one notification to the durable stream; returns the stream entry id."""
-        entry = add_to_stream(
-            self.client, self.stream, encode(user_id, message, **options), self.stream_maxlen
-        )
-        return as_text(entry)
+        """Add one notification to the durable stream of its priority; returns the stream
+        entry id. Options as for `publish`."""
+        return as_text(self._add(_send(user_id, message, options)))
+
+    def edit(
+        self, id: str, user_id: int, message: str | None = None, **options: Unpack[EditOptions]
+    ) -> str:
+        """Change the message(s) sent for notification `id` to `user_id`: a new `message`
+        (read as `format` says) and/or `buttons`. `buttons` are those shown afterwards: left
+        out, none, as in Telegram; `buttons=[]` without a message removes them and keeps the
+        text. Durable (the stream of `priority`, default normal); returns the stream entry id."""
+        return as_text(self._add(_edit(id, user_id, message, options)))
+
+    def delete(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
+        """Delete the message(s) sent for notification `id` to `user_id`. Durable (the stream
+        of `priority`, default normal); returns the stream entry id."""
+        return as_text(self._add(_delete(id, user_id, priority)))
+
+    def cancel(self, id: str) -> str:
+        """Stop notification `id` if not sent yet: one held for its `deliver_at`, or what is
+        left of a fan-out. Durable (the normal stream); returns the stream entry id."""
+        return as_text(self._add(_cancel(id)))
+
+    def fan_out(
+        self,
+        user_ids: Sequence[int] | Literal["all"],
+        message: str,
+        *,
+        id: str | None = None,
+        receipts: Receipts = "summary",
+        **options: Unpack[FanOutOptions],
+    ) -> str:
+        """One notification to each of `user_ids` (1 to 10,000), or "all" linked users, in one
+        stream entry. `id` names the fan-out for `cancel` and its receipts: one at the end
+        ("summary") or one per recipient too ("each"). Options as for `publish`; `priority`
+        defaults to bulk. Durable; returns the stream entry id."""
+        return as_text(self._add(_fan_out(user_ids, message, id, receipts, options)))
 
     def actions(
         self,
@@ -308,15 +471,38 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         return cls(client, channel, stream, stream_maxlen, actions_stream)
 
     async def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
-        """Publish one notification; returns how many subscribers (bots) received it."""
+        """Publisher.publish: returns how many subscribers (bots) received it."""
         return int(await self.client.publish(self.channel, encode(user_id, message, **options)))
 
     async def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
-        """Add one notification to the durable stream; returns the stream entry id."""
-        entry = await add_to_stream(
-            self.client, self.stream, encode(user_id, message, **options), self.stream_maxlen
-        )
-        return as_text(entry)
+        """Publisher.enqueue: returns the stream entry id."""
+        return as_text(await self._add(_send(user_id, message, options)))
+
+    async def edit(
+        self, id: str, user_id: int, message: str | None = None, **options: Unpack[EditOptions]
+    ) -> str:
+        """Publisher.edit: returns the stream entry id."""
+        return as_text(await self._add(_edit(id, user_id, message, options)))
+
+    async def delete(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
+        """Publisher.delete: returns the stream entry id."""
+        return as_text(await self._add(_delete(id, user_id, priority)))
+
+    async def cancel(self, id: str) -> str:
+        """Publisher.cancel: returns the stream entry id."""
+        return as_text(await self._add(_cancel(id)))
+
+    async def fan_out(
+        self,
+        user_ids: Sequence[int] | Literal["all"],
+        message: str,
+        *,
+        id: str | None = None,
+        receipts: Receipts = "summary",
+        **options: Unpack[FanOutOptions],
+    ) -> str:
+        """Publisher.fan_out: returns the stream entry id."""
+        return as_text(await self._add(_fan_out(user_ids, message, id, receipts, options)))
 
     def actions(
         self,

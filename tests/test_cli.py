@@ -22,6 +22,7 @@ from telegram import Bot
 
 from bot import __version__
 from bot.publisher import Publisher
+from bot.store.client import priority_streams
 from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
 from config.settings import Settings
@@ -220,7 +221,7 @@ def test_schema_prints_the_notification_json_schema(tmp_path: Path) -> None:
     result = run_cli("schema", env=bot_env(), cwd=tmp_path)
     assert result.returncode == 0
     schema = json.loads(result.stdout)
-    assert schema["required"] == ["user_id", "message"]
+    assert "required" not in schema  # who needs user_id and message depends on op and fan-out
     assert set(schema["properties"]) == {
         "user_id",
         "message",
@@ -233,8 +234,19 @@ def test_schema_prints_the_notification_json_schema(tmp_path: Path) -> None:
         "thread_id",
         "photo",
         "document",
+        "op",
+        "expires_at",
+        "ttl",
+        "deliver_at",
+        "priority",
+        "user_ids",
+        "audience",
+        "receipts",
     }
-    assert schema["properties"]["format"]["enum"] == ["text", "html", "markdown"]
+    properties = schema["properties"]
+    assert properties["format"]["enum"] == ["text", "html", "markdown"]
+    assert properties["op"]["enum"] == ["send", "edit", "delete", "cancel"]
+    assert properties["receipts"]["enum"] == ["summary", "each"]
 
 
 def test_publish_flags_give_every_field_of_the_notification(
@@ -465,3 +477,140 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert report["bot"]["flood_429s"] == 0
     assert set(report["bot"]["latency_ms"]) == {"p50", "p95", "p99"}
     assert sync_redis.dbsize() == 0
+
+
+def stream_payloads(client: redis.Redis, stream: str) -> dict[str, list[tuple[str, Any]]]:
+    """What each priority's stream holds, as (entry id, payload); empty streams left out."""
+    held = {}
+    streams = priority_streams(stream)
+    for priority, name in zip(("high", "normal", "bulk"), streams, strict=True):
+        entries: Any = client.xrange(name)
+        if entries:
+            held[priority] = [(i.decode(), json.loads(f[b"payload"])) for i, f in entries]
+    return held
+
+
+def test_edit_delete_cancel_and_fan_out_go_on_the_stream_of_their_priority(
+    redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    stream = f"{channel}-stream"
+    env = bot_env(REDIS_URL=redis_url, NOTIFICATION_STREAM=stream)
+    commands = [
+        ["enqueue", "42", "Code 1234", "--priority", "high", "--ttl", "300"],
+        ["enqueue", "42", "Later", "--deliver-at", "+60", "--expires-at", "2099-01-01T00:00Z"],
+        ["edit", "order-17", "42", "<b>Delivered</b>", "--format", "html", "--action", "Rate=r"],
+        ["edit", "order-17", "42", "--no-buttons", "--priority", "high"],
+        ["delete", "order-17", "42"],
+        ["cancel", "sale-1"],
+        ["fan-out", "--users", "1,2,3", "Sale", "--id", "sale-1", "--receipts", "each"],
+        ["fan-out", "--all", "Hi all", "--priority", "normal", "--expires-at", "+3600"],
+    ]
+    before = time.time()
+    results = [run_cli(*command, env=env, cwd=tmp_path) for command in commands]
+    after = time.time()
+
+    for result in results:
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    held = stream_payloads(sync_redis, stream)
+    entry_ids = [entry_id for entries in held.values() for entry_id, _ in entries]
+    assert sorted(entry_ids) == sorted(result.stdout.strip() for result in results)
+    later, everyone = held["normal"][0][1], held["normal"][-1][1]
+    assert before + 60 - 0.001 <= later.pop("deliver_at") <= after + 60 + 0.001
+    assert before + 3600 <= everyone.pop("expires_at") <= after + 3600
+    payloads = {priority: [payload for _, payload in entries] for priority, entries in held.items()}
+    assert payloads == {
+        "high": [
+            {"user_id": 42, "message": "Code 1234", "ttl": 300, "priority": "high"},
+            {"op": "edit", "id": "order-17", "user_id": 42, "buttons": [], "priority": "high"},
+        ],
+        "normal": [
+            {"user_id": 42, "message": "Later", "expires_at": 4070908800},
+            {
+                "op": "edit",
+                "id": "order-17",
+                "user_id": 42,
+                "message": "<b>Delivered</b>",
+                "format": "html",
+                "buttons": [[{"text": "Rate", "action": "r"}]],
+            },
+            {"op": "delete", "id": "order-17", "user_id": 42},
+            {"op": "cancel", "id": "sale-1"},
+            {"audience": "all", "message": "Hi all", "priority": "normal"},
+        ],
+        "bulk": [
+            {"user_ids": [1, 2, 3], "message": "Sale", "id": "sale-1", "receipts": "each"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ["enqueue", "42", "hi", "--priority", "urgent"],
+            "python -m bot enqueue: error: argument --priority: invalid choice: 'urgent'",
+        ),
+        (
+            ["enqueue", "42", "hi", "--deliver-at", "2026-12-01T09:00:00"],
+            "error: invalid notification: deliver_at: needs a time zone",
+        ),
+        (
+            ["publish", "42", "hi", "--deliver-at", "3600"],  # Unix seconds or from now? Neither
+            "error: invalid notification: deliver_at: not an ISO 8601 time: '3600'",
+        ),
+        (
+            ["enqueue", "42", "hi", "--expires-at", "2020-01-01T00:00:00Z"],
+            "error: invalid notification: expires_at is in the past",
+        ),
+        (
+            ["enqueue", "42", "hi", "--ttl", "60", "--expires-at", "+600"],
+            "error: invalid notification: ttl and expires_at: give one of them, not both",
+        ),
+        (
+            ["edit", "order-17", "42"],
+            "error: invalid notification: op edit needs a message or buttons to change",
+        ),
+        (
+            ["edit", "order-17", "42", "--no-buttons", "--button", "Track=https://shop.example"],
+            "error: --no-buttons and --button/--action: give one of them, not both",
+        ),
+        (
+            ["delete", "order-17"],
+            "python -m bot delete: error: the following arguments are required: USER_ID",
+        ),
+        (
+            ["fan-out", "Sale"],
+            "python -m bot fan-out: error: one of the arguments --users --all is required",
+        ),
+        (
+            ["fan-out", "--users", "1,x", "Sale"],
+            "python -m bot fan-out: error: argument --users: expected user ids separated by "
+            "commas, got '1,x'",
+        ),
+        (
+            ["fan-out", "--users", "", "Sale"],
+            "error: invalid notification: user_ids: must not be empty",
+        ),
+        (
+            ["fan-out", "--users", "1,2", "--all", "Sale"],
+            "python -m bot fan-out: error: argument --all: not allowed with argument --users",
+        ),
+    ],
+)
+def test_a_bad_flag_is_one_line_with_exit_2_and_nothing_is_added(
+    redis_url: str,
+    channel: str,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    args: list[str],
+    error: str,
+) -> None:
+    stream = f"{channel}-stream"
+    result = run_cli(
+        *args, env=bot_env(REDIS_URL=redis_url, NOTIFICATION_STREAM=stream), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(error)
+    assert result.stdout == ""
+    assert stream_payloads(sync_redis, stream) == {}

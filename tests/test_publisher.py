@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ import redis
 import redis.asyncio
 
 from bot.publisher import AsyncPublisher, Button, Publisher, encode
+from bot.store.client import priority_streams
 from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
 from tests.helpers import next_json, token_of
 
@@ -245,3 +249,320 @@ async def test_consumers_of_one_group_get_different_action_events(
         sync.delete(stream)
         sync.close()
         await publisher.client.aclose()
+
+
+@pytest.fixture
+async def publishers(
+    redis_url: str, channel: str
+) -> AsyncIterator[tuple[Publisher, AsyncPublisher]]:
+    """A sync and an async publisher on this test's own channel and streams."""
+    stream = f"{channel}-stream"
+    sync = Publisher.from_url(redis_url, channel, stream)
+    async_ = AsyncPublisher.from_url(redis_url, channel, stream)
+    yield sync, async_
+    sync.client.delete(*priority_streams(stream))
+    sync.client.close()
+    await async_.client.aclose()
+
+
+def stored(publisher: Publisher) -> dict[str, list[tuple[str, Any]]]:
+    """What each priority's stream holds, as (entry id, payload); empty streams left out."""
+    held = {}
+    streams = priority_streams(publisher.stream)
+    for priority, stream in zip(("high", "normal", "bulk"), streams, strict=True):
+        entries: Any = publisher.client.xrange(stream)
+        if entries:
+            held[priority] = [(i.decode(), json.loads(f[b"payload"])) for i, f in entries]
+    return held
+
+
+async def call(
+    publisher: Publisher | AsyncPublisher, method: str, *args: Any, **kwargs: Any
+) -> Any:
+    """`method` of either publisher, awaited if it is the async one's."""
+    result = getattr(publisher, method)(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def call_both(
+    publishers: tuple[Publisher, AsyncPublisher], method: str, *args: Any, **kwargs: Any
+) -> list[Any]:
+    """`method` of the sync publisher, then of the async one, with the same arguments."""
+    return [await call(publisher, method, *args, **kwargs) for publisher in publishers]
+
+
+TRACK = [[Button.url("Track parcel", "https://shop.example/t/17")]]
+TRACK_JSON = [[{"text": "Track parcel", "url": "https://shop.example/t/17"}]]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "priority", "payload"),
+    [
+        pytest.param(
+            "enqueue", (42, "hi"), {}, "normal", {"user_id": 42, "message": "hi"}, id="enqueue"
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "Code 1234"),
+            {"priority": "high", "ttl": 300},
+            "high",
+            {"user_id": 42, "message": "Code 1234", "ttl": 300, "priority": "high"},
+            id="enqueue-high",
+        ),
+        pytest.param(
+            "edit",
+            ("order-17", 42, "<b>Delivered</b>"),
+            {"format": "html", "buttons": TRACK},
+            "normal",
+            {
+                "op": "edit",
+                "id": "order-17",
+                "user_id": 42,
+                "message": "<b>Delivered</b>",
+                "format": "html",
+                "buttons": TRACK_JSON,
+            },
+            id="edit",
+        ),
+        pytest.param(
+            "edit",
+            ("order-17", 42),
+            {"buttons": []},  # only the buttons change: none left
+            "normal",
+            {"op": "edit", "id": "order-17", "user_id": 42, "buttons": []},
+            id="edit-remove-buttons",
+        ),
+        pytest.param(
+            "delete",
+            ("order-17", 42),
+            {},
+            "normal",
+            {"op": "delete", "id": "order-17", "user_id": 42},
+            id="delete",
+        ),
+        pytest.param(
+            "delete",
+            ("order-17", 42),
+            {"priority": "high"},
+            "high",
+            {"op": "delete", "id": "order-17", "user_id": 42, "priority": "high"},
+            id="delete-high",
+        ),
+        pytest.param(
+            "cancel", ("sale-1",), {}, "normal", {"op": "cancel", "id": "sale-1"}, id="cancel"
+        ),
+        pytest.param(
+            "fan_out",
+            ([1, 2, 3], "The sale starts now"),
+            {"id": "sale-1", "receipts": "each"},
+            "bulk",
+            {
+                "user_ids": [1, 2, 3],
+                "message": "The sale starts now",
+                "id": "sale-1",
+                "receipts": "each",
+            },
+            id="fan-out",
+        ),
+        pytest.param(
+            "fan_out",
+            ("all", "Maintenance at 22:00"),
+            {"priority": "normal", "silent": True},
+            "normal",
+            {
+                "audience": "all",
+                "message": "Maintenance at 22:00",
+                "priority": "normal",
+                "silent": True,
+            },
+            id="fan-out-all",
+        ),
+    ],
+)
+async def test_each_method_adds_its_json_to_the_stream_of_its_priority(
+    publishers: tuple[Publisher, AsyncPublisher],
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    priority: str,
+    payload: dict[str, Any],
+) -> None:
+    entry_ids = await call_both(publishers, method, *args, **kwargs)
+    assert stored(publishers[0]) == {priority: [(entry_ids[0], payload), (entry_ids[1], payload)]}
+
+
+async def test_moments_are_sent_as_unix_seconds_and_deliver_at_counts_from_now(
+    publishers: tuple[Publisher, AsyncPublisher],
+) -> None:
+    sync, async_ = publishers
+    expires = datetime.now(UTC) + timedelta(hours=2)
+    deliver = datetime.now(UTC) + timedelta(hours=1)
+    before = time.time()
+    sync.enqueue(42, "a", expires_at=expires, deliver_at=60)  # seconds from now
+    after = time.time()
+    await async_.enqueue(42, "b", expires_at=expires.timestamp(), deliver_at=deliver.isoformat())
+    await async_.enqueue(42, "c", deliver_at=deliver.astimezone(timezone(timedelta(hours=-5))))
+
+    [(_, first), (_, second), (_, third)] = stored(sync)["normal"]
+    assert first["expires_at"] == second["expires_at"] == expires.timestamp()
+    assert before + 60 - 0.001 <= first["deliver_at"] <= after + 60 + 0.001
+    assert second["deliver_at"] == third["deliver_at"] == deliver.timestamp()
+
+
+async def test_publish_sends_the_new_fields_on_the_channel_not_the_streams(
+    publishers: tuple[Publisher, AsyncPublisher], subscriber: redis.asyncio.client.PubSub
+) -> None:
+    """The bot orders pub/sub notifications by priority in memory: no stream is involved."""
+    receivers = await call_both(publishers, "publish", 42, "hi", priority="high", ttl=30)
+    assert receivers == [1, 1]
+    for _ in publishers:
+        assert await next_json(subscriber) == {
+            "user_id": 42,
+            "message": "hi",
+            "ttl": 30,
+            "priority": "high",
+        }
+    assert stored(publishers[0]) == {}
+
+
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
+FUTURE = datetime.now(UTC) + timedelta(days=1)
+NAIVE = datetime(2030, 1, 1, 9, 0)  # no time zone: the mistake under test
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "problem"),
+    [
+        pytest.param("edit", (None, 42, "x"), {}, r"id: required with op edit", id="edit-no-id"),
+        pytest.param("delete", (None, 42), {}, r"id: required with op delete", id="delete-no-id"),
+        pytest.param("cancel", (None,), {}, r"id: required with op cancel", id="cancel-no-id"),
+        pytest.param("cancel", ("",), {}, r"id: string should have at least 1", id="empty-id"),
+        pytest.param("delete", ("k", None), {}, r"user_id: required with op delete", id="no-user"),
+        pytest.param(
+            "edit", ("k", 42), {}, r"op edit needs a message or buttons", id="edit-nothing"
+        ),
+        pytest.param(
+            "enqueue", (42, "hi"), {"expires_at": PAST}, r"expires_at is in the past", id="past"
+        ),
+        pytest.param(
+            "fan_out",
+            ([1], "hi"),
+            {"expires_at": time.time() - 1},
+            r"expires_at is in the past",
+            id="past-unix-seconds",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"expires_at": NAIVE},
+            r"expires_at: needs a time zone",
+            id="expires-at-naive",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"deliver_at": NAIVE},
+            r"deliver_at: needs a time zone",
+            id="deliver-at-naive",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"deliver_at": datetime.now(UTC) + timedelta(days=400)},
+            r"deliver_at: more than a year ahead",
+            id="deliver-at-too-far",
+        ),
+        pytest.param(
+            "fan_out",
+            ([1], "hi"),
+            {"deliver_at": 400 * 24 * 3600},
+            r"deliver_at: more than a year ahead",
+            id="deliver-in-too-many-seconds",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"deliver_at": -5},
+            r"deliver_at: seconds from now must be 0 or more",
+            id="deliver-in-negative-seconds",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"deliver_at": 120, "ttl": 60},
+            r"deliver_at: not before it expires",
+            id="deliver-after-expiry",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"ttl": 60, "expires_at": FUTURE},
+            r"ttl and expires_at: give one of them, not both",
+            id="ttl-and-expires-at",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"priority": "urgent"},
+            r"priority: input should be 'high', 'normal' or 'bulk'",
+            id="unknown-priority",
+        ),
+        pytest.param(
+            "delete",
+            ("k", 42),
+            {"priority": "urgent"},
+            r"priority: input should be",
+            id="unknown-priority-delete",
+        ),
+        pytest.param(
+            "fan_out", ([], "hi"), {}, r"user_ids: must not be empty", id="user-ids-empty"
+        ),
+        pytest.param(
+            "fan_out",
+            (list(range(10_001)), "hi"),
+            {},
+            r"user_ids: 10001 ids, over the limit of 10000",
+            id="user-ids-over-10000",
+        ),
+        pytest.param(
+            "fan_out",
+            ([1, "2"], "hi"),
+            {},
+            r"user_ids\.1: input should be a valid integer",
+            id="user-ids-not-integers",
+        ),
+        pytest.param(
+            "fan_out",
+            ("1,2", "hi"),
+            {},
+            r"user_ids: input should be a valid list",
+            id="user-ids-a-string",
+        ),
+        pytest.param(
+            "fan_out",
+            ([1, 2], "hi"),
+            {"user_id": 42},
+            r"user_id and user_ids/audience: give one of them, not both",
+            id="user-ids-and-user-id",
+        ),
+        pytest.param(
+            "enqueue",
+            (42, "hi"),
+            {"user_ids": [1, 2]},
+            r"user_id and user_ids/audience: give one of them, not both",
+            id="user-id-and-user-ids",
+        ),
+    ],
+)
+async def test_a_bad_call_is_one_line_naming_the_field_and_writes_nothing(
+    publishers: tuple[Publisher, AsyncPublisher],
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    problem: str,
+) -> None:
+    for publisher in publishers:
+        with pytest.raises(ValueError, match=rf"^invalid notification: {problem}") as caught:
+            await call(publisher, method, *args, **kwargs)
+        assert "\n" not in str(caught.value)
+    assert stored(publishers[0]) == {}
