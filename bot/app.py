@@ -322,8 +322,9 @@ def _sources(
             # Often enough that this instance's own entries never look idle to the others.
             claim_every=min(15.0, settings.stream_claim_idle_seconds / 3),
             on_reconnect=metrics.redis_reconnects.labels(STREAM).inc,
+            rank=rank,
         )
-        for name in priority_streams(settings.notification_stream)
+        for rank, name in enumerate(priority_streams(settings.notification_stream))
     ]
     return listener, streams
 

@@ -480,9 +480,18 @@ class Envelope:
     part: FanOutPart | None = None  # one recipient of a fan-out
     sending: bool = False  # handed to Telegram: it may have arrived, whatever happens next
 
+    # The rank of the stream it was read from: its priority when the payload names none (a
+    # plain XADD to the high stream is high).
+    stream_rank: int | None = None
+
     @property
     def rank(self) -> int:
-        return self.notification.rank if self.notification else PRIORITY_RANK["normal"]
+        notification = self.notification
+        if notification is None:
+            return PRIORITY_RANK["normal"]
+        if notification.priority is None and self.stream_rank is not None:
+            return self.stream_rank
+        return notification.rank
 
     @property
     def expires(self) -> float | None:

@@ -53,7 +53,9 @@ class StreamConsumer:
         backoff_base: float = 0.2,
         backoff_max: float = 1.0,
         on_reconnect: Callable[[], None] | None = None,
+        rank: int | None = None,
     ) -> None:
+        self._rank = rank  # the priority of what it reads, unless an entry says otherwise
         self._redis = client
         self._stream = stream
         self._group = group
@@ -230,6 +232,7 @@ class StreamConsumer:
             # The entry's id is when it was added: what a ttl counts from.
             published_at=_id_key(entry)[0] / 1000,
             released=RELEASED_FIELD.encode() in fields,
+            stream_rank=self._rank,
         )
         await self._submit(envelope)
 

@@ -25,7 +25,7 @@ from bot.sources.reconnect import Outage, OutageTooLong, backoff_delay
 from bot.store.registry import ChatRegistry
 from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of
 from bot.telegram.pacing import Pacer
-from bot.telegram.sender import Sender
+from bot.telegram.sender import Sender, TooLate
 from bot.telegram.transport import NotConnected
 
 log = structlog.get_logger(__name__)
@@ -144,7 +144,8 @@ class Delivery:
         while result is None:
             attempt += 1
             if target.expires is not None and time.time() >= target.expires:
-                when = "its first attempt" if attempt == 1 else f"attempt {attempt}"
+                first = attempt == 1 and not flood_waits and not migrations
+                when = "its first attempt" if first else "it could be sent again"
                 return Result(Outcome.EXPIRED, f"expired before {when}", attempt - 1)
             try:
                 if self._telegram.is_down:
@@ -159,7 +160,10 @@ class Delivery:
                     call.params,
                     allow_paid_broadcast=paid,
                     rank=target.rank,
+                    deadline=target.expires,
                 )
+            except TooLate:
+                result = Result(Outcome.EXPIRED, "expired while it waited its turn", attempt - 1)
             except OutageTooLong as too_long:
                 result = Result(Outcome.FAILED, str(too_long), attempt - 1)
             except RetryAfter as exc:

@@ -11,6 +11,7 @@ request wrapper raises them (telegram/request/_baserequest.py), so one error pol
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
@@ -32,6 +33,10 @@ from bot.telegram.pacing import Pacer
 from bot.telegram.transport import ApiObserver, NotConnected
 
 JSON = {"Content-Type": "application/json"}
+
+
+class TooLate(Exception):
+    """The send's turn came after its deadline: it was not sent."""
 
 
 class Sender:
@@ -73,16 +78,20 @@ class Sender:
         *,
         allow_paid_broadcast: bool = False,
         rank: int = 1,
+        deadline: float | None = None,
     ) -> int | None:
         """Call `method` (sendMessage, editMessageText, deleteMessage, ...) for `chat_id` with
         `params` as they are (text is sent literally: never a parse_mode) after the pacer's
         turn for `rank`; return the id of the message sent or edited (None: Telegram answered
-        `true`, as deleteMessage does)."""
+        `true`, as deleteMessage does). Raises TooLate, unsent, if the pacer's turn came
+        after `deadline` (Unix seconds)."""
         call = {"chat_id": chat_id, **params}
         if allow_paid_broadcast:
             call["allow_paid_broadcast"] = True
         body = json.dumps(call).encode()
         await self._pacer.wait_turn(chat_id, rank)
+        if deadline is not None and time.time() >= deadline:
+            raise TooLate
         message = await self._call(method, body)
         if message is True and not method.startswith("send"):
             return None
