@@ -129,9 +129,7 @@ def compose_edit(
     return calls
 
 
-def _edit_caption(
-    formatted: Formatted, message_id: int, keyboard: dict[str, Any] | None
-) -> Call:
+def _edit_caption(formatted: Formatted, message_id: int, keyboard: dict[str, Any] | None) -> Call:
     if not _fits(formatted, MAX_CAPTION_UTF16):
         raise ValueError("the new text is over the 1,024 characters a caption can take")
     params: dict[str, Any] = {"message_id": message_id, "caption": formatted.text}

@@ -230,9 +230,7 @@ class Delivery:
         await self._telegram.wait_up()  # no deadline: a restart ends this, not a timer
         self._token_rejected_logged = False
 
-    async def _refused(
-        self, send: _Send, call: Call, exc: TelegramError, attempt: int
-    ) -> Result:
+    async def _refused(self, send: _Send, call: Call, exc: TelegramError, attempt: int) -> Result:
         """Telegram said no for good: the same request would fail the same way. For an edit
         or a delete, some of these mean it is done already, or cannot be done."""
         if isinstance(exc, Forbidden):  # blocked, deactivated, kicked

@@ -139,6 +139,7 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
         transcript.say("bot -> Ada", f"{delivered.text}   [{latency_ms:.0f} ms after publish]")
 
         await _buttons(client, settings, telegram, transcript)
+        await _edits(client, settings, telegram, transcript)
 
         bad = '{"user_id": "42", "text": "typo in the field name"}'
         transcript.say("web app", f"publishes an invalid payload: {bad}")
@@ -189,6 +190,37 @@ async def _buttons(
                 f"{event.user_id} (notification {event.id}, message {event.message_id})",
             )
             break
+
+
+async def _edits(
+    client: redis.asyncio.Redis, settings: Settings, telegram: FakeTelegram, transcript: Transcript
+) -> None:
+    """One notification updated in place: the same message, edited twice (order-17 is taken:
+    an id is delivered once)."""
+    publisher = AsyncPublisher(
+        client, settings.notification_channel, stream=settings.notification_stream
+    )
+    transcript.say("web app", 'publisher.publish(42, "Order #18: packed", id="order-18")')
+    await publisher.publish(USER_ID, "Order #18: packed", id="order-18")
+    [shown] = await asyncio.to_thread(
+        telegram.wait_for_sent, lambda m: m.text == "Order #18: packed", chat_id=CHAT_ID
+    )
+    transcript.say("bot -> Ada", f"message {shown.message_id}: {shown.text}")
+    for step in ("shipped", "delivered"):
+        text = f"Order #18: {step}"
+        transcript.say("web app", f'publisher.edit("order-18", 42, "{text}")')
+        await publisher.edit("order-18", USER_ID, text)
+        await asyncio.to_thread(_wait_until_reads, telegram, shown.message_id, text)
+        edits = [m for m in telegram.edits if m.message_id == shown.message_id]
+        transcript.say(
+            "bot -> Ada",
+            f"message {shown.message_id} now reads: {text}   [edit {len(edits)}, same message]",
+        )
+
+
+def _wait_until_reads(telegram: FakeTelegram, message_id: int, text: str) -> None:
+    """Block until Ada's message `message_id` shows `text` (sent messages as they stand now)."""
+    telegram.wait_for_sent(lambda m: m.message_id == message_id and m.text == text, chat_id=CHAT_ID)
 
 
 def _described(message: SentMessage) -> str:

@@ -55,6 +55,7 @@ def deliver(delivery: Delivery, registry: ChatRegistry) -> Deliver:
     """Deliver to the chat the registry links, as the pipeline does after its lookup."""
 
     async def send(notification: Notification) -> Result:
+        assert notification.user_id is not None
         chat_id = await registry.chat_for(notification.user_id)
         return await delivery.deliver(notification, Target(chat_id))
 

@@ -82,6 +82,8 @@ async def test_a_sent_message_returns_its_id_and_is_counted(
 ) -> None:
     first = await sender.send(CHAT, "sendMessage", {"text": "<b>literal</b> *text*"})
     second = await sender.send(CHAT, "sendMessage", {"text": "again"}, allow_paid_broadcast=True)
+    assert first is not None
+    assert second is not None
     assert second > first
     sent = telegram.sent
     assert [m.text for m in sent] == ["<b>literal</b> *text*", "again"]
