@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -87,6 +88,12 @@ def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: OwnRedis, tmp_pat
     assert "(bold: 'Order #17', text_link: 'Track it' -> https://" in result.stdout
     assert "(a toast) ✓ Received it" in result.stdout
     assert "-> 'order-17:received' from user 42 (notification order-17" in result.stdout
+    # One notification updated in place: two edits of the same message, which ends delivered.
+    packed = re.search(r"message (\d+): Order #18: packed", result.stdout)
+    assert packed is not None
+    shown = f"message {packed[1]} now reads: Order #18:"
+    assert f"{shown} shipped   [edit 1, same message]" in result.stdout
+    assert f"{shown} delivered   [edit 2, same message]" in result.stdout
     assert snapshot(client) == before
     assert published.messages == []
     client.close()
