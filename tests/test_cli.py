@@ -406,7 +406,9 @@ def test_demo_plays_the_whole_story_offline(tmp_path: Path) -> None:
     assert re.search(r"bot -> Ada\s+Done: this chat is now linked", out)
     assert re.search(r"bot -> Ada\s+Your order is on its way!\s+\[\d+ ms after publish\]", out)
     assert "rejects it, nothing sent: user_id: input should be a valid integer" in out
-    assert re.search(r"delivered\s+2\s+2", out)  # the order, and the one with buttons
+    # the order, the one with buttons, and the order updated in place
+    assert re.search(r"delivered\s+3\s+3", out)
+    assert re.search(r"edited\s+2\s+2", out)
     assert re.search(r"dead-lettered\s+1\s+1", out)
     assert "Now for real:" in out
     assert result.stderr == ""

@@ -65,17 +65,22 @@ class Broadcaster:
         async with self._starting:
             if await self.running() is not None:
                 return False
-            job = f"{PREFIX}{int(time.time() * 1000)}"
-            payload = json.dumps({"audience": "all", "message": text, "id": job})
-            await self._fanouts.start(
-                Envelope(payload, ADMIN, notification=parse_notification(payload))
-            )
-            stored = await self._store.load(job)
-            total = stored.total if stored else 0
+            self._cancel_at_start = False
+            total = await self._registry.linked_count()
             message = await self._bot.send_message(
                 admin_chat_id, f"Broadcast: 0 sent, 0 failed, {total} remaining of {total}"
             )
+            if self._cancel_at_start:  # the admin saw the message and cancelled at once
+                text_now = f"Broadcast cancelled: 0 sent, 0 failed, {total} remaining of {total}"
+                await self._edit(admin_chat_id, message.message_id, text_now)
+                return True
+            job = f"{PREFIX}{int(time.time() * 1000)}"
+            payload = json.dumps({"audience": "all", "message": text, "id": job})
+            notification = parse_notification(payload)
+            await self._fanouts.start(Envelope(payload, ADMIN, notification=notification))
             log.info("broadcast_started", id=job, recipients=total)
+            if self._cancel_at_start:  # cancelled while the fan-out was being stored
+                await self._store.cancel(job)
             await self._close_reporter()
             self._reporter = asyncio.create_task(
                 self._report(job, admin_chat_id, message.message_id), name="broadcast-progress"
