@@ -117,7 +117,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         await asyncio.gather(stopping, *sources, return_exceptions=True)
         # One budget for both, so SIGTERM ends within SHUTDOWN_TIMEOUT plus Telegram's goodbye.
         deadline = time.monotonic() + bot.settings.shutdown_timeout
-        await bot.broadcaster.close(bot.settings.shutdown_timeout / 4)
+        await bot.broadcaster.close()
         left = await bot.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
         await _hand_back(bot, left)
         if application.running:

@@ -222,6 +222,17 @@ async def running_bot(
         await running.shutdown()
 
 
+@pytest.fixture
+async def receipts(
+    redis_client: redis.asyncio.Redis, settings: Settings
+) -> AsyncIterator[redis.asyncio.client.PubSub]:
+    """A subscription to the bot's receipts (read them with `next_json`)."""
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(settings.receipt_channel)
+    async with pubsub:
+        yield pubsub
+
+
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
     """configure_logging changes global state; put it back after each test."""

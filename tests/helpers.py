@@ -21,6 +21,7 @@ from bot.sources.reconnect import Outage
 from bot.store.roundtrips import RoundTrips
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage
+from config.settings import Settings
 
 
 def token_of(link: str) -> str:
@@ -52,6 +53,11 @@ def plain_publish(url: str, channel: str, payload: object) -> int:
         return int(client.publish(channel, data))
     finally:
         client.close()
+
+
+def publish(settings: Settings, **payload: Any) -> None:
+    """A notification published on the bot's channel as a plain web app would."""
+    plain_publish(settings.redis_url, settings.notification_channel, payload)
 
 
 async def eventually(check: Callable[[], object | Awaitable[object]], within: float = 10) -> None:

@@ -14,7 +14,7 @@ from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits
 from config.settings import Settings
 from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, next_json, plain_publish, wait_sent
+from tests.helpers import eventually, link_chat, next_json, publish, wait_sent
 
 ADMIN = 7001
 USER, CHAT = 42, 9001
@@ -23,18 +23,6 @@ USER, CHAT = 42, 9001
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"admin_ids": frozenset({ADMIN})})
-
-
-@pytest.fixture
-async def receipts(redis_client: redis.asyncio.Redis, settings: Settings) -> Any:
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(settings.receipt_channel)
-    async with pubsub:
-        yield pubsub
-
-
-def publish(settings: Settings, **payload: Any) -> None:
-    plain_publish(settings.redis_url, settings.notification_channel, payload)
 
 
 async def receipt_for(pubsub: redis.asyncio.client.PubSub, status: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from tests.helpers import (
     eventually,
     link_chat,
     next_json,
-    plain_publish,
+    publish,
     wait_sent,
 )
 
@@ -36,21 +36,9 @@ BUTTONS = [
 ]
 
 
-@pytest.fixture
-async def receipts(redis_client: redis.asyncio.Redis, settings: Settings) -> Any:
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(settings.receipt_channel)
-    async with pubsub:
-        yield pubsub
-
-
 async def answer_to(telegram: FakeTelegram, query: str) -> dict[str, Any]:
     """The bot's answerCallbackQuery for `query` (waited for off the event loop)."""
     return await asyncio.to_thread(telegram.wait_for_answer, query)
-
-
-def publish(settings: Settings, **payload: Any) -> None:
-    plain_publish(settings.redis_url, settings.notification_channel, payload)
 
 
 async def actions_seen(settings: Settings, client: redis.asyncio.Redis) -> list[Any]:

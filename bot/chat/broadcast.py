@@ -32,8 +32,7 @@ def line(job: Job) -> str:
 
 class Broadcaster:
     """Starts at most one broadcast at a time and reports its progress to the admin who
-    started it, as a task it owns; `close` (at shutdown) stops reporting. The broadcast
-    itself runs as a fan-out and carries on without it."""
+    started it, as a task it owns. The broadcast itself runs as a fan-out."""
 
     def __init__(
         self,
@@ -97,9 +96,8 @@ class Broadcaster:
         job = await self.running()
         return job is not None and await self._store.cancel(job)
 
-    async def close(self, grace: float) -> None:
-        """Stop reporting (at shutdown): one last edit within `grace` seconds."""
-        del grace  # the report loop is cancelled at once: the fan-out carries on in Redis
+    async def close(self) -> None:
+        """Stop reporting (at shutdown); the fan-out itself carries on from Redis."""
         await self._close_reporter()
 
     async def _close_reporter(self) -> None:

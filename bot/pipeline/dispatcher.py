@@ -65,6 +65,16 @@ class BeforeSend:
     counted: bool = False  # a fan-out recipient settled before a restart
     cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
 
+    def skip(self, envelope: Envelope) -> Result | None:
+        """Why it must not be sent, as its outcome; None when it may be."""
+        if self.cancelled:
+            return Result(Outcome.CANCELLED, "its fan-out was cancelled")
+        if not self.duplicate:
+            return None
+        if envelope.part is not None:
+            return Result(Outcome.DUPLICATE, "cut off by a restart: not sent again")
+        return Result(Outcome.DUPLICATE, "id already delivered")
+
 
 class Dispatcher:
     """Runs deliveries for different users side by side (at most `concurrency` at once) while
@@ -136,14 +146,9 @@ class Dispatcher:
         self._stats.received += 1
         self.activity.set()
         try:
-            if envelope.notification is not None:
-                pass  # made here (a fan-out's recipient): parsed already
-            elif len(envelope.payload) <= PARSE_ON_LOOP_BYTES:
-                envelope.notification = parse_notification(envelope.payload, self._max_chars)
-            else:
-                envelope.notification = await asyncio.to_thread(
-                    parse_notification, envelope.payload, self._max_chars
-                )
+            # A fan-out's recipient comes parsed (from the fan-out's own notification).
+            if envelope.notification is None:
+                envelope.notification = await self._parse(envelope.payload)
         except InvalidNotification as exc:
             try:
                 await self._settle_here(envelope, Outcome.INVALID, exc.reason)
@@ -168,6 +173,11 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _parse(self, payload: bytes | str) -> Notification:
+        if len(payload) <= PARSE_ON_LOOP_BYTES:
+            return parse_notification(payload, self._max_chars)
+        return await asyncio.to_thread(parse_notification, payload, self._max_chars)
+
     async def _for_a_lane(self, envelope: Envelope) -> bool:
         """Whether `envelope` goes into its user's lane; if not, it is settled (or taken on
         by the fan-out runner) here: a cancel, a fan-out, one for later or one too late."""
@@ -182,7 +192,7 @@ class Dispatcher:
             await self._settle_here(envelope, Outcome.EXPIRED, "expired before it was read")
         elif notification.fan_out:
             if self.start_fan_out is None:
-                await self._settle_here(envelope, Outcome.INVALID, "fan-out needs Redis streams")
+                await self._settle_here(envelope, Outcome.INVALID, "fan-outs are not run here")
             else:
                 await self.start_fan_out(envelope)
         else:
@@ -266,22 +276,17 @@ class Dispatcher:
             # in flight: neither trip holds one, so sends follow each other without waiting
             # for Redis. As many lanes again may have read and wait for a slot: enough to
             # keep the slots busy, few enough that their wait is about one send long.
-            result = Result(Outcome.DUPLICATE, "id already delivered")
-            if envelope.part is not None:
-                result = Result(Outcome.DUPLICATE, "cut off by a restart: not sent again")
             async with self._ahead.turn(rank):
                 before = await self._before_send(envelope)
-                if before.cancelled:
-                    result = Result(Outcome.CANCELLED, "its fan-out was cancelled")
-                elif not before.duplicate:
+                result = before.skip(envelope)
+                if result is None:
                     read_at = time.monotonic()
                     async with self._slots.turn(rank):
                         if time.monotonic() - read_at > self._reread_after:
                             # Waited long (sends held by pacing): the link may have changed.
                             before = await self._before_send(envelope, again=True)
-                        if before.cancelled:
-                            result = Result(Outcome.CANCELLED, "its fan-out was cancelled")
-                        elif not before.duplicate:
+                            result = before.skip(envelope)
+                        if result is None:
                             envelope.sending = True
                             target = Target(
                                 before.chat_id,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import redis
 import redis.asyncio
 
@@ -188,16 +186,6 @@ async def test_the_same_id_on_both_sources_is_delivered_once(
     await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "marker")
     await eventually(lambda: running_bot.bot.stats.outcomes[Outcome.DUPLICATE] == 2)
     assert [m.text for m in telegram.sent].count("exactly once") == 1
-
-
-@pytest.fixture
-async def receipts(
-    redis_client: redis.asyncio.Redis, settings: Settings
-) -> AsyncIterator[redis.asyncio.client.PubSub]:
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(settings.receipt_channel)
-    async with pubsub:
-        yield pubsub
 
 
 async def test_every_final_outcome_publishes_a_receipt(
