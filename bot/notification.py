@@ -478,7 +478,6 @@ class Envelope:
     published_at: float | None = None
     released: bool = False  # a scheduled notification whose deliver_at has come
     part: FanOutPart | None = None  # one recipient of a fan-out
-    sending: bool = False  # handed to Telegram: it may have arrived, whatever happens next
 
     # The rank of the stream it was read from: its priority when the payload names none (a
     # plain XADD to the high stream is high).

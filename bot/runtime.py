@@ -131,18 +131,8 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
 async def _hand_back(bot: Bot, envelopes: list[Envelope]) -> None:
     """Keep what shutdown cut short. Stream entries need nothing: unacknowledged, they stay
     pending and the next start resumes them. Pub/sub ones go onto the stream (or, without one,
-    into the dead-letter store) so that they are not lost. A fan-out's recipients not yet
-    handed to Telegram are freed for the run that resumes it."""
-    unsent_parts = [
-        (envelope.part.job, envelope.part.index)
-        for envelope in envelopes
-        if envelope.part is not None and not envelope.sending
-    ]
-    if unsent_parts:
-        try:
-            await bot.fanouts.store.unclaim(unsent_parts)
-        except RedisError as exc:
-            log.error("hand_back_failed", error=str(exc), fanout_recipients=len(unsent_parts))  # noqa: TRY400
+    into the dead-letter store) so that they are not lost. A fan-out's recipients need nothing
+    either: the run that resumes it starts at its saved cursor and skips the settled ones."""
     from_pubsub = [envelope for envelope in envelopes if envelope.source == PUBSUB]
     if not from_pubsub:
         return

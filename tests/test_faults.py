@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -93,9 +94,7 @@ async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
         await asyncio.to_thread(telegram.wait_for_call, "getMe")
         telegram.user_says(9001, "/help")
         # Not a sleep: the lock was tried and refused twice, with the message waiting.
-        await eventually(
-            lambda: [e["event"] for e in logs].count("leader_lock_unavailable") >= 2
-        )
+        await eventually(lambda: [e["event"] for e in logs].count("leader_lock_unavailable") >= 2)
     try:
         assert not ready.is_set()
         assert telegram.calls_to("getUpdates") == []
@@ -344,14 +343,7 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
         client.xadd(stream, {"payload": _note(n % 10 + 1, f"entry {n}", id=f"n{n}")})
 
     def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        return _bot_process(env, tmp_path)
 
     first = start()
     try:
@@ -396,3 +388,151 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
     assert len(counts) == total
     assert max(counts.values()) == 1, [text for text, n in counts.items() if n > 1]
     assert 80 <= delivered_at_kill < total
+
+
+def _bot_process(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    try:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _until(check: Callable[[], object], what: str, within: float = 20) -> None:
+    """Wait (polling Redis or the emulator's records, which have no event) until `check()`."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.02)
+
+
+def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    """Two notifications held in Redis when the bot is killed -9: the one that fell due while
+    it was down arrives when it is back, the other on time; each once."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    env = process_env(telegram, redis_url, channel, STREAM_CONSUMER="worker.1")
+    link_directly(client, telegram, range(1, 3), chat_base=30_000)
+    first = _bot_process(env, tmp_path)
+    try:
+        now = time.time()
+        due = {"down": now + 2.5, "up": now + 7.0}
+        for n, (name, at) in enumerate(due.items(), start=1):
+            client.xadd(
+                f"{channel}-stream",
+                {"payload": _note(n, f"due {name}", id=f"due-{name}", deliver_at=at)},
+            )
+        _until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis")
+        _kill(first)
+        killed_at = time.time()
+        # The first falls due while no bot runs.
+        time.sleep(max(due["down"] - time.time(), 0) + 0.2)
+        assert not telegram.sent
+        second = _bot_process(env, tmp_path)
+        try:
+            sent = telegram.wait_for_sent(lambda m: m.text.startswith("due "), count=2, timeout=20)
+            _until(lambda: client.zcard("notify:scheduled") == 0, "nothing left held")
+        finally:
+            _stop(second)
+    finally:
+        _kill(first)
+        client.close()
+    at = {m.text: m.at for m in telegram.sent}
+    report(
+        "scheduled across SIGKILL: killed",
+        round(due["down"] - killed_at, 2),
+        "s before the first was due; it arrived",
+        round(at["due down"] - due["down"], 2),
+        "s after its time (restarted 0.2 s after), the second",
+        round(at["due up"] - due["up"], 2),
+        "s after",
+    )
+    assert sorted(m.text for m in sent) == ["due down", "due up"]
+    assert len([m for m in telegram.sent if m.text.startswith("due ")]) == 2
+    assert at["due down"] >= due["down"]
+    assert due["up"] <= at["due up"] < due["up"] + 1.0
+
+
+def test_a_fan_out_killed_mid_send_reaches_every_recipient_once_after_restart(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    """A fan-out to 200 users at Telegram's 30/s, killed -9 while a send hangs: the restarted
+    bot resumes it, everyone gets it once (the cut-off send included), and one summary says so."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    receipts = client.pubsub(ignore_subscribe_messages=True)
+    receipts.subscribe(f"{channel}-receipts")
+    env = process_env(
+        telegram,
+        redis_url,
+        channel,
+        STREAM_CONSUMER="worker.1",
+        RECEIPT_CHANNEL=f"{channel}-receipts",
+    )
+    users = range(1, 201)
+    link_directly(client, telegram, users, chat_base=40_000)
+    client.xadd(
+        f"{channel}-stream:bulk",
+        {"payload": json.dumps({"user_ids": list(users), "message": "News #49", "id": "news-49"})},
+    )
+    first = _bot_process(env, tmp_path)
+    try:
+        telegram.wait_for_sent(lambda m: m.text == "News #49", count=60, timeout=30)
+        calls = len(telegram.calls_to("sendMessage"))
+        telegram.hang_next("sendMessage", 30)
+        telegram.wait_for_call("sendMessage", count=calls + 1)
+        _kill(first)
+        at_kill = len([m for m in telegram.sent if m.text == "News #49"])
+        second = _bot_process(env, tmp_path)
+        try:
+            summary = _next_receipt(receipts, "fanout_done", within=40)
+        finally:
+            _stop(second)
+    finally:
+        _kill(first)
+        receipts.close()
+        client.close()
+    got = Counter(m.chat_id for m in telegram.sent if m.text == "News #49")
+    report("fan-out across SIGKILL:", at_kill, "sent before the kill, then", summary)
+    assert 60 <= at_kill < 200
+    assert sorted(got) == [40_000 + user for user in users]
+    assert max(got.values()) == 1
+    assert summary == {
+        "id": "news-49",
+        "status": "fanout_done",
+        "sent": 200,
+        "failed": 0,
+        "skipped": 0,
+        "cancelled": 0,
+    }
+
+
+def _next_receipt(pubsub: redis.client.PubSub, status: str, within: float) -> dict[str, object]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=max(deadline - time.monotonic(), 0.01))
+        if message is not None and json.loads(message["data"])["status"] == status:
+            return dict(json.loads(message["data"]))
+    raise TimeoutError(f"no {status} receipt within {within} s")

@@ -62,18 +62,18 @@ class BeforeSend:
     chat_id: int | None  # the chat linked to the user, None if there is none
     duplicate: bool  # its id was delivered within the idempotency window
     memory: Memory | None = None  # what was sent for its id (edit, delete)
-    counted: bool = False  # a fan-out recipient settled before a restart
+    counted: bool = False  # a fan-out recipient settled before a restart: not sent again
     cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
 
     def skip(self, envelope: Envelope) -> Result | None:
         """Why it must not be sent, as its outcome; None when it may be."""
         if self.cancelled:
             return Result(Outcome.CANCELLED, "its fan-out was cancelled")
-        if not self.duplicate:
-            return None
-        if envelope.part is not None:
-            return Result(Outcome.DUPLICATE, "cut off by a restart: not sent again")
-        return Result(Outcome.DUPLICATE, "id already delivered")
+        if self.counted:
+            return Result(Outcome.DUPLICATE, "settled before a restart: not sent again")
+        if self.duplicate:
+            return Result(Outcome.DUPLICATE, "id already delivered")
+        return None
 
 
 class Dispatcher:
@@ -284,10 +284,9 @@ class Dispatcher:
                     async with self._slots.turn(rank):
                         if time.monotonic() - read_at > self._reread_after:
                             # Waited long (sends held by pacing): the link may have changed.
-                            before = await self._before_send(envelope, again=True)
+                            before = await self._before_send(envelope)
                             result = before.skip(envelope)
                         if result is None:
-                            envelope.sending = True
                             target = Target(
                                 before.chat_id,
                                 envelope.action_key,
@@ -306,11 +305,10 @@ class Dispatcher:
         finally:
             _release(envelope)
 
-    async def _before_send(self, envelope: Envelope, *, again: bool = False) -> BeforeSend:
+    async def _before_send(self, envelope: Envelope) -> BeforeSend:
         """The user's chat and, for a notification with an id, whether that id was delivered
-        already (a fan-out's recipient: whether it was claimed), or what was sent for it (edit,
-        delete); in the same round trip, what its action buttons report is stored. `again`: read
-        once more before the send; a fan-out recipient it claimed is not claimed twice."""
+        already (a fan-out's recipient: whether it was settled), or what was sent for it (edit,
+        delete); in the same round trip, what its action buttons report is stored."""
         notification = envelope.notification
         assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
         user_id, notification_id, op = notification.user_id, notification.id, notification.op
@@ -324,7 +322,7 @@ class Dispatcher:
         def queue(pipe: Pipeline) -> None:
             ChatRegistry.queue_chat_for(pipe, user_id)
             if part is not None:
-                fanouts.queue_claim(pipe, part.job, part.index, again=again)
+                fanouts.queue_check(pipe, part.job, part.index)
             elif notification_id is not None:
                 if op == "send":
                     pipe.exists(DELIVERED_PREFIX + notification_id)
@@ -336,10 +334,10 @@ class Dispatcher:
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
         chat = None if replies[0] is None else int(replies[0])
         if part is not None:
-            claimed, settled, state = replies[1:4]
-            if fanouts.is_cancelled(state):
-                return BeforeSend(chat, False, cancelled=True)
-            return BeforeSend(chat, bool(claimed) and not again, counted=bool(settled))
+            settled, state = replies[1:3]
+            return BeforeSend(
+                chat, False, counted=bool(settled), cancelled=fanouts.is_cancelled(state)
+            )
         if notification_id is None:
             return BeforeSend(chat, duplicate=False)
         if op == "send":

@@ -1,9 +1,9 @@
 """Fan-outs in Redis: what each one sends, to whom, how far it got, and who runs it, so that a
 restart or another instance carries on where it stopped and nobody gets it twice.
 
-Per fan-out `<id>`: a hash (the payload, counts, cursor, state), the list of recipients, two
-bitmaps by recipient index (claimed just before its send; settled with its outcome), and a
-lease naming the instance that runs it. The set FANOUTS lists the ones not finished.
+Per fan-out `<id>`: a hash (the payload, counts, cursor, state), the list of recipients, a
+bitmap by recipient index (settled: its outcome is counted), and a lease naming the instance
+that runs it. The set FANOUTS lists the ones not finished.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from bot.store.client import as_text
 FANOUTS = "notify:fanouts"  # set: ids of fan-outs not finished
 FANOUT = "notify:fanout:{id}"  # hash: payload, total, cursor, sent, failed, skipped, state, ...
 TO = "notify:fanout:{id}:to"  # list: recipients' user ids, in order
-CLAIMED = "notify:fanout:{id}:claimed"  # bitmap by index: its send was about to start
 SETTLED = "notify:fanout:{id}:settled"  # bitmap by index: its outcome is counted
 LEASE = "notify:fanout:{id}:lease"  # string: the instance running it, expires unless renewed
 KEEP_FINISHED = 24 * 3600  # a finished fan-out's hash stays this long (for /broadcast, cancel)
@@ -59,7 +58,6 @@ def _keys(job: str) -> dict[str, str]:
         for name, pattern in (
             ("job", FANOUT),
             ("to", TO),
-            ("claimed", CLAIMED),
             ("settled", SETTLED),
             ("lease", LEASE),
         )
@@ -79,14 +77,10 @@ class Job:
     counts: dict[str, int]
 
 
-def queue_claim(pipe: Pipeline, job: str, index: int, *, again: bool = False) -> None:
-    """Queue claiming recipient `index` just before its send: replies (claimed before,
-    settled before, the fan-out's state). `again`: claimed by this caller already."""
+def queue_check(pipe: Pipeline, job: str, index: int) -> None:
+    """Queue reading, just before recipient `index`'s send, whether its outcome is counted
+    already (a run before a restart settled it) and the fan-out's state (a cancel)."""
     keys = _keys(job)
-    if again:
-        pipe.getbit(keys["claimed"], index)
-    else:
-        pipe.setbit(keys["claimed"], index, 1)
     pipe.getbit(keys["settled"], index)
     pipe.hget(keys["job"], "state")
 
@@ -135,7 +129,7 @@ class FanOutStore:
             return False
         total = 0
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.delete(keys["to"], keys["claimed"], keys["settled"])  # a half-made earlier try
+            pipe.delete(keys["to"], keys["settled"])  # a half-made earlier try
             chunk: list[int] = []
             for user_id in user_ids:
                 chunk.append(user_id)
@@ -213,13 +207,6 @@ class FanOutStore:
     async def release(self, job: str) -> None:
         await self._release(keys=[_keys(job)["lease"]], args=[self._owner])
 
-    async def unclaim(self, parts: Iterable[tuple[str, int]]) -> None:
-        """Free recipients claimed but never handed to Telegram (cut off by a shutdown)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job, index in parts:
-                pipe.setbit(_keys(job)["claimed"], index, 0)
-            await pipe.execute()
-
     async def finish(self, job: str, receipt_channel: str, cancelled: int) -> dict[str, Any]:
         """Mark `job` done, publish its summary receipt and drop its bookkeeping, atomically:
         the receipt goes out once."""
@@ -232,7 +219,7 @@ class FanOutStore:
             pipe.hset(keys["job"], mapping={"state": DONE, "cancelled": counts["cancelled"]})
             pipe.expire(keys["job"], KEEP_FINISHED)
             pipe.srem(FANOUTS, job)
-            pipe.delete(keys["to"], keys["claimed"], keys["settled"], keys["lease"])
+            pipe.delete(keys["to"], keys["settled"], keys["lease"])
             if receipt_channel:
                 pipe.publish(receipt_channel, json.dumps(summary))
             await pipe.execute()
