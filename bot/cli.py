@@ -286,8 +286,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--yes-use-it",
         action="store_true",
-        help="use --redis-url although it holds keys: the bench links users 1..USERS to fake "
-        "chats there",
+        help="use --redis-url although it holds keys: the bench links users 1..FANOUT_COUNT "
+        "(or more, see README) to fake chats there",
     )
     defaults = BenchOptions()
     for flag, name, kind, text in (
@@ -301,6 +301,11 @@ def _parser() -> argparse.ArgumentParser:
         ("--idle-seconds", "idle_seconds", float, "how long idle CPU is measured"),
         ("--blog-count", "blog_count", int, "notifications in the blog loop's burst"),
         ("--bursts", "bursts", int, "times each burst is run (the best counts)"),
+        ("--bulk-count", "bulk_count", int, "bulk notifications queued before the high ones"),
+        ("--high-count", "high_count", int, "high-priority notifications published after them"),
+        ("--high-every", "high_every", float, "seconds between the high-priority ones"),
+        ("--fanout-count", "fanout_count", int, "users linked; the fan-out goes to them all"),
+        ("--scheduled-count", "scheduled_count", int, "scheduled notifications due at once"),
     ):
         bench.add_argument(
             flag,

@@ -459,6 +459,16 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
             "5",
             "--latency-ms",
             "1",
+            "--bulk-count",
+            "100",
+            "--high-count",
+            "3",
+            "--high-every",
+            "0.1",
+            "--fanout-count",
+            "60",
+            "--scheduled-count",
+            "20",
             "--redis-url",
             redis_url,
         ],
@@ -478,6 +488,13 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert report["blog"]["delivered"] == 5
     assert report["bot"]["flood_429s"] == 0
     assert set(report["bot"]["latency_ms"]) == {"p50", "p95", "p99"}
+    lifecycle = report["lifecycle"]
+    assert set(lifecycle["high_ms"]) == {"p50", "p99", "max"}  # all 3 high ones arrived
+    assert lifecycle["recipients"] == 60  # the fan-out reached every linked user
+    assert lifecycle["fanout_rate"] > 0
+    assert lifecycle["fanout_redis_kb"] > 0  # its bookkeeping, read with MEMORY USAGE
+    assert lifecycle["scheduled"] == 20
+    assert lifecycle["scheduled_early"] == 0  # none sent before it was due
     assert sync_redis.dbsize() == 0
 
 

@@ -439,10 +439,10 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
     try:
         now = time.time()
         due = {"down": now + 2.5, "up": now + 7.0}
-        for n, (name, at) in enumerate(due.items(), start=1):
+        for n, (name, when) in enumerate(due.items(), start=1):
             client.xadd(
                 f"{channel}-stream",
-                {"payload": _note(n, f"due {name}", id=f"due-{name}", deliver_at=at)},
+                {"payload": _note(n, f"due {name}", id=f"due-{name}", deliver_at=when)},
             )
         _until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis")
         _kill(first)
@@ -482,7 +482,7 @@ def test_a_fan_out_killed_mid_send_reaches_every_recipient_once_after_restart(
     bot resumes it, everyone gets it once (the cut-off send included), and one summary says so."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    receipts = client.pubsub(ignore_subscribe_messages=True)
+    receipts = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     receipts.subscribe(f"{channel}-receipts")
     env = process_env(
         telegram,

@@ -82,9 +82,7 @@ async def test_a_notification_after_a_maximal_one_arrives_within_a_second(
     parts = await wait_sent(
         telegram, chat_id=9001, predicate=lambda m: m.text.startswith("word"), count=9
     )
-    assert "".join(part.text.strip() for part in parts).replace(" ", "") == maximal.replace(
-        " ", ""
-    )
+    assert "".join(part.text.strip() for part in parts).replace(" ", "") == maximal.replace(" ", "")
 
 
 async def test_a_redis_error_that_is_not_an_outage_does_not_stop_the_listener(

@@ -14,7 +14,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,13 +23,13 @@ from typing import Any, TextIO
 import redis
 
 from bot.notification import Notification
-from bot.store.registry import CHAT_TO_USER, USER_TO_CHAT
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
+from bot.tools.bench_lifecycle import lifecycle_lines, measure_lifecycle
+from bot.tools.benchkit import CHAT_BASE, LIFTED, BotProcess, bot_env, link_users
 from bot.tools.scratch import scratch_redis
 from config.settings import PAID_BROADCAST_PER_SECOND, Settings
 
-CHAT_BASE = 1_000_000  # chat id = CHAT_BASE + user id
 # The bare sender keeps as many requests in flight as the bot's lanes.
 CONCURRENCY: int = Settings.model_fields["delivery_concurrency"].default
 # What issue 14 asked of the bot against the bare sender, printed beside the figures.
@@ -64,6 +63,11 @@ class Options:
     idle_seconds: float = 10.0
     blog_count: int = 200
     bursts: int = 2  # each process's lifted burst is run this many times; the best counts
+    bulk_count: int = 10_000  # bulk notifications queued before the high ones
+    high_count: int = 20
+    high_every: float = 0.5
+    fanout_count: int = 100_000  # users linked: the fan-out goes to all of them
+    scheduled_count: int = 1000
     load: bool = True  # a busy process on one core while the bot sends under the 30/s limit
     redis_url: str | None = None  # None: an embedded Redis of its own
     yes_use_it: bool = False  # write into `redis_url` although it holds keys
@@ -93,72 +97,6 @@ class Figures:
     published: int = 0
 
 
-class BotProcess:
-    """A `python -m bot` (or the blog loop) child process, with its CPU and memory readable."""
-
-    def __init__(self, args: list[str], env: dict[str, str], ready_marker: str) -> None:
-        gc.collect()  # now, not in the middle of the measurement (see run_bench)
-        started = time.monotonic()
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, *args],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        ready = threading.Event()
-        self._tail: list[str] = []
-
-        def drain() -> None:
-            assert self.process.stdout is not None  # noqa: S101
-            for line in self.process.stdout:
-                if not ready.is_set():
-                    self._tail.append(line)
-                    if ready_marker in line:
-                        ready.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        if not ready.wait(30):
-            self.stop()
-            raise RuntimeError("the process did not become ready:\n" + "".join(self._tail[-20:]))
-        self.ready_s = time.monotonic() - started
-
-    def tell(self, line: str) -> None:
-        assert self.process.stdin is not None  # noqa: S101
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def cpu_seconds(self) -> float:
-        fields = _proc(self.process.pid, "stat").rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def memory_mb(self, name: str = "VmRSS") -> float:
-        for line in _proc(self.process.pid, "status").splitlines():
-            if line.startswith(name + ":"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self, exit_wait: float = 0.0) -> None:
-        """End the process; one that exits when its stdin closes (the bare sender, which then
-        closes its connections) is given `exit_wait` seconds to, before SIGTERM."""
-        assert self.process.stdin is not None  # noqa: S101
-        self.process.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(exit_wait)
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def _proc(pid: int, name: str) -> str:
-    with open(f"/proc/{pid}/{name}") as file:
-        return file.read()
-
-
 def run_bench(
     options: Options, out: TextIO = sys.stdout, *, as_json: bool = False
 ) -> dict[str, Any]:
@@ -172,11 +110,23 @@ def run_bench(
     with scratch as url, FakeTelegram() as telegram, _gc_off():
         client = redis.Redis.from_url(url)
         try:
-            _link_users(client, telegram, max(options.users, options.paid_count))
+            link_users(client, telegram, max(options.users, options.paid_count))
             machine = _machine(client)
             bare = _measure_bare(options, telegram)
             bot = _measure_bot(options, url, telegram, client)
             blog = _measure_blog(options, url, telegram, client)
+            lifecycle = measure_lifecycle(
+                telegram,
+                client,
+                url,
+                users=options.users,
+                latency_ms=options.latency_ms,
+                bulk=options.bulk_count,
+                high=options.high_count,
+                high_every=options.high_every,
+                recipients=options.fanout_count,
+                scheduled=options.scheduled_count,
+            )
         finally:
             client.close()
     report = {
@@ -185,6 +135,7 @@ def run_bench(
         "bot": asdict(bot),
         "bare": asdict(bare),
         "blog": asdict(blog),
+        "lifecycle": asdict(lifecycle),
     }
     if as_json:
         json.dump(report, out, indent=2)
@@ -234,7 +185,7 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
     CONCURRENCY in flight; and the same with the body the bot sends for RICH_HTML with
     RICH_BUTTONS, alternating: a bigger request and answer cost something without any
     formatting, and this is how much."""
-    env = _env(telegram, url="", channel="", BARE_RICH_PARAMS=json.dumps(_rich_params()))
+    env = bot_env(telegram, url="", channel="", BARE_RICH_PARAMS=json.dumps(_rich_params()))
     bare = BotProcess(["-m", "bot.tools.bare_sender", str(CONCURRENCY)], env, "bare_ready")
     figures = Figures(ready_s=bare.ready_s)
 
@@ -269,42 +220,12 @@ def _rich_params() -> dict[str, Any]:
     return call.params
 
 
-def _link_users(client: redis.Redis, telegram: FakeTelegram, users: int) -> None:
-    pipe = client.pipeline(transaction=False)
-    for user in range(1, users + 1):
-        pipe.hset(USER_TO_CHAT, str(user), str(CHAT_BASE + user))
-        pipe.hset(CHAT_TO_USER, str(CHAT_BASE + user), str(user))
-        telegram.add_chat(CHAT_BASE + user)
-    pipe.execute()
-
-
-def _env(telegram: FakeTelegram, url: str, channel: str, **extra: str) -> dict[str, str]:
-    env = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
-    return env | {
-        "BOT_TOKEN": telegram.token,
-        "TELEGRAM_BASE_URL": telegram.base_url,
-        "REDIS_URL": url,
-        "NOTIFICATION_CHANNEL": channel,
-        "NOTIFICATION_STREAM": "",
-        "LOG_FORMAT": "json",
-        "RECEIPT_CHANNEL": "",
-        **extra,
-    }
-
-
 def _measure_bot(
     options: Options, url: str, telegram: FakeTelegram, client: redis.Redis
 ) -> Figures:
     channel = f"bench-{uuid.uuid4().hex[:8]}"
     # Limits lifted: what the pipeline itself can do (paid broadcasts cap Telegram at 1000/s).
-    lifted = _env(
-        telegram,
-        url,
-        channel,
-        TELEGRAM_PAID_BROADCAST="true",
-        TELEGRAM_MAX_PER_SECOND="1000000",
-        TELEGRAM_CHAT_BURST="1000000",
-    )
+    lifted = bot_env(telegram, url, channel, **LIFTED)
     bot = BotProcess(["-m", "bot"], lifted, '"event": "bot_ready"')
     figures = _profile(
         bot, options, telegram, client, channel=channel, count=options.count, rich=True
@@ -315,7 +236,7 @@ def _measure_bot(
         options,
         telegram,
         client,
-        _env(telegram, url, channel),
+        bot_env(telegram, url, channel),
         limits=limits,
         count=options.limited_count,
     )
@@ -323,7 +244,7 @@ def _measure_bot(
     # Paid broadcasts: Telegram's cap is 1000/s; one notification per user, so that only the
     # overall limit counts.
     paid = FloodLimits(per_second=PAID_BROADCAST_PER_SECOND)
-    env = _env(telegram, url, channel, TELEGRAM_PAID_BROADCAST="true")
+    env = bot_env(telegram, url, channel, TELEGRAM_PAID_BROADCAST="true")
     rate, figures.paid_429s = _under_limits(
         options, telegram, client, env, limits=paid, count=options.paid_count, figures=figures
     )
@@ -388,7 +309,7 @@ def _measure_blog(
     options: Options, url: str, telegram: FakeTelegram, client: redis.Redis
 ) -> Figures:
     channel = f"bench-blog-{uuid.uuid4().hex[:8]}"
-    blog = BotProcess(["-m", "bot.tools.blog_loop"], _env(telegram, url, channel), "blog_ready")
+    blog = BotProcess(["-m", "bot.tools.blog_loop"], bot_env(telegram, url, channel), "blog_ready")
     return _profile(blog, options, telegram, client, channel=channel, count=options.blog_count)
 
 
@@ -575,6 +496,7 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         f"delivered {bot['delivered']} of {bot['published']} (bot), {bare['delivered']} of "
         f"{bare['published']} (bare sender), {blog['delivered']} of {blog['published']} "
         "(blog loop)",
+        *lifecycle_lines(report["lifecycle"], options),
     ]
     print("\n".join(lines), file=out)
 
