@@ -1,5 +1,6 @@
 """Taps on a notification's action buttons: answered at once (the user's spinner stops, a short
-toast says what happened), and recorded for the web app on the actions stream."""
+toast in the user's language says what happened), and recorded for the web app on the actions
+stream."""
 
 from __future__ import annotations
 
@@ -11,21 +12,29 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
+from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.store.actions import CALLBACK_PREFIX, ActionStore, Tap, TapEvent, parse_callback
 
 log = structlog.get_logger(__name__)
 
-DONE = "✓ {button}"
+# Translators: the toast after a tap on a notification's button; {button} is the button's text.
+DONE = N_("✓ {button}")
+# Translators: stands in for the button's text in "✓ {button}" when it cannot be found.
+DONE_LABEL = N_("Done")
 MAX_TOAST = 200  # characters Telegram shows in a callback query's answer
-EXPIRED = "This button has expired or is not valid any more."
-UNAVAILABLE = "Sorry, that did not go through. Please try again in a minute."
+EXPIRED = N_("This button has expired or is not valid any more.")
+UNAVAILABLE = N_("Sorry, that did not go through. Please try again in a minute.")
 
 
 class ButtonTaps:
-    """The callback queries of action buttons (callback_data "a:<key>:<index>")."""
+    """The callback queries of action buttons (callback_data "a:<key>:<index>"). Toasts are in
+    the language `chosen_language` says the chat's user picked, else Telegram's."""
 
-    def __init__(self, actions: ActionStore) -> None:
+    def __init__(
+        self, actions: ActionStore, *, chosen_language: ChosenLanguage | None = None
+    ) -> None:
         self._actions = actions
+        self._chosen_language = chosen_language
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CallbackQueryHandler(self.tapped, pattern=f"^{CALLBACK_PREFIX}"))
@@ -35,6 +44,7 @@ class ButtonTaps:
         if query is None:
             return
         parsed = parse_callback(query.data)
+        language = await language_of(update, self._chosen_language)
         message = query.message
         chat_id = message.chat.id if message is not None else None
         if parsed is None or chat_id is None:
@@ -46,15 +56,16 @@ class ButtonTaps:
                 outcome = await self._actions.record_tap(key, index, tap)
             except RedisError as exc:
                 log.warning("action_not_recorded", chat_id=chat_id, error=str(exc))
-                await self._answer(query.answer(UNAVAILABLE))
+                await self._answer(query.answer(gettext(language, UNAVAILABLE)))
                 return
         if outcome is Tap.UNKNOWN:
             log.info("action_refused", chat_id=chat_id, reason="unknown or expired key")
-            await self._answer(query.answer(EXPIRED))
+            await self._answer(query.answer(gettext(language, EXPIRED)))
             return
         if outcome is Tap.RECORDED:
             log.info("action_recorded", chat_id=chat_id)
-        toast = DONE.format(button=_label(message, query.data))
+        label = _label(message, query.data) or gettext(language, DONE_LABEL)
+        toast = gettext(language, DONE).format(button=label)
         if len(toast) > MAX_TOAST:  # a button's text may be longer than a toast may be
             toast = toast[: MAX_TOAST - 1] + "…"
         await self._answer(query.answer(toast))
@@ -69,7 +80,7 @@ class ButtonTaps:
             log.warning("callback_answer_failed", error=exc.message)
 
 
-def _label(message: object, data: str | None) -> str:
+def _label(message: object, data: str | None) -> str | None:
     """The tapped button's text, found on the message it was under."""
     markup = message.reply_markup if isinstance(message, Message) else None
     if isinstance(markup, InlineKeyboardMarkup):
@@ -77,4 +88,4 @@ def _label(message: object, data: str | None) -> str:
             for button in row:
                 if button.callback_data == data:
                     return button.text
-    return "Done"
+    return None

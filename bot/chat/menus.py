@@ -1,5 +1,6 @@
-"""The command menus Telegram shows beside the text field: the public commands for everyone, the
-public and admin ones in each admin's chat (setMyCommands per scope)."""
+"""The command menus Telegram shows beside the text field: the public commands for everyone, in
+each language with a catalog, and the public and admin ones, in English, in each admin's chat
+(setMyCommands per scope and language)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import structlog
 from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
 
+from bot.chat.i18n import LANGUAGES, N_, gettext
+
 log = structlog.get_logger(__name__)
 
 PUBLIC_COMMANDS = [
-    BotCommand("start", "Link this chat to your account"),
-    BotCommand("stop", "Stop notifications and unlink this chat"),
-    BotCommand("help", "What this bot does"),
+    BotCommand("start", N_("Link this chat to your account")),
+    BotCommand("stop", N_("Stop notifications and unlink this chat")),
+    BotCommand("settings", N_("Choose what you get, quiet hours, digest and language")),
+    BotCommand("quiet", N_("Quiet hours: /quiet 22:00-07:00, or /quiet off")),
+    BotCommand("timezone", N_("Your time zone: /timezone Europe/Berlin")),
+    BotCommand("language", N_("The language I write in: /language de")),
+    BotCommand("help", N_("What this bot does")),
 ]
 ADMIN_COMMANDS = [
     BotCommand("stats", "Counters, uptime, Redis, backlog, send rate"),
@@ -34,15 +41,29 @@ ADMIN_COMMANDS = [
 ]
 
 
+def public_commands(language: str) -> list[BotCommand]:
+    """The public menu with its descriptions in `language`."""
+    return [BotCommand(c.command, gettext(language, c.description)) for c in PUBLIC_COMMANDS]
+
+
 async def publish_menus(bot: Bot, admin_ids: Iterable[int]) -> None:
-    """setMyCommands: the public list for everyone, public + admin only in admins' chats. A
-    failure is logged, never fatal: the menu is a convenience."""
+    """setMyCommands: the public list for everyone (English for any language without a menu of
+    its own, and one per other language with a catalog), public + admin, in English, only in
+    admins' chats. A failure is logged, never fatal: the menu is a convenience."""
+    default, *others = LANGUAGES
     try:
-        await bot.set_my_commands(PUBLIC_COMMANDS)
+        await bot.set_my_commands(public_commands(default))
     except TelegramError as exc:
-        log.warning("commands_menu_not_set", error=exc.message)
+        log.warning("commands_menu_not_set", language=default, error=exc.message)
+    for language in others:
+        try:
+            await bot.set_my_commands(public_commands(language), language_code=language)
+        except TelegramError as exc:
+            log.warning("commands_menu_not_set", language=language, error=exc.message)
     for admin_id in sorted(admin_ids):
         try:
+            # Without a language: Telegram prefers a chat's own menu to a language's, so an
+            # admin whose Telegram is in German sees this one, in English.
             await bot.set_my_commands(
                 PUBLIC_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id)
             )

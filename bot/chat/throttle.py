@@ -11,9 +11,11 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
+from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
+
 log = structlog.get_logger(__name__)
 
-SLOW_DOWN = "You are sending messages too fast; I will answer again in a moment."
+SLOW_DOWN = N_("You are sending messages too fast; I will answer again in a moment.")
 FORGET_EVERY = 1000  # checks between sweeps of users whose budget is full again
 
 
@@ -30,10 +32,19 @@ class CommandBudget:
     """Each user may send `burst` messages at once and `per_minute` a minute after that
     (a token bucket). A message over the budget is dropped before any handler sees it; the
     first one dropped gets one "slow down" reply, the rest none, until the budget refills.
-    Admins (`exempt`) are never throttled."""
+    Admins (`exempt`) are never throttled. The "slow down" is in the user's language
+    (`chosen_language`: see bot/chat/i18n.py), looked up only when it is sent."""
 
-    def __init__(self, burst: int, per_minute: float, exempt: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        burst: int,
+        per_minute: float,
+        exempt: Iterable[int] = (),
+        *,
+        chosen_language: ChosenLanguage | None = None,
+    ) -> None:
         self._burst = burst
+        self._chosen_language = chosen_language
         self._rate = per_minute / 60
         self._exempt = frozenset(exempt)
         self._buckets: dict[int, _Bucket] = {}
@@ -81,7 +92,7 @@ class CommandBudget:
             # A tap: its spinner must stop, and a reply under the bot's own notification would
             # be a chat message per tap. The toast says it instead.
             try:
-                await update.callback_query.answer(SLOW_DOWN)
+                await update.callback_query.answer(await self._slow_down(update))
             except TelegramError as exc:
                 log.warning("throttle_reply_failed", error=exc.message)
             raise ApplicationHandlerStop
@@ -90,7 +101,10 @@ class CommandBudget:
             bucket.warned = True
             log.warning("user_throttled", user_id=user.id)
             try:
-                await message.reply_text(SLOW_DOWN)
+                await message.reply_text(await self._slow_down(update))
             except TelegramError as exc:  # the update is dropped all the same
                 log.warning("throttle_reply_failed", error=exc.message)
         raise ApplicationHandlerStop
+
+    async def _slow_down(self, update: Update) -> str:
+        return gettext(await language_of(update, self._chosen_language), SLOW_DOWN)

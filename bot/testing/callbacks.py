@@ -27,14 +27,16 @@ class CallbackMethods(Emulated):
         data: str | None = None,
         user_id: int | None = None,
         first_name: str = "Test",
+        language_code: str | None = "en",
     ) -> str:
         """A user presses an inline button under message `message_id` the bot sent to
         `chat_id`: queue the callback_query update Telegram sends for it; returns the query id.
 
         `button` is the button's text: it must be under that message and carry callback_data.
         `data` instead forges any callback_data, as a modified client can. `user_id` (who
-        pressed) defaults to `chat_id`, the user of a private chat. Raises ValueError for a
-        message or button the bot never sent.
+        pressed) defaults to `chat_id`, the user of a private chat; `language_code` is their
+        app's language (None: not sent). Raises ValueError for a message or button the bot
+        never sent.
         """
         if (button is None) == (data is None):
             raise ValueError("give exactly one of button= and data=")
@@ -52,6 +54,9 @@ class CallbackMethods(Emulated):
                 if sent.message["chat"]["type"] != "private":
                     raise ValueError(f"chat {chat_id} is no private chat: say who taps (user_id=)")
                 user_id = chat_id
+            user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name}
+            if language_code is not None:
+                user["language_code"] = language_code
             query_id = str(QUERY_ID_BASE + state.next_query)
             state.next_query += 1
             state.queries[query_id] = None
@@ -59,12 +64,7 @@ class CallbackMethods(Emulated):
                 "callback_query",
                 {
                     "id": query_id,
-                    "from": {
-                        "id": user_id,
-                        "is_bot": False,
-                        "first_name": first_name,
-                        "language_code": "en",
-                    },
+                    "from": user,
                     "message": sent.message,
                     "chat_instance": _chat_instance(int(self.bot_user["id"]), chat_id),
                     "data": data,

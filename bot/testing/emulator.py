@@ -34,8 +34,12 @@ secret header, retried until answered 2xx), and Telegram's checks on what the bo
   seconds)` makes a message older;
 - buttons pressed: `tap(chat_id, message_id, button=...)` queues a callback_query;
   answerCallbackQuery answers it once (`answers`, `wait_for_answer`);
-- setMyCommands/getMyCommands/deleteMyCommands, and scripted faults for any method: error
-  answers, hung requests, dropped connections.
+- setMyCommands/getMyCommands/deleteMyCommands, one menu per scope and language_code
+  (`commands_for`; `menu_seen` is the one a user's client shows), and scripted faults for any
+  method: error answers, hung requests, dropped connections.
+
+Users write with `user_says` and tap with `tap`, as Telegram users whose app is in English
+unless `language_code` says otherwise (None: a user whose client sends none).
 
 What the bot sent is in `sent` (SentMessage: text or caption, entities, buttons, media), as the
 chats show it now: edits applied (each also in `edits`), deleted messages gone (their ids in
@@ -60,6 +64,7 @@ from bot.testing.faults import FaultMethods
 from bot.testing.flood import FloodControl, FloodLimits
 from bot.testing.formatting import utf16_len
 from bot.testing.media import MediaMethods
+from bot.testing.menus import MenuMethods
 from bot.testing.methods import ChatMethods
 from bot.testing.model import (
     DEFAULT_TOKEN,
@@ -85,7 +90,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeTelegram(
-    ChatMethods, MediaMethods, ChangeMethods, CallbackMethods, WebhookMethods, FaultMethods
+    ChatMethods,
+    MenuMethods,
+    MediaMethods,
+    ChangeMethods,
+    CallbackMethods,
+    WebhookMethods,
+    FaultMethods,
 ):
     """The emulator. Thread-safe; start it with `start()` or a `with` block."""
 
@@ -198,17 +209,17 @@ class FakeTelegram(
         first_name: str = "Test",
         username: str | None = None,
         chat: JSONDict | None = None,
+        language_code: str | None = "en",
     ) -> JSONDict:
         """Queue a message from a user for the bot's next getUpdates; returns the Update.
 
         The chat is the user's private chat unless `chat` (a Chat object) is given.
+        `language_code` is the IETF tag of the user's app ("de", "de-AT"); None leaves it out,
+        as Telegram does for some users.
         """
-        user: JSONDict = {
-            "id": user_id,
-            "is_bot": False,
-            "first_name": first_name,
-            "language_code": "en",
-        }
+        user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if language_code is not None:
+            user["language_code"] = language_code
         if username:
             user["username"] = username
         chat = chat or {"id": user_id, "type": "private", "first_name": first_name}

@@ -1,6 +1,6 @@
 """The Bot API methods the emulator answers besides webhooks, media, buttons and changes to sent
-messages: getUpdates (long polling, offsets, 409 on a second poller), sendMessage with
-Telegram's checks, and the command menus."""
+messages: getUpdates (long polling, offsets, 409 on a second poller) and sendMessage with
+Telegram's checks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from bot.testing.model import (
     JSONDict,
     is_allowed,
     remember_allowed,
-    scope_key,
 )
 from bot.testing.sending import Outbox
 
@@ -23,7 +22,7 @@ MAX_POLL_SECONDS = 50  # Telegram caps long polls too
 
 
 class ChatMethods(Outbox):
-    """getUpdates, sendMessage, set/get/deleteMyCommands."""
+    """getUpdates and sendMessage."""
 
     offline: bool
 
@@ -77,28 +76,3 @@ class ChatMethods(Outbox):
         return self._post(
             "sendMessage", params, text=text, entities=entities, content=lambda: content
         )
-
-    def _set_my_commands(self, params: JSONDict) -> bool:
-        commands = params.get("commands")
-        if not isinstance(commands, list):
-            raise ApiError(HTTPStatus.BAD_REQUEST, 'Bad Request: parameter "commands" is required')
-        scope = params.get("scope")
-        with self._changed:
-            scoped_chat = scope.get("chat_id") if isinstance(scope, dict) else None
-            if scoped_chat is not None and int(scoped_chat) not in self._state.chats:
-                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found")
-            self._state.commands[scope_key(params)] = commands
-        return True
-
-    def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:
-        with self._changed:
-            return self._state.commands.get(scope_key(params), [])
-
-    def _delete_my_commands(self, params: JSONDict) -> bool:
-        with self._changed:
-            self._state.commands.pop(scope_key(params), None)
-        return True
-
-    def commands_for(self, scope: JSONDict | None = None) -> list[JSONDict]:
-        """The command list the bot set for `scope` (default scope when None)."""
-        return self._get_my_commands({"scope": scope} if scope else {})

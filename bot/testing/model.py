@@ -3,7 +3,6 @@ bot made, the messages it sent, edited and deleted, scripted faults, and the sta
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,7 +94,7 @@ class State:
     received: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
     chats: dict[int, JSONDict] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
-    commands: dict[str, list[JSONDict]] = field(default_factory=dict)
+    commands: dict[str, list[JSONDict]] = field(default_factory=dict)  # by scope, language
     scripts: dict[str, list[Script]] = field(default_factory=dict)
     webhook: JSONDict = field(default_factory=dict)  # url, secret_token, allowed_updates, ...
     webhook_errors: list[str] = field(default_factory=list)
@@ -156,8 +155,3 @@ def remember_allowed(state: State, allowed: object) -> None:
     of another kind meanwhile ([] goes back to the default)."""
     if isinstance(allowed, list):
         state.allowed_updates = [str(kind) for kind in allowed] or None
-
-
-def scope_key(params: JSONDict) -> str:
-    scope = params.get("scope") or {"type": "default"}
-    return json.dumps(scope, sort_keys=True)

@@ -144,6 +144,48 @@ async def test_commands_are_kept_per_scope(tg_bot: Bot, telegram: FakeTelegram) 
     ]
 
 
+async def test_commands_are_kept_per_language_and_a_client_shows_the_closest(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    """Telegram's "Determining list of commands": chat + language, chat, ..., default +
+    language, default; getMyCommands answers one exact scope and language."""
+    telegram.add_chat(5)
+    await tg_bot.set_my_commands([BotCommand("help", "Show help")])
+    await tg_bot.set_my_commands([BotCommand("help", "Hilfe")], language_code="de")
+    await tg_bot.set_my_commands([BotCommand("stats", "Numbers")], scope=BotCommandScopeChat(5))
+    help_de = [{"command": "help", "description": "Hilfe"}]
+    help_en = [{"command": "help", "description": "Show help"}]
+    assert [c.description for c in await tg_bot.get_my_commands(language_code="de")] == ["Hilfe"]
+    assert await tg_bot.get_my_commands(language_code="fr") == ()  # no fallback there
+    assert telegram.commands_for(language_code="de") == help_de
+    assert telegram.commands_for() == help_en
+    assert telegram.menu_seen(6, "de-AT") == help_de
+    assert telegram.menu_seen(6, "fr") == help_en
+    assert telegram.menu_seen(6) == help_en
+    assert telegram.menu_seen(5, "de") == [{"command": "stats", "description": "Numbers"}]
+    await tg_bot.delete_my_commands(language_code="de")
+    assert telegram.menu_seen(6, "de") == help_en
+
+
+@pytest.mark.parametrize("code", ["de-AT", "zh-hans", "DE", "deu"])
+async def test_a_menu_language_is_two_lowercase_letters(
+    tg_bot: Bot, telegram: FakeTelegram, code: str
+) -> None:
+    with pytest.raises(BadRequest, match="Invalid language code specified"):
+        await tg_bot.set_my_commands([BotCommand("help", "Help")], language_code=code)
+    assert telegram.commands_for() == []
+
+
+def test_a_users_language_code_is_sent_unless_none(telegram: FakeTelegram) -> None:
+    def sender(language_code: str | None = "en") -> dict[str, object]:
+        update = telegram.user_says(1, "hi", language_code=language_code)
+        return update["message"]["from"]  # type: ignore[no-any-return]
+
+    assert sender()["language_code"] == "en"
+    assert sender("de-AT")["language_code"] == "de-AT"
+    assert "language_code" not in sender(None)
+
+
 async def test_unknown_methods_answer_not_found(tg_bot: Bot) -> None:
     with pytest.raises(EndPointNotFound):  # PTB's reading of Telegram's 404 "Not Found"
         await tg_bot.do_api_request("noSuchMethod")
