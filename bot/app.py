@@ -13,6 +13,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.chat.actions import ButtonTaps
 from bot.chat.admin import AdminCommands
 from bot.chat.broadcast import Broadcaster
+from bot.chat.preferences import ChatPreferences
 from bot.chat.throttle import CommandBudget
 from bot.chat.user import ChatCommands
 from bot.cluster.duty import lead
@@ -23,6 +24,7 @@ from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.fanout import FanOuts
+from bot.pipeline.plan import Planner
 from bot.pipeline.settle import Settler
 from bot.sources.due import DueReleaser
 from bot.sources.pubsub import CONNECTION_ERRORS, RedisListener
@@ -33,6 +35,8 @@ from bot.store.client import async_client, priority_streams
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.fanouts import FanOutStore
+from bot.store.link_events import LinkEvents
+from bot.store.preferences import PreferenceStore
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
@@ -57,6 +61,7 @@ class Bot:
     settings: Settings
     redis: redis.asyncio.Redis
     registry: ChatRegistry
+    preferences: PreferenceStore
     application: Application  # type: ignore[type-arg]
     sender: Sender  # deliveries' own Bot API client (the application's is for the conversation)
     stats: Stats
@@ -94,7 +99,7 @@ def build(settings: Settings) -> Bot:
     metrics = Metrics(stats)
     pacer = Pacer(_limits(settings))
     application = _application(settings, metrics, pacer)
-    registry = ChatRegistry(client)
+    registry = ChatRegistry(client, LinkEvents(settings.link_events_stream, settings.stream_maxlen))
     # Shared by every lane: while Redis is down one of them probes it and the others wait.
     redis_outage = Outage("redis_lanes", client.ping, REDIS_WAIT_ERRORS)
     dead_letters = DeadLetterStore(
@@ -116,6 +121,7 @@ def build(settings: Settings) -> Bot:
         maxlen=settings.stream_maxlen,
     )
     schedule = _schedule(settings, client) if settings.notification_stream else None
+    preferences = PreferenceStore(client)
     dispatcher = _pipeline(
         settings,
         RoundTrips(client),
@@ -123,6 +129,7 @@ def build(settings: Settings) -> Bot:
         redis_outage,
         actions,
         schedule=schedule,
+        planner=Planner(settings.categories, settings.digest, schedule=schedule),
         stats=stats,
         dead_letters=dead_letters,
         metrics=metrics,
@@ -156,8 +163,19 @@ def build(settings: Settings) -> Bot:
         stream=stream,
         leadership=leadership,
         schedule=schedule,
+        chosen_language=preferences.language_for_chat,
     )
-    _handlers(settings, application, admin, registry, actions)
+    chat_preferences = ChatPreferences(
+        preferences, settings.categories, settings.digest, digests=schedule is not None
+    )
+    _handlers(
+        settings,
+        application,
+        admin=admin,
+        registry=registry,
+        actions=actions,
+        preferences=chat_preferences,
+    )
     health = Health(
         client=client,
         stats=stats,
@@ -174,6 +192,7 @@ def build(settings: Settings) -> Bot:
         settings=settings,
         redis=client,
         registry=registry,
+        preferences=preferences,
         application=application,
         sender=sender,
         stats=stats,
@@ -197,19 +216,27 @@ def build(settings: Settings) -> Bot:
 def _handlers(
     settings: Settings,
     application: Application,  # type: ignore[type-arg]
+    *,
     admin: AdminCommands,
     registry: ChatRegistry,
     actions: ActionStore,
+    preferences: ChatPreferences,
 ) -> None:
     """A user's message budget first (group -1), then the admin handlers: the chat commands
-    end with a catch-all for unknown messages. Taps on buttons count against the budget too."""
+    end with a catch-all for unknown messages. Taps on buttons count against the budget too.
+    Replies are in the language the chat's user picked, else Telegram's."""
+    chosen = preferences.store.language_for_chat
     budget = CommandBudget(
-        settings.command_burst, settings.command_per_minute, exempt=settings.admin_ids
+        settings.command_burst,
+        settings.command_per_minute,
+        exempt=settings.admin_ids,
+        chosen_language=chosen,
     )
     budget.register(application)
     admin.register(application)
-    ButtonTaps(actions).register(application)
-    ChatCommands(registry).register(application)
+    ButtonTaps(actions, chosen_language=chosen).register(application)
+    preferences.register(application)
+    ChatCommands(registry, chosen_language=chosen).register(application)
 
 
 def _limits(settings: Settings) -> Limits:
@@ -266,6 +293,7 @@ def _pipeline(
     actions: ActionStore,
     *,
     schedule: ScheduleStore | None,
+    planner: Planner,
     stats: Stats,
     dead_letters: DeadLetterStore,
     metrics: Metrics,
@@ -291,6 +319,7 @@ def _pipeline(
         redis=redis_outage,
         actions=actions,
         schedule=schedule,
+        planner=planner,
         pause_buffer=settings.pause_buffer_max,
         max_chars=settings.message_max_chars,
     )

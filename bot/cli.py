@@ -97,6 +97,16 @@ def _notification_flags(command: argparse.ArgumentParser, *, priority: str = "no
         help="held until WHEN (at most a year ahead): ISO 8601 with a time zone or +SECONDS",
     )
     _priority_flag(command, priority)
+    command.add_argument(
+        "--category",
+        metavar="NAME",
+        help="its kind, one of CATEGORIES: users who muted it do not get it",
+    )
+    command.add_argument(
+        "--mute-button",
+        action="store_true",
+        help="a button under it that mutes its --category for the user",
+    )
 
 
 def _look_flags(command: argparse.ArgumentParser) -> None:
@@ -196,6 +206,8 @@ def _delivery(args: argparse.Namespace) -> DeliveryOptions:
         ttl=args.ttl,
         deliver_at=args.deliver_at,  # the publisher reads a number as seconds from now
         priority=args.priority,
+        category=args.category,
+        mute_button=args.mute_button,
     )
 
 
@@ -306,6 +318,7 @@ def _parser() -> argparse.ArgumentParser:
         ("--high-every", "high_every", float, "seconds between the high-priority ones"),
         ("--fanout-count", "fanout_count", int, "users linked; the fan-out goes to them all"),
         ("--scheduled-count", "scheduled_count", int, "scheduled notifications due at once"),
+        ("--preferences-count", "preferences_count", int, "notifications with/without prefs"),
     ):
         bench.add_argument(
             flag,

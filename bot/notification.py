@@ -31,6 +31,7 @@ from pydantic import (
 from bot.formatting.entities import Formatted, check_link
 from bot.formatting.html import html_to_formatted
 from bot.formatting.markdown import markdown_to_formatted
+from bot.preferences import CATEGORY_NAME, Category
 
 PREVIEW_CHARS = 120
 MESSAGE_MAX_CHARS = 32_768  # default for MESSAGE_MAX_CHARS: eight Telegram messages' worth
@@ -45,7 +46,7 @@ MAX_ACTION_CHARS = 1000
 FILE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
 
 Format = Literal["text", "html", "markdown"]
-Op = Literal["send", "edit", "delete", "cancel"]
+Op = Literal["send", "edit", "delete", "cancel", "digest"]
 Priority = Literal["high", "normal", "bulk"]
 # Lower goes first: the order of the dispatcher's and the pacer's queues.
 PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "bulk": 2}
@@ -71,6 +72,9 @@ class Outcome(StrEnum):
     NOT_FOUND = "not_found"  # op edit/delete/cancel: nothing (or nothing remembered) has the id
     EXPIRED = "expired"  # its expires_at/ttl passed before it could be sent
     SCHEDULED = "scheduled"  # held in Redis until its deliver_at
+    MUTED = "muted"  # its category is one the user turned off
+    HELD = "held"  # the user's quiet hours: held in Redis until they end
+    DIGESTED = "digested"  # added to the user's digest of its category, sent at the window's end
 
 
 class Button(BaseModel):
@@ -183,6 +187,14 @@ class Notification(BaseModel):
         default="summary",
         description="Fan-out: one receipt at the end (summary) or one per recipient too (each).",
     )
+    category: StrictStr | None = Field(
+        default=None,
+        pattern=rf"^{CATEGORY_NAME.pattern}$",
+        description="Its kind (CATEGORIES): not sent to a user who muted it, digested if asked.",
+    )
+    mute_button: StrictBool = Field(
+        default=False, description="A button under it that mutes its category for the user."
+    )
 
     @field_validator("message")
     @classmethod
@@ -286,23 +298,31 @@ class Notification(BaseModel):
             raise ValueError("user_ids and audience: give one of them, not both")
         if fan_out and self.user_id is not None:
             raise ValueError("user_id and user_ids/audience: give one of them, not both")
-        if self.op != "send":
-            if self.id is None:
-                raise ValueError(f"id: required with op {self.op} (the notification it acts on)")
-            if fan_out:
-                raise ValueError(f"op {self.op} takes an id, not user_ids or audience")
-            if self.op in ("edit", "delete") and self.user_id is None:
-                raise ValueError(f"user_id: required with op {self.op}")
-            if self.op == "edit":
-                if self.message is None and "buttons" not in self.model_fields_set:
-                    raise ValueError("op edit needs a message or buttons to change")
-                if self.media is not None:
-                    raise ValueError("op edit cannot change a photo or document")
-            return
-        if not fan_out and self.user_id is None:
+        if self.mute_button and self.category is None:
+            raise ValueError("mute_button: needs a category (the one it mutes)")
+        if self.op == "digest":
+            if self.user_id is None or self.category is None:
+                raise ValueError("op digest needs the user_id and the category to send now")
+        elif self.op != "send":
+            self._check_change(fan_out)
+        elif not fan_out and self.user_id is None:
             raise ValueError("user_id: field required")
-        if self.message is None:
+        elif self.message is None:
             raise ValueError("message: field required")
+
+    def _check_change(self, fan_out: bool) -> None:
+        """An edit, delete or cancel of the notification with its id."""
+        if self.id is None:
+            raise ValueError(f"id: required with op {self.op} (the notification it acts on)")
+        if fan_out:
+            raise ValueError(f"op {self.op} takes an id, not user_ids or audience")
+        if self.op in ("edit", "delete") and self.user_id is None:
+            raise ValueError(f"user_id: required with op {self.op}")
+        if self.op == "edit":
+            if self.message is None and "buttons" not in self.model_fields_set:
+                raise ValueError("op edit needs a message or buttons to change")
+            if self.media is not None:
+                raise ValueError("op edit cannot change a photo or document")
 
     @property
     def fan_out(self) -> bool:
@@ -563,3 +583,4 @@ class Target:
     memory: Memory | None = None
     expires: float | None = None
     rank: int = 1
+    mute: Category | None = None  # a button under it that mutes this category

@@ -12,6 +12,8 @@
     notifier.create_link(42)   # -> "https://t.me/<bot>?start=<token>"
     for event in notifier.actions(group="shop"):   # taps on action buttons
         handle(event.action, event.user_id)          # acknowledged when the loop goes on
+    for event in notifier.link_events(group="shop"):   # chats linked and unlinked
+        show_connected(event.user_id, event.type == "linked")
 
 The wire format is plain JSON on a pub/sub channel, so publishing needs nothing from this
 package: ``redis.Redis().publish("notification", json.dumps({"user_id": 42, "message": "hi"}))``.
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
@@ -34,8 +36,18 @@ from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
 from bot.notification import Format, Notification, Priority, describe_errors
+from bot.preferences import Category, Preferences, QuietMode
 from bot.store import client as redis_client
 from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text, priority_streams
+from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
+from bot.store.link_events import LinkEvents, LinkType
+from bot.store.preferences import (
+    CATEGORIES,
+    PREFERENCES,
+    PreferenceStore,
+    categories_from,
+    preferences_from,
+)
 from bot.store.registry import (
     BOT_USERNAME,
     CHAT_TO_USER,
@@ -53,8 +65,8 @@ DEFAULT_STREAM_MAXLEN = 100_000
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_LINK_TTL = 24 * 3600
 DEFAULT_ACTIONS_STREAM = "notification:actions"
-ACTIONS_WAIT = 1.0  # seconds one read of the actions stream blocks: below the socket timeout
-MAX_ACTIONS_WAIT = redis_client.SOCKET_TIMEOUT / 2
+EVENTS_WAIT = 1.0  # seconds one read of an events stream blocks: below the socket timeout
+MAX_EVENTS_WAIT = redis_client.SOCKET_TIMEOUT / 2
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,9 @@ class DeliveryOptions(TypedDict, total=False):
     ttl: float | None
     deliver_at: Moment | None
     priority: Priority | None
+    # Its kind (CATEGORIES): a user who muted it does not get it; a mute button under it.
+    category: str | None
+    mute_button: bool
 
 
 class FanOutOptions(ContentOptions, DeliveryOptions, total=False):
@@ -231,9 +246,8 @@ class ActionEvent:
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> ActionEvent | None:
-        raw = fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD))
         try:
-            data = json.loads(raw or b"")
+            data = _payload_of(fields)
             return cls(
                 action=str(data["action"]),
                 user_id=int(data["user_id"]),
@@ -245,6 +259,127 @@ class ActionEvent:
             )
         except (TypeError, ValueError, KeyError):
             return None  # not an event of ours: skipped (and acknowledged)
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    """A chat linked to or unlinked from a user, as the bot (or a publisher's `unlink`)
+    recorded it on the link events stream, in the same transaction as the change."""
+
+    type: LinkType  # "linked" or "unlinked"
+    user_id: int
+    # start, stop, blocked, admin, web_app or relinked (README: Link events); a str, so that
+    # a reason a newer bot adds reaches the web app instead of being dropped
+    reason: str
+    at: str  # ISO 8601, UTC
+    entry_id: str  # the stream entry
+
+    @classmethod
+    def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> LinkEvent | None:
+        try:
+            data = _payload_of(fields)
+            kind = data["type"]
+            if kind not in ("linked", "unlinked"):
+                return None
+            return cls(
+                type=kind,
+                user_id=int(data["user_id"]),
+                reason=str(data["reason"]),
+                at=str(data["at"]),
+                entry_id=as_text(entry_id),
+            )
+        except (TypeError, ValueError, KeyError):
+            return None  # not an event of ours: skipped (and acknowledged)
+
+
+def _payload_of(fields: dict[Any, Any]) -> Any:
+    """The JSON in an event entry's `payload` field; ValueError or TypeError if it is not."""
+    return json.loads(fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD)) or b"")
+
+
+EventT = TypeVar("EventT")
+
+
+class _Reading(Generic[EventT]):
+    """One loop over an events stream (actions, link events) read with a consumer group, as
+    decisions without I/O, so the sync and the async publisher read every stream one way:
+    this consumer's unacknowledged entries first (a loop left early), then new ones, one at a
+    time, each read waiting up to `wait` seconds; an entry is acknowledged when the loop asks
+    for the next one, a malformed one skipped (and acknowledged); the loop ends once no entry
+    came for `stop_after` seconds (None: never)."""
+
+    def __init__(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        parse: Callable[[Any, dict[Any, Any]], EventT | None],
+        *,
+        wait: float,
+        stop_after: float | None,
+    ) -> None:
+        # Checked when the reader is asked for, not when its loop starts; a read that blocks
+        # past the connection's socket timeout fails instead of returning.
+        if not 0 < wait <= MAX_EVENTS_WAIT:
+            raise ValueError(f"wait must be over 0 and at most {MAX_EVENTS_WAIT:g} seconds")
+        self.stream, self.group, self.consumer = stream, group, consumer
+        self._parse = parse
+        self._wait = wait
+        self._stop_after = stop_after
+        self._pending = True
+        self._quiet_since = time.monotonic()
+
+    def going(self) -> bool:
+        return self._stop_after is None or time.monotonic() - self._quiet_since < self._stop_after
+
+    def next_read(self) -> dict[str, Any]:
+        """The XREADGROUP arguments of the next read."""
+        return {
+            "groupname": self.group,
+            "consumername": self.consumer,
+            "streams": {self.stream: "0" if self._pending else ">"},
+            "count": 1,  # one at a time: an event not handled yet stays free for the others
+            "block": None if self._pending else max(1, int(self._wait * 1000)),  # 0: for ever
+        }
+
+    def took(self, reply: Any) -> list[tuple[Any, EventT | None]]:
+        """The entries a read returned, each with its event (None: malformed, skip it)."""
+        entries = list(reply[0][1]) if reply else []
+        if self._pending and not entries:
+            self._pending = False  # this consumer's backlog is done: new entries from now on
+        return [(entry_id, self._parse(entry_id, fields)) for entry_id, fields in entries]
+
+    def acknowledged(self) -> None:
+        self._quiet_since = time.monotonic()
+
+
+class PreferenceChanges(TypedDict, total=False):
+    """What `set_preferences` may change; what is left out stays as it is."""
+
+    muted: Iterable[str]  # the categories turned off (all of them: it replaces the set)
+    quiet: str | None  # "22:00-07:00" in the user's time zone; None: no quiet hours
+    quiet_mode: QuietMode  # "silent" (without a sound) or "hold" (wait until they end)
+    timezone: str | None  # an IANA name, e.g. "Europe/Berlin"; None: UTC
+    language: str | None  # one with a catalog ("en", "de"); None: the user's Telegram app's
+    digest: Iterable[str] | None  # categories collected into a digest; None: DIGEST's
+
+
+def _changed(
+    current: Preferences, changes: PreferenceChanges, declared: Sequence[Category]
+) -> Preferences:
+    """`current` with `changes`, checked as the bot checks them: ValueError in one line naming
+    what is wrong (a category that is not declared or cannot be muted, an unknown time zone)."""
+    fields: dict[str, Any] = current.model_dump()
+    given: dict[str, Any] = dict(changes)
+    for name, value in given.items():
+        if name in ("muted", "digest") and isinstance(value, str):
+            raise ValueError(f"{name}: give a list of category names, not one string")
+        fields[name] = frozenset(value) if name in ("muted", "digest") and value else value
+    try:
+        changed = Preferences.model_validate(fields)
+    except ValidationError as exc:
+        raise ValueError(describe_errors(exc)) from None
+    return changed.check(declared)
 
 
 def _username(stored: bytes | str | None) -> str:
@@ -270,12 +405,15 @@ class _Destinations(Generic[ClientT]):
         stream: str = DEFAULT_STREAM,
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
         actions_stream: str = DEFAULT_ACTIONS_STREAM,
+        *,
+        link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
     ) -> None:
         self.client: ClientT = client
         self.channel = channel
         self.stream = stream
         self.stream_maxlen = stream_maxlen
         self.actions_stream = actions_stream
+        self.link_events_stream = link_events_stream
 
     def _add(self, notification: Notification) -> Any:
         """XADD it to the stream of its priority: the entry id (an awaitable of it with the
@@ -283,26 +421,33 @@ class _Destinations(Generic[ClientT]):
         stream = priority_streams(self.stream)[notification.rank]
         return add_to_stream(self.client, stream, _payload(notification), self.stream_maxlen)
 
-    def _read_actions(self, group: str, consumer: str, pending: bool, wait: float) -> Any:
-        """One XREADGROUP: this consumer's unacknowledged entries first (a loop left early),
-        then new ones, waiting up to `wait` seconds."""
-        return self.client.xreadgroup(
+    def _link_events(self) -> LinkEvents:
+        """Where this publisher's `unlink` reports, capped as the bot caps it."""
+        return LinkEvents(self.link_events_stream, self.stream_maxlen)
+
+    def _actions_reading(
+        self, group: str, consumer: str, wait: float, stop_after: float | None
+    ) -> _Reading[ActionEvent]:
+        return _Reading(
+            self.actions_stream,
             group,
             consumer,
-            {self.actions_stream: "0" if pending else ">"},
-            count=1,  # one at a time: an event not handled yet stays free for the others
-            block=None if pending else max(1, int(wait * 1000)),  # BLOCK 0 waits for ever
+            ActionEvent.from_entry,
+            wait=wait,
+            stop_after=stop_after,
         )
 
-
-def _check_wait(wait: float) -> None:
-    # A read that blocks past the connection's socket timeout fails instead of returning.
-    if not 0 < wait <= MAX_ACTIONS_WAIT:
-        raise ValueError(f"wait must be over 0 and at most {MAX_ACTIONS_WAIT:g} seconds")
-
-
-def _entries(reply: Any) -> list[tuple[Any, dict[Any, Any]]]:
-    return list(reply[0][1]) if reply else []
+    def _link_events_reading(
+        self, group: str, consumer: str, wait: float, stop_after: float | None
+    ) -> _Reading[LinkEvent]:
+        return _Reading(
+            self.link_events_stream,
+            group,
+            consumer,
+            LinkEvent.from_entry,
+            wait=wait,
+            stop_after=stop_after,
+        )
 
 
 def _is_busy_group(exc: ResponseError) -> bool:
@@ -329,10 +474,19 @@ class Publisher(_Destinations[redis.Redis]):
         stream: str = DEFAULT_STREAM,
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
         actions_stream: str = DEFAULT_ACTIONS_STREAM,
+        *,
+        link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
     ) -> Publisher:
         """A publisher with a connection of its own to `url`."""
         client = redis_client.sync_client(url)
-        return cls(client, channel, stream, stream_maxlen, actions_stream)
+        return cls(
+            client,
+            channel,
+            stream,
+            stream_maxlen,
+            actions_stream,
+            link_events_stream=link_events_stream,
+        )
 
     def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
         """Publish one notification; returns how many subscribers (bots) received it.
@@ -390,7 +544,7 @@ class Publisher(_Destinations[redis.Redis]):
         group: str,
         consumer: str = "web",
         *,
-        wait: float = ACTIONS_WAIT,
+        wait: float = EVENTS_WAIT,
         stop_after: float | None = None,
     ) -> Generator[ActionEvent, None, None]:
         """Taps on action buttons, read from the actions stream with the consumer `group`
@@ -401,29 +555,34 @@ class Publisher(_Destinations[redis.Redis]):
         an exception) leaves it pending, and the next call with this consumer name yields it
         again. `stop_after`: stop once no event came for that many seconds (None: never); `wait`:
         how long one read waits for events (at most half the connection's socket timeout)."""
-        _check_wait(wait)  # here, not when the loop starts
-        return self._actions(group, consumer, wait, stop_after)
+        return self._read(self._actions_reading(group, consumer, wait, stop_after))
 
-    def _actions(
-        self, group: str, consumer: str, wait: float, stop_after: float | None
-    ) -> Generator[ActionEvent, None, None]:
+    def link_events(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> Generator[LinkEvent, None, None]:
+        """Chats linked and unlinked (`LinkEvent`: type, user_id, reason, at), read from the
+        link events stream exactly as `actions` reads the actions stream: consumer `group`
+        made on first use from the stream's start, acknowledged when the loop asks for the
+        next one, pending ones yielded first by the next call with this consumer name."""
+        return self._read(self._link_events_reading(group, consumer, wait, stop_after))
+
+    def _read(self, reading: _Reading[EventT]) -> Generator[EventT, None, None]:
         try:
-            self.client.xgroup_create(self.actions_stream, group, id="0", mkstream=True)
+            self.client.xgroup_create(reading.stream, reading.group, id="0", mkstream=True)
         except ResponseError as exc:
             if not _is_busy_group(exc):
                 raise
-        pending, quiet_since = True, time.monotonic()
-        while stop_after is None or time.monotonic() - quiet_since < stop_after:
-            entries = _entries(self._read_actions(group, consumer, pending, wait))
-            if pending and not entries:
-                pending = False
-                continue
-            for entry_id, fields in entries:
-                event = ActionEvent.from_entry(entry_id, fields)
+        while reading.going():
+            for entry_id, event in reading.took(self.client.xreadgroup(**reading.next_read())):
                 if event is not None:
                     yield event
-                self.client.xack(self.actions_stream, group, entry_id)
-                quiet_since = time.monotonic()
+                self.client.xack(reading.stream, reading.group, entry_id)
+                reading.acknowledged()
 
     def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
@@ -438,17 +597,49 @@ class Publisher(_Destinations[redis.Redis]):
         """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""
         return bool(self.client.hexists(USER_TO_CHAT, str(user_id)))
 
+    def categories(self) -> tuple[Category, ...]:
+        """The categories the bot runs with (CATEGORIES), for a settings page; () until a bot
+        with CATEGORIES has started on this Redis."""
+        return categories_from(self.client.get(CATEGORIES))[0]
+
+    def get_preferences(self, user_id: int) -> Preferences:
+        """What `user_id` chose, in the chat or through `set_preferences` (defaults if nothing)."""
+        return preferences_from(self.client.hget(PREFERENCES, str(user_id))) or Preferences()
+
+    def set_preferences(self, user_id: int, **changes: Unpack[PreferenceChanges]) -> Preferences:
+        """Change some of `user_id`'s preferences, checked against the categories the bot runs
+        with (ValueError, nothing changed, when one is not declared or cannot be muted), in one
+        transaction with whatever the user changes in the chat at the same moment. Returns
+        them as they are now; the chat's /settings shows the same."""
+        declared = self.categories()
+        result = Preferences()
+
+        def update(pipe: redis.client.Pipeline) -> None:
+            nonlocal result
+            result = _changed(
+                preferences_from(pipe.hget(PREFERENCES, str(user_id))) or Preferences(),
+                changes,
+                declared,
+            )
+            pipe.multi()
+            _queue_store(pipe, user_id, result)
+
+        self.client.transaction(update, PREFERENCES)
+        return result
+
     def unlink(self, user_id: int) -> bool:
-        """Remove `user_id`'s link (e.g. when the account is deleted); False if none."""
+        """Remove `user_id`'s link (e.g. when the account is deleted), with an `unlinked` link
+        event (reason web_app) in the same transaction; False if none (and no event)."""
         unlinked = False
+        events = self._link_events()
 
         def update(pipe: redis.client.Pipeline) -> None:
             nonlocal unlinked
             chat = pipe.hget(USER_TO_CHAT, str(user_id))
             pipe.multi()
+            unlinked = chat is not None
             if chat is not None:
-                queue_unlink(pipe, user_id, int(chat))
-                unlinked = True
+                queue_unlink(pipe, user_id, int(chat), events=events, reason="web_app")
 
         self.client.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
         return unlinked
@@ -465,10 +656,19 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         stream: str = DEFAULT_STREAM,
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
         actions_stream: str = DEFAULT_ACTIONS_STREAM,
+        *,
+        link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
     ) -> AsyncPublisher:
         """A publisher with a connection of its own to `url`."""
         client = redis_client.async_client(url)
-        return cls(client, channel, stream, stream_maxlen, actions_stream)
+        return cls(
+            client,
+            channel,
+            stream,
+            stream_maxlen,
+            actions_stream,
+            link_events_stream=link_events_stream,
+        )
 
     async def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
         """Publisher.publish: returns how many subscribers (bots) received it."""
@@ -509,46 +709,76 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         group: str,
         consumer: str = "web",
         *,
-        wait: float = ACTIONS_WAIT,
+        wait: float = EVENTS_WAIT,
         stop_after: float | None = None,
     ) -> AsyncGenerator[ActionEvent, None]:
         """Publisher.actions for asyncio: `async for event in notifier.actions("shop"): ...`"""
-        _check_wait(wait)  # here, not when the loop starts
-        return self._actions(group, consumer, wait, stop_after)
+        return self._read(self._actions_reading(group, consumer, wait, stop_after))
 
-    async def _actions(
-        self, group: str, consumer: str, wait: float, stop_after: float | None
-    ) -> AsyncGenerator[ActionEvent, None]:
+    def link_events(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> AsyncGenerator[LinkEvent, None]:
+        """Publisher.link_events for asyncio: `async for event in notifier.link_events(...)`"""
+        return self._read(self._link_events_reading(group, consumer, wait, stop_after))
+
+    async def _read(self, reading: _Reading[EventT]) -> AsyncGenerator[EventT, None]:
         try:
-            await self.client.xgroup_create(self.actions_stream, group, id="0", mkstream=True)
+            await self.client.xgroup_create(reading.stream, reading.group, id="0", mkstream=True)
         except ResponseError as exc:
             if not _is_busy_group(exc):
                 raise
-        pending, quiet_since = True, time.monotonic()
-        while stop_after is None or time.monotonic() - quiet_since < stop_after:
-            entries = _entries(await self._read_actions(group, consumer, pending, wait))
-            if pending and not entries:
-                pending = False
-                continue
-            for entry_id, fields in entries:
-                event = ActionEvent.from_entry(entry_id, fields)
+        while reading.going():
+            reply = await self.client.xreadgroup(**reading.next_read())
+            for entry_id, event in reading.took(reply):
                 if event is not None:
                     yield event
-                await self.client.xack(self.actions_stream, group, entry_id)
-                quiet_since = time.monotonic()
+                await self.client.xack(reading.stream, reading.group, entry_id)
+                reading.acknowledged()
 
     async def create_link(
         self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
     ) -> str:
         """A single-use https://t.me deep link that links the opening chat to `user_id`."""
         username = bot_username or _username(await self.client.get(BOT_USERNAME))
-        token = await ChatRegistry(self.client).create_link_token(user_id, ttl)
+        token = await self._registry().create_link_token(user_id, ttl)
         return deep_link(username, token)
 
     async def is_linked(self, user_id: int) -> bool:
         """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""
         return bool(await self.client.hexists(USER_TO_CHAT, str(user_id)))
 
+    async def categories(self) -> tuple[Category, ...]:
+        """Publisher.categories."""
+        return categories_from(await self.client.get(CATEGORIES))[0]
+
+    async def get_preferences(self, user_id: int) -> Preferences:
+        """Publisher.get_preferences."""
+        return await PreferenceStore(self.client).get(user_id)
+
+    async def set_preferences(
+        self, user_id: int, **changes: Unpack[PreferenceChanges]
+    ) -> Preferences:
+        """Publisher.set_preferences."""
+        declared = await self.categories()
+        return await PreferenceStore(self.client).update(
+            user_id, lambda current: _changed(current, changes, declared)
+        )
+
     async def unlink(self, user_id: int) -> bool:
-        """Remove `user_id`'s link (e.g. when the account is deleted); False if none."""
-        return await ChatRegistry(self.client).unlink_user(user_id) is not None
+        """Publisher.unlink: False if none was linked (and no event)."""
+        return await self._registry().unlink_user(user_id, reason="web_app") is not None
+
+    def _registry(self) -> ChatRegistry:
+        return ChatRegistry(self.client, self._link_events())
+
+
+def _queue_store(pipe: redis.client.Pipeline, user_id: int, preferences: Preferences) -> None:
+    if preferences == Preferences():
+        pipe.hdel(PREFERENCES, str(user_id))
+    else:
+        pipe.hset(PREFERENCES, str(user_id), preferences.stored())

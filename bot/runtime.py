@@ -168,6 +168,7 @@ async def _announce_ready(
     # Only now: Redis may have been down at start-up. Publishers read it for deep links.
     with contextlib.suppress(RedisError):
         await bot.registry.remember_bot_username(username)
+        await bot.preferences.declare(bot.settings.categories, bot.settings.digest)
     log.info(
         "bot_ready",
         username=username,

@@ -19,6 +19,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.preferences import Category, parse_categories, parse_digest
+
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 FREE_PER_SECOND = 30.0  # Telegram's overall limit for a bot
 PAID_BROADCAST_PER_SECOND = 1000.0  # with allow_paid_broadcast (paid in Telegram Stars)
@@ -75,6 +77,14 @@ class Settings(BaseSettings):
     # works for ACTION_TTL_SECONDS after its notification was sent.
     actions_stream: str = Field(default="notification:actions", min_length=1)
     action_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    # Each chat linked or unlinked becomes an event on this stream, in the same transaction.
+    # Never off (empty is refused): the web app's publisher writes to it too (unlink), and a
+    # reader waiting on a stream nobody fills would never learn why.
+    link_events_stream: str = Field(default="notification:links", min_length=1)
+    # Kinds of notification a chat user can turn off or have digested ("orders:Order
+    # updates,news:News!": a trailing ! cannot be muted), and digest windows per category.
+    categories: Annotated[tuple[Category, ...], NoDecode] = ()
+    digest: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     deadletter_maxlen: int = Field(default=10_000, ge=1)
     # A dead letter keeps at most this much of its payload (the rest is cut and marked).
     deadletter_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -150,6 +160,16 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in parts)
         return value
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _parse_categories(cls, value: object) -> object:
+        return parse_categories(value) if isinstance(value, str) else value
+
+    @field_validator("digest", mode="before")
+    @classmethod
+    def _parse_digest(cls, value: object) -> object:
+        return parse_digest(value) if isinstance(value, str) else value
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_scheme(cls, value: str) -> str:
@@ -205,6 +225,16 @@ class Settings(BaseSettings):
                 "WEBHOOK_URL is set but PORT is not: webhook mode serves Telegram on PORT, "
                 "so run it as a web process (or unset WEBHOOK_URL to poll)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _digest_of_declared(self) -> Settings:
+        declared = {category.name: category for category in self.categories}
+        for name in self.digest:
+            if name not in declared:
+                raise ValueError(f"DIGEST: {name!r} is not in CATEGORIES")
+            if not declared[name].mutable:
+                raise ValueError(f"DIGEST: {name!r} cannot be muted, so it is never digested")
         return self
 
     @property

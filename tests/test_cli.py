@@ -88,6 +88,32 @@ def test_an_invalid_setting_is_named_without_echoing_secrets(tmp_path: Path) -> 
     assert secret not in line
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"CATEGORIES": "orders,news:News"},
+            "config error: CATEGORIES: item 1 ('orders') needs a label: name:Label",
+        ),
+        (
+            {"CATEGORIES": "news:News", "DIGEST": "sports:3600"},
+            "config error: DIGEST: 'sports' is not in CATEGORIES",
+        ),
+        (
+            {"CATEGORIES": "news:News", "DIGEST": "news:soon"},
+            "config error: DIGEST: 'news:soon' is not category:seconds",
+        ),
+    ],
+)
+def test_malformed_categories_or_digests_stop_start_up_naming_the_variable(
+    env: dict[str, str], expected: str, tmp_path: Path
+) -> None:
+    token = "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    result = run_cli(env=bot_env(BOT_TOKEN=token, **env), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [expected]
+
+
 def test_settings_are_read_from_a_dot_env_file(tmp_path: Path) -> None:
     """`.env` in the working directory counts; here it carries a bad value to prove it was read."""
     (tmp_path / ".env").write_text(
@@ -242,10 +268,12 @@ def test_schema_prints_the_notification_json_schema(tmp_path: Path) -> None:
         "user_ids",
         "audience",
         "receipts",
+        "category",
+        "mute_button",
     }
     properties = schema["properties"]
     assert properties["format"]["enum"] == ["text", "html", "markdown"]
-    assert properties["op"]["enum"] == ["send", "edit", "delete", "cancel"]
+    assert properties["op"]["enum"] == ["send", "edit", "delete", "cancel", "digest"]
     assert properties["receipts"]["enum"] == ["summary", "each"]
 
 
@@ -469,6 +497,8 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
             "60",
             "--scheduled-count",
             "20",
+            "--preferences-count",
+            "30",
             "--redis-url",
             redis_url,
         ],
@@ -495,6 +525,7 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert lifecycle["fanout_redis_kb"] > 0  # its bookkeeping, read with MEMORY USAGE
     assert lifecycle["scheduled"] == 20
     assert lifecycle["scheduled_early"] == 0  # none sent before it was due
+    assert report["preferences"]["with_ms"] > 0  # every notification arrived, both ways
     assert sync_redis.dbsize() == 0
 
 

@@ -20,6 +20,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 from bot.chat.arguments import Usage, int_arg
 from bot.chat.broadcast import Broadcaster
 from bot.chat.format import clip, duration, when
+from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.cluster.leader import Leadership
 from bot.formatting.entities import utf16_len
 from bot.formatting.split import MAX_UTF16
@@ -37,7 +38,8 @@ from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-REFUSAL = "Sorry, that command is only for the bot's admins."
+# The one reply here a chat user who is not an admin gets: in their language.
+REFUSAL = N_("Sorry, that command is only for the bot's admins.")
 # Commands whose reply reveals a deep link or user data: answered in the admin's private chat.
 PRIVATE_ONLY = frozenset({"link", "users", "whois", "deadletters"})
 PRIVATE_ONLY_REPLY = "I answer that only in our private chat: it shows links or user data."
@@ -68,7 +70,9 @@ class AdminCommands:
         stream: StreamConsumer | None,
         leadership: Leadership | None = None,
         schedule: ScheduleStore | None = None,
+        chosen_language: ChosenLanguage | None = None,
     ) -> None:
+        self._chosen_language = chosen_language
         self._settings = settings
         self._redis = client
         self._registry = registry
@@ -117,7 +121,8 @@ class AdminCommands:
             command=(text or "").split(maxsplit=1)[0][:40],
         )
         if update.effective_message is not None:
-            await update.effective_message.reply_text(REFUSAL)
+            language = await language_of(update, self._chosen_language)
+            await update.effective_message.reply_text(gettext(language, REFUSAL))
 
     def _answering(self, name: str, answer: Answer) -> Handler:
         async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -268,16 +273,14 @@ class AdminCommands:
         user_id = int_arg(args, "/link USER_ID")
         token = await self._registry.create_link_token(user_id, self._settings.link_ttl_seconds)
         url = deep_link(update.get_bot().username, token)
-        return (
-            f"Link for user {user_id}, valid {duration(self._settings.link_ttl_seconds)}:\n{url}"
-        )
+        return f"Link for user {user_id}, valid {duration(self._settings.link_ttl_seconds)}:\n{url}"
 
     async def unlink(self, _update: Update, args: list[str]) -> str:
         user_id = int_arg(args, "/unlink USER_ID")
-        chat_id = await self._registry.unlink_user(user_id)
+        chat_id = await self._registry.unlink_user(user_id, reason="admin")
         if chat_id is None:
             return f"User {user_id} was not linked."
-        log.info("chat_unlinked", user_id=user_id, chat_id=chat_id, reason="/unlink")
+        log.info("chat_unlinked", user_id=user_id, chat_id=chat_id, reason="admin")
         return f"Unlinked user {user_id} (chat {chat_id})."
 
     async def deadletters(self, _update: Update, args: list[str]) -> str:

@@ -25,12 +25,15 @@ from bot.notification import (
     Target,
     parse_notification,
 )
+from bot.pipeline.plan import Plan, Planner
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
+from bot.preferences import Preferences, stored_preferences
 from bot.sources.reconnect import Outage, stop_if_cancelled
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.counters import Stats
 from bot.store.memory import queue_recall, recalled
+from bot.store.preferences import PREFERENCES, queue_digest_read
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
@@ -64,6 +67,8 @@ class BeforeSend:
     memory: Memory | None = None  # what was sent for its id (edit, delete)
     counted: bool = False  # a fan-out recipient settled before a restart: not sent again
     cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
+    preferences: Preferences | None = None  # the user's; None: nothing chosen
+    digest: list[str] | None = None  # a digest's flush: the lines waiting
 
     def skip(self, envelope: Envelope) -> Result | None:
         """Why it must not be sent, as its outcome; None when it may be."""
@@ -96,6 +101,7 @@ class Dispatcher:
         redis: Outage,
         actions: ActionStore | None = None,
         schedule: ScheduleStore | None = None,
+        planner: Planner | None = None,
         pause_buffer: int = 10_000,
         max_chars: int = MESSAGE_MAX_CHARS,
         reread_after: float = REREAD_AFTER,
@@ -108,6 +114,7 @@ class Dispatcher:
         self._settler = settler
         self._stats = stats
         self._schedule = schedule
+        self.planner = planner or Planner(schedule=schedule)
         self.start_fan_out: StartFanOut | None = None  # set by the wiring (app.py)
         self.on_hold: Callable[[], None] | None = None  # told when one is held for later
         # Both queues go by priority (bot.turns): high first, bulk never starved.
@@ -279,6 +286,12 @@ class Dispatcher:
             async with self._ahead.turn(rank):
                 before = await self._before_send(envelope)
                 result = before.skip(envelope)
+                if notification.category is None and before.preferences is None:
+                    plan = Plan(notification)  # nothing to decide: the common case, kept short
+                else:
+                    plan = self.planner.plan(envelope, before.preferences, before.digest)
+                if result is None:
+                    result = plan.result
                 if result is None:
                     read_at = time.monotonic()
                     async with self._slots.turn(rank):
@@ -293,11 +306,14 @@ class Dispatcher:
                                 before.memory,
                                 envelope.expires,
                                 rank,
+                                plan.mute,
                             )
-                            result = await self._deliver(notification, target)
+                            result = await self._deliver(plan.notification, target)
             if envelope.part is not None and before.counted:
                 envelope.part.counted = True
-            await self._settler.settle_result(envelope, result)
+            await self._settler.settle_result(envelope, result, extra=plan.after(result))
+            if plan.holds and self.on_hold is not None:
+                self.on_hold()
         except Exception as exc:
             # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
@@ -321,7 +337,11 @@ class Dispatcher:
 
         def queue(pipe: Pipeline) -> None:
             ChatRegistry.queue_chat_for(pipe, user_id)
-            if part is not None:
+            pipe.hget(PREFERENCES, str(user_id))  # the user's preferences, with the chat
+            if op == "digest":
+                assert notification.category is not None  # noqa: S101
+                queue_digest_read(pipe, user_id, notification.category)
+            elif part is not None:
                 fanouts.queue_check(pipe, part.job, part.index)
             elif notification_id is not None:
                 if op == "send":
@@ -333,16 +353,25 @@ class Dispatcher:
 
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
         chat = None if replies[0] is None else int(replies[0])
+        preferences = None if replies[1] is None else stored_preferences(replies[1])
+        replies = replies[2:]
+        if op == "digest":
+            lines = [line.decode() if isinstance(line, bytes) else line for line in replies[0]]
+            return BeforeSend(chat, False, preferences=preferences, digest=lines)
         if part is not None:
-            settled, state = replies[1:3]
+            settled, state = replies[0:2]
             return BeforeSend(
-                chat, False, counted=bool(settled), cancelled=fanouts.is_cancelled(state)
+                chat,
+                False,
+                counted=bool(settled),
+                cancelled=fanouts.is_cancelled(state),
+                preferences=preferences,
             )
         if notification_id is None:
-            return BeforeSend(chat, duplicate=False)
+            return BeforeSend(chat, duplicate=False, preferences=preferences)
         if op == "send":
-            return BeforeSend(chat, bool(replies[1]))
-        return BeforeSend(chat, False, recalled(replies[1]))
+            return BeforeSend(chat, bool(replies[0]), preferences=preferences)
+        return BeforeSend(chat, False, recalled(replies[0]), preferences=preferences)
 
     async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
         """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is

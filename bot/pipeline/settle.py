@@ -28,7 +28,16 @@ DEAD_LETTER_OUTCOMES = (Outcome.FAILED, Outcome.INVALID, Outcome.EXPIRED, Outcom
 
 # Outcomes after which the notification's buttons are surely on no message. A failed one may
 # have arrived all the same (a send that timed out): its buttons keep working.
-UNSHOWN_OUTCOMES = (Outcome.UNLINKED, Outcome.DUPLICATE, Outcome.BLOCKED, Outcome.EXPIRED)
+# A held one gets a key of its own when it is released.
+UNSHOWN_OUTCOMES = (
+    Outcome.UNLINKED,
+    Outcome.DUPLICATE,
+    Outcome.BLOCKED,
+    Outcome.EXPIRED,
+    Outcome.MUTED,
+    Outcome.HELD,
+    Outcome.DIGESTED,
+)
 
 # Statuses a receipt can carry (a duplicate gets none: its first delivery had one).
 RECEIPT_STATUSES = (
@@ -43,6 +52,9 @@ RECEIPT_STATUSES = (
     Outcome.NOT_FOUND,
     Outcome.EXPIRED,
     Outcome.SCHEDULED,
+    Outcome.MUTED,
+    Outcome.HELD,
+    Outcome.DIGESTED,
 )
 
 EVENTS = {
@@ -58,6 +70,9 @@ EVENTS = {
     Outcome.NOT_FOUND: "notification_not_found",
     Outcome.EXPIRED: "notification_expired",
     Outcome.SCHEDULED: "notification_scheduled",
+    Outcome.MUTED: "notification_muted",
+    Outcome.HELD: "notification_held",
+    Outcome.DIGESTED: "notification_digested",
 }
 # Outcomes that are what was asked for: logged at INFO.
 QUIET_OUTCOMES = (
@@ -66,10 +81,16 @@ QUIET_OUTCOMES = (
     Outcome.DELETED,
     Outcome.CANCELLED,
     Outcome.SCHEDULED,
+    Outcome.MUTED,
+    Outcome.HELD,
+    Outcome.DIGESTED,
 )
 DONE_AT_TELEGRAM = (Outcome.SENT, Outcome.EDITED, Outcome.DELETED)
 # A fan-out's summary counts each recipient's outcome as one of these; the rest are skipped.
-FANOUT_SENT, FANOUT_FAILED = (Outcome.SENT,), (Outcome.FAILED, Outcome.BLOCKED)
+# Held and digested ones go out later as notifications of their own: sent, as far as the
+# fan-out goes.
+FANOUT_SENT = (Outcome.SENT, Outcome.HELD, Outcome.DIGESTED)
+FANOUT_FAILED = (Outcome.FAILED, Outcome.BLOCKED)
 
 
 class Settler:
@@ -174,7 +195,7 @@ class Settler:
         """The id's mark (send: delivered once) and what was sent for it (for edit, delete)."""
         notification_id, outcome = envelope.id, result.outcome
         assert notification_id is not None  # noqa: S101
-        if outcome is Outcome.SENT:
+        if outcome in (Outcome.SENT, Outcome.DIGESTED):
             pipe.set(DELIVERED_PREFIX + notification_id, "1", ex=self._window)
         if outcome in (Outcome.SENT, Outcome.EDITED) and result.chat_id is not None:
             assert envelope.user_id is not None  # noqa: S101

@@ -1,4 +1,5 @@
-"""The chat registry in Redis: web-app user id <-> Telegram chat id, and single-use link tokens."""
+"""The chat registry in Redis: web-app user id <-> Telegram chat id, and single-use link tokens.
+Every link and unlink adds its link event in the same transaction (bot.store.link_events)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis.client
 from redis.asyncio.client import Pipeline
 
 from bot.store.counters import LAST_DELIVERY
+from bot.store.link_events import LinkEvents, Reason
 
 # Key names live here and nowhere else; the publisher imports them.
 USER_TO_CHAT = "notify:user_chat"  # hash: user id -> chat id
@@ -65,10 +67,12 @@ class Link:
 
 
 class ChatRegistry:
-    """Reads and changes who is linked to which chat. All changes are atomic (WATCH/MULTI)."""
+    """Reads and changes who is linked to which chat. All changes are atomic (WATCH/MULTI),
+    each with its link events on `events` (the stream the web app reads) in the same MULTI."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: redis.asyncio.Redis, events: LinkEvents | None = None) -> None:
         self._redis = client
+        self._events = events or LinkEvents()
 
     async def chat_for(self, user_id: int) -> int | None:
         """The chat linked to `user_id`, or None."""
@@ -119,7 +123,8 @@ class ChatRegistry:
         return token
 
     async def redeem(self, token: str, chat_id: int) -> Link | None:
-        """Consume `token` and link its user to `chat_id` in one transaction.
+        """Consume `token` and link its user to `chat_id` in one transaction: a `linked` event
+        (reason start), after an `unlinked` one (relinked) for a user the chat was linked to.
 
         Returns None, changing nothing, when the token is unknown, expired or already used.
         """
@@ -139,73 +144,102 @@ class ChatRegistry:
             old_chat = await pipe.hget(USER_TO_CHAT, str(user_id))
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.delete(key)
-            _queue_link(pipe, user_id, chat_id, old_chat, previous_user)
-            replaced = int(previous_user) if previous_user is not None else None
-            result = Link(user_id, chat_id, replaced if replaced != user_id else None)
+            replaced = _queue_link(
+                pipe, self._events, user_id, chat_id, old_chat=old_chat, previous_user=previous_user
+            )
+            # Linked already, to this chat or another, or not: the link the web app offered
+            # was used, and the user is linked now.
+            self._events.queue(pipe, "linked", user_id, "start")
+            result = Link(user_id, chat_id, replaced)
 
         await self._redis.transaction(consume, key, USER_TO_CHAT, CHAT_TO_USER)
         return result
 
     async def link(self, user_id: int, chat_id: int) -> None:
-        """Link `user_id` to `chat_id`, replacing any earlier link of either side."""
+        """Link `user_id` to `chat_id` without a deep link, replacing any earlier link of
+        either side: a group's link following it to its supergroup (and tests). That move is
+        no link event; a user the chat was linked to before loses it (`unlinked`, relinked)."""
 
         async def update(pipe: Pipeline) -> None:
             previous_user = await pipe.hget(CHAT_TO_USER, str(chat_id))
             old_chat = await pipe.hget(USER_TO_CHAT, str(user_id))
             pipe.multi()  # type: ignore[no-untyped-call]
-            _queue_link(pipe, user_id, chat_id, old_chat, previous_user)
+            _queue_link(
+                pipe, self._events, user_id, chat_id, old_chat=old_chat, previous_user=previous_user
+            )
 
         await self._redis.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
 
-    async def unlink_chat(self, chat_id: int) -> int | None:
-        """Remove the link of `chat_id`; returns the user id that was linked, or None."""
-        unlinked: int | None = None
+    async def unlink_chat(self, chat_id: int, *, reason: Reason) -> int | None:
+        """Remove the link of `chat_id`, with an `unlinked` event for `reason`; returns the
+        user id that was linked, or None (nothing changed, no event)."""
+        return await self._unlink(CHAT_TO_USER, chat_id, reason)
+
+    async def unlink_user(self, user_id: int, *, reason: Reason) -> int | None:
+        """Remove the link of `user_id`, with an `unlinked` event for `reason`; returns the
+        chat id that was linked, or None (nothing changed, no event)."""
+        return await self._unlink(USER_TO_CHAT, user_id, reason)
+
+    async def _unlink(self, side: str, key: int, reason: Reason) -> int | None:
+        """Remove the link found under `key` in `side` (CHAT_TO_USER or USER_TO_CHAT); returns
+        the other end's id. Read and removed in one transaction: a link changed meanwhile
+        is never removed, nor reported, in its place."""
+        other: int | None = None
 
         async def update(pipe: Pipeline) -> None:
-            nonlocal unlinked
-            raw_user = await pipe.hget(CHAT_TO_USER, str(chat_id))
-            unlinked = int(raw_user) if raw_user is not None else None
+            nonlocal other
+            raw = await pipe.hget(side, str(key))
+            other = int(raw) if raw is not None else None
             pipe.multi()  # type: ignore[no-untyped-call]
-            if unlinked is not None:
-                queue_unlink(pipe, unlinked, chat_id)
+            if other is not None:
+                user_id, chat_id = (other, key) if side == CHAT_TO_USER else (key, other)
+                queue_unlink(pipe, user_id, chat_id, events=self._events, reason=reason)
 
         await self._redis.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
-        return unlinked
-
-    async def unlink_user(self, user_id: int) -> int | None:
-        """Remove the link of `user_id`; returns the chat id that was linked, or None."""
-        chat_id = await self.chat_for(user_id)
-        if chat_id is None:
-            return None
-        return chat_id if await self.unlink_chat(chat_id) == user_id else None
+        return other
 
     async def remember_bot_username(self, username: str) -> None:
         """Record the bot's @username so the publisher can build deep links without the token."""
         await self._redis.set(BOT_USERNAME, username)
 
 
-def queue_unlink(pipe: Pipeline | redis.client.Pipeline, user_id: int, chat_id: int) -> None:
-    """Queue the removal of the link user_id <-> chat_id (on a sync or an async pipeline)."""
+def queue_unlink(
+    pipe: Pipeline | redis.client.Pipeline,
+    user_id: int,
+    chat_id: int,
+    *,
+    events: LinkEvents,
+    reason: Reason,
+) -> None:
+    """Queue the removal of the link user_id <-> chat_id and its `unlinked` event (on a sync
+    or an async pipeline, after MULTI)."""
     pipe.hdel(CHAT_TO_USER, str(chat_id))
     pipe.hdel(USER_TO_CHAT, str(user_id))
     pipe.zrem(LINKED, str(user_id))
     pipe.hdel(LAST_DELIVERY, str(user_id))  # per-user state goes with the link
+    events.queue(pipe, "unlinked", user_id, reason)
 
 
 def _queue_link(
     pipe: Pipeline,
+    events: LinkEvents,
     user_id: int,
     chat_id: int,
+    *,
     old_chat: bytes | str | None,
     previous_user: bytes | str | None,
-) -> None:
-    """Queue the writes of a one-to-one link, dropping stale reverse entries of either side."""
+) -> int | None:
+    """Queue the writes of a one-to-one link, dropping stale reverse entries of either side;
+    returns the user who lost the chat to `user_id`, if any: unlinked, with the event (reason
+    relinked). The user's own old chat just loses its link: the user stays linked."""
     if old_chat is not None and int(old_chat) != chat_id:
         pipe.hdel(CHAT_TO_USER, old_chat)
-    if previous_user is not None and int(previous_user) != user_id:
-        pipe.hdel(USER_TO_CHAT, previous_user)
-        pipe.zrem(LINKED, previous_user)
-        pipe.hdel(LAST_DELIVERY, previous_user)
+    replaced = int(previous_user) if previous_user is not None else None
+    if replaced == user_id:
+        replaced = None
+    if replaced is not None:
+        queue_unlink(pipe, replaced, chat_id, events=events, reason="relinked")
     pipe.hset(USER_TO_CHAT, str(user_id), str(chat_id))
     pipe.hset(CHAT_TO_USER, str(chat_id), str(user_id))
     pipe.zadd(LINKED, {str(user_id): int(time.time())})
+    return replaced

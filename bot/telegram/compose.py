@@ -10,6 +10,7 @@ from typing import Any
 from bot.formatting.entities import Formatted
 from bot.formatting.split import MAX_CAPTION_UTF16, MAX_UTF16, split_formatted
 from bot.notification import Memory, Notification
+from bot.preferences import MUTE_PREFIX, Category
 from bot.store.actions import callback_data
 
 MEDIA_METHODS = {"photo": "sendPhoto", "document": "sendDocument"}
@@ -24,9 +25,12 @@ class Call:
     params: dict[str, Any]
 
 
-def compose(notification: Notification, action_key: str | None = None) -> list[Call]:
+def compose(
+    notification: Notification, action_key: str | None = None, mute: Category | None = None
+) -> list[Call]:
     """The calls that show `notification`, in order. `action_key` is the key its action
-    buttons report taps under (see bot.store.actions); needed only when it has any."""
+    buttons report taps under (see bot.store.actions); needed only when it has any. `mute`:
+    a last row with a button that mutes that category (bot.chat.preferences answers it)."""
     formatted = notification.formatted
     flags = _flags(notification)
     calls: list[Call] = []
@@ -49,9 +53,18 @@ def compose(notification: Notification, action_key: str | None = None) -> list[C
             if part.entities:
                 params["entities"] = part.entities_json()
             calls.append(Call("sendMessage", params))
-    if notification.buttons:
-        calls[-1].params["reply_markup"] = _keyboard(notification, action_key)
+    if notification.buttons or mute is not None:
+        keyboard = _keyboard(notification, action_key)
+        if mute is not None:
+            keyboard["inline_keyboard"].append([mute_button(mute)])
+        calls[-1].params["reply_markup"] = keyboard
     return calls
+
+
+def mute_button(category: Category) -> dict[str, str]:
+    """The button under a notification that mutes its category with one tap. Its label is the
+    category's own (the operator's words, in no particular language) after a bell."""
+    return {"text": f"🔕 {category.label}", "callback_data": MUTE_PREFIX + category.name}
 
 
 def _flags(notification: Notification) -> dict[str, Any]:

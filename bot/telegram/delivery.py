@@ -90,7 +90,7 @@ class Delivery:
         if notification.op == "send":
             if target.chat_id is None:
                 return Result(Outcome.UNLINKED, "no chat linked")
-            calls = compose(notification, target.action_key)
+            calls = compose(notification, target.action_key, target.mute)
             result = await self._run(notification.user_id, target.chat_id, calls, target)
             return _with_kinds(result, kinds_of(calls))
         memory = target.memory
@@ -234,7 +234,7 @@ class Delivery:
         """Telegram said no for good: the same request would fail the same way. For an edit
         or a delete, some of these mean it is done already, or cannot be done."""
         if isinstance(exc, Forbidden):  # blocked, deactivated, kicked
-            await self._update_link(self._registry.unlink_chat(send.chat_id))
+            await self._update_link(self._registry.unlink_chat(send.chat_id, reason="blocked"))
             return Result(Outcome.BLOCKED, exc.message, attempt)
         text = exc.message.lower()
         if "message is not modified" in text:  # the edit asks for what it shows already

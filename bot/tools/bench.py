@@ -26,6 +26,7 @@ from bot.notification import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.bench_lifecycle import lifecycle_lines, measure_lifecycle
+from bot.tools.bench_preferences import measure_preferences, preference_lines
 from bot.tools.benchkit import CHAT_BASE, LIFTED, BotProcess, bot_env, link_users
 from bot.tools.scratch import scratch_redis
 from config.settings import PAID_BROADCAST_PER_SECOND, Settings
@@ -68,6 +69,7 @@ class Options:
     high_every: float = 0.5
     fanout_count: int = 100_000  # users linked: the fan-out goes to all of them
     scheduled_count: int = 1000
+    preferences_count: int = 10_000  # to --paid-count users, with and without preferences
     load: bool = True  # a busy process on one core while the bot sends under the 30/s limit
     redis_url: str | None = None  # None: an embedded Redis of its own
     yes_use_it: bool = False  # write into `redis_url` although it holds keys
@@ -115,6 +117,14 @@ def run_bench(
             bare = _measure_bare(options, telegram)
             bot = _measure_bot(options, url, telegram, client)
             blog = _measure_blog(options, url, telegram, client)
+            preferences = measure_preferences(
+                telegram,
+                client,
+                url,
+                count=options.preferences_count,
+                users=options.paid_count,
+                bursts=options.bursts,
+            )
             lifecycle = measure_lifecycle(
                 telegram,
                 client,
@@ -136,6 +146,7 @@ def run_bench(
         "bare": asdict(bare),
         "blog": asdict(blog),
         "lifecycle": asdict(lifecycle),
+        "preferences": asdict(preferences),
     }
     if as_json:
         json.dump(report, out, indent=2)
@@ -497,6 +508,7 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         f"{bare['published']} (bare sender), {blog['delivered']} of {blog['published']} "
         "(blog loop)",
         *lifecycle_lines(report["lifecycle"], options),
+        *preference_lines(report["preferences"]),
     ]
     print("\n".join(lines), file=out)
 

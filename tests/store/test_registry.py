@@ -90,9 +90,9 @@ async def test_unlinking_by_chat_or_by_user(fake_redis: redis.asyncio.Redis) -> 
     await registry.link(1, 100)
     await registry.link(2, 200)
 
-    assert await registry.unlink_chat(100) == 1
-    assert await registry.unlink_chat(100) is None
-    assert await registry.unlink_user(2) == 200
-    assert await registry.unlink_user(2) is None
+    assert await registry.unlink_chat(100, reason="stop") == 1
+    assert await registry.unlink_chat(100, reason="stop") is None
+    assert await registry.unlink_user(2, reason="admin") == 200
+    assert await registry.unlink_user(2, reason="admin") is None
     assert await registry.linked_count() == 0
     assert await registry.user_for(200) is None

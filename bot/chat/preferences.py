@@ -1,0 +1,319 @@
+"""The chat user's own controls: /settings (one message of toggles, edited in place when
+tapped), /quiet and /timezone, and the "mute" button under a notification. What they change is
+the same record the web app reads and writes (bot.store.preferences), so both show one state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+import structlog
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.chat.i18n import LANGUAGE_NAMES, LANGUAGES, N_, gettext, pick
+from bot.chat.user import NOT_LINKED
+from bot.preferences import MUTE_PREFIX, Category, Preferences, QuietHours, zone_of
+from bot.store.preferences import PreferenceStore
+
+log = structlog.get_logger(__name__)
+
+SETTINGS_PREFIX = "p:"  # callback_data of /settings' buttons: "p:<what>[:<argument>]"
+
+TITLE = N_(
+    "⚙️ Your notifications. Tap a kind to turn it on or off; 📬 collects it into one message "
+    "now and then instead."
+)
+QUIET_OFF = N_("🌙 Quiet hours: off. Set them with /quiet 22:00-07:00.")
+QUIET_SILENT = N_("🌙 Quiet hours: {span} ({zone}). Notifications arrive without a sound then.")
+QUIET_HOLD = N_("🌙 Quiet hours: {span} ({zone}). Notifications wait until they end.")
+LANGUAGE = N_("🌐 Language: {language}")
+DIGEST_ON = N_("📬 digest: on")
+DIGEST_OFF = N_("📬 digest: off")
+MODE_SILENT = N_("🌙 Quiet hours: without a sound")
+MODE_HOLD = N_("🌙 Quiet hours: wait until they end")
+ALWAYS = N_("{label} always arrives: it cannot be turned off.")
+TURNED_OFF = N_("🔕 {label} is off. To turn it back on: /settings")
+SAVED = N_("Saved.")
+GONE = N_("This setting is not offered any more. Send /settings for the current ones.")
+QUIET_USAGE = N_(
+    "Send /quiet 22:00-07:00 (24-hour clock, in your time zone, now {zone}) to set quiet hours, "
+    "or /quiet off to end them."
+)
+QUIET_BAD = N_(
+    "“{value}” is not a span of time like 22:00-07:00. Send /quiet 22:00-07:00 or /quiet off."
+)
+QUIET_SET = N_(
+    "Quiet hours are now {span} ({zone}): notifications arrive without a sound then. "
+    "/settings can make them wait until the end instead."
+)
+QUIET_CLEARED = N_("Quiet hours are off.")
+ZONE_NOW = N_("Your time zone is {zone}. Send /timezone Europe/Berlin (or yours) to change it.")
+ZONE_BAD = N_(
+    "I do not know the time zone “{value}”. Use a name like Europe/Berlin or America/New_York."
+)
+ZONE_SET = N_("Your time zone is now {zone}.")
+LANGUAGE_NOW = N_("I write to you in {language}. Others: {choices} (e.g. /language de).")
+LANGUAGE_BAD = N_("I have no messages in “{value}” yet. I can write in: {choices}.")
+LANGUAGE_SET = N_("From now on I write to you in {language}.")
+
+Change = Callable[[Preferences], Preferences]
+
+
+class ChatPreferences:
+    """/settings, /quiet, /timezone and the taps on their buttons and on mute buttons."""
+
+    def __init__(
+        self,
+        store: PreferenceStore,
+        categories: Iterable[Category],
+        digest_windows: Mapping[str, int],
+        *,
+        digests: bool = True,
+    ) -> None:
+        self.store = store
+        self._categories = {category.name: category for category in categories}
+        self._windows = dict(digest_windows)
+        self._digests = digests  # off without a stream (nothing can be kept for later)
+
+    def register(self, application: Application) -> None:  # type: ignore[type-arg]
+        application.add_handler(CommandHandler("settings", self.settings))
+        application.add_handler(CommandHandler("quiet", self.quiet))
+        application.add_handler(CommandHandler("timezone", self.timezone))
+        application.add_handler(CommandHandler("language", self.language))
+        application.add_handler(CallbackQueryHandler(self.tapped, pattern=f"^{SETTINGS_PREFIX}"))
+        application.add_handler(CallbackQueryHandler(self.muted, pattern=f"^{MUTE_PREFIX}"))
+
+    async def settings(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None:
+            return
+        user_id, preferences = await self.store.for_chat(chat.id)
+        language = _language(update, preferences)
+        if user_id is None:
+            await message.reply_text(gettext(language, NOT_LINKED))
+            return
+        text, keyboard = self._view(preferences, language)
+        await message.reply_text(text, reply_markup=keyboard)
+
+    async def quiet(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/quiet 22:00-07:00, /quiet off, or /quiet alone: how to."""
+        argument = " ".join(context.args or []).strip()
+
+        def change(preferences: Preferences) -> Preferences:
+            if argument.lower() in ("off", "aus"):
+                return preferences.model_copy(update={"quiet": None})
+            span = str(QuietHours.parse(argument))  # ValueError: answered below
+            return preferences.model_copy(update={"quiet": span})
+
+        async def answer(preferences: Preferences, language: str) -> str:
+            zone = preferences.timezone or "UTC"
+            if not argument:
+                return gettext(language, QUIET_USAGE).format(zone=zone)
+            try:
+                changed = await self._change(update, change)
+            except ValueError:
+                return gettext(language, QUIET_BAD).format(value=argument[:40])
+            if changed.quiet is None:
+                return gettext(language, QUIET_CLEARED)
+            return gettext(language, QUIET_SET).format(span=changed.quiet, zone=zone)
+
+        await self._reply(update, answer)
+
+    async def timezone(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/timezone Europe/Berlin, or /timezone alone: the one in use."""
+        argument = " ".join(context.args or []).strip()
+
+        def change(preferences: Preferences) -> Preferences:
+            zone_of(argument)  # ValueError: answered below
+            return preferences.model_copy(update={"timezone": argument})
+
+        async def answer(preferences: Preferences, language: str) -> str:
+            if not argument:
+                return gettext(language, ZONE_NOW).format(zone=preferences.timezone or "UTC")
+            try:
+                changed = await self._change(update, change)
+            except ValueError:
+                return gettext(language, ZONE_BAD).format(value=argument[:60])
+            return gettext(language, ZONE_SET).format(zone=changed.timezone)
+
+        await self._reply(update, answer)
+
+    async def language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/language de, or /language alone: the one in use and the others."""
+        argument = " ".join(context.args or []).strip().lower()
+        choices = ", ".join(f"{LANGUAGE_NAMES.get(code, code)} ({code})" for code in LANGUAGES)
+
+        async def answer(_preferences: Preferences, language: str) -> str:
+            if not argument:
+                name = LANGUAGE_NAMES.get(language, language)
+                return gettext(language, LANGUAGE_NOW).format(language=name, choices=choices)
+            if argument not in LANGUAGES:
+                return gettext(language, LANGUAGE_BAD).format(value=argument[:20], choices=choices)
+            await self._change(
+                update, lambda current: current.model_copy(update={"language": argument})
+            )
+            name = LANGUAGE_NAMES.get(argument, argument)
+            return gettext(argument, LANGUAGE_SET).format(language=name)
+
+        await self._reply(update, answer)
+
+    async def tapped(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A /settings button: change what it says, then show the message again, edited."""
+        query = update.callback_query
+        if query is None or query.data is None:
+            return
+        what, _, argument = query.data.removeprefix(SETTINGS_PREFIX).partition(":")
+        user_id, preferences = await self.store.for_chat(_chat_id(update))
+        language = _language(update, preferences)
+        if user_id is None:
+            await _answer(query.answer(gettext(language, NOT_LINKED)))
+            return
+        category = self._categories.get(argument)
+        if what == "x" and category is not None:
+            toast = gettext(language, ALWAYS).format(label=category.label)
+            await _answer(query.answer(toast, show_alert=True))
+            return
+        change = self._toggle(what, argument, preferences)
+        if change is None:
+            await _answer(query.answer(gettext(language, GONE)))
+            return
+        changed = await self.store.update(user_id, change)
+        log.info("preferences_changed", user_id=user_id, by="settings", setting=what)
+        language = _language(update, changed)
+        await _answer(query.answer(gettext(language, SAVED)))
+        if isinstance(query.message, Message):
+            text, keyboard = self._view(changed, language)
+            try:
+                await query.message.edit_text(text, reply_markup=keyboard)
+            except BadRequest as exc:  # two taps at once: the second changes nothing
+                if "not modified" not in exc.message:
+                    raise
+
+    async def muted(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The mute button under a notification: one tap turns its category off."""
+        query = update.callback_query
+        if query is None or query.data is None:
+            return
+        category = self._categories.get(query.data.removeprefix(MUTE_PREFIX))
+        user_id, preferences = await self.store.for_chat(_chat_id(update))
+        language = _language(update, preferences)
+        if user_id is None:
+            await _answer(query.answer(gettext(language, NOT_LINKED)))
+            return
+        if category is None or not category.mutable:
+            await _answer(query.answer(gettext(language, GONE)))
+            return
+        name = category.name
+        await self.store.update(
+            user_id, lambda current: current.model_copy(update={"muted": current.muted | {name}})
+        )
+        log.info("preferences_changed", user_id=user_id, by="mute_button", setting="m")
+        toast = gettext(language, TURNED_OFF).format(label=category.label)
+        await _answer(query.answer(toast, show_alert=True))
+
+    def _toggle(self, what: str, argument: str, preferences: Preferences) -> Change | None:
+        """The change a button makes; None if it offers something no longer there (a category
+        dropped from CATEGORIES since the message was sent)."""
+        category = self._categories.get(argument)
+        if what == "m" and category is not None and category.mutable:
+            name = category.name
+            return lambda current: current.model_copy(update={"muted": current.muted ^ {name}})
+        if what == "d" and category is not None and category.mutable and self._digests:
+            name = category.name
+            defaults = self._windows
+            return lambda current: current.model_copy(
+                update={"digest": current.digested(defaults) ^ {name}}
+            )
+        if what == "q" and preferences.quiet is not None:
+            return lambda current: current.model_copy(
+                update={"quiet_mode": "silent" if current.quiet_mode == "hold" else "hold"}
+            )
+        if what == "l" and argument in LANGUAGES:
+            return lambda current: current.model_copy(update={"language": argument})
+        return None
+
+    def _view(self, preferences: Preferences, language: str) -> tuple[str, InlineKeyboardMarkup]:
+        """The /settings message: what is chosen, and a button for each thing to change."""
+        zone = preferences.timezone or "UTC"
+        if preferences.quiet is None:
+            quiet = gettext(language, QUIET_OFF)
+        else:
+            form = QUIET_HOLD if preferences.quiet_mode == "hold" else QUIET_SILENT
+            quiet = gettext(language, form).format(span=preferences.quiet, zone=zone)
+        lines = [
+            gettext(language, TITLE),
+            quiet,
+            gettext(language, LANGUAGE).format(language=LANGUAGE_NAMES.get(language, language)),
+        ]
+        rows: list[list[InlineKeyboardButton]] = []
+        digested = preferences.digested(self._windows)
+        for category in self._categories.values():
+            if not category.mutable:
+                rows.append([_button(f"🔒 {category.label}", "x", category.name)])
+                continue
+            on = category.name not in preferences.muted
+            row = [_button(f"{'✅' if on else '🔕'} {category.label}", "m", category.name)]
+            if self._digests:
+                label = DIGEST_ON if category.name in digested else DIGEST_OFF
+                row.append(_button(gettext(language, label), "d", category.name))
+            rows.append(row)
+        if preferences.quiet is not None:
+            mode = MODE_HOLD if preferences.quiet_mode == "hold" else MODE_SILENT
+            rows.append([_button(gettext(language, mode), "q")])
+        rows.append(
+            [
+                _button(
+                    f"{'● ' if code == language else ''}{LANGUAGE_NAMES.get(code, code)}", "l", code
+                )
+                for code in LANGUAGES
+            ]
+        )
+        return "\n\n".join(lines), InlineKeyboardMarkup(rows)
+
+    async def _change(self, update: Update, change: Change) -> Preferences:
+        user_id, _ = await self.store.for_chat(_chat_id(update))
+        if user_id is None:
+            raise LookupError("not linked")
+        changed = await self.store.update(user_id, change)
+        log.info("preferences_changed", user_id=user_id, by="command")
+        return changed
+
+    async def _reply(
+        self, update: Update, answer: Callable[[Preferences, str], Awaitable[str]]
+    ) -> None:
+        """Reply to a command with what `answer` says, in the user's language; a chat that is
+        not linked is told so instead."""
+        message = update.effective_message
+        if message is None:
+            return
+        user_id, preferences = await self.store.for_chat(_chat_id(update))
+        language = _language(update, preferences)
+        if user_id is None:
+            await message.reply_text(gettext(language, NOT_LINKED))
+            return
+        await message.reply_text(await answer(preferences, language))
+
+
+def _button(text: str, what: str, argument: str = "") -> InlineKeyboardButton:
+    data = f"{SETTINGS_PREFIX}{what}" + (f":{argument}" if argument else "")
+    return InlineKeyboardButton(text, callback_data=data)
+
+
+def _chat_id(update: Update) -> int:
+    chat = update.effective_chat
+    return chat.id if chat is not None else 0
+
+
+def _language(update: Update, preferences: Preferences) -> str:
+    """The reply's language: the user's pick (read with the preferences), else Telegram's."""
+    user = update.effective_user
+    return pick(user.language_code if user is not None else None, preferences.language)
+
+
+async def _answer(answering: Awaitable[bool]) -> None:
+    """Answer a callback query; too late (Telegram allows a short while) is only logged."""
+    try:
+        await answering
+    except TelegramError as exc:
+        log.warning("callback_answer_failed", error=exc.message)

@@ -1,0 +1,201 @@
+"""What to do with one notification for its user, given the preferences read before its send:
+send it (perhaps silently, perhaps with a mute button), or settle it without a send (muted),
+or keep it in Redis for later (held for quiet hours, added to a digest); and a digest's flush
+turned into the message it sends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio.client import Pipeline
+
+from bot.notification import Envelope, Notification, Outcome, Result
+from bot.pipeline.digest import digest_line, digest_text
+from bot.preferences import (
+    DEFAULT_DIGEST_SECONDS,
+    Category,
+    Decision,
+    Preferences,
+    decide,
+)
+from bot.store.preferences import queue_digest_add, queue_digest_done
+from bot.store.roundtrips import Queue
+from bot.store.schedule import ScheduleStore
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    notification: Notification  # what to send: as published, silenced, or a digest's text
+    result: Result | None = None  # decided without a send
+    mute: Category | None = None  # a mute button under it, for this category
+    writes: Callable[[Result], Queue | None] | None = None  # into the settling round trip
+    holds: bool = False  # something went into the schedule: the releaser should look
+
+    def after(self, result: Result) -> Queue | None:
+        return None if self.writes is None else self.writes(result)
+
+
+class Planner:
+    """Applies the users' preferences. Without a schedule (no NOTIFICATION_STREAM) nothing can
+    be kept for later: quiet hours send silently instead of holding, and digests are off."""
+
+    def __init__(
+        self,
+        categories: Iterable[Category] = (),
+        digest_windows: Mapping[str, int] | None = None,
+        *,
+        schedule: ScheduleStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._categories = {category.name: category for category in categories}
+        self._windows = dict(digest_windows or {}) if schedule is not None else {}
+        self._schedule = schedule
+        self.clock = clock  # what "now" is for quiet hours and digest windows (tests set it)
+        self._undeclared: set[str] = set()
+
+    def plan(
+        self, envelope: Envelope, preferences: Preferences | None, digest: list[str] | None
+    ) -> Plan:
+        notification = envelope.notification
+        assert notification is not None  # noqa: S101
+        if notification.op == "digest":
+            return self._flush(envelope, notification, preferences, digest or [])
+        if notification.op != "send":
+            return Plan(notification)
+        category = self._category(notification.category)
+        decision = decide(
+            preferences,
+            category,
+            rank=envelope.rank,
+            digest_windows=self._windows,
+            now=self.clock(),
+            released=envelope.released,
+        )
+        mute = category if notification.mute_button and category and category.mutable else None
+        if decision.action == "mute":
+            assert category is not None  # only a declared category is muted  # noqa: S101
+            return Plan(notification, Result(Outcome.MUTED, f"the user muted {category.name}"))
+        if decision.action == "digest":
+            return self._into_digest(envelope, notification, decision)
+        if decision.action == "hold":
+            return self._hold(envelope, notification, decision, mute)
+        if decision.silent and not notification.silent:
+            notification = notification.model_copy(update={"silent": True})
+        return Plan(notification, mute=mute)
+
+    def _category(self, name: str | None) -> Category | None:
+        if name is None:
+            return None
+        category = self._categories.get(name)
+        if category is None and name not in self._undeclared:
+            # Once per name: a typo in the web app shows up in the log without flooding it.
+            self._undeclared.add(name)
+            log.warning("category_undeclared", category=name, declared=sorted(self._categories))
+        return category
+
+    def _hold(
+        self,
+        envelope: Envelope,
+        notification: Notification,
+        decision: Decision,
+        mute: Category | None,
+    ) -> Plan:
+        schedule, until = self._schedule, decision.until
+        if schedule is None or until is None:
+            return Plan(notification.model_copy(update={"silent": True}), mute=mute)
+        # Held ones that end together are released in this key's order: the order they came.
+        key = f"quiet:{time.time_ns():020d}:{envelope.user_id}"
+
+        def hold(pipe: Pipeline) -> None:
+            schedule.queue_hold(pipe, key, envelope.rank, until, envelope.payload)
+
+        reason = f"quiet hours until {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}"
+        return Plan(
+            notification, Result(Outcome.HELD, reason), writes=lambda _result: hold, holds=True
+        )
+
+    def _into_digest(
+        self, envelope: Envelope, notification: Notification, decision: Decision
+    ) -> Plan:
+        user_id, category = notification.user_id, notification.category
+        assert user_id is not None  # noqa: S101
+        assert category is not None  # noqa: S101
+        line = digest_line(notification)
+        flush_at = self.clock() + (decision.window or DEFAULT_DIGEST_SECONDS)
+
+        def add(pipe: Pipeline) -> None:
+            queue_digest_add(pipe, user_id, category, line, flush_at)
+
+        return Plan(
+            notification,
+            Result(Outcome.DIGESTED, f"into the {category} digest"),
+            writes=lambda _result: add,
+            holds=True,
+        )
+
+    def _flush(
+        self,
+        envelope: Envelope,
+        notification: Notification,
+        preferences: Preferences | None,
+        lines: list[str],
+    ) -> Plan:
+        """A digest's flush (released at its window's end, or published): its lines as one
+        message. Sent lines are dropped with the outcome; lines left (added meanwhile, over the
+        length limit, or all of them when the send failed) get the next flush."""
+        user_id, name = notification.user_id, notification.category
+        assert user_id is not None  # noqa: S101
+        assert name is not None  # noqa: S101
+        if not lines:
+            return Plan(notification, Result(Outcome.NOT_FOUND, f"no {name} digest is waiting"))
+        category = self._categories.get(name) or Category(name, name)
+        window = self._windows.get(name, DEFAULT_DIGEST_SECONDS)
+        text, used = digest_text(category.label, lines)
+
+        def done(sent: int) -> Callable[[Result], Queue | None]:
+            def writes(_result: Result) -> Queue:
+                return lambda pipe: queue_digest_done(
+                    pipe, user_id, name, sent, self.clock() + window
+                )
+
+            return writes
+
+        decision = decide(
+            preferences,
+            category,
+            rank=envelope.rank,
+            digest_windows={},  # a digest is not digested again
+            now=self.clock(),
+        )
+        if decision.action == "mute":  # muted since: its lines go too
+            return Plan(
+                notification,
+                Result(Outcome.MUTED, f"the user muted {name}"),
+                writes=done(len(lines)),
+            )
+        if decision.action == "hold" and decision.until is not None:
+            until = decision.until
+            return Plan(
+                notification,
+                Result(Outcome.HELD, "quiet hours"),
+                writes=lambda _result: (
+                    lambda pipe: queue_digest_done(pipe, user_id, name, 0, until)
+                ),
+                holds=True,
+            )
+        digest = Notification.model_validate(
+            {"user_id": user_id, "message": text, "category": name, "silent": decision.silent}
+        )
+
+        def writes(result: Result) -> Queue | None:
+            sent = used if result.outcome is Outcome.SENT else 0
+            if result.outcome in (Outcome.UNLINKED, Outcome.BLOCKED):
+                sent = len(lines)  # nobody to send them to: they go, not to the next flush
+            return done(sent)(result)
+
+        return Plan(digest, writes=writes, holds=True)
