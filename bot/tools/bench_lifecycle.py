@@ -120,10 +120,10 @@ def _priority(
     telegram.rate_limited = 0
     bot = _streamed_bot(telegram, url, stream)
     try:
-        # Under way (3 s of sends at 30/s) before the first high one comes: what is measured
-        # is a high one against a steady backlog, not against the bot's start.
+        # Under way (3 s of sends at 30/s; less for a small backlog) before the first high one
+        # comes: what is measured is a high one against a steady backlog, not the bot's start.
         telegram.wait_for_sent(
-            lambda m: m.text.startswith(f"bulk {tag} "), count=min(bulk, 90), timeout=30
+            lambda m: m.text.startswith(f"bulk {tag} "), count=min(90, bulk // 10 + 1), timeout=30
         )
         published: dict[str, float] = {}
         start = time.monotonic()
@@ -234,7 +234,8 @@ def _scheduled(
     bot = _streamed_bot(telegram, url, stream, **LIFTED)
     tag = uuid.uuid4().hex[:6]
     try:
-        due = math.ceil(time.time()) + 3  # time to publish and hold them all first
+        # Time to publish and hold them all first: 3 s for 1,000.
+        due = math.ceil(time.time()) + 1 + math.ceil(count / 500)
         _xadd(
             client,
             stream,
