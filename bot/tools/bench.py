@@ -102,6 +102,7 @@ def run_bench(
                 count=options.preferences_count,
                 users=options.paid_count,
                 bursts=options.bursts,
+                latency_ms=options.latency_ms,
             )
             lifecycle = measure_lifecycle(
                 telegram,
