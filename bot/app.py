@@ -166,7 +166,7 @@ def build(settings: Settings) -> Bot:
         chosen_language=preferences.language_for_chat,
     )
     chat_preferences = ChatPreferences(
-        preferences, settings.categories, settings.digest, digests=schedule is not None
+        preferences, settings.categories, settings.digest, later=schedule is not None
     )
     _handlers(
         settings,

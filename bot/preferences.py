@@ -119,11 +119,17 @@ class QuietHours:
         )
         if not inside:
             return None
-        end = datetime.combine(moment.date(), self.end, moment.tzinfo)
-        if end <= moment:
-            end += timedelta(days=1)
-        # Across a clock change the wall time may not exist; the zone folds it forward.
-        return end.astimezone(UTC).astimezone(moment.tzinfo)
+        # The first instant after `moment` that the clock shows the end time: compared as
+        # instants (two wall times in one zone compare by their digits, wrong in the hour a
+        # clock change repeats, where the second of the two may be the one). An end time a
+        # clock change skips becomes the instant after the gap.
+        instant = moment.astimezone(UTC)
+        for day in (moment.date(), moment.date() + timedelta(days=1)):
+            for fold in (0, 1):
+                end = datetime.combine(day, self.end, moment.tzinfo).replace(fold=fold)
+                if end.astimezone(UTC) > instant:
+                    return end.astimezone(UTC).astimezone(moment.tzinfo)
+        return None  # not reached: the next day's end is always later
 
 
 @functools.cache

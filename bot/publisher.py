@@ -368,7 +368,9 @@ def _changed(
     current: Preferences, changes: PreferenceChanges, declared: Sequence[Category]
 ) -> Preferences:
     """`current` with `changes`, checked as the bot checks them: ValueError in one line naming
-    what is wrong (a category that is not declared or cannot be muted, an unknown time zone)."""
+    what is wrong (a category that is not declared or cannot be muted, an unknown time zone).
+    Only the categories given are checked: one the operator has since dropped from CATEGORIES
+    may stay in what is stored (the bot ignores it) without blocking other changes."""
     fields: dict[str, Any] = current.model_dump()
     given: dict[str, Any] = dict(changes)
     for name, value in given.items():
@@ -377,9 +379,12 @@ def _changed(
         fields[name] = frozenset(value) if name in ("muted", "digest") and value else value
     try:
         changed = Preferences.model_validate(fields)
+        Preferences.model_validate(
+            {name: fields[name] for name in ("muted", "digest") if name in given}
+        ).check(declared)
     except ValidationError as exc:
         raise ValueError(describe_errors(exc)) from None
-    return changed.check(declared)
+    return changed
 
 
 def _username(stored: bytes | str | None) -> str:

@@ -120,6 +120,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         await bot.broadcaster.close()
         left = await bot.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
         await _hand_back(bot, left)
+        await bot.fanouts.release_leases()
         if application.running:
             await application.stop()
     for task in sources:
@@ -168,6 +169,7 @@ async def _announce_ready(
     # Only now: Redis may have been down at start-up. Publishers read it for deep links.
     with contextlib.suppress(RedisError):
         await bot.registry.remember_bot_username(username)
+    with contextlib.suppress(RedisError):
         await bot.preferences.declare(bot.settings.categories, bot.settings.digest)
     log.info(
         "bot_ready",

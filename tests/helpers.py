@@ -60,6 +60,26 @@ def publish(settings: Settings, **payload: Any) -> None:
     plain_publish(settings.redis_url, settings.notification_channel, payload)
 
 
+async def reply_to(
+    telegram: FakeTelegram, user_id: int, text: str, chat: dict[str, object] | None = None
+) -> SentMessage:
+    """Send `text` as `user_id` (in `chat`, else their private chat) and wait for the bot's
+    reply, as the chat shows it: whatever the command changed in Redis is written by then."""
+    chat_id = int(chat["id"]) if chat else user_id  # type: ignore[call-overload]
+    before = len([m for m in telegram.sent if m.chat_id == chat_id])
+    telegram.user_says(user_id, text, chat=chat)
+    replies = await wait_sent(telegram, chat_id=chat_id, count=before + 1)
+    return replies[-1]
+
+
+async def receipt_for(pubsub: redis.asyncio.client.PubSub, status: str) -> dict[str, Any]:
+    """The next receipt with `status` (others, e.g. the send before an edit, are skipped)."""
+    while True:
+        receipt: Any = await next_json(pubsub)
+        if receipt["status"] == status:
+            return dict(receipt)
+
+
 async def eventually(check: Callable[[], object | Awaitable[object]], within: float = 10) -> None:
     """Wait until `check()` (sync or async) is truthy, for conditions that have no event to await:
     state held by Redis or by the bot's counters."""

@@ -485,6 +485,8 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
             "0.2",
             "--blog-count",
             "5",
+            "--bursts",
+            "1",
             "--latency-ms",
             "1",
             "--bulk-count",

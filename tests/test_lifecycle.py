@@ -4,7 +4,6 @@ expired, scheduled, cancelled, prioritised and fanned out, as a web app publishe
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 import redis.asyncio
@@ -14,7 +13,15 @@ from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits
 from config.settings import Settings
 from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, next_json, publish, wait_sent
+from tests.helpers import (
+    eventually,
+    link_chat,
+    next_json,
+    publish,
+    receipt_for,
+    reply_to,
+    wait_sent,
+)
 
 ADMIN = 7001
 USER, CHAT = 42, 9001
@@ -25,19 +32,8 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"admin_ids": frozenset({ADMIN})})
 
 
-async def receipt_for(pubsub: redis.asyncio.client.PubSub, status: str) -> dict[str, Any]:
-    """The next receipt with `status` (others, e.g. the send before an edit, are skipped)."""
-    while True:
-        receipt: Any = await next_json(pubsub)
-        if receipt["status"] == status:
-            return dict(receipt)
-
-
 async def ask(telegram: FakeTelegram, text: str) -> str:
-    before = len([m for m in telegram.sent if m.chat_id == ADMIN])
-    telegram.user_says(ADMIN, text)
-    replies = await wait_sent(telegram, chat_id=ADMIN, count=before + 1)
-    return replies[-1].text
+    return (await reply_to(telegram, ADMIN, text)).text
 
 
 async def test_an_order_is_updated_twice_in_place_then_deleted(

@@ -19,10 +19,10 @@ from bot.notification import Outcome
 from bot.publisher import AsyncPublisher, LinkEvent, Publisher
 from bot.store.link_events import LinkEvents
 from bot.store.registry import ChatRegistry
-from bot.testing import FakeTelegram, SentMessage
+from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, publish, token_of, wait_sent
+from tests.helpers import eventually, publish, reply_to, token_of, wait_sent
 
 ADMIN = 1
 MEMBER = 77  # who opens a deep link in a group
@@ -86,18 +86,6 @@ async def read_async(publisher: AsyncPublisher, group: str = "web") -> Seen:
     return seen([e async for e in publisher.link_events(group, stop_after=QUIET, wait=QUIET / 2)])
 
 
-async def say(
-    telegram: FakeTelegram, user_id: int, text: str, chat: dict[str, object] | None = None
-) -> SentMessage:
-    """Send `text` as `user_id` and wait for the bot's reply: whatever the command changed in
-    Redis, and its link event, is written by then."""
-    chat_id = int(chat["id"]) if chat else user_id  # type: ignore[call-overload]
-    before = len([m for m in telegram.sent if m.chat_id == chat_id])
-    telegram.user_says(user_id, text, chat=chat)
-    replies = await wait_sent(telegram, chat_id=chat_id, count=before + 1)
-    return replies[-1]
-
-
 async def open_link(
     telegram: FakeTelegram,
     client: redis.asyncio.Redis,
@@ -109,7 +97,7 @@ async def open_link(
     """Open a fresh deep link for `user_id` in the private chat `chat_id`, or in `group`;
     returns its token."""
     token = token_of(await AsyncPublisher(client).create_link(user_id))
-    await say(telegram, MEMBER if group else chat_id, f"/start {token}", chat=group)
+    await reply_to(telegram, MEMBER if group else chat_id, f"/start {token}", chat=group)
     return token
 
 
@@ -150,8 +138,8 @@ async def test_stop_adds_an_unlinked_event_and_stop_in_an_unlinked_chat_adds_non
 ) -> None:
     await open_link(telegram, redis_client, 42, 9001)
     with capture_logs() as logs:
-        await say(telegram, 9001, "/stop")
-        await say(telegram, 9001, "/stop")  # not linked any more: nothing changes
+        await reply_to(telegram, 9001, "/stop")
+        await reply_to(telegram, 9001, "/stop")  # not linked any more: nothing changes
 
     sync, _async = publishers
     assert await read_sync(sync) == [("linked", 42, "start"), ("unlinked", 42, "stop")]
@@ -184,8 +172,10 @@ async def test_admin_unlink_adds_an_unlinked_event_with_reason_admin(
 ) -> None:
     await open_link(telegram, redis_client, 42, 9042)
     with capture_logs() as logs:
-        assert (await say(telegram, ADMIN, "/unlink 42")).text == "Unlinked user 42 (chat 9042)."
-        assert (await say(telegram, ADMIN, "/unlink 42")).text == "User 42 was not linked."
+        assert (
+            await reply_to(telegram, ADMIN, "/unlink 42")
+        ).text == "Unlinked user 42 (chat 9042)."
+        assert (await reply_to(telegram, ADMIN, "/unlink 42")).text == "User 42 was not linked."
 
     sync, _async = publishers
     assert await read_sync(sync) == [("linked", 42, "start"), ("unlinked", 42, "admin")]
@@ -254,8 +244,8 @@ async def test_a_used_token_adds_no_event(
     publishers: tuple[Publisher, AsyncPublisher],
 ) -> None:
     token = await open_link(telegram, redis_client, 42, 9001)
-    await say(telegram, 9001, f"/start {token}")  # the same link again, same chat
-    await say(telegram, 6666, f"/start {token}")  # and in another chat
+    await reply_to(telegram, 9001, f"/start {token}")  # the same link again, same chat
+    await reply_to(telegram, 6666, f"/start {token}")  # and in another chat
 
     sync, _async = publishers
     assert await read_sync(sync) == [("linked", 42, "start")]

@@ -88,6 +88,15 @@ def test_quiet_hours_end_at_the_right_instant_across_a_clock_change() -> None:
     assert end.astimezone(UTC) == datetime(2026, 10, 25, 6, 0, tzinfo=UTC)
 
 
+def test_quiet_hours_in_the_repeated_hour_of_a_clock_change_end_after_now() -> None:
+    """02:30 happens twice in Europe/Berlin on 25 October 2026; in the second one (after the
+    clock went back), quiet hours 01:00-02:45 end 15 minutes later, not before now."""
+    second = datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN, fold=1)
+    end = QuietHours.parse("01:00-02:45").ends_after(second)
+    assert end is not None
+    assert end.astimezone(UTC) == datetime(2026, 10, 25, 1, 45, tzinfo=UTC)
+
+
 @pytest.mark.parametrize("text", ["25:00-07:00", "22:00", "22:00-22:00", "9:00-10:00", ""])
 def test_quiet_hours_that_are_not_a_span_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"HH:MM|different times"):

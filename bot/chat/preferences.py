@@ -4,6 +4,7 @@ the same record the web app reads and writes (bot.store.preferences), so both sh
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import structlog
@@ -47,6 +48,10 @@ QUIET_SET = N_(
     "Quiet hours are now {span} ({zone}): notifications arrive without a sound then. "
     "/settings can make them wait until the end instead."
 )
+QUIET_SET_HOLD = N_(
+    "Quiet hours are now {span} ({zone}): notifications wait until they end. "
+    "/settings can let them arrive without a sound instead."
+)
 QUIET_CLEARED = N_("Quiet hours are off.")
 ZONE_NOW = N_("Your time zone is {zone}. Send /timezone Europe/Berlin (or yours) to change it.")
 ZONE_BAD = N_(
@@ -69,12 +74,14 @@ class ChatPreferences:
         categories: Iterable[Category],
         digest_windows: Mapping[str, int],
         *,
-        digests: bool = True,
+        later: bool = True,
     ) -> None:
         self.store = store
         self._categories = {category.name: category for category in categories}
         self._windows = dict(digest_windows)
-        self._digests = digests  # off without a stream (nothing can be kept for later)
+        # Without a stream nothing can be kept for later: no digests, no waiting quiet hours.
+        self._later = later
+        self._changing: dict[int, asyncio.Lock] = {}
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CommandHandler("settings", self.settings))
@@ -116,7 +123,8 @@ class ChatPreferences:
                 return gettext(language, QUIET_BAD).format(value=argument[:40])
             if changed.quiet is None:
                 return gettext(language, QUIET_CLEARED)
-            return gettext(language, QUIET_SET).format(span=changed.quiet, zone=zone)
+            form = QUIET_SET_HOLD if changed.quiet_mode == "hold" and self._later else QUIET_SET
+            return gettext(language, form).format(span=changed.quiet, zone=zone)
 
         await self._reply(update, answer)
 
@@ -178,17 +186,15 @@ class ChatPreferences:
         if change is None:
             await _answer(query.answer(gettext(language, GONE)))
             return
-        changed = await self.store.update(user_id, change)
-        log.info("preferences_changed", user_id=user_id, by="settings", setting=what)
-        language = _language(update, changed)
-        await _answer(query.answer(gettext(language, SAVED)))
-        if isinstance(query.message, Message):
-            text, keyboard = self._view(changed, language)
-            try:
-                await query.message.edit_text(text, reply_markup=keyboard)
-            except BadRequest as exc:  # two taps at once: the second changes nothing
-                if "not modified" not in exc.message:
-                    raise
+        # Taps are handled side by side: one at a time per chat, so the edits cannot cross
+        # and the message shows the last change. (A lock per chat that ever tapped: small.)
+        async with self._changing.setdefault(_chat_id(update), asyncio.Lock()):
+            changed = await self.store.update(user_id, change)
+            log.info("preferences_changed", user_id=user_id, by="settings", setting=what)
+            language = _language(update, changed)
+            await _answer(query.answer(gettext(language, SAVED)))
+            if isinstance(query.message, Message):
+                await _show(query.message, *self._view(changed, language))
 
     async def muted(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """The mute button under a notification: one tap turns its category off."""
@@ -219,13 +225,13 @@ class ChatPreferences:
         if what == "m" and category is not None and category.mutable:
             name = category.name
             return lambda current: current.model_copy(update={"muted": current.muted ^ {name}})
-        if what == "d" and category is not None and category.mutable and self._digests:
+        if what == "d" and category is not None and category.mutable and self._later:
             name = category.name
             defaults = self._windows
             return lambda current: current.model_copy(
                 update={"digest": current.digested(defaults) ^ {name}}
             )
-        if what == "q" and preferences.quiet is not None:
+        if what == "q" and preferences.quiet is not None and self._later:
             return lambda current: current.model_copy(
                 update={"quiet_mode": "silent" if current.quiet_mode == "hold" else "hold"}
             )
@@ -239,7 +245,7 @@ class ChatPreferences:
         if preferences.quiet is None:
             quiet = gettext(language, QUIET_OFF)
         else:
-            form = QUIET_HOLD if preferences.quiet_mode == "hold" else QUIET_SILENT
+            form = QUIET_HOLD if preferences.quiet_mode == "hold" and self._later else QUIET_SILENT
             quiet = gettext(language, form).format(span=preferences.quiet, zone=zone)
         lines = [
             gettext(language, TITLE),
@@ -254,11 +260,11 @@ class ChatPreferences:
                 continue
             on = category.name not in preferences.muted
             row = [_button(f"{'✅' if on else '🔕'} {category.label}", "m", category.name)]
-            if self._digests:
+            if self._later:
                 label = DIGEST_ON if category.name in digested else DIGEST_OFF
                 row.append(_button(gettext(language, label), "d", category.name))
             rows.append(row)
-        if preferences.quiet is not None:
+        if preferences.quiet is not None and self._later:
             mode = MODE_HOLD if preferences.quiet_mode == "hold" else MODE_SILENT
             rows.append([_button(gettext(language, mode), "q")])
         rows.append(
@@ -293,6 +299,15 @@ class ChatPreferences:
             await message.reply_text(gettext(language, NOT_LINKED))
             return
         await message.reply_text(await answer(preferences, language))
+
+
+async def _show(message: Message, text: str, keyboard: InlineKeyboardMarkup) -> None:
+    """Edit the /settings message to show `text` and `keyboard`."""
+    try:
+        await message.edit_text(text, reply_markup=keyboard)
+    except BadRequest as exc:  # the state shown already (a tap Telegram sent twice)
+        if "not modified" not in exc.message:
+            raise
 
 
 def _button(text: str, what: str, argument: str = "") -> InlineKeyboardButton:

@@ -286,11 +286,10 @@ class Dispatcher:
             async with self._ahead.turn(rank):
                 before = await self._before_send(envelope)
                 result = before.skip(envelope)
-                if notification.category is None and before.preferences is None:
-                    plan = Plan(notification)  # nothing to decide: the common case, kept short
+                if self._nothing_to_plan(notification, before, result):
+                    plan = Plan(notification)  # the common case, kept short
                 else:
                     plan = self.planner.plan(envelope, before.preferences, before.digest)
-                if result is None:
                     result = plan.result
                 if result is None:
                     read_at = time.monotonic()
@@ -320,6 +319,20 @@ class Dispatcher:
             await self._settle_crashed(envelope, exc)
         finally:
             _release(envelope)
+
+    @staticmethod
+    def _nothing_to_plan(
+        notification: Notification, before: BeforeSend, result: Result | None
+    ) -> bool:
+        """Whether the user's preferences have no say: it is settled already (a duplicate, a
+        cancelled fan-out's recipient), nobody is linked to get it (unlinked, not muted or
+        held), or neither a category nor preferences are there. A digest's flush always
+        plans: it is what sends the lines."""
+        if notification.op == "digest":
+            return False
+        if result is not None or before.chat_id is None:
+            return True
+        return notification.category is None and before.preferences is None
 
     async def _before_send(self, envelope: Envelope) -> BeforeSend:
         """The user's chat and, for a notification with an id, whether that id was delivered

@@ -55,6 +55,7 @@ class FanOuts:
         self._lease_ttl = lease_ttl
         self._look_every = min(look_every, lease_ttl / 3)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._held: set[str] = set()  # leases to give up at shutdown (release_leases)
         self._wake = asyncio.Event()
         self._backoff = Backoff("fanouts", base=0.5, cap=10.0)
         self.finished: dict[str, dict[str, object]] = {}  # summaries of this process's, by id
@@ -83,12 +84,19 @@ class FanOuts:
             await keep_connected(self._loop, self._backoff, (*CONNECTION_ERRORS, RedisError))
         finally:
             tasks = list(self._running.values())
+            self._held.update(self._running)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for job in list(self._running):
-                with contextlib.suppress(RedisError):
-                    await self.store.release(job)  # another instance may take it at once
+
+    async def release_leases(self) -> None:
+        """Give up the leases of the fan-outs this instance ran, for another instance to take
+        at once. Only after the dispatcher has drained: recipients handed to it and not yet
+        settled would otherwise be sent by both (the next holder resumes at the cursor)."""
+        for job in sorted(self._held):
+            with contextlib.suppress(RedisError):
+                await self.store.release(job)
+        self._held.clear()
 
     async def _loop(self) -> None:
         while True:

@@ -5,6 +5,7 @@ turned into the message it sends."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ from bot.store.roundtrips import Queue
 from bot.store.schedule import ScheduleStore
 
 log = structlog.get_logger(__name__)
+
+# Quiet hours that end sooner than this are not held for: a notification released at their end
+# by Redis's clock may still be "inside" them by this process's (clocks differ a little).
+HOLD_AT_LEAST = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,15 @@ class Planner:
             rank=envelope.rank,
             digest_windows=self._windows,
             now=self.clock(),
-            released=envelope.released,
+            # Released at the end of quiet hours (held ones lose their deliver_at); one released
+            # at its deliver_at is in the user's quiet hours as any other.
+            released=envelope.released and notification.deliver_at is None,
         )
         mute = category if notification.mute_button and category and category.mutable else None
         if decision.action == "mute":
             assert category is not None  # only a declared category is muted  # noqa: S101
             return Plan(notification, Result(Outcome.MUTED, f"the user muted {category.name}"))
-        if decision.action == "digest":
+        if decision.action == "digest" and self._schedule is not None:
             return self._into_digest(envelope, notification, decision)
         if decision.action == "hold":
             return self._hold(envelope, notification, decision, mute)
@@ -106,13 +113,16 @@ class Planner:
         mute: Category | None,
     ) -> Plan:
         schedule, until = self._schedule, decision.until
+        if until is not None and until - self.clock() < HOLD_AT_LEAST:
+            return Plan(notification, mute=mute)  # they are over
         if schedule is None or until is None:
             return Plan(notification.model_copy(update={"silent": True}), mute=mute)
         # Held ones that end together are released in this key's order: the order they came.
         key = f"quiet:{time.time_ns():020d}:{envelope.user_id}"
+        payload = _held_payload(envelope, notification)
 
         def hold(pipe: Pipeline) -> None:
-            schedule.queue_hold(pipe, key, envelope.rank, until, envelope.payload)
+            schedule.queue_hold(pipe, key, envelope.rank, until, payload)
 
         reason = f"quiet hours until {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}"
         return Plan(
@@ -147,23 +157,21 @@ class Planner:
     ) -> Plan:
         """A digest's flush (released at its window's end, or published): its lines as one
         message. Sent lines are dropped with the outcome; lines left (added meanwhile, over the
-        length limit, or all of them when the send failed) get the next flush."""
+        length limit, or all of them when the send failed) get the next flush: a second later
+        when some did not fit, a window later otherwise."""
         user_id, name = notification.user_id, notification.category
         assert user_id is not None  # noqa: S101
         assert name is not None  # noqa: S101
         if not lines:
+            if envelope.released:  # its lines went out with one the web app asked for
+                return Plan(notification, Result(Outcome.DUPLICATE, "no digest lines left"))
             return Plan(notification, Result(Outcome.NOT_FOUND, f"no {name} digest is waiting"))
         category = self._categories.get(name) or Category(name, name)
         window = self._windows.get(name, DEFAULT_DIGEST_SECONDS)
         text, used = digest_text(category.label, lines)
 
-        def done(sent: int) -> Callable[[Result], Queue | None]:
-            def writes(_result: Result) -> Queue:
-                return lambda pipe: queue_digest_done(
-                    pipe, user_id, name, sent, self.clock() + window
-                )
-
-            return writes
+        def done(sent: int, after: float) -> Queue:
+            return lambda pipe: queue_digest_done(pipe, user_id, name, sent, after)
 
         decision = decide(
             preferences,
@@ -173,29 +181,48 @@ class Planner:
             now=self.clock(),
         )
         if decision.action == "mute":  # muted since: its lines go too
+            drop = done(len(lines), self.clock())
             return Plan(
                 notification,
                 Result(Outcome.MUTED, f"the user muted {name}"),
-                writes=done(len(lines)),
+                writes=lambda _result: drop,
             )
-        if decision.action == "hold" and decision.until is not None:
-            until = decision.until
+        until = decision.until
+        if (
+            decision.action == "hold"
+            and until is not None
+            and until - self.clock() >= HOLD_AT_LEAST
+        ):
+            later = done(0, until)
             return Plan(
                 notification,
                 Result(Outcome.HELD, "quiet hours"),
-                writes=lambda _result: (
-                    lambda pipe: queue_digest_done(pipe, user_id, name, 0, until)
-                ),
+                writes=lambda _result: later,
                 holds=True,
             )
         digest = Notification.model_validate(
             {"user_id": user_id, "message": text, "category": name, "silent": decision.silent}
         )
 
-        def writes(result: Result) -> Queue | None:
-            sent = used if result.outcome is Outcome.SENT else 0
+        def writes(result: Result) -> Queue:
+            if result.outcome is Outcome.SENT:
+                more = used < len(lines)
+                return done(used, self.clock() + (1.0 if more else window))
             if result.outcome in (Outcome.UNLINKED, Outcome.BLOCKED):
-                sent = len(lines)  # nobody to send them to: they go, not to the next flush
-            return done(sent)(result)
+                return done(len(lines), self.clock())  # nobody to send them to: they go
+            return done(0, self.clock() + window)
 
         return Plan(digest, writes=writes, holds=True)
+
+
+def _held_payload(envelope: Envelope, notification: Notification) -> str:
+    """What a notification held for quiet hours is released as: itself, without the
+    deliver_at it was released at already (so it is known as one held for quiet hours) and,
+    for a fan-out's recipient, without the fan-out's id and receipts (it goes out as a
+    notification of its own; with the id, the first one released would make the others
+    duplicates)."""
+    excluded = {"deliver_at"}
+    if envelope.part is not None:
+        excluded |= {"id", "receipts"}
+    fields = notification.model_dump(mode="json", exclude_defaults=True, exclude=excluded)
+    return json.dumps(fields, ensure_ascii=False)

@@ -37,6 +37,16 @@ if redis.call('HGET', KEYS[1], 'state') == 'running' then
 end
 return 0
 """
+# Count a recipient's outcome: KEYS the fan-out's hash and settled bitmap, ARGV its index and
+# the count to add to.
+_SETTLE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'done' then return 0 end
+if redis.call('SETBIT', KEYS[2], ARGV[1], 1) == 0 then
+  redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+end
+return 1
+"""
 # Take the lease if free or already ours (a restart of this instance); renew it if ours.
 _LEASE = """
 local holder = redis.call('GET', KEYS[1])
@@ -90,10 +100,11 @@ def is_cancelled(state: bytes | str | None) -> bool:
 
 
 def queue_settled(pipe: Pipeline, job: str, index: int, bucket: str) -> None:
-    """Queue counting recipient `index`'s outcome as `bucket` (sent, failed or skipped)."""
+    """Queue counting recipient `index`'s outcome as `bucket` (sent, failed or skipped), once
+    (two instances settling it after a takeover count it once) and not after the fan-out is
+    done (its summary went out; its bitmap is gone and must not come back)."""
     keys = _keys(job)
-    pipe.setbit(keys["settled"], index, 1)
-    pipe.hincrby(keys["job"], bucket, 1)
+    pipe.eval(_SETTLE, 2, keys["job"], keys["settled"], index, bucket)
 
 
 def queue_cancel(pipe: Pipeline, job: str) -> None:

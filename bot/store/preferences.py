@@ -28,24 +28,26 @@ DIGEST = "notify:digest:{user}:{category}"  # list: the lines waiting, oldest fi
 DIGEST_RANK = 1  # a digest goes out as a normal notification
 
 # KEYS: the digest list, the schedule's set and hash. ARGV: the line, the flush's member, its
-# due time (ms), its payload. The first line schedules the flush (NX: one already scheduled
-# keeps its time).
+# due time (ms), its payload. Every line makes sure a flush is scheduled (NX: one already
+# scheduled keeps its time), so lines are never left without one (a flush that crashed).
 _ADD = """
 local n = redis.call('RPUSH', KEYS[1], ARGV[1])
-if n == 1 then
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[2])
-  redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[4])
-end
+redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[2])
+redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[4])
 return n
 """
-# After a flush: drop the ARGV[1] lines it sent (0 when it failed: they wait for the next) and,
-# if lines are left (added meanwhile, or unsent), schedule the next flush. Same KEYS and
-# ARGV[2..4] as _ADD.
+# After a flush: drop the ARGV[1] lines it sent (0 when it failed: they wait for the next);
+# if lines are left (added meanwhile, or unsent), make sure the next flush is scheduled; if
+# none are, drop a flush still scheduled (the web app asked for this one early). Same KEYS
+# and ARGV[2..4] as _ADD.
 _DONE = """
 if tonumber(ARGV[1]) > 0 then redis.call('LTRIM', KEYS[1], ARGV[1], -1) end
 if redis.call('LLEN', KEYS[1]) > 0 then
   redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[2])
   redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[4])
+else
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[3], ARGV[2])
 end
 return 1
 """

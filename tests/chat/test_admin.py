@@ -21,7 +21,7 @@ from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits, SentMessage
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, plain_publish, token_of, wait_sent
+from tests.helpers import eventually, link_chat, plain_publish, reply_to, token_of, wait_sent
 
 ADMIN, OTHER = 1, 2
 
@@ -46,11 +46,7 @@ async def ask(
     telegram: FakeTelegram, user_id: int, text: str, chat: dict[str, object] | None = None
 ) -> str:
     """Send a command as `user_id` and return the bot's reply, as the chat shows it."""
-    chat_id = int(chat["id"]) if chat else user_id  # type: ignore[call-overload]
-    before = len([m for m in telegram.sent if m.chat_id == chat_id])
-    telegram.user_says(user_id, text, chat=chat)
-    replies = await wait_sent(telegram, chat_id=chat_id, count=before + 1)
-    return replies[-1].text
+    return (await reply_to(telegram, user_id, text, chat)).text
 
 
 async def link_many(client: redis.asyncio.Redis, telegram: FakeTelegram, count: int) -> None:

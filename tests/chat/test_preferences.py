@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +19,12 @@ from bot.notification import Outcome
 from bot.preferences import Preferences, parse_categories
 from bot.publisher import AsyncPublisher, Publisher
 from bot.store.preferences import PREFERENCES, PreferenceStore
+from bot.store.registry import ChatRegistry
 from bot.store.schedule import SCHEDULED
 from bot.testing import FakeTelegram, SentMessage
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, next_json, publish, wait_sent
+from tests.helpers import eventually, link_chat, publish, receipt_for, reply_to, wait_sent
 
 USER, CHAT = 42, 9001
 CATEGORIES = "orders:Order updates,news:News and offers,security:Security alerts!"
@@ -33,18 +35,9 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"categories": parse_categories(CATEGORIES)})
 
 
-async def receipt_for(pubsub: redis.asyncio.client.PubSub, status: str) -> dict[str, Any]:
-    while True:
-        receipt: Any = await next_json(pubsub)
-        if receipt["status"] == status:
-            return dict(receipt)
-
-
 async def say(telegram: FakeTelegram, text: str) -> SentMessage:
     """The user writes `text`; the bot's reply."""
-    before = len([m for m in telegram.sent if m.chat_id == CHAT])
-    telegram.user_says(CHAT, text)
-    return (await wait_sent(telegram, chat_id=CHAT, count=before + 1))[-1]
+    return await reply_to(telegram, CHAT, text)
 
 
 def buttons(message: SentMessage) -> list[str]:
@@ -197,6 +190,73 @@ async def test_held_notifications_wait_in_redis_and_go_out_in_order_when_quiet_h
     assert running_bot.bot.stats.outcomes[Outcome.HELD] == 5
 
 
+async def test_held_fan_out_recipients_each_get_it_when_their_quiet_hours_end(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    """A fan-out's recipients held for quiet hours are released as notifications of their own:
+    without the fan-out's id, which would make all but the first duplicates."""
+    store, registry = PreferenceStore(redis_client), ChatRegistry(redis_client)
+    users = [101, 102, 103]
+    for user in users:
+        telegram.add_chat(5000 + user)
+        await registry.link(user, 5000 + user)
+        await store.update(
+            user, lambda p: p.model_copy(update={"quiet": "22:00-07:00", "quiet_mode": "hold"})
+        )
+    running_bot.bot.dispatcher.planner.clock = datetime(2026, 12, 1, 23, tzinfo=UTC).timestamp
+    publish(settings, user_ids=users, message="Weekly news", id="news-50", category="orders")
+    summary = await receipt_for(receipts, "fanout_done")
+    assert (summary["sent"], summary["skipped"]) == (3, 0)  # held counts as sent
+    held: Any = await redis_client.zrange(SCHEDULED, 0, -1)
+    assert len(held) == 3
+    await redis_client.zadd(SCHEDULED, dict.fromkeys(held, 0))
+    running_bot.bot.releaser.wake.set()  # type: ignore[union-attr]
+    sent = await wait_sent(telegram, predicate=lambda m: m.text == "Weekly news", count=3)
+    assert sorted(m.chat_id for m in sent) == [5101, 5102, 5103]
+
+
+async def test_one_released_at_its_deliver_at_in_quiet_hours_arrives_without_a_sound(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await linked(telegram, redis_client)
+    await PreferenceStore(redis_client).update(
+        USER, lambda p: p.model_copy(update={"quiet": "22:00-07:00"})
+    )
+    running_bot.bot.dispatcher.planner.clock = datetime(2026, 12, 1, 3, tzinfo=UTC).timestamp
+    await redis_client.xadd(
+        settings.notification_stream,
+        {
+            "payload": json.dumps(
+                {"user_id": USER, "message": "At 3", "deliver_at": time.time() + 1}
+            )
+        },
+    )
+    [late] = await wait_sent(telegram, chat_id=CHAT, predicate=lambda m: m.text == "At 3")
+    assert late.params.get("disable_notification") is True
+
+
+async def test_a_user_nobody_is_linked_for_is_unlinked_not_digested_or_held(
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    running = await start_bot(settings.model_copy(update={"digest": {"news": 60}}))
+    try:
+        publish(settings, user_id=77, message="news for nobody", category="news", id="x1")
+        assert (await receipt_for(receipts, "unlinked"))["id"] == "x1"
+        assert await redis_client.exists("notify:digest:77:news") == 0
+    finally:
+        await running.shutdown()
+
+
 async def test_a_digest_collects_a_categorys_notifications_into_one_message(
     telegram: FakeTelegram,
     redis_client: redis.asyncio.Redis,
@@ -279,6 +339,10 @@ async def test_preferences_set_by_the_web_app_show_in_settings_and_the_reverse(
             with pytest.raises(ValueError, match=re.escape(error)):
                 web.set_preferences(USER, **bad)  # type: ignore[arg-type]
         assert web.get_preferences(USER).muted == {"orders"}  # nothing changed
+        # A category the operator dropped since stays stored and blocks no other change.
+        stored = Preferences(muted=frozenset({"orders", "promo"})).stored()
+        await redis_client.hset(PREFERENCES, str(USER), stored)
+        assert web.set_preferences(USER, timezone="UTC").muted == {"orders", "promo"}
         async_web = AsyncPublisher(redis_client)
         await async_web.set_preferences(USER, muted=[], language="de")
         assert (await async_web.get_preferences(USER)).language == "de"
@@ -317,6 +381,17 @@ async def test_a_language_without_messages_is_refused_with_the_ones_there_are(
     assert (await say(telegram, "/language de")).text == "Ab jetzt schreibe ich dir auf Deutsch."
     assert (await PreferenceStore(redis_client).get(USER)).language == "de"
     assert (await say(telegram, "/help")).text.startswith("Ich ")  # the pick beats Telegram's
+
+
+async def test_quiet_hours_set_in_wait_mode_say_that_notifications_wait(
+    running_bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
+) -> None:
+    await linked(telegram, redis_client)
+    await PreferenceStore(redis_client).update(
+        USER, lambda p: p.model_copy(update={"quiet_mode": "hold"})
+    )
+    reply = await say(telegram, "/quiet 23:00-06:00")
+    assert reply.text.startswith("Quiet hours are now 23:00-06:00 (UTC): notifications wait")
 
 
 async def test_settings_in_a_chat_that_is_not_linked_say_so(
