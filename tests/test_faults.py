@@ -438,7 +438,7 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
     first = _bot_process(env, tmp_path)
     try:
         now = time.time()
-        due = {"down": now + 2.5, "up": now + 7.0}
+        due = {"down": now + 2.5, "up": now + 6.0}
         for n, (name, when) in enumerate(due.items(), start=1):
             client.xadd(
                 f"{channel}-stream",
