@@ -26,7 +26,7 @@ from bot.store.client import priority_streams
 from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
 from config.settings import Settings
-from tests.helpers import plain_publish, token_of
+from tests.helpers import DEMO_FAST, plain_publish, token_of
 
 BOT = [sys.executable, "-m", "bot"]
 
@@ -421,7 +421,7 @@ def test_demo_plays_the_whole_story_offline(tmp_path: Path) -> None:
     """No REDIS_URL, no token, no network: embedded Redis, the emulator, the real bot."""
     result = subprocess.run(
         [*BOT, "demo"],
-        env=bot_env(),
+        env=bot_env(**DEMO_FAST),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -445,7 +445,7 @@ def test_demo_plays_the_whole_story_offline(tmp_path: Path) -> None:
 def test_the_interactive_demo_takes_chat_messages_from_stdin(tmp_path: Path) -> None:
     result = subprocess.run(
         [*BOT, "demo", "--interactive"],
-        env=bot_env(),
+        env=bot_env(**DEMO_FAST),
         cwd=tmp_path,
         input="/help\n",
         capture_output=True,

@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from tests.conftest import OwnRedis
+from tests.helpers import DEMO_FAST
 
 BOT = [sys.executable, "-m", "bot"]
 
@@ -60,7 +61,7 @@ class Published:
 def run_bot(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*BOT, *args],
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **DEMO_FAST},
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -136,7 +137,7 @@ def test_the_bench_refuses_a_database_with_data(own_redis: OwnRedis, tmp_path: P
 def test_ctrl_c_ends_the_interactive_demo_at_once_and_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*BOT, "demo", "--interactive"],
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **DEMO_FAST},
         cwd=tmp_path,
         stdin=subprocess.PIPE,  # kept open: nobody presses Enter
         stdout=subprocess.PIPE,
