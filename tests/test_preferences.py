@@ -8,14 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from bot.chat.i18n import LANGUAGES
 from bot.pipeline.digest import digest_text
 from bot.preferences import (
     Category,
     Decision,
     Preferences,
     QuietHours,
-    available_languages,
     decide,
     parse_categories,
     parse_digest,
@@ -114,10 +112,6 @@ def test_preferences_refuse_what_the_bot_could_not_follow() -> None:
         Preferences(muted=frozenset({"sports"})).check([NEWS])
     with pytest.raises(ValueError, match="'security' cannot be muted"):
         Preferences(muted=frozenset({"security"})).check([NEWS, SECURITY])
-
-
-def test_the_languages_offered_are_those_with_a_catalog() -> None:
-    assert available_languages() == LANGUAGES
 
 
 def test_muted_first_then_digest_then_quiet_hours() -> None:

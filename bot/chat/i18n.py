@@ -36,12 +36,16 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from redis.exceptions import RedisError
 
+from bot.preferences import available_languages
+
 if TYPE_CHECKING:
     from telegram import Update
 
 log = structlog.get_logger(__name__)
 
-LANGUAGES: tuple[str, ...] = ("en", "de")  # languages with a complete catalog; "en" first
+# Languages with a catalog in bot/locale ("en" first): the same list the preferences model
+# accepts, read from the package once.
+LANGUAGES: tuple[str, ...] = available_languages()
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "de": "Deutsch"}  # each in its own language
 DOMAIN = "messages"
 

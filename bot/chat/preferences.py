@@ -63,6 +63,7 @@ LANGUAGE_BAD = N_("I have no messages in “{value}” yet. I can write in: {cho
 LANGUAGE_SET = N_("From now on I write to you in {language}.")
 
 Change = Callable[[Preferences], Preferences]
+Save = Callable[[Change], Awaitable[Preferences]]  # store a change for the user replied to
 
 
 class ChatPreferences:
@@ -113,12 +114,12 @@ class ChatPreferences:
             span = str(QuietHours.parse(argument))  # ValueError: answered below
             return preferences.model_copy(update={"quiet": span})
 
-        async def answer(preferences: Preferences, language: str) -> str:
+        async def answer(preferences: Preferences, language: str, save: Save) -> str:
             zone = preferences.timezone or "UTC"
             if not argument:
                 return gettext(language, QUIET_USAGE).format(zone=zone)
             try:
-                changed = await self._change(update, change)
+                changed = await save(change)
             except ValueError:
                 return gettext(language, QUIET_BAD).format(value=argument[:40])
             if changed.quiet is None:
@@ -136,11 +137,11 @@ class ChatPreferences:
             zone_of(argument)  # ValueError: answered below
             return preferences.model_copy(update={"timezone": argument})
 
-        async def answer(preferences: Preferences, language: str) -> str:
+        async def answer(preferences: Preferences, language: str, save: Save) -> str:
             if not argument:
                 return gettext(language, ZONE_NOW).format(zone=preferences.timezone or "UTC")
             try:
-                changed = await self._change(update, change)
+                changed = await save(change)
             except ValueError:
                 return gettext(language, ZONE_BAD).format(value=argument[:60])
             return gettext(language, ZONE_SET).format(zone=changed.timezone)
@@ -152,15 +153,13 @@ class ChatPreferences:
         argument = " ".join(context.args or []).strip().lower()
         choices = ", ".join(f"{LANGUAGE_NAMES.get(code, code)} ({code})" for code in LANGUAGES)
 
-        async def answer(_preferences: Preferences, language: str) -> str:
+        async def answer(_preferences: Preferences, language: str, save: Save) -> str:
             if not argument:
                 name = LANGUAGE_NAMES.get(language, language)
                 return gettext(language, LANGUAGE_NOW).format(language=name, choices=choices)
             if argument not in LANGUAGES:
                 return gettext(language, LANGUAGE_BAD).format(value=argument[:20], choices=choices)
-            await self._change(
-                update, lambda current: current.model_copy(update={"language": argument})
-            )
+            await save(lambda current: current.model_copy(update={"language": argument}))
             name = LANGUAGE_NAMES.get(argument, argument)
             return gettext(argument, LANGUAGE_SET).format(language=name)
 
@@ -277,16 +276,8 @@ class ChatPreferences:
         )
         return "\n\n".join(lines), InlineKeyboardMarkup(rows)
 
-    async def _change(self, update: Update, change: Change) -> Preferences:
-        user_id, _ = await self.store.for_chat(_chat_id(update))
-        if user_id is None:
-            raise LookupError("not linked")
-        changed = await self.store.update(user_id, change)
-        log.info("preferences_changed", user_id=user_id, by="command")
-        return changed
-
     async def _reply(
-        self, update: Update, answer: Callable[[Preferences, str], Awaitable[str]]
+        self, update: Update, answer: Callable[[Preferences, str, Save], Awaitable[str]]
     ) -> None:
         """Reply to a command with what `answer` says, in the user's language; a chat that is
         not linked is told so instead."""
@@ -298,7 +289,14 @@ class ChatPreferences:
         if user_id is None:
             await message.reply_text(gettext(language, NOT_LINKED))
             return
-        await message.reply_text(await answer(preferences, language))
+        linked: int = user_id  # read once, with the preferences the answer starts from
+
+        async def save(change: Change) -> Preferences:
+            changed = await self.store.update(linked, change)
+            log.info("preferences_changed", user_id=linked, by="command")
+            return changed
+
+        await message.reply_text(await answer(preferences, language, save))
 
 
 async def _show(message: Message, text: str, keyboard: InlineKeyboardMarkup) -> None:

@@ -366,6 +366,8 @@ class Dispatcher:
 
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
         chat = None if replies[0] is None else int(replies[0])
+        # store.preferences.preferences_from, written out: a call into that module for every
+        # notification would add a file to the path to sendMessage (tests/test_architecture).
         preferences = None if replies[1] is None else stored_preferences(replies[1])
         replies = replies[2:]
         if op == "digest":
