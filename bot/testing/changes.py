@@ -9,7 +9,8 @@ delete_messages, can_delete_channel_message, can_revoke_message), and Telegram's
 MESSAGE_NOT_MODIFIED, MESSAGE_TOO_LONG and MEDIA_CAPTION_TOO_LONG: TDLib checks the length of a
 new message itself and words it differently, but passes an edit's on to the servers.
 
-The bot modelled is no administrator: TDLib lets one delete others' messages in groups.
+An administrator bot deletes others' messages in groups, supergroups and channels where
+TDLib lets it (the rights in chats.py); calls into a chat the bot is not in answer 403.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from http import HTTPStatus
 from typing import NoReturn
 
+from bot.testing.chats import Access, check_access, status_in
 from bot.testing.entities import checked_entities
 from bot.testing.formatting import (
     MAX_CAPTION_UTF16,
@@ -29,7 +31,7 @@ from bot.testing.formatting import (
     visible_caption,
 )
 from bot.testing.keyboards import inline_keyboard
-from bot.testing.model import ApiError, Emulated, JSONDict, SentMessage, int_param
+from bot.testing.model import ApiError, Emulated, JSONDict, Member, SentMessage, int_param
 
 # TDLib's revoke time limit for bots, the Bot API docs' "less than 48 hours ago".
 DELETE_WINDOW_SECONDS = 2 * 86400
@@ -153,12 +155,13 @@ class ChangeMethods(Emulated):
         chat_id, message_id = _target(params, deleting=True)
         with self._changed:
             state = self._state
-            index = self._locate(chat_id, message_id, "message to delete")
+            index = self._locate(chat_id, message_id, "message to delete", "write")
+            bot = status_in(state, chat_id, int(self.bot_user["id"]))
             if index is None:
-                _check_deletable(state.received[(chat_id, message_id)], outgoing=False)
+                _check_deletable(state.received[(chat_id, message_id)], outgoing=False, bot=bot)
                 del state.received[(chat_id, message_id)]
             else:
-                _check_deletable(state.sent[index].message, outgoing=True)
+                _check_deletable(state.sent[index].message, outgoing=True, bot=bot)
                 del state.sent[index]
             state.deleted.append((chat_id, message_id))
             state.rewrites += 1
@@ -167,12 +170,12 @@ class ChangeMethods(Emulated):
 
     # -- shared by them (the caller holds the lock) ------------------------------------------
 
-    def _locate(self, chat_id: int, message_id: int, what: str) -> int | None:
+    def _locate(self, chat_id: int, message_id: int, what: str, access: Access) -> int | None:
         """Where the message is in `sent`, None for a user's message; a 400 for a chat or a
-        message the chat does not have (never had, or deleted)."""
+        message the chat does not have (never had, or deleted), a 403 (or the upgraded
+        group's 400) for a chat the bot cannot `access` (chats.check_access)."""
         state = self._state
-        if chat_id not in state.chats:
-            _refuse("chat not found")
+        check_access(state, chat_id, int(self.bot_user["id"]), access)
         index = _index(state.sent, chat_id, message_id)
         if index is None and (chat_id, message_id) not in state.received:
             _refuse(f"{what} not found")
@@ -180,7 +183,7 @@ class ChangeMethods(Emulated):
 
     def _editable(self, chat_id: int, message_id: int) -> int:
         """Where the message to edit is in `sent`; only its sender may edit a user's message."""
-        index = self._locate(chat_id, message_id, "message to edit")
+        index = self._locate(chat_id, message_id, "message to edit", "edit")
         if index is None:
             _refuse("message can't be edited")
         return index
@@ -245,18 +248,24 @@ def _message_id(params: JSONDict) -> int:
         return 0
 
 
-def _check_deletable(message: JSONDict, *, outgoing: bool) -> None:
-    """TDLib's rules for a bot without admin rights: in supergroups and channels
-    (can_delete_channel_message) nothing older than 48 hours and nobody else's message; in
-    private chats and groups (can_revoke_message) nothing over 48 hours old, and another's
-    message only in a private chat. Note the bounds: exactly 48 hours old is too old in the
-    first, still young enough in the second."""
+def _check_deletable(message: JSONDict, *, outgoing: bool, bot: Member) -> None:
+    """TDLib's rules for a bot: in supergroups and channels (can_delete_channel_message)
+    nothing older than 48 hours, and another's message only as an administrator with
+    can_delete_messages; in private chats and groups (can_revoke_message) nothing over 48
+    hours old, and another's message in a private chat, or in a group as an administrator
+    (a basic group's have one set of rights). Note the bounds: exactly 48 hours old is too old
+    in the first, still young enough in the second."""
     age = int(time.time()) - int(message["date"])
     chat_type = message["chat"]["type"]
+    admin = bot.status == "administrator"
     if chat_type in ("supergroup", "channel"):
-        if age >= DELETE_WINDOW_SECONDS or not outgoing:
+        if age >= DELETE_WINDOW_SECONDS:
             _refuse("message can't be deleted")
-    elif age > DELETE_WINDOW_SECONDS or not (outgoing or chat_type == "private"):
+        if not (outgoing or (admin and bot.rights.get("can_delete_messages"))):
+            _refuse("message can't be deleted")
+    elif age > DELETE_WINDOW_SECONDS or not (
+        outgoing or chat_type == "private" or (chat_type == "group" and admin)
+    ):
         _refuse("message can't be deleted for everyone")
 
 

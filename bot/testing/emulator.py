@@ -36,10 +36,34 @@ secret header, retried until answered 2xx), and Telegram's checks on what the bo
   answerCallbackQuery answers it once (`answers`, `wait_for_answer`);
 - setMyCommands/getMyCommands/deleteMyCommands, one menu per scope and language_code
   (`commands_for`; `menu_seen` is the one a user's client shows), and scripted faults for any
-  method: error answers, hung requests, dropped connections.
+  method: error answers, hung requests, dropped connections;
+- groups, supergroups and channels with people in them (members.py, chats.py):
+  `add_group(chat_id, chat_type=..., creator=, admins=, members=, kicked=, topics=,
+  bot_status=None|"member"|"administrator", bot_rights=, username=)` and
+  `add_channel(chat_id, admins=, bot_status="administrator", ...)`; getChatMember answers
+  ChatMemberOwner/Administrator (all the rights)/Member/Left/Banned, and Telegram's errors;
+  `add_bot(chat_id, by=, start=payload, as_admin=)` queues my_chat_member, the
+  new_chat_members service message and the "/start@<bot> <payload>" of a startgroup link;
+  `remove_bot(chat_id, by=)` queues my_chat_member ("left", or "kicked" in a supergroup or
+  channel) and makes sends, edits and deletes there answer 403 ("bot was kicked from the
+  group chat", ...), as do chats the bot is not in; `migrate_group(chat_id, new_chat_id)`
+  (then 400 "group chat was upgraded to a supergroup chat" with migrate_to_chat_id); in a
+  group made by add_group only members write, and the bot (privacy mode) hears only commands
+  unless it is an administrator;
+- channels: `channel_post(chat_id, text, author=)` queues a channel_post (sender_chat, no
+  `from`); the bot posts only as an administrator with can_post_messages, and deletes
+  others' messages in groups and channels only as an administrator (can_delete_messages);
+- forum topics (topics.py): `add_topic(chat_id, name=)` returns the new thread id,
+  `user_says(..., chat=chat_id, thread_id=N)` writes in it (message_thread_id,
+  is_topic_message, reply_to_message = the topic's forum_topic_created message),
+  `delete_topic` and deleteForumTopic delete it ("message thread not found" afterwards);
+- `block(chat_id)` queues my_chat_member "kicked" in the private chat (`notify=False`: not);
+  the user writing again unblocks it.
 
 Users write with `user_says` and tap with `tap`, as Telegram users whose app is in English
-unless `language_code` says otherwise (None: a user whose client sends none).
+unless `language_code` says otherwise (None: a user whose client sends none). A chat made with
+`add_chat` or first seen in a `user_says` has the bot in it and no member list: anyone who
+writes there joins it.
 
 What the bot sent is in `sent` (SentMessage: text or caption, entities, buttons, media), as the
 chats show it now: edits applied (each also in `edits`), deleted messages gone (their ids in
@@ -52,7 +76,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import cached_property
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
@@ -62,8 +86,9 @@ from bot.testing.callbacks import CallbackMethods
 from bot.testing.changes import ChangeMethods
 from bot.testing.faults import FaultMethods
 from bot.testing.flood import FloodControl, FloodLimits
-from bot.testing.formatting import utf16_len
+from bot.testing.incoming import IncomingMethods
 from bot.testing.media import MediaMethods
+from bot.testing.members import MemberMethods
 from bot.testing.menus import MenuMethods
 from bot.testing.methods import ChatMethods
 from bot.testing.model import (
@@ -76,6 +101,7 @@ from bot.testing.model import (
     State,
 )
 from bot.testing.server import handler_for
+from bot.testing.topics import TopicMethods
 from bot.testing.webhook import WebhookMethods
 
 
@@ -90,6 +116,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeTelegram(
+    IncomingMethods,
+    MemberMethods,
+    TopicMethods,
     ChatMethods,
     MenuMethods,
     MediaMethods,
@@ -199,50 +228,6 @@ class FakeTelegram(
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    # -- the user's side of the chat -----------------------------------------------------
-
-    def user_says(
-        self,
-        user_id: int,
-        text: str,
-        *,
-        first_name: str = "Test",
-        username: str | None = None,
-        chat: JSONDict | None = None,
-        language_code: str | None = "en",
-    ) -> JSONDict:
-        """Queue a message from a user for the bot's next getUpdates; returns the Update.
-
-        The chat is the user's private chat unless `chat` (a Chat object) is given.
-        `language_code` is the IETF tag of the user's app ("de", "de-AT"); None leaves it out,
-        as Telegram does for some users.
-        """
-        user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name}
-        if language_code is not None:
-            user["language_code"] = language_code
-        if username:
-            user["username"] = username
-        chat = chat or {"id": user_id, "type": "private", "first_name": first_name}
-        with self._changed:
-            state = self._state
-            state.chats[chat["id"]] = chat
-            state.blocked.discard(chat["id"])
-            message: JSONDict = {
-                "message_id": state.next_message_id,
-                "from": user,
-                "chat": chat,
-                "date": int(time.time()),
-                "text": text,
-            }
-            if text.startswith("/"):
-                command = text.split(maxsplit=1)[0]
-                message["entities"] = [
-                    {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
-                ]
-            state.next_message_id += 1
-            state.received[(chat["id"], message["message_id"])] = message
-            return self._queue_update("message", message)
-
     @property
     def limits(self) -> FloodLimits | None:
         """The flood limits in force, None when none are."""
@@ -252,30 +237,6 @@ class FakeTelegram(
         """Start (or stop, with None) enforcing Telegram's flood limits on what the bot sends."""
         with self._changed:
             self.flood = FloodControl(limits) if limits else None
-
-    def block(self, chat_id: int) -> None:
-        """The user blocks the bot: sending to this chat answers 403 from now on."""
-        with self._changed:
-            self._state.blocked.add(chat_id)
-
-    def add_chat(
-        self, chat_id: int, *, chat_type: str = "private", topics: Iterable[int] = ()
-    ) -> None:
-        """Make a chat known without a message from it (Telegram knows chats that met the bot).
-
-        `topics` makes it a forum supergroup (`is_forum`) with those message thread ids: only
-        they are accepted as `message_thread_id`.
-        """
-        threads = set(topics)
-        if threads and chat_type != "supergroup":
-            raise ValueError("only a supergroup has topics: add_chat(..., chat_type='supergroup')")
-        with self._changed:
-            chat = self._state.chats.setdefault(chat_id, {"id": chat_id, "type": chat_type})
-            if threads:
-                chat.update(type="supergroup", is_forum=True)
-                self._state.topics[chat_id] = threads
-            if chat["type"] != "private":
-                chat.setdefault("title", f"Test {chat['type']} {chat_id}")
 
     # -- what the bot did ----------------------------------------------------------------
 
@@ -408,4 +369,6 @@ class FakeTelegram(
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._delete_my_commands,
+            "getchatmember": self._get_chat_member,
+            "deleteforumtopic": self._delete_forum_topic,
         }

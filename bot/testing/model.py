@@ -80,6 +80,15 @@ class Script:
 
 
 @dataclass
+class Member:
+    """A user's place in a group, supergroup or channel: Telegram's ChatMember status
+    ("creator", "administrator", "member", "left", "kicked") and an administrator's rights."""
+
+    status: str
+    rights: JSONDict = field(default_factory=dict)  # can_delete_messages, ... (administrators)
+
+
+@dataclass
 class State:
     updates: list[JSONDict] = field(default_factory=list)
     next_update_id: int = 1
@@ -108,6 +117,15 @@ class State:
     queries: dict[str, JSONDict | None] = field(default_factory=dict)  # id -> answer, if any
     answers: list[JSONDict] = field(default_factory=list)
     next_query: int = 1
+    # People and places: every user Telegram showed the bot (by id), the members of each group,
+    # supergroup and channel (by chat id, then user id), the chats whose member list a test gave
+    # in full (add_group, add_channel), basic groups upgraded to supergroups (old id -> new), and
+    # each forum topic's first message, the forum_topic_created one (by chat id, thread id).
+    users: dict[int, JSONDict] = field(default_factory=dict)
+    members: dict[int, dict[int, Member]] = field(default_factory=dict)
+    listed: set[int] = field(default_factory=set)
+    migrated: dict[int, int] = field(default_factory=dict)
+    topic_roots: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
 
 
 class Emulated:

@@ -1,6 +1,6 @@
-"""What every send method shares: the chat, topic, blocked-user and flood checks, the common
-parameters (reply_markup, protect_content, message_thread_id, disable_notification), and
-recording the message sent."""
+"""What every send method shares: the chat (the bot in it and allowed to post), topic,
+blocked-user and flood checks, the common parameters (reply_markup, protect_content,
+message_thread_id, disable_notification), and recording the message sent."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 
+from bot.testing.chats import bot_as_user, check_access, check_can_post
 from bot.testing.flood import FloodControl
 from bot.testing.keyboards import inline_keyboard
 from bot.testing.model import ApiError, Emulated, JSONDict, SentMessage, int_param, truthy
@@ -40,11 +41,13 @@ class Outbox(Emulated):
         chat_id = int_param(params, "chat_id")
         buttons = inline_keyboard(params.get("reply_markup"))
         thread_id = _thread_id(params)
+        bot_id = int(self.bot_user["id"])
         with self._changed:
             state = self._state
-            chat = state.chats.get(chat_id)
-            if chat is None:
-                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: chat not found")
+            # The server's check_chat: unknown chat, upgraded group, the bot not (or no longer)
+            # in it; then TDLib's can_send_message_to_dialog: a channel wants an administrator.
+            chat = check_access(state, chat_id, bot_id, "write")
+            check_can_post(state, chat, bot_id)
             # Telegram's check_message_topic refuses a thread a forum (or a private chat) lacks.
             # Ours: a non-forum group is refused too, where Telegram ignores the id; a bot that
             # sends one there has mixed its chats up.
@@ -55,15 +58,19 @@ class Outbox(Emulated):
             if chat_id in state.blocked:
                 raise ApiError(HTTPStatus.FORBIDDEN, "Forbidden: bot was blocked by the user")
             self._enforce_limits(chat_id)
-            message: JSONDict = {
-                "message_id": state.next_message_id,
-                "from": self.bot_user,
-                "chat": chat,
-                "date": int(time.time()),
-            }
+            message: JSONDict = {"message_id": state.next_message_id}
+            if chat["type"] == "channel":
+                message["sender_chat"] = chat  # a channel's posts are the channel's, no `from`
+            else:
+                message["from"] = bot_as_user(self.bot_user)
+            message.update(chat=chat, date=int(time.time()))
             if thread_id:
                 message["message_thread_id"] = thread_id
                 message["is_topic_message"] = True
+                # The server's implicit reply: a topic's messages answer its first one.
+                root = state.topic_roots.get((chat_id, thread_id))
+                if root is not None:
+                    message["reply_to_message"] = root
             message.update(content())
             if truthy(params.get("protect_content")):
                 message["has_protected_content"] = True
