@@ -25,6 +25,7 @@ import redis
 from bot.notification import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
+from bot.tools.bench_chats import chat_lines, measure_chats
 from bot.tools.bench_lifecycle import lifecycle_lines, measure_lifecycle
 from bot.tools.bench_options import Options
 from bot.tools.bench_preferences import measure_preferences, preference_lines
@@ -90,8 +91,9 @@ def run_bench(
     with scratch as url, FakeTelegram() as telegram, _gc_off():
         client = redis.Redis.from_url(url)
         try:
-            link_users(client, telegram, max(options.users, options.paid_count))
             machine = _machine(client)
+            chats = measure_chats(client, users=options.fanout_count)  # first: an empty Redis
+            link_users(client, telegram, max(options.users, options.paid_count))
             bare = _measure_bare(options, telegram)
             bot = _measure_bot(options, url, telegram, client)
             blog = _measure_blog(options, url, telegram, client)
@@ -126,6 +128,7 @@ def run_bench(
         "blog": asdict(blog),
         "lifecycle": asdict(lifecycle),
         "preferences": asdict(preferences),
+        "chats": asdict(chats),
     }
     if as_json:
         json.dump(report, out, indent=2)
@@ -488,6 +491,7 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         "(blog loop)",
         *lifecycle_lines(report["lifecycle"], options),
         *preference_lines(report["preferences"]),
+        *chat_lines(report["chats"]),
     ]
     print("\n".join(lines), file=out)
 
