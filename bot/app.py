@@ -13,6 +13,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.chat.actions import ButtonTaps
 from bot.chat.admin import AdminCommands
 from bot.chat.broadcast import Broadcaster
+from bot.chat.linking import Linker
 from bot.chat.preferences import ChatPreferences
 from bot.chat.throttle import CommandBudget
 from bot.chat.user import ChatCommands
@@ -99,7 +100,11 @@ def build(settings: Settings) -> Bot:
     metrics = Metrics(stats)
     pacer = Pacer(_limits(settings))
     application = _application(settings, metrics, pacer)
-    registry = ChatRegistry(client, LinkEvents(settings.link_events_stream, settings.stream_maxlen))
+    registry = ChatRegistry(
+        client,
+        LinkEvents(settings.link_events_stream, settings.stream_maxlen),
+        max_chats=settings.max_chats_per_user,
+    )
     # Shared by every lane: while Redis is down one of them probes it and the others wait.
     redis_outage = Outage("redis_lanes", client.ping, REDIS_WAIT_ERRORS)
     dead_letters = DeadLetterStore(
@@ -236,7 +241,8 @@ def _handlers(
     admin.register(application)
     ButtonTaps(actions, chosen_language=chosen).register(application)
     preferences.register(application)
-    ChatCommands(registry, chosen_language=chosen).register(application)
+    Linker(registry, chosen_language=chosen).register(application)
+    ChatCommands(chosen_language=chosen).register(application)
 
 
 def _limits(settings: Settings) -> Limits:

@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager, suppress
 from typing import Literal, NoReturn, TypeAlias
 
 import structlog
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from bot import __version__
@@ -103,6 +105,12 @@ def _notification_flags(command: argparse.ArgumentParser, *, priority: str = "no
         "--mute-button",
         action="store_true",
         help="a button under it that mutes its --category for the user",
+    )
+    command.add_argument(
+        "--chats",
+        choices=("all", "private", "groups", "channels"),
+        default="all",
+        help="which of the user's chats get it (default: all)",
     )
 
 
@@ -205,6 +213,7 @@ def _delivery(args: argparse.Namespace) -> DeliveryOptions:
         priority=args.priority,
         category=args.category,
         mute_button=args.mute_button,
+        chats=args.chats,
     )
 
 
@@ -249,6 +258,27 @@ def _parser() -> argparse.ArgumentParser:
         "Opening it in Telegram links that chat to the user id.",
     )
     link.add_argument("user_ids", type=int, nargs="+", metavar="USER_ID")
+    chat_kind = link.add_mutually_exclusive_group()
+    chat_kind.add_argument(
+        "--group",
+        action="store_true",
+        help="a https://t.me/<bot>?startgroup= link: it adds the bot to a group the opener "
+        "picks (an administrator of it) and links that group",
+    )
+    chat_kind.add_argument(
+        "--channel",
+        action="store_true",
+        help="a /link <token> line for an administrator to post in a channel where the bot "
+        "is an administrator",
+    )
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the chat registry in Redis to this version's schema (or back: --to 1)",
+        description="Bring the chat registry in Redis to this version's schema (the bot does it "
+        "on start too), or with --to 1 write it back for the version before several chats per "
+        "user (each user keeps the oldest chat). Roll back with no bot running.",
+    )
+    migrate.add_argument("--to", type=int, choices=(1, 2), default=2, help="schema version")
     _send_commands(commands)
     _follow_up_commands(commands)
     _fan_out_command(commands)
@@ -467,11 +497,51 @@ def _run(_args: argparse.Namespace) -> int:
 
 
 def _link(args: argparse.Namespace) -> int:
-    settings = _settings("link", require_token=True)
-    return asyncio.run(_print_links(settings, args.user_ids))
+    settings = _settings("link", require_token=not args.channel)  # a channel's needs no getMe
+    if args.channel:
+        return asyncio.run(_print_channel_lines(settings, args.user_ids))
+    return asyncio.run(_print_links(settings, args.user_ids, group=args.group))
 
 
-async def _print_links(settings: Settings, user_ids: Sequence[int]) -> int:
+async def _print_channel_lines(settings: Settings, user_ids: Sequence[int]) -> int:
+    """No deep link exists for a channel: its administrator posts the token there."""
+    async with _publisher(settings) as publisher:
+        for user_id in user_ids:
+            token = await publisher.create_link_token(
+                user_id, kind="channel", ttl=settings.link_ttl_seconds
+            )
+            print(f"/link {token}")
+    return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from bot.store import schema  # noqa: PLC0415 - see LAZY
+
+    settings = _settings("migrate", require_token=False)
+    if args.to == 1:
+        client = Redis.from_url(settings.redis_url)
+        try:
+            kept, dropped = schema.roll_back(client)
+        finally:
+            client.close()
+        print(f"schema 1: {kept} users keep their oldest chat; {dropped} other chats unlinked")
+        return EXIT_OK
+
+    async def up() -> schema.Migrated:
+        client = AsyncRedis.from_url(settings.redis_url)
+        try:
+            return await schema.migrate(client)
+        except schema.SchemaTooNew as exc:
+            raise ConfigError(f"REDIS_URL: {exc}") from None
+        finally:
+            await client.aclose()
+
+    done = asyncio.run(up())
+    print(f"schema {schema.VERSION} (was {done.before}); {done.moved} links moved")
+    return EXIT_OK
+
+
+async def _print_links(settings: Settings, user_ids: Sequence[int], *, group: bool) -> int:
     from telegram import Bot  # noqa: PLC0415 - see LAZY
     from telegram.error import InvalidToken, TelegramError  # noqa: PLC0415
 
@@ -487,7 +557,7 @@ async def _print_links(settings: Settings, user_ids: Sequence[int]) -> int:
         for user_id in user_ids:
             print(
                 await publisher.create_link(
-                    user_id, ttl=settings.link_ttl_seconds, bot_username=username
+                    user_id, ttl=settings.link_ttl_seconds, bot_username=username, group=group
                 )
             )
     return EXIT_OK
@@ -622,6 +692,7 @@ Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {
     "run": _run,
     "link": _link,
+    "migrate": _migrate,
     "publish": _through_publisher(_publish),
     "enqueue": _through_publisher(_enqueue),
     "edit": _through_publisher(_edit),

@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -48,6 +48,13 @@ FILE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
 Format = Literal["text", "html", "markdown"]
 Op = Literal["send", "edit", "delete", "cancel", "digest"]
 Priority = Literal["high", "normal", "bulk"]
+# The kinds of chat a user can link: a supergroup is a group.
+ChatKind = Literal["private", "group", "channel"]
+# Which of the user's chats a notification goes to (`chats`).
+ChatsWanted = Literal["all", "private", "groups", "channels"]
+WANTED_KIND: dict[str, ChatKind] = {"private": "private", "groups": "group", "channels": "channel"}
+KINDS: tuple[ChatKind, ...] = ("private", "group", "channel")
+_LETTER: dict[str, ChatKind] = {kind[0]: kind for kind in KINDS}
 # Lower goes first: the order of the dispatcher's and the pacer's queues.
 PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "bulk": 2}
 MAX_FANOUT = 10_000  # user ids in one fan-out entry
@@ -194,6 +201,10 @@ class Notification(BaseModel):
     )
     mute_button: StrictBool = Field(
         default=False, description="A button under it that mutes its category for the user."
+    )
+    chats: ChatsWanted = Field(
+        default="all",
+        description="Which of the user's chats: all (the default), private, groups or channels.",
     )
 
     @field_validator("message")
@@ -464,10 +475,48 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class LinkedChat:
+    """One chat of a user: where notifications go (a forum topic's thread id, if linked from
+    one) and what kind of chat it is (what a notification's `chats` narrows by)."""
+
+    chat_id: int
+    kind: ChatKind = "private"
+    thread_id: int | None = None
+
+    def wanted(self, chats: ChatsWanted) -> bool:
+        return chats == "all" or WANTED_KIND[chats] == self.kind
+
+
+def encode_chats(chats: Iterable[LinkedChat]) -> str:
+    """The user's chats as stored: "42:p,-1001:g:7" (id, kind's letter, topic)."""
+    return ",".join(_encode(chat) for chat in chats)
+
+
+def _encode(chat: LinkedChat) -> str:
+    head = f"{chat.chat_id}:{chat.kind[0]}"
+    return head if chat.thread_id is None else f"{head}:{chat.thread_id}"
+
+
+def decode_chats(raw: bytes | str | None) -> tuple[LinkedChat, ...]:
+    """The chats stored for a user ("42:p,-1001:g:7"); () for none. Here, with the value,
+    rather than in the registry: the dispatcher reads them before every send."""
+    if not raw:
+        return ()
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    chats = []
+    for item in text.split(","):
+        parts = item.split(":")
+        thread = int(parts[2]) if len(parts) > 2 else None
+        chats.append(LinkedChat(int(parts[0]), _LETTER[parts[1]], thread))
+    return tuple(chats)
+
+
 @dataclass(frozen=True)
 class Result:
     """The final outcome of one delivery, why, how many send attempts it took, and the ids of
-    the messages Telegram made (in order; some, when a later part failed)."""
+    the messages Telegram made (in order; some, when a later part failed). For a user's
+    chats, `chats` has each chat's own result."""
 
     outcome: Outcome
     reason: str | None = None
@@ -476,6 +525,17 @@ class Result:
     # Where they are and what each holds (see Memory): remembered for the id's edit or delete.
     chat_id: int | None = None
     kinds: tuple[str, ...] = ()
+    chats: tuple[Reached, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """One chat's part of a delivery: the chat, what happened there, and what to remember of
+    its messages for a later edit or delete of the id (None: nothing)."""
+
+    chat: LinkedChat
+    result: Result
+    memory: Memory | None = None
 
 
 @dataclass
@@ -549,38 +609,46 @@ class Memory:
     kinds: tuple[str, ...]
     sent_at: float
 
-    def to_json(self) -> str:
+    @staticmethod
+    def to_json(memories: tuple[Memory, ...]) -> str:
+        """One notification's memories (a chat each, the same user) as stored."""
+        first = memories[0]
+        chats = [
+            {"chat_id": m.chat_id, "message_ids": list(m.message_ids), "kinds": list(m.kinds)}
+            for m in memories
+        ]
         return json.dumps(
-            {
-                "user_id": self.user_id,
-                "chat_id": self.chat_id,
-                "message_ids": list(self.message_ids),
-                "kinds": list(self.kinds),
-                "sent_at": round(self.sent_at, 3),
-            }
+            {"user_id": first.user_id, "chats": chats, "sent_at": round(first.sent_at, 3)}
         )
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Memory:
+    def from_json(cls, raw: bytes | str) -> tuple[Memory, ...]:
+        """The memories stored by `to_json`, or by the version before several chats (one
+        object with its chat_id)."""
         data = json.loads(raw)
-        return cls(
-            int(data["user_id"]),
-            int(data["chat_id"]),
-            tuple(int(i) for i in data["message_ids"]),
-            tuple(str(k) for k in data["kinds"]),
-            float(data["sent_at"]),
+        user_id, sent_at = int(data["user_id"]), float(data["sent_at"])
+        chats = data.get("chats", [data])
+        return tuple(
+            cls(
+                user_id,
+                int(chat["chat_id"]),
+                tuple(int(i) for i in chat["message_ids"]),
+                tuple(str(k) for k in chat["kinds"]),
+                sent_at,
+            )
+            for chat in chats
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """What a delivery needs besides the notification, read before it is sent: the user's
-    chat (None: not linked), its action key, what was sent for its id (edit, delete), when it
-    expires and how urgent it is."""
+    chats (none: not linked), its action key, what was sent for its id (edit, delete: a
+    memory per chat), when it expires and how urgent it is."""
 
-    chat_id: int | None
+    chats: tuple[LinkedChat, ...]
     action_key: str | None = None
-    memory: Memory | None = None
+    memory: tuple[Memory, ...] | None = None
     expires: float | None = None
     rank: int = 1
     mute: Category | None = None  # a button under it that mutes this category

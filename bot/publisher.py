@@ -35,7 +35,15 @@ import redis.client
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from bot.notification import Format, Notification, Priority, describe_errors
+from bot.notification import (
+    ChatKind,
+    ChatsWanted,
+    Format,
+    Notification,
+    Priority,
+    decode_chats,
+    describe_errors,
+)
 from bot.preferences import Category, Preferences, QuietMode
 from bot.store import client as redis_client
 from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text, priority_streams
@@ -51,12 +59,13 @@ from bot.store.preferences import (
 from bot.store.registry import (
     BOT_USERNAME,
     CHAT_TO_USER,
-    USER_TO_CHAT,
+    USER_CHATS,
     ChatRegistry,
     deep_link,
     link_token_key,
     new_link_token,
-    queue_unlink,
+    queue_unlink_all,
+    token_value,
 )
 
 DEFAULT_CHANNEL = "notification"
@@ -127,6 +136,8 @@ class DeliveryOptions(TypedDict, total=False):
     # Its kind (CATEGORIES): a user who muted it does not get it; a mute button under it.
     category: str | None
     mute_button: bool
+    # Which of the user's chats: "all" (the default), "private", "groups" or "channels".
+    chats: ChatsWanted
 
 
 class FanOutOptions(ContentOptions, DeliveryOptions, total=False):
@@ -268,11 +279,13 @@ class LinkEvent:
 
     type: LinkType  # "linked" or "unlinked"
     user_id: int
-    # start, stop, blocked, admin, web_app or relinked (README: Link events); a str, so that
-    # a reason a newer bot adds reaches the web app instead of being dropped
+    # start, stop, blocked, admin, web_app, relinked or removed (README: Link events); a str,
+    # so that a reason a newer bot adds reaches the web app instead of being dropped
     reason: str
     at: str  # ISO 8601, UTC
     entry_id: str  # the stream entry
+    chat: str | None = None  # the kind of chat: private, group or channel
+    chats: int | None = None  # how many chats the user has after it (0: not linked any more)
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> LinkEvent | None:
@@ -287,6 +300,8 @@ class LinkEvent:
                 reason=str(data["reason"]),
                 at=str(data["at"]),
                 entry_id=as_text(entry_id),
+                chat=None if data.get("chat") is None else str(data["chat"]),
+                chats=None if data.get("chats") is None else int(data["chats"]),
             )
         except (TypeError, ValueError, KeyError):
             return None  # not an event of ours: skipped (and acknowledged)
@@ -590,17 +605,37 @@ class Publisher(_Destinations[redis.Redis]):
                 reading.acknowledged()
 
     def create_link(
-        self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
+        self,
+        user_id: int,
+        *,
+        ttl: int = DEFAULT_LINK_TTL,
+        bot_username: str | None = None,
+        group: bool = False,
     ) -> str:
-        """A single-use https://t.me deep link that links the opening chat to `user_id`."""
+        """A single-use https://t.me deep link that links the opening chat to `user_id`; with
+        `group`, a link that adds the bot to a group the user picks and links that group (an
+        administrator of it must open it)."""
         username = bot_username or _username(self.client.get(BOT_USERNAME))
+        token = self.create_link_token(user_id, kind="group" if group else "private", ttl=ttl)
+        return deep_link(username, token, group=group)
+
+    def create_link_token(
+        self, user_id: int, *, kind: ChatKind = "channel", ttl: int = DEFAULT_LINK_TTL
+    ) -> str:
+        """A single-use token that links a chat of `kind` to `user_id`; for a channel, an
+        administrator posts `/link <token>` in it (the bot, an administrator there, deletes
+        the post and links the channel)."""
         token = new_link_token()
-        self.client.set(link_token_key(token), str(user_id), ex=ttl)
-        return deep_link(username, token)
+        self.client.set(link_token_key(token), token_value(user_id, kind), ex=ttl)
+        return token
 
     def is_linked(self, user_id: int) -> bool:
         """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""
-        return bool(self.client.hexists(USER_TO_CHAT, str(user_id)))
+        return bool(self.client.hexists(USER_CHATS, str(user_id)))
+
+    def chats(self, user_id: int) -> tuple[ChatKind, ...]:
+        """The kinds of `user_id`'s chats (private, group, channel), oldest link first."""
+        return tuple(chat.kind for chat in decode_chats(self.client.hget(USER_CHATS, str(user_id))))
 
     def categories(self) -> tuple[Category, ...]:
         """The categories the bot runs with (CATEGORIES), for a settings page; () until a bot
@@ -633,20 +668,20 @@ class Publisher(_Destinations[redis.Redis]):
         return result
 
     def unlink(self, user_id: int) -> bool:
-        """Remove `user_id`'s link (e.g. when the account is deleted), with an `unlinked` link
-        event (reason web_app) in the same transaction; False if none (and no event)."""
+        """Remove all of `user_id`'s chats (e.g. when the account is deleted), with an
+        `unlinked` link event each (reason web_app) in the same transaction; False if there
+        were none (and no event)."""
         unlinked = False
         events = self._link_events()
 
         def update(pipe: redis.client.Pipeline) -> None:
             nonlocal unlinked
-            chat = pipe.hget(USER_TO_CHAT, str(user_id))
+            chats = decode_chats(pipe.hget(USER_CHATS, str(user_id)))
             pipe.multi()
-            unlinked = chat is not None
-            if chat is not None:
-                queue_unlink(pipe, user_id, int(chat), events=events, reason="web_app")
+            unlinked = bool(chats)
+            queue_unlink_all(pipe, user_id, chats, events=events, reason="web_app")
 
-        self.client.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
+        self.client.transaction(update, USER_CHATS, CHAT_TO_USER)
         return unlinked
 
 
@@ -746,16 +781,31 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
                 reading.acknowledged()
 
     async def create_link(
-        self, user_id: int, *, ttl: int = DEFAULT_LINK_TTL, bot_username: str | None = None
+        self,
+        user_id: int,
+        *,
+        ttl: int = DEFAULT_LINK_TTL,
+        bot_username: str | None = None,
+        group: bool = False,
     ) -> str:
-        """A single-use https://t.me deep link that links the opening chat to `user_id`."""
+        """Publisher.create_link."""
         username = bot_username or _username(await self.client.get(BOT_USERNAME))
-        token = await self._registry().create_link_token(user_id, ttl)
-        return deep_link(username, token)
+        token = await self.create_link_token(user_id, kind="group" if group else "private", ttl=ttl)
+        return deep_link(username, token, group=group)
+
+    async def create_link_token(
+        self, user_id: int, *, kind: ChatKind = "channel", ttl: int = DEFAULT_LINK_TTL
+    ) -> str:
+        """Publisher.create_link_token."""
+        return await self._registry().create_link_token(user_id, ttl, kind)
 
     async def is_linked(self, user_id: int) -> bool:
         """Whether a Telegram chat is linked to `user_id` (e.g. to show "connected")."""
-        return bool(await self.client.hexists(USER_TO_CHAT, str(user_id)))
+        return bool(await self.client.hexists(USER_CHATS, str(user_id)))
+
+    async def chats(self, user_id: int) -> tuple[ChatKind, ...]:
+        """Publisher.chats."""
+        return tuple(chat.kind for chat in await self._registry().chats_for(user_id))
 
     async def categories(self) -> tuple[Category, ...]:
         """Publisher.categories."""
@@ -776,7 +826,7 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
 
     async def unlink(self, user_id: int) -> bool:
         """Publisher.unlink: False if none was linked (and no event)."""
-        return await self._registry().unlink_user(user_id, reason="web_app") is not None
+        return bool(await self._registry().unlink_user(user_id, reason="web_app"))
 
     def _registry(self) -> ChatRegistry:
         return ChatRegistry(self.client, self._link_events())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -16,6 +17,7 @@ from bot.app import Bot, build
 from bot.chat.menus import publish_menus
 from bot.notification import PUBSUB, Envelope
 from bot.sources.reconnect import Backoff, keep_connected
+from bot.store import schema
 from bot.store.client import add_to_stream, describe
 from bot.telegram.updates import register_webhook
 from config.settings import ConfigError, Settings
@@ -53,7 +55,8 @@ async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event 
             if bot.http is not None:
                 # First: a platform kills a web process that does not bind PORT in time.
                 await bot.http.start(bot.settings.http_host, bot.settings.port or 0)
-            if await _connect_telegram(bot, stop):
+            # Telegram first: a rejected token stops the start even while Redis is down.
+            if await _connect_telegram(bot, stop) and await _migrate_schema(bot, stop):
                 await _serve(bot, stop, ready)
         finally:
             if bot.http is not None:
@@ -211,18 +214,42 @@ async def _connect_telegram(bot: Bot, stop: asyncio.Event) -> bool:
             raise ConfigError("BOT_TOKEN: rejected by Telegram (Unauthorized)") from None
         backoff.recovered()
 
-    connecting = asyncio.create_task(keep_connected(connect, backoff, (NetworkError,)))
+    if not await _unless_stopped(keep_connected(connect, backoff, (NetworkError,)), stop):
+        return False
+    log.info("telegram_connected", username=bot.application.bot.username)
+    return True
+
+
+async def _migrate_schema(bot: Bot, stop: asyncio.Event) -> bool:
+    """Bring the registry's data in Redis to this version's schema before anything reads it,
+    retrying while Redis is unreachable; several instances may do it at once. Data of a newer
+    version stops the start (ConfigError). Returns False if `stop` was set first."""
+    backoff = Backoff("redis", base=0.5, cap=30.0, unavailable_event="schema_migration_waiting")
+
+    async def migrate() -> None:
+        try:
+            await schema.migrate(bot.redis)
+        except schema.SchemaTooNew as exc:
+            raise ConfigError(f"REDIS_URL: {exc}") from None
+        backoff.recovered()
+
+    return await _unless_stopped(keep_connected(migrate, backoff, (RedisError,)), stop)
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` until it ends or `stop` is set (then it is cancelled: False). Its exception
+    (a ConfigError, a crash) is raised here."""
+    working = asyncio.create_task(work)
     stopping = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (connecting, stopping):
+        for task in (working, stopping):
             task.cancel()
-        await asyncio.gather(connecting, stopping, return_exceptions=True)
-    if not connecting.done() or connecting.cancelled():
+        await asyncio.gather(working, stopping, return_exceptions=True)
+    if not working.done() or working.cancelled():
         return False
-    connecting.result()  # a ConfigError or a crash surfaces here
-    log.info("telegram_connected", username=bot.application.bot.username)
+    working.result()
     return True
 
 

@@ -21,13 +21,13 @@ TOKEN_IN_TEXT = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 TOKEN_HINT = re.compile(r":[A-Za-z0-9_-]{20}")
 REDACTED = "[REDACTED]"
 # A deep link's token: whoever holds an unused one can link their chat to that user. It appears
-# in links (?start=...) and in the /start message python-telegram-bot logs at DEBUG (also
-# form-encoded: %2Fstart+...).
+# in links (?start=..., ?startgroup=...), in the /start message python-telegram-bot logs at
+# DEBUG (also form-encoded: %2Fstart+...) and in a channel's /link post.
 LINK_TOKEN_IN_TEXT = re.compile(
     # A link, ?start=<token>, URL-encoded or not ("restart=" is not one; "%3Fstart=" is).
     r"((?<!(?-i:[a-z]))(?:start|startgroup)(?:=|%3D)"
-    # /start <token>, the space written any way a log line may escape it.
-    r"|(?:/|%2F)start(?:@\w+)?(?:\s|\\+[nrt]|\\+u00a0|%20|%09|\+)+)"
+    # /start <token> or /link <token>, the space written any way a log line may escape it.
+    r"|(?:/|%2F)(?:start|link)(?:@\w+)?(?:\s|\\+[nrt]|\\+u00a0|%20|%09|\+)+)"
     r"[A-Za-z0-9_-]{8,64}",
     re.IGNORECASE,  # Telegram matches commands case-insensitively: /START <token> links too
 )
@@ -52,9 +52,10 @@ def scrub(line: str, secrets: Iterable[str]) -> str:
     """A finished log line without bot tokens, `secrets`, or deep-link tokens (those only in
     logs: an admin's /link reply must keep its link)."""
     line = redact(line, secrets)
-    # Every match holds "start" in some case (casefold: the long s folds to s); look first,
-    # as the regex costs 25 times more and most lines have no "start".
-    if "start" not in line.casefold():
+    # Every match holds "start" or "link" in some case (casefold: the long s folds to s); look
+    # first, as the regex costs 25 times more and most lines have neither.
+    folded = line.casefold()
+    if "start" not in folded and "link" not in folded:
         return line
     return LINK_TOKEN_IN_TEXT.sub(rf"\1{REDACTED}", line)
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     telegram_group_per_minute: int = Field(default=20, ge=1)
 
     link_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # Chats one web-app user may link (private chats, groups, channels): a notification goes to
+    # each, so this bounds what one publish costs.
+    max_chats_per_user: int = Field(default=5, ge=1, le=50)
     # Messages a user may send the bot at once, and per minute after that; admins are exempt.
     command_burst: int = Field(default=5, ge=1)
     command_per_minute: float = Field(default=20.0, gt=0)

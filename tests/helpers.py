@@ -14,7 +14,7 @@ import redis
 import redis.asyncio
 from telegram.error import NetworkError
 
-from bot.chat.user import LINKED
+from bot.chat.linking import LINKED
 from bot.publisher import AsyncPublisher
 from bot.sources.pubsub import CONNECTION_ERRORS
 from bot.sources.reconnect import Outage
@@ -30,8 +30,9 @@ DEMO_FAST = {"TELEGRAM_CHAT_BURST": "1000"}
 
 
 def token_of(link: str) -> str:
-    """The ?start= payload of a deep link."""
-    return parse_qs(urlsplit(link).query)["start"][0]
+    """The ?start= (or ?startgroup=) payload of a deep link."""
+    query = parse_qs(urlsplit(link).query)
+    return (query.get("start") or query["startgroup"])[0]
 
 
 async def wait_sent(telegram: FakeTelegram, **kwargs: object) -> list[SentMessage]:

@@ -8,7 +8,8 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from bot.chat.user import BAD_LINK, HELP, HOW_TO_LINK, NOT_LINKED, UNLINKED
+from bot.chat.linking import BAD_LINK, HOW_TO_LINK, NOT_LINKED, UNLINKED
+from bot.chat.user import HELP
 from bot.notification import Outcome
 from bot.publisher import AsyncPublisher
 from bot.store.registry import link_token_key
@@ -163,7 +164,7 @@ async def test_a_used_token_is_refused_and_changes_nothing(
 
     [reply] = await wait_sent(telegram, chat_id=6666)
     assert reply.text == BAD_LINK
-    assert await running_bot.bot.registry.chat_for(42) == 9001
+    assert [c.chat_id for c in await running_bot.bot.registry.chats_for(42)] == [9001]
     assert await running_bot.bot.registry.user_for(6666) is None
 
 
@@ -181,7 +182,7 @@ async def test_an_expired_token_is_refused(
 
     [reply] = await wait_sent(telegram, chat_id=9001)
     assert reply.text == BAD_LINK
-    assert await running_bot.bot.registry.chat_for(42) is None
+    assert await running_bot.bot.registry.chats_for(42) == ()
 
 
 @pytest.mark.parametrize("forged", ["A" * 43, "../../etc", "x" * 65])

@@ -141,6 +141,46 @@ def test_link_prints_one_deep_link_per_user_id(
         assert 3590 <= sync_redis.ttl(key) <= 3600
 
 
+def test_link_prints_a_group_link_or_a_channels_line(
+    telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    env = emulator_env(telegram, redis_url, channel)
+
+    group = run_cli("link", "--group", "42", env=env, cwd=tmp_path)
+    env_without_token = {k: v for k, v in env.items() if k != "BOT_TOKEN"}
+    line = run_cli("link", "--channel", "43", env=env_without_token, cwd=tmp_path)
+
+    assert group.returncode == 0, group.stderr
+    assert group.stdout.startswith("https://t.me/notify_demo_bot?startgroup=")
+    assert sync_redis.get(link_token_key(token_of(group.stdout.strip()))) == b"42:group"
+    assert line.returncode == 0, line.stderr  # no deep link: no bot token needed
+    command, token = line.stdout.split()
+    assert command == "/link"
+    assert sync_redis.get(link_token_key(token)) == b"43:channel"
+
+
+def test_migrate_brings_the_registry_up_and_back(
+    redis_url: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    sync_redis.hset("notify:user_chat", "42", "9042")
+    sync_redis.hset("notify:chat_user", "9042", "42")
+    env = bot_env(REDIS_URL=redis_url)
+
+    up = run_cli("migrate", env=env, cwd=tmp_path)
+    down = run_cli("migrate", "--to", "1", env=env, cwd=tmp_path)
+    sync_redis.set("notify:schema", "3")
+    too_new = run_cli("migrate", env=env, cwd=tmp_path)
+
+    assert (up.returncode, up.stdout.strip()) == (0, "schema 2 (was 1); 1 links moved")
+    assert (down.returncode, down.stdout.strip()) == (
+        0,
+        "schema 1: 1 users keep their oldest chat; 0 other chats unlinked",
+    )
+    assert sync_redis.hget("notify:user_chat", "42") == b"9042"
+    assert too_new.returncode == 2
+    assert too_new.stderr.startswith("config error: REDIS_URL: Redis holds schema 3")
+
+
 def test_link_with_a_token_telegram_rejects_exits_2(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:
@@ -270,11 +310,13 @@ def test_schema_prints_the_notification_json_schema(tmp_path: Path) -> None:
         "receipts",
         "category",
         "mute_button",
+        "chats",
     }
     properties = schema["properties"]
     assert properties["format"]["enum"] == ["text", "html", "markdown"]
     assert properties["op"]["enum"] == ["send", "edit", "delete", "cancel", "digest"]
     assert properties["receipts"]["enum"] == ["summary", "each"]
+    assert properties["chats"]["enum"] == ["all", "private", "groups", "channels"]
 
 
 def test_publish_flags_give_every_field_of_the_notification(
@@ -284,6 +326,7 @@ def test_publish_flags_give_every_field_of_the_notification(
     flags = ["--format", "html", "--action", "Received=order-17:received"]
     flags += ["--button", "Track=https://shop.example/t/17", "--silent", "--no-preview"]
     flags += ["--protect", "--thread-id", "7", "--document", "https://shop.example/i.pdf"]
+    flags += ["--chats", "groups"]
     queued = run_cli("enqueue", "42", "<b>Hi</b>", *flags, env=env, cwd=tmp_path)
     bad_button = run_cli("enqueue", "42", "hi", "--button", "no-equals", env=env, cwd=tmp_path)
     bad_html = run_cli("enqueue", "42", "<b>Hi", "--format", "html", env=env, cwd=tmp_path)
@@ -304,6 +347,7 @@ def test_publish_flags_give_every_field_of_the_notification(
         "protect": True,
         "thread_id": 7,
         "document": "https://shop.example/i.pdf",
+        "chats": "groups",
     }
     assert bad_button.returncode == 2
     assert "expected TEXT=URL, got 'no-equals'" in bad_button.stderr

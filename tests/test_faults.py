@@ -85,16 +85,17 @@ async def test_delivery_resumes_within_seconds_after_redis_restarts(
 async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
     own_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
 ) -> None:
-    """Without Redis there is no leader lock, so the bot does not poll (another instance may
-    hold the lock): a user's message waits at Telegram and is answered once Redis is back."""
+    """Without Redis the registry's schema cannot be checked (nor the leader lock taken), so
+    the bot does not poll: a user's message waits at Telegram and is answered once Redis is
+    back."""
     config = settings.model_copy(update={"redis_url": own_redis.url})
     stop, ready = asyncio.Event(), asyncio.Event()
     with capture_logs() as logs:
         task = asyncio.create_task(runtime.run(config, stop, ready))
         await asyncio.to_thread(telegram.wait_for_call, "getMe")
         telegram.user_says(9001, "/help")
-        # Not a sleep: the lock was tried and refused twice, with the message waiting.
-        await eventually(lambda: [e["event"] for e in logs].count("leader_lock_unavailable") >= 2)
+        # Not a sleep: Redis was tried and refused twice, with the message waiting.
+        await eventually(lambda: [e["event"] for e in logs].count("schema_migration_waiting") >= 2)
     try:
         assert not ready.is_set()
         assert telegram.calls_to("getUpdates") == []

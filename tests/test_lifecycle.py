@@ -61,6 +61,7 @@ async def test_an_order_is_updated_twice_in_place_then_deleted(
             "user_id": USER,
             "status": "edited",
             "message_ids": [sent.message_id],
+            "chats": [{"chat": "private", "status": "edited", "message_ids": [sent.message_id]}],
         }
     [shown] = [m for m in telegram.sent if "#17" in m.text]
     assert (shown.message_id, shown.text) == (sent.message_id, "Order #17: delivered")

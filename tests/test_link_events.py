@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from bot.notification import Outcome
 from bot.publisher import AsyncPublisher, LinkEvent, Publisher
 from bot.store.link_events import LinkEvents
-from bot.store.registry import ChatRegistry
+from bot.store.registry import ChatRegistry, Linking
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
@@ -81,6 +81,10 @@ async def read_sync(publisher: Publisher, group: str = "web") -> Seen:
     return seen(await asyncio.to_thread(read))
 
 
+async def _no_chats(bot: RunningBot, user_id: int) -> bool:
+    return await bot.bot.registry.chats_for(user_id) == ()
+
+
 async def read_async(publisher: AsyncPublisher, group: str = "web") -> Seen:
     """The events `group` has not had yet, read by the asyncio publisher."""
     return seen([e async for e in publisher.link_events(group, stop_after=QUIET, wait=QUIET / 2)])
@@ -124,7 +128,8 @@ async def test_a_deep_link_adds_a_linked_event_the_web_app_reads(
     entries: Any = await redis_client.xrange(stream)
     [(_id, fields)] = entries
     payload = json.loads(fields[b"payload"])
-    assert set(payload) == {"type", "user_id", "reason", "at"}
+    assert set(payload) == {"type", "user_id", "reason", "at", "chat", "chats"}
+    assert (payload["chat"], payload["chats"]) == ("private", 1)
     # The actions stream's format: ISO 8601, milliseconds, UTC.
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", payload["at"])
     assert datetime.fromisoformat(payload["at"]).tzinfo == UTC
@@ -154,14 +159,30 @@ async def test_a_403_adds_an_unlinked_event_with_reason_blocked(
     link_settings: Settings,
 ) -> None:
     await open_link(telegram, redis_client, 42, 9001)
-    telegram.block(9001)
+    telegram.block(9001, notify=False)  # only the 403 tells
 
     publish(link_settings, user_id=42, message="are you there?")
 
     await eventually(lambda: bot.bot.stats.outcomes[Outcome.BLOCKED] == 1)  # unlinked before
     _sync, async_ = publishers
     assert await read_async(async_) == [("linked", 42, "start"), ("unlinked", 42, "blocked")]
-    assert await bot.bot.registry.chat_for(42) is None
+    assert await bot.bot.registry.chats_for(42) == ()
+
+
+async def test_a_user_who_blocks_the_bot_is_unlinked_at_once_with_reason_blocked(
+    bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    publishers: tuple[Publisher, AsyncPublisher],
+) -> None:
+    """Telegram tells the bot (my_chat_member: "kicked"): no notification needs to fail."""
+    await open_link(telegram, redis_client, 42, 9001)
+    telegram.block(9001)
+
+    await eventually(lambda: _no_chats(bot, 42))
+    _sync, async_ = publishers
+    assert await read_async(async_) == [("linked", 42, "start"), ("unlinked", 42, "blocked")]
+    assert await bot.bot.registry.chats_for(42) == ()
 
 
 @pytest.mark.usefixtures("bot")
@@ -258,20 +279,16 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_link_with_no_event(
     publishers: tuple[Publisher, AsyncPublisher],
     link_settings: Settings,
 ) -> None:
-    group = {"id": -4001, "type": "group", "title": "team"}
-    await open_link(telegram, redis_client, 42, -4001, group=group)
-    telegram.add_chat(-1004001, chat_type="supergroup")
-    telegram.fail_next(
-        "sendMessage",
-        400,
-        "Bad Request: group chat was upgraded to a supergroup chat",
-        parameters={"migrate_to_chat_id": -1004001},
-    )
+    telegram.add_group(-4001, title="team", creator=MEMBER)
+    token = token_of(await AsyncPublisher(redis_client).create_link(42, group=True))
+    telegram.add_bot(-4001, by=MEMBER, start=token)
+    await wait_sent(telegram, chat_id=-4001)  # linked
+    telegram.migrate_group(-4001, -1001000004001)
 
     publish(link_settings, user_id=42, message="to the team")
 
-    await wait_sent(telegram, chat_id=-1004001, predicate=lambda m: m.text == "to the team")
-    assert await bot.bot.registry.chat_for(42) == -1004001
+    await wait_sent(telegram, chat_id=-1001000004001, predicate=lambda m: m.text == "to the team")
+    assert [c.chat_id for c in await bot.bot.registry.chats_for(42)] == [-1001000004001]
     _sync, async_ = publishers
     assert await read_async(async_) == [("linked", 42, "start")]
 
@@ -342,10 +359,10 @@ async def test_the_registry_reports_each_change_once_and_no_change_never(
 ) -> None:
     registry = ChatRegistry(fake_redis, LinkEvents(FAKE_STREAM))
     token = await registry.create_link_token(1, 60)
-    assert await registry.redeem(token, 100) is not None
-    assert await registry.redeem(token, 200) is None  # used
+    assert (await registry.redeem(token, 100)).status is Linking.LINKED
+    assert (await registry.redeem(token, 200)).status is Linking.INVALID  # used
     assert await registry.unlink_chat(555, reason="stop") is None  # never linked
-    assert await registry.unlink_user(9, reason="admin") is None
+    assert await registry.unlink_user(9, reason="admin") == ()
     await registry.link(1, 101)  # a group's migration: the link follows it
     assert await registry.unlink_chat(101, reason="blocked") == 1
     assert await registry.unlink_chat(101, reason="blocked") is None
@@ -363,7 +380,7 @@ async def test_a_link_that_takes_a_chat_from_another_user_reports_that_user(
     await registry.link(1, 100)
     await registry.link(2, 100)  # no deep link, but user 1 loses the chat all the same
     assert await events_in(fake_redis, FAKE_STREAM) == [("unlinked", 1, "relinked")]
-    assert await registry.chat_for(1) is None
+    assert await registry.chats_for(1) == ()
 
 
 async def test_the_publishers_unlink_reports_on_its_own_stream() -> None:
@@ -387,9 +404,9 @@ async def test_racing_changes_give_one_event_each(
     registry = ChatRegistry(redis_client, LinkEvents(stream))
     token = await registry.create_link_token(42, 60)
     redeemed = await asyncio.gather(*(registry.redeem(token, 9000 + n) for n in range(20)))
-    assert len([link for link in redeemed if link is not None]) == 1
+    assert len([link for link in redeemed if link.status is Linking.LINKED]) == 1
     unlinked = await asyncio.gather(*(registry.unlink_user(42, reason="admin") for _ in range(20)))
-    assert len([chat for chat in unlinked if chat is not None]) == 1
+    assert len([chats for chats in unlinked if chats]) == 1
 
     assert await events_in(redis_client, stream) == [
         ("linked", 42, "start"),

@@ -13,6 +13,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher, Button, Publisher, encode
 from bot.store.client import priority_streams
 from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
@@ -127,12 +128,16 @@ async def test_is_linked_and_unlink_work_sync_and_async(
     registry = ChatRegistry(redis_client)
     await registry.link(42, 9001)
     await registry.link(43, 9002)
+    await registry.link(43, LinkedChat(-1001000000043, "channel"))
     async_publisher = AsyncPublisher(redis_client)
     sync_publisher = Publisher.from_url(redis_url)
     try:
         assert await async_publisher.is_linked(42)
         assert sync_publisher.is_linked(43)
-        assert sync_publisher.unlink(43) is True
+        assert sync_publisher.chats(43) == ("private", "channel")
+        assert await async_publisher.chats(43) == ("private", "channel")
+        assert sync_publisher.unlink(43) is True  # every chat of the user
+        assert await registry.user_for(-1001000000043) is None
         assert sync_publisher.unlink(43) is False
         assert await async_publisher.unlink(42) is True
         assert await async_publisher.unlink(42) is False
@@ -141,6 +146,32 @@ async def test_is_linked_and_unlink_work_sync_and_async(
         assert await registry.user_for(9001) is None
         assert await registry.user_for(9002) is None
         assert await registry.linked_count() == 0
+    finally:
+        sync_publisher.client.close()
+
+
+async def test_links_for_a_group_and_tokens_for_a_channel_sync_and_async(
+    redis_client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    async_publisher = AsyncPublisher(redis_client)
+    sync_publisher = Publisher.from_url(redis_url)
+    registry = ChatRegistry(redis_client)
+    try:
+        for link in (
+            sync_publisher.create_link(42, group=True, bot_username="shop_bot"),
+            await async_publisher.create_link(42, group=True, bot_username="shop_bot"),
+        ):
+            assert link.startswith("https://t.me/shop_bot?startgroup=")
+            found = await registry.token(token_of(link))
+            assert found is not None
+            assert (found.user_id, found.kind) == (42, "group")
+        for token in (
+            sync_publisher.create_link_token(43, kind="channel"),
+            await async_publisher.create_link_token(43),  # a channel's by default
+        ):
+            found = await registry.token(token)
+            assert found is not None
+            assert (found.user_id, found.kind) == (43, "channel")
     finally:
         sync_publisher.client.close()
 

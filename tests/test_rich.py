@@ -73,6 +73,7 @@ async def test_a_formatted_notification_with_buttons_arrives_as_entities_and_a_k
         "user_id": 42,
         "status": "sent",
         "message_ids": [sent.message_id],
+        "chats": [{"chat": "private", "status": "sent", "message_ids": [sent.message_id]}],
     }
 
 
@@ -163,10 +164,9 @@ async def test_flags_reach_telegram_and_a_topic_gets_its_message(
     redis_client: redis.asyncio.Redis,
     settings: Settings,
 ) -> None:
-    forum = -100777
+    forum = -1001000000777
     telegram.add_chat(forum, chat_type="supergroup", topics=(7,))
-    await redis_client.hset("notify:user_chat", "42", str(forum))
-    await redis_client.hset("notify:chat_user", str(forum), "42")
+    await running_bot.bot.registry.link(42, forum)
     publish(
         settings,
         user_id=42,
@@ -212,14 +212,18 @@ async def test_a_photo_goes_with_its_caption_and_a_refused_url_fails_with_telegr
         "Your parcel",
     )
     assert photo.entities == [{"type": "bold", "offset": 0, "length": 11}]
-    failed, sent = await next_json(receipts), await next_json(receipts)
-    assert failed == {"id": "bad", "user_id": 42, "status": "failed", "message_ids": []}
-    assert sent == {
-        "id": "good",
-        "user_id": 42,
-        "status": "sent",
-        "message_ids": [photo.message_id],
-    }
+    failed: Any = await next_json(receipts)
+    sent: Any = await next_json(receipts)
+    assert failed["status"] == "failed"
+    assert failed["chats"] == [
+        {
+            "chat": "private",
+            "status": "failed",
+            "message_ids": [],
+            "reason": "Wrong file identifier/http url specified",
+        }
+    ]
+    assert (sent["id"], sent["status"], sent["message_ids"]) == ("good", "sent", [photo.message_id])
     # Refused for good: one try, no retry loop; kept as a dead letter with Telegram's reason.
     assert len(telegram.calls_to("sendPhoto")) == 2
     [letter] = await running_bot.bot.dead_letters.latest(10)

@@ -31,7 +31,7 @@ from bot.sources.stream import StreamConsumer, pending_entries
 from bot.store import counters as stats_store
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
-from bot.store.registry import ChatRegistry, deep_link
+from bot.store.registry import ChatInfo, ChatRegistry, deep_link
 from bot.store.schedule import ScheduleStore
 from config.logging import redact
 from config.settings import Settings
@@ -164,9 +164,9 @@ class AdminCommands:
             )
         table = "\n".join(f"{a:<14}{b:>12}{c:>10}" for a, b, c in rows)
         redis_ms = await _ping_ms(self._redis)
+        users, chats = await self._registry.counts()
         lines = [
-            f"up {duration(self._stats.uptime())}, "
-            f"{await self._registry.linked_count()} linked users",
+            f"up {duration(self._stats.uptime())}, {users} linked users, {chats} chats",
             f"<pre>{html.escape(table)}</pre>",
             f"send rate: {self._stats.send_rate():.1f}/s; queued: {self._dispatcher.pending}"
             + ("; PAUSED" if self._dispatcher.paused else ""),
@@ -200,19 +200,27 @@ class AdminCommands:
         if not rows:
             return f"No linked users on page {page} ({total} linked)."
         pages = -(-total // PAGE_SIZE)
-        table = "\n".join(f"{r.user_id:>10} {r.chat_id:>14} {when(r.linked_at)}" for r in rows)
-        header = f"{'user':>10} {'chat':>14} linked since (UTC)"
-        return f"Linked users, page {page} of {pages} ({total}):\n<pre>{header}\n{table}</pre>"
+        table = "\n".join(
+            f"{r.user_id:>10} {when(r.linked_at)}  {', '.join(map(_chat_short, r.chats))}"
+            for r in rows
+        )
+        header = f"{'user':>10} {'linked since (UTC)':<16}  chats"
+        return (
+            f"Linked users, page {page} of {pages} ({total}):\n"
+            f"<pre>{header}\n{html.escape(table)}</pre>"
+        )
 
     async def whois(self, _update: Update, args: list[str]) -> str:
         user_id = int_arg(args, "/whois USER_ID")
-        chat_id = await self._registry.chat_for(user_id)
+        chats = await self._registry.described(await self._registry.chats_for(user_id))
         last = await stats_store.last_delivery(self._redis, user_id)
-        if chat_id is None:
+        if not chats:
             lines = [f"User {user_id} is not linked."]
         else:
             since = await self._registry.linked_since(user_id)
-            lines = [f"User {user_id}: chat {chat_id}, linked {when(since)} UTC."]
+            count = "1 chat" if len(chats) == 1 else f"{len(chats)} chats"
+            lines = [f"User {user_id}: {count}, linked since {when(since)} UTC:"]
+            lines.extend(f"• {html.escape(_chat_long(info))}" for info in chats)
         if last is None:
             lines.append("No delivery recorded.")
         else:
@@ -270,18 +278,31 @@ class AdminCommands:
         return "\n".join(lines)
 
     async def link(self, update: Update, args: list[str]) -> str:
-        user_id = int_arg(args, "/link USER_ID")
-        token = await self._registry.create_link_token(user_id, self._settings.link_ttl_seconds)
-        url = deep_link(update.get_bot().username, token)
-        return f"Link for user {user_id}, valid {duration(self._settings.link_ttl_seconds)}:\n{url}"
+        usage = "/link USER_ID [group|channel]"
+        user_id = int_arg(args, usage)
+        kind = args[1] if len(args) > 1 else "private"
+        if kind not in ("private", "group", "channel") or len(args) > 2:
+            raise Usage(usage)
+        ttl = self._settings.link_ttl_seconds
+        token = await self._registry.create_link_token(user_id, ttl, kind)  # type: ignore[arg-type]
+        valid = f"valid {duration(ttl)}"
+        if kind == "channel":
+            return (
+                f"Channel link for user {user_id}, {valid}: an administrator posts this in the "
+                f"channel (the bot must be an administrator there):\n<code>/link {token}</code>"
+            )
+        url = deep_link(update.get_bot().username, token, group=kind == "group")
+        what = "Group link" if kind == "group" else "Link"
+        return f"{what} for user {user_id}, {valid}:\n{url}"
 
     async def unlink(self, _update: Update, args: list[str]) -> str:
         user_id = int_arg(args, "/unlink USER_ID")
-        chat_id = await self._registry.unlink_user(user_id, reason="admin")
-        if chat_id is None:
+        chats = await self._registry.unlink_user(user_id, reason="admin")
+        if not chats:
             return f"User {user_id} was not linked."
-        log.info("chat_unlinked", user_id=user_id, chat_id=chat_id, reason="admin")
-        return f"Unlinked user {user_id} (chat {chat_id})."
+        ids = [chat.chat_id for chat in chats]
+        log.info("chat_unlinked", user_id=user_id, chat_ids=ids, reason="admin")
+        return f"Unlinked user {user_id} ({', '.join(f'chat {i}' for i in ids)})."
 
     async def deadletters(self, _update: Update, args: list[str]) -> str:
         count = int_arg(args, "/deadletters [n]", default=10)
@@ -383,3 +404,21 @@ def _scheduled_who(payload: str) -> str:
     if data.get("audience") == "all":
         return "fan-out to all users"
     return f"user {data.get('user_id')}"
+
+
+def _chat_short(info: ChatInfo) -> str:
+    chat = info.chat
+    topic = f"#{chat.thread_id}" if chat.thread_id is not None else ""
+    return f"{chat.kind} {chat.chat_id}{topic}"
+
+
+def _chat_long(info: ChatInfo) -> str:
+    chat = info.chat
+    parts = [f"{chat.kind} {chat.chat_id}"]
+    if info.title:
+        parts.append(f"“{info.title}”")
+    if chat.thread_id is not None:
+        parts.append(f"topic {chat.thread_id}")
+    if info.linked_at:
+        parts.append(f"linked {when(info.linked_at)} UTC")
+    return ", ".join(parts)

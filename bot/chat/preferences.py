@@ -8,12 +8,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import structlog
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    filters,
+)
 
 from bot.chat.i18n import LANGUAGE_NAMES, LANGUAGES, N_, gettext, pick
-from bot.chat.user import NOT_LINKED
+from bot.chat.linking import NOT_LINKED
 from bot.preferences import MUTE_PREFIX, Category, Preferences, QuietHours, zone_of
 from bot.store.preferences import PreferenceStore
 
@@ -61,6 +67,8 @@ ZONE_SET = N_("Your time zone is now {zone}.")
 LANGUAGE_NOW = N_("I write to you in {language}. Others: {choices} (e.g. /language de).")
 LANGUAGE_BAD = N_("I have no messages in “{value}” yet. I can write in: {choices}.")
 LANGUAGE_SET = N_("From now on I write to you in {language}.")
+IN_PRIVATE = N_("Settings are changed in your private chat with me: send /settings there.")
+COMMANDS = ("settings", "quiet", "timezone", "language")
 
 Change = Callable[[Preferences], Preferences]
 Save = Callable[[Change], Awaitable[Preferences]]  # store a change for the user replied to
@@ -85,12 +93,25 @@ class ChatPreferences:
         self._changing: dict[int, asyncio.Lock] = {}
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
-        application.add_handler(CommandHandler("settings", self.settings))
-        application.add_handler(CommandHandler("quiet", self.quiet))
-        application.add_handler(CommandHandler("timezone", self.timezone))
-        application.add_handler(CommandHandler("language", self.language))
+        # The preferences are the user's, for all their chats: changed in their private chat
+        # only, never by whoever else is in a group or channel linked to them.
+        private = filters.ChatType.PRIVATE
+        application.add_handler(CommandHandler("settings", self.settings, filters=private))
+        application.add_handler(CommandHandler("quiet", self.quiet, filters=private))
+        application.add_handler(CommandHandler("timezone", self.timezone, filters=private))
+        application.add_handler(CommandHandler("language", self.language, filters=private))
+        application.add_handler(
+            CommandHandler(list(COMMANDS), self.elsewhere, filters=filters.ChatType.GROUPS)
+        )
         application.add_handler(CallbackQueryHandler(self.tapped, pattern=f"^{SETTINGS_PREFIX}"))
         application.add_handler(CallbackQueryHandler(self.muted, pattern=f"^{MUTE_PREFIX}"))
+
+    async def elsewhere(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/settings and the like in a group: they are for the private chat."""
+        if update.effective_message is None:
+            return
+        language = pick(update.effective_user.language_code if update.effective_user else None)
+        await update.effective_message.reply_text(gettext(language, IN_PRIVATE))
 
     async def settings(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat = update.effective_message, update.effective_chat
@@ -201,6 +222,10 @@ class ChatPreferences:
         if query is None or query.data is None:
             return
         category = self._categories.get(query.data.removeprefix(MUTE_PREFIX))
+        chat = update.effective_chat
+        if chat is not None and chat.type != Chat.PRIVATE:  # no mute button is sent there
+            await _answer(query.answer(gettext(_language(update, Preferences()), IN_PRIVATE)))
+            return
         user_id, preferences = await self.store.for_chat(_chat_id(update))
         language = _language(update, preferences)
         if user_id is None:

@@ -18,11 +18,13 @@ from bot.notification import (
     PUBSUB,
     Envelope,
     InvalidNotification,
+    LinkedChat,
     Memory,
     Notification,
     Outcome,
     Result,
     Target,
+    decode_chats,
     parse_notification,
 )
 from bot.pipeline.plan import Plan, Planner
@@ -62,9 +64,9 @@ StartFanOut = Callable[[Envelope], Awaitable[None]]
 
 @dataclass(frozen=True)
 class BeforeSend:
-    chat_id: int | None  # the chat linked to the user, None if there is none
+    chats: tuple[LinkedChat, ...]  # the chats linked to the user, () if none
     duplicate: bool  # its id was delivered within the idempotency window
-    memory: Memory | None = None  # what was sent for its id (edit, delete)
+    memory: tuple[Memory, ...] | None = None  # what was sent for its id (edit, delete), by chat
     counted: bool = False  # a fan-out recipient settled before a restart: not sent again
     cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
     preferences: Preferences | None = None  # the user's; None: nothing chosen
@@ -300,7 +302,7 @@ class Dispatcher:
                             result = before.skip(envelope)
                         if result is None:
                             target = Target(
-                                before.chat_id,
+                                before.chats,
                                 envelope.action_key,
                                 before.memory,
                                 envelope.expires,
@@ -330,7 +332,7 @@ class Dispatcher:
         plans: it is what sends the lines."""
         if notification.op == "digest":
             return False
-        if result is not None or before.chat_id is None:
+        if result is not None or not before.chats:
             return True
         return notification.category is None and before.preferences is None
 
@@ -349,7 +351,7 @@ class Dispatcher:
         key = envelope.action_key
 
         def queue(pipe: Pipeline) -> None:
-            ChatRegistry.queue_chat_for(pipe, user_id)
+            ChatRegistry.queue_chats_for(pipe, user_id)
             pipe.hget(PREFERENCES, str(user_id))  # the user's preferences, with the chat
             if op == "digest":
                 assert notification.category is not None  # noqa: S101
@@ -365,7 +367,7 @@ class Dispatcher:
                 actions.queue_issue(pipe, key, notification)
 
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
-        chat = None if replies[0] is None else int(replies[0])
+        chat = decode_chats(replies[0])
         # store.preferences.preferences_from, written out: a call into that module for every
         # notification would add a file to the path to sendMessage (tests/test_architecture).
         preferences = None if replies[1] is None else stored_preferences(replies[1])

@@ -68,7 +68,7 @@ class FanOuts:
         job = notification.id or f"fanout-{secrets.token_urlsafe(9)}"
         recipients: list[int] = list(notification.user_ids or [])
         if notification.audience == "all":
-            recipients = [user_id async for user_id, _chat in self._registry.all_chats()]
+            recipients = [user_id async for user_id in self._registry.all_users()]
         payload = (
             envelope.payload if isinstance(envelope.payload, str) else envelope.payload.decode()
         )

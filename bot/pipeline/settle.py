@@ -10,7 +10,7 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Envelope, Memory, Outcome, Result, preview
+from bot.notification import Envelope, Outcome, Reached, Result, preview
 from bot.sources.reconnect import Outage
 from bot.store import fanouts
 from bot.store.actions import queue_discard
@@ -187,7 +187,7 @@ class Settler:
         # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
         linked = outcome in DONE_AT_TELEGRAM or (outcome is Outcome.FAILED and attempts > 0)
         queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
-        self._queue_receipt(pipe, envelope, outcome, result.message_ids)
+        self._queue_receipt(pipe, envelope, result)
         if envelope.ack is not None:
             envelope.ack(pipe)
 
@@ -197,13 +197,13 @@ class Settler:
         assert notification_id is not None  # noqa: S101
         if outcome in (Outcome.SENT, Outcome.DIGESTED):
             pipe.set(DELIVERED_PREFIX + notification_id, "1", ex=self._window)
-        if outcome in (Outcome.SENT, Outcome.EDITED) and result.chat_id is not None:
-            assert envelope.user_id is not None  # noqa: S101
-            memory = Memory(
-                envelope.user_id, result.chat_id, result.message_ids, result.kinds, time.time()
-            )
-            queue_remember(pipe, notification_id, memory, self._memory_seconds)
-        elif outcome is Outcome.DELETED:
+        if outcome not in DONE_AT_TELEGRAM:
+            return
+        # What each chat shows now: a chat an edit or a delete failed in keeps its memory.
+        memories = tuple(reached.memory for reached in result.chats if reached.memory)
+        if memories:
+            queue_remember(pipe, notification_id, memories, self._memory_seconds)
+        else:
             queue_forget(pipe, notification_id)
 
     @staticmethod
@@ -222,20 +222,22 @@ class Settler:
             bucket = "cancelled"
         fanouts.queue_settled(pipe, part.job, part.index, bucket)
 
-    def _queue_receipt(
-        self, pipe: Pipeline, envelope: Envelope, outcome: Outcome, message_ids: tuple[int, ...]
-    ) -> None:
+    def _queue_receipt(self, pipe: Pipeline, envelope: Envelope, result: Result) -> None:
+        outcome = result.outcome
         if not self._receipts or outcome not in RECEIPT_STATUSES:
             return
         notification = envelope.notification
         if envelope.part is not None and (notification is None or notification.receipts != "each"):
             return  # a fan-out reports once, at its end, unless asked for each recipient
-        receipt = {
+        receipt: dict[str, object] = {
             "id": envelope.id,
             "user_id": envelope.user_id,
             "status": outcome.value,
-            "message_ids": list(message_ids),
+            "message_ids": list(result.message_ids),
         }
+        if result.chats:
+            # Per chat, by kind (a chat id is Telegram's business, not the web app's).
+            receipt["chats"] = [_chat_receipt(reached) for reached in result.chats]
         pipe.publish(self._receipts, json.dumps(receipt))
 
     @staticmethod
@@ -253,3 +255,17 @@ class Settler:
             log.error(EVENTS[outcome], reason=reason, attempts=attempts, **context)
         else:
             log.warning(EVENTS[outcome], reason=reason, **context)
+
+
+def _chat_receipt(reached: Reached) -> dict[str, object]:
+    part = reached.result
+    entry: dict[str, object] = {
+        "chat": reached.chat.kind,
+        "status": part.outcome.value,
+        "message_ids": list(part.message_ids),
+    }
+    if reached.chat.thread_id is not None:
+        entry["topic"] = reached.chat.thread_id
+    if part.reason and part.outcome not in DONE_AT_TELEGRAM:
+        entry["reason"] = part.reason
+    return entry

@@ -20,13 +20,22 @@ DEFAULT_MAXLEN = 100_000  # the publishers' and the bot's default STREAM_MAXLEN
 LinkType = Literal["linked", "unlinked"]
 # Why, one word each (README "Link events"). relinked: the user lost the chat to another
 # account's deep link; a user who links a second chat stays linked and gets `linked`/start.
-Reason = Literal["start", "stop", "blocked", "admin", "web_app", "relinked"]
+# removed: the bot was removed from the group or channel (or the private chat's user blocked
+# it: blocked, as a 403 says).
+Reason = Literal["start", "stop", "blocked", "admin", "web_app", "relinked", "removed"]
 
 
-def encode(kind: LinkType, user_id: int, reason: Reason) -> str:
-    """The event's JSON: `at` in the format of the actions stream's events (ISO 8601, ms, UTC)."""
+def encode(
+    kind: LinkType, user_id: int, reason: Reason, *, chat: str | None, remaining: int | None
+) -> str:
+    """The event's JSON: `at` in the format of the actions stream's events (ISO 8601, ms, UTC);
+    `chat` the kind of chat (private, group, channel), `remaining` how many chats the user has
+    after it."""
     at = datetime.now(UTC).isoformat(timespec="milliseconds")
-    return json.dumps({"type": kind, "user_id": user_id, "reason": reason, "at": at})
+    event: dict[str, object] = {"type": kind, "user_id": user_id, "reason": reason, "at": at}
+    if chat is not None:
+        event.update(chat=chat, chats=remaining)
+    return json.dumps(event)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,10 @@ class LinkEvents:
         kind: LinkType,
         user_id: int,
         reason: Reason,
+        *,
+        chat: str | None = None,
+        remaining: int | None = None,
     ) -> None:
         """Queue the event on `pipe` (sync or async), inside the MULTI of the change."""
-        add_to_stream(pipe, self.stream, encode(kind, user_id, reason), self.maxlen)
+        event = encode(kind, user_id, reason, chat=chat, remaining=remaining)
+        add_to_stream(pipe, self.stream, event, self.maxlen)

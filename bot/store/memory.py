@@ -7,7 +7,7 @@ from redis.asyncio.client import Pipeline
 
 from bot.notification import Memory
 
-MEMORY_PREFIX = "notify:sent:"  # string per notification id: JSON of Memory
+MEMORY_PREFIX = "notify:sent:"  # string per notification id: JSON of its Memory per chat
 
 
 def queue_recall(pipe: Pipeline, notification_id: str) -> None:
@@ -15,18 +15,21 @@ def queue_recall(pipe: Pipeline, notification_id: str) -> None:
     pipe.get(MEMORY_PREFIX + notification_id)
 
 
-def recalled(reply: bytes | str | None) -> Memory | None:
-    """The Memory in `queue_recall`'s reply; None when nothing (valid) is remembered."""
+def recalled(reply: bytes | str | None) -> tuple[Memory, ...] | None:
+    """The memories (a chat each) in `queue_recall`'s reply; None when nothing (valid) is
+    remembered."""
     if reply is None:
         return None
     try:
-        return Memory.from_json(reply)
+        return Memory.from_json(reply) or None
     except (ValueError, KeyError, TypeError):
         return None  # written by a different version, or by hand: as if forgotten
 
 
-def queue_remember(pipe: Pipeline, notification_id: str, memory: Memory, seconds: int) -> None:
-    pipe.set(MEMORY_PREFIX + notification_id, memory.to_json(), ex=seconds)
+def queue_remember(
+    pipe: Pipeline, notification_id: str, memories: tuple[Memory, ...], seconds: int
+) -> None:
+    pipe.set(MEMORY_PREFIX + notification_id, Memory.to_json(memories), ex=seconds)
 
 
 def queue_forget(pipe: Pipeline, notification_id: str) -> None:

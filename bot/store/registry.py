@@ -1,26 +1,32 @@
-"""The chat registry in Redis: web-app user id <-> Telegram chat id, and single-use link tokens.
-Every link and unlink adds its link event in the same transaction (bot.store.link_events)."""
+"""The chat registry in Redis: a web-app user's chats (private chats, groups, channels, forum
+topics), each chat's user, and single-use link tokens. Every link and unlink adds its link event
+in the same transaction (bot.store.link_events). The schema's version and its migration are in
+bot.store.schema."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 import redis.asyncio
 import redis.client
 from redis.asyncio.client import Pipeline
 
+from bot.notification import KINDS, ChatKind, LinkedChat, decode_chats, encode_chats
 from bot.store.counters import LAST_DELIVERY
 from bot.store.link_events import LinkEvents, Reason
 
 # Key names live here and nowhere else; the publisher imports them.
-USER_TO_CHAT = "notify:user_chat"  # hash: user id -> chat id
+USER_CHATS = "notify:user_chats"  # hash: user id -> the user's chats, oldest first (encode_chats)
 CHAT_TO_USER = "notify:chat_user"  # hash: chat id -> user id
-LINKED = "notify:linked"  # sorted set: user id scored by the unix time of linking
+CHAT_INFO = "notify:chat_info"  # hash: chat id -> JSON {"at": linked at, "title": ...}
+LINKED = "notify:linked"  # sorted set: user id scored by the unix time of the first link
 LINK_TOKEN_PREFIX = "notify:link:"  # noqa: S105 - a key prefix; string per token -> user id
 BOT_USERNAME = "notify:bot_username"  # the bot's @username, written at start-up for the publisher
 
@@ -37,209 +43,415 @@ def link_token_key(token: str) -> str:
     return LINK_TOKEN_PREFIX + token
 
 
-def deep_link(bot_username: str, token: str) -> str:
-    """https://t.me/<bot>?start=<token>: opening it sends the bot `/start <token>`. Our own
-    (python-telegram-bot's helper does the same) so that a web app importing the publisher
-    does not need python-telegram-bot; Telegram's rules for the payload are checked here too."""
+def token_value(user_id: int, kind: ChatKind) -> str:
+    """What a token's key holds: the user id, and the kind of chat it links unless private (a
+    plain id is what schema 1 stored: still a private chat's token)."""
+    return str(user_id) if kind == "private" else f"{user_id}:{kind}"
+
+
+def deep_link(bot_username: str, token: str, *, group: bool = False) -> str:
+    """https://t.me/<bot>?start=<token>: opening it sends the bot `/start <token>`;
+    `?startgroup=` asks which group to add the bot to, then sends the same in that group. Our
+    own (python-telegram-bot's helper does the same) so that a web app importing the
+    publisher does not need python-telegram-bot; Telegram's rules for the payload are checked
+    here too."""
     if len(bot_username) < 4:
         raise ValueError(f"not a bot username: {bot_username!r}")
     if not TOKEN_SHAPE.fullmatch(token):
         raise ValueError("a deep-link payload is 1-64 characters of A-Z, a-z, 0-9, _ and -")
-    return f"https://t.me/{bot_username}?start={token}"
+    return f"https://t.me/{bot_username}?{'startgroup' if group else 'start'}={token}"
+
+
+def kind_of(chat_type: str) -> ChatKind:
+    """The kind of a Telegram chat type: a supergroup is a group."""
+    if chat_type == "private":
+        return "private"
+    return "channel" if chat_type == "channel" else "group"
 
 
 @dataclass(frozen=True)
-class LinkedUser:
-    """One row of the registry: who, which chat, since when (unix time)."""
+class ChatInfo:
+    """A linked chat as /whois shows it."""
 
-    user_id: int
-    chat_id: int
+    chat: LinkedChat
+    title: str | None
     linked_at: float
 
 
 @dataclass(frozen=True)
-class Link:
-    """A user id linked to a chat, and what the link replaced (so the reply can say so)."""
+class LinkedUser:
+    """One row of the registry: who, which chats, since when (unix time)."""
 
     user_id: int
-    chat_id: int
+    chats: tuple[ChatInfo, ...]
+    linked_at: float
+
+
+@dataclass(frozen=True)
+class Token:
+    """What a link token links: whose chat, and which kind of chat it is for."""
+
+    user_id: int
+    kind: ChatKind
+
+
+class Linking(StrEnum):
+    """How a link attempt ended."""
+
+    LINKED = "linked"  # a chat more for the user
+    RELINKED = "relinked"  # the chat was another user's: now this user's
+    MOVED = "moved"  # the user's chat already: now into the topic it was linked from
+    ALREADY = "already"  # the user's chat already, as it is: nothing changed
+    INVALID = "invalid"  # unknown, expired or used token: nothing changed
+    WRONG_KIND = "wrong_kind"  # a token for another kind of chat: nothing changed
+    LIMIT = "limit"  # the user has as many chats as allowed: nothing changed
+
+
+@dataclass(frozen=True)
+class Link:
+    """The end of a link attempt: the user (when the token was known), the token's kind and,
+    for a chat taken from another user, who that was."""
+
+    status: Linking
+    user_id: int | None = None
+    kind: ChatKind | None = None
     previous_user_id: int | None = None
 
 
 class ChatRegistry:
-    """Reads and changes who is linked to which chat. All changes are atomic (WATCH/MULTI),
-    each with its link events on `events` (the stream the web app reads) in the same MULTI."""
+    """Reads and changes which chats each user has. All changes are atomic (WATCH/MULTI),
+    each with its link events on `events` (the stream the web app reads) in the same MULTI.
+    A chat belongs to one user at a time; a user has at most `max_chats` chats."""
 
-    def __init__(self, client: redis.asyncio.Redis, events: LinkEvents | None = None) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis, events: LinkEvents | None = None, *, max_chats: int = 5
+    ) -> None:
         self._redis = client
         self._events = events or LinkEvents()
+        self.max_chats = max_chats
 
-    async def chat_for(self, user_id: int) -> int | None:
-        """The chat linked to `user_id`, or None."""
-        value = await self._redis.hget(USER_TO_CHAT, str(user_id))
-        return int(value) if value is not None else None
+    async def chats_for(self, user_id: int) -> tuple[LinkedChat, ...]:
+        """The chats of `user_id`, oldest link first; () when none."""
+        return decode_chats(await self._redis.hget(USER_CHATS, str(user_id)))
 
     @staticmethod
-    def queue_chat_for(pipe: Pipeline, user_id: int) -> None:
-        """`chat_for` on a pipeline: the reply is the chat id, or None."""
-        pipe.hget(USER_TO_CHAT, str(user_id))
+    def queue_chats_for(pipe: Pipeline, user_id: int) -> None:
+        """`chats_for` on a pipeline: read the reply with `decode_chats`."""
+        pipe.hget(USER_CHATS, str(user_id))
 
     async def user_for(self, chat_id: int) -> int | None:
         """The user linked to `chat_id`, or None."""
         value = await self._redis.hget(CHAT_TO_USER, str(chat_id))
         return int(value) if value is not None else None
 
+    async def counts(self) -> tuple[int, int]:
+        """How many users have a chat, and how many chats are linked."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hlen(USER_CHATS)
+            pipe.hlen(CHAT_TO_USER)
+            users, chats = await pipe.execute()
+        return int(users), int(chats)
+
     async def linked_count(self) -> int:
-        return int(await self._redis.hlen(USER_TO_CHAT))
+        """How many users have a chat."""
+        return int(await self._redis.hlen(USER_CHATS))
 
     async def linked_since(self, user_id: int) -> float | None:
-        """Unix time `user_id` was linked, or None."""
+        """Unix time `user_id` was first linked (of the links still there), or None."""
         score = await self._redis.zscore(LINKED, str(user_id))
         return float(score) if score is not None else None
 
+    async def described(self, chats: tuple[LinkedChat, ...]) -> tuple[ChatInfo, ...]:
+        """`chats` with their titles and link times."""
+        if not chats:
+            return ()
+        infos = await self._redis.hmget(CHAT_INFO, [str(chat.chat_id) for chat in chats])
+        return tuple(_described(chat, info) for chat, info in zip(chats, infos, strict=True))
+
     async def page(self, offset: int, count: int) -> list[LinkedUser]:
-        """Linked users in the order they linked, `count` from `offset`."""
+        """Linked users in the order they linked, `count` from `offset`, with their chats."""
         members: Any = await self._redis.zrange(LINKED, offset, offset + count - 1, withscores=True)
         if not members:
             return []
         user_ids = [int(member) for member, _score in members]
-        chats = await self._redis.hmget(USER_TO_CHAT, [str(u) for u in user_ids])
-        return [
-            LinkedUser(user_id, int(chat), float(score))
-            for user_id, chat, (_member, score) in zip(user_ids, chats, members, strict=True)
-            if chat is not None
-        ]
+        raws = await self._redis.hmget(USER_CHATS, [str(u) for u in user_ids])
+        rows = []
+        for user_id, raw, (_member, score) in zip(user_ids, raws, members, strict=True):
+            chats = decode_chats(raw)
+            if chats:
+                rows.append(LinkedUser(user_id, await self.described(chats), float(score)))
+        return rows
 
-    async def all_chats(self, batch: int = 500) -> AsyncIterator[tuple[int, int]]:
-        """Every (user id, chat id) pair, read in batches so a large registry is not loaded at
-        once."""
-        async for user, chat in self._redis.hscan_iter(USER_TO_CHAT, count=batch):
-            yield int(user), int(chat)
+    async def all_users(self, batch: int = 500) -> AsyncIterator[int]:
+        """Every user with a chat, read in batches so a large registry is not loaded at once."""
+        # HSCAN's NOVALUES needs Redis 7.4: the values come along and are dropped.
+        async for user, _chats in self._redis.hscan_iter(USER_CHATS, count=batch):
+            yield int(user)
 
-    async def create_link_token(self, user_id: int, ttl_seconds: int) -> str:
-        """Store a fresh single-use token for `user_id` that expires after `ttl_seconds`."""
+    async def create_link_token(
+        self, user_id: int, ttl_seconds: int, kind: ChatKind = "private"
+    ) -> str:
+        """Store a fresh single-use token that links a chat of `kind` to `user_id` and expires
+        after `ttl_seconds`."""
         token = new_link_token()
-        await self._redis.set(link_token_key(token), str(user_id), ex=ttl_seconds)
+        await self._redis.set(link_token_key(token), token_value(user_id, kind), ex=ttl_seconds)
         return token
 
-    async def redeem(self, token: str, chat_id: int) -> Link | None:
-        """Consume `token` and link its user to `chat_id` in one transaction: a `linked` event
-        (reason start), after an `unlinked` one (relinked) for a user the chat was linked to.
-
-        Returns None, changing nothing, when the token is unknown, expired or already used.
-        """
+    async def token(self, token: str) -> Token | None:
+        """What `token` would link, without using it; None when unknown, expired or used."""
         if not TOKEN_SHAPE.fullmatch(token):
             return None
+        return _token(await self._redis.get(link_token_key(token)))
+
+    async def redeem(self, token: str, chat: LinkedChat | int, *, title: str | None = None) -> Link:
+        """Use `token` to link `chat` to its user, in one transaction with its link events: a
+        `linked` event (reason start), after an `unlinked` one (relinked) for a user the chat
+        was taken from. Nothing changes, and the token stays usable, when it is for another
+        kind of chat or the user has `max_chats` chats already (the link says which); linking
+        a chat the user has already changes nothing but its topic."""
+        chat = _as_chat(chat)
+        if not TOKEN_SHAPE.fullmatch(token):
+            return Link(Linking.INVALID)
         key = link_token_key(token)
-        result: Link | None = None
+        result = Link(Linking.INVALID)
 
         async def consume(pipe: Pipeline) -> None:
             nonlocal result
-            raw_user = await pipe.get(key)
-            if raw_user is None:
-                result = None
+            found = _token(await pipe.get(key))
+            if found is None:
+                result = Link(Linking.INVALID)
                 return
-            user_id = int(raw_user)
-            previous_user = await pipe.hget(CHAT_TO_USER, str(chat_id))
-            old_chat = await pipe.hget(USER_TO_CHAT, str(user_id))
+            user_id, kind = found.user_id, found.kind
+            mine = decode_chats(await pipe.hget(USER_CHATS, str(user_id)))
+            held = next((c for c in mine if c.chat_id == chat.chat_id), None)
+            refused = None
+            if kind != chat.kind:
+                refused = Linking.WRONG_KIND
+            elif held == chat:
+                refused = Linking.ALREADY
+            elif held is None and len(mine) >= self.max_chats:
+                refused = Linking.LIMIT
+            if refused is not None:
+                result = Link(refused, user_id, kind)
+                return
+            previous = await pipe.hget(CHAT_TO_USER, str(chat.chat_id))
+            previous_user = None if previous is None else int(previous)
+            if previous_user == user_id:
+                previous_user = None
+            theirs: tuple[LinkedChat, ...] = ()
+            if previous_user is not None:
+                theirs = decode_chats(await pipe.hget(USER_CHATS, str(previous_user)))
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.delete(key)
-            replaced = _queue_link(
-                pipe, self._events, user_id, chat_id, old_chat=old_chat, previous_user=previous_user
-            )
-            # Linked already, to this chat or another, or not: the link the web app offered
-            # was used, and the user is linked now.
-            self._events.queue(pipe, "linked", user_id, "start")
-            result = Link(user_id, chat_id, replaced)
+            if previous_user is not None:
+                _queue_drop(pipe, self._events, previous_user, theirs, {chat.chat_id}, "relinked")
+            if held is not None:  # the same chat from another topic: it moves there
+                chats = tuple(chat if c.chat_id == chat.chat_id else c for c in mine)
+                pipe.hset(USER_CHATS, str(user_id), encode_chats(chats))
+                result = Link(Linking.MOVED, user_id, kind)
+                return
+            _queue_add(pipe, self._events, user_id, mine, chat, title)
+            status = Linking.LINKED if previous_user is None else Linking.RELINKED
+            result = Link(status, user_id, kind, previous_user)
 
-        await self._redis.transaction(consume, key, USER_TO_CHAT, CHAT_TO_USER)
+        await self._redis.transaction(consume, key, USER_CHATS, CHAT_TO_USER)
         return result
 
-    async def link(self, user_id: int, chat_id: int) -> None:
-        """Link `user_id` to `chat_id` without a deep link, replacing any earlier link of
-        either side: a group's link following it to its supergroup (and tests). That move is
-        no link event; a user the chat was linked to before loses it (`unlinked`, relinked)."""
+    async def link(self, user_id: int, chat: LinkedChat | int, *, title: str | None = None) -> None:
+        """Link `chat` to `user_id` without a token (tests, the bench, the demo): as `redeem`
+        would, but past the limit too and with no `linked` event (no user linked it). A bare
+        chat id is a private chat, or a group if negative."""
+        chat = _as_chat(chat)
 
         async def update(pipe: Pipeline) -> None:
-            previous_user = await pipe.hget(CHAT_TO_USER, str(chat_id))
-            old_chat = await pipe.hget(USER_TO_CHAT, str(user_id))
+            mine = decode_chats(await pipe.hget(USER_CHATS, str(user_id)))
+            previous = await pipe.hget(CHAT_TO_USER, str(chat.chat_id))
+            previous_user = None if previous is None else int(previous)
+            theirs: tuple[LinkedChat, ...] = ()
+            if previous_user is not None and previous_user != user_id:
+                theirs = decode_chats(await pipe.hget(USER_CHATS, str(previous_user)))
             pipe.multi()  # type: ignore[no-untyped-call]
-            _queue_link(
-                pipe, self._events, user_id, chat_id, old_chat=old_chat, previous_user=previous_user
-            )
+            if previous_user is not None and theirs:
+                _queue_drop(pipe, self._events, previous_user, theirs, {chat.chat_id}, "relinked")
+            if any(c.chat_id == chat.chat_id for c in mine):
+                chats = tuple(chat if c.chat_id == chat.chat_id else c for c in mine)
+                pipe.hset(USER_CHATS, str(user_id), encode_chats(chats))
+            else:
+                _queue_add(pipe, self._events, user_id, mine, chat, title, announce=False)
 
-        await self._redis.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
+        await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
+
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int | None:
+        """A group became a supergroup (a new chat id): its link, topic and title follow it,
+        with no link event (nothing changed for the user). Returns the user, or None."""
+        user_id: int | None = None
+
+        async def update(pipe: Pipeline) -> None:
+            nonlocal user_id
+            owner = await pipe.hget(CHAT_TO_USER, str(old_chat_id))
+            user_id = None if owner is None else int(owner)
+            if user_id is None:
+                return
+            mine = decode_chats(await pipe.hget(USER_CHATS, str(user_id)))
+            info = await pipe.hget(CHAT_INFO, str(old_chat_id))
+            chats = tuple(
+                replace(c, chat_id=new_chat_id) if c.chat_id == old_chat_id else c for c in mine
+            )
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(USER_CHATS, str(user_id), encode_chats(chats))
+            pipe.hdel(CHAT_TO_USER, str(old_chat_id))
+            pipe.hset(CHAT_TO_USER, str(new_chat_id), str(user_id))
+            pipe.hdel(CHAT_INFO, str(old_chat_id))
+            if info is not None:
+                pipe.hset(CHAT_INFO, str(new_chat_id), info)
+
+        await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
+        return user_id
 
     async def unlink_chat(self, chat_id: int, *, reason: Reason) -> int | None:
-        """Remove the link of `chat_id`, with an `unlinked` event for `reason`; returns the
-        user id that was linked, or None (nothing changed, no event)."""
-        return await self._unlink(CHAT_TO_USER, chat_id, reason)
-
-    async def unlink_user(self, user_id: int, *, reason: Reason) -> int | None:
-        """Remove the link of `user_id`, with an `unlinked` event for `reason`; returns the
-        chat id that was linked, or None (nothing changed, no event)."""
-        return await self._unlink(USER_TO_CHAT, user_id, reason)
-
-    async def _unlink(self, side: str, key: int, reason: Reason) -> int | None:
-        """Remove the link found under `key` in `side` (CHAT_TO_USER or USER_TO_CHAT); returns
-        the other end's id. Read and removed in one transaction: a link changed meanwhile
-        is never removed, nor reported, in its place."""
-        other: int | None = None
+        """Remove the link of `chat_id` (the user's other chats stay), with an `unlinked` event
+        for `reason`; returns the user id it was linked to, or None (nothing changed, no
+        event). Read and removed in one transaction: a link changed meanwhile is never
+        removed, nor reported, in its place."""
+        user_id: int | None = None
 
         async def update(pipe: Pipeline) -> None:
-            nonlocal other
-            raw = await pipe.hget(side, str(key))
-            other = int(raw) if raw is not None else None
+            nonlocal user_id
+            owner = await pipe.hget(CHAT_TO_USER, str(chat_id))
+            user_id = None if owner is None else int(owner)
+            mine: tuple[LinkedChat, ...] = ()
+            if owner is not None:
+                mine = decode_chats(await pipe.hget(USER_CHATS, owner))
             pipe.multi()  # type: ignore[no-untyped-call]
-            if other is not None:
-                user_id, chat_id = (other, key) if side == CHAT_TO_USER else (key, other)
-                queue_unlink(pipe, user_id, chat_id, events=self._events, reason=reason)
+            if user_id is not None:
+                _queue_drop(pipe, self._events, user_id, mine, {chat_id}, reason)
 
-        await self._redis.transaction(update, USER_TO_CHAT, CHAT_TO_USER)
-        return other
+        await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
+        return user_id
+
+    async def unlink_user(self, user_id: int, *, reason: Reason) -> tuple[LinkedChat, ...]:
+        """Remove every chat of `user_id`, each with an `unlinked` event for `reason`; returns
+        the chats removed (none: nothing changed, no event)."""
+        chats: tuple[LinkedChat, ...] = ()
+
+        async def update(pipe: Pipeline) -> None:
+            nonlocal chats
+            chats = decode_chats(await pipe.hget(USER_CHATS, str(user_id)))
+            pipe.multi()  # type: ignore[no-untyped-call]
+            queue_unlink_all(pipe, user_id, chats, events=self._events, reason=reason)
+
+        await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
+        return chats
 
     async def remember_bot_username(self, username: str) -> None:
         """Record the bot's @username so the publisher can build deep links without the token."""
         await self._redis.set(BOT_USERNAME, username)
 
 
-def queue_unlink(
+def queue_unlink_all(
     pipe: Pipeline | redis.client.Pipeline,
     user_id: int,
-    chat_id: int,
+    chats: tuple[LinkedChat, ...],
     *,
     events: LinkEvents,
     reason: Reason,
 ) -> None:
-    """Queue the removal of the link user_id <-> chat_id and its `unlinked` event (on a sync
-    or an async pipeline, after MULTI)."""
-    pipe.hdel(CHAT_TO_USER, str(chat_id))
-    pipe.hdel(USER_TO_CHAT, str(user_id))
+    """Queue the removal of all of `user_id`'s `chats` (read in the same WATCH) and an
+    `unlinked` event for each (on a sync or an async pipeline, after MULTI)."""
+    _queue_drop(pipe, events, user_id, chats, {chat.chat_id for chat in chats}, reason)
+
+
+def _queue_drop(  # noqa: PLR0917 - the parts of one change, read in one WATCH
+    pipe: Pipeline | redis.client.Pipeline,
+    events: LinkEvents,
+    user_id: int,
+    chats: tuple[LinkedChat, ...],
+    dropping: set[int],
+    reason: Reason,
+) -> None:
+    """Queue the removal of the chats in `dropping` from `user_id`'s `chats`, with an event
+    each; a user left with none loses the per-user state that goes with a link."""
+    kept = tuple(chat for chat in chats if chat.chat_id not in dropping)
+    for chat in chats:
+        if chat.chat_id in dropping:
+            pipe.hdel(CHAT_TO_USER, str(chat.chat_id))
+            pipe.hdel(CHAT_INFO, str(chat.chat_id))
+            events.queue(pipe, "unlinked", user_id, reason, chat=chat.kind, remaining=len(kept))
+    if kept:
+        pipe.hset(USER_CHATS, str(user_id), encode_chats(kept))
+        return
+    pipe.hdel(USER_CHATS, str(user_id))
     pipe.zrem(LINKED, str(user_id))
-    pipe.hdel(LAST_DELIVERY, str(user_id))  # per-user state goes with the link
-    events.queue(pipe, "unlinked", user_id, reason)
+    pipe.hdel(LAST_DELIVERY, str(user_id))
 
 
-def _queue_link(
+def _queue_add(  # noqa: PLR0917 - the parts of one change, read in one WATCH
     pipe: Pipeline,
     events: LinkEvents,
     user_id: int,
-    chat_id: int,
+    chats: tuple[LinkedChat, ...],
+    chat: LinkedChat,
+    title: str | None,
     *,
-    old_chat: bytes | str | None,
-    previous_user: bytes | str | None,
-) -> int | None:
-    """Queue the writes of a one-to-one link, dropping stale reverse entries of either side;
-    returns the user who lost the chat to `user_id`, if any: unlinked, with the event (reason
-    relinked). The user's own old chat just loses its link: the user stays linked."""
-    if old_chat is not None and int(old_chat) != chat_id:
-        pipe.hdel(CHAT_TO_USER, old_chat)
-    replaced = int(previous_user) if previous_user is not None else None
-    if replaced == user_id:
-        replaced = None
-    if replaced is not None:
-        queue_unlink(pipe, replaced, chat_id, events=events, reason="relinked")
-    pipe.hset(USER_TO_CHAT, str(user_id), str(chat_id))
-    pipe.hset(CHAT_TO_USER, str(chat_id), str(user_id))
-    pipe.zadd(LINKED, {str(user_id): int(time.time())})
-    return replaced
+    announce: bool = True,
+) -> None:
+    """Queue the writes that add `chat` to `user_id`'s `chats`, and its `linked` event unless
+    not `announce`d."""
+    queue_link(pipe, user_id, chats, chat, title=title)
+    if announce:
+        events.queue(pipe, "linked", user_id, "start", chat=chat.kind, remaining=len(chats) + 1)
+
+
+def queue_link(
+    pipe: Pipeline | redis.client.Pipeline,
+    user_id: int,
+    chats: tuple[LinkedChat, ...],
+    chat: LinkedChat,
+    *,
+    title: str | None = None,
+) -> None:
+    """Queue the registry's writes that add `chat` after `user_id`'s `chats` (what they have
+    now), with no link event: what a link stores, for a loader of many (the bench)."""
+    now = int(time.time())
+    info: dict[str, object] = {"at": now}
+    if title:
+        info["title"] = title
+    pipe.hset(USER_CHATS, str(user_id), encode_chats((*chats, chat)))
+    pipe.hset(CHAT_TO_USER, str(chat.chat_id), str(user_id))
+    pipe.hset(
+        CHAT_INFO, str(chat.chat_id), json.dumps(info, ensure_ascii=False, separators=(",", ":"))
+    )
+    pipe.zadd(LINKED, {str(user_id): now}, nx=True)  # since the first link
+
+
+def _as_chat(chat: LinkedChat | int) -> LinkedChat:
+    """A bare chat id (tests, the bench) is a private chat, or a group if negative."""
+    if isinstance(chat, int):
+        return LinkedChat(chat, "private" if chat > 0 else "group")
+    return chat
+
+
+def _token(raw: bytes | str | None) -> Token | None:
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    user, _, kind = text.partition(":")
+    try:
+        return Token(int(user), _kind(kind or "private"))
+    except (ValueError, KeyError):
+        return None
+
+
+def _kind(name: str) -> ChatKind:
+    if name not in KINDS:
+        raise KeyError(name)
+    return name
+
+
+def _described(chat: LinkedChat, info: bytes | str | None) -> ChatInfo:
+    try:
+        data = json.loads(info) if info is not None else {}
+    except ValueError:
+        data = {}
+    title = data.get("title")
+    return ChatInfo(chat, str(title) if title else None, float(data.get("at") or 0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -20,8 +20,9 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.notification import Memory, Notification, Outcome, Result, Target
+from bot.notification import LinkedChat, Memory, Notification, Outcome, Reached, Result, Target
 from bot.sources.reconnect import Outage, OutageTooLong, backoff_delay
+from bot.store.link_events import Reason
 from bot.store.registry import ChatRegistry
 from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of
 from bot.telegram.pacing import Pacer
@@ -83,35 +84,91 @@ class Delivery:
         self._paid_broadcast = paid_broadcast
 
     async def deliver(self, notification: Notification, target: Target) -> Result:
-        """Deliver one notification to `target.chat_id`, the chat linked to its user (read by
-        the caller with whatever else it reads before the send), or edit or delete what was
-        sent for its id (`target.memory`), and return the final outcome with the ids of the
-        messages it left in the chat."""
+        """Deliver one notification to the chats linked to its user (`target.chats`, read by
+        the caller with whatever else it reads before the send; narrowed by the notification's
+        `chats`), or edit or delete what was sent for its id in each chat (`target.memory`).
+        The chats are served side by side, each paced on its own; the result has each chat's
+        outcome and the ids of the messages left in it, and is done (sent, edited, deleted)
+        when it was done in one chat at least."""
+        user_id = notification.user_id
         if notification.op == "send":
-            if target.chat_id is None:
-                return Result(Outcome.UNLINKED, "no chat linked")
+            chats = tuple(c for c in target.chats if c.wanted(notification.chats))
+            if not chats:
+                wanted = "" if notification.chats == "all" else f" {notification.chats}"
+                return Result(Outcome.UNLINKED, f"no{wanted} chat linked")
             calls = compose(notification, target.action_key, target.mute)
-            result = await self._run(notification.user_id, target.chat_id, calls, target)
-            return _with_kinds(result, kinds_of(calls))
-        memory = target.memory
-        if memory is None or memory.user_id != notification.user_id:
+            kinds = kinds_of(calls)
+            # A mute button mutes it for the user, in all chats: not for a group's members.
+            shared = calls if target.mute is None else compose(notification, target.action_key)
+            runs = [
+                self._send_to(
+                    notification, chat, calls if chat.kind == "private" else shared, kinds, target
+                )
+                for chat in chats
+            ]
+            return _combined(await _together(runs), Outcome.SENT)
+        memories = target.memory
+        if not memories or memories[0].user_id != user_id:
             return Result(Outcome.NOT_FOUND, "nothing sent for this id is remembered")
+        where = {chat.chat_id: chat for chat in target.chats}
+        runs = [
+            self._change(notification, memory, where.get(memory.chat_id), target)
+            for memory in memories
+        ]
+        done = Outcome.DELETED if notification.op == "delete" else Outcome.EDITED
+        return _combined(await _together(runs), done)
+
+    async def _send_to(
+        self,
+        notification: Notification,
+        chat: LinkedChat,
+        calls: list[Call],
+        kinds: tuple[str, ...],
+        target: Target,
+    ) -> Reached:
+        calls = _in_topic(calls, notification, chat)
+        result = _with_kinds(
+            await self._run(notification.user_id, chat.chat_id, calls, target), kinds
+        )
+        memory = None
+        if result.message_ids and notification.user_id is not None and result.chat_id is not None:
+            memory = Memory(
+                notification.user_id, result.chat_id, result.message_ids, result.kinds, time.time()
+            )
+        return Reached(chat, result, memory)
+
+    async def _change(
+        self,
+        notification: Notification,
+        memory: Memory,
+        chat: LinkedChat | None,
+        target: Target,
+    ) -> Reached:
+        """Edit or delete what one chat shows for the id. A chat unlinked since is changed all
+        the same: the messages are the user's."""
+        chat = chat or LinkedChat(memory.chat_id, "private" if memory.chat_id > 0 else "group")
         if notification.op == "delete":
             result = await self._run(memory.user_id, memory.chat_id, compose_delete(memory), target)
-            done = Outcome.DELETED
-        else:
-            try:
-                calls = compose_edit(notification, memory, target.action_key)
-            except ValueError as exc:
-                return Result(Outcome.FAILED, str(exc))
-            result = await self._run(memory.user_id, memory.chat_id, calls, target)
-            if memory.kinds[0] == "media":  # the photo or document stays, unchanged
-                result = replace(result, message_ids=(memory.message_ids[0], *result.message_ids))
-            result = _with_kinds(result, _edited_kinds(memory, calls))
-            done = Outcome.EDITED
-        if result.outcome is Outcome.SENT:
-            result = replace(result, outcome=done)
-        return result
+            kept = None if result.outcome is Outcome.SENT else memory
+            return Reached(chat, _done_as(result, Outcome.DELETED), kept)
+        try:
+            calls = _in_topic(
+                compose_edit(notification, memory, target.action_key), notification, chat
+            )
+        except ValueError as exc:
+            return Reached(chat, Result(Outcome.FAILED, str(exc)), memory)
+        result = await self._run(memory.user_id, memory.chat_id, calls, target)
+        if memory.kinds[0] == "media":  # the photo or document stays, unchanged
+            result = replace(result, message_ids=(memory.message_ids[0], *result.message_ids))
+        result = _with_kinds(result, _edited_kinds(memory, calls))
+        if result.outcome is not Outcome.SENT:
+            return Reached(chat, result, memory)
+        edited = replace(
+            memory, message_ids=result.message_ids, kinds=result.kinds, sent_at=time.time()
+        )
+        if result.chat_id is not None:
+            edited = replace(edited, chat_id=result.chat_id)
+        return Reached(chat, _done_as(result, Outcome.EDITED), edited)
 
     async def _run(
         self, user_id: int | None, chat_id: int, calls: list[Call], target: Target
@@ -210,8 +267,8 @@ class Delivery:
             old_chat_id=send.chat_id,
             new_chat_id=exc.new_chat_id,
         )
-        send.chat_id = exc.new_chat_id
-        await self._update_link(self._registry.link(send.user_id, send.chat_id))
+        old_chat_id, send.chat_id = send.chat_id, exc.new_chat_id
+        await self._update_link(self._registry.move_chat(old_chat_id, send.chat_id))
 
     async def _token_rejected(self, exc: InvalidToken) -> None:
         """Telegram refused the bot token (revoked in @BotFather?). No notification is at
@@ -230,11 +287,14 @@ class Delivery:
         await self._telegram.wait_up()  # no deadline: a restart ends this, not a timer
         self._token_rejected_logged = False
 
-    async def _refused(self, send: _Send, call: Call, exc: TelegramError, attempt: int) -> Result:
+    async def _refused(  # noqa: PLR0911 - one answer per Telegram refusal: the policy in one place
+        self, send: _Send, call: Call, exc: TelegramError, attempt: int
+    ) -> Result:
         """Telegram said no for good: the same request would fail the same way. For an edit
         or a delete, some of these mean it is done already, or cannot be done."""
-        if isinstance(exc, Forbidden):  # blocked, deactivated, kicked
-            await self._update_link(self._registry.unlink_chat(send.chat_id, reason="blocked"))
+        if isinstance(exc, Forbidden):  # blocked, deactivated; kicked from a group or channel
+            why: Reason = "blocked" if send.chat_id > 0 else "removed"
+            await self._update_link(self._registry.unlink_chat(send.chat_id, reason=why))
             return Result(Outcome.BLOCKED, exc.message, attempt)
         text = exc.message.lower()
         if "message is not modified" in text:  # the edit asks for what it shows already
@@ -245,6 +305,10 @@ class Delivery:
             if "can't be deleted" in text:
                 reason = f"{exc.message} (Telegram lets a bot delete a message for 48 hours)"
                 return Result(Outcome.FAILED, reason, attempt)
+        if "thread not found" in text:  # a topic deleted since the group was linked from it
+            reason = f"{exc.message} (deleted? link the group again from a topic, or without one)"
+            log.warning("chat_topic_gone", user_id=send.user_id, chat_id=send.chat_id)
+            return Result(Outcome.FAILED, reason, attempt)
         if call.method.startswith("edit") and "not found" in text:
             return Result(Outcome.NOT_FOUND, f"{exc.message} (deleted in the chat?)", attempt)
         return Result(Outcome.FAILED, exc.message, attempt)
@@ -292,6 +356,79 @@ class Delivery:
             await change
         except RedisError as exc:
             log.warning("link_update_failed", error=str(exc) or type(exc).__name__)
+
+
+# When no chat got it, the outcome of the chat that tells the most: a failure that may pass
+# before a blocked chat; "unlinked" only when every chat was.
+_FAILURES = (
+    Outcome.FAILED,
+    Outcome.EXPIRED,
+    Outcome.NOT_FOUND,
+    Outcome.BLOCKED,
+)
+
+
+async def _together(runs: Sequence[Awaitable[Reached]]) -> list[Reached]:
+    if len(runs) == 1:
+        return [await runs[0]]  # the common case: no gather's tasks
+    return list(await asyncio.gather(*runs))
+
+
+def _combined(reached: list[Reached], done: Outcome) -> Result:
+    """One result for a delivery to several chats: done if done in one at least (the others'
+    outcomes are in `chats`, each logged), else the most telling failure."""
+    if len(reached) == 1:
+        return replace(reached[0].result, chats=(reached[0],))
+    outcomes = [r.result.outcome for r in reached]
+    if done in outcomes:
+        outcome = done
+    else:
+        outcome = next((o for o in _FAILURES if o in outcomes), outcomes[0])
+    for part in reached:
+        if part.result.outcome is not done:
+            log.warning(
+                "chat_not_reached",
+                kind=part.chat.kind,
+                outcome=part.result.outcome.value,
+                reason=part.result.reason,
+            )
+    reasons = [
+        f"{r.chat.kind}: {r.result.reason}"
+        for r in reached
+        if r.result.outcome is not done and r.result.reason
+    ]
+    return Result(
+        outcome,
+        "; ".join(reasons) or None,
+        sum(r.result.attempts for r in reached),
+        tuple(i for r in reached for i in r.result.message_ids),
+        chats=tuple(reached),
+    )
+
+
+def _done_as(result: Result, done: Outcome) -> Result:
+    return replace(result, outcome=done) if result.outcome is Outcome.SENT else result
+
+
+def _in_topic(calls: list[Call], notification: Notification, chat: LinkedChat) -> list[Call]:
+    """The calls with the topic of the chat's link: a notification's own thread_id wins; a
+    channel has none."""
+    thread = notification.thread_id if notification.thread_id is not None else chat.thread_id
+    if chat.kind == "channel":
+        thread = None
+    sends = [call for call in calls if call.method.startswith("send")]
+    if all(call.params.get("message_thread_id") == thread for call in sends):
+        return calls
+    changed = []
+    for call in calls:
+        if not call.method.startswith("send"):
+            changed.append(call)
+            continue
+        params = {k: v for k, v in call.params.items() if k != "message_thread_id"}
+        if thread is not None:
+            params["message_thread_id"] = thread
+        changed.append(Call(call.method, params))
+    return changed
 
 
 def _with_kinds(result: Result, kinds: tuple[str, ...]) -> Result:

@@ -17,7 +17,14 @@ from config.settings import ConfigError, Settings
 log = structlog.get_logger(__name__)
 
 POLL_TIMEOUT = 10  # seconds a getUpdates long poll stays open: one request per 10 s when idle
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # messages, and button taps
+# Messages, button taps, the bot added to or removed from a chat, and channel posts (a channel
+# is linked by posting its token there).
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+    Update.CHANNEL_POST,
+]
 CONFLICT_LOG_EVERY = 60.0  # seconds: one clear line, not one per retry
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import redis
 
 from bot.store.client import priority_streams
-from bot.store.registry import USER_TO_CHAT
+from bot.store.registry import USER_CHATS
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.benchkit import LIFTED, BotProcess, bot_env, link_users
 
@@ -151,7 +151,7 @@ def _fan_out(
 ) -> None:
     """Every linked user gets one notification: as that many single stream notifications, then
     as one fan-out entry (`audience: all`), each from a fresh bot with limits lifted."""
-    count = int(client.hlen(USER_TO_CHAT))
+    count = int(client.hlen(USER_CHATS))
     figures.recipients = count
 
     def singles(stream: str, tag: str) -> None:

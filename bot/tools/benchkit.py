@@ -14,7 +14,8 @@ import time
 
 import redis
 
-from bot.store.registry import CHAT_TO_USER, USER_TO_CHAT
+from bot.notification import LinkedChat
+from bot.store.registry import queue_link
 from bot.testing import FakeTelegram
 
 CHAT_BASE = 1_000_000  # chat id = CHAT_BASE + user id
@@ -100,8 +101,10 @@ def link_users(client: redis.Redis, telegram: FakeTelegram, users: int, *, first
     """Link users `first`..`users` to chats CHAT_BASE + user, in Redis and in the emulator."""
     for start in range(first, users + 1, LINK_CHUNK):
         chunk = range(start, min(start + LINK_CHUNK, users + 1))
-        client.hset(USER_TO_CHAT, mapping={str(user): str(CHAT_BASE + user) for user in chunk})
-        client.hset(CHAT_TO_USER, mapping={str(CHAT_BASE + user): str(user) for user in chunk})
+        with client.pipeline(transaction=False) as pipe:
+            for user in chunk:
+                queue_link(pipe, user, (), LinkedChat(CHAT_BASE + user))  # what a link stores
+            pipe.execute()
         for user in chunk:
             telegram.add_chat(CHAT_BASE + user)
 

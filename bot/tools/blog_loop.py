@@ -9,7 +9,8 @@ import json
 import redis.asyncio
 from telegram import Bot
 
-from bot.store.registry import USER_TO_CHAT
+from bot.notification import decode_chats
+from bot.store.registry import USER_CHATS
 from config.settings import load_settings
 
 
@@ -26,8 +27,8 @@ async def main() -> None:
             if message is None:
                 continue
             data = json.loads(message["data"])
-            chat_id = await client.hget(USER_TO_CHAT, str(data["user_id"]))
-            await bot.send_message(chat_id=int(chat_id or 0), text=data["message"])
+            chats = decode_chats(await client.hget(USER_CHATS, str(data["user_id"])))
+            await bot.send_message(chat_id=chats[0].chat_id if chats else 0, text=data["message"])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from bot.chat.admin import PRIVATE_ONLY_REPLY, REFUSAL
 from bot.chat.menus import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from bot.chat.user import HELP
-from bot.notification import Outcome
+from bot.notification import LinkedChat, Outcome
 from bot.store.counters import all_time
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits, SentMessage
@@ -171,13 +171,19 @@ async def test_users_whois_link_and_unlink(
     )
     await wait_sent(telegram, chat_id=9042, predicate=lambda m: m.text == "hi")
     await eventually(lambda: bot.bot.stats.outcomes[Outcome.SENT] == 1)
+    shop = LinkedChat(-1009042, "group", 7)
+    await bot.bot.registry.link(42, shop, title="Shop <desk>")
 
     users = await ask(telegram, ADMIN, "/users")
     assert "page 1 of 1 (3)" in users
-    assert all(f"{9000 + u}" in users for u in (41, 42, 43))
+    assert all(f"private {9000 + u}" in users for u in (41, 42, 43))
+    assert "private 9042, group -1009042#7" in users
+    assert "3 linked users, 4 chats" in await ask(telegram, ADMIN, "/stats")
 
     whois = await ask(telegram, ADMIN, "/whois 42")
-    assert "User 42: chat 9042, linked" in whois
+    assert "User 42: 2 chats, linked since" in whois
+    assert "• private 9042, linked" in whois
+    assert "• group -1009042, “Shop <desk>”, topic 7, linked" in whois
     assert "Last delivery" in whois
     assert whois.endswith(": sent.")
     assert "is not linked" in await ask(telegram, ADMIN, "/whois 77")
@@ -186,9 +192,11 @@ async def test_users_whois_link_and_unlink(
     assert link.startswith("https://t.me/notify_demo_bot?start=")
     telegram.user_says(9077, f"/start {token_of(link)}")
     await wait_sent(telegram, chat_id=9077)
-    assert await ChatRegistry(redis_client).chat_for(77) == 9077
+    assert [c.chat_id for c in await ChatRegistry(redis_client).chats_for(77)] == [9077]
 
-    assert await ask(telegram, ADMIN, "/unlink 42") == "Unlinked user 42 (chat 9042)."
+    assert await ask(telegram, ADMIN, "/unlink 42") == (
+        "Unlinked user 42 (chat 9042, chat -1009042)."
+    )
     assert await ask(telegram, ADMIN, "/unlink 42") == "User 42 was not linked."
 
 
@@ -211,7 +219,8 @@ async def test_send_goes_through_the_pipeline_and_reports_the_outcome(
         ("/whois", "Usage: /whois USER_ID"),
         ("/whois x", "Usage: /whois USER_ID"),
         ("/users zero", "Usage: /users [page]"),
-        ("/link", "Usage: /link USER_ID"),
+        ("/link", "Usage: /link USER_ID [group|channel]"),
+        ("/link 42 forum", "Usage: /link USER_ID [group|channel]"),
         ("/retry", "Usage: /retry ID|all"),
         ("/retry 99-99-99", "Usage: /retry ID|all, with an ID from /deadletters"),
         ("/deadletters 500", "Usage: /deadletters [n], n from 1 to 50"),

@@ -26,9 +26,10 @@ from telegram import Message as TelegramMessage
 from bot.chat import i18n
 from bot.chat.actions import EXPIRED
 from bot.chat.i18n import LANGUAGE_NAMES, LANGUAGES, N_, NP_, gettext, language_of, pick
+from bot.chat.linking import BAD_LINK, HOW_TO_LINK, LINKED, NOT_LINKED, UNLINKED
 from bot.chat.menus import PUBLIC_COMMANDS
 from bot.chat.throttle import SLOW_DOWN
-from bot.chat.user import BAD_LINK, HELP, HOW_TO_LINK, LINKED, NOT_LINKED, UNLINKED
+from bot.chat.user import HELP
 from bot.publisher import AsyncPublisher
 from bot.testing import FakeTelegram
 from config.settings import Settings

@@ -122,6 +122,9 @@ def test_both_formats_render_one_line_per_event(fmt: str) -> None:
         '{"text": "/start\\tTOKEN"}',
         "/start@notify_bot TOKEN",
         "https%3A%2F%2Ft.me%2Fbot%3Fstart%3DTOKEN",
+        "https://t.me/notify_bot?startgroup=TOKEN",
+        "Update(channel_post=Message(text='/link TOKEN'))",
+        "text=%2Flink+TOKEN&chat_id=-1001",
     ],
 )
 def test_deep_link_tokens_are_scrubbed_from_log_lines(line: str) -> None:

@@ -166,7 +166,12 @@ async def test_webhook_mode_takes_updates_only_with_the_secret_header(
         # Registered with Telegram, with the secret every instance derives from the token.
         assert telegram.webhook["url"] == WEBHOOK
         assert telegram.webhook["secret_token"] == config.webhook_secret_token
-        assert telegram.webhook["allowed_updates"] == ["message", "callback_query"]
+        assert telegram.webhook["allowed_updates"] == [
+            "message",
+            "callback_query",
+            "my_chat_member",
+            "channel_post",
+        ]
         telegram.route_webhooks_to(url_of(running, ""))  # the platform's router
 
         await link_chat(telegram, redis_client, user_id=42, chat_id=9001)

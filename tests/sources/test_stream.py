@@ -197,7 +197,7 @@ async def test_every_final_outcome_publishes_a_receipt(
 ) -> None:
     await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
     await link_chat(telegram, redis_client, user_id=43, chat_id=9002)
-    telegram.block(9002)
+    telegram.block(9002, notify=False)  # only the 403 tells
     channel = settings.notification_channel
     plain_publish(settings.redis_url, channel, {"user_id": 42, "message": "hi", "id": "a"})
     [sent] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "hi")
@@ -206,6 +206,7 @@ async def test_every_final_outcome_publishes_a_receipt(
         "user_id": 42,
         "status": "sent",
         "message_ids": [sent.message_id],
+        "chats": [{"chat": "private", "status": "sent", "message_ids": [sent.message_id]}],
     }
     plain_publish(settings.redis_url, channel, {"user_id": 7, "message": "hi"})
     assert await next_json(receipts) == {
@@ -220,6 +221,14 @@ async def test_every_final_outcome_publishes_a_receipt(
         "user_id": 43,
         "status": "blocked",
         "message_ids": [],
+        "chats": [
+            {
+                "chat": "private",
+                "status": "blocked",
+                "message_ids": [],
+                "reason": "Forbidden: bot was blocked by the user",
+            }
+        ],
     }
     plain_publish(settings.redis_url, channel, "garbage")
     assert await next_json(receipts) == {
@@ -235,6 +244,9 @@ async def test_every_final_outcome_publishes_a_receipt(
         "user_id": 44,
         "status": "failed",
         "message_ids": [],
+        "chats": [
+            {"chat": "private", "status": "failed", "message_ids": [], "reason": "Chat not found"}
+        ],
     }
 
 

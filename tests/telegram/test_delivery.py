@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio
 
 from bot.formatting.entities import utf16_len
-from bot.notification import Notification, Outcome, Result, Target
+from bot.notification import LinkedChat, Notification, Outcome, Result, Target
 from bot.store.registry import ChatRegistry
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, Pacer
@@ -56,8 +56,8 @@ def deliver(delivery: Delivery, registry: ChatRegistry) -> Deliver:
 
     async def send(notification: Notification) -> Result:
         assert notification.user_id is not None
-        chat_id = await registry.chat_for(notification.user_id)
-        return await delivery.deliver(notification, Target(chat_id))
+        chats = await registry.chats_for(notification.user_id)
+        return await delivery.deliver(notification, Target(chats))
 
     return send
 
@@ -94,7 +94,7 @@ async def test_a_user_who_blocked_the_bot_is_unlinked_without_retry(
     assert result.outcome == Outcome.BLOCKED
     assert result.reason == "Forbidden: bot was blocked by the user"
     assert len(telegram.calls_to("sendMessage")) == 1
-    assert await registry.chat_for(42) is None
+    assert await registry.chats_for(42) == ()
 
 
 async def test_flood_control_waits_retry_after_then_sends_and_pauses_every_chat(
@@ -181,7 +181,7 @@ async def test_a_migrated_group_is_followed_and_the_mapping_updated(
     )
     assert (await deliver(NOTE)).outcome == Outcome.SENT
     assert [m.chat_id for m in telegram.sent] == [-1001234567890]
-    assert await registry.chat_for(42) == -1001234567890
+    assert [c.chat_id for c in await registry.chats_for(42)] == [-1001234567890]
 
 
 async def test_a_chain_of_migrations_is_cut_short(
@@ -224,6 +224,6 @@ async def test_paid_broadcast_sets_the_flag(
     delivery = Delivery(
         sender, registry, pacer, telegram=telegram_outage(sender), paid_broadcast=True
     )
-    await delivery.deliver(NOTE, Target(linked))
+    await delivery.deliver(NOTE, Target((LinkedChat(linked),)))
     [sent] = telegram.sent
     assert sent.params["allow_paid_broadcast"] in ("true", "True", True)

@@ -1,0 +1,208 @@
+"""End to end against the emulator: linking a group through its startgroup link (its
+administrators only), a channel by posting its token, a forum topic; the refusals; and the link
+going when the bot is removed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio
+from structlog.testing import capture_logs
+
+from bot.chat.linking import (
+    ADMINS_ONLY_LINK,
+    ADMINS_ONLY_STOP,
+    FOR_A_GROUP,
+    FOR_PRIVATE,
+    LIMIT,
+    LINKED_CHANNEL,
+    LINKED_GROUP,
+    LINKED_TOPIC,
+    UNLINKED_GROUP,
+)
+from bot.chat.preferences import IN_PRIVATE
+from bot.notification import LinkedChat
+from bot.publisher import AsyncPublisher
+from bot.store.registry import ChatRegistry
+from bot.testing import FakeTelegram
+from config.settings import Settings
+from tests.conftest import RunningBot, start_bot
+from tests.helpers import eventually, publish, receipt_for, reply_to, token_of, wait_sent
+
+USER = 42
+ADMIN = 7  # an administrator of the groups and channels here
+MEMBER = 8  # a member who is none
+GROUP = -1001000000501
+FORUM = -1001000000502
+CHANNEL = -1001000000503
+BOT = "notify_demo_bot"
+
+
+async def _group_token(client: redis.asyncio.Redis) -> str:
+    link = await AsyncPublisher(client).create_link(USER, group=True)
+    assert link.startswith(f"https://t.me/{BOT}?startgroup=")
+    return token_of(link)
+
+
+async def _said_in(telegram: FakeTelegram, chat_id: int, count: int) -> str:
+    """The text of the bot's `count`th message in `chat_id`."""
+    return (await wait_sent(telegram, chat_id=chat_id, count=count))[-1].text
+
+
+async def _link_events(client: redis.asyncio.Redis, settings: Settings) -> list[tuple[str, ...]]:
+    entries: Any = await client.xrange(settings.link_events_stream)
+    events = [json.loads(fields[b"payload"]) for _id, fields in entries]
+    return [(e["type"], e["reason"], e["chat"]) for e in events]
+
+
+async def test_a_group_is_linked_by_its_administrator_and_unlinked_when_the_bot_is_removed(
+    telegram: FakeTelegram,
+    running_bot: RunningBot,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    registry = running_bot.bot.registry
+    telegram.add_group(
+        GROUP, title="Shop", chat_type="supergroup", creator=ADMIN, members=(MEMBER,)
+    )
+    token = await _group_token(redis_client)
+
+    # A member who is no administrator opens the link: the bot joins, but links nothing.
+    with capture_logs() as logs:
+        telegram.add_bot(GROUP, by=MEMBER, start=token)
+        assert await _said_in(telegram, GROUP, 1) == ADMINS_ONLY_LINK
+    assert await registry.chats_for(USER) == ()
+    assert [e["reason"] for e in logs if e["event"] == "link_rejected"] == [
+        "not a group administrator"
+    ]
+
+    # The administrator sends the same /start (what the link sends): linked, token used.
+    telegram.user_says(ADMIN, f"/start@{BOT} {token}", chat=GROUP)
+    assert await _said_in(telegram, GROUP, 2) == LINKED_GROUP
+    assert await registry.chats_for(USER) == (LinkedChat(GROUP, "group"),)
+    (info,) = await registry.described(await registry.chats_for(USER))
+    assert info.title == "Shop"
+
+    publish(settings, user_id=USER, message="order 17 is paid")
+    await wait_sent(telegram, chat_id=GROUP, predicate=lambda m: m.text == "order 17 is paid")
+
+    telegram.user_says(MEMBER, f"/stop@{BOT}", chat=GROUP)
+    assert await _said_in(telegram, GROUP, 4) == ADMINS_ONLY_STOP
+    assert await registry.chats_for(USER) != ()
+
+    telegram.remove_bot(GROUP, by=ADMIN)
+    await eventually(lambda: _no_chats(registry))
+    assert await _link_events(redis_client, settings) == [
+        ("linked", "start", "group"),
+        ("unlinked", "removed", "group"),
+    ]
+
+
+async def _no_chats(registry: ChatRegistry) -> bool:
+    return await registry.chats_for(USER) == ()
+
+
+async def test_an_administrator_stops_a_group_and_tokens_of_another_kind_are_refused(
+    telegram: FakeTelegram,
+    running_bot: RunningBot,
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    registry = running_bot.bot.registry
+    chat = telegram.add_group(GROUP, chat_type="supergroup", creator=ADMIN, bot_status="member")
+    private = token_of(await AsyncPublisher(redis_client).create_link(USER))
+    group = await _group_token(redis_client)
+
+    reply = await reply_to(telegram, ADMIN, f"/start@{BOT} {private}", chat=chat)
+    assert reply.text == FOR_PRIVATE
+    assert (await reply_to(telegram, 4242, f"/start {group}")).text == FOR_A_GROUP
+    assert await registry.chats_for(USER) == ()
+
+    telegram.user_says(ADMIN, f"/start@{BOT} {group}", chat=GROUP)
+    assert await _said_in(telegram, GROUP, 2) == LINKED_GROUP
+    # The user's preferences are theirs: not changed by whoever is in a group of theirs.
+    telegram.user_says(ADMIN, f"/settings@{BOT}", chat=GROUP)
+    assert await _said_in(telegram, GROUP, 3) == IN_PRIVATE
+    telegram.user_says(ADMIN, f"/stop@{BOT}", chat=GROUP)
+    assert await _said_in(telegram, GROUP, 4) == UNLINKED_GROUP
+    assert await registry.chats_for(USER) == ()
+
+
+async def test_a_chat_past_the_limit_is_refused_with_how_to_free_one(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    bot = await start_bot(settings.model_copy(update={"max_chats_per_user": 2}))
+    try:
+        await bot.bot.registry.link(USER, 4201)
+        await bot.bot.registry.link(USER, LinkedChat(CHANNEL, "channel"))
+        token = token_of(await AsyncPublisher(redis_client).create_link(USER))
+
+        reply = await reply_to(telegram, 4203, f"/start {token}")
+
+        assert reply.text == LIMIT.format(limit=2)
+        assert [c.chat_id for c in await bot.bot.registry.chats_for(USER)] == [4201, CHANNEL]
+    finally:
+        await bot.shutdown()
+
+
+async def test_a_channel_is_linked_by_posting_its_token_which_the_bot_deletes(
+    telegram: FakeTelegram,
+    running_bot: RunningBot,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    registry = running_bot.bot.registry
+    publisher = AsyncPublisher(redis_client)
+    # Where the bot is a subscriber only: it can neither delete the post nor write.
+    telegram.add_channel(CHANNEL - 1, creator=ADMIN, bot_status="member")
+    token = await publisher.create_link_token(USER, kind="channel")
+    with capture_logs() as logs:
+        telegram.channel_post(CHANNEL - 1, f"/link {token}")
+        await eventually(lambda: any(e["event"] == "link_rejected" for e in logs))
+    assert await registry.chats_for(USER) == ()
+    assert not [m for m in telegram.sent if m.chat_id == CHANNEL - 1]
+
+    telegram.add_channel(CHANNEL, title="Status", creator=ADMIN)
+    post = telegram.channel_post(CHANNEL, f"/link {token}")["channel_post"]
+
+    assert await _said_in(telegram, CHANNEL, 1) == LINKED_CHANNEL
+    assert (CHANNEL, post["message_id"]) in telegram.deleted  # the token is not left readable
+    assert await registry.chats_for(USER) == (LinkedChat(CHANNEL, "channel"),)
+    publish(settings, user_id=USER, message="all systems go")
+    await wait_sent(telegram, chat_id=CHANNEL, predicate=lambda m: m.text == "all systems go")
+
+
+async def test_a_forum_topic_gets_its_groups_notifications_until_it_is_deleted(
+    telegram: FakeTelegram,
+    running_bot: RunningBot,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: object,
+) -> None:
+    registry = running_bot.bot.registry
+    telegram.add_group(FORUM, chat_type="supergroup", creator=ADMIN, bot_status="member")
+    orders = telegram.add_topic(FORUM, name="Orders")
+    other = telegram.add_topic(FORUM, name="Other")
+    token = await _group_token(redis_client)
+
+    telegram.user_says(ADMIN, f"/start@{BOT} {token}", chat=FORUM, thread_id=orders)
+    (reply,) = await wait_sent(telegram, chat_id=FORUM)
+    assert reply.text == LINKED_TOPIC
+    assert reply.params.get("message_thread_id") in (orders, str(orders))
+    assert await registry.chats_for(USER) == (LinkedChat(FORUM, "group", orders),)
+
+    publish(settings, user_id=USER, message="into the topic")
+    publish(settings, user_id=USER, message="elsewhere", thread_id=other)
+    sent = await wait_sent(telegram, chat_id=FORUM, count=3)
+    assert [(m.text, int(m.params["message_thread_id"])) for m in sent[1:]] == [
+        ("into the topic", orders),
+        ("elsewhere", other),  # a notification's own thread_id wins
+    ]
+
+    telegram.delete_topic(FORUM, orders)
+    with capture_logs() as logs:
+        publish(settings, user_id=USER, message="nowhere to go")
+        failed = await receipt_for(receipts, "failed")  # type: ignore[arg-type]
+    assert "deleted? link the group again" in failed["chats"][0]["reason"]
+    assert any(e["event"] == "chat_topic_gone" for e in logs)
+    assert await registry.chats_for(USER) == (LinkedChat(FORUM, "group", orders),)
