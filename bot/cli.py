@@ -522,6 +522,8 @@ def _migrate(args: argparse.Namespace) -> int:
         client = Redis.from_url(settings.redis_url)
         try:
             kept, dropped = schema.roll_back(client)
+        except schema.BotsRunning as exc:
+            return _fail(f"error: {exc}")
         finally:
             client.close()
         print(f"schema 1: {kept} users keep their oldest chat; {dropped} other chats unlinked")

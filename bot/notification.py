@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -475,10 +475,10 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class LinkedChat:
+class LinkedChat(NamedTuple):
     """One chat of a user: where notifications go (a forum topic's thread id, if linked from
-    one) and what kind of chat it is (what a notification's `chats` narrows by)."""
+    one) and what kind of chat it is (what a notification's `chats` narrows by). A tuple: one
+    is made for every chat of every notification's user."""
 
     chat_id: int
     kind: ChatKind = "private"
@@ -528,8 +528,7 @@ class Result:
     chats: tuple[Reached, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Reached:
+class Reached(NamedTuple):
     """One chat's part of a delivery: the chat, what happened there, and what to remember of
     its messages for a later edit or delete of the id (None: nothing)."""
 

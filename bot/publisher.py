@@ -254,6 +254,9 @@ class ActionEvent:
     message_id: int | None
     at: str  # ISO 8601, UTC
     entry_id: str  # the stream entry
+    # The kind of chat tapped in: "private" (the user), or "group" (anyone in it: a group of
+    # the user's, so their action too?). Channels get no action buttons.
+    chat: str = "private"
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> ActionEvent | None:
@@ -267,6 +270,7 @@ class ActionEvent:
                 message_id=data.get("message_id"),
                 at=str(data["at"]),
                 entry_id=as_text(entry_id),
+                chat=str(data.get("chat", "private")),
             )
         except (TypeError, ValueError, KeyError):
             return None  # not an event of ours: skipped (and acknowledged)
@@ -620,7 +624,7 @@ class Publisher(_Destinations[redis.Redis]):
         return deep_link(username, token, group=group)
 
     def create_link_token(
-        self, user_id: int, *, kind: ChatKind = "channel", ttl: int = DEFAULT_LINK_TTL
+        self, user_id: int, *, kind: ChatKind, ttl: int = DEFAULT_LINK_TTL
     ) -> str:
         """A single-use token that links a chat of `kind` to `user_id`; for a channel, an
         administrator posts `/link <token>` in it (the bot, an administrator there, deletes
@@ -794,7 +798,7 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
         return deep_link(username, token, group=group)
 
     async def create_link_token(
-        self, user_id: int, *, kind: ChatKind = "channel", ttl: int = DEFAULT_LINK_TTL
+        self, user_id: int, *, kind: ChatKind, ttl: int = DEFAULT_LINK_TTL
     ) -> str:
         """Publisher.create_link_token."""
         return await self._registry().create_link_token(user_id, ttl, kind)

@@ -4,10 +4,13 @@ version-before's one-chat links keeps working after the upgrade."""
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio
 
 from bot.notification import LinkedChat
 from bot.preferences import parse_categories
+from bot.publisher import AsyncPublisher
 from bot.store import schema
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
@@ -89,17 +92,25 @@ async def test_a_notification_narrowed_to_groups_skips_the_private_chat(
     await _link(telegram, running_bot, (PRIVATE, TOPIC, CHANNEL))
 
     publish(settings, user_id=USER, message="team only", chats="groups")
-    publish(settings, user_id=USER, message="in topic 9", chats="groups", thread_id=9)
-
     (message,) = await wait_sent(telegram, predicate=lambda m: m.text == "team only")
     assert message.chat_id == TOPIC.chat_id
     first = await receipt_for(receipts, "sent")  # type: ignore[arg-type]
     assert [c["chat"] for c in first["chats"]] == ["group"]
-    # A notification's own thread_id wins over the topic the group was linked from: topic 9
-    # is no topic of that forum, so Telegram refuses it, and says so for that chat.
-    failed = await receipt_for(receipts, "failed")  # type: ignore[arg-type]
-    assert failed["chats"][0]["reason"].startswith("Message thread not found (deleted?")
     assert not [m for m in telegram.sent if m.chat_id == PRIVATE.chat_id]
+
+    # A notification's own thread_id wins over the topic the group was linked from, in groups
+    # only: the private chat and the channel get it without one. Topic 9 is no topic of that
+    # forum: Telegram refuses it there, and the receipt says so for that chat.
+    publish(settings, user_id=USER, message="in topic 9", thread_id=9)
+    sent = await wait_sent(telegram, predicate=lambda m: m.text == "in topic 9", count=2)
+    assert sorted(m.chat_id for m in sent) == sorted([PRIVATE.chat_id, CHANNEL.chat_id])
+    assert all("message_thread_id" not in m.params for m in sent)
+    second = await receipt_for(receipts, "sent")  # type: ignore[arg-type]
+    assert [(c["chat"], c["status"], c.get("reason")) for c in second["chats"]] == [
+        ("private", "sent", None),
+        ("group", "failed", "Message thread not found"),
+        ("channel", "sent", None),
+    ]
 
 
 async def test_an_edit_and_a_delete_change_the_message_in_every_chat(
@@ -140,18 +151,59 @@ async def test_links_of_the_version_before_work_after_the_upgrade(
         await bot.shutdown()
 
 
-async def test_the_mute_button_is_shown_in_the_private_chat_only(
-    telegram: FakeTelegram, settings: Settings
+async def test_buttons_that_act_for_the_user_are_not_shown_to_a_channels_readers(
+    telegram: FakeTelegram, settings: Settings, redis_client: redis.asyncio.Redis
 ) -> None:
-    """It mutes the category for the user, in all chats: not a group member's to press."""
+    """The mute button mutes for the user, in all chats: private chat only. Action buttons
+    report as the user: not in a channel, where every reader could tap; a tap says where."""
     config = settings.model_copy(update={"categories": parse_categories("news:News")})
     bot = await start_bot(config)
     try:
-        await _link(telegram, bot, (PRIVATE, SHOP))
-        publish(settings, user_id=USER, message="sale", category="news", mute_button=True)
-        sent = await wait_sent(telegram, predicate=lambda m: m.text == "sale", count=2)
+        await _link(telegram, bot, (PRIVATE, SHOP, CHANNEL))
+        track = {"text": "Track", "url": "https://shop.example/t/1"}
+        publish(
+            settings,
+            user_id=USER,
+            message="sale",
+            category="news",
+            mute_button=True,
+            buttons=[[track, {"text": "Got it", "action": "got-it"}]],
+        )
+        sent = await wait_sent(telegram, predicate=lambda m: m.text == "sale", count=3)
         buttons = {m.chat_id: m.buttons for m in sent}
-        assert buttons[PRIVATE.chat_id] == [[{"text": "🔕 News", "callback_data": "m:news"}]]
-        assert buttons[SHOP.chat_id] == []
+        assert [b["text"] for row in buttons[PRIVATE.chat_id] for b in row] == [
+            "Track",
+            "Got it",
+            "🔕 News",
+        ]
+        assert [b["text"] for row in buttons[SHOP.chat_id] for b in row] == ["Track", "Got it"]
+        assert buttons[CHANNEL.chat_id] == [[track]]
+
+        in_group = next(m for m in sent if m.chat_id == SHOP.chat_id)
+        got_it = in_group.buttons[0][1]["callback_data"]
+        query = telegram.tap(SHOP.chat_id, in_group.message_id, data=got_it, user_id=77)
+        await asyncio.to_thread(telegram.wait_for_answer, query)
+        publisher = AsyncPublisher(redis_client, actions_stream=config.actions_stream)
+        [event] = [e async for e in publisher.actions("shop", stop_after=0.3, wait=0.1)]
+        assert (event.action, event.user_id, event.chat) == ("got-it", USER, "group")
+    finally:
+        await bot.shutdown()
+
+
+async def test_a_notification_narrowed_to_some_chats_is_never_digested(
+    telegram: FakeTelegram, settings: Settings, redis_client: redis.asyncio.Redis
+) -> None:
+    """A digest goes to all the user's chats: a line meant for the private chat alone would
+    reach the channel in it."""
+    config = settings.model_copy(
+        update={"categories": parse_categories("news:News"), "digest": {"news": 60}}
+    )
+    bot = await start_bot(config)
+    try:
+        await _link(telegram, bot, (PRIVATE, CHANNEL))
+        publish(settings, user_id=USER, message="for you alone", category="news", chats="private")
+        (message,) = await wait_sent(telegram, predicate=lambda m: m.text == "for you alone")
+        assert message.chat_id == PRIVATE.chat_id
+        assert await redis_client.exists(f"notify:digest:{USER}:news") == 0
     finally:
         await bot.shutdown()

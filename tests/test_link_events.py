@@ -81,6 +81,10 @@ async def read_sync(publisher: Publisher, group: str = "web") -> Seen:
     return seen(await asyncio.to_thread(read))
 
 
+async def _chat_ids(bot: RunningBot, user_id: int, expected: list[int]) -> bool:
+    return [chat.chat_id for chat in await bot.bot.registry.chats_for(user_id)] == expected
+
+
 async def _no_chats(bot: RunningBot, user_id: int) -> bool:
     return await bot.bot.registry.chats_for(user_id) == ()
 
@@ -284,6 +288,8 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_link_with_no_event(
     telegram.add_bot(-4001, by=MEMBER, start=token)
     await wait_sent(telegram, chat_id=-4001)  # linked
     telegram.migrate_group(-4001, -1001000004001)
+    # Telegram's service message in the old group: the link follows before any send.
+    await eventually(lambda: _chat_ids(bot, 42, [-1001000004001]))
 
     publish(link_settings, user_id=42, message="to the team")
 

@@ -167,7 +167,7 @@ async def test_links_for_a_group_and_tokens_for_a_channel_sync_and_async(
             assert (found.user_id, found.kind) == (42, "group")
         for token in (
             sync_publisher.create_link_token(43, kind="channel"),
-            await async_publisher.create_link_token(43),  # a channel's by default
+            await async_publisher.create_link_token(43, kind="channel"),
         ):
             found = await registry.token(token)
             assert found is not None

@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.store.actions import CALLBACK_PREFIX, ActionStore, Tap, TapEvent, parse_callback
+from bot.store.registry import kind_of
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +52,12 @@ class ButtonTaps:
             outcome = Tap.UNKNOWN
         else:
             key, index = parsed
-            tap = TapEvent(query.id, chat_id, message.message_id if message else None)
+            tap = TapEvent(
+                query.id,
+                chat_id,
+                message.message_id if message else None,
+                kind_of(message.chat.type) if message else "private",
+            )
             try:
                 outcome = await self._actions.record_tap(key, index, tap)
             except RedisError as exc:

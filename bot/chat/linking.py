@@ -13,13 +13,14 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
     filters,
 )
 
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.notification import LinkedChat
 from bot.store.link_events import Reason
-from bot.store.registry import ChatRegistry, Linking, kind_of
+from bot.store.registry import ISSUED_SHAPE, ChatRegistry, Linking, kind_of
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +70,8 @@ UNLINKED = N_(
 )
 UNLINKED_GROUP = N_("This group is unlinked: no more notifications will arrive here.")
 NOT_LINKED = N_("This chat is not linked to any account.")
+UNLINKED_CHANNEL = N_("This channel is unlinked: no more notifications will appear here.")
+USED_UP = N_("Everyone here has seen this link, so it works no more: get a new one.")
 
 _WRONG_KIND = {"group": FOR_A_GROUP, "private": FOR_PRIVATE, "channel": FOR_A_CHANNEL}
 _ADMINS = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
@@ -94,6 +97,8 @@ class Linker:
         application.add_handler(
             ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER)
         )
+        migrated = filters.StatusUpdate.MIGRATE & filters.ChatType.GROUP
+        application.add_handler(MessageHandler(migrated, self.migrated))
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start <token> links the chat it is sent in: a private chat, or (an administrator
@@ -114,11 +119,11 @@ class Linker:
         wanted = kind_of(chat.type)
         if found.kind != wanted:
             log.info("link_rejected", chat_id=chat.id, reason=f"a {found.kind} token in a {wanted}")
-            await self._reply(update, _WRONG_KIND[found.kind])
+            await self._refuse(update, token, _WRONG_KIND[found.kind])
             return
         if wanted == "group" and not await self._sent_by_admin(message, context):
             log.info("link_rejected", chat_id=chat.id, reason="not a group administrator")
-            await self._reply(update, ADMINS_ONLY_LINK)
+            await self._refuse(update, token, ADMINS_ONLY_LINK)
             return
         thread = message.message_thread_id if message.is_topic_message else None
         await self._link(update, token, LinkedChat(chat.id, wanted, thread))
@@ -129,18 +134,25 @@ class Linker:
         post, chat = update.channel_post, update.effective_chat
         if post is None or chat is None or not context.args:
             return
+        token = context.args[0]
+        if not ISSUED_SHAPE.fullmatch(token):
+            return  # "/link to our shop": a post of the channel's own, left alone
         if not await self._may_post_and_delete(chat, context):
-            # Nobody to tell: a bot that is no administrator cannot write here.
+            # Nobody to tell: a bot that is no administrator cannot write here. The post stays
+            # readable, so its token must not work any more.
             log.info("link_rejected", chat_id=chat.id, reason="the bot is not a channel admin")
+            await self._registry.burn(token)
             return
         await self._delete(post)  # the token must not stay readable
-        found = await self._registry.token(context.args[0])
+        found = await self._registry.token(token)
         if found is None or found.kind != "channel":
             reason = "invalid, expired or used token" if found is None else "not a channel token"
             log.info("link_rejected", chat_id=chat.id, reason=reason)
-            await self._reply(update, BAD_LINK if found is None else _WRONG_KIND[found.kind])
+            await self._refuse(
+                update, token, BAD_LINK if found is None else _WRONG_KIND[found.kind]
+            )
             return
-        await self._link(update, context.args[0], LinkedChat(chat.id, "channel"))
+        await self._link(update, token, LinkedChat(chat.id, "channel"))
 
     async def _link(self, update: Update, token: str, chat: LinkedChat) -> None:
         title = update.effective_chat.title if update.effective_chat else None
@@ -149,14 +161,14 @@ class Linker:
         context = {"user_id": link.user_id, "chat_id": chat.chat_id, "kind": chat.kind}
         if status is Linking.LIMIT:
             log.info("link_rejected", reason="chat limit reached", **context)
-            await self._reply(update, LIMIT, limit=self._registry.max_chats)
+            await self._refuse(update, token, LIMIT, limit=self._registry.max_chats)
             return
         if status in (Linking.INVALID, Linking.WRONG_KIND):  # used or changed since it was read
             log.info("link_rejected", reason=f"token {status.value}", **context)
             await self._reply(update, BAD_LINK)
             return
         if status is Linking.ALREADY:
-            await self._reply(update, ALREADY)
+            await self._refuse(update, token, ALREADY)
             return
         log.info(
             "chat_linked",
@@ -194,7 +206,7 @@ class Linker:
         user_id = await self._registry.unlink_chat(chat.id, reason="stop")
         if user_id is not None:
             log.info("chat_unlinked", user_id=user_id, chat_id=chat.id, reason="stop")
-            await self._reply(update, UNLINKED_GROUP)
+            await self._reply(update, UNLINKED_CHANNEL)
 
     async def membership(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot was removed from a group or channel (or blocked in a private chat): the chat's
@@ -207,6 +219,21 @@ class Linker:
         user_id = await self._registry.unlink_chat(chat.id, reason=reason)
         if user_id is not None:
             log.info("chat_unlinked", user_id=user_id, chat_id=chat.id, reason=reason)
+
+    async def migrated(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A group became a supergroup (the service message in the old group): its link
+        follows at once, rather than at the next send's 400."""
+        message = update.effective_message
+        if message is None or message.migrate_to_chat_id is None:
+            return
+        user_id = await self._registry.move_chat(message.chat.id, message.migrate_to_chat_id)
+        if user_id is not None:
+            log.info(
+                "chat_migrated",
+                user_id=user_id,
+                old_chat_id=message.chat.id,
+                new_chat_id=message.migrate_to_chat_id,
+            )
 
     async def _sent_by_admin(self, message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
         """Whether `message` comes from an administrator of its group, as getChatMember says
@@ -244,7 +271,21 @@ class Linker:
         except TelegramError as exc:
             log.warning("link_post_not_deleted", chat_id=post.chat.id, error=exc.message)
 
-    async def _reply(self, update: Update, message: str, **fields: object) -> None:
+    async def _refuse(
+        self, update: Update, token: str, message: str, *, limit: int | None = None
+    ) -> None:
+        """Say why nothing was linked. A token that everyone in a group or channel has seen
+        is used up all the same: any member could otherwise link a chat of theirs with it."""
+        chat = update.effective_chat
+        if chat is not None and chat.type != Chat.PRIVATE:
+            await self._registry.burn(token)
+            await self._reply(update, message, after=USED_UP, limit=limit)
+        else:
+            await self._reply(update, message, limit=limit)
+
+    async def _reply(
+        self, update: Update, message: str, *, after: str | None = None, limit: int | None = None
+    ) -> None:
         """Answer `update` with `message` (a marked English msgid) in the user's language, in
         the topic it came from."""
         chat = update.effective_chat
@@ -252,7 +293,9 @@ class Linker:
             return
         language = await language_of(update, self._chosen_language)
         text = gettext(language, message)
-        text = text.format(**fields) if fields else text
+        text = text if limit is None else text.format(limit=limit)
+        if after is not None:
+            text = f"{text}\n\n{gettext(language, after)}"
         if update.channel_post is not None:
             await chat.send_message(text)  # the post it answers is deleted: no reply to it
         else:

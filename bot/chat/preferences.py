@@ -191,6 +191,9 @@ class ChatPreferences:
         query = update.callback_query
         if query is None or query.data is None:
             return
+        if _elsewhere(update):  # /settings is only ever shown there: forged data
+            await _answer(query.answer(gettext(_language(update, Preferences()), IN_PRIVATE)))
+            return
         what, _, argument = query.data.removeprefix(SETTINGS_PREFIX).partition(":")
         user_id, preferences = await self.store.for_chat(_chat_id(update))
         language = _language(update, preferences)
@@ -222,8 +225,7 @@ class ChatPreferences:
         if query is None or query.data is None:
             return
         category = self._categories.get(query.data.removeprefix(MUTE_PREFIX))
-        chat = update.effective_chat
-        if chat is not None and chat.type != Chat.PRIVATE:  # no mute button is sent there
+        if _elsewhere(update):  # no mute button is sent there
             await _answer(query.answer(gettext(_language(update, Preferences()), IN_PRIVATE)))
             return
         user_id, preferences = await self.store.for_chat(_chat_id(update))
@@ -341,6 +343,13 @@ def _button(text: str, what: str, argument: str = "") -> InlineKeyboardButton:
 def _chat_id(update: Update) -> int:
     chat = update.effective_chat
     return chat.id if chat is not None else 0
+
+
+def _elsewhere(update: Update) -> bool:
+    """Whether a tap came from a chat other than a private one, where the user's preferences
+    are not changed (anyone in a group or channel could tap)."""
+    chat = update.effective_chat
+    return chat is not None and chat.type != Chat.PRIVATE
 
 
 def _language(update: Update, preferences: Preferences) -> str:

@@ -85,7 +85,7 @@ class CommandBudget:
 
     async def _check(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         user = update.effective_user
-        if user is None or self.allow(user.id):
+        if user is None or not _counted(update) or self.allow(user.id):
             return
         bucket = self._buckets[user.id]
         if update.callback_query is not None:
@@ -97,7 +97,9 @@ class CommandBudget:
                 log.warning("throttle_reply_failed", error=exc.message)
             raise ApplicationHandlerStop
         message = update.effective_message
-        if not bucket.warned and message is not None:
+        in_private = update.effective_chat is not None and update.effective_chat.type == "private"
+        # In a group the "slow down" would be one more message for everyone: dropped silently.
+        if not bucket.warned and message is not None and in_private:
             bucket.warned = True
             log.warning("user_throttled", user_id=user.id)
             try:
@@ -108,3 +110,15 @@ class CommandBudget:
 
     async def _slow_down(self, update: Update) -> str:
         return gettext(await language_of(update, self._chosen_language), SLOW_DOWN)
+
+
+def _counted(update: Update) -> bool:
+    """Whether an update costs its sender from the budget: what the bot answers. Not the bot
+    being added or removed (that must never be dropped), nor a group member's chatter the bot
+    sees as an administrator there: only commands count in a group."""
+    if update.my_chat_member is not None or update.channel_post is not None:
+        return False
+    chat, message = update.effective_chat, update.message
+    if chat is None or chat.type == "private" or message is None:
+        return True
+    return bool(message.text and message.text.startswith("/"))

@@ -87,7 +87,12 @@ class Planner:
         if decision.action == "mute":
             assert category is not None  # only a declared category is muted  # noqa: S101
             return Plan(notification, Result(Outcome.MUTED, f"the user muted {category.name}"))
-        if decision.action == "digest" and self._schedule is not None:
+        # A digest goes to all the user's chats: one narrowed to some of them is sent alone.
+        if (
+            decision.action == "digest"
+            and self._schedule is not None
+            and notification.chats == "all"
+        ):
             return self._into_digest(envelope, notification, decision)
         if decision.action == "hold":
             return self._hold(envelope, notification, decision, mute)

@@ -75,6 +75,7 @@ class TapEvent:
     query_id: str
     chat_id: int
     message_id: int | None
+    chat: str = "private"  # the kind of chat: private, group (whoever is in it) or channel
 
 
 class ActionStore:
@@ -118,6 +119,7 @@ class ActionStore:
             "user_id": user_id,
             "id": record.get("id"),
             "chat_id": tap.chat_id,
+            "chat": tap.chat,
             "message_id": tap.message_id,
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }

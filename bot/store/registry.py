@@ -10,7 +10,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +32,7 @@ BOT_USERNAME = "notify:bot_username"  # the bot's @username, written at start-up
 
 TOKEN_BYTES = 32  # 256 bits; token_urlsafe gives 43 characters of A-Za-z0-9_-
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ISSUED_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # what new_link_token makes
 
 
 def new_link_token() -> str:
@@ -203,6 +204,11 @@ class ChatRegistry:
             return None
         return _token(await self._redis.get(link_token_key(token)))
 
+    async def burn(self, token: str) -> None:
+        """Make `token` unusable (seen by others: a group's members, a channel's readers)."""
+        if TOKEN_SHAPE.fullmatch(token):
+            await self._redis.delete(link_token_key(token))
+
     async def redeem(self, token: str, chat: LinkedChat | int, *, title: str | None = None) -> Link:
         """Use `token` to link `chat` to its user, in one transaction with its link events: a
         `linked` event (reason start), after an `unlinked` one (relinked) for a user the chat
@@ -283,7 +289,9 @@ class ChatRegistry:
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int | None:
         """A group became a supergroup (a new chat id): its link, topic and title follow it,
-        with no link event (nothing changed for the user). Returns the user, or None."""
+        with no link event (nothing changed for the user). Returns the user, or None. A
+        supergroup linked meanwhile (after the upgrade, before this) keeps its own link: the
+        old group's is dropped, never a second entry for one chat."""
         user_id: int | None = None
 
         async def update(pipe: Pipeline) -> None:
@@ -294,8 +302,14 @@ class ChatRegistry:
                 return
             mine = decode_chats(await pipe.hget(USER_CHATS, str(user_id)))
             info = await pipe.hget(CHAT_INFO, str(old_chat_id))
+            taken = await pipe.hget(CHAT_TO_USER, str(new_chat_id))
+            if taken is not None:  # by another account: this one lost the group to it
+                events = None if int(taken) == user_id else self._events
+                pipe.multi()  # type: ignore[no-untyped-call]
+                _queue_drop(pipe, events, user_id, mine, {old_chat_id}, "relinked")
+                return
             chats = tuple(
-                replace(c, chat_id=new_chat_id) if c.chat_id == old_chat_id else c for c in mine
+                c._replace(chat_id=new_chat_id) if c.chat_id == old_chat_id else c for c in mine
             )
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.hset(USER_CHATS, str(user_id), encode_chats(chats))
@@ -308,26 +322,31 @@ class ChatRegistry:
         await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
         return user_id
 
-    async def unlink_chat(self, chat_id: int, *, reason: Reason) -> int | None:
+    async def unlink_chat(
+        self, chat_id: int, *, reason: Reason, user_id: int | None = None
+    ) -> int | None:
         """Remove the link of `chat_id` (the user's other chats stay), with an `unlinked` event
         for `reason`; returns the user id it was linked to, or None (nothing changed, no
         event). Read and removed in one transaction: a link changed meanwhile is never
-        removed, nor reported, in its place."""
-        user_id: int | None = None
+        removed, nor reported, in its place. `user_id`: whose list to look in when the chat's
+        own entry is missing (a send to the chat for that user was refused)."""
+        found: int | None = None
 
         async def update(pipe: Pipeline) -> None:
-            nonlocal user_id
+            nonlocal found
             owner = await pipe.hget(CHAT_TO_USER, str(chat_id))
-            user_id = None if owner is None else int(owner)
+            found = int(owner) if owner is not None else user_id
             mine: tuple[LinkedChat, ...] = ()
-            if owner is not None:
-                mine = decode_chats(await pipe.hget(USER_CHATS, owner))
+            if found is not None:
+                mine = decode_chats(await pipe.hget(USER_CHATS, str(found)))
+                if owner is None and all(c.chat_id != chat_id for c in mine):
+                    found = None  # nobody's: nothing to change
             pipe.multi()  # type: ignore[no-untyped-call]
-            if user_id is not None:
-                _queue_drop(pipe, self._events, user_id, mine, {chat_id}, reason)
+            if found is not None:
+                _queue_drop(pipe, self._events, found, mine, {chat_id}, reason)
 
         await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
-        return user_id
+        return found
 
     async def unlink_user(self, user_id: int, *, reason: Reason) -> tuple[LinkedChat, ...]:
         """Remove every chat of `user_id`, each with an `unlinked` event for `reason`; returns
@@ -363,19 +382,21 @@ def queue_unlink_all(
 
 def _queue_drop(  # noqa: PLR0917 - the parts of one change, read in one WATCH
     pipe: Pipeline | redis.client.Pipeline,
-    events: LinkEvents,
+    events: LinkEvents | None,
     user_id: int,
     chats: tuple[LinkedChat, ...],
     dropping: set[int],
     reason: Reason,
 ) -> None:
     """Queue the removal of the chats in `dropping` from `user_id`'s `chats`, with an event
-    each; a user left with none loses the per-user state that goes with a link."""
+    each (none without `events`); a user left with none loses the per-user state that goes
+    with a link. Each dropped chat's entries go even if the list lacked it."""
     kept = tuple(chat for chat in chats if chat.chat_id not in dropping)
+    for chat_id in dropping:
+        pipe.hdel(CHAT_TO_USER, str(chat_id))
+        pipe.hdel(CHAT_INFO, str(chat_id))
     for chat in chats:
-        if chat.chat_id in dropping:
-            pipe.hdel(CHAT_TO_USER, str(chat.chat_id))
-            pipe.hdel(CHAT_INFO, str(chat.chat_id))
+        if chat.chat_id in dropping and events is not None:
             events.queue(pipe, "unlinked", user_id, reason, chat=chat.kind, remaining=len(kept))
     if kept:
         pipe.hset(USER_CHATS, str(user_id), encode_chats(kept))

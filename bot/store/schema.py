@@ -19,13 +19,16 @@ import redis.client
 import structlog
 
 from bot.notification import decode_chats
-from bot.store.registry import CHAT_INFO, CHAT_TO_USER, LINKED, USER_CHATS
+from bot.store.registry import CHAT_INFO, CHAT_TO_USER, LINK_TOKEN_PREFIX, LINKED, USER_CHATS
 
 log = structlog.get_logger(__name__)
 
 SCHEMA = "notify:schema"  # the version of the data below, "2"; absent: 1 (or an empty Redis)
 VERSION = 2
 V1_USER_TO_CHAT = "notify:user_chat"  # schema 1: hash user id -> its one chat id
+# bot.cluster.leader's lock (LOCK_PREFIX there: the store may not import the cluster), held
+# while a bot runs.
+LEADER_PATTERN = "notify:leader:*"
 BATCH = 1000
 
 # KEYS: v1 hash, USER_CHATS, CHAT_INFO, LINKED. ARGV: scan cursor, count.
@@ -37,7 +40,8 @@ local fields = page[2]
 local moved = 0
 for i = 1, #fields, 2 do
   local user, chat = fields[i], fields[i + 1]
-  if redis.call('HDEL', KEYS[1], user) == 1 then
+  -- A value that is no chat id (written by hand) is dropped, not moved: it never linked.
+  if redis.call('HDEL', KEYS[1], user) == 1 and tonumber(chat) then
     local kind = tonumber(chat) > 0 and 'p' or 'g'
     local entry = chat .. ':' .. kind
     local now = redis.call('HGET', KEYS[2], user)
@@ -86,7 +90,9 @@ async def migrate(client: redis.asyncio.Redis, *, batch: int = BATCH) -> Migrate
             f"Redis holds schema {found}, written by a newer Notify Bot (this one knows "
             f"{VERSION}): run that version, or roll its data back with its `migrate --to`"
         )
-    if found == VERSION:
+    if found == VERSION and not await client.exists(V1_USER_TO_CHAT):
+        # Links an instance of the version before wrote after the upgrade (it ran on while a
+        # new one started) are moved too: any start of this version finds them.
         return Migrated(found, 0)
     move = client.register_script(_MOVE)
     finish = client.register_script(_FINISH)
@@ -108,10 +114,18 @@ async def migrate(client: redis.asyncio.Redis, *, batch: int = BATCH) -> Migrate
     return Migrated(found, moved)
 
 
+class BotsRunning(Exception):
+    """A bot holds the leader lock: rolling back beside it would lose its changes."""
+
+
 def roll_back(client: redis.client.Redis, *, batch: int = BATCH) -> tuple[int, int]:
     """Write schema 1 again (for the version before several chats): each user keeps the
-    oldest of their chats; the others are unlinked. Returns (users kept, chats dropped).
-    Run it with no bot running; it is not safe beside one."""
+    oldest of their chats; the others are unlinked (no link events: no bot of this version
+    runs to write them). Returns (users kept, chats dropped). Refused (BotsRunning) while a
+    bot holds the leader lock; tokens for groups and channels, which the version before
+    cannot read, are deleted."""
+    if next(client.scan_iter(match=LEADER_PATTERN, count=1000), None) is not None:
+        raise BotsRunning("a bot holds the leader lock (notify:leader:*): stop every bot first")
     kept = dropped = 0
     cursor = 0
     while True:
@@ -131,5 +145,9 @@ def roll_back(client: redis.client.Redis, *, batch: int = BATCH) -> tuple[int, i
             pipe.execute()
         if cursor == 0:
             break
+    for key in client.scan_iter(match=LINK_TOKEN_PREFIX + "*", count=1000):
+        value = client.get(key)
+        if value is not None and b":" in value:
+            client.delete(key)
     client.delete(USER_CHATS, CHAT_INFO, SCHEMA)
     return kept, dropped

@@ -4,6 +4,7 @@ going when the bot is removed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -20,8 +21,10 @@ from bot.chat.linking import (
     LINKED_GROUP,
     LINKED_TOPIC,
     UNLINKED_GROUP,
+    USED_UP,
 )
 from bot.chat.preferences import IN_PRIVATE
+from bot.chat.user import HELP
 from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
 from bot.store.registry import ChatRegistry
@@ -68,17 +71,19 @@ async def test_a_group_is_linked_by_its_administrator_and_unlinked_when_the_bot_
     )
     token = await _group_token(redis_client)
 
-    # A member who is no administrator opens the link: the bot joins, but links nothing.
+    # A member who is no administrator opens the link: the bot joins, but links nothing, and
+    # the token, which the whole group has seen in the /start, works no more.
     with capture_logs() as logs:
         telegram.add_bot(GROUP, by=MEMBER, start=token)
-        assert await _said_in(telegram, GROUP, 1) == ADMINS_ONLY_LINK
+        assert await _said_in(telegram, GROUP, 1) == f"{ADMINS_ONLY_LINK}\n\n{USED_UP}"
     assert await registry.chats_for(USER) == ()
+    assert await registry.token(token) is None
     assert [e["reason"] for e in logs if e["event"] == "link_rejected"] == [
         "not a group administrator"
     ]
 
-    # The administrator sends the same /start (what the link sends): linked, token used.
-    telegram.user_says(ADMIN, f"/start@{BOT} {token}", chat=GROUP)
+    # The administrator sends /start with a new one (what the link sends): linked.
+    telegram.user_says(ADMIN, f"/start@{BOT} {await _group_token(redis_client)}", chat=GROUP)
     assert await _said_in(telegram, GROUP, 2) == LINKED_GROUP
     assert await registry.chats_for(USER) == (LinkedChat(GROUP, "group"),)
     (info,) = await registry.described(await registry.chats_for(USER))
@@ -114,15 +119,23 @@ async def test_an_administrator_stops_a_group_and_tokens_of_another_kind_are_ref
     group = await _group_token(redis_client)
 
     reply = await reply_to(telegram, ADMIN, f"/start@{BOT} {private}", chat=chat)
-    assert reply.text == FOR_PRIVATE
+    assert reply.text == f"{FOR_PRIVATE}\n\n{USED_UP}"
+    assert await registry.token(private) is None  # the group saw it
     assert (await reply_to(telegram, 4242, f"/start {group}")).text == FOR_A_GROUP
+    assert await registry.token(group) is not None  # only its user saw it
     assert await registry.chats_for(USER) == ()
 
     telegram.user_says(ADMIN, f"/start@{BOT} {group}", chat=GROUP)
-    assert await _said_in(telegram, GROUP, 2) == LINKED_GROUP
-    # The user's preferences are theirs: not changed by whoever is in a group of theirs.
+    linked = (await wait_sent(telegram, chat_id=GROUP, count=2))[-1]
+    assert linked.text == LINKED_GROUP
+    # The user's preferences are theirs: not changed by whoever is in a group of theirs,
+    # with a command or with a /settings button's data forged onto a message there.
     telegram.user_says(ADMIN, f"/settings@{BOT}", chat=GROUP)
     assert await _said_in(telegram, GROUP, 3) == IN_PRIVATE
+    query = telegram.tap(GROUP, linked.message_id, data="p:m:orders", user_id=MEMBER)
+    answer = await asyncio.to_thread(telegram.wait_for_answer, query)
+    assert answer.get("text") == IN_PRIVATE
+    assert await redis_client.hget("notify:prefs", str(USER)) is None
     telegram.user_says(ADMIN, f"/stop@{BOT}", chat=GROUP)
     assert await _said_in(telegram, GROUP, 4) == UNLINKED_GROUP
     assert await registry.chats_for(USER) == ()
@@ -161,12 +174,15 @@ async def test_a_channel_is_linked_by_posting_its_token_which_the_bot_deletes(
         await eventually(lambda: any(e["event"] == "link_rejected" for e in logs))
     assert await registry.chats_for(USER) == ()
     assert not [m for m in telegram.sent if m.chat_id == CHANNEL - 1]
+    assert await registry.token(token) is None  # its post stays readable: the token goes
 
     telegram.add_channel(CHANNEL, title="Status", creator=ADMIN)
+    telegram.channel_post(CHANNEL, "/link to our shop: https://shop.example")  # not a token
+    token = await publisher.create_link_token(USER, kind="channel")
     post = telegram.channel_post(CHANNEL, f"/link {token}")["channel_post"]
 
     assert await _said_in(telegram, CHANNEL, 1) == LINKED_CHANNEL
-    assert (CHANNEL, post["message_id"]) in telegram.deleted  # the token is not left readable
+    assert telegram.deleted == [(CHANNEL, post["message_id"])]  # the token's post, only it
     assert await registry.chats_for(USER) == (LinkedChat(CHANNEL, "channel"),)
     publish(settings, user_id=USER, message="all systems go")
     await wait_sent(telegram, chat_id=CHANNEL, predicate=lambda m: m.text == "all systems go")
@@ -203,6 +219,23 @@ async def test_a_forum_topic_gets_its_groups_notifications_until_it_is_deleted(
     with capture_logs() as logs:
         publish(settings, user_id=USER, message="nowhere to go")
         failed = await receipt_for(receipts, "failed")  # type: ignore[arg-type]
-    assert "deleted? link the group again" in failed["chats"][0]["reason"]
+    assert failed["chats"][0]["reason"] == (
+        "Message thread not found (the topic this group was linked from is gone: "
+        "link the group again)"
+    )
     assert any(e["event"] == "chat_topic_gone" for e in logs)
     assert await registry.chats_for(USER) == (LinkedChat(FORUM, "group", orders),)
+
+
+async def test_a_groups_chatter_costs_nobody_their_command_budget(
+    telegram: FakeTelegram, running_bot: RunningBot
+) -> None:
+    """The bot as an administrator sees every message in the group: only commands count."""
+    telegram.add_group(
+        GROUP, chat_type="supergroup", creator=ADMIN, members=(MEMBER,), bot_status="administrator"
+    )
+    for n in range(8):  # over the budget's burst of 5
+        telegram.user_says(MEMBER, f"lunch at {n}?", chat=GROUP)
+    telegram.user_says(MEMBER, f"/help@{BOT}", chat=GROUP)
+    (reply,) = await wait_sent(telegram, chat_id=GROUP)
+    assert reply.text == HELP  # no "slow down" before it

@@ -68,6 +68,7 @@ async def test_a_tap_repeated_by_telegram_is_recorded_once(fake_redis: redis.asy
         "user_id": 42,
         "id": "order-17",
         "chat_id": 9001,
+        "chat": "private",
         "message_id": 5,
     }
 

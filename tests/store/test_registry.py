@@ -170,3 +170,42 @@ async def test_pages_list_users_with_their_chats(fake_redis: redis.asyncio.Redis
     assert [info.chat for info in page[0].chats] == [LinkedChat(103), CHANNEL]
     assert page[0].chats[1].title == "Status"
     assert sorted([u async for u in registry.all_users(batch=2)]) == [1, 2, 3, 4, 5]
+
+
+async def test_a_migration_onto_a_chat_linked_meanwhile_leaves_one_entry(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    """The supergroup was linked (for another user, or again for the same one) before the
+    old group's link could follow: the old group's entry goes, no chat is listed twice."""
+    registry = ChatRegistry(fake_redis)
+    await registry.link(1, PRIVATE)
+    await registry.link(1, LinkedChat(-55, "group"))
+    await registry.link(2, LinkedChat(-1009, "group"))
+    assert await registry.move_chat(-55, -1009) == 1
+    assert await registry.chats_for(1) == (PRIVATE,)
+    assert await registry.chats_for(2) == (LinkedChat(-1009, "group"),)
+
+    await registry.link(3, LinkedChat(-66, "group"))
+    await registry.link(3, LinkedChat(-1010, "group"))
+    assert await registry.move_chat(-66, -1010) == 3
+    assert await registry.chats_for(3) == (LinkedChat(-1010, "group"),)
+
+
+async def test_a_refused_send_unlinks_the_users_chat_even_without_its_reverse_entry(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    registry = ChatRegistry(fake_redis)
+    await registry.link(1, PRIVATE)
+    await registry.link(1, GROUP)
+    await fake_redis.hdel("notify:chat_user", str(GROUP.chat_id))  # lost by a crash, say
+    assert await registry.unlink_chat(GROUP.chat_id, reason="removed") is None
+    assert await registry.unlink_chat(GROUP.chat_id, reason="removed", user_id=1) == 1
+    assert await registry.chats_for(1) == (PRIVATE,)
+    assert await registry.unlink_chat(GROUP.chat_id, reason="removed", user_id=1) is None
+
+
+async def test_a_burnt_token_links_nothing(fake_redis: redis.asyncio.Redis) -> None:
+    registry = ChatRegistry(fake_redis)
+    token = await registry.create_link_token(1, 60, kind="group")
+    await registry.burn(token)
+    assert (await registry.redeem(token, GROUP)).status is Linking.INVALID

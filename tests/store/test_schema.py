@@ -86,3 +86,34 @@ async def test_rolling_back_keeps_each_users_oldest_chat(
     # The version before reads exactly what it wrote; a start of this one migrates it again.
     await schema.migrate(redis_client)
     assert await registry.chats_for(3) == (LinkedChat(10**6 + 3),)
+
+
+async def test_links_an_old_instance_wrote_after_the_upgrade_move_at_the_next_start(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    await schema.migrate(redis_client)
+    await _schema_1(redis_client, 3)  # an instance of the version before, still running
+    await redis_client.hset(schema.V1_USER_TO_CHAT, "4", "not a chat")  # written by hand
+    assert (await schema.migrate(redis_client)).moved == 3
+    assert not await redis_client.exists(schema.V1_USER_TO_CHAT)
+    assert await ChatRegistry(redis_client).counts() == (3, 3)
+
+
+async def test_rolling_back_is_refused_while_a_bot_runs_and_drops_tokens_it_cannot_read(
+    redis_client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    registry = ChatRegistry(redis_client)
+    await registry.link(1, LinkedChat(101))
+    private = await registry.create_link_token(1, 60)
+    group = await registry.create_link_token(1, 60, kind="group")
+    await redis_client.set("notify:leader:123", "worker-1", ex=5)
+    sync = redis.Redis.from_url(redis_url)
+    try:
+        with pytest.raises(schema.BotsRunning, match="stop every bot first"):
+            schema.roll_back(sync)
+        await redis_client.delete("notify:leader:123")
+        assert schema.roll_back(sync) == (1, 0)
+    finally:
+        sync.close()
+    assert await registry.token(private) is not None  # "1": the version before reads it
+    assert await registry.token(group) is None
