@@ -572,6 +572,10 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert lifecycle["scheduled"] == 20
     assert lifecycle["scheduled_early"] == 0  # none sent before it was due
     assert report["preferences"]["with_ms"] > 0  # every notification arrived, both ways
+    chats = report["chats"]
+    assert chats["users"] == 60
+    assert all(size > 0 for size in chats["keys"].values())  # each key measured
+    assert chats["five_chats_ms"] > 0  # every chat of every five-chat user got its message
     assert sync_redis.dbsize() == 0
 
 

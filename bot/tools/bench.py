@@ -7,6 +7,7 @@ REDIS_URL)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -25,7 +26,7 @@ import redis
 from bot.notification import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
-from bot.tools.bench_chats import chat_lines, measure_chats
+from bot.tools.bench_chats import chat_lines, measure_chats, measure_five_chats
 from bot.tools.bench_lifecycle import lifecycle_lines, measure_lifecycle
 from bot.tools.bench_options import Options
 from bot.tools.bench_preferences import measure_preferences, preference_lines
@@ -97,6 +98,15 @@ def run_bench(
             bare = _measure_bare(options, telegram)
             bot = _measure_bot(options, url, telegram, client)
             blog = _measure_blog(options, url, telegram, client)
+            chats_too = functools.partial(
+                measure_five_chats,
+                telegram,
+                client,
+                figures=chats,
+                sends=options.paid_count,
+                users=options.paid_count,
+                bursts=options.bursts,
+            )
             preferences = measure_preferences(
                 telegram,
                 client,
@@ -105,6 +115,7 @@ def run_bench(
                 users=options.paid_count,
                 bursts=options.bursts,
                 latency_ms=options.latency_ms,
+                then=chats_too,  # the same bot: limits lifted, the same API latency
             )
             lifecycle = measure_lifecycle(
                 telegram,

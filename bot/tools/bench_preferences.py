@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,12 +37,15 @@ def measure_preferences(
     users: int,
     bursts: int,
     latency_ms: float,
+    then: Callable[[BotProcess, str], None] | None = None,
 ) -> PreferenceFigures:
     """`count` notifications of a declared category to `users` users, limits lifted, with the
     API latency of the other lifted bursts, with and without preferences for every one of them
     (a muted category that is not this one, quiet hours that are not now, a time zone and a
     language: all of the decision runs). Without latency the sends come back at once and the
-    lanes' round trips batch differently from burst to burst: measured, -6 % to +18 %."""
+    lanes' round trips batch differently from burst to burst: measured, -6 % to +18 %.
+    `then` measures more with the same bot (and its channel) before it stops: a bot's start
+    is a second or two of the bench's smoke test."""
     figures = PreferenceFigures(count=count, users=users)
     channel = f"bench-prefs-{uuid.uuid4().hex[:8]}"
     env = bot_env(telegram, url, channel, CATEGORIES=CATEGORIES, **LIFTED)
@@ -62,6 +66,9 @@ def measure_preferences(
                     figures.with_ms = min(cpu_ms, figures.with_ms or cpu_ms)
                 else:
                     figures.without_ms = min(cpu_ms, figures.without_ms or cpu_ms)
+        client.delete(PREFERENCES)
+        if then is not None:
+            then(bot, channel)
     finally:
         telegram.latency = 0.0
         bot.stop()
