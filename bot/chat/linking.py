@@ -186,10 +186,13 @@ class Linker:
         if message is None or chat is None:
             return
         group = chat.type != Chat.PRIVATE
+        # Telegram is asked about the sender only where there is something to unlink.
+        if group and await self._registry.user_for(chat.id) is None:
+            await self._reply(update, NOT_LINKED)
+            return
         if group and not await self._sent_by_admin(message, context):
-            if await self._registry.user_for(chat.id) is not None:
-                log.info("unlink_rejected", chat_id=chat.id, reason="not a group administrator")
-                await self._reply(update, ADMINS_ONLY_STOP)
+            log.info("unlink_rejected", chat_id=chat.id, reason="not a group administrator")
+            await self._reply(update, ADMINS_ONLY_STOP)
             return
         user_id = await self._registry.unlink_chat(chat.id, reason="stop")
         if user_id is None:

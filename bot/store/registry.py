@@ -176,12 +176,14 @@ class ChatRegistry:
             return []
         user_ids = [int(member) for member, _score in members]
         raws = await self._redis.hmget(USER_CHATS, [str(u) for u in user_ids])
-        rows = []
-        for user_id, raw, (_member, score) in zip(user_ids, raws, members, strict=True):
-            chats = decode_chats(raw)
-            if chats:
-                rows.append(LinkedUser(user_id, await self.described(chats), float(score)))
-        return rows
+        chats = [decode_chats(raw) for raw in raws]
+        # Every chat of the page described in one read, not one per user.
+        described = iter(await self.described(tuple(c for mine in chats for c in mine)))
+        return [
+            LinkedUser(user_id, tuple(next(described) for _ in mine), float(score))
+            for user_id, mine, (_member, score) in zip(user_ids, chats, members, strict=True)
+            if mine
+        ]
 
     async def all_users(self, batch: int = 500) -> AsyncIterator[int]:
         """Every user with a chat, read in batches so a large registry is not loaded at once."""
@@ -240,13 +242,7 @@ class ChatRegistry:
             if refused is not None:
                 result = Link(refused, user_id, kind)
                 return
-            previous = await pipe.hget(CHAT_TO_USER, str(chat.chat_id))
-            previous_user = None if previous is None else int(previous)
-            if previous_user == user_id:
-                previous_user = None
-            theirs: tuple[LinkedChat, ...] = ()
-            if previous_user is not None:
-                theirs = decode_chats(await pipe.hget(USER_CHATS, str(previous_user)))
+            previous_user, theirs = await _other_owner(pipe, chat, user_id)
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.delete(key)
             if previous_user is not None:
@@ -271,13 +267,9 @@ class ChatRegistry:
 
         async def update(pipe: Pipeline) -> None:
             mine = decode_chats(await pipe.hget(USER_CHATS, str(user_id)))
-            previous = await pipe.hget(CHAT_TO_USER, str(chat.chat_id))
-            previous_user = None if previous is None else int(previous)
-            theirs: tuple[LinkedChat, ...] = ()
-            if previous_user is not None and previous_user != user_id:
-                theirs = decode_chats(await pipe.hget(USER_CHATS, str(previous_user)))
+            previous_user, theirs = await _other_owner(pipe, chat, user_id)
             pipe.multi()  # type: ignore[no-untyped-call]
-            if previous_user is not None and theirs:
+            if previous_user is not None:
                 _queue_drop(pipe, self._events, previous_user, theirs, {chat.chat_id}, "relinked")
             if any(c.chat_id == chat.chat_id for c in mine):
                 chats = tuple(chat if c.chat_id == chat.chat_id else c for c in mine)
@@ -443,6 +435,17 @@ def queue_link(
         CHAT_INFO, str(chat.chat_id), json.dumps(info, ensure_ascii=False, separators=(",", ":"))
     )
     pipe.zadd(LINKED, {str(user_id): now}, nx=True)  # since the first link
+
+
+async def _other_owner(
+    pipe: Pipeline, chat: LinkedChat, user_id: int
+) -> tuple[int | None, tuple[LinkedChat, ...]]:
+    """Who else `chat` is linked to (in the WATCH, before MULTI), and their chats; (None, ())
+    when nobody or `user_id` itself."""
+    owner = await pipe.hget(CHAT_TO_USER, str(chat.chat_id))
+    if owner is None or int(owner) == user_id:
+        return None, ()
+    return int(owner), decode_chats(await pipe.hget(USER_CHATS, owner))
 
 
 def _as_chat(chat: LinkedChat | int) -> LinkedChat:
