@@ -122,6 +122,14 @@ async def test_the_mute_button_under_a_notification_mutes_with_one_tap_and_says_
     assert "🔕 News and offers" in buttons(menu)
 
 
+async def _tonight_at(redis_client: redis.asyncio.Redis, hour: int, minute: int = 0) -> datetime:
+    """`hour:minute` UTC on the day after Redis's clock says today: held notifications are
+    released by Redis's TIME, so a night for the planner must still lie ahead by that clock."""
+    seconds, _micro = await redis_client.time()
+    tomorrow = datetime.fromtimestamp(seconds, UTC) + timedelta(days=1)
+    return tomorrow.replace(hour=hour, minute=minute, second=0, microsecond=0)
+
+
 def _quiet_around(now: datetime, minutes_left: int) -> str:
     """Quiet hours that began an hour before `now` and end `minutes_left` after it."""
     start, end = now - timedelta(hours=1), now + timedelta(minutes=minutes_left)
@@ -167,7 +175,7 @@ async def test_held_notifications_wait_in_redis_and_go_out_in_order_when_quiet_h
     await store.update(
         USER, lambda p: p.model_copy(update={"quiet": "22:00-07:00", "quiet_mode": "hold"})
     )
-    night = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
+    night = await _tonight_at(redis_client, 23, 30)
     running_bot.bot.dispatcher.planner.clock = night.timestamp
     for n in range(5):
         publish(settings, user_id=USER, message=f"update {n}", id=f"u{n}", category="orders")
@@ -176,7 +184,7 @@ async def test_held_notifications_wait_in_redis_and_go_out_in_order_when_quiet_h
     for _ in range(5):
         assert (await receipt_for(receipts, "held"))["id"].startswith("u")
     held: Any = await redis_client.zrange(SCHEDULED, 0, -1, withscores=True)
-    morning = datetime(2026, 12, 2, 7, 0, tzinfo=UTC).timestamp() * 1000
+    morning = (night + timedelta(days=1)).replace(hour=7, minute=0).timestamp() * 1000
     assert [score for _member, score in held] == [morning] * 5
     assert not [m for m in telegram.sent if m.text.startswith("update")]
 
@@ -207,7 +215,8 @@ async def test_held_fan_out_recipients_each_get_it_when_their_quiet_hours_end(
         await store.update(
             user, lambda p: p.model_copy(update={"quiet": "22:00-07:00", "quiet_mode": "hold"})
         )
-    running_bot.bot.dispatcher.planner.clock = datetime(2026, 12, 1, 23, tzinfo=UTC).timestamp
+    night = await _tonight_at(redis_client, 23)
+    running_bot.bot.dispatcher.planner.clock = night.timestamp
     publish(settings, user_ids=users, message="Weekly news", id="news-50", category="orders")
     summary = await receipt_for(receipts, "fanout_done")
     assert (summary["sent"], summary["skipped"]) == (3, 0)  # held counts as sent
