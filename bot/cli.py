@@ -20,7 +20,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from bot import __version__
-from bot.notification import Notification
+from bot.notification import PRIORITY_RANK, Notification
 from bot.publisher import (
     AsyncPublisher,
     Button,
@@ -386,9 +386,12 @@ def _send_commands(commands: Commands) -> None:
     for name, summary, description in (
         (
             "publish",
-            "publish a notification on the pub/sub channel; prints how many bots received it",
-            "Publish one notification on NOTIFICATION_CHANNEL, as a web app does. Only a running "
-            "bot receives it. Prints the number of receivers (0: no bot is listening).",
+            "publish a notification (the durable stream, or --via pubsub); prints where it went",
+            "Publish one notification as a web app's publish() does: on the durable stream of "
+            "its --priority (NOTIFICATION_STREAM), where it waits until a bot delivers it; "
+            "prints the stream and the entry id. With --via pubsub (or no NOTIFICATION_STREAM) "
+            "on NOTIFICATION_CHANNEL instead, marked for this database's bot: only a bot "
+            "listening now receives it; prints the number of receivers (0: lost).",
         ),
         (
             "enqueue",
@@ -402,6 +405,13 @@ def _send_commands(commands: Commands) -> None:
         sender.add_argument("user_id", type=int, metavar="USER_ID")
         sender.add_argument("message", metavar="MESSAGE")
         sender.add_argument("--id", help="idempotency key: the same id is delivered only once")
+        if name == "publish":
+            sender.add_argument(
+                "--via",
+                choices=("stream", "pubsub"),
+                default="stream",
+                help="stream (the default: durable) or pubsub (lost if no bot listens now)",
+            )
         _notification_flags(sender)
 
 
@@ -584,10 +594,18 @@ def _through_publisher(call: PublisherCall) -> Callable[[argparse.Namespace], in
     return command
 
 
-async def _publish(publisher: AsyncPublisher, args: argparse.Namespace) -> int:
-    return await publisher.publish(
-        args.user_id, args.message, id=args.id, **_content(args), **_delivery(args)
+async def _publish(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
+    published = await publisher.publish(
+        args.user_id, args.message, via=args.via, id=args.id, **_content(args), **_delivery(args)
     )
+    if published.entry_id is not None:
+        rank = PRIORITY_RANK[args.priority or "normal"]
+        stream = redis_client.priority_streams(publisher.stream)[rank]
+        return f"queued on stream {stream}: {published.entry_id}"
+    why = "" if args.via == "pubsub" else " (NOTIFICATION_STREAM is empty)"
+    lost = " (no bot is listening: it is lost)" if published == 0 else ""
+    plural = "" if published == 1 else "s"
+    return f"published on channel {publisher.channel}{why}: {published} receiver{plural}{lost}"
 
 
 async def _enqueue(publisher: AsyncPublisher, args: argparse.Namespace) -> str:

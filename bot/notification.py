@@ -206,6 +206,13 @@ class Notification(BaseModel):
         default="all",
         description="Which of the user's chats: all (the default), private, groups or channels.",
     )
+    deployment: StrictStr | None = Field(
+        default=None,
+        max_length=64,
+        description="Pub/sub only, set by the publisher: the deployment it is meant for, "
+        "'<bot id>/<db>'. A bot of another deployment on the same Redis server (channels "
+        "ignore the database) drops it; left out, every bot listening on the channel takes it.",
+    )
 
     @field_validator("message")
     @classmethod

@@ -2,7 +2,7 @@
 
     from bot.publisher import Publisher
     notifier = Publisher.from_url("redis://localhost:6379/0")
-    notifier.publish(42, "Your order is on its way!")
+    notifier.publish(42, "Your order is on its way!")   # durable: the stream; -> Published(1)
     notifier.publish(42, "<b>Order #17</b> has shipped", format="html",
                      buttons=[[Button.url("Track parcel", "https://shop.example/t/17")],
                               [Button.action("Received it", "order-17:received")]])
@@ -15,8 +15,9 @@
     for event in notifier.link_events(group="shop"):   # chats linked and unlinked
         show_connected(event.user_id, event.type == "linked")
 
-The wire format is plain JSON on a pub/sub channel, so publishing needs nothing from this
-package: ``redis.Redis().publish("notification", json.dumps({"user_id": 42, "message": "hi"}))``.
+The wire format is plain JSON, so publishing needs nothing from this package:
+``redis.Redis().publish("notification", json.dumps({"user_id": 42, "message": "hi"}))``; but a
+raw PUBLISH is fire-and-forget (lost when no bot listens), and `publish` uses the stream.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from bot.notification import (
 from bot.preferences import Category, Preferences, QuietMode
 from bot.store import client as redis_client
 from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text, priority_streams
+from bot.store.deployment import BOT_ID, MARK_FIELD, database_number, mark_from
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
 from bot.store.link_events import LinkEvents, LinkType
 from bot.store.preferences import (
@@ -67,6 +69,32 @@ from bot.store.registry import (
     queue_unlink_all,
     token_value,
 )
+
+__all__ = [
+    "DEFAULT_ACTIONS_STREAM",
+    "DEFAULT_CHANNEL",
+    "DEFAULT_LINK_TTL",
+    "DEFAULT_REDIS_URL",
+    "DEFAULT_STREAM",
+    "DEFAULT_STREAM_MAXLEN",
+    "EVENTS_WAIT",
+    "ActionEvent",
+    "AsyncPublisher",
+    "Button",
+    "ContentOptions",
+    "DeliveryOptions",
+    "EditOptions",
+    "FanOutOptions",
+    "LinkEvent",
+    "Moment",
+    "Options",
+    "PreferenceChanges",
+    "Published",
+    "Publisher",
+    "Receipts",
+    "Via",
+    "encode",
+]
 
 DEFAULT_CHANNEL = "notification"
 DEFAULT_STREAM = "notifications"
@@ -100,6 +128,8 @@ class Button:
 
 
 Receipts = Literal["summary", "each"]
+# Where `publish` puts a notification: the durable stream, or the fire-and-forget channel.
+Via = Literal["stream", "pubsub"]
 # A datetime with a time zone, or an ISO 8601 string with one; a bare number means Unix seconds
 # for expires_at but seconds from now for deliver_at.
 Moment = datetime | str | float
@@ -235,8 +265,33 @@ def _check_moments(notification: Notification, now: float) -> None:
         raise ValueError("invalid notification: deliver_at: not before it expires (expires_at/ttl)")
 
 
-def _payload(notification: Notification) -> str:
+class Published(int):
+    """What `publish` returns: an int, as it always did, so `if publish(...) > 0` still works.
+
+    Queued on the durable stream: 1 (its one receiver, the bot's consumer group, delivers it
+    even if no bot runs now) and `entry_id` is the stream entry's id. With via="pubsub": the
+    number of bots that received it (0: none was listening, it is lost) and `entry_id` None.
+    """
+
+    entry_id: str | None
+
+    def __new__(cls, receivers: int, entry_id: str | None = None) -> Published:
+        published = super().__new__(cls, receivers)
+        published.entry_id = entry_id
+        return published
+
+    def __repr__(self) -> str:
+        return f"Published({int(self)}, entry_id={self.entry_id!r})"
+
+    def __str__(self) -> str:  # int's, not the repr above (int has no __str__ of its own)
+        return str(int(self))
+
+
+def _payload(notification: Notification, deployment: str | None = None) -> str:
     data = notification.model_dump(exclude_defaults=True, exclude_none=True)
+    if deployment is not None:
+        # Channels are server-wide: the bots of other databases of this server hear it too.
+        data[MARK_FIELD] = deployment
     if notification.op == "edit" and "buttons" in notification.model_fields_set:
         # An edit shows only the buttons it carries: [] must reach the bot to remove them all.
         data.setdefault("buttons", [])
@@ -438,6 +493,22 @@ class _Destinations(Generic[ClientT]):
         self.stream_maxlen = stream_maxlen
         self.actions_stream = actions_stream
         self.link_events_stream = link_events_stream
+        self._mark: str | None = None  # this database's deployment, once a bot claimed it
+
+    def _pubsub(self, via: Via) -> bool:
+        """Whether `publish` goes on the channel: asked for, or no stream to go on."""
+        if via not in ("stream", "pubsub"):
+            raise ValueError(f"via: 'stream' or 'pubsub', not {via!r}")
+        if via == "stream" and self.stream:
+            return False
+        if not self.channel:
+            raise ValueError("no channel to publish on (and no stream): give one")
+        return True
+
+    def _marked(self, stored_bot_id: Any) -> str | None:
+        """The deployment mark for the bot id read from BOT_ID, remembered once known."""
+        self._mark = mark_from(stored_bot_id, database_number(self.client))
+        return self._mark
 
     def _add(self, notification: Notification) -> Any:
         """XADD it to the stream of its priority: the entry id (an awaitable of it with the
@@ -481,9 +552,10 @@ def _is_busy_group(exc: ResponseError) -> bool:
 class Publisher(_Destinations[redis.Redis]):
     """Publishes notifications and creates deep links with a blocking `redis.Redis` client.
 
-    `publish` is fire-and-forget pub/sub: only a running bot receives it. `enqueue` adds to the
-    durable stream: it waits in Redis until a bot delivers it, even one started later. `edit`,
-    `delete`, `cancel` and `fan_out` always go on the durable stream: they must not be lost.
+    `publish` and `enqueue` add to the durable stream: it waits in Redis until a bot delivers
+    it, even one started later or after a change of leader. `publish(..., via="pubsub")` is
+    fire-and-forget pub/sub: only a bot listening at that moment receives it. `edit`, `delete`,
+    `cancel` and `fan_out` always go on the durable stream: they must not be lost.
 
     The stream is one per priority (`priority_streams`); the bot reads high before normal
     before bulk, and keeps each user's notifications in the order it read them. So an edit or
@@ -512,21 +584,42 @@ class Publisher(_Destinations[redis.Redis]):
             link_events_stream=link_events_stream,
         )
 
-    def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
-        """Publish one notification; returns how many subscribers (bots) received it.
+    def publish(
+        self, user_id: int, message: str, *, via: Via = "stream", **options: Unpack[Options]
+    ) -> Published:
+        """Publish one notification.
 
-        `options` are the notification's fields (README: the notification). Besides those of
-        the message: `expires_at=` a datetime with a time zone (or an ISO 8601 string with
-        one) or Unix seconds, refused if past; or `ttl=` seconds after publishing: not sent
-        later. `deliver_at=` a datetime with a time zone (or ISO 8601 string), or a number of
-        SECONDS FROM NOW (not Unix seconds): held until then, at most a year ahead.
-        `priority=` "high", "normal" (default) or "bulk". Raises ValueError, one line naming
-        the field, for a notification the bot would refuse."""
-        return int(self.client.publish(self.channel, encode(user_id, message, **options)))
+        Args:
+            user_id: the web app's id of the user to notify.
+            message: the text, read as `format` says.
+            via: "stream" (the default): added to the durable stream of its priority, as
+                `enqueue` does; delivered even if no bot runs now or the leader changes.
+                "pubsub": PUBLISHed on the channel, marked with this database's deployment
+                (`notify:bot_id` and the db number) so bots of other databases of the server
+                drop it; only a bot listening now receives it. A publisher made with no stream
+                (an empty name) publishes on the channel.
+            options: the notification's fields (README: the notification). Besides those of
+                the message: `expires_at=` a datetime with a time zone (or an ISO 8601 string
+                with one) or Unix seconds, refused if past; or `ttl=` seconds after
+                publishing: not sent later. `deliver_at=` a datetime with a time zone (or ISO
+                8601 string), or a number of SECONDS FROM NOW (not Unix seconds): held until
+                then, at most a year ahead. `priority=` "high", "normal" (default) or "bulk".
+
+        Returns:
+            Published, an int: 1 with `entry_id` on the stream; on pub/sub the bots that
+            received it (0: lost), `entry_id` None.
+
+        Raises ValueError, one line naming the field, for a notification the bot would refuse.
+        """
+        notification = _send(user_id, message, options)
+        if not self._pubsub(via):
+            return Published(1, as_text(self._add(notification)))
+        mark = self._mark or self._marked(self.client.get(BOT_ID))
+        return Published(int(self.client.publish(self.channel, _payload(notification, mark))))
 
     def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
         """Add one notification to the durable stream of its priority; returns the stream
-        entry id. Options as for `publish`."""
+        entry id. Options as for `publish` (which does the same, returning Published)."""
         return as_text(self._add(_send(user_id, message, options)))
 
     def edit(
@@ -714,9 +807,15 @@ class AsyncPublisher(_Destinations[redis.asyncio.Redis]):
             link_events_stream=link_events_stream,
         )
 
-    async def publish(self, user_id: int, message: str, **options: Unpack[Options]) -> int:
-        """Publisher.publish: returns how many subscribers (bots) received it."""
-        return int(await self.client.publish(self.channel, encode(user_id, message, **options)))
+    async def publish(
+        self, user_id: int, message: str, *, via: Via = "stream", **options: Unpack[Options]
+    ) -> Published:
+        """Publisher.publish: the durable stream unless via="pubsub"; returns Published."""
+        notification = _send(user_id, message, options)
+        if not self._pubsub(via):
+            return Published(1, as_text(await self._add(notification)))
+        mark = self._mark or self._marked(await self.client.get(BOT_ID))
+        return Published(int(await self.client.publish(self.channel, _payload(notification, mark))))
 
     async def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
         """Publisher.enqueue: returns the stream entry id."""

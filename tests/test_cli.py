@@ -23,6 +23,7 @@ from telegram import Bot
 from bot import __version__
 from bot.publisher import Publisher
 from bot.store.client import priority_streams
+from bot.store.deployment import BOT_ID
 from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
 from config.settings import Settings
@@ -264,13 +265,14 @@ def test_a_stop_signal_ends_the_bot_with_exit_0_and_the_token_never_appears(
     assert stopped["sent"] == 1
 
 
-def test_enqueue_adds_to_the_stream_and_publish_reports_receivers(
+def test_enqueue_and_publish_add_to_the_stream_and_publish_via_pubsub_reports_receivers(
     telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
     env = emulator_env(telegram, redis_url, channel, NOTIFICATION_STREAM=f"{channel}-stream")
 
     queued = run_cli("enqueue", "42", "hello later", "--id", "k1", env=env, cwd=tmp_path)
-    published = run_cli("publish", "42", "hello now", env=env, cwd=tmp_path)
+    published = run_cli("publish", "42", "hello now", "--priority", "high", env=env, cwd=tmp_path)
+    broadcast = run_cli("publish", "42", "hello, anyone?", "--via", "pubsub", env=env, cwd=tmp_path)
     refused = run_cli("enqueue", "42", "   ", env=env, cwd=tmp_path)
 
     assert queued.returncode == 0, queued.stderr
@@ -278,7 +280,17 @@ def test_enqueue_adds_to_the_stream_and_publish_reports_receivers(
     [(entry_id, fields)] = entries
     assert queued.stdout.strip() == entry_id.decode()
     assert json.loads(fields[b"payload"]) == {"user_id": 42, "message": "hello later", "id": "k1"}
-    assert (published.returncode, published.stdout.strip()) == (0, "0")  # no bot listening
+    high: Any = sync_redis.xrange(f"{channel}-stream:high")
+    [(high_id, high_fields)] = high
+    assert (published.returncode, published.stdout.strip()) == (
+        0,
+        f"queued on stream {channel}-stream:high: {high_id.decode()}",
+    )
+    assert json.loads(high_fields[b"payload"])["message"] == "hello now"
+    assert (broadcast.returncode, broadcast.stdout.strip()) == (
+        0,
+        f"published on channel {channel}: 0 receivers (no bot is listening: it is lost)",
+    )
     assert refused.returncode == 2
     assert refused.stderr.strip() == "error: invalid notification: message: must not be empty"
 
@@ -311,6 +323,7 @@ def test_schema_prints_the_notification_json_schema(tmp_path: Path) -> None:
         "category",
         "mute_button",
         "chats",
+        "deployment",
     }
     properties = schema["properties"]
     assert properties["format"]["enum"] == ["text", "html", "markdown"]
@@ -361,9 +374,58 @@ def test_publish_needs_no_bot_token(
     redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
     """The web app's server can publish from the shell without the bot's secret."""
-    env = bot_env(REDIS_URL=redis_url, NOTIFICATION_CHANNEL=channel)
+    env = bot_env(REDIS_URL=redis_url, NOTIFICATION_CHANNEL=channel, NOTIFICATION_STREAM="")
     result = run_cli("publish", "42", "hello", env=env, cwd=tmp_path)
-    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "0", "")
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (
+        0,
+        f"published on channel {channel} (NOTIFICATION_STREAM is empty): 0 receivers "
+        "(no bot is listening: it is lost)",
+        "",
+    )
+
+
+def test_publish_via_pubsub_reaches_only_the_bot_of_its_database(
+    telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """The CLI marks what it publishes on the channel, as the publisher does."""
+    database = sync_redis.connection_pool.connection_kwargs.get("db", 0)
+    sync_redis.set(BOT_ID, "111")  # the bot of this database
+    subscriber = sync_redis.pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe(channel)
+    try:
+        env = emulator_env(telegram, redis_url, channel)
+        result = run_cli("publish", "42", "hi", "--via", "pubsub", env=env, cwd=tmp_path)
+        assert (result.returncode, result.stdout.strip()) == (
+            0,
+            f"published on channel {channel}: 1 receiver",
+        )
+        deadline = time.monotonic() + 10
+        message = None
+        while message is None and time.monotonic() < deadline:  # None: the subscribe reply
+            message = subscriber.get_message(timeout=1)
+        assert message is not None
+        assert json.loads(message["data"]) == {
+            "user_id": 42,
+            "message": "hi",
+            "deployment": f"111/{database}",
+        }
+    finally:
+        subscriber.close()
+
+
+def test_a_bot_refuses_a_database_another_bot_claimed(
+    telegram: FakeTelegram, redis_url: str, channel: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """Two deployments on one database would share chats, counters and streams: the second
+    bot stops at start (exit 2) with what to do, and leaves the first one's key alone."""
+    sync_redis.set(BOT_ID, "123456789")
+    result = run_cli("run", env=emulator_env(telegram, redis_url, channel), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "config error: REDIS_URL: this database belongs to bot 123456789 (key notify:bot_id); "
+        "use another database, or delete that key to hand it over"
+    )
+    assert sync_redis.get(BOT_ID) == b"123456789"
 
 
 def test_check_passes_against_reachable_redis_and_telegram(
@@ -377,12 +439,14 @@ def test_check_passes_against_reachable_redis_and_telegram(
         ["ok", "redis"],
         ["ok", "telegram"],
         ["ok", "listeners"],
+        ["ok", "channel"],
     ]
     assert re.search(r"Redis \d+\.\d+\.\d+, PING \d+\.\d ms", lines[1])
     assert "@notify_demo_bot" in lines[2]
     assert lines[2].endswith("; polling")
     assert "0 subscribers on the channel (is the bot running?)" in lines[3]
     assert "no leader: nothing polls Telegram or reads the channel" in lines[3]
+    assert lines[4].endswith(f"{channel!r}: no other deployment on it")
 
 
 def test_check_says_when_telegram_cannot_call_the_webhook(
@@ -572,6 +636,9 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert lifecycle["scheduled"] == 20
     assert lifecycle["scheduled_early"] == 0  # none sent before it was due
     assert report["preferences"]["with_ms"] > 0  # every notification arrived, both ways
+    instances = report["instances"]  # three bots, one stream: all delivered, in order
+    assert instances["delivered"] == instances["published"] == 20
+    assert (instances["flood_429s"], instances["users_out_of_order"]) == (0, 0)
     chats = report["chats"]
     assert chats["users"] == 60
     assert all(size > 0 for size in chats["keys"].values())  # each key measured

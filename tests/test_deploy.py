@@ -86,6 +86,7 @@ def test_app_json_describes_every_setting_and_its_values_load(
     assert env["WEBHOOK_SECRET"]["generator"] == "secret"
 
 
+@pytest.mark.usefixtures("redis_client")  # empties the database: no other test bot's claim on it
 def test_a_web_process_without_a_webhook_polls_and_answers_healthz_on_port(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:

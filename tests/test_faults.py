@@ -483,7 +483,7 @@ def test_a_fan_out_killed_mid_send_reaches_every_recipient_once_after_restart(
     bot resumes it, everyone gets it once (the cut-off send included), and one summary says so."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    receipts = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    receipts = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
     receipts.subscribe(f"{channel}-receipts")
     env = process_env(
         telegram,

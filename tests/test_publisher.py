@@ -14,10 +14,14 @@ import redis
 import redis.asyncio
 
 from bot.notification import LinkedChat
-from bot.publisher import AsyncPublisher, Button, Publisher, encode
+from bot.publisher import AsyncPublisher, Button, Published, Publisher, encode
 from bot.store.client import priority_streams
+from bot.store.deployment import BOT_ID
 from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
-from tests.helpers import next_json, token_of
+from bot.testing import FakeTelegram
+from config.settings import Settings
+from tests.conftest import start_bot
+from tests.helpers import link_directly, next_json, token_of, wait_sent
 
 
 @pytest.fixture
@@ -52,30 +56,33 @@ def test_a_bad_call_raises_value_error_in_the_web_app(
         encode(user_id, message)  # type: ignore[arg-type]
 
 
-async def test_sync_publish_returns_receivers_and_sends_the_payload(
+async def test_sync_publish_via_pubsub_returns_receivers_and_sends_the_payload(
     redis_url: str, channel: str, subscriber: redis.asyncio.client.PubSub
 ) -> None:
     publisher = Publisher.from_url(redis_url, channel)
     try:
-        assert publisher.publish(42, "hi") == 1
+        published = publisher.publish(42, "hi", via="pubsub")
+        assert (published, published.entry_id) == (1, None)
     finally:
         publisher.client.close()
     assert await next_json(subscriber) == {"user_id": 42, "message": "hi"}
 
 
-async def test_async_publish_returns_receivers_and_sends_the_payload(
+async def test_async_publish_via_pubsub_returns_receivers_and_sends_the_payload(
     redis_url: str, channel: str, subscriber: redis.asyncio.client.PubSub
 ) -> None:
     publisher = AsyncPublisher.from_url(redis_url, channel)
     async with publisher.client:
-        assert await publisher.publish(7, "hello") == 1
+        published = await publisher.publish(7, "hello", via="pubsub")
+        assert (published, published.entry_id) == (1, None)
     assert await next_json(subscriber) == {"user_id": 7, "message": "hello"}
 
 
-async def test_publishing_with_no_bot_running_reports_zero_receivers(
+async def test_publishing_via_pubsub_with_no_bot_running_reports_zero_receivers(
     redis_client: redis.asyncio.Redis, channel: str
 ) -> None:
-    assert await AsyncPublisher(redis_client, channel + "-empty").publish(1, "hi") == 0
+    publisher = AsyncPublisher(redis_client, channel + "-empty")
+    assert not await publisher.publish(1, "hi", via="pubsub")
 
 
 async def test_create_link_uses_the_username_the_bot_recorded(
@@ -440,11 +447,13 @@ async def test_moments_are_sent_as_unix_seconds_and_deliver_at_counts_from_now(
     assert second["deliver_at"] == third["deliver_at"] == deliver.timestamp()
 
 
-async def test_publish_sends_the_new_fields_on_the_channel_not_the_streams(
+async def test_publish_via_pubsub_sends_the_new_fields_on_the_channel_not_the_streams(
     publishers: tuple[Publisher, AsyncPublisher], subscriber: redis.asyncio.client.PubSub
 ) -> None:
     """The bot orders pub/sub notifications by priority in memory: no stream is involved."""
-    receivers = await call_both(publishers, "publish", 42, "hi", priority="high", ttl=30)
+    receivers = await call_both(
+        publishers, "publish", 42, "hi", via="pubsub", priority="high", ttl=30
+    )
     assert receivers == [1, 1]
     for _ in publishers:
         assert await next_json(subscriber) == {
@@ -597,3 +606,80 @@ async def test_a_bad_call_is_one_line_naming_the_field_and_writes_nothing(
             await call(publisher, method, *args, **kwargs)
         assert "\n" not in str(caught.value)
     assert stored(publishers[0]) == {}
+
+
+async def test_publish_queues_on_the_stream_of_its_priority_and_still_reads_as_a_count(
+    publishers: tuple[Publisher, AsyncPublisher],
+) -> None:
+    """The default is the durable stream: one receiver (the bot's consumer group), the entry
+    id beside it; old callers' `> 0`, truthiness and `== 1` keep working."""
+    published = await call_both(publishers, "publish", 42, "hi", priority="high")
+    payload = {"user_id": 42, "message": "hi", "priority": "high"}
+    assert stored(publishers[0]) == {"high": [(p.entry_id, payload) for p in published]}
+    for each in published:
+        assert isinstance(each, Published)
+        assert each == 1
+        assert each > 0
+        assert each
+        assert str(each) == "1"
+        assert repr(each) == f"Published(1, entry_id={each.entry_id!r})"
+
+
+async def test_a_publisher_without_a_stream_publishes_on_the_channel(
+    redis_client: redis.asyncio.Redis, channel: str, subscriber: redis.asyncio.client.PubSub
+) -> None:
+    publisher = AsyncPublisher(redis_client, channel, stream="")
+    published = await publisher.publish(42, "no stream here")
+    assert (published, published.entry_id) == (1, None)
+    assert await next_json(subscriber) == {"user_id": 42, "message": "no stream here"}
+
+
+async def test_publish_via_pubsub_names_the_deployment_of_its_database(
+    redis_url: str,
+    redis_client: redis.asyncio.Redis,
+    channel: str,
+    subscriber: redis.asyncio.client.PubSub,
+) -> None:
+    """Channels are server-wide: the payload says which bot and database it is meant for."""
+    database = redis_client.connection_pool.connection_kwargs.get("db", 0)
+    await redis_client.set(BOT_ID, "123456789")  # what a bot writes at start
+    sync = Publisher.from_url(redis_url, channel)
+    try:
+        await call_both(
+            (sync, AsyncPublisher(redis_client, channel)), "publish", 42, "hi", via="pubsub"
+        )
+    finally:
+        sync.client.close()
+    for _ in range(2):
+        assert await next_json(subscriber) == {
+            "user_id": 42,
+            "message": "hi",
+            "deployment": f"123456789/{database}",
+        }
+
+
+async def test_a_bot_started_after_publish_still_delivers_it(
+    settings: Settings,
+    telegram: FakeTelegram,
+    redis_url: str,
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    """publish() waits in Redis while no bot listens (a leader change, a restart), where a
+    notification on the channel would be lost."""
+    with redis.Redis.from_url(redis_url) as sync:
+        link_directly(sync, telegram, range(42, 43), chat_base=9000)
+    publisher = AsyncPublisher(
+        redis_client, settings.notification_channel, settings.notification_stream
+    )
+    assert await redis_client.pubsub_numsub(settings.notification_channel) == [
+        (settings.notification_channel.encode(), 0)
+    ]
+    published = await publisher.publish(42, "published while no bot ran")
+    assert published == 1
+
+    running = await start_bot(settings)
+    try:
+        [sent] = await wait_sent(telegram, chat_id=9042)
+        assert sent.text == "published while no bot ran"
+    finally:
+        await running.shutdown()

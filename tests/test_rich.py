@@ -84,7 +84,9 @@ async def test_a_tap_on_an_action_button_reaches_the_web_app_once_as_an_event(
     settings: Settings,
 ) -> None:
     await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
-    await AsyncPublisher(redis_client, settings.notification_channel).publish(
+    await AsyncPublisher(
+        redis_client, settings.notification_channel, settings.notification_stream
+    ).publish(
         42,
         "Did it arrive?",
         id="order-17",

@@ -13,8 +13,10 @@ from telegram import Bot, WebhookInfo
 from telegram.error import InvalidToken, TelegramError
 
 from bot.cluster.leader import LEADER_KEY
+from bot.sources.presence import other_deployments, own_channel_hint
 from bot.store import client as redis_client
 from bot.store.client import as_text
+from bot.store.deployment import bot_id_of, database_number, mark
 from config.settings import ConfigError, Settings, load_settings
 
 RECENT = 600  # seconds: a webhook error older than this is history, not the state
@@ -45,7 +47,11 @@ async def run_checks(
         checks.append(await _redis(client, settings))
         checks.append(await _telegram(settings))
         if checks[1].ok:
-            checks.append(await _subscribers(client, settings))
+            shared = await _shared_channel(client, settings)
+            others = len(shared[1])
+            checks.append(await _subscribers(client, settings, others))
+            if shared[0] is not None:
+                checks.append(shared[0])
     return checks
 
 
@@ -108,15 +114,18 @@ def _webhook_state(settings: Settings, hook: WebhookInfo) -> tuple[bool, str]:
     return True, f"webhook registered, {hook.pending_update_count} updates waiting"
 
 
-async def _subscribers(client: redis.asyncio.Redis, settings: Settings) -> Check:
+async def _subscribers(client: redis.asyncio.Redis, settings: Settings, others: int) -> Check:
     """How many bots listen now: 0 means notifications published now are lost (pub/sub) or
-    wait (stream); more than 1 on the channel means each is sent more than once."""
+    wait (stream); more than 1 of this deployment on the channel means each is sent more than
+    once. `others`: listeners of other deployments on the server (the channel check's)."""
     details, ok = [], True
     if settings.notification_channel:
         [(_name, count)] = await client.pubsub_numsub(settings.notification_channel)
-        note = " (is the bot running?)" if count == 0 else ""
+        note = " (is the bot running?)" if count - others <= 0 else ""
+        if others:
+            note += f" ({others} of other deployments)"
         details.append(f"{count} subscriber{'s' if count != 1 else ''} on the channel{note}")
-        ok = ok and count <= 1
+        ok = ok and count - others <= 1
     if settings.notification_stream:
         try:
             groups = await client.xinfo_groups(settings.notification_stream)
@@ -136,3 +145,28 @@ async def _subscribers(client: redis.asyncio.Redis, settings: Settings) -> Check
     elif settings.notification_channel or not settings.webhook_url:
         details.append("no leader: nothing polls Telegram or reads the channel")
     return Check("listeners", ok=ok, detail="; ".join(details) + ("" if ok else " (duplicates!)"))
+
+
+async def _shared_channel(
+    client: redis.asyncio.Redis, settings: Settings
+) -> tuple[Check | None, tuple[str, ...]]:
+    """The other deployments listening on the channel name, and the check that says so (None
+    without a channel). Channels are server-wide: a bot on another database of this server
+    listening on the same name receives (and delivers, to its own users) every raw PUBLISH
+    meant for this one, and this one receives its."""
+    channel = settings.notification_channel
+    if not channel:
+        return None, ()
+    mine = mark(bot_id_of(settings.token), database_number(client))
+    try:
+        others = await other_deployments(client, channel, mine)
+    except RedisError as exc:
+        return Check("channel", ok=False, detail=f"cannot list the channels: {exc}"), ()
+    if not others:
+        return Check("channel", ok=True, detail=f"{channel!r}: no other deployment on it"), ()
+    return Check(
+        "channel",
+        ok=False,
+        detail=f"{channel!r} is shared with {', '.join(others)} (bot id/db) on this Redis "
+        f"server: each gets what is published for the others; {own_channel_hint(channel, mine)}",
+    ), others

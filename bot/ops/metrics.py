@@ -58,6 +58,12 @@ class Metrics:
             ["where"],
             registry=self.registry,
         )
+        # Wired as the pub/sub listener's on_foreign.
+        self.foreign = Counter(
+            "notify_notifications_foreign",
+            "Pub/sub notifications dropped: marked for another deployment on this Redis server",
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "notify_leader",
             "1 while this instance holds the leader lock (polls Telegram, reads pub/sub)",

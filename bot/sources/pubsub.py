@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.notification import PUBSUB, Envelope
+from bot.sources.presence import presence_channel
 from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
+from bot.store.deployment import MARK_FIELD, read_mark
 
 log = structlog.get_logger(__name__)
 
@@ -23,6 +26,12 @@ Submit = Callable[[Envelope], Awaitable[None]]
 # The errors that mean "the connection is gone", as opposed to a bug in our code.
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
+# A payload that names a deployment holds this. Inside a JSON string a quote is escaped, so
+# only a key (or a string value "deployment") matches: unmarked payloads pay one byte search.
+_MARKED = f'"{MARK_FIELD}"'.encode()
+# The mark itself, without parsing the JSON (a JSON encoder may escape "/" as "\/").
+_MARK_VALUE = re.compile(rb'"' + MARK_FIELD.encode() + rb'"\s*:\s*"((?:[^"\\]|\\/)*)"')
+
 
 class ConnectionSilent(RedisConnectionError):
     """Redis did not answer a PING on an idle subscription: the connection is half-open."""
@@ -30,6 +39,13 @@ class ConnectionSilent(RedisConnectionError):
 
 class RedisListener:
     """Subscribes to one channel and submits each message's raw bytes as an Envelope.
+
+    Channels are server-wide: bots on other databases of the server hear the same channel
+    name. A payload marked for another deployment (`"deployment": "<bot id>/<db>"`, added by
+    the publisher) is counted in `foreign`, logged and dropped; an unmarked one is submitted.
+    This deployment's mark is `deployment`, or read from its database (`notify:bot_id`, the
+    bot writes it at start) at each connection: unknown, nothing is dropped. With a mark, it
+    also subscribes to its presence channel, for other deployments to see it.
 
     Blocks on the socket while idle (no polling). A silent connection is probed with PING after
     `idle_ping_after` seconds and dropped if no reply comes within `pong_timeout`. On any
@@ -49,10 +65,17 @@ class RedisListener:
         backoff_base: float = 0.5,
         backoff_max: float = 1.0,
         on_reconnect: Callable[[], None] | None = None,
+        deployment: str | None = None,
+        on_foreign: Callable[[], None] | None = None,
     ) -> None:
         self._redis = client
         self._on_reconnect = on_reconnect
+        self._on_foreign = on_foreign
         self._channel = channel
+        self._channel_key = channel.encode()  # how replies name it (the bot's client: bytes)
+        self._given_mark = deployment
+        self.mark = deployment  # this deployment's, once known
+        self.foreign = 0  # notifications dropped: marked for another deployment
         self._submit = submit
         self._idle_ping_after = idle_ping_after
         self._pong_timeout = pong_timeout
@@ -79,7 +102,9 @@ class RedisListener:
     async def _session(self) -> None:
         try:
             async with self._redis.pubsub() as pubsub:
-                await pubsub.subscribe(self._channel)
+                self.mark = self._given_mark or await read_mark(self._redis)
+                extra = [] if self.mark is None else [presence_channel(self._channel, self.mark)]
+                await pubsub.subscribe(self._channel, *extra)
                 await self._consume(pubsub)
         except CONNECTION_ERRORS:
             self.subscribed.clear()
@@ -106,10 +131,31 @@ class RedisListener:
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
+        if message["channel"] != self._channel_key:
+            return  # the presence channel: nothing to deliver there
         if kind == "message":
-            await self._submit(Envelope(message["data"], PUBSUB))
+            data = message["data"]
+            if _MARKED in data and self._foreign(data):
+                return
+            await self._submit(Envelope(data, PUBSUB))
         elif kind == "subscribe":
             self._subscribed()
+
+    def _foreign(self, data: bytes) -> bool:
+        """Whether `data` is marked for another deployment (then counted and logged)."""
+        if self.mark is None:  # a database no bot has claimed: nothing to tell apart
+            return False
+        found = _MARK_VALUE.search(data)
+        if found is None:  # "deployment" was a value, not a key
+            return False
+        marked = found.group(1).replace(b"\\/", b"/").decode(errors="replace")
+        if marked == self.mark:
+            return False
+        self.foreign += 1
+        log.info("notification_foreign", deployment=marked, mine=self.mark, channel=self._channel)
+        if self._on_foreign is not None:
+            self._on_foreign()
+        return True
 
     def _subscribed(self) -> None:
         if self._backoff.recovered():  # after an outage: it logged redis_recovered
@@ -121,5 +167,5 @@ class RedisListener:
             if self._on_reconnect is not None:
                 self._on_reconnect()
         else:
-            log.info("redis_subscribed", channel=self._channel)
+            log.info("redis_subscribed", channel=self._channel, deployment=self.mark)
         self.subscribed.set()

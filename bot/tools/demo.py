@@ -165,7 +165,10 @@ async def _buttons(
     """A formatted notification with a URL button and an action button; Ada taps the action,
     and the web app reads the event."""
     publisher = AsyncPublisher(
-        client, settings.notification_channel, actions_stream=settings.actions_stream
+        client,
+        settings.notification_channel,
+        stream=settings.notification_stream,
+        actions_stream=settings.actions_stream,
     )
     transcript.say(
         "web app",
@@ -246,6 +249,7 @@ async def _interactive(telegram: FakeTelegram, settings: Settings, transcript: T
         "\nInteractive: type a message as Ada (e.g. /help, /stop) and press Enter; "
         "Ctrl-D or Ctrl-C ends.\nFrom a second terminal, publish to Ada:\n"
         f"  REDIS_URL={settings.redis_url} NOTIFICATION_CHANNEL={settings.notification_channel} "
+        f"NOTIFICATION_STREAM={settings.notification_stream} "
         f"{sys.executable} -m bot publish {USER_ID} 'Hello from the shell'\n"
     )
     try:

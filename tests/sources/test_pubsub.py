@@ -11,7 +11,9 @@ import redis.asyncio
 from structlog.testing import capture_logs
 
 from bot.notification import PUBSUB, Envelope
+from bot.sources.presence import other_deployments
 from bot.sources.pubsub import RedisListener
+from bot.store.deployment import BOT_ID
 from tests.conftest import OwnRedis
 from tests.helpers import eventually
 
@@ -152,3 +154,66 @@ async def test_a_new_term_as_leader_starts_with_no_outage_behind_it(
     assert "redis_subscribed" in events
     assert "redis_recovered" not in events
     assert reconnects == []
+
+
+MINE = b'{"user_id": 1, "message": "mine", "deployment": "111/%d"}'
+THEIRS = b'{"user_id": 1, "message": "theirs", "deployment": "222/%d"}'
+THEIRS_ESCAPED = b'{"user_id": 1, "message": "escaped", "deployment":"111\\/%d"}'
+WORD = b'{"user_id": 1, "message": "deployment"}'  # the word as a value: no mark
+UNMARKED = b'{"user_id": 1, "message": "a raw PUBLISH"}'
+
+
+async def test_a_notification_marked_for_another_deployment_is_counted_and_dropped(
+    redis_client: redis.asyncio.Redis, channel: str
+) -> None:
+    """Bots on other databases of the server hear the channel too; the publisher's mark
+    (bot id/db) tells them apart. Unmarked payloads (a raw PUBLISH) go through as before."""
+    database = redis_client.connection_pool.connection_kwargs.get("db", 0)
+    await redis_client.set(BOT_ID, "111")  # the bot claimed its database at start
+    received = Received()
+    listener = RedisListener(redis_client, channel, received)
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        assert listener.mark == f"111/{database}"
+        with capture_logs() as logs:
+            mine = MINE % database
+            for payload in (
+                THEIRS % database,
+                mine,
+                THEIRS_ESCAPED % (database + 1),
+                WORD,
+                UNMARKED,
+            ):
+                await redis_client.publish(channel, payload)
+            await received.wait_for(UNMARKED)  # one connection: the others came before it
+        assert received.payloads == [mine, WORD, UNMARKED]
+        assert listener.foreign == 2
+        foreign = [e for e in logs if e["event"] == "notification_foreign"]
+        assert [e["deployment"] for e in foreign] == [f"222/{database}", f"111/{database + 1}"]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_the_listener_is_visible_to_other_deployments_while_it_listens(
+    redis_client: redis.asyncio.Redis, channel: str
+) -> None:
+    listener = RedisListener(redis_client, channel, Received(), deployment="111/3")
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        assert await other_deployments(redis_client, channel, "222/4") == ("111/3",)
+        assert await other_deployments(redis_client, channel, "111/3") == ()
+        assert await other_deployments(redis_client, channel + "-other", "222/4") == ()
+        assert await redis_client.pubsub_numsub(channel) == [(channel.encode(), 1)]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await eventually(lambda: _gone(redis_client, channel))
+
+
+async def _gone(client: redis.asyncio.Redis, channel: str) -> bool:
+    return await other_deployments(client, channel, None) == ()

@@ -38,7 +38,7 @@ class Published:
 
     def __init__(self, url: str) -> None:
         self._client = redis.Redis.from_url(url)
-        self._pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+        self._pubsub = self._client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]
         self._pubsub.psubscribe("*")
         self.messages: list[bytes] = []
         self._stop = threading.Event()
