@@ -17,12 +17,14 @@ from bot.chat.linking import Linker
 from bot.chat.preferences import ChatPreferences
 from bot.chat.throttle import CommandBudget
 from bot.chat.user import ChatCommands
-from bot.cluster.duty import lead
+from bot.cluster.duty import Duty
 from bot.cluster.leader import LEADER_KEY, Leadership
+from bot.cluster.liveness import INSTANCES_KEY, Heartbeat
 from bot.notification import PUBSUB, STREAM
 from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
+from bot.ops.shared_channel import SharedChannelWatch
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.fanout import FanOuts
 from bot.pipeline.plan import Planner
@@ -75,8 +77,10 @@ class Bot:
     releaser: DueReleaser | None  # scheduled notifications (needs the streams)
     fanouts: FanOuts
     send_share: SendShare
-    # Present when this instance must win the leader lock to poll Telegram or read pub/sub.
-    leadership: Leadership | None
+    heartbeat: Heartbeat  # this instance is alive, and what it holds
+    shared_channel: SharedChannelWatch | None  # other deployments on the channel's name
+    # The lock whose holder polls Telegram and delivers (reads pub/sub and the streams).
+    leadership: Leadership
     broadcaster: Broadcaster
     admin: AdminCommands
     health: Health
@@ -139,7 +143,29 @@ def build(settings: Settings) -> Bot:
         dead_letters=dead_letters,
         metrics=metrics,
     )
-    listener, streams = _sources(settings, client, dispatcher, metrics)
+    heartbeat = Heartbeat(
+        client,
+        INSTANCES_KEY.format(bot_id=_bot_id(settings)),
+        settings.stream_consumer,
+        lambda: dispatcher.pending,
+    )
+    listener = _listener(settings, client, dispatcher, metrics)
+    shared_channel = None
+    if settings.notification_channel:
+        shared_channel = SharedChannelWatch(
+            client, settings.notification_channel, _bot_id(settings)
+        )
+    updater = application.updater
+    assert updater is not None  # ApplicationBuilder always makes one  # noqa: S101
+    duty = Duty(
+        updater=updater,
+        poll_errors=PollErrors(),
+        polling=not settings.webhook_url,
+        dispatcher=dispatcher,
+        heartbeat=heartbeat,
+        listener=listener,
+    )
+    streams = _streams(settings, client, dispatcher, metrics, duty)
     stream = streams[1] if streams else None
     releaser = None
     if schedule is not None:
@@ -154,7 +180,9 @@ def build(settings: Settings) -> Bot:
         window=min(256, 2 * settings.delivery_concurrency),
     )
     dispatcher.start_fan_out = fanouts.start
-    leadership = _leadership(settings, client, application, listener, metrics)
+    fanouts.may_take = duty.may_take
+    duty.loops.extend([*(consumer.run for consumer in streams), fanouts.run])
+    leadership = _leadership(settings, client, duty, metrics)
     broadcaster = Broadcaster(application.bot, fanouts, fanout_store, registry)
     admin = AdminCommands(
         settings,
@@ -192,6 +220,7 @@ def build(settings: Settings) -> Bot:
         group=settings.stream_group,
         listener=listener,
         consumer=stream,
+        shared_channel=shared_channel,
     )
     return Bot(
         settings=settings,
@@ -210,6 +239,8 @@ def build(settings: Settings) -> Bot:
         releaser=releaser,
         fanouts=fanouts,
         send_share=_send_share(settings, client, pacer, dispatcher),
+        heartbeat=heartbeat,
+        shared_channel=shared_channel,
         leadership=leadership,
         broadcaster=broadcaster,
         admin=admin,
@@ -331,37 +362,48 @@ def _pipeline(
     )
 
 
-def _sources(
+def _listener(
     settings: Settings, client: redis.asyncio.Redis, dispatcher: Dispatcher, metrics: Metrics
-) -> tuple[RedisListener | None, list[StreamConsumer]]:
-    listener = None
-    if settings.notification_channel:
-        listener = RedisListener(
-            client,
-            settings.notification_channel,
-            dispatcher.accept,
-            on_reconnect=metrics.redis_reconnects.labels(PUBSUB).inc,
-        )
+) -> RedisListener | None:
+    if not settings.notification_channel:
+        return None
+    return RedisListener(
+        client,
+        settings.notification_channel,
+        dispatcher.accept,
+        on_reconnect=metrics.redis_reconnects.labels(PUBSUB).inc,
+        on_foreign=metrics.foreign.inc,
+    )
+
+
+def _streams(
+    settings: Settings,
+    client: redis.asyncio.Redis,
+    dispatcher: Dispatcher,
+    metrics: Metrics,
+    duty: Duty,
+) -> list[StreamConsumer]:
     if not settings.notification_stream:
-        return listener, []
+        return []
     # One consumer per priority: each has its own in-flight limit, so a bulk backlog read
-    # into memory never stops a high notification from being read.
-    streams = [
+    # into memory never stops a high notification from being read. The normal one (the name a
+    # web app XADDs to) moves entries that name another priority to that priority's stream.
+    names = priority_streams(settings.notification_stream)
+    return [
         StreamConsumer(
             client,
             name,
             settings.stream_group,
             settings.stream_consumer,
             dispatcher.accept,
-            claim_idle=settings.stream_claim_idle_seconds,
-            # Often enough that this instance's own entries never look idle to the others.
-            claim_every=min(15.0, settings.stream_claim_idle_seconds / 3),
+            may_take=duty.may_take,
             on_reconnect=metrics.redis_reconnects.labels(STREAM).inc,
             rank=rank,
+            moves=names if rank == 1 else None,
+            maxlen=settings.stream_maxlen,
         )
-        for rank, name in enumerate(priority_streams(settings.notification_stream))
+        for rank, name in enumerate(names)
     ]
-    return listener, streams
 
 
 def _schedule(settings: Settings, client: redis.asyncio.Redis) -> ScheduleStore:
@@ -371,24 +413,15 @@ def _schedule(settings: Settings, client: redis.asyncio.Redis) -> ScheduleStore:
 
 
 def _leadership(
-    settings: Settings,
-    client: redis.asyncio.Redis,
-    application: Application,  # type: ignore[type-arg]
-    listener: RedisListener | None,
-    metrics: Metrics,
-) -> Leadership | None:
-    """Polling needs one poller per token, pub/sub one reader per channel: the lock holder does
-    both. Stream entries are shared by the consumer group and need no lock."""
-    if settings.webhook_url and listener is None:
-        return None
-    updater = application.updater
-    assert updater is not None  # ApplicationBuilder always makes one  # noqa: S101
-    poll_errors = PollErrors()
+    settings: Settings, client: redis.asyncio.Redis, duty: Duty, metrics: Metrics
+) -> Leadership:
+    """Polling needs one poller per token, pub/sub one reader per channel, and each user's
+    order and each chat's pace one sender: the lock holder does all of it."""
     leadership = Leadership(
         client,
         LEADER_KEY.format(bot_id=_bot_id(settings)),
         settings.stream_consumer,
-        lambda: lead(updater, listener, poll_errors, polling=not settings.webhook_url),
+        duty.lead,
         ttl=settings.leader_lock_ttl_seconds,
     )
     metrics.leader.set_function(lambda: float(leadership.is_leader))

@@ -16,6 +16,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.app import Bot, build
 from bot.chat.menus import publish_menus
 from bot.notification import PUBSUB, Envelope
+from bot.ops.ownership import claim_database
 from bot.sources.reconnect import Backoff, keep_connected
 from bot.store import schema
 from bot.store.client import add_to_stream, describe
@@ -95,12 +96,14 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
     bot.health.username = username
     sources = [
         asyncio.create_task(source.run(), name=type(source).__name__)
+        # The leader delivers (pub/sub, the streams, fan-outs: bot.cluster.duty); every
+        # instance beats, and releases what is due onto the streams.
         for source in (
-            *bot.streams,
-            bot.leadership or bot.listener,
+            bot.leadership,
+            bot.heartbeat,
             bot.send_share,
             bot.releaser,
-            bot.fanouts,
+            bot.shared_channel,  # another deployment on our channel name: said every hour
         )
         if source is not None
     ]
@@ -161,14 +164,14 @@ async def _announce_ready(
     """Log `bot_ready` once every source listens and this instance knows whether it leads (or
     we are told to stop first). Until then Redis may still be down; the sources keep trying."""
     leadership = bot.leadership
-    waits = [bot.stream.ready if bot.stream else None, leadership.decided if leadership else None]
-    for event in filter(None, waits):
-        if not await _until(event, stopping):
-            return
-    # Decided: the leader (or a bot without a lock) reads pub/sub. Ready means subscribed.
-    leads = leadership is None or leadership.is_leader
-    if leads and bot.listener is not None and not await _until(bot.listener.subscribed, stopping):
+    if not await _until(leadership.decided, stopping):
         return
+    # Decided: the leader reads pub/sub and the stream. Ready means reading both.
+    if leadership.is_leader:
+        listening = bot.listener.subscribed if bot.listener else None
+        for event in filter(None, (bot.stream.ready if bot.stream else None, listening)):
+            if not await _until(event, stopping):
+                return
     # Only now: Redis may have been down at start-up. Publishers read it for deep links.
     with contextlib.suppress(RedisError):
         await bot.registry.remember_bot_username(username)
@@ -178,7 +181,7 @@ async def _announce_ready(
         "bot_ready",
         username=username,
         mode=bot.health.mode,
-        role=None if leadership is None else ("leader" if leadership.is_leader else "standby"),
+        role="leader" if leadership.is_leader else "standby",
         channel=bot.settings.notification_channel or None,
         stream=bot.settings.notification_stream or None,
         port=bot.http.port if bot.http else None,
@@ -221,12 +224,15 @@ async def _connect_telegram(bot: Bot, stop: asyncio.Event) -> bool:
 
 
 async def _migrate_schema(bot: Bot, stop: asyncio.Event) -> bool:
-    """Bring the registry's data in Redis to this version's schema before anything reads it,
-    retrying while Redis is unreachable; several instances may do it at once. Data of a newer
-    version stops the start (ConfigError). Returns False if `stop` was set first."""
+    """Claim the database for this bot and bring the registry's data in Redis to this
+    version's schema before anything reads it, retrying while Redis is unreachable; several
+    instances may do it at once. Another bot's database, or data of a newer version, stops the
+    start (ConfigError). Returns False if `stop` was set first."""
     backoff = Backoff("redis", base=0.5, cap=30.0, unavailable_event="schema_migration_waiting")
 
     async def migrate() -> None:
+        # First: another bot's database (exit 2) must not be migrated by this one.
+        await claim_database(bot.redis, bot.settings.token)
         try:
             await schema.migrate(bot.redis)
         except schema.SchemaTooNew as exc:

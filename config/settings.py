@@ -57,18 +57,17 @@ class Settings(BaseSettings):
     notification_channel: str = "notification"
     notification_stream: str = "notifications"
     stream_group: str = Field(default="notify-bot", min_length=1)
-    # Who this process is, in the stream's consumer group and the leader lock. Heroku's DYNO
-    # ("worker.1") is stable across restarts: a restarted worker resumes its own pending
-    # entries and takes its lock back at once. Without it, host name and process id: unique
-    # per running process (two on one host must never share a name), and what a crashed one
-    # left pending is claimed by the others after STREAM_CLAIM_IDLE_SECONDS.
+    # Who this process is, in the stream's consumer group, the leader lock and the heartbeats.
+    # Heroku's DYNO ("worker.1") is stable across restarts: a restarted worker takes its lock
+    # back at once. Without it, host name and process id: unique per running process (two on
+    # one host must never share a name). Either way, what a dead instance left pending is
+    # taken over by the leader once its heartbeat has stopped (bot/cluster/liveness.py).
     stream_consumer: str = Field(
         default_factory=_process_name,
         min_length=1,
         validation_alias=AliasChoices("stream_consumer", "dyno"),
     )
     stream_maxlen: int = Field(default=100_000, ge=1000)
-    stream_claim_idle_seconds: float = Field(default=60.0, gt=0)
     idempotency_window_seconds: int = Field(default=24 * 3600, gt=0)
     # What was sent for each notification id is remembered this long, for its edit or delete.
     message_memory_seconds: int = Field(default=7 * 24 * 3600, gt=0)
@@ -126,7 +125,9 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_secret: SecretStr | None = None
     # One instance holds this lock and polls Telegram and reads pub/sub; others stand by.
-    leader_lock_ttl_seconds: float = Field(default=5.0, gt=0)
+    # Short, so a dead leader is replaced within ~2.5 s; long enough that a leader whose event
+    # loop stalls for a second renews in time (it renews every third of it).
+    leader_lock_ttl_seconds: float = Field(default=2.5, gt=0)
 
     @field_validator("bot_token")
     @classmethod

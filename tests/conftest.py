@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -22,6 +23,7 @@ import redis.asyncio
 import structlog
 
 from bot import app, runtime
+from bot.store.deployment import BOT_ID
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
 from config.settings import Settings
 
@@ -81,6 +83,10 @@ def channel() -> str:
 
 @pytest.fixture
 def settings(redis_url: str, telegram: FakeTelegram, channel: str) -> Settings:
+    # Each test's bot has an id of its own (the `telegram` fixture), and a bot refuses a
+    # database another bot's id claimed: forget the last test's, as a flush would.
+    with redis.Redis.from_url(redis_url) as client:
+        client.delete(BOT_ID)
     return Settings(
         _env_file=None,
         bot_token=telegram.token,
@@ -152,8 +158,18 @@ class OwnRedis:
     def running(self) -> bool:
         return self._process is not None
 
+    def pause(self) -> None:
+        """Stop answering without closing a connection (SIGSTOP), until `resume`."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)  # a paused one cannot die otherwise
         self._process.kill()
         self._process.wait()
         self._process = None

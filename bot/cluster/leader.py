@@ -26,13 +26,15 @@ LEADER_KEY = "notify:leader:{bot_id}"  # one per bot: two pollers on one token g
 # name: a restarted worker.1 need not wait for its own old lock to expire. Leadership asks
 # for that only on its first try, so two live processes with one name cannot take the lock
 # from each other in turn; after that, only a free lock is taken.
+# Returns {1, 0} when taken, else {0, the holder's milliseconds left}: a standby tries again
+# just after that.
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
 if holder == false or (ARGV[3] ~= '' and string.sub(holder, 1, string.len(ARGV[3])) == ARGV[3]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+  return {1, 0}
 end
-return 0
+return {0, redis.call('PTTL', KEYS[1])}
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -46,6 +48,7 @@ return 0
 Lead = Callable[[], Coroutine[Any, Any, None]]
 
 LOCK_ERRORS = (RedisError, TimeoutError)  # TimeoutError: a lock call bounded by wait_for
+EXPIRY_SLACK = 0.02  # seconds after the holder's lock expires that a standby tries again
 
 
 class Leadership:
@@ -54,9 +57,9 @@ class Leadership:
     The lock expires `ttl` seconds after its last renewal; the holder renews it every ttl/3.
     A holder that cannot renew (Redis down) stops leading before its lock can have expired, so
     two instances never lead at once; one whose lock was taken stops at once. Standbys try
-    every `retry` seconds, so a dead leader is replaced within about ttl + retry seconds. On
-    shutdown the leader stops leading first and then deletes the lock: a standby takes over
-    within `retry` seconds.
+    every `retry` seconds, and again just after the holder's lock would expire: a dead leader
+    is replaced within about `ttl` seconds of its last renewal. On shutdown the leader stops
+    leading first and then deletes the lock: a standby takes over within `retry` seconds.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Leadership:
         self._release = client.register_script(_RELEASE)
         self._backoff = Backoff("leader_lock", base=self._retry, cap=5 * self._retry)
         self._first_try = True
+        self._wait = self._retry  # until the next try: sooner when the holder's lock runs out
         self.is_leader = False
         self.decided = asyncio.Event()  # set once this instance knows whether it leads
 
@@ -100,13 +104,17 @@ class Leadership:
                 log.info("leader_standby", leader=holder, key=self._key)
                 standby_logged = True
             self.decided.set()
-            await asyncio.sleep(self._retry)
+            await asyncio.sleep(self._wait)
 
     async def _try_acquire(self) -> bool:
         own_prefix = f"{self._identity}:" if self._first_try else ""
-        acquired = bool(await self._call(self._acquire, self._token, self._ttl_ms, own_prefix))
+        reply = await self._call(self._acquire, self._token, self._ttl_ms, own_prefix)
+        taken, left = (int(value) for value in reply)  # type: ignore[attr-defined]
         self._first_try = False
-        return acquired
+        # A lock without expiry (PTTL -1: set by hand) or gone meanwhile (-2): the usual pace.
+        expires_in = left / 1000 + EXPIRY_SLACK if left > 0 else self._retry
+        self._wait = min(self._retry, expires_in)
+        return bool(taken)
 
     async def _lead_while_held(self) -> None:
         log.info("leader_elected", identity=self._identity, key=self._key)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from bot.cluster.leader import Leadership
 from bot.ops.metrics import Metrics
+from bot.ops.shared_channel import SharedChannelWatch
 from bot.pipeline.dispatcher import Dispatcher
 from bot.sources.pubsub import RedisListener
 from bot.sources.stream import StreamConsumer, pending_entries
@@ -34,6 +35,7 @@ class Health:
     listener: RedisListener | None = None
     consumer: StreamConsumer | None = None
     username: str | None = None  # set once Telegram answered getMe
+    shared_channel: SharedChannelWatch | None = None
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, the JSON body). Healthy when Redis answers and every source this instance
@@ -65,6 +67,10 @@ class Health:
             body["backlog"] = {"memory": self.dispatcher.pending}
             return False, body
         body["sources"] = sources = self._sources()
+        watch = self.shared_channel
+        if watch is not None and watch.others:
+            # Not a 503: a restart would not help, and the bot still delivers its own.
+            body["channel_shared"] = {"with": list(watch.others), "fix": watch.hint}
         if self.metrics.telegram_token_rejected:
             # Unlike other Telegram trouble, this one a restart with a new token fixes.
             body["status"] = "token rejected"
@@ -74,10 +80,11 @@ class Health:
         return healthy, body
 
     def _sources(self) -> dict[str, str]:
-        sources = {}
-        if self.consumer is not None:
-            sources["stream"] = "consuming" if self.consumer.ready.is_set() else "reconnecting"
+        sources: dict[str, str] = {}
+        # Only the leader reads: a standby is healthy while it stands by.
         leads = self.leadership is None or self.leadership.is_leader
+        if self.consumer is not None and leads:
+            sources["stream"] = "consuming" if self.consumer.ready.is_set() else "reconnecting"
         if self.listener is not None and leads:
             subscribed = self.listener.subscribed.is_set()
             sources["pubsub"] = "subscribed" if subscribed else "reconnecting"

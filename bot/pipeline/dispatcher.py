@@ -126,6 +126,8 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = asyncio.Event()
         self._running.set()
+        self._clear = asyncio.Event()  # cleared while a new leader waits for the old one
+        self._clear.set()
         self._pause_buffer = pause_buffer
         self._max_chars = max_chars
         self._queued_pubsub = 0
@@ -143,6 +145,15 @@ class Dispatcher:
 
     def resume(self) -> None:
         self._running.set()
+
+    def hold(self) -> None:
+        """Start no delivery until `release_hold`: a new leader waits for the instance before
+        it to settle what it still holds, so that no chat gets messages from two instances at
+        once and each user's order is kept. Unlike `pause`, an admin's /resume does not end it."""
+        self._clear.clear()
+
+    def release_hold(self) -> None:
+        self._clear.set()
 
     @property
     def pending(self) -> int:
@@ -265,6 +276,7 @@ class Dispatcher:
             while lane:
                 stop_if_cancelled()
                 await self._running.wait()
+                await self._clear.wait()
                 await self._deliver_one(lane[0])
                 self._forget(lane.popleft())
         finally:
@@ -408,7 +420,15 @@ class Dispatcher:
             await asyncio.wait(set(self._tasks), timeout=grace)
         left = [envelope for lane in self._lanes.values() for envelope in lane]
         if left:
-            log.warning("delivery_abandoned", pending=len(left), grace_seconds=grace)
+            # Each lane's first may be on its way to Telegram, or sent and waiting for Redis to
+            # record it: given back, it is sent again. The rest never started.
+            started = [lane[0] for lane in self._lanes.values() if lane]
+            log.warning(
+                "delivery_abandoned",
+                pending=len(left),
+                grace_seconds=grace,
+                may_repeat=[envelope.id or f"user {envelope.user_id}" for envelope in started],
+            )
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -59,6 +59,9 @@ class FanOuts:
         self._wake = asyncio.Event()
         self._backoff = Backoff("fanouts", base=0.5, cap=10.0)
         self.finished: dict[str, dict[str, object]] = {}  # summaries of this process's, by id
+        # Of other instances holding leases, those that may be taken from (the leader's rule,
+        # bot.cluster); None: leases are taken once they run out.
+        self.may_take: Callable[[list[str]], Awaitable[set[str]]] | None = None
 
     async def start(self, envelope: Envelope) -> None:
         """Store a fan-out entry in Redis (acknowledging its source entry in the same
@@ -103,7 +106,14 @@ class FanOuts:
             stop_if_cancelled()
             for job in await self.store.unfinished():
                 task = self._running.get(job)
-                held = await self.store.lease(job, self._lease_ttl)
+                holder = await self.store.lease(job, self._lease_ttl)
+                if holder is not None and self.may_take is not None and task is None:
+                    # Its instance died (or stepped down and settled): resume it now, not
+                    # once the lease runs out.
+                    taken = await self.may_take([holder])
+                    if holder in taken:
+                        holder = await self.store.lease(job, self._lease_ttl, taken)
+                held = holder is None
                 if task is None and held:
                     task = asyncio.create_task(self._run_job(job), name=f"fanout:{job}")
                     self._running[job] = task

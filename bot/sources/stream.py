@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,17 +22,33 @@ from bot.store.schedule import RELEASED_FIELD
 
 log = structlog.get_logger(__name__)
 
-BLOCK_MS = 2000  # below the client's 5 s socket timeout, so a blocking read is never cut off
+TIDY_EVERY = 15.0  # seconds between trims of the stream and sweeps of departed consumers
 
 Submit = Callable[[Envelope], Awaitable[None]]
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+
+# Of the other consumers holding entries, those whose entries may be taken over now (their
+# instance is dead or holds nothing: bot.cluster.liveness decides).
+MayTake = Callable[[list[str]], Awaitable[set[str]]]
+
+# What an entry's payload asks for, by the rank of the stream it belongs on.
+_PRIORITY_RANKS = {"high": 0, "normal": 1, "bulk": 2}
+PUBLISHED_AT_FIELD = "published_at"  # ms: set on an entry moved to its priority's stream
 
 
 class StreamConsumer:
     """Reads `stream` as `consumer` of `group` and hands each entry on as an Envelope whose
-    `ack` acknowledges it. On start it first re-reads its own pending entries (left by a
-    crash of this same consumer), and every `claim_every` seconds it marks the entries it holds
-    as fresh, claims entries other consumers left idle for over `claim_idle` seconds (they
-    died), and trims acknowledged entries.
+    `ack` acknowledges it. Before it reads anything new, and every `maintain_every` seconds,
+    it takes over pending entries: its own that it does not hold in memory (left by an earlier
+    process with its name) and those of other consumers that `may_take` allows (their instance
+    died, or stepped down and settled what it had). It never claims by idle time: an entry
+    waiting out a flood limit or a Redis outage at a live instance is that instance's.
+
+    The normal stream (`moves` set: the streams of each rank) is where a web app in any
+    language XADDs: an entry whose payload names another priority is moved to that priority's
+    stream as it is read (XADD and XACK in one transaction), keeping its publish time, so a
+    high one is never stuck behind a bulk backlog.
 
     At most `max_in_flight` entries are read but not yet settled, so a backlog stays in Redis
     rather than in memory.
@@ -45,8 +62,9 @@ class StreamConsumer:
         consumer: str,
         submit: Submit,
         *,
-        claim_idle: float = 60.0,
-        claim_every: float = 15.0,
+        may_take: MayTake | None = None,
+        maintain_every: float = 1.0,
+        tidy_every: float = TIDY_EVERY,
         max_in_flight: int = 1000,
         forget_after: float = 3600.0,
         batch: int = 100,
@@ -54,6 +72,8 @@ class StreamConsumer:
         backoff_max: float = 1.0,
         on_reconnect: Callable[[], None] | None = None,
         rank: int | None = None,
+        moves: tuple[str, str, str] | None = None,
+        maxlen: int = 100_000,
     ) -> None:
         self._rank = rank  # the priority of what it reads, unless an entry says otherwise
         self._redis = client
@@ -61,32 +81,39 @@ class StreamConsumer:
         self._group = group
         self._consumer = consumer
         self._submit = submit
-        self._claim_idle_ms = int(claim_idle * 1000)
-        self._claim_every = claim_every
+        self._may_take = may_take
+        self._maintain_every = maintain_every
+        self._tidy_every = tidy_every
         self._max_in_flight = max_in_flight
         self._forget_after = forget_after
         self._batch = batch
+        self._moves = moves
+        self._maxlen = maxlen
         self._backoff = Backoff(
             "stream", base=backoff_base, cap=backoff_max, on_recovered=on_reconnect, stream=stream
         )
         self._in_flight: set[str] = set()
         self._room = asyncio.Event()
-        self._resumed_own = False
         self.ready = asyncio.Event()
+
+    @property
+    def holding(self) -> int:
+        """Entries read and not yet settled."""
+        return len(self._in_flight)
 
     async def run(self) -> None:
         """Consume until cancelled; reconnect with backoff when Redis goes away.
         ResponseError counts as gone too: e.g. NOGROUP after the stream was deleted (the
         group is then recreated)."""
-        await keep_connected(self._session, self._backoff, (*CONNECTION_ERRORS, ResponseError))
+        try:
+            await keep_connected(self._session, self._backoff, (*CONNECTION_ERRORS, ResponseError))
+        finally:
+            self.ready.clear()
 
     async def _session(self) -> None:
         try:
             await self._ensure_group()
-            if not self._resumed_own:
-                # Only at start: after a reconnect our pending entries are still in flight here.
-                await self._read_pending_of_own()
-                self._resumed_own = True
+            await self.take_over()
             if not self._backoff.recovered():
                 log.info(
                     "stream_consuming",
@@ -107,17 +134,21 @@ class StreamConsumer:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        # Listed in XINFO CONSUMERS from the start, not only once it has read an entry.
+        await self._redis.xgroup_createconsumer(self._stream, self._group, self._consumer)
 
     async def _consume(self) -> None:
-        next_maintenance = 0.0
+        next_maintenance = time.monotonic() + self._maintain_every
+        next_tidy = 0.0
         while True:
             stop_if_cancelled()
             if time.monotonic() >= next_maintenance:
-                await self._keep_own_fresh()
-                await self._claim_stale()
-                await self._forget_departed()
-                await self.trim()
-                next_maintenance = time.monotonic() + self._claim_every
+                await self.take_over()  # one XPENDING when nothing is pending anywhere
+                if time.monotonic() >= next_tidy:
+                    await self._forget_departed()
+                    await self.trim()
+                    next_tidy = time.monotonic() + self._tidy_every
+                next_maintenance = time.monotonic() + self._maintain_every
             room = await self._wait_for_room(next_maintenance - time.monotonic())
             if not room:
                 continue
@@ -125,11 +156,14 @@ class StreamConsumer:
                 self._group,
                 self._consumer,
                 {self._stream: ">"},
-                count=min(room, self._batch),
-                # Back in time for the next maintenance round: our entries must stay fresh.
-                block=min(BLOCK_MS, max(int(self._claim_every * 1000), 1)),
+                # A backlog to sort by priority is read in large batches: moving costs little.
+                count=max(min(room, self._batch), self._batch if self._moves else 0),
+                block=max(int(self._maintain_every * 1000), 1),
             )
-            for entry_id, fields in _entries(response):
+            entries = _entries(response)
+            if self._moves is not None:
+                entries = await self._move_others(entries)
+            for entry_id, fields in entries:
                 await self._hand_on(entry_id, fields)
 
     async def _wait_for_room(self, within: float) -> int:
@@ -140,36 +174,79 @@ class StreamConsumer:
                 await asyncio.wait_for(self._room.wait(), max(within, 0.01))
         return max(self._max_in_flight - len(self._in_flight), 0)
 
-    async def _keep_own_fresh(self) -> None:
-        """Reset the idle time of the entries this instance holds: another instance claims
-        only entries idle for `claim_idle`, which then means "their consumer died", never
-        "they waited long here" (a flood-limit queue would otherwise be delivered twice)."""
-        if self._in_flight:
-            await self._redis.xclaim(
-                self._stream,
-                self._group,
-                self._consumer,
-                0,
-                list(self._in_flight),
-                justid=True,
-            )
+    async def _move_others(self, entries: list[Entry]) -> list[Entry]:
+        """Move the entries whose payload names another priority to that priority's stream;
+        return the others. One transaction per read: an entry is moved and acknowledged
+        together, or neither."""
+        assert self._moves is not None  # noqa: S101
+        keep: list[Entry] = []
+        pipe = self._redis.pipeline(transaction=True)
+        for entry_id, fields in entries:
+            rank = None if fields is None else _asked_rank(fields.get(PAYLOAD_FIELD.encode()))
+            if rank is None or rank == self._rank or fields is None:
+                keep.append((entry_id, fields))
+                continue
+            moved = dict(fields)
+            published = fields.get(PUBLISHED_AT_FIELD.encode())
+            moved[PUBLISHED_AT_FIELD.encode()] = published or str(_id_key(entry_id)[0]).encode()
+            pipe.xadd(self._moves[rank], moved, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xack(self._stream, self._group, entry_id)
+        if len(pipe):
+            await pipe.execute()
+        return keep
 
-    async def _read_pending_of_own(self) -> None:
-        resumed = 0
-        start = "0"
+    async def take_over(self) -> None:
+        """Take over the pending entries this instance may: its own not held in memory, and
+        other consumers' that `may_take` allows; hand them on in the order they were added."""
+        summary = await self._redis.xpending(self._stream, self._group)
+        if not int(summary["pending"]):
+            return
+        holders = [as_text(holder["name"]) for holder in summary["consumers"]]
+        others = [name for name in holders if name != self._consumer]
+        allowed = await self._may_take(others) if others and self._may_take else set()
+        taken: list[Entry] = []
+        for name in holders:
+            if name != self._consumer and name not in allowed:
+                continue
+            ids = [entry for entry in await self._pending_ids(name) if entry not in self._in_flight]
+            claimed: list[Entry] = []
+            for start in range(0, len(ids), self._batch):
+                chunk = ids[start : start + self._batch]
+                reply: Any = await self._redis.xclaim(
+                    self._stream, self._group, self._consumer, 0, list[Any](chunk)
+                )
+                claimed.extend(reply)
+            taken.extend(claimed)
+            if name != self._consumer:
+                # A send in flight when that instance died may have reached Telegram: these are
+                # the only notifications that can arrive twice (sendMessage has no idempotency).
+                log.warning(
+                    "stream_taken_over",
+                    stream=self._stream,
+                    consumer=name,
+                    entries=len(claimed),
+                    ids=[_notification_id(fields, entry) for entry, fields in claimed],
+                )
+                with contextlib.suppress(ResponseError):
+                    await self._redis.xgroup_delconsumer(self._stream, self._group, name)
+        taken.sort(key=lambda entry: _id_key(entry[0]))
+        for entry_id, fields in taken:
+            await self._hand_on(entry_id, fields)
+        if taken:
+            log.info("stream_resumed_pending", stream=self._stream, entries=len(taken))
+
+    async def _pending_ids(self, consumer: str) -> list[str]:
+        ids: list[str] = []
+        start = "-"
         while True:
-            response = await self._redis.xreadgroup(
-                self._group, self._consumer, {self._stream: start}, count=self._batch
+            page: Any = await self._redis.xpending_range(
+                self._stream, self._group, start, "+", self._batch, consumername=consumer
             )
-            entries = _entries(response)
-            if not entries:
-                break
-            for entry_id, fields in entries:
-                await self._hand_on(entry_id, fields)
-                resumed += 1
-            start = as_text(entries[-1][0])
-        if resumed:
-            log.info("stream_resumed_pending", stream=self._stream, entries=resumed)
+            ids.extend(as_text(item["message_id"]) for item in page)
+            if len(page) < self._batch:
+                return ids
+            millis, sequence = _id_key(ids[-1])
+            start = f"{millis}-{sequence + 1}"
 
     async def _forget_departed(self) -> None:
         """Remove consumers that hold nothing and have not read for `forget_after` seconds:
@@ -177,35 +254,12 @@ class StreamConsumer:
         for consumer in await self._redis.xinfo_consumers(self._stream, self._group):
             name = as_text(consumer["name"])
             # Redis 7.2+ says how long since it last read ("inactive", -1: never); 7.0 since
-            # it last asked ("idle"). A live consumer asks every BLOCK_MS.
+            # it last asked ("idle").
             inactive = int(consumer.get("inactive", -1))
             idle = (inactive if inactive >= 0 else int(consumer["idle"])) / 1000
             if name != self._consumer and not consumer["pending"] and idle > self._forget_after:
                 await self._redis.xgroup_delconsumer(self._stream, self._group, name)
                 log.info("stream_consumer_forgotten", consumer=name, idle_seconds=round(idle))
-
-    async def _claim_stale(self) -> None:
-        """Take over entries another consumer read but never acknowledged (it died)."""
-        start, claimed = "0-0", 0
-        while True:
-            reply = await self._redis.xautoclaim(
-                self._stream,
-                self._group,
-                self._consumer,
-                self._claim_idle_ms,
-                start_id=start,
-                count=self._batch,
-            )
-            start, entries = as_text(reply[0]), reply[1]
-            for entry_id, fields in entries:
-                if as_text(entry_id) in self._in_flight:
-                    continue  # ours, just slow (e.g. waiting out a flood limit)
-                await self._hand_on(entry_id, fields)
-                claimed += 1
-            if start == "0-0":
-                break
-        if claimed:
-            log.info("stream_claimed", stream=self._stream, entries=claimed)
 
     async def _hand_on(self, entry_id: bytes | str, fields: dict[bytes, bytes] | None) -> None:
         entry = as_text(entry_id)
@@ -229,8 +283,9 @@ class StreamConsumer:
             STREAM,
             ack=ack,
             release=release,
-            # The entry's id is when it was added: what a ttl counts from.
-            published_at=_id_key(entry)[0] / 1000,
+            # When it was added (the entry's id, or the id of the entry it was moved from):
+            # what a ttl counts from.
+            published_at=_published_at(entry, fields) / 1000,
             released=RELEASED_FIELD.encode() in fields,
             stream_rank=self._rank,
         )
@@ -258,13 +313,41 @@ async def pending_entries(client: redis.asyncio.Redis, stream: str, group: str) 
         return 0
 
 
-def _entries(response: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
+def _entries(response: Any) -> list[Entry]:
     """XREADGROUP's entries for our one stream, in RESP2 ([[name, entries]]) or RESP3 shape."""
     if not response:
         return []
     if isinstance(response, dict):
         return [entry for entries in response.values() for entry in entries[0]]
     return [entry for _name, entries in response for entry in entries]
+
+
+def _published_at(entry_id: str, fields: dict[bytes, bytes]) -> int:
+    moved = fields.get(PUBLISHED_AT_FIELD.encode())
+    return int(moved) if moved is not None else _id_key(entry_id)[0]
+
+
+def _asked_rank(payload: bytes | None) -> int | None:
+    """The rank a payload's "priority" asks for; None when it names none (or is no JSON
+    object: the dispatcher reports that). A payload without the word is not parsed."""
+    if payload is None or b'"priority"' not in payload:
+        return None
+    try:
+        asked = json.loads(payload).get("priority")
+    except (ValueError, AttributeError):
+        return None
+    return _PRIORITY_RANKS.get(asked) if isinstance(asked, str) else None
+
+
+def _notification_id(fields: dict[bytes, bytes] | None, entry_id: bytes | str) -> str:
+    """The notification's id for a log line, else the entry's."""
+    payload = None if fields is None else fields.get(PAYLOAD_FIELD.encode())
+    if payload is not None and b'"id"' in payload:
+        with contextlib.suppress(ValueError, AttributeError):
+            notification_id = json.loads(payload).get("id")
+            if isinstance(notification_id, str):
+                return notification_id
+    return as_text(entry_id)
 
 
 def _id_key(entry_id: bytes | str) -> tuple[int, int]:

@@ -47,14 +47,19 @@ if redis.call('SETBIT', KEYS[2], ARGV[1], 1) == 0 then
 end
 return 1
 """
-# Take the lease if free or already ours (a restart of this instance); renew it if ours.
+# Take the lease if free, already ours (a restart of this instance) or held by one of ARGV[3..]
+# (instances found dead); renew it if ours. Returns "" when taken, else the holder.
 _LEASE = """
 local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+local take = holder == false or holder == ARGV[1]
+for i = 3, #ARGV do
+  if holder == ARGV[i] then take = true end
 end
-return 0
+if take then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ''
+end
+return holder
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -209,11 +214,13 @@ class FanOutStore:
             _, state = await pipe.execute()
         return as_text(state or DONE)
 
-    async def lease(self, job: str, ttl: float) -> bool:
-        """Take or renew the lease on `job`: only its holder runs it."""
-        return bool(
-            await self._lease(keys=[_keys(job)["lease"]], args=[self._owner, int(ttl * 1000)])
+    async def lease(self, job: str, ttl: float, take_from: Iterable[str] = ()) -> str | None:
+        """Take or renew the lease on `job` (only its holder runs it), also from the holders
+        named in `take_from`. None when this instance holds it now, else who does."""
+        holder = await self._lease(
+            keys=[_keys(job)["lease"]], args=[self._owner, int(ttl * 1000), *take_from]
         )
+        return as_text(holder) or None
 
     async def release(self, job: str) -> None:
         await self._release(keys=[_keys(job)["lease"]], args=[self._owner])

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio
 
 from bot.cluster.leader import Leadership
+from config.settings import Settings
 from tests.helpers import eventually
 
 KEY = "notify:leader:test"
@@ -149,3 +150,42 @@ async def test_a_leader_whose_lock_was_taken_stops_leading(
         await redis_client.set(KEY, "worker.2:usurper", px=60_000)
         await eventually(lambda: not leader.is_leader, within=3)
         assert leading(timeline) == []
+
+
+async def test_a_leader_whose_event_loop_stalls_for_a_second_keeps_the_lock(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    """With the default TTL (2.5 s, renewed every 0.83 s) a one-second stall of the leader's
+    event loop (a long parse, a GC pause) ends before the lock can expire: it goes on leading
+    and the standby never starts."""
+    timeline: list[tuple[str, str, float]] = []
+    ttl = Settings.model_fields["leader_lock_ttl_seconds"].default
+    first = Leadership(redis_client, KEY, "first", Duty(timeline, "first"), ttl=ttl)
+    second = Leadership(redis_client, KEY, "second", Duty(timeline, "second"), ttl=ttl)
+    async with running(first):
+        await eventually(lambda: first.is_leader)
+        async with running(second):
+            await eventually(second.decided.is_set)
+            for _ in range(3):
+                time.sleep(1.0)  # noqa: ASYNC251 - the stall under test
+                await asyncio.sleep(0.5)
+            assert first.is_leader
+            assert not second.is_leader
+    assert [name for event, name, _at in timeline if event == "start"] == ["first"]
+
+
+async def test_a_standby_takes_over_as_soon_as_a_dead_leaders_lock_expires(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    """A leader that dies without a word (SIGKILL: its lock stays until it expires) is replaced
+    within the default TTL and a few milliseconds: the standby tries again just after the
+    expiry it read, not on its next round."""
+    ttl = Settings.model_fields["leader_lock_ttl_seconds"].default
+    await redis_client.set(KEY, "dead:0123456789ab", px=int(ttl * 1000))
+    died = time.monotonic()
+    timeline: list[tuple[str, str, float]] = []
+    standby = Leadership(redis_client, KEY, "standby", Duty(timeline, "standby"), ttl=ttl)
+    async with running(standby):
+        await eventually(lambda: standby.is_leader, within=ttl + 2)
+    took = timeline[0][2] - died
+    assert ttl <= took < ttl + 0.3, took

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import redis
 import redis.asyncio
 
+from bot import app, runtime
+from bot.cluster.liveness import DEAD_AFTER, INSTANCES_KEY, Heartbeat
 from bot.notification import Envelope, Outcome
 from bot.pipeline.settle import DELIVERED_PREFIX
 from bot.publisher import AsyncPublisher
@@ -18,7 +21,7 @@ from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, next_json, plain_publish, wait_sent
+from tests.helpers import eventually, link_chat, next_json, plain_publish, report, wait_sent
 
 
 def plain_xadd(settings: Settings, payload: object) -> str:
@@ -121,14 +124,46 @@ async def test_entries_a_dead_consumer_left_pending_are_claimed_and_delivered(
     entry_id = await left_pending(
         redis_client, telegram, settings, notification, consumer="crashed-worker"
     )
-    # Make it look read two minutes ago, as if the worker had died then (the claim needs 60 s).
-    await redis_client.xclaim(stream, group, "crashed-worker", 0, [entry_id], idle=120_000)
     assert await pending(redis_client, settings) == 1
+    # Read a moment ago, but its instance never said it is alive (no heartbeat): dead, and
+    # taken over once this bot has been connected for DEAD_AFTER, not after an idle time.
+    async with asyncio.timeout(DEAD_AFTER + 5):
+        running = await start_bot(settings)
+        try:
+            await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "orphaned")
+            await eventually(lambda: _none_pending(redis_client, settings))
+        finally:
+            await running.shutdown()
+    del entry_id, stream, group
 
-    running = await start_bot(settings)
+
+async def test_a_live_instances_entries_are_never_taken_over(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """An entry read by an instance that is alive (its heartbeat fresh) and still holds it (a
+    send waiting out a flood limit or an outage) stays its own, however long it waits: taking
+    it over would send it twice."""
+    notification = {"user_id": 42, "message": "held by a live one"}
+    await left_pending(redis_client, telegram, settings, notification, consumer="alive-worker")
+    bot_id = telegram.token.split(":")[0]
+    key = INSTANCES_KEY.format(bot_id=bot_id)
+    beat = Heartbeat(redis_client, key, "alive-worker", lambda: 1)
+    beating = asyncio.create_task(beat.run())
+    await eventually(lambda: beat.connected_for() > 0)
+    bot, stop = app.build(settings), asyncio.Event()
+    running = RunningBot(bot, stop, asyncio.create_task(runtime.serve(bot, stop)))
     try:
-        await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "orphaned")
-        await eventually(lambda: _none_pending(redis_client, settings))
+        # The new leader waits for the live one to let go, and takes nothing meanwhile.
+        await eventually(lambda: bot.leadership.is_leader)
+        await asyncio.sleep(DEAD_AFTER + 1)  # past the time a dead one's would be taken
+        assert not [m for m in telegram.sent if m.text == "held by a live one"]
+        assert await pending(redis_client, settings) == 1
+    finally:
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+    try:
+        # Its heartbeat gone (it stopped cleanly, holding the entry): taken over, sent once.
+        await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "held by a live one")
     finally:
         await running.shutdown()
 
@@ -326,7 +361,6 @@ async def test_entries_waiting_out_a_flood_limit_are_not_claimed_by_another_inst
         update={
             "telegram_chat_burst": 1,
             "telegram_chat_per_second": 1.0,
-            "stream_claim_idle_seconds": 2.0,
         }
     )
     await linked_earlier(redis_client, telegram, user_id=42, chat_id=9001)
@@ -359,7 +393,14 @@ async def test_consumers_that_left_nothing_behind_are_forgotten(
         return None
 
     consumer = StreamConsumer(
-        redis_client, stream, group, "me", nothing, claim_every=0.1, forget_after=0.2
+        redis_client,
+        stream,
+        group,
+        "me",
+        nothing,
+        maintain_every=0.1,
+        tidy_every=0.1,
+        forget_after=0.2,
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -377,3 +418,37 @@ async def test_consumers_that_left_nothing_behind_are_forgotten(
 
 async def _lacks(names: Any, name: str) -> bool:
     return name not in await names()
+
+
+async def test_a_priority_in_the_payload_counts_wherever_the_entry_was_added(
+    telegram: FakeTelegram, settings: Settings, redis_client: redis.asyncio.Redis
+) -> None:
+    """A web app in another language XADDs everything to `notifications`: 1,500 bulk ones,
+    then 5 high ones. The high ones are moved to the high stream as they are read and each
+    goes out within 2 s of its XADD, not behind the bulk backlog (50 s at 30/s)."""
+    for user in range(1, 51):
+        await linked_earlier(redis_client, telegram, user_id=user, chat_id=60_000 + user)
+    await linked_earlier(redis_client, telegram, user_id=99, chat_id=60_099)
+    # The bulk backlog is left in Redis at the end, not drained for SHUTDOWN_TIMEOUT.
+    running = await start_bot(settings.model_copy(update={"shutdown_timeout": 0.5}))
+    try:
+        pipe = redis_client.pipeline(transaction=False)
+        for n in range(1500):
+            note = {"user_id": n % 50 + 1, "message": f"bulk {n}", "priority": "bulk"}
+            pipe.xadd(settings.notification_stream, {"payload": json.dumps(note)})
+        await pipe.execute()
+        added = {}
+        for n in range(5):
+            added[f"urgent {n}"] = time.time()
+            plain_xadd(settings, {"user_id": 99, "message": f"urgent {n}", "priority": "high"})
+        urgent = await wait_sent(
+            telegram, predicate=lambda m: m.text.startswith("urgent"), count=5, timeout=10
+        )
+        waited = [m.at - added[m.text] for m in urgent]
+        bulk_before = len([m for m in telegram.sent if m.text.startswith("bulk")])
+        report(f"5 high behind 1,500 bulk on one stream: sent after {max(waited):.2f} s at most")
+        assert [m.text for m in urgent] == [f"urgent {n}" for n in range(5)]
+        assert max(waited) < 2.0
+        assert bulk_before < 1500
+    finally:
+        await running.shutdown()

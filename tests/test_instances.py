@@ -1,0 +1,263 @@
+"""Several instances on one Redis keep every promise of one: each user's order, each
+notification once, Telegram's limits; a dead instance's leftovers are taken over within
+seconds of a new process being ready, whatever its name; a Redis outage longer than any
+timeout doubles nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import redis
+
+from bot.testing import FakeTelegram, FloodLimits
+from tests.conftest import OwnRedis
+from tests.helpers import link_directly, process_env, report
+from tests.test_failover import Worker, wait_for
+
+USERS = 20
+
+
+def _xadd_in_order(client: redis.Redis, stream: str, per_user: int) -> list[str]:
+    """`per_user` notifications to each of USERS users, interleaved, each with an id."""
+    ids = []
+    for step in range(per_user):
+        for user in range(1, USERS + 1):
+            ids.append(f"u{user}-{step}")
+            note = {"user_id": user, "message": f"u{user} step {step}", "id": ids[-1]}
+            client.xadd(stream, {"payload": json.dumps(note)})
+    return ids
+
+
+def _verdict(telegram: FakeTelegram, per_user: int, chat_base: int) -> tuple[int, int, int]:
+    """(lost, doubled, users out of order) among what reached the chats."""
+    counts = Counter(m.text for m in telegram.sent if " step " in m.text)
+    expected = {f"u{user} step {step}" for user in range(1, USERS + 1) for step in range(per_user)}
+    lost = len(expected - set(counts))
+    doubled = sum(n - 1 for n in counts.values())
+    out_of_order = 0
+    for user in range(1, USERS + 1):
+        got = [m.text for m in telegram.sent if m.chat_id == chat_base + user]
+        firsts = list(dict.fromkeys(got))  # a double does not count as disorder here
+        out_of_order += firsts != sorted(firsts, key=lambda text: int(text.rsplit(" ", 1)[1]))
+    return lost, doubled, out_of_order
+
+
+def _stop_all(workers: list[Worker]) -> list[int]:
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    codes: list[int] = []
+    for worker in workers:
+        try:
+            codes.append(worker.process.wait(15))
+        except TimeoutError:
+            worker.process.kill()
+            codes.append(worker.process.wait())
+    return codes
+
+
+def test_three_unnamed_instances_keep_each_users_order_and_telegrams_limits(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    """160 stream notifications (8 to each of 20 users, added in order) through 3 instances
+    started as systemd or honcho would (no STREAM_CONSUMER, no DYNO), Telegram's limits
+    enforced: every chat gets its 8 in order, each once, and Telegram never answers 429."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    link_directly(client, telegram, range(1, USERS + 1), chat_base=40_000)
+    telegram.set_limits(FloodLimits())
+    env = process_env(telegram, redis_url, channel)
+    workers = [Worker(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
+    try:
+        wait_for(lambda: all(w.logged("bot_ready") for w in workers), 30, "ready")
+        started = time.monotonic()
+        _xadd_in_order(client, f"{channel}-stream", per_user=8)
+        telegram.wait_for_sent(lambda m: " step " in m.text, count=160, timeout=60)
+        took = time.monotonic() - started
+        codes = _stop_all(workers)
+    finally:
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+        client.close()
+    lost, doubled, out_of_order = _verdict(telegram, 8, 40_000)
+    report(
+        f"3 instances, 160 to 20 users: lost {lost}, doubled {doubled}, "
+        f"chats out of order {out_of_order}, 429s {telegram.rate_limited}, {took:.1f} s"
+    )
+    assert (lost, doubled, out_of_order, telegram.rate_limited) == (0, 0, 0, 0)
+    assert codes == [0, 0, 0]
+
+
+def test_an_unnamed_instance_killed_mid_stream_is_resumed_by_its_restart_within_seconds(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    """One instance without a stable name is SIGKILLed after 50 of 200 stream entries and
+    restarted at once under a new name: what the dead one had read is taken over as soon as
+    its heartbeat has stopped, not after a claim time, and each id it took over is logged."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    link_directly(client, telegram, range(1, USERS + 1), chat_base=41_000)
+    env = process_env(telegram, redis_url, channel, TELEGRAM_MAX_PER_SECOND="100")
+    first = Worker("first", env, tmp_path, named=False)
+    second: Worker | None = None
+    try:
+        wait_for(lambda: first.logged("bot_ready"), 30, "ready")
+        _xadd_in_order(client, f"{channel}-stream", per_user=10)
+        telegram.wait_for_sent(lambda m: " step " in m.text, count=50, timeout=30)
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(10)
+        second = Worker("second", env, tmp_path, named=False)
+        wait_for(lambda: second is not None and second.logged("bot_ready"), 30, "restarted")
+        ready = time.monotonic()
+        telegram.wait_for_sent(lambda m: " step " in m.text, count=200, timeout=30)
+        after_ready = time.monotonic() - ready
+        taken = [e for e in second.events() if e.get("event") == "stream_taken_over"]
+        codes = _stop_all([second])
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.process.poll() is None:
+                worker.process.kill()
+        client.close()
+    lost, doubled, out_of_order = _verdict(telegram, 10, 41_000)
+    logged_ids = {str(i) for event in taken for i in event.get("ids", [])}  # type: ignore[attr-defined]
+    doubled_ids = {text for text, n in Counter(m.text for m in telegram.sent).items() if n > 1}
+    report(
+        f"SIGKILL after 50 of 200, restarted: all delivered {after_ready:.1f} s after the new "
+        f"process was ready; lost {lost}, doubled {doubled}, out of order {out_of_order}; "
+        f"taken over {sum(int(e['entries']) for e in taken)}"  # type: ignore[call-overload]
+    )
+    assert after_ready < 10
+    assert (lost, out_of_order) == (0, 0)
+    assert doubled <= 1  # only a send in flight at the kill, and it is named in the log
+    for text in doubled_ids:
+        user, step = text.split(" step ")
+        assert f"{user}-{step}" in logged_ids
+    assert codes == [0]
+
+
+def test_a_redis_outage_longer_than_every_timeout_doubles_nothing_across_instances(
+    own_redis: OwnRedis, telegram: FakeTelegram, channel: str, tmp_path: Path
+) -> None:
+    """200 with ids to 20 users through 3 instances; Redis is killed after about 40 went out
+    and is back 5 s later with its data: nobody takes over what a live instance sent but
+    could not record, so each arrives once, in order."""
+    own_redis.start()
+    client = redis.Redis.from_url(own_redis.url)
+    link_directly(client, telegram, range(1, USERS + 1), chat_base=42_000)
+    env = process_env(
+        telegram, own_redis.url, channel, TELEGRAM_MAX_PER_SECOND="40", TELEGRAM_CHAT_BURST="1000"
+    )
+    workers = [Worker(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
+    try:
+        wait_for(lambda: all(w.logged("bot_ready") for w in workers), 30, "ready")
+        _xadd_in_order(client, f"{channel}-stream", per_user=10)
+        telegram.wait_for_sent(lambda m: " step " in m.text, count=40, timeout=30)
+        own_redis.kill()
+        killed_after = len(telegram.sent)
+        time.sleep(5)  # the outage itself, not a wait for a condition
+        own_redis.start()
+        telegram.wait_for_sent(lambda m: " step " in m.text, count=200, timeout=60)
+        wait_for(
+            lambda: client.xpending(f"{channel}-stream", "notify-bot")["pending"] == 0,
+            20,
+            "everything settled",
+        )
+        codes = _stop_all(workers)
+    finally:
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+        client.close()
+    lost, doubled, out_of_order = _verdict(telegram, 10, 42_000)
+    report(
+        f"Redis down 5 s after {killed_after} of 200, 3 instances: lost {lost}, "
+        f"doubled {doubled}, out of order {out_of_order}"
+    )
+    assert killed_after < 200
+    assert (lost, doubled, out_of_order) == (0, 0, 0)
+    assert codes == [0, 0, 0]
+
+
+def _sigterm_during_outage(
+    own_redis: OwnRedis,
+    telegram: FakeTelegram,
+    channel: str,
+    tmp_path: Path,
+    *,
+    grace: float,
+    outage: float,
+) -> tuple[Worker, tuple[int, int, int], set[str], int]:
+    """One instance sends 200 with ids; Redis goes away; SIGTERM; Redis is back after
+    `outage` s; a new process of the same name finishes. Returns the stopped worker, the
+    verdict, the texts that arrived twice and the stopped one's exit code."""
+    own_redis.start()
+    client = redis.Redis.from_url(own_redis.url)
+    link_directly(client, telegram, range(1, USERS + 1), chat_base=43_000)
+    env = process_env(
+        telegram,
+        own_redis.url,
+        channel,
+        STREAM_CONSUMER="worker.1",
+        TELEGRAM_MAX_PER_SECOND="40",
+        TELEGRAM_CHAT_BURST="1000",
+        SHUTDOWN_TIMEOUT=str(grace),
+    )
+    first = Worker("first", env, tmp_path)
+    second: Worker | None = None
+    try:
+        wait_for(lambda: first.logged("bot_ready"), 30, "ready")
+        _xadd_in_order(client, f"{channel}-stream", per_user=10)
+        telegram.wait_for_sent(lambda m: " step " in m.text, count=40, timeout=30)
+        own_redis.kill()
+        first.process.send_signal(signal.SIGTERM)
+        time.sleep(outage)  # the outage itself
+        own_redis.start()
+        code = first.process.wait(grace + 15)
+        second = Worker("second", env, tmp_path)
+        telegram.wait_for_sent(lambda m: " step " in m.text, count=200, timeout=30)
+        _stop_all([second])
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.process.poll() is None:
+                worker.process.kill()
+        client.close()
+    doubled = {text for text, n in Counter(m.text for m in telegram.sent).items() if n > 1}
+    return first, _verdict(telegram, 10, 43_000), doubled, code
+
+
+def test_a_sigterm_during_a_redis_outage_shorter_than_the_grace_doubles_nothing(
+    own_redis: OwnRedis, telegram: FakeTelegram, channel: str, tmp_path: Path
+) -> None:
+    """Sends that went out while Redis was away are recorded once it is back, within
+    SHUTDOWN_TIMEOUT: the next process sends none of them again."""
+    _, (lost, doubled, out_of_order), _, code = _sigterm_during_outage(
+        own_redis, telegram, channel, tmp_path, grace=8, outage=2
+    )
+    report(f"SIGTERM in a 2 s outage, 8 s grace: lost {lost}, doubled {doubled}")
+    assert (lost, doubled, out_of_order, code) == (0, 0, 0, 0)
+
+
+def test_a_sigterm_during_a_longer_redis_outage_names_what_may_be_sent_again(
+    own_redis: OwnRedis, telegram: FakeTelegram, channel: str, tmp_path: Path
+) -> None:
+    """The grace runs out while Redis is away: the bot exits all the same and logs the ids
+    whose send may have happened without being recorded; only those can arrive twice."""
+    stopped, (lost, doubled, out_of_order), twice, code = _sigterm_during_outage(
+        own_redis, telegram, channel, tmp_path, grace=1, outage=4
+    )
+    abandoned = [e for e in stopped.events() if e.get("event") == "delivery_abandoned"]
+    named = {str(i) for e in abandoned for i in e.get("may_repeat", [])}  # type: ignore[attr-defined]
+    report(
+        f"SIGTERM in a 4 s outage, 1 s grace: lost {lost}, doubled {doubled}, "
+        f"named as may-repeat {len(named)}"
+    )
+    assert abandoned, "the cut-short shutdown says so"
+    assert (lost, out_of_order, code) == (0, 0, 0)
+    for text in twice:
+        user, step = text.split(" step ")
+        assert f"{user}-{step}" in named, f"{text} arrived twice and was not named"
