@@ -17,7 +17,7 @@ from bot.store.actions import queue_discard
 from bot.store.counters import Stats, queue_settled
 from bot.store.deadletters import DeadLetterStore
 from bot.store.memory import queue_forget, queue_remember
-from bot.store.roundtrips import Queue, RoundTrips
+from bot.store.roundtrips import Queue, RoundTrips, TripLost
 
 log = structlog.get_logger(__name__)
 
@@ -159,14 +159,25 @@ class Settler:
                 extra(pipe)
             self._queue(pipe, envelope, result)
 
-        await self._outage.until_up(lambda: self._trips.run(queue))
+        lost: list[int] = []
+
+        async def write_once() -> None:
+            # After a lost answer, first ask whether that trip ran: counters, a dead letter and
+            # a receipt are written once, not again with the retry.
+            if lost and await self._trips.ran(lost[-1]):
+                return
+            try:
+                await self._trips.run(queue, once=True)
+            except TripLost as exc:
+                lost.append(exc.number)
+                raise
+
+        await self._outage.until_up(write_once)
         if envelope.settled is not None and not envelope.settled.done():
             envelope.settled.set_result(outcome)
 
     def _queue(self, pipe: Pipeline, envelope: Envelope, result: Result) -> None:
-        """Every Redis write of one outcome. Repeated after a connection error: the XACK and
-        the id mark are idempotent; the counters and a dead letter can be written twice if
-        Redis ran the commands but the answer was lost on the way back."""
+        """Every Redis write of one outcome, made once (see `settle_result`)."""
         outcome, reason, attempts = result.outcome, result.reason, result.attempts
         dead = outcome in DEAD_LETTER_OUTCOMES
         if dead:

@@ -6,6 +6,7 @@ once, alone, with no added wait."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +17,26 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Queues one caller's commands on the shared pipeline.
 Queue = Callable[[Pipeline], object]
-Caller = tuple[Queue, "asyncio.Future[list[Any]]"]
+Caller = tuple[Queue, "asyncio.Future[list[Any]]", bool]
+
+# A trip with writes that must happen once ends with a SETBIT in a bitmap of this process's
+# own (a bit per trip, a key per 2**20 trips): Redis runs one connection's commands in order,
+# so that bit set means every command of the trip ran.
+TRIPS_KEY = "notify:trips:{process}:{page}"
+TRIPS_PER_KEY = 2**20
+TRIPS_KEEP = 24 * 3600  # seconds: far longer than any outage a settle waits out
 
 # Errors of the trip itself (the connection), which are every caller's.
 TRIP_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class TripLost(RedisConnectionError):
+    """The connection failed during trip `number`: Redis may or may not have run it (the
+    answer can be lost on the way back). `RoundTrips.ran` tells, once Redis is back."""
+
+    def __init__(self, number: int, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__)
+        self.number = number
 
 
 class RoundTrips:
@@ -33,11 +50,17 @@ class RoundTrips:
         self._redis = client
         self._waiting: list[Caller] = []
         self._sending: asyncio.Task[None] | None = None
+        self._process = uuid.uuid4().hex[:16]
+        self._trips = 0
 
-    async def run(self, queue: Queue) -> list[Any]:
-        """Queue commands with `queue(pipe)`; return their replies once the trip is back."""
+    async def run(self, queue: Queue, *, once: bool = False) -> list[Any]:
+        """Queue commands with `queue(pipe)`; return their replies once the trip is back.
+
+        With `once`, a connection error raises TripLost, whose number `ran` checks before the
+        caller tries again: writes that are not idempotent (counters, a dead letter, a receipt)
+        are then made once even when Redis ran them and only its answer was lost."""
         reply: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((queue, reply))
+        self._waiting.append((queue, reply, once))
         if self._sending is None or self._sending.done():
             # Started, not run: callers in this turn of the event loop still join the trip.
             self._sending = asyncio.create_task(self._send())
@@ -51,21 +74,34 @@ class RoundTrips:
                 await self._one_trip(trip)
         except BaseException:
             # Cancelled (shutdown) or a bug: whoever still waits is told, never left waiting.
-            for _, reply in [*trip, *self._waiting]:
+            for _, reply, _once in [*trip, *self._waiting]:
                 if not reply.done():
                     reply.cancel()
             self._waiting = []
             raise
 
+    async def ran(self, number: int) -> bool:
+        """Whether trip `number` (from a TripLost) ran in Redis."""
+        page, bit = divmod(number, TRIPS_PER_KEY)
+        key = TRIPS_KEY.format(process=self._process, page=page)
+        return bool(await self._redis.getbit(key, bit))
+
     async def _one_trip(self, trip: list[Caller]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         sizes = _queue_all(pipe, trip)
+        self._trips += 1
+        number = self._trips
+        if any(once for _, _, once in trip) and len(pipe):
+            page, bit = divmod(number, TRIPS_PER_KEY)
+            key = TRIPS_KEY.format(process=self._process, page=page)
+            pipe.setbit(key, bit, 1)  # last: set only once all the commands before it ran
+            pipe.expire(key, TRIPS_KEEP)
         try:
             replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
         except TRIP_ERRORS as exc:
-            for _, reply in trip:
+            for _, reply, once in trip:
                 if not reply.done():
-                    reply.set_exception(exc)
+                    reply.set_exception(TripLost(number, exc) if once else exc)
             return
         except Exception:
             if len(trip) == 1:
@@ -89,7 +125,7 @@ class RoundTrips:
 def _queue_all(pipe: Pipeline, trip: list[Caller]) -> list[int]:
     """Queue every caller's commands; how many each queued."""
     sizes = []
-    for queue, reply in trip:
+    for queue, reply, _once in trip:
         before = len(pipe)
         try:
             queue(pipe)
@@ -103,7 +139,7 @@ def _queue_all(pipe: Pipeline, trip: list[Caller]) -> list[int]:
 def _hand_out(trip: list[Caller], sizes: list[int], replies: list[Any]) -> None:
     """Each caller its own replies, or the first error among them."""
     start = 0
-    for (_, reply), size in zip(trip, sizes, strict=True):
+    for (_, reply, _once), size in zip(trip, sizes, strict=True):
         own = replies[start : start + size]
         start += size
         if reply.done():  # its caller was cancelled meanwhile, or its queue failed
