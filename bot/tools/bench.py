@@ -27,6 +27,7 @@ from bot.notification import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.bench_chats import chat_lines, measure_chats, measure_five_chats
+from bot.tools.bench_instances import instances_lines, measure_instances
 from bot.tools.bench_lifecycle import lifecycle_lines, measure_lifecycle
 from bot.tools.bench_options import Options
 from bot.tools.bench_preferences import measure_preferences, preference_lines
@@ -129,6 +130,9 @@ def run_bench(
                 recipients=options.fanout_count,
                 scheduled=options.scheduled_count,
             )
+            instances = measure_instances(
+                telegram, client, url, count=options.paid_count, latency_ms=options.latency_ms
+            )
         finally:
             client.close()
     report = {
@@ -140,6 +144,7 @@ def run_bench(
         "lifecycle": asdict(lifecycle),
         "preferences": asdict(preferences),
         "chats": asdict(chats),
+        "instances": asdict(instances),
     }
     if as_json:
         json.dump(report, out, indent=2)
@@ -503,6 +508,7 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         *lifecycle_lines(report["lifecycle"], options),
         *preference_lines(report["preferences"]),
         *chat_lines(report["chats"]),
+        *instances_lines(report["instances"]),
     ]
     print("\n".join(lines), file=out)
 
