@@ -164,8 +164,9 @@ class Settler:
         async def write_once() -> None:
             # After a lost answer, first ask whether that trip ran: counters, a dead letter and
             # a receipt are written once, not again with the retry.
-            if lost and await self._trips.ran(lost[-1]):
-                return
+            for number in lost:
+                if await self._trips.ran(number):
+                    return
             try:
                 await self._trips.run(queue, once=True)
             except TripLost as exc:

@@ -42,16 +42,23 @@ def _backoff() -> ExponentialWithJitterBackoff:
 
 
 def async_client(
-    url: str, ssl_cert_reqs: CertReqs = "required", *, max_connections: int | None = None
+    url: str,
+    ssl_cert_reqs: CertReqs = "required",
+    *,
+    max_connections: int | None = None,
+    retries: int = 3,
 ) -> redis.asyncio.Redis:
     """An asyncio client; a few quick retries ride over a blip, longer outages surface as errors.
 
     With `max_connections`, a caller that finds every connection busy waits for one (up to
     POOL_WAIT seconds) instead of failing with "Too many connections", as redis-py's default
-    pool does once its limit is reached.
+    pool does once its limit is reached. With `retries=0`, redis-py never sends a command again
+    on its own: a write whose answer was lost (Redis ran it) must not be run twice, and a read
+    from a stream whose answer was lost must not be followed by the next read.
     """
     # The async client needs redis.asyncio's Retry: the sync one silently disables retries there.
-    options = connection_options(url, ssl_cert_reqs) | {"retry": AsyncRetry(_backoff(), retries=3)}
+    retry = AsyncRetry(_backoff(), retries=retries)
+    options = connection_options(url, ssl_cert_reqs) | {"retry": retry}
     if max_connections is None:
         return redis.asyncio.Redis.from_url(url, **options)
     pool = redis.asyncio.BlockingConnectionPool.from_url(

@@ -19,9 +19,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 Queue = Callable[[Pipeline], object]
 Caller = tuple[Queue, "asyncio.Future[list[Any]]", bool]
 
-# A trip with writes that must happen once ends with a SETBIT in a bitmap of this process's
-# own (a bit per trip, a key per 2**20 trips): Redis runs one connection's commands in order,
-# so that bit set means every command of the trip ran.
+# A trip with writes that must happen once is a MULTI/EXEC transaction ending with a SETBIT in
+# a bitmap of this process's own (a bit per trip, a key per 2**20 trips): that bit set means
+# the whole trip ran.
 TRIPS_KEY = "notify:trips:{process}:{page}"
 TRIPS_PER_KEY = 2**20
 TRIPS_KEEP = 24 * 3600  # seconds: far longer than any outage a settle waits out
@@ -87,11 +87,14 @@ class RoundTrips:
         return bool(await self._redis.getbit(key, bit))
 
     async def _one_trip(self, trip: list[Caller]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
+        once = any(once for _, _, once in trip)
+        # A trip with writes to make once is a transaction: it runs whole or not at all, so its
+        # bit tells for all of it. (The client must not retry on its own: see async_client.)
+        pipe = self._redis.pipeline(transaction=once)
         sizes = _queue_all(pipe, trip)
         self._trips += 1
         number = self._trips
-        if any(once for _, _, once in trip) and len(pipe):
+        if once and len(pipe):
             page, bit = divmod(number, TRIPS_PER_KEY)
             key = TRIPS_KEY.format(process=self._process, page=page)
             pipe.setbit(key, bit, 1)  # last: set only once all the commands before it ran
@@ -99,9 +102,9 @@ class RoundTrips:
         try:
             replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
         except TRIP_ERRORS as exc:
-            for _, reply, once in trip:
+            for _, reply, wants_once in trip:
                 if not reply.done():
-                    reply.set_exception(TripLost(number, exc) if once else exc)
+                    reply.set_exception(TripLost(number, exc) if wants_once else exc)
             return
         except Exception:
             if len(trip) == 1:

@@ -1,58 +1,107 @@
-"""Settling is idempotent: a settle retried after Redis ran it but its answer was lost writes its
-counters, dead letter and receipt once."""
+"""Settling is idempotent: a settle whose answer is lost after Redis ran it (the connection
+drops on the way back) writes its counters, dead letter and receipt once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio
-from redis.asyncio.client import Pipeline
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.notification import PUBSUB, Envelope, Outcome
 from bot.pipeline.settle import Settler
+from bot.store.client import async_client
 from bot.store.counters import STATS, Stats
 from bot.store.deadletters import DEAD_LETTERS, DeadLetterStore
 from bot.store.roundtrips import RoundTrips
 from tests.helpers import next_json, redis_outage
 
 
+class AnswerLosingProxy:
+    """A TCP proxy to Redis that, once, passes a settle's trip (the one with SETBIT) on to
+    Redis and then closes the connection instead of passing Redis's answer back."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 6379
+        self._database = parts.path
+        self.dropped = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}{self._database}"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(
+        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    ) -> None:
+        redis_in, redis_out = await asyncio.open_connection(self._host, self._port)
+        settle_sent = asyncio.Event()
+
+        async def up() -> None:
+            while data := await client_in.read(65536):
+                if b"SETBIT" in data:
+                    settle_sent.set()
+                redis_out.write(data)
+                await redis_out.drain()
+            redis_out.close()
+
+        async def down() -> None:
+            while data := await redis_in.read(65536):
+                if settle_sent.is_set() and not self.dropped:
+                    self.dropped += 1  # Redis ran it; the answer never arrives
+                    client_out.close()
+                    redis_out.close()
+                    return
+                client_out.write(data)
+                await client_out.drain()
+            client_out.close()
+
+        await asyncio.gather(up(), down(), return_exceptions=True)
+
+
 @pytest.fixture
-def answers_lost_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The next pipeline Redis runs has its answer lost on the way back, once."""
-    real = Pipeline.execute
-    lost: list[int] = []
-
-    async def execute(self: Pipeline, raise_on_error: bool = True) -> list[Any]:
-        replies = await real(self, raise_on_error=raise_on_error)
-        if not lost:
-            lost.append(len(replies))
-            raise RedisConnectionError("Connection reset by peer (after Redis ran the trip)")
-        return replies
-
-    monkeypatch.setattr(Pipeline, "execute", execute)
-    return lost
+async def proxied_url(redis_url: str) -> AsyncIterator[tuple[str, AnswerLosingProxy]]:
+    proxy = AnswerLosingProxy(redis_url)
+    url = await proxy.start()
+    yield url, proxy
+    await proxy.close()
 
 
 async def test_a_settle_whose_answer_was_lost_counts_dead_letters_and_receipts_once(
-    redis_client: redis.asyncio.Redis, channel: str, answers_lost_once: list[int]
+    redis_client: redis.asyncio.Redis,
+    channel: str,
+    proxied_url: tuple[str, AnswerLosingProxy],
 ) -> None:
+    url, proxy = proxied_url
     receipts = redis_client.pubsub(ignore_subscribe_messages=True)
     await receipts.subscribe(f"{channel}-receipts")
+    # The client settling goes through, as app.build makes it: no retries of redis-py's own.
+    client = async_client(url, max_connections=8, retries=0)
     settler = Settler(
-        RoundTrips(redis_client),
+        RoundTrips(client),
         Stats(),
-        DeadLetterStore(redis_client, 100),
-        redis=redis_outage(redis_client),
+        DeadLetterStore(client, 100),
+        redis=redis_outage(client),
         idempotency_window=60,
         receipt_channel=f"{channel}-receipts",
     )
     payload = json.dumps({"user_id": 7, "message": "hi", "id": "n1"})
-    await settler.settle(Envelope(payload, PUBSUB), Outcome.FAILED, "Forbidden", attempts=1)
+    try:
+        await settler.settle(Envelope(payload, PUBSUB), Outcome.FAILED, "Forbidden", attempts=1)
+    finally:
+        await client.aclose()
 
-    assert answers_lost_once, "the first trip's answer was lost"
+    assert proxy.dropped == 1, "the settle's answer was lost once"
     assert await redis_client.xlen(DEAD_LETTERS) == 1
     assert int(await redis_client.hget(STATS, "failed") or 0) == 1
     first = await next_json(receipts, within=2)
