@@ -27,6 +27,7 @@ from bot.ops.metrics import Metrics
 from bot.ops.shared_channel import SharedChannelWatch
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.fanout import FanOuts
+from bot.pipeline.handback import HandBack
 from bot.pipeline.plan import Planner
 from bot.pipeline.settle import Settler
 from bot.sources.due import DueReleaser
@@ -45,9 +46,10 @@ from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, PacedRequests, Pacer
+from bot.telegram.relay import Relay
 from bot.telegram.sender import Sender
 from bot.telegram.share import SENDERS_KEY, SendShare
-from bot.telegram.transport import polling_request, sending_request
+from bot.telegram.transport import ObservedRequest, polling_request, sending_request
 from bot.telegram.updates import POLL_TIMEOUT, PollErrors, webhook_path
 from config.settings import Settings
 
@@ -55,6 +57,7 @@ from config.settings import Settings
 # a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.
 REDIS_WAIT_ERRORS = (*CONNECTION_ERRORS, ReadOnlyError, OutOfMemoryError, MasterDownError)
 CONCURRENT_UPDATES = 16  # updates handled side by side (see _application)
+RELAY_PACING_ALLOWANCE = 60.0  # a relayed reply may wait this long for its chat's turn (groups)
 
 
 @dataclass(kw_only=True)
@@ -62,6 +65,7 @@ class Bot:
     """Everything `build` makes, exposed so tests and benchmarks can look inside."""
 
     settings: Settings
+    exact: redis.asyncio.Redis  # never retries on its own (settling, the streams)
     redis: redis.asyncio.Redis
     registry: ChatRegistry
     preferences: PreferenceStore
@@ -78,6 +82,7 @@ class Bot:
     fanouts: FanOuts
     send_share: SendShare
     heartbeat: Heartbeat  # this instance is alive, and what it holds
+    hand_back: HandBack  # what deliveries cut short leave: pub/sub ones onto the stream
     shared_channel: SharedChannelWatch | None  # other deployments on the channel's name
     # The lock whose holder polls Telegram and delivers (reads pub/sub and the streams).
     leadership: Leadership
@@ -100,10 +105,17 @@ def build(settings: Settings) -> Bot:
         settings.redis_ssl_cert_reqs,
         max_connections=settings.delivery_concurrency + 16,
     )
+    # What must happen once (settling, moving an entry) and reading the streams, where
+    # redis-py's own retry after a lost answer would write twice or skip what was read.
+    exact = async_client(
+        settings.redis_url, settings.redis_ssl_cert_reqs, max_connections=32, retries=0
+    )
     stats = Stats()
     metrics = Metrics(stats)
     pacer = Pacer(_limits(settings))
-    application = _application(settings, metrics, pacer)
+    # Replies to the updates handled side by side, and a few more (deliveries have theirs).
+    conversation = sending_request(metrics, CONCURRENT_UPDATES + 8, settings.telegram_timeout)
+    application = _application(settings, metrics, pacer, conversation)
     registry = ChatRegistry(
         client,
         LinkEvents(settings.link_events_stream, settings.stream_maxlen),
@@ -133,7 +145,7 @@ def build(settings: Settings) -> Bot:
     preferences = PreferenceStore(client)
     dispatcher = _pipeline(
         settings,
-        RoundTrips(client),
+        RoundTrips(exact),
         delivery,
         redis_outage,
         actions,
@@ -143,11 +155,14 @@ def build(settings: Settings) -> Bot:
         dead_letters=dead_letters,
         metrics=metrics,
     )
+    streams: list[StreamConsumer] = []
+
+    def holding() -> int:
+        # Queued in lanes, and stream entries read but not settled (one being parsed counts).
+        return dispatcher.pending + sum(consumer.holding for consumer in streams)
+
     heartbeat = Heartbeat(
-        client,
-        INSTANCES_KEY.format(bot_id=_bot_id(settings)),
-        settings.stream_consumer,
-        lambda: dispatcher.pending,
+        client, INSTANCES_KEY.format(bot_id=_bot_id(settings)), settings.stream_consumer, holding
     )
     listener = _listener(settings, client, dispatcher, metrics)
     shared_channel = None
@@ -157,15 +172,17 @@ def build(settings: Settings) -> Bot:
         )
     updater = application.updater
     assert updater is not None  # ApplicationBuilder always makes one  # noqa: S101
+    hand_back = HandBack(client, settings.notification_stream, settings.stream_maxlen, dead_letters)
     duty = Duty(
         updater=updater,
         poll_errors=PollErrors(),
         polling=not settings.webhook_url,
         dispatcher=dispatcher,
         heartbeat=heartbeat,
+        hand_back=hand_back,
         listener=listener,
     )
-    streams = _streams(settings, client, dispatcher, metrics, duty)
+    streams.extend(_streams(settings, exact, dispatcher, metrics, duty))
     stream = streams[1] if streams else None
     releaser = None
     if schedule is not None:
@@ -183,6 +200,23 @@ def build(settings: Settings) -> Bot:
     fanouts.may_take = duty.may_take
     duty.loops.extend([*(consumer.run for consumer in streams), fanouts.run])
     leadership = _leadership(settings, client, duty, metrics)
+    if settings.webhook_url:
+        # Any instance handles the updates it is given; its replies take their turn at the
+        # leader's pacer, beside the notifications (relay.py).
+        relay = Relay(
+            client,
+            _bot_id(settings),
+            pacer,
+            lambda method, data: conversation.direct(
+                f"{application.bot.base_url}/{method}", "POST", data
+            ),
+            leading=lambda: leadership.is_leader,
+            answer_within=settings.telegram_timeout + RELAY_PACING_ALLOWANCE,
+        )
+        conversation.relay = relay
+        duty.loops.append(relay.serve)
+    for consumer in streams:
+        consumer.may_read = leadership.surely_held
     broadcaster = Broadcaster(application.bot, fanouts, fanout_store, registry)
     admin = AdminCommands(
         settings,
@@ -225,6 +259,7 @@ def build(settings: Settings) -> Bot:
     return Bot(
         settings=settings,
         redis=client,
+        exact=exact,
         registry=registry,
         preferences=preferences,
         application=application,
@@ -240,6 +275,7 @@ def build(settings: Settings) -> Bot:
         fanouts=fanouts,
         send_share=_send_share(settings, client, pacer, dispatcher),
         heartbeat=heartbeat,
+        hand_back=hand_back,
         shared_channel=shared_channel,
         leadership=leadership,
         broadcaster=broadcaster,
@@ -285,14 +321,15 @@ def _limits(settings: Settings) -> Limits:
     )
 
 
-def _application(settings: Settings, metrics: Metrics, pacer: Pacer) -> Application:  # type: ignore[type-arg]
+def _application(
+    settings: Settings, metrics: Metrics, pacer: Pacer, conversation: ObservedRequest
+) -> Application:  # type: ignore[type-arg]
     timeout = settings.telegram_timeout
     return (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.telegram_base_url)
-        # Replies to the updates handled side by side, and a few more (deliveries have theirs).
-        .request(sending_request(metrics, CONCURRENT_UPDATES + 8, timeout))
+        .request(conversation)
         # Long polling keeps httpx's own transport: one request at a time, no pool to speak of.
         .get_updates_request(polling_request(metrics, POLL_TIMEOUT, timeout))
         # Every request to a chat (deliveries, replies, broadcast progress) is paced.

@@ -15,17 +15,17 @@ from telegram.error import InvalidToken, NetworkError
 
 from bot.app import Bot, build
 from bot.chat.menus import publish_menus
-from bot.notification import PUBSUB, Envelope
 from bot.ops.ownership import claim_database
 from bot.sources.reconnect import Backoff, keep_connected
 from bot.store import schema
-from bot.store.client import add_to_stream, describe
+from bot.store.client import describe
 from bot.telegram.updates import register_webhook
 from config.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
 STUCK_AFTER = 5.0  # seconds past SHUTDOWN_TIMEOUT before a slow shutdown is reported
+READY_LOOK = 0.2  # seconds between looks at the leadership while a leader gets ready
 
 
 async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
@@ -50,7 +50,7 @@ async def serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None = Non
 
 
 async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
-    async with bot.redis:
+    async with bot.redis, bot.exact:
         await _log_redis_server(bot)
         try:
             if bot.http is not None:
@@ -94,13 +94,15 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
     application = bot.application
     username = application.bot.username
     bot.health.username = username
+    # Beating from first to last: while this instance drains at shutdown, the next leader must
+    # see what it still holds, or it would take over entries that are being sent.
+    beating = asyncio.create_task(bot.heartbeat.run(), name="Heartbeat")
     sources = [
         asyncio.create_task(source.run(), name=type(source).__name__)
         # The leader delivers (pub/sub, the streams, fan-outs: bot.cluster.duty); every
-        # instance beats, and releases what is due onto the streams.
+        # instance releases what is due onto the streams.
         for source in (
             bot.leadership,
-            bot.heartbeat,
             bot.send_share,
             bot.releaser,
             bot.shared_channel,  # another deployment on our channel name: said every hour
@@ -112,7 +114,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         await application.start()  # handles updates from the queue, whoever fills it
         await publish_menus(application.bot, bot.settings.admin_ids)
         await _announce_ready(bot, username, ready, stopping)
-        await asyncio.wait({*sources, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*sources, beating, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         log.info("bot_stopping", pending=bot.dispatcher.pending)
         # Reverse order: take no new notifications (the leader stops polling and hands the
@@ -125,37 +127,16 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         deadline = time.monotonic() + bot.settings.shutdown_timeout
         await bot.broadcaster.close()
         left = await bot.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
-        await _hand_back(bot, left)
+        await bot.hand_back(left, "shutdown before delivery")
         await bot.fanouts.release_leases()
+        beating.cancel()  # last: it says "holding nothing" by going
+        await asyncio.gather(beating, return_exceptions=True)
         if application.running:
             await application.stop()
-    for task in sources:
+    for task in (*sources, beating):
         crash = None if task.cancelled() else task.exception()
         if crash is not None:
             raise crash
-
-
-async def _hand_back(bot: Bot, envelopes: list[Envelope]) -> None:
-    """Keep what shutdown cut short. Stream entries need nothing: unacknowledged, they stay
-    pending and the next start resumes them. Pub/sub ones go onto the stream (or, without one,
-    into the dead-letter store) so that they are not lost. A fan-out's recipients need nothing
-    either: the run that resumes it starts at its saved cursor and skips the settled ones."""
-    from_pubsub = [envelope for envelope in envelopes if envelope.source == PUBSUB]
-    if not from_pubsub:
-        return
-    stream = bot.settings.notification_stream
-    try:
-        for envelope in from_pubsub:
-            if stream:
-                await add_to_stream(bot.redis, stream, envelope.payload, bot.settings.stream_maxlen)
-            else:
-                await bot.dead_letters.add(
-                    envelope.payload, "shutdown before delivery", 0, PUBSUB, envelope.received_at
-                )
-    except RedisError as exc:
-        log.error("hand_back_failed", error=str(exc), lost=len(from_pubsub))  # noqa: TRY400
-        return
-    log.info("handed_back", notifications=len(from_pubsub), to=stream or "dead letters")
 
 
 async def _announce_ready(
@@ -166,12 +147,21 @@ async def _announce_ready(
     leadership = bot.leadership
     if not await _until(leadership.decided, stopping):
         return
-    # Decided: the leader reads pub/sub and the stream. Ready means reading both.
-    if leadership.is_leader:
-        listening = bot.listener.subscribed if bot.listener else None
-        for event in filter(None, (bot.stream.ready if bot.stream else None, listening)):
-            if not await _until(event, stopping):
-                return
+    # Decided: the leader reads pub/sub and the stream. Ready means reading both, or standing
+    # by (also when the lock is lost before the leader got there).
+    listening = bot.listener.subscribed if bot.listener else None
+    reading = [event for event in (bot.stream.ready if bot.stream else None, listening) if event]
+    while leadership.is_leader and not all(event.is_set() for event in reading):
+        waiters = {asyncio.create_task(event.wait()) for event in reading}
+        try:
+            await asyncio.wait(
+                {*waiters, stopping}, timeout=READY_LOOK, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if stopping.done():
+            return
     # Only now: Redis may have been down at start-up. Publishers read it for deep links.
     with contextlib.suppress(RedisError):
         await bot.registry.remember_bot_username(username)

@@ -12,13 +12,17 @@ from collections import Counter
 from pathlib import Path
 
 import redis
+import redis.asyncio
 
+from bot.chat.user import HELP
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import OwnRedis
-from tests.helpers import link_directly, process_env, report
+from config.settings import Settings
+from tests.conftest import OwnRedis, start_bot
+from tests.helpers import link_chat, link_directly, process_env, report, wait_sent
 from tests.test_failover import Worker, wait_for
 
 USERS = 20
+WEBHOOK = "https://bot.example.com/telegram"
 
 
 def _xadd_in_order(client: redis.Redis, stream: str, per_user: int) -> list[str]:
@@ -261,3 +265,46 @@ def test_a_sigterm_during_a_longer_redis_outage_names_what_may_be_sent_again(
     for text in twice:
         user, step = text.split(" step ")
         assert f"{user}-{step}" in named, f"{text} arrived twice and was not named"
+
+
+async def test_a_standbys_replies_take_their_turn_at_the_leaders_pacer(
+    telegram: FakeTelegram, settings: Settings, redis_client: redis.asyncio.Redis
+) -> None:
+    """Webhook mode, two instances, Telegram's per-chat limit enforced: the router hands a
+    user's three /help to the standby while the leader sends that user's four notifications.
+    The standby's replies go out through the leader, in the chat's turn: all seven arrive and
+    Telegram never answers 429 (each pacing alone would send three at once from each)."""
+    config = settings.model_copy(
+        update={"webhook_url": WEBHOOK, "port": 0, "http_host": "127.0.0.1"}
+    )
+    config = config.model_copy(update={"telegram_chat_burst": 3})  # Telegram's pace per chat
+    leader = await start_bot(config.model_copy(update={"stream_consumer": "leader"}))
+    standby = await start_bot(config.model_copy(update={"stream_consumer": "standby"}))
+    try:
+        assert leader.bot.leadership.is_leader
+        assert not standby.bot.leadership.is_leader
+        assert standby.bot.http is not None
+        telegram.route_webhooks_to(f"http://127.0.0.1:{standby.bot.http.port}")
+        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+        telegram.set_limits(FloodLimits())
+        telegram.rate_limited = 0
+        for n in range(4):
+            await redis_client.xadd(
+                config.notification_stream,
+                {"payload": json.dumps({"user_id": 42, "message": f"note {n}"})},
+            )
+        for _ in range(3):
+            telegram.user_says(9001, "/help")
+        sent = await wait_sent(
+            telegram,
+            chat_id=9001,
+            predicate=lambda m: m.text.startswith("note") or m.text == HELP,
+            count=7,
+            timeout=20,
+        )
+        report(f"3 replies from a standby beside 4 notifications: {telegram.rate_limited} x 429")
+        assert sorted(m.text for m in sent) == [HELP] * 3 + [f"note {n}" for n in range(4)]
+        assert telegram.rate_limited == 0
+    finally:
+        await standby.shutdown()
+        await leader.shutdown()

@@ -5,7 +5,6 @@ each chat's pace and Telegram's overall limit then hold however many instances r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,9 @@ from telegram.ext import Updater
 
 from bot.cluster.liveness import Heartbeat
 from bot.pipeline.dispatcher import Dispatcher
+from bot.pipeline.handback import HandBack
 from bot.sources.pubsub import RedisListener
+from bot.sources.reconnect import Backoff, stop_if_cancelled
 from bot.telegram.updates import PollErrors, start_polling
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,7 @@ class Duty:
     polling: bool
     dispatcher: Dispatcher
     heartbeat: Heartbeat
+    hand_back: HandBack
     listener: RedisListener | None = None
     # Long-lived loops that run only while leading (the stream consumers, the fan-out runner).
     loops: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
@@ -46,12 +48,14 @@ class Duty:
         otherwise send to one chat side by side and out of order."""
         self.dispatcher.hold()
         tasks: list[asyncio.Task[None]] = []
+        cleared = False
         try:
             if self.listener is not None:
                 tasks.append(asyncio.create_task(self.listener.run(), name="RedisListener"))
             if self.polling:
                 await start_polling(self.updater, self.poll_errors)
             await self._until_clear()
+            cleared = True
             self.dispatcher.release_hold()
             tasks.extend(asyncio.create_task(loop(), name="leader-duty") for loop in self.loops)
             if not tasks:
@@ -63,24 +67,36 @@ class Duty:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            # What was accepted as leader is delivered and settled; the next leader waits.
-            self.dispatcher.release_hold()
-            if self.listener is not None:
-                self.listener.subscribed.clear()
-            # Stop polling before the lock is released or lost: two instances never poll at once.
-            if self.updater.running:
-                await self.updater.stop()
+            await self._step_down(cleared=cleared)
+
+    async def _step_down(self, *, cleared: bool) -> None:
+        if self.listener is not None:
+            self.listener.subscribed.clear()
+        # Stop polling before the lock is released or lost: two instances never poll at once.
+        if self.updater.running:
+            await self.updater.stop()
+        if not cleared:
+            # Never started: what was accepted meanwhile goes to the next leader, not beside it.
+            await self.hand_back(self.dispatcher.take_held(), "the leader changed before it")
+        elif self.dispatcher.paused:
+            # What this instance holds is delivered and settled (the next leader waits for
+            # it); a pause kept here would keep every later leader waiting.
+            self.dispatcher.resume()
+            log.warning("pause_lifted", reason="no longer the leader")
+        # Else what was accepted as leader is delivered and settled; the next leader waits.
 
     async def _until_clear(self) -> None:
         """Wait until no live instance holds notifications (a dead one's are taken over)."""
         waited_for: set[str] = set()
+        backoff = Backoff("takeover_check", base=CLEAR_EVERY, cap=1.0)
         while True:
-            peers = await self.heartbeat.peers()
-            busy = {
-                peer.name
-                for peer in peers.values()
-                if peer.holding > 0 and not self.heartbeat.dead(peer)
-            }
+            stop_if_cancelled()
+            try:
+                busy = {peer.name for peer in self.heartbeat.busy(await self.heartbeat.peers())}
+            except RedisError as exc:
+                await backoff.failed(exc)
+                continue
+            backoff.recovered()
             if not busy:
                 if waited_for:
                     log.info("leader_took_over", after=sorted(waited_for))
@@ -91,14 +107,8 @@ class Duty:
             await asyncio.sleep(CLEAR_EVERY)
 
     async def may_take(self, names: list[str]) -> set[str]:
-        """Of `names` (stream consumers holding entries), those this leader may take over: dead
-        instances', and live ones' that hold nothing (they stepped down and settled)."""
+        """Of `names` (stream consumers or fan-out lease holders), those this leader may take
+        over: every process of that name dead, or settled (it stepped down and recorded what
+        it had)."""
         peers = await self.heartbeat.peers()
-        with contextlib.suppress(RedisError):
-            await self.heartbeat.forget_dead(peers)
-        taken = set()
-        for name in names:
-            peer = peers.get(name)
-            if self.heartbeat.dead(peer) or (peer is not None and peer.holding == 0):
-                taken.add(name)
-        return taken
+        return {name for name in names if self.heartbeat.may_take(name, peers)}

@@ -49,6 +49,8 @@ Lead = Callable[[], Coroutine[Any, Any, None]]
 
 LOCK_ERRORS = (RedisError, TimeoutError)  # TimeoutError: a lock call bounded by wait_for
 EXPIRY_SLACK = 0.02  # seconds after the holder's lock expires that a standby tries again
+EXPIRY_MARGIN = 0.1  # seconds a holder keeps in hand before its lock's expiry (clock rates)
+RENEW_RETRY = 0.1  # seconds between tries to renew once one failed
 
 
 class Leadership:
@@ -87,6 +89,8 @@ class Leadership:
         self._first_try = True
         self._wait = self._retry  # until the next try: sooner when the holder's lock runs out
         self.is_leader = False
+        self._renewed_at = 0.0
+        self._acquire_sent_at = 0.0
         self.decided = asyncio.Event()  # set once this instance knows whether it leads
 
     async def run(self) -> None:
@@ -108,6 +112,7 @@ class Leadership:
 
     async def _try_acquire(self) -> bool:
         own_prefix = f"{self._identity}:" if self._first_try else ""
+        self._acquire_sent_at = time.monotonic()  # a lock taken lasts ttl from here at least
         reply = await self._call(self._acquire, self._token, self._ttl_ms, own_prefix)
         taken, left = (int(value) for value in reply)  # type: ignore[attr-defined]
         self._first_try = False
@@ -139,38 +144,58 @@ class Leadership:
             raise outcome[0]
 
     async def _hold(self, duty: asyncio.Task[None]) -> None:
-        """Renew until the lock is lost, Redis stays away too long, or `duty` ends."""
-        renewed_at = time.monotonic()
-        failing = False
+        """Renew until the lock is lost, Redis stays away too long, or `duty` ends. The lock
+        lasts `ttl` from the moment a renewal was sent (Redis ran it then or later): each try
+        is bounded so that it ends before that, and a holder that cannot renew in time steps
+        down before it, so two instances never lead at once."""
+        self._renewed_at = self._acquire_sent_at
+        ttl = self._ttl_ms / 1000
+        wait, failing = self._renew_every, False
         while True:
             stop_if_cancelled()
-            done, _ = await asyncio.wait({duty}, timeout=self._renew_every)
+            done, _ = await asyncio.wait({duty}, timeout=wait)
             if done:
                 return
+            sent_at = time.monotonic()
+            left = self._renewed_at + ttl - EXPIRY_MARGIN - sent_at
             try:
-                held = await self._call(self._renew, self._token, self._ttl_ms)
+                if left <= 0:
+                    raise TimeoutError("no time left to renew")
+                held = await self._call(
+                    self._renew, self._token, self._ttl_ms, within=min(self._renew_every, left)
+                )
             except LOCK_ERRORS as exc:
                 error = str(exc) or type(exc).__name__
-                # Step down before the lock can expire and a standby can start leading.
-                if time.monotonic() - renewed_at >= self._ttl_ms / 1000 - self._renew_every:
+                left = self._renewed_at + ttl - EXPIRY_MARGIN - time.monotonic()
+                if left <= RENEW_RETRY:
                     log.error(  # noqa: TRY400 - an outage, not a bug: no traceback
                         "leader_stepping_down", reason="Redis unreachable", error=error
                     )
                     return
                 log.warning("leader_renew_failed", error=error)
-                failing = True
+                wait, failing = RENEW_RETRY, True
                 continue
             if not held:
                 log.error("leader_lost", reason="the lock expired or was taken over")
                 return
             if failing:
                 log.info("leader_renew_recovered")
-                failing = False
-            renewed_at = time.monotonic()
+            self._renewed_at = sent_at
+            wait, failing = self._renew_every, False
 
-    async def _call(self, script: AsyncScript, *args: str | int) -> object:
+    def surely_held(self) -> bool:
+        """Whether the lock is surely still this instance's: renewed recently enough that it
+        cannot have expired. After an event-loop stall it is not, until the next renewal: the
+        lock may have passed to another instance meanwhile, so read nothing new until then."""
+        age = time.monotonic() - self._renewed_at
+        return self.is_leader and age < self._ttl_ms / 1000 - self._renew_every
+
+    async def _call(
+        self, script: AsyncScript, *args: str | int, within: float | None = None
+    ) -> object:
         """Run a lock script, bounded: the client's own retries could outlast the lock."""
-        return await asyncio.wait_for(script(keys=[self._key], args=list(args)), self._renew_every)
+        call = script(keys=[self._key], args=list(args))
+        return await asyncio.wait_for(call, within or self._renew_every)
 
     async def _holder(self) -> str | None:
         with contextlib.suppress(RedisError):

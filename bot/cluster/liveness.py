@@ -1,12 +1,13 @@
-"""Which instances are alive: each says so in Redis every half second (by Redis's clock), with
-how many notifications it still holds, so the leader takes over a dead one's work at once and
-never a live one's."""
+"""Which instances are alive: each says so in Redis every second (by Redis's clock), with how
+many notifications it holds, so the leader takes over a dead one's work at once and never a
+live one's."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,15 +20,18 @@ from bot.store.client import as_text
 
 log = structlog.get_logger(__name__)
 
-INSTANCES_KEY = "notify:instances:{bot_id}"  # hash: instance name -> "<Redis ms> <holding>"
+# hash: "<instance name>|<process token>" -> "<Redis ms> <notifications held>"
+INSTANCES_KEY = "notify:instances:{bot_id}"
 
-BEAT_EVERY = 0.5  # seconds between heartbeats
+BEAT_EVERY = 1.0  # seconds between heartbeats
 # An instance silent this long is dead. Longer than the heartbeat's reconnect backoff cap
-# (BACKOFF_CAP) plus a few beats: a live instance that lost Redis for a moment beats again
-# well within it.
-DEAD_AFTER = 2.5
+# (BACKOFF_CAP) plus a beat: a live instance that lost Redis for a moment beats again well
+# within it.
+DEAD_AFTER = 3.0
 BACKOFF_CAP = 1.0
 FORGET_AFTER = 3600.0  # a dead instance's entry is dropped after this long (it holds nothing)
+FORGET_EVERY = 60  # beats between sweeps for such entries
+GOODBYE_TIMEOUT = 1.0  # seconds the last HDEL may take at shutdown (Redis may be away)
 
 _BEAT = """
 local now = redis.call('TIME')
@@ -45,18 +49,23 @@ return {ms, redis.call('HGETALL', KEYS[1])}
 
 @dataclass(frozen=True)
 class Peer:
-    """Another instance as its last heartbeat shows it."""
+    """Another process as its last heartbeat shows it."""
 
-    name: str
+    field: str  # "<name>|<token>"
+    name: str  # its STREAM_CONSUMER
     age: float  # seconds since its last beat, by Redis's clock
     holding: int  # notifications it had accepted and not yet settled
 
 
 class Heartbeat:
-    """Beats every BEAT_EVERY seconds until cancelled; `holding()` is what it reports. Knows
-    how long this instance has been connected without a break (`connected_for`): after an
-    outage every peer's beat is old, and only those that stay silent for DEAD_AFTER after we
-    are back are dead."""
+    """Beats every BEAT_EVERY seconds until cancelled; `holding()` is what it reports. Each
+    process beats under its name and a token of its own: two processes given one name (a
+    restart overlapping its predecessor's drain) are told apart.
+
+    A peer is judged by beats this instance has seen since it last (re)connected
+    (`connected_for`): after an outage every peer's beat is old and its `holding` out of
+    date, so a peer counts as settled only once it has beaten again, and as dead only once it
+    has stayed silent for `dead_after` while this instance was connected."""
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class Heartbeat:
         self._redis = client
         self.key = key
         self.identity = identity
+        self._field = f"{identity}|{uuid.uuid4().hex[:12]}"
         self._holding = holding
         self._every = every
         self.dead_after = dead_after
@@ -78,24 +88,28 @@ class Heartbeat:
         self._read = client.register_script(_READ)
         self._backoff = Backoff("heartbeat", base=every, cap=BACKOFF_CAP)
         self._since: float | None = None  # monotonic time of the first beat after a break
+        self._beats = 0
 
     async def run(self) -> None:
-        """Beat until cancelled; then remove this instance's entry (it holds nothing more)."""
+        """Beat until cancelled; then remove this process's entry (it holds nothing more)."""
         try:
             await keep_connected(self._loop, self._backoff, (RedisError,))
         finally:
             self._since = None
-            with contextlib.suppress(RedisError, OSError):
-                await asyncio.shield(self._redis.hdel(self.key, self.identity))
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(self._redis.hdel(self.key, self._field), GOODBYE_TIMEOUT)
 
     async def _loop(self) -> None:
         try:
             while True:
                 stop_if_cancelled()
-                await self._beat(keys=[self.key], args=[self.identity, self._holding()])
+                await self._beat(keys=[self.key], args=[self._field, self._holding()])
                 if self._since is None:
                     self._since = time.monotonic()
                     self._backoff.recovered()
+                self._beats += 1
+                if self._beats % FORGET_EVERY == 0:
+                    await self._forget_dead()
                 await asyncio.sleep(self._every)
         except RedisError:
             self._since = None
@@ -105,27 +119,46 @@ class Heartbeat:
         """Seconds since this instance's beats got through without a break; 0 while not."""
         return 0.0 if self._since is None else time.monotonic() - self._since
 
-    async def peers(self) -> dict[str, Peer]:
-        """Every other instance's last beat."""
+    async def peers(self) -> list[Peer]:
+        """Every other process's last beat."""
         now, flat = await self._read(keys=[self.key])
-        peers = {}
-        for name_raw, value_raw in zip(flat[::2], flat[1::2], strict=True):
-            name = as_text(name_raw)
-            if name == self.identity:
+        peers = []
+        for field_raw, value_raw in zip(flat[::2], flat[1::2], strict=True):
+            field = as_text(field_raw)
+            if field == self._field:
                 continue
             beat, _, holding = as_text(value_raw).partition(" ")
-            peers[name] = Peer(name, (int(now) - int(beat)) / 1000, int(holding or 0))
+            name = field.rpartition("|")[0] or field
+            peers.append(Peer(field, name, (int(now) - int(beat)) / 1000, int(holding or 0)))
         return peers
 
     def dead(self, peer: Peer | None) -> bool:
-        """Whether `peer` (None: never beat, or forgotten) can be taken over: silent for
+        """Whether `peer` (None: never beat, or gone) can be taken over: silent for
         `dead_after` seconds while this instance has been connected at least that long."""
         if self.connected_for() < self.dead_after:
             return False
         return peer is None or peer.age >= self.dead_after
 
-    async def forget_dead(self, peers: dict[str, Peer]) -> None:
-        """Drop entries of instances dead for FORGET_AFTER (each unnamed process leaves one)."""
-        stale = [peer.name for peer in peers.values() if peer.age > FORGET_AFTER]
+    def settled(self, peer: Peer) -> bool:
+        """Whether `peer` said it holds nothing in a beat made since this instance connected."""
+        return peer.holding == 0 and peer.age < self.connected_for()
+
+    def busy(self, peers: list[Peer]) -> list[Peer]:
+        """The peers that may still deliver what they hold: neither dead nor settled."""
+        return [peer for peer in peers if not self.dead(peer) and not self.settled(peer)]
+
+    def may_take(self, name: str, peers: list[Peer]) -> bool:
+        """Whether stream entries and leases held under `name` may be taken over now: every
+        process of that name is dead or settled. Under this instance's own name no other
+        process is needed (a predecessor's leftovers); under another, it must be known dead."""
+        named = [peer for peer in peers if peer.name == name]
+        if not named:
+            return name == self.identity or self.dead(None)
+        return not self.busy(named)
+
+    async def _forget_dead(self) -> None:
+        """Drop entries of processes dead for FORGET_AFTER (each unnamed process leaves one;
+        a SIGKILLed one never says goodbye)."""
+        stale = [peer.field for peer in await self.peers() if peer.age > FORGET_AFTER]
         if stale:
             await self._redis.hdel(self.key, *stale)

@@ -75,7 +75,9 @@ class Health:
             # Unlike other Telegram trouble, this one a restart with a new token fixes.
             body["status"] = "token rejected"
             return False, body
-        healthy = all(state in {"consuming", "subscribed"} for state in sources.values())
+        healthy = all(
+            state in {"consuming", "subscribed", "taking over"} for state in sources.values()
+        )
         body["status"] = "ok" if healthy else "not consuming"
         return healthy, body
 
@@ -84,7 +86,10 @@ class Health:
         # Only the leader reads: a standby is healthy while it stands by.
         leads = self.leadership is None or self.leadership.is_leader
         if self.consumer is not None and leads:
-            sources["stream"] = "consuming" if self.consumer.ready.is_set() else "reconnecting"
+            state = "consuming" if self.consumer.ready.is_set() else "reconnecting"
+            if self.dispatcher.held:
+                state = "taking over"  # waits for the leader before it: healthy, not stuck
+            sources["stream"] = state
         if self.listener is not None and leads:
             subscribed = self.listener.subscribed.is_set()
             sources["pubsub"] = "subscribed" if subscribed else "reconnecting"

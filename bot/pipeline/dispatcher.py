@@ -128,6 +128,7 @@ class Dispatcher:
         self._running.set()
         self._clear = asyncio.Event()  # cleared while a new leader waits for the old one
         self._clear.set()
+        self._started: set[int] = set()  # users whose lane's first is being delivered
         self._pause_buffer = pause_buffer
         self._max_chars = max_chars
         self._queued_pubsub = 0
@@ -154,6 +155,29 @@ class Dispatcher:
 
     def release_hold(self) -> None:
         self._clear.set()
+
+    @property
+    def held(self) -> bool:
+        """Whether deliveries wait for `release_hold` (a new leader taking over)."""
+        return not self._clear.is_set()
+
+    def take_held(self) -> list[Envelope]:
+        """End a hold without delivering: every envelope not yet started is taken out of its
+        lane and returned (in each user's order), and the hold is released for those under
+        way. For a leader that lost its lock before it could start: what it accepted goes to
+        the next one instead of beside it."""
+        taken: list[Envelope] = []
+        for user_id, lane in self._lanes.items():
+            keep = 1 if user_id in self._started else 0
+            while len(lane) > keep:
+                envelope = lane.pop()
+                self._forget(envelope)
+                taken.append(envelope)
+        taken.reverse()
+        for envelope in taken:
+            _release(envelope)  # a stream entry stays pending, for the next leader
+        self._clear.set()  # lanes left empty end; those under way finish their first
+        return taken
 
     @property
     def pending(self) -> int:
@@ -204,21 +228,28 @@ class Dispatcher:
         notification = envelope.notification
         assert notification is not None  # noqa: S101
         due = notification.deliver_at
-        if notification.op == "cancel":
-            await self._cancel(envelope, notification)
-        elif due is not None and not envelope.released and due > time.time() + SCHEDULE_AFTER:
-            await self._hold(envelope, notification, due)
-        elif (expires := envelope.expires) is not None and time.time() >= expires:
-            await self._settle_here(envelope, Outcome.EXPIRED, "expired before it was read")
-        elif notification.fan_out:
-            if self.start_fan_out is None:
-                await self._settle_here(envelope, Outcome.INVALID, "fan-outs are not run here")
+        to_lane = False
+        try:
+            if notification.op == "cancel":
+                await self._cancel(envelope, notification)
+            elif due is not None and not envelope.released and due > time.time() + SCHEDULE_AFTER:
+                await self._hold(envelope, notification, due)
+            elif (expires := envelope.expires) is not None and time.time() >= expires:
+                await self._settle_here(envelope, Outcome.EXPIRED, "expired before it was read")
+            elif notification.fan_out:
+                if self.start_fan_out is None:
+                    reason = "fan-outs are not run here"
+                    await self._settle_here(envelope, Outcome.INVALID, reason)
+                else:
+                    await self.start_fan_out(envelope)
             else:
-                await self.start_fan_out(envelope)
-        else:
-            return True
-        _release(envelope)
-        return False
+                to_lane = True
+        finally:
+            # Also when it raised or was cancelled (Redis gone mid-way, a step-down): a stream
+            # entry not released would count as held for good, and no leader would follow.
+            if not to_lane:
+                _release(envelope)
+        return to_lane
 
     async def _hold(self, envelope: Envelope, notification: Notification, due: float) -> None:
         """Keep it in Redis until `due`, in the round trip that settles it as scheduled."""
@@ -277,7 +308,13 @@ class Dispatcher:
                 stop_if_cancelled()
                 await self._running.wait()
                 await self._clear.wait()
-                await self._deliver_one(lane[0])
+                if not lane:
+                    break  # given back while held (take_held)
+                self._started.add(user_id)
+                try:
+                    await self._deliver_one(lane[0])
+                finally:
+                    self._started.discard(user_id)
                 self._forget(lane.popleft())
         finally:
             # No await between the empty check and this: a concurrent accept cannot be lost.

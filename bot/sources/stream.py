@@ -22,14 +22,17 @@ from bot.store.schedule import RELEASED_FIELD
 
 log = structlog.get_logger(__name__)
 
-TIDY_EVERY = 15.0  # seconds between trims of the stream and sweeps of departed consumers
+BLOCK_MS = 2000  # below the client's 5 s socket timeout, so a blocking read is never cut off
+UNSURE_WAIT = 0.05  # seconds between looks while the leader lock is in doubt
+MAINTAIN_EVERY = 15.0  # seconds between take-overs, trims and sweeps of departed consumers
+RELOOK_EVERY = 1.0  # ... while another's entries wait for its instance to be known dead
 
 Submit = Callable[[Envelope], Awaitable[None]]
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
 
-# Of the other consumers holding entries, those whose entries may be taken over now (their
-# instance is dead or holds nothing: bot.cluster.liveness decides).
+# Of the consumers holding entries (this one's name too), those whose entries may be taken over
+# now (every process of that name died, or holds nothing: bot.cluster.liveness decides).
 MayTake = Callable[[list[str]], Awaitable[set[str]]]
 
 # What an entry's payload asks for, by the rank of the stream it belongs on.
@@ -39,11 +42,13 @@ PUBLISHED_AT_FIELD = "published_at"  # ms: set on an entry moved to its priority
 
 class StreamConsumer:
     """Reads `stream` as `consumer` of `group` and hands each entry on as an Envelope whose
-    `ack` acknowledges it. Before it reads anything new, and every `maintain_every` seconds,
-    it takes over pending entries: its own that it does not hold in memory (left by an earlier
-    process with its name) and those of other consumers that `may_take` allows (their instance
-    died, or stepped down and settled what it had). It never claims by idle time: an entry
-    waiting out a flood limit or a Redis outage at a live instance is that instance's.
+    `ack` acknowledges it. Before it reads anything new (and, as a safety net, every
+    `maintain_every` seconds) it takes over pending entries: its own that it does not hold in
+    memory (left by an earlier process with its name) and those of other consumers that
+    `may_take` allows (their instance died, or stepped down and settled what it had); while
+    another's entries are there and not yet allowed, it looks again every second. It never
+    claims by idle time: an entry waiting out a flood limit or a Redis outage at a live
+    instance is that instance's.
 
     The normal stream (`moves` set: the streams of each rank) is where a web app in any
     language XADDs: an entry whose payload names another priority is moved to that priority's
@@ -63,8 +68,7 @@ class StreamConsumer:
         submit: Submit,
         *,
         may_take: MayTake | None = None,
-        maintain_every: float = 1.0,
-        tidy_every: float = TIDY_EVERY,
+        maintain_every: float = MAINTAIN_EVERY,
         max_in_flight: int = 1000,
         forget_after: float = 3600.0,
         batch: int = 100,
@@ -74,6 +78,7 @@ class StreamConsumer:
         rank: int | None = None,
         moves: tuple[str, str, str] | None = None,
         maxlen: int = 100_000,
+        may_read: Callable[[], bool] = lambda: True,
     ) -> None:
         self._rank = rank  # the priority of what it reads, unless an entry says otherwise
         self._redis = client
@@ -83,16 +88,17 @@ class StreamConsumer:
         self._submit = submit
         self._may_take = may_take
         self._maintain_every = maintain_every
-        self._tidy_every = tidy_every
         self._max_in_flight = max_in_flight
         self._forget_after = forget_after
         self._batch = batch
         self._moves = moves
         self._maxlen = maxlen
+        self.may_read = may_read  # False while this instance may no longer be the leader
         self._backoff = Backoff(
             "stream", base=backoff_base, cap=backoff_max, on_recovered=on_reconnect, stream=stream
         )
         self._in_flight: set[str] = set()
+        self._others_left = False  # another consumer's entries were there, not yet takeable
         self._room = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -113,7 +119,7 @@ class StreamConsumer:
     async def _session(self) -> None:
         try:
             await self._ensure_group()
-            await self.take_over()
+            self._others_left = await self.take_over()
             if not self._backoff.recovered():
                 log.info(
                     "stream_consuming",
@@ -138,33 +144,38 @@ class StreamConsumer:
         await self._redis.xgroup_createconsumer(self._stream, self._group, self._consumer)
 
     async def _consume(self) -> None:
-        next_maintenance = time.monotonic() + self._maintain_every
-        next_tidy = 0.0
+        next_maintenance = time.monotonic() + self._next_look()
         while True:
             stop_if_cancelled()
             if time.monotonic() >= next_maintenance:
-                await self.take_over()  # one XPENDING when nothing is pending anywhere
-                if time.monotonic() >= next_tidy:
-                    await self._forget_departed()
-                    await self.trim()
-                    next_tidy = time.monotonic() + self._tidy_every
-                next_maintenance = time.monotonic() + self._maintain_every
+                # Mostly a safety net: while this instance leads nobody else reads, and what
+                # the instances before it left was taken over when the session began, unless
+                # one of them was not yet known to be dead then.
+                self._others_left = await self.take_over()
+                await self._forget_departed()
+                await self.trim()
+                next_maintenance = time.monotonic() + self._next_look()
             room = await self._wait_for_room(next_maintenance - time.monotonic())
             if not room:
+                continue
+            if not self.may_read():
+                await asyncio.sleep(UNSURE_WAIT)  # until the lock is renewed, or this ends
                 continue
             response = await self._redis.xreadgroup(
                 self._group,
                 self._consumer,
                 {self._stream: ">"},
-                # A backlog to sort by priority is read in large batches: moving costs little.
-                count=max(min(room, self._batch), self._batch if self._moves else 0),
-                block=max(int(self._maintain_every * 1000), 1),
+                count=min(room, self._batch),
+                block=max(min(BLOCK_MS, int((next_maintenance - time.monotonic()) * 1000)), 1),
             )
             entries = _entries(response)
             if self._moves is not None:
                 entries = await self._move_others(entries)
             for entry_id, fields in entries:
                 await self._hand_on(entry_id, fields)
+
+    def _next_look(self) -> float:
+        return RELOOK_EVERY if self._others_left else self._maintain_every
 
     async def _wait_for_room(self, within: float) -> int:
         """Entries that may be read now; 0 when none became free `within` seconds."""
@@ -195,18 +206,23 @@ class StreamConsumer:
             await pipe.execute()
         return keep
 
-    async def take_over(self) -> None:
+    async def take_over(self) -> bool:
         """Take over the pending entries this instance may: its own not held in memory, and
-        other consumers' that `may_take` allows; hand them on in the order they were added."""
+        other consumers' that `may_take` allows; hand them on in the order they were added.
+        True when other consumers' entries were left (not allowed yet)."""
         summary = await self._redis.xpending(self._stream, self._group)
         if not int(summary["pending"]):
-            return
+            return False
         holders = [as_text(holder["name"]) for holder in summary["consumers"]]
-        others = [name for name in holders if name != self._consumer]
-        allowed = await self._may_take(others) if others and self._may_take else set()
+        # Its own name too: another live process of that name (a restart overlapping its
+        # predecessor's drain) may still be sending them.
+        if self._may_take is not None:
+            allowed = await self._may_take(holders)
+        else:
+            allowed = {self._consumer}
         taken: list[Entry] = []
         for name in holders:
-            if name != self._consumer and name not in allowed:
+            if name not in allowed:
                 continue
             ids = [entry for entry in await self._pending_ids(name) if entry not in self._in_flight]
             claimed: list[Entry] = []
@@ -215,11 +231,14 @@ class StreamConsumer:
                 reply: Any = await self._redis.xclaim(
                     self._stream, self._group, self._consumer, 0, list[Any](chunk)
                 )
-                claimed.extend(reply)
+                # Redis < 7 answers nil for an entry trimmed meanwhile; 7 leaves it out.
+                claimed.extend(entry for entry in reply if entry and entry[0] is not None)
             taken.extend(claimed)
-            if name != self._consumer:
-                # A send in flight when that instance died may have reached Telegram: these are
-                # the only notifications that can arrive twice (sendMessage has no idempotency).
+            if claimed:
+                # Left by a process that died (an earlier one of this name, too: what this one
+                # holds is not taken). A send in flight then may have reached Telegram: these
+                # are the only notifications that can arrive twice (sendMessage has no
+                # idempotency key).
                 log.warning(
                     "stream_taken_over",
                     stream=self._stream,
@@ -227,13 +246,12 @@ class StreamConsumer:
                     entries=len(claimed),
                     ids=[_notification_id(fields, entry) for entry, fields in claimed],
                 )
-                with contextlib.suppress(ResponseError):
-                    await self._redis.xgroup_delconsumer(self._stream, self._group, name)
         taken.sort(key=lambda entry: _id_key(entry[0]))
         for entry_id, fields in taken:
             await self._hand_on(entry_id, fields)
         if taken:
             log.info("stream_resumed_pending", stream=self._stream, entries=len(taken))
+        return any(name not in allowed for name in holders)
 
     async def _pending_ids(self, consumer: str) -> list[str]:
         ids: list[str] = []
@@ -289,7 +307,11 @@ class StreamConsumer:
             released=RELEASED_FIELD.encode() in fields,
             stream_rank=self._rank,
         )
-        await self._submit(envelope)
+        try:
+            await self._submit(envelope)
+        except BaseException:
+            release()  # not taken on: it is not held here (it stays pending for a take-over)
+            raise
 
     async def trim(self) -> None:
         """Drop entries every consumer group has acknowledged (XTRIM MINID), keeping memory

@@ -130,8 +130,16 @@ def run_bench(
                 recipients=options.fanout_count,
                 scheduled=options.scheduled_count,
             )
-            instances = measure_instances(
-                telegram, client, url, count=options.paid_count, latency_ms=options.latency_ms
+            one, instances = (
+                measure_instances(
+                    telegram,
+                    client,
+                    url,
+                    count=options.paid_count,
+                    latency_ms=options.latency_ms,
+                    instances=number,
+                )
+                for number in (1, 3)
             )
         finally:
             client.close()
@@ -145,6 +153,7 @@ def run_bench(
         "preferences": asdict(preferences),
         "chats": asdict(chats),
         "instances": asdict(instances),
+        "one_instance": asdict(one),
     }
     if as_json:
         json.dump(report, out, indent=2)
@@ -508,7 +517,7 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         *lifecycle_lines(report["lifecycle"], options),
         *preference_lines(report["preferences"]),
         *chat_lines(report["chats"]),
-        *instances_lines(report["instances"]),
+        *instances_lines(report["instances"], report["one_instance"]),
     ]
     print("\n".join(lines), file=out)
 

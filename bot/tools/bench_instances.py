@@ -31,12 +31,18 @@ class InstancesFigures:
 
 
 def measure_instances(
-    telegram: FakeTelegram, client: redis.Redis, url: str, *, count: int, latency_ms: float
+    telegram: FakeTelegram,
+    client: redis.Redis,
+    url: str,
+    *,
+    count: int,
+    latency_ms: float,
+    instances: int = INSTANCES,
 ) -> InstancesFigures:
     """`count` notifications, two to each of count/2 users (linked already: CHAT_BASE + user),
     the first of every user before any second, XADDed before the bots start (the emulator runs
     in this process: it has nothing else to do while it stamps arrivals)."""
-    figures = InstancesFigures()
+    figures = InstancesFigures(instances=instances)
     users = max(count // 2, 1)
     tag = uuid.uuid4().hex[:6]
     stream = f"bench-instances-{tag}-stream"
@@ -53,7 +59,7 @@ def measure_instances(
     telegram.latency = latency_ms / 1000
     bots: list[BotProcess] = []
     try:
-        for number in range(1, INSTANCES + 1):
+        for number in range(1, instances + 1):
             env = bot_env(
                 telegram,
                 url,
@@ -85,13 +91,18 @@ def measure_instances(
     return figures
 
 
-def instances_lines(figures: dict[str, object]) -> list[str]:
-    rate, share = figures["rate"], figures["cap_fraction"]
+def instances_lines(figures: dict[str, object], one: dict[str, object]) -> list[str]:
+    """The row for several instances, beside one instance measured the same way in the same
+    run (what a machine can do varies from day to day; the ratio does not)."""
+    rate, share, alone = figures["rate"], figures["cap_fraction"], one["rate"]
     shown = "-" if not isinstance(rate, float) else f"{rate:,.0f}/s"
     part = "-" if not isinstance(share, float) else f"{share:.1%}"
+    ratio = "-"
+    if isinstance(rate, float) and isinstance(alone, float):
+        ratio = f"{rate / alone:.2f}x one instance's {alone:,.0f}/s"
     return [
         f"{figures['instances']} instances on one stream, paid broadcasts (1,000/s): "
         f"{figures['delivered']} of {figures['published']} delivered at {shown}, {part} of the "
-        f"cap (goal >= {GOAL_CAP_SHARE:.0%}), {figures['flood_429s']} x 429, "
+        f"cap (goal >= {GOAL_CAP_SHARE:.0%}), {ratio}; {figures['flood_429s']} x 429, "
         f"{figures['users_out_of_order']} users out of order"
     ]

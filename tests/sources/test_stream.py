@@ -399,7 +399,6 @@ async def test_consumers_that_left_nothing_behind_are_forgotten(
         "me",
         nothing,
         maintain_every=0.1,
-        tidy_every=0.1,
         forget_after=0.2,
     )
     task = asyncio.create_task(consumer.run())
