@@ -52,6 +52,13 @@ def _verdict(telegram: FakeTelegram, per_user: int, chat_base: int) -> tuple[int
     return lost, doubled, out_of_order
 
 
+def _kill_left(*workers: Worker | None) -> None:
+    """SIGKILL what a failed test left running."""
+    for worker in workers:
+        if worker is not None and worker.process.poll() is None:
+            worker.process.kill()
+
+
 def _stop_all(workers: list[Worker]) -> list[int]:
     for worker in workers:
         if worker.process.poll() is None:
@@ -86,9 +93,7 @@ def test_three_unnamed_instances_keep_each_users_order_and_telegrams_limits(
         took = time.monotonic() - started
         codes = _stop_all(workers)
     finally:
-        for worker in workers:
-            if worker.process.poll() is None:
-                worker.process.kill()
+        _kill_left(*workers)
         client.close()
     lost, doubled, out_of_order = _verdict(telegram, 8, 40_000)
     report(
@@ -125,9 +130,7 @@ def test_an_unnamed_instance_killed_mid_stream_is_resumed_by_its_restart_within_
         taken = [e for e in second.events() if e.get("event") == "stream_taken_over"]
         codes = _stop_all([second])
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.process.poll() is None:
-                worker.process.kill()
+        _kill_left(first, second)
         client.close()
     lost, doubled, out_of_order = _verdict(telegram, 10, 41_000)
     logged_ids = {str(i) for event in taken for i in event.get("ids", [])}  # type: ignore[attr-defined]
@@ -175,9 +178,7 @@ def test_a_redis_outage_longer_than_every_timeout_doubles_nothing_across_instanc
         )
         codes = _stop_all(workers)
     finally:
-        for worker in workers:
-            if worker.process.poll() is None:
-                worker.process.kill()
+        _kill_left(*workers)
         client.close()
     lost, doubled, out_of_order = _verdict(telegram, 10, 42_000)
     report(
@@ -228,9 +229,7 @@ def _sigterm_during_outage(
         telegram.wait_for_sent(lambda m: " step " in m.text, count=200, timeout=30)
         _stop_all([second])
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.process.poll() is None:
-                worker.process.kill()
+        _kill_left(first, second)
         client.close()
     doubled = {text for text, n in Counter(m.text for m in telegram.sent).items() if n > 1}
     return first, _verdict(telegram, 10, 43_000), doubled, code
@@ -347,9 +346,7 @@ def test_publish_delivers_through_a_leader_sigkill(
         )
         codes = _stop_all(workers)
     finally:
-        for worker in workers:
-            if worker.process.poll() is None:
-                worker.process.kill()
+        _kill_left(*workers)
         client.close()
     counts = Counter(m.text for m in telegram.sent if m.text.startswith("published "))
     doubled = sum(counts.values()) - len(counts)
