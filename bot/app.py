@@ -14,6 +14,7 @@ from bot.chat.actions import ButtonTaps
 from bot.chat.admin import AdminCommands
 from bot.chat.broadcast import Broadcaster
 from bot.chat.linking import Linker
+from bot.chat.per_chat import PerChatUpdates
 from bot.chat.preferences import ChatPreferences
 from bot.chat.throttle import CommandBudget
 from bot.chat.user import ChatCommands
@@ -45,7 +46,7 @@ from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
 from bot.telegram.delivery import Delivery, RetryPolicy
-from bot.telegram.pacing import Limits, PacedRequests, Pacer
+from bot.telegram.pacing import REPLY_MAX_WAIT, Limits, PacedRequests, Pacer
 from bot.telegram.relay import Relay
 from bot.telegram.sender import Sender
 from bot.telegram.share import SENDERS_KEY, SendShare
@@ -56,8 +57,9 @@ from config.settings import Settings
 # What a lane waits out: Redis unreachable, or up but refusing writes for now (a replica after
 # a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.
 REDIS_WAIT_ERRORS = (*CONNECTION_ERRORS, ReadOnlyError, OutOfMemoryError, MasterDownError)
-CONCURRENT_UPDATES = 16  # updates handled side by side (see _application)
-RELAY_PACING_ALLOWANCE = 60.0  # a relayed reply may wait this long for its chat's turn (groups)
+CONCURRENT_UPDATES = 16  # replies on their way to Telegram at once, about (see _application)
+# A relayed reply waits at most REPLY_MAX_WAIT for its chat's turn at the leader, then its send.
+RELAY_PACING_ALLOWANCE = REPLY_MAX_WAIT + 5.0
 
 
 @dataclass(kw_only=True)
@@ -334,9 +336,10 @@ def _application(
         .get_updates_request(polling_request(metrics, POLL_TIMEOUT, timeout))
         # Every request to a chat (deliveries, replies, broadcast progress) is paced.
         .rate_limiter(PacedRequests(pacer))
-        # Updates are handled side by side: an admin's /send waiting for its outcome must not
-        # hold up everyone's /start. Handlers share no state that needs their order.
-        .concurrent_updates(CONCURRENT_UPDATES)
+        # Updates are handled side by side, one chat at a time (per_chat.py): an admin's /send
+        # waiting for its outcome, or a group's replies waiting for their pace, must not hold
+        # up everyone's /start.
+        .concurrent_updates(PerChatUpdates())
         .build()
     )
 

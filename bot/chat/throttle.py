@@ -84,10 +84,10 @@ class CommandBudget:
             del self._buckets[user]
 
     async def _check(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        user = update.effective_user
-        if user is None or not _counted(update) or self.allow(user.id):
+        payer = _payer(update)
+        if payer is None or not _counted(update) or self.allow(payer):
             return
-        bucket = self._buckets[user.id]
+        bucket = self._buckets[payer]
         if update.callback_query is not None:
             # A tap: its spinner must stop, and a reply under the bot's own notification would
             # be a chat message per tap. The toast says it instead.
@@ -101,7 +101,7 @@ class CommandBudget:
         # In a group the "slow down" would be one more message for everyone: dropped silently.
         if not bucket.warned and message is not None and in_private:
             bucket.warned = True
-            log.warning("user_throttled", user_id=user.id)
+            log.warning("user_throttled", user_id=payer)
             try:
                 await message.reply_text(await self._slow_down(update))
             except TelegramError as exc:  # the update is dropped all the same
@@ -112,12 +112,26 @@ class CommandBudget:
         return gettext(await language_of(update, self._chosen_language), SLOW_DOWN)
 
 
+def _payer(update: Update) -> int | None:
+    """Whose budget an update costs: its sender's; a channel's post has none (it is signed
+    by the channel), so the channel pays for its posts."""
+    user = update.effective_user
+    if user is not None:
+        return user.id
+    if update.channel_post is not None:
+        return update.channel_post.chat.id
+    return None
+
+
 def _counted(update: Update) -> bool:
-    """Whether an update costs its sender from the budget: what the bot answers. Not the bot
-    being added or removed (that must never be dropped), nor a group member's chatter the bot
-    sees as an administrator there: only commands count in a group."""
-    if update.my_chat_member is not None or update.channel_post is not None:
+    """Whether an update costs its payer from the budget: what the bot answers. Not the bot
+    being added or removed (that must never be dropped), nor chatter the bot sees as an
+    administrator of a group or channel: only commands count there."""
+    if update.my_chat_member is not None:
         return False
+    post = update.channel_post
+    if post is not None:
+        return bool(post.text and post.text.startswith("/"))
     chat, message = update.effective_chat, update.message
     if chat is None or chat.type == "private" or message is None:
         return True

@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of, load
+from bot.telegram.pacing import ReplyDropped
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +51,12 @@ class ChatCommands:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a handler's failure once, and tell the user when Redis is the cause."""
         error = context.error
+        if isinstance(error, ReplyDropped):
+            # A flood spent the chat's pace: expected, and said once per chat (per_chat.py
+            # drops what piles up); one line, no traceback.
+            chat = update.effective_chat if isinstance(update, Update) else None
+            log.info("reply_dropped", chat_id=chat.id if chat else None, reason=str(error))
+            return
         # A Redis outage is expected and logged by the listener too: no traceback for it.
         log.error(
             "handler_failed",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram._utils.types import JSONDict
+from telegram.error import TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.turns import Turns
@@ -88,6 +89,7 @@ def _spaced(per_second: float) -> SlidingWindow:
 
 
 REPLY_RANK = 0  # command replies and admin progress: a person is waiting, as for "high"
+REPLY_MAX_WAIT = 10.0  # seconds a reply may wait for its chat's turn before it is dropped
 
 
 class Pacer:
@@ -180,13 +182,21 @@ class _Chat:
         self.turn = asyncio.Lock()
 
 
+class ReplyDropped(TelegramError):
+    """A reply whose chat's turn would come too late to matter: not sent. The chat's pace is
+    spent (a flood in a group or channel), and waiting would only pile replies up."""
+
+
 class PacedRequests(BaseRateLimiter[None]):
     """python-telegram-bot's rate-limiter hook, so that every request it makes to a chat
     (command replies, broadcast progress edits) takes its turn at the same Pacer as the
-    deliveries (sender.py waits for theirs itself)."""
+    deliveries (sender.py waits for theirs itself). A request that would wait more than
+    `max_wait` seconds for its chat's turn is not made (ReplyDropped): a person waiting for an
+    answer that far off has moved on, and its handler would hold up the chat's next update."""
 
-    def __init__(self, pacer: Pacer) -> None:
+    def __init__(self, pacer: Pacer, max_wait: float = REPLY_MAX_WAIT) -> None:
         self.pacer = pacer
+        self._max_wait = max_wait
 
     async def initialize(self) -> None:
         return None
@@ -206,5 +216,12 @@ class PacedRequests(BaseRateLimiter[None]):
         chat_id = data.get("chat_id")
         if isinstance(chat_id, int | str) and str(chat_id).lstrip("-").isdigit():
             # A reply to someone who just typed a command goes before queued notifications.
-            await self.pacer.wait_turn(int(chat_id), REPLY_RANK)
+            try:
+                await asyncio.wait_for(
+                    self.pacer.wait_turn(int(chat_id), REPLY_RANK), self._max_wait
+                )
+            except TimeoutError:
+                raise ReplyDropped(
+                    f"{endpoint}: the chat's turn is more than {self._max_wait:g} s away"
+                ) from None
         return await callback(*args, **kwargs)

@@ -20,7 +20,7 @@ from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.telegram.pacing import REPLY_RANK, Pacer
+from bot.telegram.pacing import REPLY_MAX_WAIT, REPLY_RANK, Pacer, ReplyDropped
 
 log = structlog.get_logger(__name__)
 
@@ -124,12 +124,19 @@ class Relay:
     async def _answer(self, request: dict[str, Any]) -> None:
         params: dict[str, str] = request["params"]
         chat_id = params.get("chat_id", "")
-        if chat_id.lstrip("-").isdigit():
-            await self._pacer.wait_turn(int(chat_id), REPLY_RANK)
         answer: dict[str, object]
         try:
+            if chat_id.lstrip("-").isdigit():
+                await asyncio.wait_for(
+                    self._pacer.wait_turn(int(chat_id), REPLY_RANK), REPLY_MAX_WAIT
+                )
             code, body = await self._post(request["method"], relayed_data(params))
             answer = {"code": code, "body": body.decode("utf-8", "replace")}
+        except TimeoutError:
+            answer = {
+                "error": "dropped",
+                "message": f"the chat's turn is over {REPLY_MAX_WAIT} s away",
+            }
         except TimedOut as exc:
             answer = {"error": "timeout", "message": exc.message}
         except NetworkError as exc:
@@ -143,6 +150,8 @@ class Relay:
 
 
 def _answered(answer: dict[str, Any]) -> tuple[int, bytes]:
+    if answer.get("error") == "dropped":
+        raise ReplyDropped(str(answer.get("message", "dropped")))
     if answer.get("error") == "timeout":
         raise TimedOut(str(answer.get("message", "Timed out")))
     if "error" in answer:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.telegram.pacing import Limits, Pacer, SlidingWindow
+import pytest
+
+from bot.telegram.pacing import Limits, PacedRequests, Pacer, ReplyDropped, SlidingWindow
 from bot.testing import FloodLimits
 from bot.testing.flood import FloodControl
 
@@ -114,3 +116,28 @@ async def test_requests_to_one_chat_made_side_by_side_keep_its_limit() -> None:
 
     await asyncio.gather(*(reply() for _ in range(6)))
     assert [telegram.admit(5, at) > 0 for at in sorted(grants)] == [False] * 6
+
+
+async def test_a_reply_whose_chats_turn_is_far_off_is_dropped_not_kept_waiting() -> None:
+    """A group's 20 a minute spent (a flood there): a reply to it would wait the better part of
+    a minute, holding up that chat's next updates; it is not made (ReplyDropped) once the wait
+    passes `max_wait`, and the chat's budget is not charged for it."""
+    pacer = Pacer(Limits(group_per_minute=20))
+    group = -1001000000777
+    for _ in range(20):
+        await pacer.wait_turn(group)
+    made: list[str] = []
+
+    async def send(*_args: object, **_kwargs: object) -> bool:
+        made.append("sendMessage")
+        return True
+
+    limiter = PacedRequests(pacer, max_wait=0.2)
+    started = time.monotonic()
+    with pytest.raises(ReplyDropped):
+        await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": group}, None)
+    assert time.monotonic() - started < 1.0
+    assert made == []
+    # A private chat with its turn now is answered at once, flood or not.
+    assert await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": 42}, None)
+    assert made == ["sendMessage"]
