@@ -5,6 +5,7 @@ bounded (what cannot be answered soon is dropped, and said once in the log)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 
@@ -14,8 +15,9 @@ from structlog.testing import capture_logs
 from bot.chat.per_chat import BACKLOG
 from bot.chat.user import HELP
 from bot.testing import FakeTelegram
+from config.settings import Settings
 from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, wait_sent
+from tests.helpers import eventually, link_chat, publish, wait_sent
 
 INNOCENT = 4242
 ATTACKER = 66
@@ -24,10 +26,14 @@ GROUP = -1001000000667
 MEMBERS = range(700, 708)  # eight members of the attacker's group
 BOT = "notify_demo_bot"
 ANSWER_WITHIN = 2.0
+ORDER_BUTTON = {"text": "Received it", "action": "order-5:received"}
 
 
-async def _innocent_is_answered(telegram: FakeTelegram, redis_client: redis.asyncio.Redis) -> None:
-    """A new user's deep link, then their /help: each answered within ANSWER_WITHIN."""
+async def _innocent_is_answered(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """A new user's deep link, their /help, their tap on a notification's button: each
+    answered within ANSWER_WITHIN."""
     started = time.monotonic()
     await link_chat(telegram, redis_client, user_id=INNOCENT, chat_id=INNOCENT)
     linked_after = time.monotonic() - started
@@ -37,13 +43,23 @@ async def _innocent_is_answered(telegram: FakeTelegram, redis_client: redis.asyn
         telegram, chat_id=INNOCENT, predicate=lambda m: m.text == HELP, timeout=10
     )
     helped_after = time.monotonic() - started
+    publish(settings, user_id=INNOCENT, message="Order #5", buttons=[[ORDER_BUTTON]])
+    [order] = await wait_sent(telegram, chat_id=INNOCENT, predicate=lambda m: m.text == "Order #5")
+    started = time.monotonic()
+    query = telegram.tap(INNOCENT, order.message_id, button="Received it")
+    await asyncio.to_thread(telegram.wait_for_answer, query)
+    tapped_after = time.monotonic() - started
     assert reply.text == HELP
     assert linked_after < ANSWER_WITHIN, f"the deep link was answered after {linked_after:.1f} s"
     assert helped_after < ANSWER_WITHIN, f"/help was answered after {helped_after:.1f} s"
+    assert tapped_after < ANSWER_WITHIN, f"the tap was answered after {tapped_after:.1f} s"
 
 
 async def test_a_channel_posting_link_after_link_holds_up_nobody_else(
-    telegram: FakeTelegram, running_bot: RunningBot, redis_client: redis.asyncio.Redis
+    telegram: FakeTelegram,
+    running_bot: RunningBot,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
 ) -> None:
     """30 posts of `/link <43 random characters>` in the attacker's own channel (the bot an
     administrator there): each costs paced calls in that channel (20 a minute)."""
@@ -52,11 +68,14 @@ async def test_a_channel_posting_link_after_link_holds_up_nobody_else(
         for _ in range(30):
             telegram.channel_post(CHANNEL, f"/link {secrets.token_urlsafe(32)}")
         await eventually(lambda: any(call.params.get("chat_id") for call in telegram.calls))
-        await _innocent_is_answered(telegram, redis_client)
+        await _innocent_is_answered(telegram, redis_client, settings)
 
 
 async def test_a_group_whose_members_spend_their_budgets_holds_up_nobody_else(
-    telegram: FakeTelegram, running_bot: RunningBot, redis_client: redis.asyncio.Redis
+    telegram: FakeTelegram,
+    running_bot: RunningBot,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
 ) -> None:
     """Eight members of the attacker's group each send /help@bot as often as their own budget
     allows (five at once): 40 replies due in a chat that takes 20 a minute."""
@@ -68,7 +87,7 @@ async def test_a_group_whose_members_spend_their_budgets_holds_up_nobody_else(
             for member in MEMBERS:
                 telegram.user_says(member, f"/help@{BOT}", chat=GROUP)
         await wait_sent(telegram, chat_id=GROUP, count=1)
-        await _innocent_is_answered(telegram, redis_client)
+        await _innocent_is_answered(telegram, redis_client, settings)
     answered = [m for m in telegram.sent if m.chat_id == GROUP]
     dropped = [e for e in logs if e["event"] == "updates_dropped"]
     assert len(answered) <= 1 + BACKLOG  # the one handled and those waiting behind it
