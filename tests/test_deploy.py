@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -103,19 +104,36 @@ def test_a_web_process_without_a_webhook_polls_and_answers_healthz_on_port(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert bot.stdout is not None
+        for line in bot.stdout:
+            lines.append(line)
+            if '"bot_ready"' in line:
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         body = _healthz(port, within=20)
         assert body["status"] == "ok"
         assert body["mode"] == "polling"
         assert body["role"] == "leader"
         telegram.wait_for_call("getUpdates")
+        assert ready.wait(10), "no bot_ready"
         bot.terminate()
-        out, _ = bot.communicate(timeout=15)
+        bot.wait(15)
     finally:
         if bot.poll() is None:
             bot.kill()
-            bot.communicate()
+            bot.wait()
+        reader.join(5)
+        assert bot.stdout is not None
+        bot.stdout.close()
     assert bot.returncode == 0
+    out = "".join(lines)
     events = [json.loads(line)["event"] for line in out.splitlines()]  # JSON, one per line
     assert "http_listening" in events
     assert events.index("http_listening") < events.index("bot_ready")
@@ -127,8 +145,13 @@ def _healthz(port: int, within: float) -> dict[str, object]:
     while True:
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            if response.status_code == 200 and response.json()["role"] != "starting":
-                return response.json()  # type: ignore[no-any-return]
+            body = response.json()
+            if (
+                response.status_code == 200
+                and body["role"] != "starting"
+                and body["status"] == "ok"
+            ):
+                return body  # type: ignore[no-any-return]
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:

@@ -79,6 +79,8 @@ class Health:
             state in {"consuming", "subscribed", "taking over"} for state in sources.values()
         )
         body["status"] = "ok" if healthy else "not consuming"
+        if healthy and "taking over" in sources.values():
+            body["status"] = "taking over"  # healthy (200): waiting is its job right now
         return healthy, body
 
     def _sources(self) -> dict[str, str]:
