@@ -258,3 +258,19 @@ async def test_a_fan_out_with_receipts_each_reports_every_recipient(
     statuses = sorted((r["user_id"], r["status"]) for r in seen if "user_id" in r)  # type: ignore[index,operator]
     assert statuses == [(USER, "sent"), (43, "unlinked")]
     assert any(r["status"] == "fanout_done" for r in seen)  # type: ignore[index]
+
+
+async def test_a_fan_out_sends_each_user_once_however_often_they_are_listed(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    """`user_ids: [42] * 500 + [43]`: one message to user 42's chat (main sent 500, at the
+    chat's pace for minutes), and the summary counts two recipients."""
+    await link_chat(telegram, redis_client, user_id=USER, chat_id=CHAT)
+    publish(settings, user_ids=[USER] * 500 + [43], message="once each", id="once")
+    summary = await receipt_for(receipts, "fanout_done")
+    assert (summary["sent"], summary["skipped"]) == (1, 1)
+    assert [m.chat_id for m in telegram.sent if m.text == "once each"] == [CHAT]

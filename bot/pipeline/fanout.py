@@ -69,7 +69,9 @@ class FanOuts:
         notification = envelope.notification
         assert notification is not None  # noqa: S101
         job = notification.id or f"fanout-{secrets.token_urlsafe(9)}"
-        recipients: list[int] = list(notification.user_ids or [])
+        # Each user once, in the order first listed: a list with repeats (a web app's bug, or
+        # an attacker's [7] * 10000) must not send one chat the same message over and over.
+        recipients: list[int] = list(dict.fromkeys(notification.user_ids or []))
         if notification.audience == "all":
             recipients = [user_id async for user_id in self._registry.all_users()]
         payload = (
