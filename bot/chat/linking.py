@@ -73,6 +73,8 @@ NOT_LINKED = N_("This chat is not linked to any account.")
 UNLINKED_CHANNEL = N_("This channel is unlinked: no more notifications will appear here.")
 USED_UP = N_("Everyone here has seen this link, so it works no more: get a new one.")
 
+SEEN_TOKENS = 1  # the handler group that uses up tokens posted where many can read them
+
 _WRONG_KIND = {"group": FOR_A_GROUP, "private": FOR_PRIVATE, "channel": FOR_A_CHANNEL}
 _ADMINS = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
 _GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
@@ -93,6 +95,12 @@ class Linker:
         application.add_handler(CommandHandler("stop", self.stop))
         posts = filters.UpdateType.CHANNEL_POST
         application.add_handler(CommandHandler("link", self.channel_link, filters=posts))
+        # In a group /link is an admin command (group 0 answers it); a token pasted after it
+        # there has been seen by every member: used up, in a group of its own so it runs too.
+        in_groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
+        application.add_handler(
+            CommandHandler("link", self.group_link, filters=in_groups), group=SEEN_TOKENS
+        )
         application.add_handler(CommandHandler("stop", self.channel_stop, filters=posts))
         application.add_handler(
             ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER)
@@ -153,6 +161,15 @@ class Linker:
             )
             return
         await self._link(update, token, LinkedChat(chat.id, "channel"))
+
+    async def group_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/link <token>` posted in a group (a channel's token, say): every member saw it, so
+        it is used up; the admin command that answers /link there says the rest."""
+        chat = update.effective_chat
+        for word in context.args or ():
+            if ISSUED_SHAPE.fullmatch(word) and await self._registry.token(word) is not None:
+                await self._registry.burn(word)
+                log.info("link_token_burned", chat_id=chat.id if chat else None)
 
     async def _link(self, update: Update, token: str, chat: LinkedChat) -> None:
         title = update.effective_chat.title if update.effective_chat else None

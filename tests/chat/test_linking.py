@@ -239,3 +239,24 @@ async def test_a_groups_chatter_costs_nobody_their_command_budget(
     telegram.user_says(MEMBER, f"/help@{BOT}", chat=GROUP)
     (reply,) = await wait_sent(telegram, chat_id=GROUP)
     assert reply.text == HELP  # no "slow down" before it
+
+
+async def test_a_channel_token_pasted_in_a_group_is_used_up(
+    telegram: FakeTelegram, running_bot: RunningBot, redis_client: redis.asyncio.Redis
+) -> None:
+    """`/link <channel token>` in a group: every member has seen the token, so it must not
+    link another member's channel afterwards (main: the group got the admin refusal and the
+    token stayed valid; a member's channel then received user 42's notifications)."""
+    registry = running_bot.bot.registry
+    telegram.add_group(
+        GROUP, chat_type="supergroup", creator=ADMIN, members=[MEMBER], bot_status="member"
+    )
+    token = await AsyncPublisher(redis_client).create_link_token(USER, kind="channel")
+    with capture_logs() as logs:
+        telegram.user_says(ADMIN, f"/link {token}", chat=GROUP)
+        await eventually(lambda: any(e["event"] == "link_token_burned" for e in logs))
+    assert await registry.token(token) is None
+    telegram.add_channel(CHANNEL, creator=MEMBER)
+    telegram.channel_post(CHANNEL, f"/link {token}")
+    await wait_sent(telegram, chat_id=CHANNEL)
+    assert await registry.chats_for(USER) == ()
