@@ -24,6 +24,9 @@ LINK_SCHEMES = ("http", "https", "tg")
 _WHITESPACE = re.compile(r"\s")
 _TG_END = re.compile(r"[/?#]")
 _TG_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# tg:// links Telegram's apps act on at a tap: set a proxy for all of Telegram, log in to a
+# site. A notification that passes on a web app's data must never carry them.
+TG_REFUSED = frozenset({"proxy", "socks", "login"})
 MAX_PORT = 65535
 
 
@@ -88,6 +91,11 @@ def check_link(url: str) -> str:
         name = _TG_END.split(url[3:].removeprefix("//"), maxsplit=1)[0]
         if not _TG_NAME.fullmatch(name):
             raise ValueError(f"{_short(url)!r} is not a tg://<name> link")
+        if name.lower() in TG_REFUSED:
+            raise ValueError(
+                f"{_short(url)!r}: tg://{name.lower()} links are refused (in a notification they "
+                "would switch the reader's proxy or log them in elsewhere: phishing)"
+            )
         return url
     parts = urlsplit(url)
     try:

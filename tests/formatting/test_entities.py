@@ -37,3 +37,16 @@ def test_a_link_the_bot_accepts_is_one_telegram_takes(url: str) -> None:
 def test_ordinary_links_are_accepted() -> None:
     for url in URLS[:5]:
         assert check_link(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "tg://proxy?server=evil.example&port=443&secret=00",
+        "tg://socks?server=x&port=1",
+        "TG://Login?token=x",
+    ],
+)
+def test_links_that_would_set_a_proxy_or_log_in_are_refused_by_name(url: str) -> None:
+    with pytest.raises(ValueError, match=r"tg://(proxy|socks|login) links are refused"):
+        check_link(url)
