@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -55,7 +56,7 @@ async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event 
         try:
             if bot.http is not None:
                 # First: a platform kills a web process that does not bind PORT in time.
-                await bot.http.start(bot.settings.http_host, bot.settings.port or 0)
+                await _listen(bot)
             # Telegram first: a rejected token stops the start even while Redis is down.
             if await _connect_telegram(bot, stop) and await _migrate_schema(bot, stop):
                 await _serve(bot, stop, ready)
@@ -65,6 +66,18 @@ async def _serve_with_redis(bot: Bot, stop: asyncio.Event, ready: asyncio.Event 
             await bot.sender.close()  # first: it cannot fail, the two below can
             await bot.application.shutdown()  # a no-op unless initialize() succeeded
             await bot.application.bot.shutdown()  # closes HTTP clients a failed getMe left open
+
+
+async def _listen(bot: Bot) -> None:
+    """Start the HTTP server on PORT; one taken by another process stops the start (exit 2)."""
+    assert bot.http is not None  # noqa: S101
+    port = bot.settings.port or 0
+    try:
+        await bot.http.start(bot.settings.http_host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"PORT {port} is in use (another process listens there)") from None
+        raise
 
 
 async def _watch_shutdown(bot: Bot, stop: asyncio.Event) -> None:

@@ -570,7 +570,12 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     redis_url: str, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
     """A smoke test: the command works end to end on the empty database it is given, and
-    leaves it empty; timings are not asserted (see README)."""
+    leaves it empty; timings are not asserted (see README). The user's `.env` (here with a
+    PORT another process holds, as a running bot would) does not reach the bench's bots."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    (tmp_path / ".env").write_text(f"PORT={taken.getsockname()[1]}\nHTTP_HOST=127.0.0.1\n")
     result = subprocess.run(
         [
             *BOT,
@@ -608,7 +613,7 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
             "--scheduled-count",
             "20",
             "--preferences-count",
-            "30",
+            "200",  # enough CPU ticks (10 ms each) to measure in every burst
             "--redis-url",
             redis_url,
         ],
@@ -619,6 +624,7 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
         timeout=120,
         check=False,
     )
+    taken.close()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["bot"]["delivered"] == report["bot"]["published"] == 40
@@ -781,3 +787,19 @@ def test_a_bad_flag_is_one_line_with_exit_2_and_nothing_is_added(
     assert line.startswith(error)
     assert result.stdout == ""
     assert stream_payloads(sync_redis, stream) == {}
+
+
+def test_a_port_in_use_stops_start_up_in_one_line(tmp_path: Path) -> None:
+    """PORT taken by another process (a running bot, say): exit 2 and one line naming PORT,
+    not a 33-line traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        token = "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        env = bot_env(BOT_TOKEN=token, PORT=str(port), HTTP_HOST="127.0.0.1")
+        result = run_cli(env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"config error: PORT {port} is in use (another process listens there)"
+    ]

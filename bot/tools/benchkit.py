@@ -9,6 +9,7 @@ import gc
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -36,10 +37,14 @@ class BotProcess:
 
     def __init__(self, args: list[str], env: dict[str, str], ready_marker: str) -> None:
         gc.collect()  # now, not in the middle of the measurement (see run_bench)
+        # A folder of its own: the bot reads `.env` from where it runs, and the user's (with
+        # their PORT, say) must not reach a bot of the bench's.
+        self._home = tempfile.TemporaryDirectory(prefix="notify-bench-")
         started = time.monotonic()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, *args],
             env=env,
+            cwd=self._home.name,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -90,6 +95,7 @@ class BotProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._home.cleanup()
 
 
 def _proc(pid: int, name: str) -> str:
