@@ -72,6 +72,7 @@ class Bot:
     registry: ChatRegistry
     preferences: PreferenceStore
     application: Application  # type: ignore[type-arg]
+    updates: PerChatUpdates  # how the application's updates are handled, one chat at a time
     sender: Sender  # deliveries' own Bot API client (the application's is for the conversation)
     stats: Stats
     metrics: Metrics
@@ -117,7 +118,8 @@ def build(settings: Settings) -> Bot:
     pacer = Pacer(_limits(settings))
     # Replies to the updates handled side by side, and a few more (deliveries have theirs).
     conversation = sending_request(metrics, CONCURRENT_UPDATES + 8, settings.telegram_timeout)
-    application = _application(settings, metrics, pacer, conversation)
+    paced, updates = PacedRequests(pacer), PerChatUpdates()
+    application = _application(settings, metrics, conversation, paced, updates)
     registry = ChatRegistry(
         client,
         LinkEvents(settings.link_events_stream, settings.stream_maxlen),
@@ -203,20 +205,16 @@ def build(settings: Settings) -> Bot:
     duty.loops.extend([*(consumer.run for consumer in streams), fanouts.run])
     leadership = _leadership(settings, client, duty, metrics)
     if settings.webhook_url:
-        # Any instance handles the updates it is given; its replies take their turn at the
-        # leader's pacer, beside the notifications (relay.py).
-        relay = Relay(
-            client,
-            _bot_id(settings),
-            pacer,
-            lambda method, data: conversation.direct(
-                f"{application.bot.base_url}/{method}", "POST", data
-            ),
-            leading=lambda: leadership.is_leader,
-            answer_within=settings.telegram_timeout + RELAY_PACING_ALLOWANCE,
+        _relay(
+            settings,
+            exact,
+            pacer=pacer,
+            application=application,
+            conversation=conversation,
+            paced=paced,
+            leadership=leadership,
+            duty=duty,
         )
-        conversation.relay = relay
-        duty.loops.append(relay.serve)
     for consumer in streams:
         consumer.may_read = leadership.surely_held
     broadcaster = Broadcaster(application.bot, fanouts, fanout_store, registry)
@@ -265,6 +263,7 @@ def build(settings: Settings) -> Bot:
         registry=registry,
         preferences=preferences,
         application=application,
+        updates=updates,
         sender=sender,
         stats=stats,
         metrics=metrics,
@@ -314,6 +313,33 @@ def _handlers(
     ChatCommands(chosen_language=chosen).register(application)
 
 
+def _relay(
+    settings: Settings,
+    exact: redis.asyncio.Redis,
+    *,
+    pacer: Pacer,
+    application: Application,  # type: ignore[type-arg]
+    conversation: ObservedRequest,
+    paced: PacedRequests,
+    leadership: Leadership,
+    duty: Duty,
+) -> None:
+    """Webhook mode: any instance handles the updates it is given; its messages to a chat take
+    their turn at the leader's pacer, beside the notifications (relay.py)."""
+    base_url = application.bot.base_url  # with the token, as python-telegram-bot builds it
+    relay = Relay(
+        exact,  # a request pushed twice after a lost answer would be answered twice
+        _bot_id(settings),
+        pacer,
+        lambda method, data: conversation.direct(f"{base_url}/{method}", "POST", data),
+        leading=lambda: leadership.is_leader,
+        answer_within=settings.telegram_timeout + RELAY_PACING_ALLOWANCE,
+    )
+    conversation.relay = relay
+    paced.relayed = lambda: not leadership.is_leader  # the leader paces it
+    duty.loops.append(relay.serve)
+
+
 def _limits(settings: Settings) -> Limits:
     return Limits(
         per_second=settings.overall_per_second,
@@ -324,7 +350,11 @@ def _limits(settings: Settings) -> Limits:
 
 
 def _application(
-    settings: Settings, metrics: Metrics, pacer: Pacer, conversation: ObservedRequest
+    settings: Settings,
+    metrics: Metrics,
+    conversation: ObservedRequest,
+    paced: PacedRequests,
+    updates: PerChatUpdates,
 ) -> Application:  # type: ignore[type-arg]
     timeout = settings.telegram_timeout
     return (
@@ -335,11 +365,11 @@ def _application(
         # Long polling keeps httpx's own transport: one request at a time, no pool to speak of.
         .get_updates_request(polling_request(metrics, POLL_TIMEOUT, timeout))
         # Every request to a chat (deliveries, replies, broadcast progress) is paced.
-        .rate_limiter(PacedRequests(pacer))
+        .rate_limiter(paced)
         # Updates are handled side by side, one chat at a time (per_chat.py): an admin's /send
         # waiting for its outcome, or a group's replies waiting for their pace, must not hold
         # up everyone's /start.
-        .concurrent_updates(PerChatUpdates())
+        .concurrent_updates(updates)
         .build()
     )
 

@@ -130,6 +130,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         await asyncio.wait({*sources, beating, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         log.info("bot_stopping", pending=bot.dispatcher.pending)
+        bot.updates.stop_waiting()  # a flooded chat's backlog is not worked through now
         # Reverse order: take no new notifications (the leader stops polling and hands the
         # lock on), finish the ones in flight, then stop Telegram.
         stopping.cancel()

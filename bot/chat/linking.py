@@ -73,7 +73,9 @@ NOT_LINKED = N_("This chat is not linked to any account.")
 UNLINKED_CHANNEL = N_("This channel is unlinked: no more notifications will appear here.")
 USED_UP = N_("Everyone here has seen this link, so it works no more: get a new one.")
 
-SEEN_TOKENS = 1  # the handler group that uses up tokens posted where many can read them
+# The handler group that uses up tokens posted where many can read them: before the message
+# budget (group -1), which stops an over-budget member's update before any later group.
+SEEN_TOKENS = -2
 
 _WRONG_KIND = {"group": FOR_A_GROUP, "private": FOR_PRIVATE, "channel": FOR_A_CHANNEL}
 _ADMINS = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
@@ -96,7 +98,8 @@ class Linker:
         posts = filters.UpdateType.CHANNEL_POST
         application.add_handler(CommandHandler("link", self.channel_link, filters=posts))
         # In a group /link is an admin command (group 0 answers it); a token pasted after it
-        # there has been seen by every member: used up, in a group of its own so it runs too.
+        # there has been seen by every member: used up, in a group of its own so it runs too,
+        # and first, so that a member over their budget cannot keep it valid.
         in_groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
         application.add_handler(
             CommandHandler("link", self.group_link, filters=in_groups), group=SEEN_TOKENS

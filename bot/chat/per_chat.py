@@ -27,7 +27,8 @@ class PerChatUpdates(BaseUpdateProcessor):
     """python-telegram-bot's update processor: each chat's updates one after another, in
     order; different chats' at once. A chat with `backlog` updates waiting gets no more until
     it catches up: the rest are dropped (a flood of commands needs no answer each) and said in
-    the log once a minute per chat. The bot's being added or removed is never dropped."""
+    the log once a minute per chat. The bot's being added or removed is never dropped, and taps
+    on buttons take no chat's turn."""
 
     def __init__(self, backlog: int = BACKLOG) -> None:
         super().__init__(MAX_CONCURRENT)
@@ -35,6 +36,7 @@ class PerChatUpdates(BaseUpdateProcessor):
         self._turns: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
         self._said: dict[int, float] = {}
+        self._stopping = False
         self.dropped = 0
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
@@ -60,10 +62,18 @@ class PerChatUpdates(BaseUpdateProcessor):
             raise
         self._waiting[key] -= 1
         try:
-            await coroutine
+            if self._stopping:
+                self._drop(key, coroutine)  # shutting down: what waited is not started
+            else:
+                await coroutine
         finally:
             turn.release()
             self._forget_idle(key, turn)
+
+    def stop_waiting(self) -> None:
+        """At shutdown: updates still waiting for their chat's turn are dropped, not handled
+        one after another (a flooded chat's could take minutes; the platform kills sooner)."""
+        self._stopping = True
 
     def _forget_idle(self, key: int, turn: asyncio.Lock) -> None:
         """Nobody of this chat waits or runs: forget it (chats come and go)."""
@@ -90,7 +100,10 @@ class PerChatUpdates(BaseUpdateProcessor):
 
 
 def _chat_of(update: object) -> int | None:
-    if not isinstance(update, Update):
+    """The chat whose turn an update takes; None: none (handled at once). A tap takes none:
+    its answer (answerCallbackQuery) is paced by no chat and must come within seconds, so a
+    busy group's taps are never queued behind its replies, nor dropped."""
+    if not isinstance(update, Update) or update.callback_query is not None:
         return None
     chat = update.effective_chat
     if chat is not None:

@@ -65,7 +65,9 @@ class Heartbeat:
     A peer is judged by beats this instance has seen since it last (re)connected
     (`connected_for`): after an outage every peer's beat is old and its `holding` out of
     date, so a peer counts as settled only once it has beaten again, and as dead only once it
-    has stayed silent for `dead_after` while this instance was connected."""
+    has stayed silent for `dead_after` while this instance was connected. A process that has
+    not lost Redis since it started trusts a peer's last "holding nothing", however old (a
+    restart after a SIGKILL starts at once when its predecessor held nothing)."""
 
     def __init__(
         self,
@@ -88,6 +90,7 @@ class Heartbeat:
         self._read = client.register_script(_READ)
         self._backoff = Backoff("heartbeat", base=every, cap=BACKOFF_CAP)
         self._since: float | None = None  # monotonic time of the first beat after a break
+        self._lost_redis = False  # a beat failed since this process started
         self._beats = 0
 
     async def run(self) -> None:
@@ -113,6 +116,7 @@ class Heartbeat:
                 await asyncio.sleep(self._every)
         except RedisError:
             self._since = None
+            self._lost_redis = True
             raise
 
     def connected_for(self) -> float:
@@ -140,8 +144,12 @@ class Heartbeat:
         return peer is None or peer.age >= self.dead_after
 
     def settled(self, peer: Peer) -> bool:
-        """Whether `peer` said it holds nothing in a beat made since this instance connected."""
-        return peer.holding == 0 and peer.age < self.connected_for()
+        """Whether `peer` said it holds nothing: in a beat made since this instance connected,
+        or in any beat while this instance has never lost Redis. (After an outage an older
+        "nothing" may be out of date: the peer may have read a burst just before it.)"""
+        if peer.holding != 0:
+            return False
+        return peer.age < self.connected_for() or not self._lost_redis
 
     def busy(self, peers: list[Peer]) -> list[Peer]:
         """The peers that may still deliver what they hold: neither dead nor settled."""

@@ -27,6 +27,7 @@ _TG_NAME = re.compile(r"[A-Za-z0-9_-]+")
 # tg:// links Telegram's apps act on at a tap: set a proxy for all of Telegram, log in to a
 # site. A notification that passes on a web app's data must never carry them.
 TG_REFUSED = frozenset({"proxy", "socks", "login"})
+TELEGRAM_LINK_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})  # its https links
 MAX_PORT = 65535
 
 
@@ -105,6 +106,12 @@ def check_link(url: str) -> str:
     if port is not None and not 0 < port <= MAX_PORT:
         raise ValueError(f"{_short(url)!r} is a link with an invalid port")
     host = parts.hostname or ""
+    first = parts.path.strip("/").split("/", 1)[0].lower()
+    if host.lower() in TELEGRAM_LINK_HOSTS and first in TG_REFUSED:
+        raise ValueError(
+            f"{_short(url)!r}: https://{host.lower()}/{first} links are refused (the same as "
+            f"tg://{first}: a tap would switch the reader's proxy or log them in elsewhere)"
+        )
     if "." not in host and ":" not in host:  # ":": an IPv6 address
         raise ValueError(
             f"{_short(url)!r} is a link Telegram refuses: its host needs a domain with a dot"

@@ -90,6 +90,8 @@ def _spaced(per_second: float) -> SlidingWindow:
 
 REPLY_RANK = 0  # command replies and admin progress: a person is waiting, as for "high"
 REPLY_MAX_WAIT = 10.0  # seconds a reply may wait for its chat's turn before it is dropped
+# The Bot API methods that put a message in a chat (or change one): what the limits count.
+PACED_PREFIXES = ("send", "edit", "copy", "forward")
 
 
 class Pacer:
@@ -197,6 +199,8 @@ class PacedRequests(BaseRateLimiter[None]):
     def __init__(self, pacer: Pacer, max_wait: float = REPLY_MAX_WAIT) -> None:
         self.pacer = pacer
         self._max_wait = max_wait
+        # True while calls to a chat are made by the leader (relay.py): it paces them there.
+        self.relayed: Callable[[], bool] = lambda: False
 
     async def initialize(self) -> None:
         return None
@@ -214,7 +218,15 @@ class PacedRequests(BaseRateLimiter[None]):
         rate_limit_args: None,
     ) -> bool | JSONDict | list[JSONDict]:
         chat_id = data.get("chat_id")
-        if isinstance(chat_id, int | str) and str(chat_id).lstrip("-").isdigit():
+        # Telegram's limits are on messages: a look-up (getChatMember) or a deletion takes no
+        # turn, and must not be dropped (a token's post must go, whatever the chat's pace).
+        sends = endpoint.startswith(PACED_PREFIXES)
+        if (
+            sends
+            and not self.relayed()
+            and isinstance(chat_id, int | str)
+            and str(chat_id).lstrip("-").isdigit()
+        ):
             # A reply to someone who just typed a command goes before queued notifications.
             try:
                 await asyncio.wait_for(

@@ -20,7 +20,7 @@ from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.telegram.pacing import REPLY_MAX_WAIT, REPLY_RANK, Pacer, ReplyDropped
+from bot.telegram.pacing import PACED_PREFIXES, REPLY_MAX_WAIT, REPLY_RANK, Pacer, ReplyDropped
 
 log = structlog.get_logger(__name__)
 
@@ -66,12 +66,14 @@ class Relay:
         self._backoff = Backoff("relay", base=0.5, cap=5.0)
 
     def wants(self, method: str, request_data: RequestData | None) -> bool:
-        """Whether a call goes through the leader: one to a chat, made on a standby, no upload
-        (files are not relayed; a command reply never uploads)."""
+        """Whether a call goes through the leader: a message to a chat, made on a standby, no
+        upload (files are not relayed; a command reply never uploads)."""
         if self.leading() or request_data is None or request_data.contains_files:
             return False
         chat_id = request_data.json_parameters.get("chat_id")
-        return method != "getUpdates" and chat_id is not None
+        # Only what the chat's pace counts: messages sent or changed (getChatMember, a
+        # deletion and the like go straight out).
+        return method.startswith(PACED_PREFIXES) and chat_id is not None
 
     async def forward(self, method: str, request_data: RequestData) -> tuple[int, bytes] | None:
         """Telegram's answer to the call, made by the leader; None when no leader took it (the

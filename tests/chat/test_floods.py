@@ -14,6 +14,9 @@ from structlog.testing import capture_logs
 
 from bot.chat.per_chat import BACKLOG
 from bot.chat.user import HELP
+from bot.notification import LinkedChat
+from bot.publisher import AsyncPublisher
+from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from config.settings import Settings
 from tests.conftest import RunningBot
@@ -92,3 +95,50 @@ async def test_a_group_whose_members_spend_their_budgets_holds_up_nobody_else(
     dropped = [e for e in logs if e["event"] == "updates_dropped"]
     assert len(answered) <= 1 + BACKLOG  # the one handled and those waiting behind it
     assert [e["chat_id"] for e in dropped] == [GROUP]  # said once, not per update
+
+
+async def test_every_tap_in_a_busy_group_is_answered_and_recorded(
+    telegram: FakeTelegram,
+    running_bot: RunningBot,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """Twenty members tap a group notification's button at once (one getUpdates batch): a tap
+    takes no chat's turn, so none is dropped with the backlog: each is answered (no spinning
+    button) and recorded for the web app."""
+    members = range(800, 820)
+    telegram.add_group(
+        GROUP, chat_type="supergroup", creator=ATTACKER, members=members, bot_status="member"
+    )
+    await ChatRegistry(redis_client).link(INNOCENT, LinkedChat(GROUP, "group"))
+    publish(settings, user_id=INNOCENT, message="Vote", buttons=[[ORDER_BUTTON]])
+    [vote] = await wait_sent(telegram, chat_id=GROUP, predicate=lambda m: m.text == "Vote")
+    queries = [
+        telegram.tap(GROUP, vote.message_id, button="Received it", user_id=member)
+        for member in members
+    ]
+    for query in queries:
+        await asyncio.to_thread(telegram.wait_for_answer, query)
+    taps = await redis_client.xlen(settings.actions_stream)
+    assert taps == len(queries)
+
+
+async def test_a_token_pasted_in_a_group_by_a_member_over_budget_is_used_up_all_the_same(
+    telegram: FakeTelegram, running_bot: RunningBot, redis_client: redis.asyncio.Redis
+) -> None:
+    """The member's budget spent, their `/link <token>` is dropped before any command runs;
+    every member saw the token all the same, so it is used up first."""
+    member = MEMBERS[0]
+    telegram.add_group(
+        GROUP, chat_type="supergroup", creator=ATTACKER, members=[member], bot_status="member"
+    )
+    for _ in range(6):
+        telegram.user_says(member, f"/help@{BOT}", chat=GROUP)
+    await wait_sent(telegram, chat_id=GROUP, count=5)
+    token = await AsyncPublisher(redis_client).create_link_token(INNOCENT, kind="channel")
+    telegram.user_says(member, f"/link {token}", chat=GROUP)
+    await eventually(lambda: _gone(redis_client, token))
+
+
+async def _gone(client: redis.asyncio.Redis, token: str) -> bool:
+    return await ChatRegistry(client).token(token) is None

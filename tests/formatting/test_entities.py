@@ -45,8 +45,20 @@ def test_ordinary_links_are_accepted() -> None:
         "tg://proxy?server=evil.example&port=443&secret=00",
         "tg://socks?server=x&port=1",
         "TG://Login?token=x",
+        "https://t.me/proxy?server=evil.example&port=443&secret=00",
+        "https://telegram.me/socks?server=x&port=1",
+        "https://T.ME/proxy/?server=x",
     ],
 )
 def test_links_that_would_set_a_proxy_or_log_in_are_refused_by_name(url: str) -> None:
-    with pytest.raises(ValueError, match=r"tg://(proxy|socks|login) links are refused"):
+    with pytest.raises(ValueError, match=r"(proxy|socks|login) links are refused"):
         check_link(url)
+
+
+def test_ordinary_telegram_links_stay_allowed() -> None:
+    for url in (
+        "https://t.me/notify_demo_bot",
+        "https://t.me/s/channel/17",
+        "tg://resolve?domain=x",
+    ):
+        assert check_link(url) == url

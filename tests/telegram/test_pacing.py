@@ -141,3 +141,8 @@ async def test_a_reply_whose_chats_turn_is_far_off_is_dropped_not_kept_waiting()
     # A private chat with its turn now is answered at once, flood or not.
     assert await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": 42}, None)
     assert made == ["sendMessage"]
+    # What is no message takes no turn and is never dropped: an admin check, a token's post
+    # deleted, in that same spent group.
+    for method in ("getChatMember", "deleteMessage"):
+        await limiter.process_request(send, (), {}, method, {"chat_id": group}, None)
+    assert made == ["sendMessage"] * 3
