@@ -25,7 +25,9 @@ from config.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
-STUCK_AFTER = 5.0  # seconds past SHUTDOWN_TIMEOUT before a slow shutdown is reported
+# Seconds past SHUTDOWN_TIMEOUT and the sends' last TELEGRAM_TIMEOUT before a slow shutdown is
+# reported.
+STUCK_AFTER = 5.0
 READY_LOOK = 0.2  # seconds between looks at the leadership while a leader gets ready
 
 
@@ -83,7 +85,8 @@ async def _listen(bot: Bot) -> None:
 async def _watch_shutdown(bot: Bot, stop: asyncio.Event) -> None:
     """A shutdown that overruns its budget by far is a bug: say where every task is waiting."""
     await stop.wait()
-    await asyncio.sleep(bot.settings.shutdown_timeout + STUCK_AFTER)
+    settings = bot.settings
+    await asyncio.sleep(settings.shutdown_timeout + settings.telegram_timeout + STUCK_AFTER)
     current = asyncio.current_task()
     stacks = {
         task.get_name(): _awaiting(task) for task in asyncio.all_tasks() if task is not current
@@ -140,7 +143,11 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
         # One budget for both, so SIGTERM ends within SHUTDOWN_TIMEOUT plus Telegram's goodbye.
         deadline = time.monotonic() + bot.settings.shutdown_timeout
         await bot.broadcaster.close()
-        left = await bot.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
+        # Sends under way when the budget runs out get one Telegram timeout more: cut off in
+        # flight, they would be sent again by whoever takes over.
+        left = await bot.dispatcher.drain(
+            max(deadline - time.monotonic(), 0.1), finishing=bot.settings.telegram_timeout
+        )
         await bot.hand_back(left, "shutdown before delivery")
         await bot.fanouts.release_leases()
         beating.cancel()  # last: it says "holding nothing" by going

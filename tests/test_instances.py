@@ -198,6 +198,7 @@ def _sigterm_during_outage(
     *,
     grace: float,
     outage: float,
+    **extra: str,
 ) -> tuple[Worker, tuple[int, int, int], set[str], int]:
     """One instance sends 200 with ids; Redis goes away; SIGTERM; Redis is back after
     `outage` s; a new process of the same name finishes. Returns the stopped worker, the
@@ -213,6 +214,7 @@ def _sigterm_during_outage(
         TELEGRAM_MAX_PER_SECOND="40",
         TELEGRAM_CHAT_BURST="1000",
         SHUTDOWN_TIMEOUT=str(grace),
+        **extra,
     )
     first = Worker("first", env, tmp_path)
     second: Worker | None = None
@@ -252,8 +254,9 @@ def test_a_sigterm_during_a_longer_redis_outage_names_what_may_be_sent_again(
 ) -> None:
     """The grace runs out while Redis is away: the bot exits all the same and logs the ids
     whose send may have happened without being recorded; only those can arrive twice."""
+    # The grace and a send's last Telegram timeout (1 s each here) both run out in the outage.
     stopped, (lost, doubled, out_of_order), twice, code = _sigterm_during_outage(
-        own_redis, telegram, channel, tmp_path, grace=1, outage=4
+        own_redis, telegram, channel, tmp_path, grace=1, outage=4, TELEGRAM_TIMEOUT="1"
     )
     abandoned = [e for e in stopped.events() if e.get("event") == "delivery_abandoned"]
     named = {str(i) for e in abandoned for i in e.get("may_repeat", [])}  # type: ignore[attr-defined]

@@ -129,6 +129,7 @@ class Dispatcher:
         self._clear = asyncio.Event()  # cleared while a new leader waits for the old one
         self._clear.set()
         self._started: set[int] = set()  # users whose lane's first is being delivered
+        self._lane_tasks: dict[int, asyncio.Task[None]] = {}  # each lane's task, by user
         self._pause_buffer = pause_buffer
         self._max_chars = max_chars
         self._queued_pubsub = 0
@@ -215,6 +216,7 @@ class Dispatcher:
         self._lanes[user_id] = deque([envelope])
         task = asyncio.create_task(self._drain_lane(user_id))
         self._tasks.add(task)
+        self._lane_tasks[user_id] = task
         task.add_done_callback(self._tasks.discard)
 
     async def _parse(self, payload: bytes | str) -> Notification:
@@ -320,6 +322,7 @@ class Dispatcher:
             # No await between the empty check and this: a concurrent accept cannot be lost.
             for envelope in self._lanes.pop(user_id):
                 self._forget(envelope)
+            self._lane_tasks.pop(user_id, None)
 
     def _forget(self, envelope: Envelope) -> None:
         if envelope.source == PUBSUB:
@@ -450,16 +453,23 @@ class Dispatcher:
             # Counted (settle counts first); only the Redis writes were lost.
             log.exception("delivery_crash_not_recorded", user_id=envelope.user_id)
 
-    async def drain(self, grace: float) -> list[Envelope]:
-        """Wait up to `grace` s for queued deliveries; cancel the rest and return them."""
+    async def drain(self, grace: float, finishing: float = 0.0) -> list[Envelope]:
+        """Wait up to `grace` s for queued deliveries; then start no more and give those under
+        way up to `finishing` s more (a send cut off in flight may have reached the chat and
+        would be sent again); cancel the rest and return what never went out."""
         if self._tasks:
             log.info("delivery_draining", pending=self.pending)
             await asyncio.wait(set(self._tasks), timeout=grace)
+        if self._tasks and finishing > 0 and self._started:
+            self.hold()  # no lane starts another
+            under_way = {self._lane_tasks[user] for user in self._started}
+            await asyncio.wait(under_way, timeout=finishing)
         left = [envelope for lane in self._lanes.values() for envelope in lane]
         if left:
-            # Each lane's first may be on its way to Telegram, or sent and waiting for Redis to
-            # record it: given back, it is sent again. The rest never started.
-            started = [lane[0] for lane in self._lanes.values() if lane]
+            # A lane's first that is still under way may be on its way to Telegram, or sent and
+            # waiting for Redis to record it: given back, it is sent again. The rest never
+            # started.
+            started = [self._lanes[user][0] for user in self._started if self._lanes.get(user)]
             log.warning(
                 "delivery_abandoned",
                 pending=len(left),
