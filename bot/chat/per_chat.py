@@ -62,7 +62,7 @@ class PerChatUpdates(BaseUpdateProcessor):
             raise
         self._waiting[key] -= 1
         try:
-            if self._stopping:
+            if self._stopping and not _must_handle(update):
                 self._drop(key, coroutine)  # shutting down: what waited is not started
             else:
                 await coroutine
