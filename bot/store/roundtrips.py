@@ -25,6 +25,7 @@ Caller = tuple[Queue, "asyncio.Future[list[Any]]", bool]
 TRIPS_KEY = "notify:trips:{process}:{page}"
 TRIPS_PER_KEY = 2**20
 TRIPS_KEEP = 24 * 3600  # seconds: far longer than any outage a settle waits out
+EXPIRE_EVERY = 1024  # trips between refreshes of a bitmap's expiry
 
 # Errors of the trip itself (the connection), which are every caller's.
 TRIP_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -52,6 +53,7 @@ class RoundTrips:
         self._sending: asyncio.Task[None] | None = None
         self._process = uuid.uuid4().hex[:16]
         self._trips = 0
+        self._expiring = -1  # the bitmap page whose expiry was last set
 
     async def run(self, queue: Queue, *, once: bool = False) -> list[Any]:
         """Queue commands with `queue(pipe)`; return their replies once the trip is back.
@@ -98,7 +100,11 @@ class RoundTrips:
             page, bit = divmod(number, TRIPS_PER_KEY)
             key = TRIPS_KEY.format(process=self._process, page=page)
             pipe.setbit(key, bit, 1)  # last: set only once all the commands before it ran
-            pipe.expire(key, TRIPS_KEEP)
+            if bit % EXPIRE_EVERY == 0 or page != self._expiring:
+                # Not on every trip (a command more per settle): the key is kept TRIPS_KEEP
+                # from its last refresh, far longer than EXPIRE_EVERY trips take.
+                pipe.expire(key, TRIPS_KEEP)
+                self._expiring = page
         try:
             replies = await pipe.execute(raise_on_error=False) if len(pipe) else []
         except TRIP_ERRORS as exc:

@@ -155,7 +155,8 @@ async def test_a_live_instances_entries_are_never_taken_over(
     try:
         # The new leader waits for the live one to let go, and takes nothing meanwhile.
         await eventually(lambda: bot.leadership.is_leader)
-        await asyncio.sleep(DEAD_AFTER + 1)  # past the time a dead one's would be taken
+        # Past the time a dead one's would be taken, by the clock that decides it.
+        await eventually(lambda: bot.heartbeat.connected_for() > DEAD_AFTER + 1, within=10)
         assert not [m for m in telegram.sent if m.text == "held by a live one"]
         assert await pending(redis_client, settings) == 1
     finally:
