@@ -4,6 +4,7 @@ concurrently, in order per user."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -129,7 +130,7 @@ class Dispatcher:
         self._clear = asyncio.Event()  # cleared while a new leader waits for the old one
         self._clear.set()
         self._started: set[int] = set()  # users whose lane's first is being delivered
-        self._lane_tasks: dict[int, asyncio.Task[None]] = {}  # each lane's task, by user
+        self._none_started = asyncio.Event()  # set whenever `_started` becomes empty
         self._pause_buffer = pause_buffer
         self._max_chars = max_chars
         self._queued_pubsub = 0
@@ -216,7 +217,6 @@ class Dispatcher:
         self._lanes[user_id] = deque([envelope])
         task = asyncio.create_task(self._drain_lane(user_id))
         self._tasks.add(task)
-        self._lane_tasks[user_id] = task
         task.add_done_callback(self._tasks.discard)
 
     async def _parse(self, payload: bytes | str) -> Notification:
@@ -317,12 +317,13 @@ class Dispatcher:
                     await self._deliver_one(lane[0])
                 finally:
                     self._started.discard(user_id)
+                    if not self._started:
+                        self._none_started.set()
                 self._forget(lane.popleft())
         finally:
             # No await between the empty check and this: a concurrent accept cannot be lost.
             for envelope in self._lanes.pop(user_id):
                 self._forget(envelope)
-            self._lane_tasks.pop(user_id, None)
 
     def _forget(self, envelope: Envelope) -> None:
         if envelope.source == PUBSUB:
@@ -461,9 +462,10 @@ class Dispatcher:
             log.info("delivery_draining", pending=self.pending)
             await asyncio.wait(set(self._tasks), timeout=grace)
         if self._tasks and finishing > 0 and self._started:
-            self.hold()  # no lane starts another
-            under_way = {self._lane_tasks[user] for user in self._started}
-            await asyncio.wait(under_way, timeout=finishing)
+            self.hold()  # no lane starts another; a held lane waits, so wait for the sends
+            self._none_started.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._none_started.wait(), finishing)
         left = [envelope for lane in self._lanes.values() for envelope in lane]
         if left:
             # A lane's first that is still under way may be on its way to Telegram, or sent and

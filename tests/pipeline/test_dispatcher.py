@@ -268,3 +268,20 @@ async def test_every_accepted_notification_is_delivered_once(
         await dispatcher.accept(envelope(user, message))
     await settle(dispatcher)
     assert sorted((n.user_id, n.message) for n in delivery.delivered) == sorted(expected)
+
+
+async def test_drain_waits_for_the_sends_under_way_and_no_longer(make: MakeDispatcher) -> None:
+    """Past the grace period, the sends in flight get `finishing` s to end, and nothing new
+    starts; once they are done the drain returns at once (SIGTERM must not wait out the rest
+    of that time while the next leader waits for this instance)."""
+    delivery = RecordingDelivery()
+    delivery.gates[1] = asyncio.Event()
+    dispatcher = make(delivery, concurrency=2)
+    await dispatcher.accept(envelope(1, "in flight"))
+    await dispatcher.accept(envelope(1, "never started"))
+    await eventually(lambda: delivery.in_flight == 1)
+    asyncio.get_running_loop().call_later(0.1, delivery.gates[1].set)
+    async with asyncio.timeout(5):  # finishing is 60 s: waiting it out fails here
+        left = await dispatcher.drain(grace=0.05, finishing=60)
+    assert [n.message for n in delivery.delivered] == ["in flight"]
+    assert [e.notification.message for e in left if e.notification] == ["never started"]
