@@ -219,3 +219,24 @@ BAD_RICH_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"thread_id": 7.5}, "thread_id: input should be a valid integer"),
     ({"silent": "yes"}, "silent: input should be a valid boolean"),
 ]
+
+
+# A send in flight at a SIGKILL was handed to Telegram moments before the kill (the emulator
+# answers in milliseconds, and the settle follows its answer): a first copy older than this is
+# a double of something else.
+IN_FLIGHT_WINDOW = 1.0
+
+
+def not_in_flight_at_kill(sent: list[SentMessage], kills: list[float]) -> list[str]:
+    """The texts sent more than once whose first copy was not in flight at one of `kills`
+    (`time.time()` of each SIGKILL): each is a double the bot is to blame for."""
+    first: dict[str, float] = {}
+    seen: dict[str, int] = {}
+    for message in sent:
+        first.setdefault(message.text, message.at)
+        seen[message.text] = seen.get(message.text, 0) + 1
+    return [
+        text
+        for text, count in seen.items()
+        if count > 1 and not any(kill - IN_FLIGHT_WINDOW <= first[text] <= kill for kill in kills)
+    ]

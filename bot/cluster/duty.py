@@ -50,6 +50,7 @@ class Duty:
         tasks: list[asyncio.Task[None]] = []
         cleared = False
         try:
+            await self.heartbeat.lead()
             if self.listener is not None:
                 tasks.append(asyncio.create_task(self.listener.run(), name="RedisListener"))
             if self.polling:
@@ -67,7 +68,10 @@ class Duty:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._step_down(cleared=cleared)
+            try:
+                await self._step_down(cleared=cleared)
+            finally:
+                self.heartbeat.stepped_down()
 
     async def _step_down(self, *, cleared: bool) -> None:
         if self.listener is not None:

@@ -84,7 +84,7 @@ class Heartbeat:
         self.identity = identity
         self._field = f"{identity}|{uuid.uuid4().hex[:12]}"
         self._holding = holding
-        self._every = every
+        self.every = every
         self.dead_after = dead_after
         self._beat = client.register_script(_BEAT)
         self._read = client.register_script(_READ)
@@ -92,6 +92,9 @@ class Heartbeat:
         self._since: float | None = None  # monotonic time of the first beat after a break
         self._lost_redis = False  # a beat failed since this process started
         self._beats = 0
+        self._leading = False  # reports holding something while it leads (see `lead`)
+        self._one_at_a_time = asyncio.Lock()  # a later beat never lands before an earlier one
+        self._wake = asyncio.Event()  # beat now, not at the next tick
 
     async def run(self) -> None:
         """Beat until cancelled; then remove this process's entry (it holds nothing more)."""
@@ -106,18 +109,48 @@ class Heartbeat:
         try:
             while True:
                 stop_if_cancelled()
-                await self._beat(keys=[self.key], args=[self._field, self._holding()])
+                self._wake.clear()
+                await self._beat_once()
                 if self._since is None:
                     self._since = time.monotonic()
                     self._backoff.recovered()
                 self._beats += 1
                 if self._beats % FORGET_EVERY == 0:
                     await self._forget_dead()
-                await asyncio.sleep(self._every)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.every)
         except RedisError:
             self._since = None
             self._lost_redis = True
             raise
+
+    async def _beat_once(self) -> None:
+        async with self._one_at_a_time:
+            holding = max(self._holding(), 1) if self._leading else self._holding()
+            await self._beat(keys=[self.key], args=[self._field, holding])
+
+    async def lead(self) -> None:
+        """Say in Redis that this instance holds something, from now until `stepped_down`,
+        and return once Redis has it. A leader reads only after this: its last beat may say
+        "holding nothing" from before it read a burst, and a next leader trusting that beat
+        would take over and send what this one is still sending."""
+        self._leading = True
+        backoff = Backoff("heartbeat", base=self.every, cap=BACKOFF_CAP)
+        while True:
+            stop_if_cancelled()
+            try:
+                await self._beat_once()
+            except RedisError as exc:
+                await backoff.failed(exc)
+                continue
+            backoff.recovered()
+            return
+
+    def stepped_down(self) -> None:
+        """This instance reads nothing more: from its next beat, which is now, it reports what
+        it still holds, so that the next leader starts once that is settled."""
+        self._leading = False
+        self._wake.set()
 
     def connected_for(self) -> float:
         """Seconds since this instance's beats got through without a break; 0 while not."""
