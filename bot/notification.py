@@ -284,7 +284,7 @@ class Notification(BaseModel):
         raise ValueError("must be an https URL or a Telegram file_id")
 
     @model_validator(mode="after")
-    def _convert(self) -> Notification:
+    def _convert(self, info: ValidationInfo) -> Notification:
         if self.photo is not None and self.document is not None:
             raise ValueError("photo and document: give one of them, not both")
         self._check_shape()
@@ -302,6 +302,14 @@ class Notification(BaseModel):
             raise ValueError(f"message: {exc}") from None
         if not formatted.text.strip():
             raise ValueError(f"message: nothing to show once the {self.format} is read")
+        limit = (info.context or {}).get("max_chars", MESSAGE_MAX_CHARS)
+        if len(formatted.text) > limit:
+            # Markdown can grow as it is read (nested lists indent every line): 32 K characters
+            # became 327 K, 81 messages to every chat. The limit is what the chat gets.
+            raise ValueError(
+                f"message: {len(formatted.text)} characters once the {self.format} is read, "
+                f"over the limit of {limit} (MESSAGE_MAX_CHARS)"
+            )
         # Kept where the cached property below keeps its value: a private attribute would
         # cost pydantic ~7 us per notification to set up, a quarter of parsing a plain one.
         self.__dict__["formatted"] = formatted
@@ -417,6 +425,10 @@ class InvalidNotification(ValueError):
         self.reason = reason
         self.preview = preview(payload)
         super().__init__(f"invalid notification: {reason}")
+
+    def __reduce__(self) -> tuple[type[InvalidNotification], tuple[str, str]]:
+        # Raised in the parser's worker process (bot.pipeline.parsing) and pickled back.
+        return InvalidNotification, (self.reason, self.preview)
 
 
 def preview(payload: bytes | str) -> str:

@@ -149,3 +149,15 @@ def test_action_buttons_are_listed_in_reading_order() -> None:
         )
     )
     assert parsed.actions == ["first", "second"]
+
+
+def test_markdown_that_grows_past_the_limit_as_it_is_read_is_refused() -> None:
+    """Nested lists indent every lazy line: within MESSAGE_MAX_CHARS as written, 327 K
+    characters once read (81 messages to every chat). The limit holds for what the chat gets."""
+    items = [f"{'  ' * (n % 9)}- item {n}\n" + "\n".join(["lazy"] * 8) for n in range(300)]
+    source = "\n".join(items)
+    payload = json.dumps({"user_id": 1, "format": "markdown", "message": source})
+    assert len(source) < 20_000
+    with pytest.raises(InvalidNotification, match="once the markdown is read, over the limit"):
+        parse_notification(payload, max_chars=20_000)
+    assert parse_notification(payload, max_chars=50_000).formatted.text.count("•") == 300
