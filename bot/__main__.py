@@ -2,4 +2,6 @@
 
 from bot.cli import main
 
-raise SystemExit(main())
+# Guarded: the parser's worker process (spawned) imports the main module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

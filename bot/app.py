@@ -3,6 +3,7 @@ Redis or Telegram until `runtime.serve` starts it."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -27,7 +28,7 @@ from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
 from bot.ops.shared_channel import SharedChannelWatch
 from bot.pipeline.dispatcher import Dispatcher
-from bot.pipeline.fanout import FanOuts
+from bot.pipeline.fanout import STORED_MAX_CHARS, FanOuts
 from bot.pipeline.handback import HandBack
 from bot.pipeline.plan import Planner
 from bot.pipeline.settle import Settler
@@ -201,6 +202,7 @@ def build(settings: Settings) -> Bot:
         window=min(256, 2 * settings.delivery_concurrency),
     )
     dispatcher.start_fan_out = fanouts.start
+    fanouts.parse = functools.partial(dispatcher.parser.parse, max_chars=STORED_MAX_CHARS)
     fanouts.may_take = duty.may_take
     duty.loops.extend([*(consumer.run for consumer in streams), fanouts.run])
     leadership = _leadership(settings, client, duty, metrics)

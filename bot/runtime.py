@@ -149,6 +149,7 @@ async def _serve(bot: Bot, stop: asyncio.Event, ready: asyncio.Event | None) -> 
             max(deadline - time.monotonic(), 0.1), finishing=bot.settings.telegram_timeout
         )
         await bot.hand_back(left, "shutdown before delivery")
+        bot.dispatcher.parser.close()
         await bot.fanouts.release_leases()
         beating.cancel()  # last: it says "holding nothing" by going
         await asyncio.gather(beating, return_exceptions=True)

@@ -23,6 +23,7 @@ from bot.telegram.updates import PollErrors, start_polling
 log = structlog.get_logger(__name__)
 
 CLEAR_EVERY = 0.1  # seconds between looks while waiting for the instance before to let go
+FINISH_LISTENING_WITHIN = 2.0  # seconds for the listener to hand on what it was sent
 
 
 @dataclass(kw_only=True)
@@ -48,11 +49,13 @@ class Duty:
         otherwise send to one chat side by side and out of order."""
         self.dispatcher.hold()
         tasks: list[asyncio.Task[None]] = []
+        listening: asyncio.Task[None] | None = None
         cleared = False
         try:
             await self.heartbeat.lead()
             if self.listener is not None:
-                tasks.append(asyncio.create_task(self.listener.run(), name="RedisListener"))
+                listening = asyncio.create_task(self.listener.run(), name="RedisListener")
+                tasks.append(listening)
             if self.polling:
                 await start_polling(self.updater, self.poll_errors)
             await self._until_clear()
@@ -65,13 +68,24 @@ class Duty:
             for task in done:
                 task.result()  # a source ended: only a crash ends one
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             try:
-                await self._step_down(cleared=cleared)
+                if listening is not None and not listening.done():
+                    await self._finish_listening(listening)
             finally:
-                self.heartbeat.stepped_down()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                try:
+                    await self._step_down(cleared=cleared)
+                finally:
+                    self.heartbeat.stepped_down()
+
+    async def _finish_listening(self, listening: asyncio.Task[None]) -> None:
+        """Let the listener hand on what Redis has sent it: cancelled, the messages waiting in
+        its socket (PUBLISH counted them as received) would be lost without a trace."""
+        assert self.listener is not None  # noqa: S101
+        await self.listener.finish(FINISH_LISTENING_WITHIN)
+        await asyncio.wait({listening}, timeout=FINISH_LISTENING_WITHIN)
 
     async def _step_down(self, *, cleared: bool) -> None:
         if self.listener is not None:

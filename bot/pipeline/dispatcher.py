@@ -28,6 +28,7 @@ from bot.notification import (
     decode_chats,
     parse_notification,
 )
+from bot.pipeline.parsing import ON_LOOP_BYTES, Parser
 from bot.pipeline.plan import Plan, Planner
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
 from bot.preferences import Preferences, stored_preferences
@@ -47,11 +48,6 @@ log = structlog.get_logger(__name__)
 # A chat read this long before the send is read again: a link changed meanwhile (a user who
 # linked another chat, or was unlinked) is followed as if the read had come just before.
 REREAD_AFTER = 1.0
-
-# Payloads larger than this are parsed in a thread: converting 32,768 characters of hostile
-# Markdown ("![" repeated) takes ~0.5 s, which on the event loop would stall every send. The
-# thread still needs the GIL, but the loop gets it back every few milliseconds.
-PARSE_ON_LOOP_BYTES = 4096
 
 # A notification deliver_at less than this far ahead is sent now rather than held.
 SCHEDULE_AFTER = 0.5
@@ -132,7 +128,7 @@ class Dispatcher:
         self._started: set[int] = set()  # users whose lane's first is being delivered
         self._none_started = asyncio.Event()  # set whenever `_started` becomes empty
         self._pause_buffer = pause_buffer
-        self._max_chars = max_chars
+        self.parser = Parser(max_chars)  # off the loop when long (hostile Markdown)
         self._queued_pubsub = 0
         self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
 
@@ -194,7 +190,11 @@ class Dispatcher:
         try:
             # A fan-out's recipient comes parsed (from the fan-out's own notification).
             if envelope.notification is None:
-                envelope.notification = await self._parse(envelope.payload)
+                payload = envelope.payload
+                if len(payload) <= ON_LOOP_BYTES:  # most: no call into parsing.py on the path
+                    envelope.notification = parse_notification(payload, self.parser.max_chars)
+                else:
+                    envelope.notification = await self.parser.parse(payload)
         except InvalidNotification as exc:
             try:
                 await self._settle_here(envelope, Outcome.INVALID, exc.reason)
@@ -218,11 +218,6 @@ class Dispatcher:
         task = asyncio.create_task(self._drain_lane(user_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _parse(self, payload: bytes | str) -> Notification:
-        if len(payload) <= PARSE_ON_LOOP_BYTES:
-            return parse_notification(payload, self._max_chars)
-        return await asyncio.to_thread(parse_notification, payload, self._max_chars)
 
     async def _for_a_lane(self, envelope: Envelope) -> bool:
         """Whether `envelope` goes into its user's lane; if not, it is settled (or taken on

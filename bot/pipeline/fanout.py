@@ -26,6 +26,8 @@ FANOUT = "fanout"  # the source of a recipient's envelope
 BATCH = 100  # recipients read at a time; the cursor is saved and a cancel seen once per batch
 LEASE_TTL = 30.0  # a dead instance's fan-outs are taken over this long after it stopped
 LOOK_EVERY = 5.0  # seconds between looks for fan-outs nobody runs (their instance died)
+# A stored fan-out passed MESSAGE_MAX_CHARS when it arrived; that setting may be lower now.
+STORED_MAX_CHARS = 10**6
 
 Submit = Callable[[Envelope], Awaitable[None]]
 
@@ -62,6 +64,10 @@ class FanOuts:
         # Of other instances holding leases, those that may be taken from (the leader's rule,
         # bot.cluster); None: leases are taken once they run out.
         self.may_take: Callable[[list[str]], Awaitable[set[str]]] | None = None
+        # How a stored fan-out's message is parsed again (the dispatcher's parser keeps long
+        # ones off the loop); one started here is not: `start` keeps what was parsed.
+        self.parse: Callable[[str], Awaitable[Notification]] = _parse_on_loop
+        self._parsed: dict[str, Notification] = {}
 
     async def start(self, envelope: Envelope) -> None:
         """Store a fan-out entry in Redis (acknowledging its source entry in the same
@@ -79,6 +85,7 @@ class FanOuts:
         )
         created = await self.store.create(job, payload, recipients, ack=envelope.ack)
         if created:
+            self._parsed[job] = notification
             log.info("fanout_started", id=job, recipients=len(recipients))
         self._wake.set()
 
@@ -90,6 +97,7 @@ class FanOuts:
         finally:
             tasks = list(self._running.values())
             self._held.update(self._running)
+            self._parsed.clear()  # the next run, here or elsewhere, parses what it resumes
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -135,10 +143,11 @@ class FanOuts:
             self._wake.set()  # tried again at the next look
 
     async def _run_job(self, job: str) -> None:
+        parsed = self._parsed.pop(job, None)
         stored = await self.store.load(job)
         if stored is None or stored.state == DONE:
             return
-        template = parse_notification(stored.payload, 10**6)
+        template = parsed or await self.parse(stored.payload)
         prefix = _payload_prefix(template)
         priority = template.priority or "bulk"
         window = asyncio.Semaphore(self._window)
@@ -191,6 +200,10 @@ class FanOuts:
         summary = await self.store.finish(job, self._receipts, cancelled)
         self.finished[job] = summary
         log.info("fanout_done", **summary)
+
+
+async def _parse_on_loop(payload: str) -> Notification:
+    return parse_notification(payload, STORED_MAX_CHARS)
 
 
 def _payload_prefix(template: Notification) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -83,6 +84,8 @@ class RedisListener:
         self._backoff_max = backoff_max
         self._backoff = self._new_backoff()
         self.subscribed = asyncio.Event()
+        self._pubsub: PubSub | None = None  # this session's, while subscribed
+        self._finishing = False
 
     def _new_backoff(self) -> Backoff:
         return Backoff(
@@ -94,10 +97,24 @@ class RedisListener:
         )
 
     async def run(self) -> None:
-        """Listen until cancelled. Run again for each term as leader: an outage that ended the
-        last term is not this one's, so the count of failures starts afresh."""
+        """Listen until cancelled, or until `finish` has handed on the last message. Run again
+        for each term as leader: an outage that ended the last term is not this one's, so the
+        count of failures starts afresh."""
         self._backoff = self._new_backoff()
+        self._finishing = False
         await keep_connected(self._session, self._backoff, CONNECTION_ERRORS)
+
+    async def finish(self, within: float) -> None:
+        """Stop listening without dropping what Redis has already sent (a leader stepping
+        down: cancelled, the messages in its socket were lost). Unsubscribes; `run` hands on
+        every message that came before the confirmation, then returns. Redis delivers a
+        channel's messages in order, so none can come after it."""
+        self._finishing = True
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        with contextlib.suppress(*CONNECTION_ERRORS, TimeoutError):
+            await asyncio.wait_for(pubsub.unsubscribe(), within)
 
     async def _session(self) -> None:
         try:
@@ -105,10 +122,13 @@ class RedisListener:
                 self.mark = self._given_mark or await read_mark(self._redis)
                 extra = [] if self.mark is None else [presence_channel(self._channel, self.mark)]
                 await pubsub.subscribe(self._channel, *extra)
+                self._pubsub = pubsub
                 await self._consume(pubsub)
         except CONNECTION_ERRORS:
             self.subscribed.clear()
             raise
+        finally:
+            self._pubsub = None
 
     async def _consume(self, pubsub: PubSub) -> None:
         last_heard = time.monotonic()
@@ -121,7 +141,8 @@ class RedisListener:
             if message is not None:
                 last_heard = time.monotonic()
                 probing = False
-                await self._handle(message)
+                if await self._handle(message):
+                    return  # finished: the last message before the unsubscribe is handed on
             elif time.monotonic() >= deadline:
                 # A None can also be a filtered health-check reply, hence the deadline check.
                 if probing:
@@ -129,17 +150,22 @@ class RedisListener:
                 await pubsub.ping()
                 probing = True
 
-    async def _handle(self, message: dict[str, Any]) -> None:
+    async def _handle(self, message: dict[str, Any]) -> bool:
+        """Hand on one message; True once `finish` is confirmed."""
         kind = message["type"]
         if message["channel"] != self._channel_key:
-            return  # the presence channel: nothing to deliver there
+            return False  # the presence channel: nothing to deliver there
         if kind == "message":
             data = message["data"]
             if _MARKED in data and self._foreign(data):
-                return
+                return False
             await self._submit(Envelope(data, PUBSUB))
         elif kind == "subscribe":
             self._subscribed()
+        elif kind == "unsubscribe" and self._finishing:
+            self.subscribed.clear()
+            return True
+        return False
 
     def _foreign(self, data: bytes) -> bool:
         """Whether `data` is marked for another deployment (then counted and logged)."""

@@ -217,3 +217,34 @@ async def test_the_listener_is_visible_to_other_deployments_while_it_listens(
 
 async def _gone(client: redis.asyncio.Redis, channel: str) -> bool:
     return await other_deployments(client, channel, None) == ()
+
+
+async def test_finishing_hands_on_every_message_redis_had_sent(
+    redis_client: redis.asyncio.Redis, channel: str
+) -> None:
+    """A leader stepping down (a lost lock, a SIGTERM) stops its listener. Cancelled, the
+    messages waiting in its socket were lost: PUBLISH had counted them as received, and no log
+    line or dead letter said so. Finishing hands each of them on, in order, then ends."""
+    received = Received()
+    gate = asyncio.Event()
+
+    async def slow(envelope: Envelope) -> None:
+        await gate.wait()  # the first is being handed on while the rest arrive
+        await received(envelope)
+
+    listener = RedisListener(redis_client, channel, slow)
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        sent = [f"m{n}".encode() for n in range(20)]
+        for payload in sent:
+            assert await redis_client.publish(channel, payload) == 1
+        finishing = asyncio.create_task(listener.finish(within=5))
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(finishing, task), 10)
+        assert received.payloads == sent
+        assert not listener.subscribed.is_set()
+        assert await redis_client.publish(channel, b"after") == 0  # nobody listens now
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
