@@ -32,6 +32,13 @@ LINK_TOKEN_IN_TEXT = re.compile(
     re.IGNORECASE,  # Telegram matches commands case-insensitively: /START <token> links too
 )
 
+# What a chat user sends reaches python-telegram-bot's DEBUG lines whatever its shape: a link
+# token pasted alone, quoted, after other words or a zero-width space is refused as a command
+# yet stays valid for a day. In those lines any run of 43 or more token characters (a token's
+# length) goes, and so does an action button's key in callback data ("a:<key>:<index>").
+TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_-]{43,}")
+ACTION_KEY_IN_DATA = re.compile(r"(?<![A-Za-z0-9_-])(a:)[A-Za-z0-9_-]{12}(?=:\d)")
+
 # Libraries that log each HTTP request or Redis command: useful only when debugging.
 CHATTY_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.request", "redis")
 
@@ -45,7 +52,10 @@ class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
         self._secrets = [secret for secret in secrets if secret]
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record), self._secrets)
+        line = scrub(super().format(record), self._secrets)
+        if record.levelno > logging.DEBUG:
+            return line
+        return ACTION_KEY_IN_DATA.sub(rf"\1{REDACTED}", TOKEN_SHAPED.sub(REDACTED, line))
 
 
 def scrub(line: str, secrets: Iterable[str]) -> str:

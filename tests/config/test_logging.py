@@ -16,7 +16,7 @@ from bot.testing import FakeTelegram
 from config.logging import REDACTED, configure_logging
 from config.settings import Settings
 from tests.conftest import start_bot
-from tests.helpers import eventually, token_of, wait_sent
+from tests.helpers import eventually, link_chat, token_of, wait_sent
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 URL = f"https://api.telegram.org/bot{TOKEN}/getUpdates"
@@ -226,3 +226,42 @@ def test_lines_logged_after_an_event_loop_closed_are_still_flushed() -> None:
         await eventually(lambda: "in_the_second_loop" in "".join(stream.flushed), within=1)
 
     asyncio.run(log_again())
+
+
+async def test_no_debug_line_holds_a_token_sent_in_a_shape_the_bot_refuses(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """A token pasted alone, quoted, after other words or a zero-width space is refused (it
+    starts no link), and stays valid for a day: python-telegram-bot logged it at DEBUG. So did
+    it an action button's key, in the callback data of a tap."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", secrets=settings.secrets, stream=stream, cache_loggers=False)
+    running = await start_bot(settings)
+    try:
+        tokens = [token_of(await AsyncPublisher(redis_client).create_link(42)) for _ in range(6)]
+        shapes = [
+            "{}",
+            '/start "{}"',
+            "/start hello {}",
+            "/start \u200b{}",
+            "/start\xa0{}",
+            "{} hi",
+        ]
+        for number, (shape, token) in enumerate(zip(shapes, tokens, strict=True)):
+            telegram.user_says(9100 + number, shape.format(token))
+        for number in range(len(shapes)):
+            await wait_sent(telegram, chat_id=9100 + number)
+        await link_chat(telegram, redis_client, user_id=43, chat_id=9200)
+        button = {"text": "Yes", "action": "pay-9:yes"}
+        note = {"user_id": 43, "message": "Pay?", "buttons": [[button]]}
+        await redis_client.publish(settings.notification_channel, json.dumps(note))
+        [sent] = await wait_sent(telegram, chat_id=9200, predicate=lambda m: m.text == "Pay?")
+        data = str(sent.buttons[0][0]["callback_data"])
+        query = telegram.tap(9200, sent.message_id, button="Yes")
+        await asyncio.to_thread(telegram.wait_for_answer, query)
+    finally:
+        await running.shutdown()
+    output = stream.getvalue()
+    assert "update_id" in output  # python-telegram-bot logged the updates
+    assert [token for token in tokens if token in output] == []
+    assert data.split(":")[1] not in output
