@@ -167,7 +167,11 @@ def build(settings: Settings) -> Bot:
         return dispatcher.pending + sum(consumer.holding for consumer in streams)
 
     heartbeat = Heartbeat(
-        client, INSTANCES_KEY.format(bot_id=_bot_id(settings)), settings.stream_consumer, holding
+        client,
+        INSTANCES_KEY.format(bot_id=_bot_id(settings)),
+        settings.stream_consumer,
+        holding,
+        clock=dispatcher.clock,  # each beat reads Redis's TIME: what is due goes by it
     )
     listener = _listener(settings, client, dispatcher, metrics)
     shared_channel = None

@@ -667,6 +667,6 @@ class Target:
     chats: tuple[LinkedChat, ...]
     action_key: str | None = None
     memory: tuple[Memory, ...] | None = None
-    expires: float | None = None
+    expires: float | None = None  # on this process's clock: compared with time.time()
     rank: int = 1
     mute: Category | None = None  # a button under it that mutes this category

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.client import as_text
+from bot.store.clock import RedisClock
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +79,7 @@ class Heartbeat:
         *,
         every: float = BEAT_EVERY,
         dead_after: float = DEAD_AFTER,
+        clock: RedisClock | None = None,
     ) -> None:
         self._redis = client
         self.key = key
@@ -85,6 +87,7 @@ class Heartbeat:
         self._field = f"{identity}|{uuid.uuid4().hex[:12]}"
         self._holding = holding
         self.every = every
+        self.clock = clock  # set from Redis's TIME at every beat
         self.dead_after = dead_after
         self._beat = client.register_script(_BEAT)
         self._read = client.register_script(_READ)
@@ -127,7 +130,10 @@ class Heartbeat:
     async def _beat_once(self) -> None:
         async with self._one_at_a_time:
             holding = max(self._holding(), 1) if self._leading else self._holding()
-            await self._beat(keys=[self.key], args=[self._field, holding])
+            sent_at = time.time()
+            redis_ms = await self._beat(keys=[self.key], args=[self._field, holding])
+            if self.clock is not None:
+                self.clock.observe(int(redis_ms), sent_at, time.time())
 
     async def lead(self) -> None:
         """Say in Redis that this instance holds something, from now until `stepped_down`,

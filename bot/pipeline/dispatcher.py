@@ -35,6 +35,7 @@ from bot.preferences import Preferences, stored_preferences
 from bot.sources.reconnect import Outage, stop_if_cancelled
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
+from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.memory import queue_recall, recalled
 from bot.store.preferences import PREFERENCES, queue_digest_read
@@ -103,6 +104,7 @@ class Dispatcher:
         planner: Planner | None = None,
         pause_buffer: int = 10_000,
         max_chars: int = MESSAGE_MAX_CHARS,
+        clock: RedisClock | None = None,
         reread_after: float = REREAD_AFTER,
     ) -> None:
         self._reread_after = reread_after
@@ -129,6 +131,7 @@ class Dispatcher:
         self._none_started = asyncio.Event()  # set whenever `_started` becomes empty
         self._pause_buffer = pause_buffer
         self.parser = Parser(max_chars)  # off the loop when long (hostile Markdown)
+        self.clock = clock or RedisClock()  # what is due or expired goes by Redis's clock
         self._queued_pubsub = 0
         self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
 
@@ -226,12 +229,15 @@ class Dispatcher:
         assert notification is not None  # noqa: S101
         due = notification.deliver_at
         to_lane = False
+        if envelope.published_at is None:  # pub/sub: received now, on Redis's clock
+            envelope.published_at = self.clock.from_local(envelope.received_at)
+        now = self.clock.now()
         try:
             if notification.op == "cancel":
                 await self._cancel(envelope, notification)
-            elif due is not None and not envelope.released and due > time.time() + SCHEDULE_AFTER:
+            elif due is not None and not envelope.released and due > now + SCHEDULE_AFTER:
                 await self._hold(envelope, notification, due)
-            elif (expires := envelope.expires) is not None and time.time() >= expires:
+            elif (expires := envelope.expires) is not None and now >= expires:
                 await self._settle_here(envelope, Outcome.EXPIRED, "expired before it was read")
             elif notification.fan_out:
                 if self.start_fan_out is None:
@@ -349,11 +355,12 @@ class Dispatcher:
                             before = await self._before_send(envelope)
                             result = before.skip(envelope)
                         if result is None:
+                            expires = envelope.expires
                             target = Target(
                                 before.chats,
                                 envelope.action_key,
                                 before.memory,
-                                envelope.expires,
+                                None if expires is None else self.clock.to_local(expires),
                                 rank,
                                 plan.mute,
                             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -12,10 +13,12 @@ import redis.asyncio
 from bot.notification import PUBSUB, Envelope, Notification, Outcome, Result, Target
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.settle import Settler
+from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
+from bot.store.schedule import ScheduleStore
 from tests.helpers import CountedTrips, eventually, redis_outage
 
 
@@ -285,3 +288,34 @@ async def test_drain_waits_for_the_sends_under_way_and_no_longer(make: MakeDispa
         left = await dispatcher.drain(grace=0.05, finishing=60)
     assert [n.message for n in delivery.delivered] == ["in flight"]
     assert [e.notification.message for e in left if e.notification] == ["never started"]
+
+
+async def test_when_is_decided_by_redis_clock_not_this_processs(
+    fake_redis: redis.asyncio.Redis, stats: Stats, dead_letters: DeadLetterStore
+) -> None:
+    """This process's clock 120 s ahead of Redis's (as measured by the heartbeat): a stream
+    entry published now with `ttl: 60` was expired on arrival, and `deliver_at` 60 s ahead was
+    sent at once. By Redis's clock the first is sent and the second held."""
+    delivery = RecordingDelivery()
+    trips, outage = RoundTrips(fake_redis), redis_outage(fake_redis)
+    settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+    schedule = ScheduleStore(fake_redis, ("s:high", "s", "s:bulk"), 1000)
+    dispatcher = Dispatcher(
+        delivery,
+        settler,
+        stats,
+        2,
+        trips=trips,
+        redis=outage,
+        schedule=schedule,
+        clock=RedisClock(offset=-120.0),
+    )
+    redis_now = time.time() - 120
+    fresh = envelope(1, "fresh for a minute", ttl=60)
+    fresh.published_at = redis_now  # a stream entry's id: Redis's clock
+    await dispatcher.accept(fresh)
+    await dispatcher.accept(envelope(2, "in a minute", deliver_at=redis_now + 60))
+    await settle(dispatcher)
+    assert [n.message for n in delivery.delivered] == ["fresh for a minute"]
+    assert stats.outcomes[Outcome.SCHEDULED] == 1
+    assert stats.outcomes[Outcome.EXPIRED] == 0
