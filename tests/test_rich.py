@@ -345,3 +345,70 @@ async def test_a_user_tapping_too_fast_gets_a_toast_not_a_chat_message(
     assert answers[0] == "✓ Go"
     assert answers[1:] == [SLOW_DOWN, SLOW_DOWN]
     assert len(telegram.sent) == before  # no "slow down" message under the notification
+
+
+async def test_a_button_works_only_on_its_message_and_while_the_message_shows_it(
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    """Telegram does not check a tap's data against the message (a modified client sends any
+    data on any message). Neither an edit nor a delete took the old key away: after
+    `edit(buttons=[])` a forged tap with the old data recorded `pay-9:approve`, and after a
+    delete the old data on another bot message recorded `pay-9:reject`."""
+    running_bot = await start_bot(settings.model_copy(update={"command_burst": 20}))  # 6 taps
+    try:
+        await _only_where_shown(running_bot, telegram, redis_client, settings)
+    finally:
+        await running_bot.shutdown()
+
+
+async def _only_where_shown(
+    running_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+    publisher = AsyncPublisher(
+        redis_client, settings.notification_channel, settings.notification_stream
+    )
+    yes_no = [[Button.action("Approve", "pay-9:approve"), Button.action("Reject", "pay-9:reject")]]
+    await publisher.publish(42, "Pay order 9?", id="pay-9", buttons=yes_no)
+    await publisher.publish(
+        42, "Ship order 8?", id="ship-8", buttons=[[Button.action("Ship", "ship-8")]]
+    )
+    [pay, ship] = await wait_sent(
+        telegram, chat_id=9001, predicate=lambda m: bool(m.buttons), count=2
+    )
+    approve, reject = (button["callback_data"] for button in pay.buttons[0])
+
+    # The pay key on the ship message: not its message.
+    elsewhere = telegram.tap(9001, ship.message_id, data=approve)
+    assert (await answer_to(telegram, elsewhere)).get("text") == EXPIRED
+
+    await publisher.edit("pay-9", 42, "Order 9 paid", buttons=[])
+    await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "Order 9 paid")
+    await eventually(lambda: running_bot.bot.stats.outcomes[Outcome.EDITED] == 1)
+    edited_away = telegram.tap(9001, pay.message_id, data=approve)
+    assert (await answer_to(telegram, edited_away)).get("text") == EXPIRED
+
+    # Edited again with a button of its own: that one works there, the old ones still not.
+    refund = [[Button.action("Refund", "pay-9:refund")]]
+    await publisher.edit("pay-9", 42, "Order 9 paid", buttons=refund)
+    await eventually(lambda: running_bot.bot.stats.outcomes[Outcome.EDITED] == 2)
+    [now] = [m for m in telegram.sent if m.message_id == pay.message_id]
+    tapped = telegram.tap(9001, pay.message_id, button="Refund")
+    again = telegram.tap(9001, pay.message_id, data=reject)
+    assert (await answer_to(telegram, tapped)).get("text") == "✓ Refund"
+    assert (await answer_to(telegram, again)).get("text") == EXPIRED
+    assert now.buttons[0][0]["callback_data"] not in (approve, reject)
+
+    await publisher.delete("ship-8", 42)
+    await eventually(lambda: running_bot.bot.stats.outcomes[Outcome.DELETED] == 1)
+    ship_data = ship.buttons[0][0]["callback_data"]
+    deleted = telegram.tap(9001, pay.message_id, data=ship_data)
+    assert (await answer_to(telegram, deleted)).get("text") == EXPIRED
+    assert [event.action for event in await actions_seen(settings, redis_client)] == [
+        "pay-9:refund"
+    ]

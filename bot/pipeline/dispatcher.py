@@ -40,7 +40,7 @@ from bot.store.counters import Stats
 from bot.store.memory import queue_recall, recalled
 from bot.store.preferences import PREFERENCES, queue_digest_read
 from bot.store.registry import ChatRegistry
-from bot.store.roundtrips import RoundTrips
+from bot.store.roundtrips import Queue, RoundTrips
 from bot.store.schedule import ScheduleStore
 from bot.turns import Turns
 
@@ -367,7 +367,8 @@ class Dispatcher:
                             result = await self._deliver(plan.notification, target)
             if envelope.part is not None and before.counted:
                 envelope.part.counted = True
-            await self._settler.settle_result(envelope, result, extra=plan.after(result))
+            extra = self._with_shows(envelope, before, result, plan.after(result))
+            await self._settler.settle_result(envelope, result, extra=extra)
             if plan.holds and self.on_hold is not None:
                 self.on_hold()
         except Exception as exc:
@@ -376,6 +377,31 @@ class Dispatcher:
             await self._settle_crashed(envelope, exc)
         finally:
             _release(envelope)
+
+    def _with_shows(
+        self, envelope: Envelope, before: BeforeSend, result: Result, extra: Queue | None
+    ) -> Queue | None:
+        """`extra`, and in the same trip which messages show which action key now: a send's
+        new messages its key, an edit's messages the new key (or none), a delete's none."""
+        actions, notification = self._actions, envelope.notification
+        if actions is None or notification is None:
+            return extra
+        op, key = notification.op, envelope.action_key
+        if op == "send" and result.outcome is Outcome.SENT and key is not None:
+            messages = _messages_of(result)
+        elif (op, result.outcome) in (("edit", Outcome.EDITED), ("delete", Outcome.DELETED)):
+            messages = [(m.chat_id, i) for m in before.memory or () for i in m.message_ids]
+            key = key if op == "edit" else None
+        else:
+            return extra
+        shown_key = key
+
+        def queue(pipe: Pipeline) -> None:
+            if extra is not None:
+                extra(pipe)
+            actions.queue_shows(pipe, messages, shown_key)
+
+        return queue
 
     @staticmethod
     def _nothing_to_plan(
@@ -484,6 +510,15 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         return left
+
+
+def _messages_of(result: Result) -> list[tuple[int, int]]:
+    """(chat id, message id) of every message a send made, in each of the user's chats."""
+    if result.chats:
+        return [(r.chat.chat_id, i) for r in result.chats for i in r.result.message_ids]
+    if result.chat_id is None:
+        return []
+    return [(result.chat_id, i) for i in result.message_ids]
 
 
 def _release(envelope: Envelope) -> None:

@@ -21,6 +21,10 @@ from bot.store.registry import CHAT_TO_USER
 
 ACTION_PREFIX = "notify:action:"  # JSON {"id", "user_id", "actions"} per notification, expires
 TAP_PREFIX = "notify:tap:"  # a callback query recorded already (Telegram may send it again)
+# "<chat id>:<message id>" -> the action key its buttons carry now ("": none any more). Telegram
+# does not check a tap's data against the message it came from (a modified client sends any
+# data on any message): a key works only on the messages that show it.
+SHOWS_PREFIX = "notify:shows:"
 TAP_MEMORY = 24 * 3600  # seconds: Telegram stops resending an update long before this
 CALLBACK_PREFIX = "a:"  # callback_data of an action button: "a:<key>:<index>"
 _INDEX = re.compile(r"[0-9]{1,3}")
@@ -96,8 +100,15 @@ class ActionStore:
             "id": notification.id,
             "user_id": notification.user_id,
             "actions": notification.actions,
+            "bound": True,  # taps must come from a message that shows it (SHOWS_PREFIX)
         }
         pipe.set(ACTION_PREFIX + key, json.dumps(record, ensure_ascii=False), ex=self._ttl)
+
+    def queue_shows(self, pipe: Pipeline, messages: list[tuple[int, int]], key: str | None) -> None:
+        """`messages` ((chat id, message id) each) show the buttons of `key` from now on, or,
+        with None, no action buttons any more (edited without them, or deleted)."""
+        for chat_id, message_id in messages:
+            pipe.set(f"{SHOWS_PREFIX}{chat_id}:{message_id}", key or "", ex=self._ttl)
 
     async def record_tap(self, key: str, index: int, tap: TapEvent) -> Tap:
         """Add the tap's event to the actions stream, once per callback query. The user_id in
@@ -106,10 +117,14 @@ class ActionStore:
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.get(ACTION_PREFIX + key)
             pipe.hget(CHAT_TO_USER, str(tap.chat_id))
-            stored, linked = await pipe.execute()
+            pipe.get(f"{SHOWS_PREFIX}{tap.chat_id}:{tap.message_id}")
+            stored, linked, shown = await pipe.execute()
         record = _record(stored)
         if record is None or linked is None or index >= len(record["actions"]):
             return Tap.UNKNOWN
+        # Keys issued before this check (no "bound") work as they did, until they expire.
+        if record.get("bound") and (shown.decode() if isinstance(shown, bytes) else shown) != key:
+            return Tap.UNKNOWN  # another message, or one whose buttons were edited away
         user_id = int(linked)
         if record.get("user_id") != user_id:
             return Tap.UNKNOWN

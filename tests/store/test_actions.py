@@ -38,6 +38,7 @@ async def issue(client: redis.asyncio.Redis, user_id: int = 42) -> str:
     )
     async with client.pipeline(transaction=False) as pipe:
         store(client).queue_issue(pipe, key, notification)
+        store(client).queue_shows(pipe, [(9001, 5)], key)  # as sent: message 5 in chat 9001
         await pipe.execute()
     return key
 
@@ -87,4 +88,18 @@ async def test_taps_that_prove_nothing_record_nothing(fake_redis: redis.asyncio.
     assert await actions.record_tap(key, 2, TapEvent("q2", 9001, 5)) is Tap.UNKNOWN  # no 3rd
     assert await actions.record_tap(key, 0, TapEvent("q3", 9002, 6)) is Tap.UNKNOWN  # user 43
     assert await actions.record_tap(key, 0, TapEvent("q4", 9003, 7)) is Tap.UNKNOWN  # unlinked
+    assert await fake_redis.xlen(STREAM) == 0
+
+
+async def test_a_tap_counts_only_from_a_message_that_shows_its_key(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    key = await issue(fake_redis)
+    await fake_redis.hset(CHAT_TO_USER, "9001", "42")
+    actions = store(fake_redis)
+    assert await actions.record_tap(key, 0, TapEvent("q1", 9001, 6)) is Tap.UNKNOWN  # another
+    async with fake_redis.pipeline(transaction=False) as pipe:
+        actions.queue_shows(pipe, [(9001, 5)], None)  # edited without buttons, or deleted
+        await pipe.execute()
+    assert await actions.record_tap(key, 0, TapEvent("q2", 9001, 5)) is Tap.UNKNOWN
     assert await fake_redis.xlen(STREAM) == 0
