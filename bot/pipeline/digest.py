@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from bot.formatting.split import MAX_UTF16
 from bot.notification import Notification
+from bot.store.preferences import DIGEST_MAX_LINES
 
 LINE_CHARS = 200  # a line shows the start of its notification's first line
 MORE = "… +{count}"
+NOT_KEPT = "({count} more not kept: a digest keeps {most} lines)"
 
 
 def digest_line(notification: Notification) -> str:
@@ -17,10 +19,13 @@ def digest_line(notification: Notification) -> str:
     return first if len(first) <= LINE_CHARS else first[: LINE_CHARS - 1].rstrip() + "…"
 
 
-def digest_text(label: str, lines: list[str]) -> tuple[str, int]:
+def digest_text(label: str, lines: list[str], dropped: int = 0) -> tuple[str, int]:
     """The digest of `lines` under `label`, within one message's length, and how many lines
-    it holds; the rest are counted at the end ("… +3") and sent with the next digest."""
-    header = f"📬 {label} ({len(lines)})"
+    it holds; the rest are counted at the end ("… +3") and sent with the next digest. `dropped`
+    lines came while the digest was full: counted in the header and said once, not kept."""
+    header = f"📬 {label} ({len(lines) + dropped})"
+    if dropped:
+        header += "\n" + NOT_KEPT.format(count=dropped, most=DIGEST_MAX_LINES)
     text, used = header, 0
     for line in lines:
         candidate = f"{text}\n• {line}"

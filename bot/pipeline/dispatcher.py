@@ -69,6 +69,7 @@ class BeforeSend:
     cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
     preferences: Preferences | None = None  # the user's; None: nothing chosen
     digest: list[str] | None = None  # a digest's flush: the lines waiting
+    digest_dropped: int = 0  # ... and how many more came while it was full
 
     def skip(self, envelope: Envelope) -> Result | None:
         """Why it must not be sent, as its outcome; None when it may be."""
@@ -345,7 +346,9 @@ class Dispatcher:
                 if self._nothing_to_plan(notification, before, result):
                     plan = Plan(notification)  # the common case, kept short
                 else:
-                    plan = self.planner.plan(envelope, before.preferences, before.digest)
+                    plan = self.planner.plan(
+                        envelope, before.preferences, before.digest, before.digest_dropped
+                    )
                     result = plan.result
                 if result is None:
                     read_at = time.monotonic()
@@ -455,7 +458,10 @@ class Dispatcher:
         replies = replies[2:]
         if op == "digest":
             lines = [line.decode() if isinstance(line, bytes) else line for line in replies[0]]
-            return BeforeSend(chat, False, preferences=preferences, digest=lines)
+            dropped = int(replies[1] or 0)
+            return BeforeSend(
+                chat, False, preferences=preferences, digest=lines, digest_dropped=dropped
+            )
         if part is not None:
             settled, state = replies[0:2]
             return BeforeSend(

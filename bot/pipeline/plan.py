@@ -64,12 +64,16 @@ class Planner:
         self._undeclared: set[str] = set()
 
     def plan(
-        self, envelope: Envelope, preferences: Preferences | None, digest: list[str] | None
+        self,
+        envelope: Envelope,
+        preferences: Preferences | None,
+        digest: list[str] | None,
+        dropped: int = 0,
     ) -> Plan:
         notification = envelope.notification
         assert notification is not None  # noqa: S101
         if notification.op == "digest":
-            return self._flush(envelope, notification, preferences, digest or [])
+            return self._flush(envelope, notification, preferences, digest or [], dropped)
         if notification.op != "send":
             return Plan(notification)
         category = self._category(notification.category)
@@ -159,11 +163,14 @@ class Planner:
         notification: Notification,
         preferences: Preferences | None,
         lines: list[str],
+        dropped: int = 0,
     ) -> Plan:
         """A digest's flush (released at its window's end, or published): its lines as one
-        message. Sent lines are dropped with the outcome; lines left (added meanwhile, over the
-        length limit, or all of them when the send failed) get the next flush: a second later
-        when some did not fit, a window later otherwise."""
+        message, saying how many came while it was full (`dropped`, not kept). Sent lines are
+        dropped with the outcome; lines left (added meanwhile, over the length limit) get the
+        next flush: a second later when some did not fit, a window later otherwise. Lines that
+        cannot be sent (unlinked, blocked, or refused: dead-lettered with the digest's text)
+        go, so that a chat answering 400 does not keep a growing list."""
         user_id, name = notification.user_id, notification.category
         assert user_id is not None  # noqa: S101
         assert name is not None  # noqa: S101
@@ -173,10 +180,12 @@ class Planner:
             return Plan(notification, Result(Outcome.NOT_FOUND, f"no {name} digest is waiting"))
         category = self._categories.get(name) or Category(name, name)
         window = self._windows.get(name, DEFAULT_DIGEST_SECONDS)
-        text, used = digest_text(category.label, lines)
+        text, used = digest_text(category.label, lines, dropped)
 
-        def done(sent: int, after: float) -> Queue:
-            return lambda pipe: queue_digest_done(pipe, user_id, name, sent, after)
+        def done(sent: int, after: float, said: int = 0) -> Queue:
+            return lambda pipe: queue_digest_done(
+                pipe, user_id, name, sent, after, dropped_said=said
+            )
 
         decision = decide(
             preferences,
@@ -186,7 +195,7 @@ class Planner:
             now=self.clock(),
         )
         if decision.action == "mute":  # muted since: its lines go too
-            drop = done(len(lines), self.clock())
+            drop = done(len(lines), self.clock(), dropped)
             return Plan(
                 notification,
                 Result(Outcome.MUTED, f"the user muted {name}"),
@@ -212,9 +221,9 @@ class Planner:
         def writes(result: Result) -> Queue:
             if result.outcome is Outcome.SENT:
                 more = used < len(lines)
-                return done(used, self.clock() + (1.0 if more else window))
-            if result.outcome in (Outcome.UNLINKED, Outcome.BLOCKED):
-                return done(len(lines), self.clock())  # nobody to send them to: they go
+                return done(used, self.clock() + (1.0 if more else window), dropped)
+            if result.outcome in (Outcome.UNLINKED, Outcome.BLOCKED, Outcome.FAILED):
+                return done(len(lines), self.clock(), dropped)  # nobody to send them to: they go
             return done(0, self.clock() + window)
 
         return Plan(digest, writes=writes, holds=True)
