@@ -1,11 +1,16 @@
-"""The README stays true to the code: every log event and every command is documented."""
+"""The README stays true to the code: every log event, command and receipt status is documented,
+and what it names exists."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+from typing import get_args
 
 from bot.cli import COMMANDS
+from bot.notification import Outcome
+from bot.preferences import QuietMode
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -39,3 +44,24 @@ def test_every_log_event_is_in_the_readme() -> None:
 
 def test_every_command_is_in_the_readme() -> None:
     assert sorted(c for c in COMMANDS if f"python -m bot {c}" not in README) == []
+
+
+def test_every_receipt_status_is_in_the_readme() -> None:
+    """The list once left out muted, held and digested."""
+    start = README.index("`status` is one of")
+    sentence = README[start : README.index("fanout_done", start)]
+    statuses = {outcome.value for outcome in Outcome} - {Outcome.DUPLICATE.value}  # no receipt
+    assert sorted(s for s in statuses if f"`{s}`" not in sentence) == []
+
+
+def test_the_quiet_mode_the_readme_names_is_one_the_code_takes() -> None:
+    """The prose said "wait" mode; `set_preferences(quiet_mode="wait")` raises."""
+    modes = set(get_args(QuietMode))
+    named = set(re.findall(r"in `(\w+)` mode", README))
+    assert named
+    assert named <= modes
+
+
+def test_the_license_pyproject_names_ships() -> None:
+    assert 'license = "MIT"' in (ROOT / "pyproject.toml").read_text()
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
