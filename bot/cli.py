@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import signal
 import sys
 import time
@@ -44,6 +45,18 @@ log = structlog.get_logger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run one command, and return its exit code."""
     args = _parser().parse_args(argv)
+    try:
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, not at exit: a reader gone is handled below
+    except BrokenPipeError:
+        # `python -m bot schema | head -1`: the reader has what it wanted. Quiet, as Unix tools
+        # are; stdout goes to /dev/null so that the interpreter's last flush fails no more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     command = args.command or "run"
     try:
         return COMMANDS[command](args)
@@ -53,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"error: {exc}", EXIT_USAGE)
     except RedisError as exc:
         return _fail(f"error: Redis: {exc}", debug=args.debug)
+    except BrokenPipeError:
+        raise  # the reader of our output left: main ends quietly
     except Exception as exc:
         if command == "run":
             # Logged through the redacting pipeline, so the traceback carries no token.
@@ -168,10 +183,17 @@ def _button(kind: str) -> Callable[[str], Button]:
 def _when(value: str) -> str | float:
     """--expires-at, --deliver-at: +SECONDS gives seconds from now; anything else is passed on
     as ISO 8601, for the model to read or refuse naming the field. A bare number is refused
-    there: Unix seconds and seconds from now are too easily taken for each other."""
+    here, saying what was likely meant: Unix seconds and seconds from now are too easily
+    taken for each other."""
     if value.startswith("+"):
         with suppress(ValueError):
             return float(value[1:])
+    with suppress(ValueError):
+        float(value)
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is a bare number: +{value} for {value} seconds from now, or a time "
+            "with its zone (2026-12-24T18:00:00+01:00)"
+        )
     return value
 
 
@@ -481,6 +503,7 @@ def _settings(command: str, *, require_token: bool) -> Settings:
         settings.log_format,
         secrets=settings.secrets,
         stream=sys.stdout if running else sys.stderr,
+        color=not settings.no_color,
     )
     return settings
 

@@ -240,7 +240,8 @@ async def _migrate_schema(bot: Bot, stop: asyncio.Event) -> bool:
     version's schema before anything reads it, retrying while Redis is unreachable; several
     instances may do it at once. Another bot's database, or data of a newer version, stops the
     start (ConfigError). Returns False if `stop` was set first."""
-    backoff = Backoff("redis", base=0.5, cap=30.0, unavailable_event="schema_migration_waiting")
+    # Logged as what it is, Redis unreachable; `before` says what waits for it.
+    backoff = Backoff("redis", base=0.5, cap=30.0, before="start-up (the schema check)")
 
     async def migrate() -> None:
         # First: another bot's database (exit 2) must not be migrated by this one.

@@ -152,6 +152,7 @@ def configure_logging(
     stream: TextIO | None = None,
     *,
     cache_loggers: bool = True,
+    color: bool = True,
 ) -> None:
     """Render structlog's events and the other libraries' log records in one format to
     `stream` (stdout): ours go straight from structlog's processors to the stream, the others
@@ -180,7 +181,7 @@ def configure_logging(
         final: list[Processor] = [tracebacks, renderer]
     else:
         renderer = structlog.dev.ConsoleRenderer(
-            colors=stream.isatty(),  # no escape codes in a file or a pipe
+            colors=color and stream.isatty(),  # no escape codes in a file, a pipe or NO_COLOR
             exception_formatter=structlog.dev.plain_traceback,
         )
         final = [renderer]

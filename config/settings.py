@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     pause_buffer_max: int = Field(default=10_000, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None
+    # no-color.org: set to anything but "" (NO_COLOR=1), console logs have no colour codes even
+    # on a terminal.
+    no_color: str = ""
 
     # HTTP: /healthz and /metrics whenever PORT is set (the platform sets it for web processes);
     # with WEBHOOK_URL, Telegram's updates arrive there too instead of by polling.

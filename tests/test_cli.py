@@ -805,3 +805,55 @@ def test_a_port_in_use_stops_start_up_in_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"config error: PORT {port} is in use (another process listens there)"
     ]
+
+
+def test_the_demo_says_why_a_message_waited_for_its_chat(tmp_path: Path) -> None:
+    """The 4th message to Ada's chat waits ~2.6 s for its pace: the transcript said nothing of
+    it, and the story seemed to hang."""
+    result = subprocess.run(
+        [*BOT, "demo"],
+        env=bot_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    explained = r"\(it waited \d\.\d s for Ada's chat: .*3 messages in any 3 seconds"
+    assert re.search(explained, result.stdout)
+
+
+def test_a_reader_that_stops_early_ends_a_command_quietly(tmp_path: Path) -> None:
+    """`python -m bot schema | head -1` printed "error: BrokenPipeError" and exited 1."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the schema is written
+    try:
+        result = subprocess.run(
+            [*BOT, "schema"],
+            env=bot_env(),
+            cwd=tmp_path,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_a_bare_number_for_a_moment_is_refused_with_what_was_meant(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*BOT, "publish", "42", "hi", "--deliver-at", "60"],
+        env=bot_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "+60 for 60 seconds from now" in result.stderr
+    assert result.stderr.count("\n") == 1  # one line

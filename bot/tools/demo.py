@@ -195,6 +195,10 @@ async def _buttons(
             break
 
 
+# A wait this long before a send is the chat's pace, which the transcript explains.
+PACED_AFTER = 1.0
+
+
 async def _edits(
     client: redis.asyncio.Redis, settings: Settings, telegram: FakeTelegram, transcript: Transcript
 ) -> None:
@@ -204,11 +208,20 @@ async def _edits(
         client, settings.notification_channel, stream=settings.notification_stream
     )
     transcript.say("web app", 'publisher.publish(42, "Order #18: packed", id="order-18")')
+    published = time.monotonic()
     await publisher.publish(USER_ID, "Order #18: packed", id="order-18")
     [shown] = await asyncio.to_thread(
         telegram.wait_for_sent, lambda m: m.text == "Order #18: packed", chat_id=CHAT_ID
     )
+    waited = time.monotonic() - published
     transcript.say("bot -> Ada", f"message {shown.message_id}: {shown.text}")
+    if waited >= PACED_AFTER:
+        transcript.say(
+            "",
+            f"(it waited {waited:.1f} s for Ada's chat: the bot sends one chat at most 3 "
+            "messages in any 3 seconds, Telegram's pace of about one a second, rather than be "
+            "told to slow down)",
+        )
     for step in ("shipped", "delivered"):
         text = f"Order #18: {step}"
         transcript.say("web app", f'publisher.edit("order-18", 42, "{text}")')

@@ -265,3 +265,18 @@ async def test_no_debug_line_holds_a_token_sent_in_a_shape_the_bot_refuses(
     assert "update_id" in output  # python-telegram-bot logged the updates
     assert [token for token in tokens if token in output] == []
     assert data.split(":")[1] not in output
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_no_color_drops_the_colour_codes_on_a_terminal_too() -> None:
+    """no-color.org: NO_COLOR=1 was ignored on a terminal."""
+    for color, codes in ((True, True), (False, False)):
+        stream = _Terminal()
+        configure_logging("INFO", "console", stream=stream, cache_loggers=False, color=color)
+        structlog.get_logger("test").info("bot_ready")
+        logging.getLogger().handlers[0].flush()
+        assert ("\x1b[" in stream.getvalue()) is codes
