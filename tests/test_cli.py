@@ -26,6 +26,7 @@ from bot.store.client import priority_streams
 from bot.store.deployment import BOT_ID
 from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
+from bot.tools.bench_goals import missed_goals
 from config.settings import Settings
 from tests.helpers import DEMO_FAST, plain_publish, token_of
 
@@ -625,8 +626,14 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
         check=False,
     )
     taken.close()
-    assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    # Tiny counts miss goals (several instances' share of the cap, say): exit 1, each named.
+    missed = missed_goals(report)
+    assert result.returncode == (1 if missed else 0), result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("bench: goal")]
+    assert said == [f"bench: goal missed: {goal}" for goal in missed]
+    # Not a TTY: a line per part as it ends, with its time (it ran 5 m 43 s in silence).
+    assert len(re.findall(r"^bench \[\d/8\] .+: \d+ s$", result.stderr, re.MULTILINE)) == 8
     assert report["bot"]["delivered"] == report["bot"]["published"] == 40
     # CPU figures count in clock ticks (10 ms): with these tiny counts they can round to 0.
     assert report["bot"]["rich_cpu_ms_per_msg"] is not None  # formatted with buttons, measured

@@ -27,21 +27,17 @@ from bot.notification import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.bench_chats import chat_lines, measure_chats, measure_five_chats
+from bot.tools.bench_goals import GOAL_CPU_MULTIPLE, GOAL_RICH_EXTRA, GOAL_THROUGHPUT_SHARE
 from bot.tools.bench_instances import instances_lines, measure_instances
 from bot.tools.bench_lifecycle import lifecycle_lines, measure_lifecycle
 from bot.tools.bench_options import Options
 from bot.tools.bench_preferences import measure_preferences, preference_lines
-from bot.tools.benchkit import CHAT_BASE, LIFTED, BotProcess, bot_env, link_users
+from bot.tools.benchkit import CHAT_BASE, LIFTED, BotProcess, Progress, bot_env, link_users
 from bot.tools.scratch import scratch_redis
 from config.settings import PAID_BROADCAST_PER_SECOND, Settings
 
 # The bare sender keeps as many requests in flight as the bot's lanes.
 CONCURRENCY: int = Settings.model_fields["delivery_concurrency"].default
-# What issue 14 asked of the bot against the bare sender, printed beside the figures.
-GOAL_CPU_MULTIPLE = 2.0
-GOAL_THROUGHPUT_SHARE = 0.60
-# What issue 15 asked of formatted notifications: at most this much more CPU than plain ones.
-GOAL_RICH_EXTRA = 0.15
 # A 300-character HTML notification (the burst's tag in front) with two buttons, one of them
 # an action (a key stored in Redis before the send): the burst's plain notification, rich.
 RICH_HTML = (
@@ -80,11 +76,19 @@ class Figures:
     published: int = 0
 
 
+PARTS = 8  # the measurements below, for the progress lines
+
+
 def run_bench(
-    options: Options, out: TextIO = sys.stdout, *, as_json: bool = False
+    options: Options,
+    out: TextIO = sys.stdout,
+    *,
+    as_json: bool = False,
+    progress: TextIO = sys.stderr,
 ) -> dict[str, Any]:
     """Run every measurement for the bare sender, the bot and the blog loop; print a table
-    (or JSON)."""
+    (or JSON), and which part runs to `progress`."""
+    part = Progress(PARTS, progress).part
     scratch = scratch_redis(options.redis_url, "bench", allow_data=options.yes_use_it, server=True)
     # The emulator stamps a request when one of its threads gets to it: a garbage collection in
     # this process (116 ms, measured, once it has recorded some 20,000 calls) held them all and
@@ -94,11 +98,16 @@ def run_bench(
         client = redis.Redis.from_url(url)
         try:
             machine = _machine(client)
-            chats = measure_chats(client, users=options.fanout_count)  # first: an empty Redis
-            link_users(client, telegram, max(options.users, options.paid_count))
-            bare = _measure_bare(options, telegram)
-            bot = _measure_bot(options, url, telegram, client)
-            blog = _measure_blog(options, url, telegram, client)
+            with part(f"Redis memory of {options.fanout_count:,} users' chats"):
+                chats = measure_chats(client, users=options.fanout_count)  # an empty Redis
+            with part(f"linking {max(options.users, options.paid_count):,} users"):
+                link_users(client, telegram, max(options.users, options.paid_count))
+            with part("the bare sender (the floor)"):
+                bare = _measure_bare(options, telegram)
+            with part(f"the bot: {options.count:,} notifications, latency, Telegram's limits"):
+                bot = _measure_bot(options, url, telegram, client)
+            with part(f"the blog loop: {options.blog_count:,} notifications"):
+                blog = _measure_blog(options, url, telegram, client)
             chats_too = functools.partial(
                 measure_five_chats,
                 telegram,
@@ -108,39 +117,42 @@ def run_bench(
                 users=options.paid_count,
                 bursts=options.bursts,
             )
-            preferences = measure_preferences(
-                telegram,
-                client,
-                url,
-                count=options.preferences_count,
-                users=options.paid_count,
-                bursts=options.bursts,
-                latency_ms=options.latency_ms,
-                then=chats_too,  # the same bot: limits lifted, the same API latency
-            )
-            lifecycle = measure_lifecycle(
-                telegram,
-                client,
-                url,
-                users=options.users,
-                latency_ms=options.latency_ms,
-                bulk=options.bulk_count,
-                high=options.high_count,
-                high_every=options.high_every,
-                recipients=options.fanout_count,
-                scheduled=options.scheduled_count,
-            )
-            one, instances = (
-                measure_instances(
+            with part("preferences, and users with five chats"):
+                preferences = measure_preferences(
                     telegram,
                     client,
                     url,
-                    count=options.paid_count,
+                    count=options.preferences_count,
+                    users=options.paid_count,
+                    bursts=options.bursts,
                     latency_ms=options.latency_ms,
-                    instances=number,
+                    then=chats_too,  # the same bot: limits lifted, the same API latency
                 )
-                for number in (1, 3)
-            )
+            with part("a notification's whole life: priority, fan-out, schedule"):
+                lifecycle = measure_lifecycle(
+                    telegram,
+                    client,
+                    url,
+                    users=options.users,
+                    latency_ms=options.latency_ms,
+                    bulk=options.bulk_count,
+                    high=options.high_count,
+                    high_every=options.high_every,
+                    recipients=options.fanout_count,
+                    scheduled=options.scheduled_count,
+                )
+            with part("one instance, then three, at the paid cap"):
+                one, instances = (
+                    measure_instances(
+                        telegram,
+                        client,
+                        url,
+                        count=options.paid_count,
+                        latency_ms=options.latency_ms,
+                        instances=number,
+                    )
+                    for number in (1, 3)
+                )
         finally:
             client.close()
     report = {

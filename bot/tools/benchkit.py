@@ -12,6 +12,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from typing import TextIO
 
 import redis
 
@@ -127,3 +129,43 @@ def bot_env(telegram: FakeTelegram, url: str, channel: str, **extra: str) -> dic
         "RECEIPT_CHANNEL": "",
         **extra,
     }
+
+
+class Progress:
+    """Which part of the bench is running, on `stream` (stderr: the table goes to stdout). On a
+    terminal, one line that counts the seconds; otherwise (a log, CI) a line per part when it
+    ends. Nothing else: the bench brings no dependency for it."""
+
+    def __init__(self, parts: int, stream: TextIO) -> None:
+        self._parts = parts
+        self._stream = stream
+        self._live = stream.isatty()
+        self._number = 0
+
+    @contextlib.contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        self._number += 1
+        label = f"bench [{self._number}/{self._parts}] {name}"
+        started = time.monotonic()
+        done = threading.Event()
+        ticker = None
+        if self._live:
+            ticker = threading.Thread(target=self._tick, args=(label, started, done), daemon=True)
+            ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            if ticker is not None:
+                ticker.join()
+            erase = "\r\x1b[K" if self._live else ""
+            self._write(f"{erase}{label}: {time.monotonic() - started:.0f} s\n")
+
+    def _tick(self, label: str, started: float, done: threading.Event) -> None:
+        self._write(f"\r\x1b[K{label} ...")
+        while not done.wait(1.0):
+            self._write(f"\r\x1b[K{label} ... {time.monotonic() - started:.0f} s")
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()

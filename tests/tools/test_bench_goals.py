@@ -1,0 +1,55 @@
+"""The bench's goals as its exit code reads them."""
+
+from __future__ import annotations
+
+import copy
+import io
+from typing import Any
+
+from bot.tools.bench_goals import missed_goals
+from bot.tools.benchkit import Progress
+
+MET: dict[str, Any] = {
+    "bot": {
+        "delivered": 5000,
+        "published": 5000,
+        "cpu_ms_per_msg": 0.12,
+        "throughput_lifted": 1600.0,
+        "paced_cpu_ms_per_msg": 0.20,
+        "paced_rich_cpu_ms_per_msg": 0.22,
+    },
+    "bare": {"cpu_ms_per_msg": 0.08, "throughput_lifted": 2000.0},
+    "lifecycle": {
+        "high_ms": {"p50": 120.0, "p99": 140.0},
+        "fanout_rate": 950.0,
+        "singles_rate": 1000.0,
+        "fanout_rss_mb": 80.0,
+        "scheduled": 20,
+        "scheduled_last_s": 0.4,
+    },
+    "instances": {"cap_fraction": 0.97},
+}
+
+
+def test_a_run_that_meets_every_goal_misses_none() -> None:
+    assert missed_goals(MET) == []
+
+
+def test_each_missed_or_unmeasured_goal_is_named_with_its_figure() -> None:
+    report = copy.deepcopy(MET)
+    report["instances"]["cap_fraction"] = 0.87  # issue 27: "87 % (goal >= 90 %)" exited 0
+    report["lifecycle"]["fanout_rss_mb"] = None
+    assert missed_goals(report) == [
+        "fan-out peak RSS < 150 MB: not measured",
+        "several instances >= 95% of the paid cap: 0.87",
+    ]
+
+
+def test_progress_off_a_terminal_is_one_line_per_part() -> None:
+    stream = io.StringIO()
+    progress = Progress(2, stream)
+    with progress.part("first"):
+        pass
+    with progress.part("second"):
+        pass
+    assert stream.getvalue() == "bench [1/2] first: 0 s\nbench [2/2] second: 0 s\n"
