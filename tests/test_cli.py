@@ -564,7 +564,7 @@ def test_the_interactive_demo_takes_chat_messages_from_stdin(tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stderr
     assert f"{sys.executable} -m bot publish 42" in result.stdout
-    assert re.search(r"bot -> 4242\s+I deliver notifications", result.stdout)
+    assert "bot -> Ada: I deliver notifications" in result.stdout
 
 
 def test_bench_runs_with_tiny_counts_and_prints_parsable_json(

@@ -166,6 +166,8 @@ class ChangeMethods(Emulated):
             state.deleted.append((chat_id, message_id))
             state.rewrites += 1
             self._changed.notify_all()
+        if self.on_deleted is not None:
+            self.on_deleted(chat_id, message_id)
         return True
 
     # -- shared by them (the caller holds the lock) ------------------------------------------
@@ -219,6 +221,8 @@ class ChangeMethods(Emulated):
         state.edits.append(state.sent[index])
         state.rewrites += 1
         self._changed.notify_all()
+        if self.on_edited is not None:
+            self.on_edited(state.sent[index])
         return message
 
 

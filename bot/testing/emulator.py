@@ -153,6 +153,10 @@ class FakeTelegram(
         self.latency = latency
         # Called (on a server thread) with each message the bot sends; the demo prints them.
         self.on_sent: Callable[[SentMessage], None] | None = None
+        # Called with a message of the bot's as it stands after an edit (under the emulator's
+        # lock: print, do not wait), and with (chat id, message id) of one deleted.
+        self.on_edited: Callable[[SentMessage], None] | None = None
+        self.on_deleted: Callable[[int, int], None] | None = None
         self.flood = FloodControl(limits) if limits else None
         self.rate_limited = 0  # how many 429s the flood limits answered
         self.conflicts = 0  # how many getUpdates were answered 409

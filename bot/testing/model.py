@@ -134,6 +134,8 @@ class Emulated:
     bot_user: JSONDict
     conflicts: int
     on_sent: Callable[[SentMessage], None] | None
+    on_edited: Callable[[SentMessage], None] | None
+    on_deleted: Callable[[int, int], None] | None
     _state: State
     _changed: threading.Condition
     _closing: bool

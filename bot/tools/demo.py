@@ -26,6 +26,7 @@ from bot.publisher import AsyncPublisher, Button
 from bot.store.client import async_client
 from bot.store.deadletters import DeadLetter, DeadLetterStore
 from bot.testing import FakeTelegram, SentMessage
+from bot.tools.console import Console
 from bot.tools.scratch import scratch_redis
 from config.settings import Settings
 
@@ -51,6 +52,7 @@ class Transcript:
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
+        self.out = out  # the console of --interactive prints there too
         self._started = time.monotonic()
 
     def say(self, who: str, text: str) -> None:
@@ -256,25 +258,30 @@ def _described(message: SentMessage) -> str:
 
 
 async def _interactive(telegram: FakeTelegram, settings: Settings, transcript: Transcript) -> None:
-    telegram.on_sent = lambda m: transcript.say(f"bot -> {m.chat_id}", m.text)
+    console = Console(telegram, transcript.out, user=(CHAT_ID, "Ada"))
+    console.attach()
     lines = _stdin_lines()  # Ctrl-C is ours from here on: before the prompt invites it
     transcript.note(
-        "\nInteractive: type a message as Ada (e.g. /help, /stop) and press Enter; "
-        "Ctrl-D or Ctrl-C ends.\nFrom a second terminal, publish to Ada:\n"
+        "\nInteractive: you are Ada; type a message (e.g. /help, /settings) and press Enter, "
+        "'tap 1' to press a button, 'help' for the console's commands (groups, channels, "
+        "other users); Ctrl-D or Ctrl-C ends.\nFrom a second terminal, publish to Ada:\n"
         f"  REDIS_URL={settings.redis_url} NOTIFICATION_CHANNEL={settings.notification_channel} "
         f"NOTIFICATION_STREAM={settings.notification_stream} "
         f"{sys.executable} -m bot publish {USER_ID} 'Hello from the shell'\n"
     )
     try:
         while (line := await lines.get()) is not None:
-            if line.strip():
-                # Wait for the reply (printed by on_sent) before reading on, as in a chat.
+            sent = telegram.sent
+            chat = console.handle(line)
+            if chat is not None:
+                # Wait for the reply (the console prints it) before reading on, as in a chat.
+                before = len([m for m in sent if m.chat_id == chat])
                 with contextlib.suppress(TimeoutError):
-                    await _exchange(telegram, CHAT_ID, line.strip(), first_name="Ada")
+                    await asyncio.to_thread(telegram.wait_for_sent, chat_id=chat, count=before + 1)
     finally:
         asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
-        telegram.on_sent = None
+        console.detach()
 
 
 def _stdin_lines() -> asyncio.Queue[str | None]:

@@ -45,5 +45,5 @@ async def test_the_emulator_command_serves_a_bot_and_takes_user_messages(tmp_pat
             process.kill()
             process.wait()
     assert process.returncode == 0, err
-    assert "bot -> 42: hello back" in out
+    assert "bot -> user 42: hello back" in out
     assert "Traceback" not in out + err
