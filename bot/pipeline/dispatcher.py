@@ -230,9 +230,12 @@ class Dispatcher:
         assert notification is not None  # noqa: S101
         due = notification.deliver_at
         to_lane = False
-        if envelope.published_at is None:  # pub/sub: received now, on Redis's clock
-            envelope.published_at = self.clock.from_local(envelope.received_at)
-        now = self.clock.now()
+        # Redis's clock: this process's plus the offset the heartbeat measured (bot.store.clock;
+        # written out here: a call per notification would add a file to the path to sendMessage).
+        offset = self.clock.offset
+        if envelope.published_at is None:  # pub/sub: received now
+            envelope.published_at = envelope.received_at + offset
+        now = time.time() + offset
         try:
             if notification.op == "cancel":
                 await self._cancel(envelope, notification)
@@ -363,7 +366,7 @@ class Dispatcher:
                                 before.chats,
                                 envelope.action_key,
                                 before.memory,
-                                None if expires is None else self.clock.to_local(expires),
+                                None if expires is None else expires - self.clock.offset,
                                 rank,
                                 plan.mute,
                             )

@@ -21,11 +21,3 @@ class RedisClock:
 
     def now(self) -> float:
         return time.time() + self.offset
-
-    def from_local(self, moment: float) -> float:
-        """A moment of this process's clock (`time.time()`) on Redis's."""
-        return moment + self.offset
-
-    def to_local(self, moment: float) -> float:
-        """A moment on Redis's clock on this process's, for what compares with `time.time()`."""
-        return moment - self.offset
