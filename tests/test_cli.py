@@ -738,7 +738,8 @@ def test_edit_delete_cancel_and_fan_out_go_on_the_stream_of_their_priority(
         ),
         (
             ["publish", "42", "hi", "--deliver-at", "3600"],  # Unix seconds or from now? Neither
-            "error: invalid notification: deliver_at: not an ISO 8601 time: '3600'",
+            "python -m bot publish: error: argument --deliver-at: '3600' is a bare number: "
+            "+3600 for 3600 seconds from now",
         ),
         (
             ["enqueue", "42", "hi", "--expires-at", "2020-01-01T00:00:00Z"],
