@@ -22,6 +22,7 @@ from bot.chat.user import ChatCommands
 from bot.cluster.duty import Duty
 from bot.cluster.leader import LEADER_KEY, Leadership
 from bot.cluster.liveness import INSTANCES_KEY, Heartbeat
+from bot.config.settings import Settings
 from bot.notification import PUBSUB, STREAM
 from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
@@ -53,7 +54,6 @@ from bot.telegram.sender import Sender
 from bot.telegram.share import SENDERS_KEY, SendShare
 from bot.telegram.transport import ObservedRequest, polling_request, sending_request
 from bot.telegram.updates import POLL_TIMEOUT, PollErrors, webhook_path
-from config.settings import Settings
 
 # What a lane waits out: Redis unreachable, or up but refusing writes for now (a replica after
 # a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.

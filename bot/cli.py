@@ -21,6 +21,8 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from bot import __version__
+from bot.config.logging import configure_logging
+from bot.config.settings import ConfigError, Settings, load_settings
 from bot.notification import PRIORITY_RANK, Notification
 from bot.publisher import (
     AsyncPublisher,
@@ -31,8 +33,6 @@ from bot.publisher import (
 )
 from bot.store import client as redis_client
 from bot.tools.bench_options import Options as BenchOptions
-from config.logging import configure_logging
-from config.settings import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # LAZY: a command imports the bot, python-telegram-bot and the tools only when it runs them:

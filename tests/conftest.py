@@ -23,9 +23,9 @@ import redis.asyncio
 import structlog
 
 from bot import app, runtime
+from bot.config.settings import Settings
 from bot.store.deployment import BOT_ID
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
-from config.settings import Settings
 
 # A database of its own so a test run never touches data in db 0; pub/sub ignores the db
 # number, which is why every test also gets a channel of its own.

@@ -15,13 +15,13 @@ import redis.asyncio
 from telegram.error import NetworkError
 
 from bot.chat.linking import LINKED
+from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher
 from bot.sources.pubsub import CONNECTION_ERRORS
 from bot.sources.reconnect import Outage
 from bot.store.roundtrips import RoundTrips
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage
-from config.settings import Settings
 
 # The demo's chat gets more than Telegram's per-chat burst of 3, so the bot paces it at 1/s
 # (tests/telegram/test_pacing.py tests that): in the demo's tests that would only make the

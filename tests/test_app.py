@@ -10,11 +10,11 @@ from structlog.testing import capture_logs
 
 from bot.chat.linking import BAD_LINK, HOW_TO_LINK, NOT_LINKED, UNLINKED
 from bot.chat.user import HELP
+from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.publisher import AsyncPublisher
 from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_chat, plain_publish, token_of, wait_sent
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot
 from tests.helpers import link_chat, plain_publish, report, wait_sent
 

@@ -8,6 +8,7 @@ import asyncio
 
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.notification import LinkedChat
 from bot.preferences import parse_categories
 from bot.publisher import AsyncPublisher
@@ -15,7 +16,6 @@ from bot.store import schema
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from bot.testing.flood import FloodLimits
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import publish, receipt_for, wait_sent
 

@@ -21,13 +21,13 @@ import redis
 from telegram import Bot
 
 from bot import __version__
+from bot.config.settings import Settings
 from bot.publisher import Publisher
 from bot.store.client import priority_streams
 from bot.store.deployment import BOT_ID
 from bot.store.registry import link_token_key
 from bot.testing import FakeTelegram
 from bot.tools.bench_goals import missed_goals
-from config.settings import Settings
 from tests.helpers import DEMO_FAST, plain_publish, token_of
 
 BOT = [sys.executable, "-m", "bot"]
@@ -865,3 +865,36 @@ def test_a_bare_number_for_a_moment_is_refused_with_what_was_meant(tmp_path: Pat
     assert result.returncode == 2
     assert "+60 for 60 seconds from now" in result.stderr
     assert result.stderr.count("\n") == 1  # one line
+
+
+def test_the_cli_runs_in_a_django_project_whose_settings_are_a_config_package(
+    tmp_path: Path,
+) -> None:
+    """cookiecutter-django keeps its settings in a package named `config`: the distribution
+    installed a top-level `config` too, and from such a project's root every `python -m bot`
+    crashed (No module named 'config.logging'). One top-level package now, `bot`."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "__init__.py").write_text("")
+    (tmp_path / "config" / "settings.py").write_text("DJANGO = True\n")
+    for args in (["schema"], ["publish", "42", "hi", "--deliver-at", "60"]):
+        result = subprocess.run(
+            [*BOT, *args],
+            env=bot_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert "ModuleNotFoundError" not in result.stderr
+        assert result.returncode in (0, 2), result.stderr
+    both = "import config.settings, bot.config.settings; print(config.settings.DJANGO)"
+    result = subprocess.run(
+        [sys.executable, "-c", both],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "True"), result.stderr

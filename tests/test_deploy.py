@@ -18,8 +18,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
+from bot.config.settings import Settings
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
-from config.settings import Settings
 from tests.helpers import process_env
 
 ROOT = Path(__file__).resolve().parent.parent

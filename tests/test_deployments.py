@@ -14,13 +14,13 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
+from bot.config.settings import Settings
 from bot.ops.check import run_checks
 from bot.ops.shared_channel import SharedChannelWatch
 from bot.publisher import AsyncPublisher
 from bot.store.deployment import bot_id_of, database_number
 from bot.store.registry import ChatRegistry
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, wait_sent
 

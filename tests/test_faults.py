@@ -19,10 +19,10 @@ from structlog.testing import capture_logs
 
 from bot import runtime
 from bot.chat.user import HELP
+from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.store.client import async_client
 from bot.testing import FakeTelegram, FloodLimits
-from config.settings import Settings
 from tests.conftest import OwnRedis, start_bot
 from tests.helpers import (
     eventually,

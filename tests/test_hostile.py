@@ -9,9 +9,9 @@ from collections.abc import Awaitable
 
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot
 from tests.helpers import eventually, link_chat, plain_publish, report, wait_sent
 

@@ -17,9 +17,9 @@ import redis.asyncio
 from bot.chat.user import HELP
 from bot.cluster.leader import LEADER_KEY
 from bot.cluster.liveness import DEAD_AFTER
+from bot.config.settings import Settings
 from bot.publisher import Publisher
 from bot.testing import FakeTelegram, FloodLimits
-from config.settings import Settings
 from tests.conftest import OwnRedis, start_bot
 from tests.helpers import (
     link_chat,

@@ -8,10 +8,10 @@ import time
 import pytest
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.notification import Notification, Outcome
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits
-from config.settings import Settings
 from tests.conftest import RunningBot
 from tests.helpers import (
     eventually,

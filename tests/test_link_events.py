@@ -15,12 +15,12 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
+from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.publisher import AsyncPublisher, LinkEvent, Publisher
 from bot.store.link_events import LinkEvents
 from bot.store.registry import ChatRegistry, Linking
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, publish, reply_to, token_of, wait_sent
 

@@ -13,13 +13,13 @@ import pytest
 import redis
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher, Button, Published, Publisher, encode
 from bot.store.client import priority_streams
 from bot.store.deployment import BOT_ID
 from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import start_bot
 from tests.helpers import link_directly, next_json, token_of, wait_sent
 

@@ -14,11 +14,11 @@ import redis.asyncio
 
 from bot.chat.actions import EXPIRED
 from bot.chat.throttle import SLOW_DOWN
+from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.publisher import AsyncPublisher, Button
 from bot.store.actions import ACTION_PREFIX
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import (
     BAD_RICH_FIELDS,

@@ -22,6 +22,8 @@ from bot.chat.broadcast import Broadcaster
 from bot.chat.format import clip, duration, when
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.cluster.leader import Leadership
+from bot.config.logging import redact
+from bot.config.settings import Settings
 from bot.formatting.entities import utf16_len
 from bot.formatting.split import MAX_UTF16
 from bot.notification import ADMIN, Envelope, Outcome, preview
@@ -33,8 +35,6 @@ from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatInfo, ChatRegistry, deep_link
 from bot.store.schedule import ScheduleStore
-from config.logging import redact
-from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -13,11 +13,11 @@ from telegram import Bot, WebhookInfo
 from telegram.error import InvalidToken, TelegramError
 
 from bot.cluster.leader import LEADER_KEY
+from bot.config.settings import ConfigError, Settings, load_settings
 from bot.sources.presence import other_deployments, own_channel_hint
 from bot.store import client as redis_client
 from bot.store.client import as_text
 from bot.store.deployment import bot_id_of, database_number, mark
-from config.settings import ConfigError, Settings, load_settings
 
 RECENT = 600  # seconds: a webhook error older than this is history, not the state
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis.asyncio
 
+from bot.config.settings import ConfigError
 from bot.store import deployment
-from config.settings import ConfigError
 
 
 async def claim_database(client: redis.asyncio.Redis, token: str) -> None:

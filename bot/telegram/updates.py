@@ -12,7 +12,7 @@ from telegram import Bot, Update
 from telegram.error import BadRequest, Conflict, TelegramError
 from telegram.ext import Updater
 
-from config.settings import ConfigError, Settings
+from bot.config.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 

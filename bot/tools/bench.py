@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import redis
 
+from bot.config.settings import PAID_BROADCAST_PER_SECOND, Settings
 from bot.notification import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
@@ -34,7 +35,6 @@ from bot.tools.bench_options import Options
 from bot.tools.bench_preferences import measure_preferences, preference_lines
 from bot.tools.benchkit import CHAT_BASE, LIFTED, BotProcess, Progress, bot_env, link_users
 from bot.tools.scratch import scratch_redis
-from config.settings import PAID_BROADCAST_PER_SECOND, Settings
 
 # The bare sender keeps as many requests in flight as the bot's lanes.
 CONCURRENCY: int = Settings.model_fields["delivery_concurrency"].default

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import redis
 
+from bot.config.settings import PAID_BROADCAST_PER_SECOND
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.benchkit import CHAT_BASE, BotProcess, bot_env
-from config.settings import PAID_BROADCAST_PER_SECOND
 
 INSTANCES = 3
 GOAL_CAP_SHARE = 0.95

@@ -9,9 +9,9 @@ import json
 import redis.asyncio
 from telegram import Bot
 
+from bot.config.settings import load_settings
 from bot.notification import decode_chats
 from bot.store.registry import USER_CHATS
-from config.settings import load_settings
 
 
 async def main() -> None:

@@ -22,13 +22,13 @@ import redis
 import redis.asyncio
 
 from bot import app, runtime
+from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher, Button
 from bot.store.client import async_client
 from bot.store.deadletters import DeadLetter, DeadLetterStore
 from bot.testing import FakeTelegram, SentMessage
 from bot.tools.console import Console
 from bot.tools.scratch import scratch_redis
-from config.settings import Settings
 
 USER_ID, CHAT_ID, ADMIN_ID = 42, 4242, 777
 ORDER = "Your order is on its way!"

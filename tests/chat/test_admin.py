@@ -15,11 +15,11 @@ from structlog.testing import capture_logs
 from bot.chat.admin import PRIVATE_ONLY_REPLY, REFUSAL
 from bot.chat.menus import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from bot.chat.user import HELP
+from bot.config.settings import Settings
 from bot.notification import LinkedChat, Outcome
 from bot.store.counters import all_time
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits, SentMessage
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_chat, plain_publish, reply_to, token_of, wait_sent
 

@@ -14,11 +14,11 @@ from structlog.testing import capture_logs
 
 from bot.chat.per_chat import BACKLOG
 from bot.chat.user import HELP
+from bot.config.settings import Settings
 from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot
 from tests.helpers import eventually, link_chat, publish, wait_sent
 

@@ -30,9 +30,9 @@ from bot.chat.linking import BAD_LINK, HOW_TO_LINK, LINKED, NOT_LINKED, UNLINKED
 from bot.chat.menus import PUBLIC_COMMANDS
 from bot.chat.throttle import SLOW_DOWN
 from bot.chat.user import HELP
+from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import token_of, wait_sent
 

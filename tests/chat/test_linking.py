@@ -25,11 +25,11 @@ from bot.chat.linking import (
 )
 from bot.chat.preferences import IN_PRIVATE
 from bot.chat.user import HELP
+from bot.config.settings import Settings
 from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, publish, receipt_for, reply_to, token_of, wait_sent
 

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
+from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.preferences import Preferences, parse_categories
 from bot.publisher import AsyncPublisher, Publisher
@@ -22,7 +23,6 @@ from bot.store.preferences import PREFERENCES, PreferenceStore
 from bot.store.registry import ChatRegistry
 from bot.store.schedule import SCHEDULED
 from bot.testing import FakeTelegram, SentMessage
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_chat, publish, receipt_for, reply_to, wait_sent
 

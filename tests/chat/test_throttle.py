@@ -10,8 +10,8 @@ import redis.asyncio
 from bot.chat.per_chat import BACKLOG
 from bot.chat.throttle import SLOW_DOWN, CommandBudget
 from bot.chat.user import HELP
+from bot.config.settings import Settings
 from bot.testing import FakeTelegram, FloodLimits
-from config.settings import Settings
 from tests.conftest import start_bot
 from tests.helpers import eventually, wait_sent
 

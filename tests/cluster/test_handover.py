@@ -10,8 +10,8 @@ import redis
 import redis.asyncio
 
 from bot import app, runtime
+from bot.config.settings import Settings
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_directly, wait_sent
 

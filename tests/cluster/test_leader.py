@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio
 
 from bot.cluster.leader import Leadership
-from config.settings import Settings
+from bot.config.settings import Settings
 from tests.helpers import eventually
 
 KEY = "notify:leader:test"

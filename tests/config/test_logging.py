@@ -11,10 +11,10 @@ import pytest
 import redis.asyncio
 import structlog
 
+from bot.config.logging import REDACTED, configure_logging
+from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher
 from bot.testing import FakeTelegram
-from config.logging import REDACTED, configure_logging
-from config.settings import Settings
 from tests.conftest import start_bot
 from tests.helpers import eventually, link_chat, token_of, wait_sent
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.config.settings import TELEGRAM_API_URL, ConfigError, Settings, load_settings
 from bot.store.client import connection_options, describe
-from config.settings import TELEGRAM_API_URL, ConfigError, Settings, load_settings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 ALL_SETTINGS = [name.upper() for name in Settings.model_fields] + ["DYNO"]
@@ -128,12 +128,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_example_env_file_loads_and_names_every_setting() -> None:
-    settings = load_settings(env_file=str(ROOT / ".env.example"))
+    settings = load_settings(env_file=str(ROOT / "config" / ".env.example"))
     assert settings.notification_channel == "notification"
-    example = (ROOT / ".env.example").read_text()
+    example = (ROOT / "config" / ".env.example").read_text()
     readme = (ROOT / "README.md").read_text()
     for name in Settings.model_fields:
-        assert f"{name.upper()}=" in example, f"{name.upper()} missing from .env.example"
+        assert f"{name.upper()}=" in example, f"{name.upper()} missing from config/.env.example"
         assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README.md"
 
 
@@ -159,7 +159,9 @@ def test_both_sources_off_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_a_name_each_running_process_gets_its_own(tmp_path: Path) -> None:
     """Two bots on one host (honcho, systemd, two terminals) must not share a consumer name or
     a lock identity: the default is host name and process id."""
-    code = "from config.settings import Settings; print(Settings(_env_file=None).stream_consumer)"
+    code = (
+        "from bot.config.settings import Settings; print(Settings(_env_file=None).stream_consumer)"
+    )
     env = {
         key: value for key, value in os.environ.items() if key not in {"DYNO", "STREAM_CONSUMER"}
     }

@@ -14,9 +14,9 @@ from structlog.testing import capture_logs
 
 from bot import runtime
 from bot.chat.user import HELP
+from bot.config.settings import ConfigError, Settings
 from bot.notification import Outcome
 from bot.testing import FakeTelegram
-from config.settings import ConfigError, Settings
 from tests.conftest import OwnRedis, RunningBot, start_bot
 from tests.helpers import eventually, link_chat, plain_publish, wait_sent
 

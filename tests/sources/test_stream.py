@@ -12,6 +12,7 @@ import redis.asyncio
 
 from bot import app, runtime
 from bot.cluster.liveness import DEAD_AFTER, INSTANCES_KEY, Heartbeat
+from bot.config.settings import Settings
 from bot.notification import Envelope, Outcome
 from bot.pipeline.settle import DELIVERED_PREFIX
 from bot.publisher import AsyncPublisher
@@ -19,7 +20,6 @@ from bot.sources.stream import StreamConsumer
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_chat, next_json, plain_publish, report, wait_sent
 

@@ -8,9 +8,9 @@ import sys
 
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.store.client import async_client, connection_options, sync_client
 from bot.testing import FakeTelegram
-from config.settings import Settings
 from tests.conftest import OwnRedis, start_bot
 from tests.helpers import link_chat, wait_sent
 

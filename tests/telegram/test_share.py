@@ -7,11 +7,11 @@ import json
 
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Limits, Pacer
 from bot.telegram.share import SendShare
 from bot.testing import FakeTelegram, FloodLimits
-from config.settings import Settings
 from tests.conftest import start_bot
 from tests.helpers import eventually, report, wait_sent
 

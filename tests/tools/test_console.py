@@ -6,10 +6,10 @@ import io
 
 import redis.asyncio
 
+from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher, Button
 from bot.testing import FakeTelegram
 from bot.tools.console import Console
-from config.settings import Settings
 from tests.conftest import RunningBot
 from tests.helpers import eventually, token_of
 
