@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import fakeredis
 import pytest
@@ -29,7 +30,23 @@ from bot.testing import DEFAULT_TOKEN, FakeTelegram
 
 # A database of its own so a test run never touches data in db 0; pub/sub ignores the db
 # number, which is why every test also gets a channel of its own.
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BASE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _worker_url(base: str, worker: str) -> str:
+    """The database of pytest-xdist worker `worker` ("gw0", "gw1", ...; "" when not
+    parallel): the base database, then one lower for each further worker, as every test
+    flushes its database."""
+    if not worker:
+        return base
+    parts = urlsplit(base)
+    database = int(parts.path.lstrip("/") or 0) - int(worker.removeprefix("gw"))
+    if database < 0:
+        raise RuntimeError(f"worker {worker}: no database left below {base}")
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+TEST_REDIS_URL = _worker_url(BASE_REDIS_URL, os.environ.get("PYTEST_XDIST_WORKER", ""))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
