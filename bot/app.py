@@ -23,6 +23,7 @@ from bot.cluster.duty import Duty
 from bot.cluster.leader import LEADER_KEY, Leadership
 from bot.cluster.liveness import INSTANCES_KEY, Heartbeat
 from bot.config.settings import Settings
+from bot.loops.reconnect import Outage
 from bot.notification import PUBSUB, STREAM
 from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
@@ -35,7 +36,6 @@ from bot.pipeline.plan import Planner
 from bot.pipeline.settle import Settler
 from bot.sources.due import DueReleaser
 from bot.sources.pubsub import CONNECTION_ERRORS, RedisListener
-from bot.sources.reconnect import Outage
 from bot.sources.stream import StreamConsumer
 from bot.store.actions import ActionStore
 from bot.store.client import async_client, priority_streams

@@ -17,8 +17,8 @@ from telegram.error import InvalidToken, NetworkError
 from bot.app import Bot, build
 from bot.chat.menus import publish_menus
 from bot.config.settings import ConfigError, Settings
+from bot.loops.reconnect import Backoff, keep_connected
 from bot.ops.ownership import claim_database
-from bot.sources.reconnect import Backoff, keep_connected
 from bot.store import schema
 from bot.store.client import describe
 from bot.telegram.updates import register_webhook

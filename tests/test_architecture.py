@@ -19,7 +19,7 @@ from tests.conftest import RunningBot
 from tests.helpers import link_chat, plain_publish, report, wait_sent
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bot"
-# 8 before rich notifications, + bot/telegram/compose.py, + bot/turns.py (queues by priority)
+# 8 before rich notifications, + bot/telegram/compose.py, + bot/loops/turns.py (queues by priority)
 MAX_FILES_ON_THE_PATH = 10
 
 

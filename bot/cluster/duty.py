@@ -14,10 +14,10 @@ from redis.exceptions import RedisError
 from telegram.ext import Updater
 
 from bot.cluster.liveness import Heartbeat
+from bot.loops.reconnect import Backoff, stop_if_cancelled
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.handback import HandBack
 from bot.sources.pubsub import RedisListener
-from bot.sources.reconnect import Backoff, stop_if_cancelled
 from bot.telegram.updates import PollErrors, start_polling
 
 log = structlog.get_logger(__name__)

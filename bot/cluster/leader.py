@@ -15,7 +15,7 @@ import structlog
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.client import as_text
 
 log = structlog.get_logger(__name__)

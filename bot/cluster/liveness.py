@@ -15,7 +15,7 @@ import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.client import as_text
 from bot.store.clock import RedisClock
 

@@ -8,8 +8,8 @@ import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.sources.presence import other_deployments, own_channel_hint
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.deployment import database_number, mark
 
 log = structlog.get_logger(__name__)

@@ -14,6 +14,8 @@ import structlog
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from bot.loops.reconnect import Outage, stop_if_cancelled
+from bot.loops.turns import Turns
 from bot.notification import (
     MESSAGE_MAX_CHARS,
     PUBSUB,
@@ -32,7 +34,6 @@ from bot.pipeline.parsing import ON_LOOP_BYTES, Parser
 from bot.pipeline.plan import Plan, Planner
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
 from bot.preferences import Preferences, stored_preferences
-from bot.sources.reconnect import Outage, stop_if_cancelled
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.clock import RedisClock
@@ -42,7 +43,6 @@ from bot.store.preferences import PREFERENCES, queue_digest_read
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import Queue, RoundTrips
 from bot.store.schedule import ScheduleStore
-from bot.turns import Turns
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +119,7 @@ class Dispatcher:
         self.planner = planner or Planner(schedule=schedule)
         self.start_fan_out: StartFanOut | None = None  # set by the wiring (app.py)
         self.on_hold: Callable[[], None] | None = None  # told when one is held for later
-        # Both queues go by priority (bot.turns): high first, bulk never starved.
+        # Both queues go by priority (bot.loops.turns): high first, bulk never starved.
         self._slots = Turns(concurrency)
         self._ahead = Turns(2 * concurrency)  # reading, waiting for a slot, sending
         self._lanes: dict[int, deque[Envelope]] = {}

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 import structlog
 from redis.exceptions import RedisError
 
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.notification import Envelope, FanOutPart, Notification, parse_notification
 from bot.sources.pubsub import CONNECTION_ERRORS
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore
 from bot.store.registry import ChatRegistry
 

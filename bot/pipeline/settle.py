@@ -10,8 +10,8 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio.client import Pipeline
 
+from bot.loops.reconnect import Outage
 from bot.notification import Envelope, Outcome, Reached, Result, preview
-from bot.sources.reconnect import Outage
 from bot.store import fanouts
 from bot.store.actions import queue_discard
 from bot.store.counters import Stats, queue_settled

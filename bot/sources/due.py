@@ -9,8 +9,8 @@ import contextlib
 import structlog
 from redis.exceptions import ResponseError
 
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.sources.pubsub import CONNECTION_ERRORS
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.schedule import ScheduleStore
 
 log = structlog.get_logger(__name__)

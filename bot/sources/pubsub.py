@@ -15,9 +15,9 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.notification import PUBSUB, Envelope
 from bot.sources.presence import presence_channel
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.deployment import MARK_FIELD, read_mark
 
 log = structlog.get_logger(__name__)

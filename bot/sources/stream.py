@@ -14,9 +14,9 @@ import structlog
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.notification import STREAM, Envelope
 from bot.sources.pubsub import CONNECTION_ERRORS
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.store.client import PAYLOAD_FIELD, as_text
 from bot.store.schedule import RELEASED_FIELD
 

@@ -13,7 +13,7 @@ from telegram._utils.types import JSONDict
 from telegram.error import TelegramError
 from telegram.ext import BaseRateLimiter
 
-from bot.turns import Turns
+from bot.loops.turns import Turns
 
 # Client-side windows are this much longer than Telegram's, so jitter between our clock and the
 # arrival time at Telegram cannot push a request into a window that is already full. Measured:
@@ -134,7 +134,7 @@ class Pacer:
         """Return when a message to `chat_id` may be sent now; the send is then counted.
         Requests to one chat take their turns one after another, in arrival order, whoever
         makes them (a delivery lane, command replies handled side by side); across chats the
-        turns go by `rank` (bot.turns: 0 high, 1 normal, 2 bulk), then arrival."""
+        turns go by `rank` (bot.loops.turns: 0 high, 1 normal, 2 bulk), then arrival."""
         chat = self._chats.get(chat_id)
         if chat is None:
             chat = self._chats[chat_id] = _Chat(_with_margin(self._limits.for_chat(chat_id)))

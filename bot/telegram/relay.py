@@ -19,7 +19,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.telegram.pacing import PACED_PREFIXES, REPLY_MAX_WAIT, REPLY_RANK, Pacer, ReplyDropped
 
 log = structlog.get_logger(__name__)

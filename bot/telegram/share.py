@@ -11,7 +11,7 @@ import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 
-from bot.sources.reconnect import Backoff, keep_connected, stop_if_cancelled
+from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.telegram.pacing import Pacer
 
 log = structlog.get_logger(__name__)

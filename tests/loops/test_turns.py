@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.turns import Turns
+from bot.loops.turns import Turns
 
 
 async def _order_of(turns: Turns, ranks: list[int]) -> list[int]:

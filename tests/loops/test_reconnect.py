@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from bot.sources.reconnect import (
+from bot.loops.reconnect import (
     Backoff,
     Outage,
     OutageTooLong,
