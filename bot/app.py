@@ -22,6 +22,7 @@ from bot.chat.user import ChatCommands
 from bot.cluster.duty import Duty
 from bot.cluster.leader import LEADER_KEY, Leadership
 from bot.cluster.liveness import INSTANCES_KEY, Heartbeat
+from bot.cluster.share import SENDERS_KEY, SendShare
 from bot.config.settings import Settings
 from bot.loops.reconnect import Outage
 from bot.notification import PUBSUB, STREAM
@@ -51,7 +52,6 @@ from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import REPLY_MAX_WAIT, Limits, PacedRequests, Pacer
 from bot.telegram.relay import Relay
 from bot.telegram.sender import Sender
-from bot.telegram.share import SENDERS_KEY, SendShare
 from bot.telegram.transport import ObservedRequest, polling_request, sending_request
 from bot.telegram.updates import POLL_TIMEOUT, PollErrors, webhook_path
 

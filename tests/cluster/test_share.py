@@ -7,10 +7,10 @@ import json
 
 import redis.asyncio
 
+from bot.cluster.share import SendShare
 from bot.config.settings import Settings
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Limits, Pacer
-from bot.telegram.share import SendShare
 from bot.testing import FakeTelegram, FloodLimits
 from tests.conftest import start_bot
 from tests.helpers import eventually, report, wait_sent
