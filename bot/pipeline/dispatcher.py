@@ -38,8 +38,9 @@ from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
+from bot.store.digests import queue_digest_read
 from bot.store.memory import queue_recall, recalled
-from bot.store.preferences import PREFERENCES, queue_digest_read
+from bot.store.preferences import PREFERENCES
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import Queue, RoundTrips
 from bot.store.schedule import ScheduleStore

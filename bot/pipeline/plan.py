@@ -22,7 +22,7 @@ from bot.preferences import (
     Preferences,
     decide,
 )
-from bot.store.preferences import queue_digest_add, queue_digest_done
+from bot.store.digests import queue_digest_add, queue_digest_done
 from bot.store.roundtrips import Queue
 from bot.store.schedule import ScheduleStore
 

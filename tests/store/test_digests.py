@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio
 
 from bot.pipeline.digest import digest_text
-from bot.store.preferences import (
+from bot.store.digests import (
     DIGEST_MAX_LINES,
     digest_key,
     dropped_key,
