@@ -32,7 +32,7 @@ from bot.publisher import (
     EditOptions,
 )
 from bot.store import client as redis_client
-from bot.tools.bench_options import Options as BenchOptions
+from bot.tools.bench.options import Options as BenchOptions
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # LAZY: a command imports the bot, python-telegram-bot and the tools only when it runs them:
@@ -722,8 +722,8 @@ def _bench(args: argparse.Namespace) -> int:
         redis_url=args.redis_url,
         yes_use_it=args.yes_use_it,
     )
-    from bot.tools.bench import run_bench  # noqa: PLC0415 - see LAZY
-    from bot.tools.bench_goals import missed_goals  # noqa: PLC0415 - see LAZY
+    from bot.tools.bench.goals import missed_goals  # noqa: PLC0415 - see LAZY
+    from bot.tools.bench.run import run_bench  # noqa: PLC0415 - see LAZY
 
     missed = missed_goals(run_bench(options, as_json=args.json))
     for goal in missed:

@@ -27,13 +27,13 @@ from bot.config.settings import PAID_BROADCAST_PER_SECOND, Settings
 from bot.notification import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
-from bot.tools.bench_chats import chat_lines, measure_chats, measure_five_chats
-from bot.tools.bench_goals import GOAL_CPU_MULTIPLE, GOAL_RICH_EXTRA, GOAL_THROUGHPUT_SHARE
-from bot.tools.bench_instances import instances_lines, measure_instances
-from bot.tools.bench_lifecycle import lifecycle_lines, measure_lifecycle
-from bot.tools.bench_options import Options
-from bot.tools.bench_preferences import measure_preferences, preference_lines
-from bot.tools.benchkit import CHAT_BASE, LIFTED, BotProcess, Progress, bot_env, link_users
+from bot.tools.bench.chats import chat_lines, measure_chats, measure_five_chats
+from bot.tools.bench.goals import GOAL_CPU_MULTIPLE, GOAL_RICH_EXTRA, GOAL_THROUGHPUT_SHARE
+from bot.tools.bench.instances import instances_lines, measure_instances
+from bot.tools.bench.kit import CHAT_BASE, LIFTED, BotProcess, Progress, bot_env, link_users
+from bot.tools.bench.lifecycle import lifecycle_lines, measure_lifecycle
+from bot.tools.bench.options import Options
+from bot.tools.bench.preferences import measure_preferences, preference_lines
 from bot.tools.scratch import scratch_redis
 
 # The bare sender keeps as many requests in flight as the bot's lanes.
@@ -216,7 +216,7 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
     RICH_BUTTONS, alternating: a bigger request and answer cost something without any
     formatting, and this is how much."""
     env = bot_env(telegram, url="", channel="", BARE_RICH_PARAMS=json.dumps(_rich_params()))
-    bare = BotProcess(["-m", "bot.tools.bare_sender", str(CONCURRENCY)], env, "bare_ready")
+    bare = BotProcess(["-m", "bot.tools.bench.bare_sender", str(CONCURRENCY)], env, "bare_ready")
     figures = Figures(ready_s=bare.ready_s)
 
     def burst(rich: bool) -> tuple[float, int]:
@@ -339,7 +339,9 @@ def _measure_blog(
     options: Options, url: str, telegram: FakeTelegram, client: redis.Redis
 ) -> Figures:
     channel = f"bench-blog-{uuid.uuid4().hex[:8]}"
-    blog = BotProcess(["-m", "bot.tools.blog_loop"], bot_env(telegram, url, channel), "blog_ready")
+    blog = BotProcess(
+        ["-m", "bot.tools.bench.blog_loop"], bot_env(telegram, url, channel), "blog_ready"
+    )
     return _profile(blog, options, telegram, client, channel=channel, count=options.blog_count)
 
 

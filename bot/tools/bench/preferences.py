@@ -14,7 +14,7 @@ import redis
 
 from bot.store.preferences import PREFERENCES
 from bot.testing import FakeTelegram
-from bot.tools.benchkit import LIFTED, BotProcess, bot_env
+from bot.tools.bench.kit import LIFTED, BotProcess, bot_env
 
 CATEGORIES = "orders:Order updates,news:News and offers,security:Security alerts!"
 CHUNK = 10_000

@@ -12,7 +12,7 @@ import redis
 
 from bot.config.settings import PAID_BROADCAST_PER_SECOND
 from bot.testing import FakeTelegram, FloodLimits
-from bot.tools.benchkit import CHAT_BASE, BotProcess, bot_env
+from bot.tools.bench.kit import CHAT_BASE, BotProcess, bot_env
 
 INSTANCES = 3
 GOAL_CAP_SHARE = 0.95

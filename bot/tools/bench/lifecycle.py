@@ -20,7 +20,7 @@ import redis
 from bot.store.client import priority_streams
 from bot.store.registry import USER_CHATS
 from bot.testing import FakeTelegram, FloodLimits
-from bot.tools.benchkit import LIFTED, BotProcess, bot_env, link_users
+from bot.tools.bench.kit import LIFTED, BotProcess, bot_env, link_users
 
 GOAL_HIGH_P99_S = 1.0
 GOAL_FANOUT_SHARE = 0.90

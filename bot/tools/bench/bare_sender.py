@@ -1,7 +1,7 @@
 """The floor `python -m bot bench` compares the bot against: a bare aiohttp loop that POSTs
 sendMessage and reads the answer, with no Redis, no parsing and no policy. Not part of the bot.
 
-Run by the bench as `python -m bot.tools.bare_sender <concurrency>` with BOT_TOKEN and
+Run by the bench as `python -m bot.tools.bench.bare_sender <concurrency>` with BOT_TOKEN and
 TELEGRAM_BASE_URL set; it prints `bare_ready`, then reads one line per burst from stdin
 (`<first chat id> <chats> <count> <tag> [rich]`), sends it with `<concurrency>` requests in
 flight and prints `bare_done`. With `rich`, each request is the body the bot sends for the

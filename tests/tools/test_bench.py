@@ -6,8 +6,8 @@ import copy
 import io
 from typing import Any
 
-from bot.tools.bench_goals import missed_goals
-from bot.tools.benchkit import Progress
+from bot.tools.bench.goals import missed_goals
+from bot.tools.bench.kit import Progress
 
 MET: dict[str, Any] = {
     "bot": {

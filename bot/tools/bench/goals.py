@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.tools.bench_instances import GOAL_CAP_SHARE
-from bot.tools.bench_lifecycle import (
+from bot.tools.bench.instances import GOAL_CAP_SHARE
+from bot.tools.bench.lifecycle import (
     GOAL_FANOUT_RSS_MB,
     GOAL_FANOUT_SHARE,
     GOAL_HIGH_P99_S,

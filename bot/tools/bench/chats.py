@@ -17,7 +17,7 @@ from bot.notification import LinkedChat
 from bot.store.registry import CHAT_INFO, CHAT_TO_USER, LINKED, USER_CHATS, queue_link
 from bot.store.schema import V1_USER_TO_CHAT
 from bot.testing import FakeTelegram
-from bot.tools.benchkit import CHAT_BASE, BotProcess
+from bot.tools.bench.kit import CHAT_BASE, BotProcess
 
 CHUNK = 10_000
 GROUP_BASE = -1_001_000_000_000  # a supergroup's id: -100 and its number

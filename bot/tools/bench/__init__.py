@@ -1,0 +1,4 @@
+"""`python -m bot bench`: the bot beside the floor (bare_sender.py) and the tutorials' loop
+(blog_loop.py), against a Redis and an emulator of its own (run.py), in parts: a notification's
+life (lifecycle.py), preferences, chats, several instances; the goals (goals.py); what every
+part uses (kit.py)."""
