@@ -28,19 +28,18 @@ from bot.notification import (
     Result,
     Target,
     decode_chats,
-    parse_notification,
 )
-from bot.pipeline.parsing import ON_LOOP_BYTES, Parser
+from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Plan, Planner
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
-from bot.preferences import Preferences, stored_preferences
+from bot.preferences import Preferences
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.digests import queue_digest_read
 from bot.store.memory import queue_recall, recalled
-from bot.store.preferences import PREFERENCES
+from bot.store.preferences import PREFERENCES, preferences_from
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import Queue, RoundTrips
 from bot.store.schedule import ScheduleStore
@@ -195,11 +194,7 @@ class Dispatcher:
         try:
             # A fan-out's recipient comes parsed (from the fan-out's own notification).
             if envelope.notification is None:
-                payload = envelope.payload
-                if len(payload) <= ON_LOOP_BYTES:  # most: no call into parsing.py on the path
-                    envelope.notification = parse_notification(payload, self.parser.max_chars)
-                else:
-                    envelope.notification = await self.parser.parse(payload)
+                envelope.notification = await self.parser.parse(envelope.payload)
         except InvalidNotification as exc:
             try:
                 await self._settle_here(envelope, Outcome.INVALID, exc.reason)
@@ -231,8 +226,7 @@ class Dispatcher:
         assert notification is not None  # noqa: S101
         due = notification.deliver_at
         to_lane = False
-        # Redis's clock: this process's plus the offset the heartbeat measured (bot.store.clock;
-        # written out here: a call per notification would add a file to the path to sendMessage).
+        # Redis's clock: this process's plus the offset the heartbeat measured (bot.store.clock).
         offset = self.clock.offset
         if envelope.published_at is None:  # pub/sub: received now
             envelope.published_at = envelope.received_at + offset
@@ -456,9 +450,7 @@ class Dispatcher:
 
         replies = await self._redis.until_up(lambda: self._trips.run(queue))
         chat = decode_chats(replies[0])
-        # store.preferences.preferences_from, written out: a call into that module for every
-        # notification would add a file to the path to sendMessage (tests/test_architecture).
-        preferences = None if replies[1] is None else stored_preferences(replies[1])
+        preferences = preferences_from(replies[1])
         replies = replies[2:]
         if op == "digest":
             lines = [line.decode() if isinstance(line, bytes) else line for line in replies[0]]
