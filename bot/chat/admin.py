@@ -17,9 +17,9 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
+from bot.chat.admin_format import clip, duration, when
 from bot.chat.arguments import Usage, int_arg
 from bot.chat.broadcast import Broadcaster
-from bot.chat.format import clip, duration, when
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.cluster.leader import Leadership
 from bot.config.logging import redact
