@@ -52,10 +52,7 @@ class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
         self._secrets = [secret for secret in secrets if secret]
 
     def format(self, record: logging.LogRecord) -> str:
-        line = scrub(super().format(record), self._secrets)
-        if record.levelno > logging.DEBUG:
-            return line
-        return ACTION_KEY_IN_DATA.sub(rf"\1{REDACTED}", TOKEN_SHAPED.sub(REDACTED, line))
+        return scrub(super().format(record), self._secrets)
 
 
 def scrub(line: str, secrets: Iterable[str]) -> str:
@@ -188,7 +185,7 @@ def configure_logging(
 
     secrets = [secret for secret in secrets if secret]
     formatter = RedactingFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _scrub_chatter],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
         secrets=secrets,
     )
@@ -215,6 +212,17 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
         cache_logger_on_first_use=cache_loggers,
     )
+
+
+def _scrub_chatter(_logger: object, _name: str, event_dict: Any) -> Any:
+    """The libraries' DEBUG lines without token-shaped runs and action keys: on the message as
+    written, before it is rendered (in rendered JSON a run could start inside a \\u escape and
+    break the line)."""
+    event = event_dict.get("event")
+    if event_dict.get("level") == "debug" and isinstance(event, str):
+        event = TOKEN_SHAPED.sub(REDACTED, event)
+        event_dict["event"] = ACTION_KEY_IN_DATA.sub(rf"\1{REDACTED}", event)
+    return event_dict
 
 
 def _scrubbing(secrets: list[str]) -> Processor:

@@ -392,7 +392,10 @@ class Dispatcher:
             messages = _messages_of(result)
         elif (op, result.outcome) in (("edit", Outcome.EDITED), ("delete", Outcome.DELETED)):
             messages = [(m.chat_id, i) for m in before.memory or () for i in m.message_ids]
-            key = key if op == "edit" else None
+            if op == "edit":  # an edit that grew sends parts of its own: the keyboard is there
+                messages += [pair for pair in _messages_of(result) if pair not in messages]
+            else:
+                key = None
         else:
             return extra
         shown_key = key
@@ -516,8 +519,12 @@ class Dispatcher:
 
 def _messages_of(result: Result) -> list[tuple[int, int]]:
     """(chat id, message id) of every message a send made, in each of the user's chats."""
-    if result.chats:
-        return [(r.chat.chat_id, i) for r in result.chats for i in r.result.message_ids]
+    if result.chats:  # a group that became a supergroup meanwhile answers from its new id
+        return [
+            (r.result.chat_id or r.chat.chat_id, i)
+            for r in result.chats
+            for i in r.result.message_ids
+        ]
     if result.chat_id is None:
         return []
     return [(result.chat_id, i) for i in result.message_ids]

@@ -168,9 +168,9 @@ class Planner:
         """A digest's flush (released at its window's end, or published): its lines as one
         message, saying how many came while it was full (`dropped`, not kept). Sent lines are
         dropped with the outcome; lines left (added meanwhile, over the length limit) get the
-        next flush: a second later when some did not fit, a window later otherwise. Lines that
-        cannot be sent (unlinked, blocked, or refused: dead-lettered with the digest's text)
-        go, so that a chat answering 400 does not keep a growing list."""
+        next flush: a second later when some did not fit, a window later otherwise (also after
+        a failed send: its dead letter holds only the flush, so the lines wait; the list's cap
+        bounds what a chat answering 400 keeps). Lines nobody can get (unlinked, blocked) go."""
         user_id, name = notification.user_id, notification.category
         assert user_id is not None  # noqa: S101
         assert name is not None  # noqa: S101
@@ -222,7 +222,7 @@ class Planner:
             if result.outcome is Outcome.SENT:
                 more = used < len(lines)
                 return done(used, self.clock() + (1.0 if more else window), dropped)
-            if result.outcome in (Outcome.UNLINKED, Outcome.BLOCKED, Outcome.FAILED):
+            if result.outcome in (Outcome.UNLINKED, Outcome.BLOCKED):
                 return done(len(lines), self.clock(), dropped)  # nobody to send them to: they go
             return done(0, self.clock() + window)
 

@@ -25,6 +25,9 @@ TAP_PREFIX = "notify:tap:"  # a callback query recorded already (Telegram may se
 # does not check a tap's data against the message it came from (a modified client sends any
 # data on any message): a key works only on the messages that show it.
 SHOWS_PREFIX = "notify:shows:"
+# A key whose messages are recorded in SHOWS_PREFIX (its send settled): until then a tap is
+# taken from any message, since the first chats show the buttons before the last is sent.
+SHOWN_SUFFIX = ":shown"
 TAP_MEMORY = 24 * 3600  # seconds: Telegram stops resending an update long before this
 CALLBACK_PREFIX = "a:"  # callback_data of an action button: "a:<key>:<index>"
 _INDEX = re.compile(r"[0-9]{1,3}")
@@ -109,6 +112,8 @@ class ActionStore:
         with None, no action buttons any more (edited without them, or deleted)."""
         for chat_id, message_id in messages:
             pipe.set(f"{SHOWS_PREFIX}{chat_id}:{message_id}", key or "", ex=self._ttl)
+        if key is not None:
+            pipe.set(ACTION_PREFIX + key + SHOWN_SUFFIX, "1", ex=self._ttl)
 
     async def record_tap(self, key: str, index: int, tap: TapEvent) -> Tap:
         """Add the tap's event to the actions stream, once per callback query. The user_id in
@@ -118,13 +123,16 @@ class ActionStore:
             pipe.get(ACTION_PREFIX + key)
             pipe.hget(CHAT_TO_USER, str(tap.chat_id))
             pipe.get(f"{SHOWS_PREFIX}{tap.chat_id}:{tap.message_id}")
-            stored, linked, shown = await pipe.execute()
+            pipe.exists(ACTION_PREFIX + key + SHOWN_SUFFIX)
+            stored, linked, shown, recorded = await pipe.execute()
         record = _record(stored)
         if record is None or linked is None or index >= len(record["actions"]):
             return Tap.UNKNOWN
         # Keys issued before this check (no "bound") work as they did, until they expire.
-        if record.get("bound") and (shown.decode() if isinstance(shown, bytes) else shown) != key:
-            return Tap.UNKNOWN  # another message, or one whose buttons were edited away
+        if record.get("bound"):
+            shown = shown.decode() if isinstance(shown, bytes) else shown
+            if shown != key and (shown is not None or recorded):
+                return Tap.UNKNOWN  # another message, or one whose buttons were edited away
         user_id = int(linked)
         if record.get("user_id") != user_id:
             return Tap.UNKNOWN

@@ -280,3 +280,16 @@ def test_no_color_drops_the_colour_codes_on_a_terminal_too() -> None:
         structlog.get_logger("test").info("bot_ready")
         logging.getLogger().handlers[0].flush()
         assert ("\x1b[" in stream.getvalue()) is codes
+
+
+def test_a_scrubbed_debug_line_stays_valid_json_after_an_escaped_character() -> None:
+    """Scrubbed after rendering, a run could start inside a \\uXXXX escape (an emoji just
+    before a token) and leave `\\[REDACTED]`: a line no JSON reader takes."""
+    token = "T" * 43
+    stream = configured("DEBUG")
+    logging.getLogger("telegram.ext.Updater").debug("text='\U0001f600%s' a:ABCDEFGHIJKL:0", token)
+    logging.getLogger().handlers[0].flush()
+    [line] = [line for line in stream.getvalue().splitlines() if "text=" in line]
+    event = json.loads(line)["event"]
+    assert token not in event
+    assert event == f"text='\U0001f600{REDACTED}' a:{REDACTED}:0"

@@ -103,3 +103,25 @@ async def test_a_tap_counts_only_from_a_message_that_shows_its_key(
         await pipe.execute()
     assert await actions.record_tap(key, 0, TapEvent("q2", 9001, 5)) is Tap.UNKNOWN
     assert await fake_redis.xlen(STREAM) == 0
+
+
+async def test_a_tap_before_the_send_is_recorded_counts_from_any_of_its_messages(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    """Until the send settles (the last chat may wait minutes for a group's pace), the first
+    chats already show the buttons: their taps count. Once recorded, only those messages."""
+    key = new_key()
+    notification = Notification.model_validate(
+        {"user_id": 42, "message": "Pay?", "buttons": [[{"text": "Yes", "action": "yes"}]]}
+    )
+    actions = store(fake_redis)
+    async with fake_redis.pipeline(transaction=False) as pipe:
+        actions.queue_issue(pipe, key, notification)
+        await pipe.execute()
+    await fake_redis.hset(CHAT_TO_USER, "9001", "42")
+    assert await actions.record_tap(key, 0, TapEvent("q1", 9001, 7)) is Tap.RECORDED
+    async with fake_redis.pipeline(transaction=False) as pipe:
+        actions.queue_shows(pipe, [(9001, 7)], key)
+        await pipe.execute()
+    assert await actions.record_tap(key, 0, TapEvent("q2", 9001, 8)) is Tap.UNKNOWN
+    assert await actions.record_tap(key, 0, TapEvent("q3", 9001, 7)) is Tap.RECORDED
