@@ -40,6 +40,7 @@ from bot.sources.pubsub import CONNECTION_ERRORS, RedisListener
 from bot.sources.stream import StreamConsumer
 from bot.store.actions import ActionStore
 from bot.store.client import async_client, priority_streams
+from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.fanouts import FanOutStore
@@ -204,9 +205,10 @@ def build(settings: Settings) -> Bot:
         dispatcher.accept,
         receipt_channel=settings.receipt_channel,
         window=min(256, 2 * settings.delivery_concurrency),
+        parse=functools.partial(dispatcher.parser.parse, max_chars=STORED_MAX_CHARS),
+        clock=dispatcher.clock.now,  # what its recipients' ttl counts from
     )
     dispatcher.start_fan_out = fanouts.start
-    fanouts.parse = functools.partial(dispatcher.parser.parse, max_chars=STORED_MAX_CHARS)
     fanouts.may_take = duty.may_take
     duty.loops.extend([*(consumer.run for consumer in streams), fanouts.run])
     leadership = _leadership(settings, client, duty, metrics)
@@ -423,6 +425,9 @@ def _pipeline(
         receipt_channel=settings.receipt_channel,
         on_sent=metrics.delivery_latency.observe,
     )
+    # What is due, quiet or expired goes by Redis's clock (each heartbeat measures it).
+    clock = RedisClock()
+    planner.clock = clock.now
     return Dispatcher(
         delivery.deliver,
         settler,
@@ -435,6 +440,7 @@ def _pipeline(
         planner=planner,
         pause_buffer=settings.pause_buffer_max,
         max_chars=settings.message_max_chars,
+        clock=clock,
     )
 
 

@@ -68,7 +68,13 @@ class Duty:
             for task in done:
                 task.result()  # a source ended: only a crash ends one
         finally:
+            # The streams and fan-outs stop at once; the listener then hands on what Redis has
+            # sent it (a cancelled one would lose it).
+            others = [task for task in tasks if task is not listening]
+            for task in others:
+                task.cancel()
             try:
+                await asyncio.gather(*others, return_exceptions=True)
                 if listening is not None and not listening.done():
                     await self._finish_listening(listening)
             finally:

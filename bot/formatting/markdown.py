@@ -76,7 +76,8 @@ def _tokenize_checked(state: StateBlock, start_line: int, end_line: int) -> None
     # lists kept 118 characters of 32 K): note where, so that the sender hears of it.
     if state.level >= _PARSER.options.maxNesting and TOO_DEEP not in state.env:
         line = state.skipEmptyLines(start_line)
-        if line < end_line:
+        # Less indented than the block: the nested call ends there, nothing is skipped.
+        if line < end_line and state.sCount[line] >= state.blkIndent:
             state.env[TOO_DEEP] = line + 1
     _tokenize_blocks(state, start_line, end_line)
 

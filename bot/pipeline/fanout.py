@@ -9,6 +9,7 @@ import contextlib
 import functools
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -48,6 +49,8 @@ class FanOuts:
         window: int = 256,
         lease_ttl: float = LEASE_TTL,
         look_every: float = LOOK_EVERY,
+        parse: Callable[[str], Awaitable[Notification]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self._registry = registry
@@ -66,8 +69,10 @@ class FanOuts:
         self.may_take: Callable[[list[str]], Awaitable[set[str]]] | None = None
         # How a stored fan-out's message is parsed again (the dispatcher's parser keeps long
         # ones off the loop); one started here is not: `start` keeps what was parsed.
-        self.parse: Callable[[str], Awaitable[Notification]] = _parse_on_loop
+        self.parse = parse or _parse_on_loop
         self._parsed: dict[str, Notification] = {}
+        # What its recipients' ttl counts from: Redis's clock (the dispatcher decides by it).
+        self.clock = clock
 
     async def start(self, envelope: Envelope) -> None:
         """Store a fan-out entry in Redis (acknowledging its source entry in the same
@@ -83,7 +88,9 @@ class FanOuts:
         payload = (
             envelope.payload if isinstance(envelope.payload, str) else envelope.payload.decode()
         )
-        created = await self.store.create(job, payload, recipients, ack=envelope.ack)
+        created = await self.store.create(
+            job, payload, recipients, ack=envelope.ack, created_at=self.clock()
+        )
         if created:
             self._parsed[job] = notification
             log.info("fanout_started", id=job, recipients=len(recipients))

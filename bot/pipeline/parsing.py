@@ -47,7 +47,7 @@ class Parser:
             try:
                 return await loop.run_in_executor(pool, parse_notification, payload, limit)
             except (BrokenProcessPool, OSError) as exc:
-                self._failed(exc)
+                self._failed(pool, exc)
         return await asyncio.to_thread(parse_notification, payload, limit)
 
     def _worker(self) -> ProcessPoolExecutor | None:
@@ -55,9 +55,11 @@ class Parser:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
-    def _failed(self, exc: BaseException) -> None:
+    def _failed(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
         # Killed (out of memory), or it could not start: spawn imports the main module again,
         # and a script that starts the bot without `if __name__ == "__main__":` fails there.
+        if pool is not self._pool:
+            return  # another parse saw it first and started over
         self.close()
         self._retry_at = time.monotonic() + RETRY_WORKER_AFTER
         log.error(

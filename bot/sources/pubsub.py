@@ -123,12 +123,15 @@ class RedisListener:
                 extra = [] if self.mark is None else [presence_channel(self._channel, self.mark)]
                 await pubsub.subscribe(self._channel, *extra)
                 self._pubsub = pubsub
-                await self._consume(pubsub)
+                try:
+                    if self._finishing:  # asked before the subscription was there
+                        await pubsub.unsubscribe()
+                    await self._consume(pubsub)
+                finally:
+                    self._pubsub = None
         except CONNECTION_ERRORS:
             self.subscribed.clear()
             raise
-        finally:
-            self._pubsub = None
 
     async def _consume(self, pubsub: PubSub) -> None:
         last_heard = time.monotonic()

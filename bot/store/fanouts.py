@@ -133,9 +133,12 @@ class FanOutStore:
         user_ids: Iterable[int],
         *,
         ack: Callable[[Any], object] | None = None,
+        created_at: float | None = None,
     ) -> bool:
         """Store a fan-out of `payload` to `user_ids` and queue `ack` (its source entry's) in
-        the same transaction that makes it visible; False (and only the ack) if it exists."""
+        the same transaction that makes it visible; False (and only the ack) if it exists.
+        `created_at` (Unix seconds on Redis's clock; this process's by default) is what its
+        recipients' ttl counts from."""
         keys = _keys(job)
         if await self._redis.exists(keys["job"]):
             if ack is not None:
@@ -168,7 +171,7 @@ class FanOutStore:
                     "skipped": 0,
                     "cancelled": 0,
                     "state": RUNNING,
-                    "created_at": round(time.time(), 3),
+                    "created_at": round(time.time() if created_at is None else created_at, 3),
                 },
             )
             pipe.sadd(FANOUTS, job)
