@@ -54,6 +54,7 @@ class Duty:
         try:
             await self.heartbeat.lead()
             if self.listener is not None:
+                self.listener.rearm()
                 listening = asyncio.create_task(self.listener.run(), name="RedisListener")
                 tasks.append(listening)
             if self.polling:

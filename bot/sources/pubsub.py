@@ -101,8 +101,12 @@ class RedisListener:
         for each term as leader: an outage that ended the last term is not this one's, so the
         count of failures starts afresh."""
         self._backoff = self._new_backoff()
-        self._finishing = False
         await keep_connected(self._session, self._backoff, CONNECTION_ERRORS)
+
+    def rearm(self) -> None:
+        """Before a new term's `run` is started: a `finish` of the last term no longer holds.
+        (Here, not in `run`: a finish asked for before that task's first step must hold.)"""
+        self._finishing = False
 
     async def finish(self, within: float) -> None:
         """Stop listening without dropping what Redis has already sent (a leader stepping
