@@ -3,7 +3,8 @@ restarted after 5 s, Redis hung for 5 s, Telegram unreachable for 10 s} x {1 ins
 instances}, each in the middle of 100 stream notifications with ids to 10 users. Counted by id:
 0 lost and 0 out of order everywhere; 0 doubled, except sends in flight at a SIGKILL, taken
 over with a log line naming them. The notifications carry no id: the bot's duplicate check by
-id would hide a double. Marked slow (about 3 minutes): `pytest -m slow`."""
+id would hide a double. Marked slow (about 70 s in parallel, 140 s in one process): `pytest
+-m slow`."""
 
 from __future__ import annotations
 
