@@ -33,20 +33,27 @@ from bot.testing import DEFAULT_TOKEN, FakeTelegram
 BASE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-def _worker_url(base: str, worker: str) -> str:
+# pytest-xdist workers at most (pyproject's --maxprocesses): each takes a database, and a
+# second one for tests of two deployments on one server, all above db 0.
+MAX_WORKERS = 7
+
+
+def _worker_url(base: str, worker: str, *, spare: bool = False) -> str:
     """The database of pytest-xdist worker `worker` ("gw0", "gw1", ...; "" when not
     parallel): the base database, then one lower for each further worker, as every test
-    flushes its database."""
-    if not worker:
-        return base
+    flushes its database. `spare`: its second one, MAX_WORKERS further down."""
     parts = urlsplit(base)
-    database = int(parts.path.lstrip("/") or 0) - int(worker.removeprefix("gw"))
-    if database < 0:
-        raise RuntimeError(f"worker {worker}: no database left below {base}")
+    database = int(parts.path.lstrip("/") or 0) - int(worker.removeprefix("gw") or 0)
+    if spare:
+        database -= MAX_WORKERS
+    if database < 1:
+        raise RuntimeError(f"worker {worker or 'main'}: no database left above db 0 ({base})")
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
-TEST_REDIS_URL = _worker_url(BASE_REDIS_URL, os.environ.get("PYTEST_XDIST_WORKER", ""))
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_REDIS_URL = _worker_url(BASE_REDIS_URL, _WORKER)
+SPARE_REDIS_URL = _worker_url(BASE_REDIS_URL, _WORKER, spare=True)  # a second deployment's
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

@@ -8,7 +8,6 @@ import functools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis.asyncio
@@ -21,7 +20,7 @@ from bot.publisher import AsyncPublisher
 from bot.store.deployment import bot_id_of, database_number
 from bot.store.registry import ChatRegistry
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
-from tests.conftest import RunningBot, start_bot
+from tests.conftest import SPARE_REDIS_URL, RunningBot, start_bot
 from tests.helpers import eventually, wait_sent
 
 USER = 42  # the same web-app user id in both deployments (say, production and staging)
@@ -50,13 +49,6 @@ class Deployment:
         return await start_bot(self.settings)
 
 
-def neighbour_url(url: str) -> str:
-    """The database next to the test's (below it; above db 0) on the same server."""
-    parts = urlsplit(url)
-    database = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{database - 1 if database else 1}"))
-
-
 @pytest.fixture
 def ours(
     settings: Settings, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
@@ -66,9 +58,9 @@ def ours(
 
 @pytest.fixture
 async def theirs(settings: Settings) -> AsyncIterator[Deployment]:
-    """Another bot (a token of its own) on the neighbouring database, same channel name."""
+    """Another bot (a token of its own) on another database of the server, same channel name."""
     bot_id = random.randint(10**8, 10**9 - 1)  # noqa: S311 - an id, not a secret
-    url = neighbour_url(settings.redis_url)
+    url = SPARE_REDIS_URL  # this worker's second database (the next one is another worker's)
     client = redis.asyncio.Redis.from_url(url)
     await client.flushdb()
     with FakeTelegram(f"{bot_id}:{DEFAULT_TOKEN.split(':', 1)[1]}") as telegram:
