@@ -398,12 +398,11 @@ class Dispatcher:
                 key = None
         else:
             return extra
-        shown_key = key
 
         def queue(pipe: Pipeline) -> None:
             if extra is not None:
                 extra(pipe)
-            actions.queue_shows(pipe, messages, shown_key)
+            actions.queue_shows(pipe, messages, key)
 
         return queue
 
