@@ -12,6 +12,8 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
+from bot.store.plans import Command
+
 CertReqs = Literal["required", "optional", "none"]
 
 # Short enough that a hung server surfaces as an error within a request's lifetime.
@@ -91,10 +93,18 @@ def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def stream_entry(stream: str, payload: bytes | str, maxlen: int) -> Command:
+    """The XADD of one payload, capping the stream at about `maxlen` entries."""
+    return Command(
+        "xadd", (stream, {PAYLOAD_FIELD: payload}), {"maxlen": maxlen, "approximate": True}
+    )
+
+
 def add_to_stream(client: Any, stream: str, payload: bytes | str, maxlen: int) -> Any:
-    """XADD one notification payload, capping the stream at about `maxlen` entries. Works on a
-    sync or async client or a pipeline, and returns what that returns (an id, or awaitable)."""
-    return client.xadd(stream, {PAYLOAD_FIELD: payload}, maxlen=maxlen, approximate=True)
+    """`stream_entry` on a sync or async client or a pipeline; returns what that returns (an
+    id, or an awaitable of it)."""
+    command = stream_entry(stream, payload, maxlen)
+    return getattr(client, command.method)(*command.args, **command.kwargs)
 
 
 # A stream per priority: a backlog of bulk entries cannot hide a high one behind it, and the

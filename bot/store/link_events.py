@@ -13,6 +13,7 @@ import redis.client
 from redis.asyncio.client import Pipeline
 
 from bot.store.client import add_to_stream
+from bot.store.plans import Writes
 
 DEFAULT_STREAM = "notification:links"
 DEFAULT_MAXLEN = 100_000  # the publishers' and the bot's default STREAM_MAXLEN
@@ -48,7 +49,7 @@ class LinkEvents:
 
     def queue(
         self,
-        pipe: Pipeline | redis.client.Pipeline,
+        pipe: Pipeline | redis.client.Pipeline | Writes,
         kind: LinkType,
         user_id: int,
         reason: Reason,

@@ -13,6 +13,7 @@ from redis.asyncio.client import Pipeline
 
 from bot.preferences import Category, Preferences, stored_preferences
 from bot.store.client import as_text
+from bot.store.plans import Writes
 from bot.store.registry import CHAT_TO_USER
 
 # hash: user id -> Preferences JSON (defaults left out); the dispatcher reads a user's field
@@ -44,6 +45,14 @@ def categories_from(raw: bytes | str | None) -> tuple[tuple[Category, ...], dict
     return categories, {str(name): int(window) for name, window in data.get("digest", {}).items()}
 
 
+def queue_preferences(pipe: Pipeline | Writes, user_id: int, preferences: Preferences) -> None:
+    """Queue storing `preferences` as `user_id`'s (the defaults: nothing stored)."""
+    if preferences == Preferences():
+        pipe.hdel(PREFERENCES, str(user_id))
+    else:
+        pipe.hset(PREFERENCES, str(user_id), preferences.stored())
+
+
 class PreferenceStore:
     """Reads and changes users' preferences (the chat's /settings, the bot's wiring)."""
 
@@ -65,10 +74,7 @@ class PreferenceStore:
             current = preferences_from(await pipe.hget(PREFERENCES, str(user_id)))
             result = change(current or Preferences())
             pipe.multi()  # type: ignore[no-untyped-call]
-            if result == Preferences():
-                pipe.hdel(PREFERENCES, str(user_id))
-            else:
-                pipe.hset(PREFERENCES, str(user_id), result.stored())
+            queue_preferences(pipe, user_id, result)
 
         await self._redis.transaction(apply, PREFERENCES)
         return result

@@ -21,6 +21,7 @@ from redis.asyncio.client import Pipeline
 from bot.notification import KINDS, ChatKind, LinkedChat, decode_chats, encode_chats
 from bot.store.counters import LAST_DELIVERY
 from bot.store.link_events import LinkEvents, Reason
+from bot.store.plans import Writes
 
 # Key names live here and nowhere else; the publisher imports them.
 USER_CHATS = "notify:user_chats"  # hash: user id -> the user's chats, oldest first (encode_chats)
@@ -360,7 +361,7 @@ class ChatRegistry:
 
 
 def queue_unlink_all(
-    pipe: Pipeline | redis.client.Pipeline,
+    pipe: Pipeline | redis.client.Pipeline | Writes,
     user_id: int,
     chats: tuple[LinkedChat, ...],
     *,
@@ -373,7 +374,7 @@ def queue_unlink_all(
 
 
 def _queue_drop(  # noqa: PLR0917 - the parts of one change, read in one WATCH
-    pipe: Pipeline | redis.client.Pipeline,
+    pipe: Pipeline | redis.client.Pipeline | Writes,
     events: LinkEvents | None,
     user_id: int,
     chats: tuple[LinkedChat, ...],

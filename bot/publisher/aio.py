@@ -1,0 +1,151 @@
+"""`AsyncPublisher`: the operations with an asyncio `redis.asyncio.Redis` client (FastAPI, aiohttp,
+Django's async views)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from typing import Literal, Unpack
+
+import redis.asyncio
+
+from bot.notification import ChatKind, Priority
+from bot.preferences import Category, Preferences
+from bot.publisher import payloads
+from bot.publisher.blocking import Publisher
+from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.operations import (
+    DEFAULT_ACTIONS_STREAM,
+    DEFAULT_CHANNEL,
+    DEFAULT_LINK_TTL,
+    DEFAULT_REDIS_URL,
+    DEFAULT_STREAM,
+    DEFAULT_STREAM_MAXLEN,
+    Operations,
+    Published,
+    documented_as,
+)
+from bot.publisher.options import (
+    EditOptions,
+    FanOutOptions,
+    Options,
+    PreferenceChanges,
+    Receipts,
+    Via,
+)
+from bot.store import client as redis_client
+from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
+from bot.store.plans import feed_async, run_async
+
+
+@documented_as(Publisher)
+class AsyncPublisher(Operations[redis.asyncio.Redis]):
+    """The same as `Publisher`, for asyncio web apps, with a `redis.asyncio.Redis` client:
+    `await notifier.publish(42, "hi")`, `async for event in notifier.actions("shop")`."""
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str = DEFAULT_REDIS_URL,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        actions_stream: str = DEFAULT_ACTIONS_STREAM,
+        *,
+        link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
+    ) -> AsyncPublisher:
+        return cls(
+            redis_client.async_client(url),
+            channel,
+            stream,
+            stream_maxlen,
+            actions_stream,
+            link_events_stream=link_events_stream,
+        )
+
+    async def publish(
+        self, user_id: int, message: str, *, via: Via = "stream", **options: Unpack[Options]
+    ) -> Published:
+        return await run_async(
+            self.client, self._publish(payloads.send(user_id, message, options), via)
+        )
+
+    async def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
+        return await run_async(self.client, self._add(payloads.send(user_id, message, options)))
+
+    async def edit(
+        self, id: str, user_id: int, message: str | None = None, **options: Unpack[EditOptions]
+    ) -> str:
+        return await run_async(self.client, self._add(payloads.edit(id, user_id, message, options)))
+
+    async def delete(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
+        return await run_async(self.client, self._add(payloads.delete(id, user_id, priority)))
+
+    async def cancel(self, id: str) -> str:
+        return await run_async(self.client, self._add(payloads.cancel(id)))
+
+    async def fan_out(
+        self,
+        user_ids: Sequence[int] | Literal["all"],
+        message: str,
+        *,
+        id: str | None = None,
+        receipts: Receipts = "summary",
+        **options: Unpack[FanOutOptions],
+    ) -> str:
+        notification = payloads.fan_out(user_ids, message, id, receipts, options)
+        return await run_async(self.client, self._add(notification))
+
+    def actions(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> AsyncGenerator[ActionEvent, None]:
+        return feed_async(self.client, self._actions(group, consumer, wait, stop_after))
+
+    def link_events(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> AsyncGenerator[LinkEvent, None]:
+        return feed_async(self.client, self._link_events(group, consumer, wait, stop_after))
+
+    async def create_link(
+        self,
+        user_id: int,
+        *,
+        ttl: int = DEFAULT_LINK_TTL,
+        bot_username: str | None = None,
+        group: bool = False,
+    ) -> str:
+        return await run_async(self.client, self._create_link(user_id, ttl, bot_username, group))
+
+    async def create_link_token(
+        self, user_id: int, *, kind: ChatKind, ttl: int = DEFAULT_LINK_TTL
+    ) -> str:
+        return await run_async(self.client, self._create_link_token(user_id, kind, ttl))
+
+    async def is_linked(self, user_id: int) -> bool:
+        return await run_async(self.client, self._is_linked(user_id))
+
+    async def chats(self, user_id: int) -> tuple[ChatKind, ...]:
+        return await run_async(self.client, self._chats(user_id))
+
+    async def categories(self) -> tuple[Category, ...]:
+        return await run_async(self.client, self._categories())
+
+    async def get_preferences(self, user_id: int) -> Preferences:
+        return await run_async(self.client, self._get_preferences(user_id))
+
+    async def set_preferences(
+        self, user_id: int, **changes: Unpack[PreferenceChanges]
+    ) -> Preferences:
+        return await run_async(self.client, self._set_preferences(user_id, changes))
+
+    async def unlink(self, user_id: int) -> bool:
+        return await run_async(self.client, self._unlink(user_id))

@@ -1,0 +1,350 @@
+"""`Publisher`: the operations with a blocking `redis.Redis` client (Django, Flask, a script)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Literal, Unpack
+
+import redis
+
+from bot.notification import ChatKind, Priority
+from bot.preferences import Category, Preferences
+from bot.publisher import payloads
+from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.operations import (
+    DEFAULT_ACTIONS_STREAM,
+    DEFAULT_CHANNEL,
+    DEFAULT_LINK_TTL,
+    DEFAULT_REDIS_URL,
+    DEFAULT_STREAM,
+    DEFAULT_STREAM_MAXLEN,
+    Operations,
+    Published,
+)
+from bot.publisher.options import (
+    EditOptions,
+    FanOutOptions,
+    Options,
+    PreferenceChanges,
+    Receipts,
+    Via,
+)
+from bot.store import client as redis_client
+from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
+from bot.store.plans import feed, run
+
+
+class Publisher(Operations[redis.Redis]):
+    """Publishes notifications and creates deep links with a blocking `redis.Redis` client.
+
+    `publish` and `enqueue` add to the durable stream: it waits in Redis until a bot delivers
+    it, even one started later or after a change of leader. `publish(..., via="pubsub")` is
+    fire-and-forget pub/sub: only a bot listening at that moment receives it. `edit`, `delete`,
+    `cancel` and `fan_out` always go on the durable stream: they must not be lost.
+
+    The stream is one per priority; the bot reads high before normal before bulk, and keeps
+    each user's notifications in the order it read them. So an edit or delete enqueued after
+    its send, with the same priority, applies after the send.
+    """
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str = DEFAULT_REDIS_URL,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        actions_stream: str = DEFAULT_ACTIONS_STREAM,
+        *,
+        link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
+    ) -> Publisher:
+        """A publisher with a connection of its own.
+
+        Args:
+            url: the Redis the bot reads (REDIS_URL), e.g. "redis://localhost:6379/0".
+            channel: the pub/sub channel (NOTIFICATION_CHANNEL).
+            stream: the durable stream (NOTIFICATION_STREAM); "" publishes on the channel.
+            stream_maxlen: about how many entries it keeps (NOTIFICATION_STREAM_MAXLEN).
+            actions_stream: where the bot reports taps on action buttons (ACTIONS_STREAM).
+            link_events_stream: chats linked and unlinked (LINK_EVENTS_STREAM).
+
+        Returns:
+            The publisher; its connections open on first use.
+        """
+        return cls(
+            redis_client.sync_client(url),
+            channel,
+            stream,
+            stream_maxlen,
+            actions_stream,
+            link_events_stream=link_events_stream,
+        )
+
+    def publish(
+        self, user_id: int, message: str, *, via: Via = "stream", **options: Unpack[Options]
+    ) -> Published:
+        """Publish one notification.
+
+        Args:
+            user_id: the web app's id of the user to notify.
+            message: the text, read as `format` says.
+            via: "stream" (the default): added to the durable stream of its priority, as
+                `enqueue` does; delivered even if no bot runs now or the leader changes.
+                "pubsub": PUBLISHed on the channel, marked with this database's deployment
+                (`notify:bot_id` and the db number) so bots of other databases of the server
+                drop it; only a bot listening now receives it. A publisher made with no stream
+                (an empty name) publishes on the channel.
+            **options: the notification's fields (README: the notification). Besides those
+                of the message: `expires_at=` a datetime with a time zone (or an ISO 8601
+                string with one) or Unix seconds, refused if past; or `ttl=` seconds after
+                publishing: not sent later. `deliver_at=` a datetime with a time zone (or
+                ISO 8601 string), or a number of SECONDS FROM NOW (not Unix seconds): held
+                until then, at most a year ahead. `priority=` "high", "normal" (default) or
+                "bulk".
+
+        Returns:
+            Published, an int: 1 with `entry_id` on the stream; on pub/sub the bots that
+            received it (0: lost), `entry_id` None.
+
+        Raises:
+            ValueError: one line naming the field, for a notification the bot would refuse.
+        """
+        return run(self.client, self._publish(payloads.send(user_id, message, options), via))
+
+    def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
+        """Add one notification to the durable stream of its priority.
+
+        Args:
+            user_id: the web app's id of the user to notify.
+            message: the text, read as `format` says.
+            **options: as for `publish` (which does the same, returning Published).
+
+        Returns:
+            The stream entry's id.
+        """
+        return run(self.client, self._add(payloads.send(user_id, message, options)))
+
+    def edit(
+        self, id: str, user_id: int, message: str | None = None, **options: Unpack[EditOptions]
+    ) -> str:
+        """Change the message(s) sent for a notification; durable (the stream of `priority`,
+        default normal).
+
+        Args:
+            id: the notification's id.
+            user_id: the user it was sent to.
+            message: the new text, read as `format` says; None keeps the text.
+            **options: `buttons` are those shown afterwards: left out, none, as in Telegram;
+                `buttons=[]` without a message removes them and keeps the text. `format`,
+                `preview`, `priority`, and for parts sent anew `silent`, `protect`, `thread_id`.
+
+        Returns:
+            The stream entry's id.
+        """
+        return run(self.client, self._add(payloads.edit(id, user_id, message, options)))
+
+    def delete(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
+        """Delete the message(s) sent for a notification; durable.
+
+        Args:
+            id: the notification's id.
+            user_id: the user it was sent to.
+            priority: the stream it goes on (default normal: after a normal send before it).
+
+        Returns:
+            The stream entry's id.
+        """
+        return run(self.client, self._add(payloads.delete(id, user_id, priority)))
+
+    def cancel(self, id: str) -> str:
+        """Stop a notification not sent yet: one held for its `deliver_at`, or what is left of
+        a fan-out. Durable (the normal stream).
+
+        Args:
+            id: the notification's or the fan-out's id.
+
+        Returns:
+            The stream entry's id.
+        """
+        return run(self.client, self._add(payloads.cancel(id)))
+
+    def fan_out(
+        self,
+        user_ids: Sequence[int] | Literal["all"],
+        message: str,
+        *,
+        id: str | None = None,
+        receipts: Receipts = "summary",
+        **options: Unpack[FanOutOptions],
+    ) -> str:
+        """One notification to each of many users, in one stream entry; durable.
+
+        Args:
+            user_ids: 1 to 10,000 user ids, or "all" linked users.
+            message: the text, read as `format` says.
+            id: names the fan-out for `cancel` and its receipts.
+            receipts: one at the end ("summary") or one per recipient too ("each").
+            **options: as for `publish`; `priority` defaults to bulk.
+
+        Returns:
+            The stream entry's id.
+        """
+        notification = payloads.fan_out(user_ids, message, id, receipts, options)
+        return run(self.client, self._add(notification))
+
+    def actions(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> Generator[ActionEvent, None, None]:
+        """Taps on action buttons, read from the actions stream with a consumer group. An
+        event is acknowledged when the loop asks for the next one: leaving the loop (break, an
+        exception) leaves it pending, and the next call with this consumer name yields it
+        again.
+
+        Args:
+            group: the consumer group (made on first use, from the stream's start); each
+                web-app process that reads with the same group gets a share of the events.
+            consumer: this reader's name within the group: give each process its own.
+            wait: how long one read waits for events (at most half the socket timeout).
+            stop_after: stop once no event came for that many seconds (None: never).
+
+        Returns:
+            The events, as a generator.
+        """
+        return feed(self.client, self._actions(group, consumer, wait, stop_after))
+
+    def link_events(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> Generator[LinkEvent, None, None]:
+        """Chats linked and unlinked, read from the link events stream exactly as `actions`
+        reads the actions stream.
+
+        Args:
+            group: the consumer group (made on first use, from the stream's start).
+            consumer: this reader's name within the group.
+            wait: how long one read waits for events (at most half the socket timeout).
+            stop_after: stop once no event came for that many seconds (None: never).
+
+        Returns:
+            The events (`LinkEvent`: type, user_id, reason, at, chat, chats), as a generator.
+        """
+        return feed(self.client, self._link_events(group, consumer, wait, stop_after))
+
+    def create_link(
+        self,
+        user_id: int,
+        *,
+        ttl: int = DEFAULT_LINK_TTL,
+        bot_username: str | None = None,
+        group: bool = False,
+    ) -> str:
+        """A single-use https://t.me deep link that links the chat that opens it to a user.
+
+        Args:
+            user_id: the web app's id of the user.
+            ttl: seconds the link works.
+            bot_username: the bot's username; None reads what the bot recorded in Redis
+                (LookupError before a bot has started once).
+            group: a link that adds the bot to a group the user picks and links that group
+                (an administrator of it must open it).
+
+        Returns:
+            The link.
+        """
+        return run(self.client, self._create_link(user_id, ttl, bot_username, group))
+
+    def create_link_token(
+        self, user_id: int, *, kind: ChatKind, ttl: int = DEFAULT_LINK_TTL
+    ) -> str:
+        """A single-use token that links a chat of `kind` to a user; for a channel, an
+        administrator posts `/link <token>` in it (the bot, an administrator there, deletes
+        the post and links the channel).
+
+        Args:
+            user_id: the web app's id of the user.
+            kind: "private", "group" or "channel".
+            ttl: seconds the token works.
+
+        Returns:
+            The token.
+        """
+        return run(self.client, self._create_link_token(user_id, kind, ttl))
+
+    def is_linked(self, user_id: int) -> bool:
+        """Whether a Telegram chat is linked to a user (e.g. to show "connected").
+
+        Args:
+            user_id: the web app's id of the user.
+
+        Returns:
+            True if at least one chat is.
+        """
+        return run(self.client, self._is_linked(user_id))
+
+    def chats(self, user_id: int) -> tuple[ChatKind, ...]:
+        """The kinds of a user's chats.
+
+        Args:
+            user_id: the web app's id of the user.
+
+        Returns:
+            "private", "group" or "channel" for each, oldest link first.
+        """
+        return run(self.client, self._chats(user_id))
+
+    def categories(self) -> tuple[Category, ...]:
+        """The categories the bot runs with (CATEGORIES), for a settings page.
+
+        Returns:
+            Them, in order; () until a bot with CATEGORIES has started on this Redis.
+        """
+        return run(self.client, self._categories())
+
+    def get_preferences(self, user_id: int) -> Preferences:
+        """What a user chose, in the chat or through `set_preferences`.
+
+        Args:
+            user_id: the web app's id of the user.
+
+        Returns:
+            Their preferences (the defaults if they chose nothing).
+        """
+        return run(self.client, self._get_preferences(user_id))
+
+    def set_preferences(self, user_id: int, **changes: Unpack[PreferenceChanges]) -> Preferences:
+        """Change some of a user's preferences, checked against the categories the bot runs
+        with, in one transaction with whatever the user changes in the chat at that moment.
+
+        Args:
+            user_id: the web app's id of the user.
+            **changes: what to change (PreferenceChanges); what is left out stays.
+
+        Returns:
+            Their preferences as they are now; the chat's /settings shows the same.
+
+        Raises:
+            ValueError: nothing changed: a category is not declared or cannot be muted, or a
+                value is wrong (one line naming it).
+        """
+        return run(self.client, self._set_preferences(user_id, changes))
+
+    def unlink(self, user_id: int) -> bool:
+        """Remove all of a user's chats (e.g. when the account is deleted), with an `unlinked`
+        link event each (reason web_app) in the same transaction.
+
+        Args:
+            user_id: the web app's id of the user.
+
+        Returns:
+            False if none was linked (and no event).
+        """
+        return run(self.client, self._unlink(user_id))

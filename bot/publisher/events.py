@@ -1,0 +1,147 @@
+"""What the bot reports back to the web app on its event streams (taps on action buttons,
+chats linked and unlinked), and the plan that reads such a stream with a consumer group."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from redis.exceptions import ResponseError
+
+from bot.store.client import PAYLOAD_FIELD, SOCKET_TIMEOUT, as_text
+from bot.store.link_events import LinkType
+from bot.store.plans import Command, Feed
+
+EVENTS_WAIT = 1.0  # seconds one read of an events stream blocks: below the socket timeout
+MAX_EVENTS_WAIT = SOCKET_TIMEOUT / 2
+
+EventT = TypeVar("EventT")
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """A tap on an action button, as the bot recorded it on the actions stream."""
+
+    action: str
+    user_id: int  # the user linked to the chat the tap came from (never the client's word)
+    id: str | None  # the notification's id, if it had one
+    chat_id: int
+    message_id: int | None
+    at: str  # ISO 8601, UTC
+    entry_id: str  # the stream entry
+    # The kind of chat tapped in: "private" (the user), or "group" (anyone in it: a group of
+    # the user's, so their action too?). Channels get no action buttons.
+    chat: str = "private"
+
+    @classmethod
+    def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> ActionEvent | None:
+        try:
+            data = _payload_of(fields)
+            return cls(
+                action=str(data["action"]),
+                user_id=int(data["user_id"]),
+                id=data.get("id"),
+                chat_id=int(data["chat_id"]),
+                message_id=data.get("message_id"),
+                at=str(data["at"]),
+                entry_id=as_text(entry_id),
+                chat=str(data.get("chat", "private")),
+            )
+        except (TypeError, ValueError, KeyError):
+            return None  # not an event of ours: skipped (and acknowledged)
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    """A chat linked to or unlinked from a user, as the bot (or a publisher's `unlink`)
+    recorded it on the link events stream, in the same transaction as the change."""
+
+    type: LinkType  # "linked" or "unlinked"
+    user_id: int
+    # start, stop, blocked, admin, web_app, relinked or removed (README: Link events); a str,
+    # so that a reason a newer bot adds reaches the web app instead of being dropped
+    reason: str
+    at: str  # ISO 8601, UTC
+    entry_id: str  # the stream entry
+    chat: str | None = None  # the kind of chat: private, group or channel
+    chats: int | None = None  # how many chats the user has after it (0: not linked any more)
+
+    @classmethod
+    def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> LinkEvent | None:
+        try:
+            data = _payload_of(fields)
+            kind = data["type"]
+            if kind not in ("linked", "unlinked"):
+                return None
+            return cls(
+                type=kind,
+                user_id=int(data["user_id"]),
+                reason=str(data["reason"]),
+                at=str(data["at"]),
+                entry_id=as_text(entry_id),
+                chat=None if data.get("chat") is None else str(data["chat"]),
+                chats=None if data.get("chats") is None else int(data["chats"]),
+            )
+        except (TypeError, ValueError, KeyError):
+            return None  # not an event of ours: skipped (and acknowledged)
+
+
+def _payload_of(fields: dict[Any, Any]) -> Any:
+    """The JSON in an event entry's `payload` field; ValueError or TypeError if it is not."""
+    return json.loads(fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD)) or b"")
+
+
+def checked_wait(wait: float) -> float:
+    """`wait` if a read may block that long: one that blocks past the connection's socket
+    timeout fails instead of returning. Checked when a reader is asked for, not when its loop
+    starts."""
+    if not 0 < wait <= MAX_EVENTS_WAIT:
+        raise ValueError(f"wait must be over 0 and at most {MAX_EVENTS_WAIT:g} seconds")
+    return wait
+
+
+def read_events(
+    stream: str,
+    group: str,
+    consumer: str,
+    parse: Callable[[Any, dict[Any, Any]], EventT | None],
+    *,
+    wait: float,
+    stop_after: float | None,
+) -> Feed[EventT]:
+    """Read an events stream with consumer `group` (made on first use, from the stream's
+    start): this consumer's unacknowledged entries first (a loop left early), then new ones,
+    one at a time, each read waiting up to `wait` seconds. An entry is acknowledged when the
+    caller asks for the next event (so one left early is read again), a malformed one skipped
+    and acknowledged; the reading ends once no entry came for `stop_after` seconds (None:
+    never)."""
+    try:
+        yield Command("xgroup_create", (stream, group), {"id": "0", "mkstream": True})
+    except ResponseError as exc:
+        if not str(exc).startswith("BUSYGROUP"):  # the group is there already
+            raise
+    pending = True
+    quiet_since = time.monotonic()
+    while stop_after is None or time.monotonic() - quiet_since < stop_after:
+        reply = yield Command(
+            "xreadgroup",
+            kwargs={
+                "groupname": group,
+                "consumername": consumer,
+                "streams": {stream: "0" if pending else ">"},
+                "count": 1,  # one at a time: an event not handled yet stays free for the others
+                "block": None if pending else max(1, int(wait * 1000)),  # 0 would be for ever
+            },
+        )
+        entries = list(reply[0][1]) if reply else []
+        if pending and not entries:
+            pending = False  # this consumer's backlog is done: new entries from now on
+        for entry_id, fields in entries:
+            event = parse(entry_id, fields)
+            if event is not None:
+                yield event
+            yield Command("xack", (stream, group, entry_id))
+            quiet_since = time.monotonic()

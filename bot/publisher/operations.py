@@ -1,0 +1,252 @@
+"""The publisher's operations, each one plan (bot.store.plans: what to read, a pure decision, what
+to write) that the blocking `Publisher` and the asyncio `AsyncPublisher` both run: one
+implementation of each, two thin facades."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import redis
+import redis.asyncio
+from pydantic import ValidationError
+
+from bot.notification import ChatKind, Notification, decode_chats, describe_errors
+from bot.preferences import Category, Preferences
+from bot.publisher import payloads
+from bot.publisher.events import ActionEvent, LinkEvent, checked_wait, read_events
+from bot.publisher.options import PreferenceChanges, Via
+from bot.store.client import as_text, priority_streams, stream_entry
+from bot.store.deployment import BOT_ID, database_number, mark_from
+from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
+from bot.store.link_events import LinkEvents
+from bot.store.plans import Command, Feed, Plan, Transaction, Writes, transact
+from bot.store.preferences import (
+    CATEGORIES,
+    PREFERENCES,
+    categories_from,
+    preferences_from,
+    queue_preferences,
+)
+from bot.store.registry import (
+    BOT_USERNAME,
+    CHAT_TO_USER,
+    USER_CHATS,
+    deep_link,
+    link_token_key,
+    new_link_token,
+    queue_unlink_all,
+    token_value,
+)
+
+DEFAULT_CHANNEL = "notification"
+DEFAULT_STREAM = "notifications"
+DEFAULT_STREAM_MAXLEN = 100_000
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_LINK_TTL = 24 * 3600
+DEFAULT_ACTIONS_STREAM = "notification:actions"
+
+ClientT = TypeVar("ClientT", redis.Redis, redis.asyncio.Redis)
+C = TypeVar("C", bound=type)
+
+
+class Published(int):
+    """What `publish` returns: an int, as it always did, so `if publish(...) > 0` still works.
+
+    Queued on the durable stream: 1 (its one receiver, the bot's consumer group, delivers it
+    even if no bot runs now) and `entry_id` is the stream entry's id. With via="pubsub": the
+    number of bots that received it (0: none was listening, it is lost) and `entry_id` None.
+    """
+
+    entry_id: str | None
+
+    def __new__(cls, receivers: int, entry_id: str | None = None) -> Published:
+        published = super().__new__(cls, receivers)
+        published.entry_id = entry_id
+        return published
+
+    def __repr__(self) -> str:
+        return f"Published({int(self)}, entry_id={self.entry_id!r})"
+
+    def __str__(self) -> str:  # int's, not the repr above (int has no __str__ of its own)
+        return str(int(self))
+
+
+class Operations(Generic[ClientT]):
+    """Where a publisher's notifications go and what it reads, and each of its operations as
+    a plan; `Publisher` and `AsyncPublisher` run the plans with their client."""
+
+    def __init__(
+        self,
+        client: ClientT,
+        channel: str = DEFAULT_CHANNEL,
+        stream: str = DEFAULT_STREAM,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        actions_stream: str = DEFAULT_ACTIONS_STREAM,
+        *,
+        link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
+    ) -> None:
+        """Args:
+        client: the Redis client it publishes with (`from_url` makes one).
+        channel: the pub/sub channel of `publish(..., via="pubsub")` (NOTIFICATION_CHANNEL).
+        stream: the durable stream (NOTIFICATION_STREAM); "" publishes on the channel only.
+        stream_maxlen: about how many entries the stream keeps (NOTIFICATION_STREAM_MAXLEN).
+        actions_stream: where the bot reports taps on action buttons (ACTIONS_STREAM).
+        link_events_stream: where chats linked and unlinked are reported (LINK_EVENTS_STREAM).
+        """
+        self.client: ClientT = client
+        self.channel = channel
+        self.stream = stream
+        self.stream_maxlen = stream_maxlen
+        self.actions_stream = actions_stream
+        self.link_events_stream = link_events_stream
+        self._mark: str | None = None  # this database's deployment, once a bot claimed it
+
+    def _publish(self, notification: Notification, via: Via) -> Plan[Published]:
+        if via not in ("stream", "pubsub"):
+            raise ValueError(f"via: 'stream' or 'pubsub', not {via!r}")
+        if via == "stream" and self.stream:
+            return Published(1, (yield from self._add(notification)))
+        if not self.channel:
+            raise ValueError("no channel to publish on (and no stream): give one")
+        if self._mark is None:
+            stored = yield Command("get", (BOT_ID,))
+            self._mark = mark_from(stored, database_number(self.client))
+        payload = payloads.payload(notification, self._mark)
+        return Published(int((yield Command("publish", (self.channel, payload)))))
+
+    def _add(self, notification: Notification) -> Plan[str]:
+        """XADD it to the stream of its priority; the entry id."""
+        stream = priority_streams(self.stream)[notification.rank]
+        entry = stream_entry(stream, payloads.payload(notification), self.stream_maxlen)
+        return as_text((yield entry))
+
+    def _create_link(
+        self, user_id: int, ttl: int, bot_username: str | None, group: bool
+    ) -> Plan[str]:
+        username = bot_username or _username((yield Command("get", (BOT_USERNAME,))))
+        kind: ChatKind = "group" if group else "private"
+        return deep_link(
+            username, (yield from self._create_link_token(user_id, kind, ttl)), group=group
+        )
+
+    @staticmethod
+    def _create_link_token(user_id: int, kind: ChatKind, ttl: int) -> Plan[str]:
+        token = new_link_token()
+        yield Command("set", (link_token_key(token), token_value(user_id, kind)), {"ex": ttl})
+        return token
+
+    @staticmethod
+    def _is_linked(user_id: int) -> Plan[bool]:
+        return bool((yield Command("hexists", (USER_CHATS, str(user_id)))))
+
+    @staticmethod
+    def _chats(user_id: int) -> Plan[tuple[ChatKind, ...]]:
+        stored = yield Command("hget", (USER_CHATS, str(user_id)))
+        return tuple(chat.kind for chat in decode_chats(stored))
+
+    @staticmethod
+    def _categories() -> Plan[tuple[Category, ...]]:
+        return categories_from((yield Command("get", (CATEGORIES,))))[0]
+
+    @staticmethod
+    def _get_preferences(user_id: int) -> Plan[Preferences]:
+        stored = yield Command("hget", (PREFERENCES, str(user_id)))
+        return preferences_from(stored) or Preferences()
+
+    def _set_preferences(self, user_id: int, changes: PreferenceChanges) -> Plan[Preferences]:
+        declared = yield from self._categories()
+
+        def decide(replies: list[Any]) -> tuple[Preferences, Writes]:
+            result = _changed(preferences_from(replies[0]) or Preferences(), changes, declared)
+            writes = Writes()
+            queue_preferences(writes, user_id, result)
+            return result, writes
+
+        read = Command("hget", (PREFERENCES, str(user_id)))
+        return (yield from transact(Transaction((PREFERENCES,), (read,), decide)))
+
+    def _unlink(self, user_id: int) -> Plan[bool]:
+        events = LinkEvents(self.link_events_stream, self.stream_maxlen)
+
+        def decide(replies: list[Any]) -> tuple[bool, Writes]:
+            chats = decode_chats(replies[0])
+            writes = Writes()
+            queue_unlink_all(writes, user_id, chats, events=events, reason="web_app")
+            return bool(chats), writes
+
+        read = Command("hget", (USER_CHATS, str(user_id)))
+        return (yield from transact(Transaction((USER_CHATS, CHAT_TO_USER), (read,), decide)))
+
+    def _actions(
+        self, group: str, consumer: str, wait: float, stop_after: float | None
+    ) -> Feed[ActionEvent]:
+        return read_events(
+            self.actions_stream,
+            group,
+            consumer,
+            ActionEvent.from_entry,
+            wait=checked_wait(wait),
+            stop_after=stop_after,
+        )
+
+    def _link_events(
+        self, group: str, consumer: str, wait: float, stop_after: float | None
+    ) -> Feed[LinkEvent]:
+        return read_events(
+            self.link_events_stream,
+            group,
+            consumer,
+            LinkEvent.from_entry,
+            wait=checked_wait(wait),
+            stop_after=stop_after,
+        )
+
+
+def _changed(
+    current: Preferences, changes: PreferenceChanges, declared: Sequence[Category]
+) -> Preferences:
+    """`current` with `changes`, checked as the bot checks them: ValueError in one line naming
+    what is wrong (a category that is not declared or cannot be muted, an unknown time zone).
+    Only the categories given are checked: one the operator has since dropped from CATEGORIES
+    may stay in what is stored (the bot ignores it) without blocking other changes."""
+    fields: dict[str, Any] = current.model_dump()
+    given: dict[str, Any] = dict(changes)
+    for name, value in given.items():
+        if name in ("muted", "digest") and isinstance(value, str):
+            raise ValueError(f"{name}: give a list of category names, not one string")
+        fields[name] = frozenset(value) if name in ("muted", "digest") and value else value
+    try:
+        changed = Preferences.model_validate(fields)
+        Preferences.model_validate(
+            {name: fields[name] for name in ("muted", "digest") if name in given}
+        ).check(declared)
+    except ValidationError as exc:
+        raise ValueError(describe_errors(exc)) from None
+    return changed
+
+
+def _username(stored: bytes | str | None) -> str:
+    name = stored.decode() if isinstance(stored, bytes) else stored
+    if not name:
+        raise LookupError(
+            "the bot's username is unknown: start the bot once (it records it in Redis) "
+            "or pass bot_username="
+        )
+    return name
+
+
+def documented_as(source: type) -> Callable[[C], C]:
+    """Give the methods of the decorated class that have no docstring `source`'s of the same
+    name: the asyncio facade documents nothing twice."""
+
+    def document(cls: C) -> C:
+        for name, member in vars(cls).items():
+            function = getattr(member, "__func__", member)
+            if name.startswith("_") or not callable(function) or function.__doc__:
+                continue
+            original = getattr(source, name)
+            function.__doc__ = getattr(original, "__func__", original).__doc__
+        return cls
+
+    return document

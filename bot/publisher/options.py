@@ -1,0 +1,106 @@
+"""What a notification may carry, as the publisher's keyword arguments take it: buttons, the
+options of a send, an edit and a fan-out, and the preference changes a web app may make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, TypedDict
+
+from bot.notification import ChatsWanted, Format, Priority
+from bot.preferences import QuietMode
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button under a notification: `Button.url(text, url)` opens a page,
+    `Button.action(text, action)` reports `action` on the actions stream when tapped."""
+
+    text: str
+    kind: Literal["url", "action"]
+    target: str
+
+    @staticmethod
+    def url(text: str, url: str) -> Button:
+        return Button(text, "url", url)
+
+    @staticmethod
+    def action(text: str, action: str) -> Button:
+        return Button(text, "action", action)
+
+    def to_json(self) -> dict[str, str]:
+        return {"text": self.text, self.kind: self.target}
+
+
+Receipts = Literal["summary", "each"]
+# Where `publish` puts a notification: the durable stream, or the fire-and-forget channel.
+Via = Literal["stream", "pubsub"]
+# A datetime with a time zone, or an ISO 8601 string with one; a bare number means Unix seconds
+# for expires_at but seconds from now for deliver_at.
+Moment = datetime | str | float
+
+
+class _Look(TypedDict, total=False):
+    """How the message is read and shown: what a send and an edit share."""
+
+    format: Format
+    buttons: Sequence[Sequence[Button | dict[str, str]]] | None
+    silent: bool
+    preview: bool
+    protect: bool
+    thread_id: int | None
+
+
+class ContentOptions(_Look, total=False):
+    """What the message looks like (README: the notification's fields)."""
+
+    photo: str | None
+    document: str | None
+
+
+class DeliveryOptions(TypedDict, total=False):
+    """When and how urgently it goes out: `expires_at` (a datetime with a time zone, or Unix
+    seconds; not sent after it), `ttl` (seconds after publishing; not with expires_at),
+    `deliver_at` (a datetime with a time zone, or a number of seconds from now; at most a year
+    ahead) and `priority` ("high", "normal" or "bulk")."""
+
+    expires_at: Moment | None
+    ttl: float | None
+    deliver_at: Moment | None
+    priority: Priority | None
+    # Its kind (CATEGORIES): a user who muted it does not get it; a mute button under it.
+    category: str | None
+    mute_button: bool
+    # Which of the user's chats: "all" (the default), "private", "groups" or "channels".
+    chats: ChatsWanted
+
+
+class FanOutOptions(ContentOptions, DeliveryOptions, total=False):
+    """What a fan-out may carry besides its recipients, message, id and receipts."""
+
+
+class Options(FanOutOptions, total=False):
+    """What a notification may carry besides its user and message (README: the fields)."""
+
+    id: str | None
+    receipts: Receipts
+
+
+class EditOptions(_Look, total=False):
+    """What an edit may set besides the message. `buttons` are those shown after the edit
+    (left out: none, as in Telegram); silent, protect and thread_id apply to parts sent anew
+    when the new text is longer."""
+
+    priority: Priority | None
+
+
+class PreferenceChanges(TypedDict, total=False):
+    """What `set_preferences` may change; what is left out stays as it is."""
+
+    muted: Iterable[str]  # the categories turned off (all of them: it replaces the set)
+    quiet: str | None  # "22:00-07:00" in the user's time zone; None: no quiet hours
+    quiet_mode: QuietMode  # "silent" (without a sound) or "hold" (wait until they end)
+    timezone: str | None  # an IANA name, e.g. "Europe/Berlin"; None: UTC
+    language: str | None  # one with a catalog ("en", "de"); None: the user's Telegram app's
+    digest: Iterable[str] | None  # categories collected into a digest; None: DIGEST's

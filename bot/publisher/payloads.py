@@ -1,0 +1,104 @@
+"""The notifications a publisher sends, built from its arguments and checked by the bot's own
+model (ValueError in one line naming the field, for what the bot would refuse), as the JSON
+payloads that go on the stream or the channel."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, Literal, Unpack
+
+from pydantic import ValidationError
+
+from bot.notification import Notification, Priority, describe_errors
+from bot.publisher.options import Button, EditOptions, FanOutOptions, Options, Receipts
+from bot.store.deployment import MARK_FIELD
+
+
+def encode(user_id: int, message: str, **options: Unpack[Options]) -> str:
+    """The JSON payload for one notification, validated by the model the bot parses it with;
+    raises ValueError naming what is wrong. Fields left at their defaults are left out."""
+    return payload(send(user_id, message, options))
+
+
+def send(user_id: int, message: str, options: Options) -> Notification:
+    return _validate({**options, "user_id": user_id, "message": message})
+
+
+def edit(id: str, user_id: int, message: str | None, options: EditOptions) -> Notification:
+    return _validate({**options, "op": "edit", "id": id, "user_id": user_id, "message": message})
+
+
+def delete(id: str, user_id: int, priority: Priority | None) -> Notification:
+    return _validate({"op": "delete", "id": id, "user_id": user_id, "priority": priority})
+
+
+def cancel(id: str) -> Notification:
+    return _validate({"op": "cancel", "id": id})
+
+
+def fan_out(
+    users: Sequence[int] | Literal["all"],
+    message: str,
+    id: str | None,
+    receipts: Receipts,
+    options: FanOutOptions,
+) -> Notification:
+    audience = {"audience": "all"} if users == "all" else {"user_ids": users}
+    return _validate({**options, **audience, "message": message, "id": id, "receipts": receipts})
+
+
+def _validate(fields: dict[str, Any]) -> Notification:
+    """The notification `fields` make, checked by the bot's own model, then for what only the
+    publisher can tell (a moment already past); ValueError with one line naming the field."""
+    # None stands for "not given": an edit tells a left-out field from one set to change.
+    given = {name: value for name, value in fields.items() if value is not None}
+    if "buttons" in given:
+        given["buttons"] = [
+            [button.to_json() if isinstance(button, Button) else button for button in row]
+            for row in given["buttons"]
+        ]
+    if "deliver_at" in given:
+        given["deliver_at"] = _from_now(given["deliver_at"])
+    try:
+        notification = Notification(**given)
+    except ValidationError as exc:
+        raise ValueError(f"invalid notification: {describe_errors(exc)}") from None
+    _check_moments(notification, time.time())
+    return notification
+
+
+def _from_now(deliver_at: object) -> object:
+    """deliver_at as the bot reads it: a number given here is seconds from now."""
+    if isinstance(deliver_at, bool) or not isinstance(deliver_at, int | float):
+        return deliver_at  # a datetime or an ISO 8601 string: the model reads (or refuses) it
+    if not deliver_at >= 0:  # NaN too
+        raise ValueError("invalid notification: deliver_at: seconds from now must be 0 or more")
+    return round(time.time() + deliver_at, 3)
+
+
+def _check_moments(notification: Notification, now: float) -> None:
+    for name in ("expires_at", "deliver_at"):
+        value = getattr(notification, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"invalid notification: {name}: not a finite time")
+    # The bot would only count it expired: refused here, where the mistake can be fixed.
+    if notification.expires_at is not None and notification.expires_at <= now:
+        raise ValueError("invalid notification: expires_at is in the past")
+    expires = notification.expires(now)  # ttl counts from publishing, i.e. now
+    deliver_at = notification.deliver_at
+    if deliver_at is not None and expires is not None and deliver_at >= expires:
+        raise ValueError("invalid notification: deliver_at: not before it expires (expires_at/ttl)")
+
+
+def payload(notification: Notification, deployment: str | None = None) -> str:
+    data = notification.model_dump(exclude_defaults=True, exclude_none=True)
+    if deployment is not None:
+        # Channels are server-wide: the bots of other databases of this server hear it too.
+        data[MARK_FIELD] = deployment
+    if notification.op == "edit" and "buttons" in notification.model_fields_set:
+        # An edit shows only the buttons it carries: [] must reach the bot to remove them all.
+        data.setdefault("buttons", [])
+    return json.dumps(data, ensure_ascii=False)
