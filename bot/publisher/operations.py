@@ -25,8 +25,8 @@ from bot.store.preferences import (
     CATEGORIES,
     PREFERENCES,
     categories_from,
+    changed_preferences,
     preferences_from,
-    queue_preferences,
 )
 from bot.store.registry import (
     BOT_USERNAME,
@@ -156,15 +156,11 @@ class Operations(Generic[ClientT]):
 
     def _set_preferences(self, user_id: int, changes: PreferenceChanges) -> Plan[Preferences]:
         declared = yield from self._categories()
-
-        def decide(replies: list[Any]) -> tuple[Preferences, Writes]:
-            result = _changed(preferences_from(replies[0]) or Preferences(), changes, declared)
-            writes = Writes()
-            queue_preferences(writes, user_id, result)
-            return result, writes
-
-        read = Command("hget", (PREFERENCES, str(user_id)))
-        return (yield from transact(Transaction((PREFERENCES,), (read,), decide)))
+        return (
+            yield from changed_preferences(
+                user_id, lambda current: _changed(current, changes, declared)
+            )
+        )
 
     def _unlink(self, user_id: int) -> Plan[bool]:
         events = LinkEvents(self.link_events_stream, self.stream_maxlen)

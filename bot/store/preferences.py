@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import redis.asyncio
-from redis.asyncio.client import Pipeline
 
 from bot.preferences import Category, Preferences, stored_preferences
 from bot.store.client import as_text
-from bot.store.plans import Writes
+from bot.store.plans import Command, Plan, Transaction, Writes, run_async, transact
 from bot.store.registry import CHAT_TO_USER
 
 # hash: user id -> Preferences JSON (defaults left out); the dispatcher reads a user's field
@@ -45,12 +44,23 @@ def categories_from(raw: bytes | str | None) -> tuple[tuple[Category, ...], dict
     return categories, {str(name): int(window) for name, window in data.get("digest", {}).items()}
 
 
-def queue_preferences(pipe: Pipeline | Writes, user_id: int, preferences: Preferences) -> None:
-    """Queue storing `preferences` as `user_id`'s (the defaults: nothing stored)."""
-    if preferences == Preferences():
-        pipe.hdel(PREFERENCES, str(user_id))
-    else:
-        pipe.hset(PREFERENCES, str(user_id), preferences.stored())
+def changed_preferences(
+    user_id: int, change: Callable[[Preferences], Preferences]
+) -> Plan[Preferences]:
+    """Apply `change` to `user_id`'s stored preferences atomically (WATCH), the result stored
+    and returned; `change` may raise to change nothing."""
+
+    def decide(replies: list[Any]) -> tuple[Preferences, Writes]:
+        result = change(preferences_from(replies[0]) or Preferences())
+        writes = Writes()
+        if result == Preferences():  # the defaults: nothing stored
+            writes.hdel(PREFERENCES, str(user_id))
+        else:
+            writes.hset(PREFERENCES, str(user_id), result.stored())
+        return result, writes
+
+    read = Command("hget", (PREFERENCES, str(user_id)))
+    return (yield from transact(Transaction((PREFERENCES,), (read,), decide)))
 
 
 class PreferenceStore:
@@ -65,19 +75,9 @@ class PreferenceStore:
     async def update(
         self, user_id: int, change: Callable[[Preferences], Preferences]
     ) -> Preferences:
-        """Apply `change` to the stored preferences atomically (WATCH): a tap in the chat and a
-        change from the web app at the same moment both take effect."""
-        result = Preferences()
-
-        async def apply(pipe: Pipeline) -> None:
-            nonlocal result
-            current = preferences_from(await pipe.hget(PREFERENCES, str(user_id)))
-            result = change(current or Preferences())
-            pipe.multi()  # type: ignore[no-untyped-call]
-            queue_preferences(pipe, user_id, result)
-
-        await self._redis.transaction(apply, PREFERENCES)
-        return result
+        """`changed_preferences` (a tap in the chat and a change from the web app at the same
+        moment both take effect)."""
+        return await run_async(self._redis, changed_preferences(user_id, change))
 
     async def for_chat(self, chat_id: int) -> tuple[int | None, Preferences]:
         """The user linked to `chat_id` (None: nobody) and their preferences."""
