@@ -1,0 +1,188 @@
+"""The flags that give a notification's fields, and the publisher's options they become."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from contextlib import suppress
+
+from bot.publisher import Button, ContentOptions, DeliveryOptions, EditOptions
+
+
+def notification_flags(command: argparse.ArgumentParser, *, priority: str = "normal") -> None:
+    """A flag for each optional field of a notification (README: the notification's fields)."""
+    look_flags(command)
+    media = command.add_mutually_exclusive_group()
+    media.add_argument("--photo", metavar="URL_OR_FILE_ID", help="a photo; MESSAGE is its caption")
+    media.add_argument(
+        "--document", metavar="URL_OR_FILE_ID", help="a file; MESSAGE is its caption"
+    )
+    command.add_argument(
+        "--expires-at",
+        type=_when,
+        metavar="WHEN",
+        help="not sent after WHEN: ISO 8601 with a time zone (2026-12-01T09:00:00+01:00, ...Z) "
+        "or +SECONDS from now",
+    )
+    command.add_argument(
+        "--ttl",
+        type=float,
+        metavar="SECONDS",
+        help="not sent later than SECONDS after publishing (not with --expires-at)",
+    )
+    command.add_argument(
+        "--deliver-at",
+        type=_when,
+        metavar="WHEN",
+        help="held until WHEN (at most a year ahead): ISO 8601 with a time zone or +SECONDS",
+    )
+    priority_flag(command, priority)
+    command.add_argument(
+        "--category",
+        metavar="NAME",
+        help="its kind, one of CATEGORIES: users who muted it do not get it",
+    )
+    command.add_argument(
+        "--mute-button",
+        action="store_true",
+        help="a button under it that mutes its --category for the user",
+    )
+    command.add_argument(
+        "--chats",
+        choices=("all", "private", "groups", "channels"),
+        default="all",
+        help="which of the user's chats get it (default: all)",
+    )
+
+
+def look_flags(command: argparse.ArgumentParser) -> None:
+    """How the message is read and shown: the flags a send and an edit share."""
+    command.add_argument(
+        "--format",
+        choices=("text", "html", "markdown"),
+        default="text",
+        help="how MESSAGE is read (default: text, sent as is)",
+    )
+    # Both append to one list: the buttons come out in the order they were given.
+    command.add_argument(
+        "--button",
+        action="append",
+        dest="buttons",
+        default=[],
+        metavar="TEXT=URL",
+        type=_button("url"),
+        help="a button that opens URL (repeat for more; each on its own row)",
+    )
+    command.add_argument(
+        "--action",
+        action="append",
+        dest="buttons",
+        default=[],
+        metavar="TEXT=ACTION",
+        type=_button("action"),
+        help="a button whose tap reports ACTION on ACTIONS_STREAM (repeat for more)",
+    )
+    command.add_argument("--silent", action="store_true", help="arrives without a sound")
+    command.add_argument("--no-preview", action="store_true", help="no link preview")
+    command.add_argument("--protect", action="store_true", help="cannot be forwarded or saved")
+    command.add_argument("--thread-id", type=int, metavar="N", help="the forum topic to post in")
+
+
+def priority_flag(command: argparse.ArgumentParser, default: str) -> None:
+    """--priority; left out, the publisher's default (`default`, as --help says) applies."""
+    command.add_argument(
+        "--priority",
+        choices=("high", "normal", "bulk"),
+        help=f"how urgent: the bot takes high first, bulk last (default: {default})",
+    )
+
+
+def user_ids(value: str) -> list[int]:
+    """--users 1,2,3; empty gives [], for the model to refuse with its own words."""
+    try:
+        return [int(part) for part in value.split(",")] if value.strip() else []
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected user ids separated by commas, got {value[:40]!r}"
+        ) from None
+
+
+def content(args: argparse.Namespace) -> ContentOptions:
+    """What the message is and how it looks, from notification_flags."""
+    return ContentOptions(
+        format=args.format,
+        buttons=_rows(args),
+        silent=args.silent,
+        preview=not args.no_preview,
+        protect=args.protect,
+        thread_id=args.thread_id,
+        photo=args.photo,
+        document=args.document,
+    )
+
+
+def delivery(args: argparse.Namespace) -> DeliveryOptions:
+    """When, how urgently and to which chats it goes, from notification_flags."""
+    expires_at = args.expires_at
+    if isinstance(expires_at, float):  # +SECONDS: expires_at takes a moment, not a delay
+        expires_at += time.time()
+    return DeliveryOptions(
+        expires_at=expires_at,
+        ttl=args.ttl,
+        deliver_at=args.deliver_at,  # the publisher reads a number as seconds from now
+        priority=args.priority,
+        category=args.category,
+        mute_button=args.mute_button,
+        chats=args.chats,
+    )
+
+
+def edit_options(args: argparse.Namespace) -> EditOptions:
+    """An edit's options, from look_flags, priority_flag and --no-buttons."""
+    buttons = _rows(args)
+    if args.no_buttons:
+        if buttons:
+            raise ValueError("--no-buttons and --button/--action: give one of them, not both")
+        buttons = []  # [] reaches the bot: no buttons; None leaves the field out
+    return EditOptions(
+        format=args.format,
+        buttons=buttons,
+        silent=args.silent,
+        preview=not args.no_preview,
+        protect=args.protect,
+        thread_id=args.thread_id,
+        priority=args.priority,
+    )
+
+
+def _button(kind: str) -> Callable[[str], Button]:
+    def parse(value: str) -> Button:
+        text, sign, target = value.partition("=")
+        if not sign or not text or not target:
+            raise argparse.ArgumentTypeError(f"expected TEXT={kind.upper()}, got {value!r}")
+        return Button.url(text, target) if kind == "url" else Button.action(text, target)
+
+    return parse
+
+
+def _when(value: str) -> str | float:
+    """--expires-at, --deliver-at: +SECONDS gives seconds from now; anything else is passed on
+    as ISO 8601, for the model to read or refuse naming the field. A bare number is refused
+    here, saying what was likely meant: Unix seconds and seconds from now are too easily
+    taken for each other."""
+    if value.startswith("+"):
+        with suppress(ValueError):
+            return float(value[1:])
+    with suppress(ValueError):
+        float(value)
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is a bare number: +{value} for {value} seconds from now, or a time "
+            "with its zone (2026-12-24T18:00:00+01:00)"
+        )
+    return value
+
+
+def _rows(args: argparse.Namespace) -> list[list[Button]] | None:
+    """Each button on a row of its own; None when none was given (the field left out)."""
+    return [[button] for button in args.buttons] or None
