@@ -1,18 +1,17 @@
 """The notification and the plain values every part shares: the schema and its parsing, the
-envelope a payload travels in, and the outcomes. No I/O."""
+outcomes, a user's linked chats and what was sent for an id. No I/O."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -31,7 +30,7 @@ from pydantic import (
 from bot.formatting.entities import Formatted, check_link
 from bot.formatting.html import html_to_formatted
 from bot.formatting.markdown import markdown_to_formatted
-from bot.preferences import CATEGORY_NAME, Category
+from bot.preferences import CATEGORY_NAME
 
 PREVIEW_CHARS = 120
 MESSAGE_MAX_CHARS = 32_768  # default for MESSAGE_MAX_CHARS: eight Telegram messages' worth
@@ -59,9 +58,6 @@ _LETTER: dict[str, ChatKind] = {kind[0]: kind for kind in KINDS}
 PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "bulk": 2}
 MAX_FANOUT = 10_000  # user ids in one fan-out entry
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600  # a year (a leap one included)
-
-# Where an envelope came from.
-PUBSUB, STREAM, ADMIN = "pubsub", "stream", "admin"
 
 
 class Outcome(StrEnum):
@@ -531,90 +527,6 @@ def decode_chats(raw: bytes | str | None) -> tuple[LinkedChat, ...]:
     return tuple(chats)
 
 
-@dataclass(frozen=True)
-class Result:
-    """The final outcome of one delivery, why, how many send attempts it took, and the ids of
-    the messages Telegram made (in order; some, when a later part failed). For a user's
-    chats, `chats` has each chat's own result."""
-
-    outcome: Outcome
-    reason: str | None = None
-    attempts: int = 0
-    message_ids: tuple[int, ...] = ()
-    # Where they are and what each holds (see Memory): remembered for the id's edit or delete.
-    chat_id: int | None = None
-    kinds: tuple[str, ...] = ()
-    chats: tuple[Reached, ...] = ()
-
-
-class Reached(NamedTuple):
-    """One chat's part of a delivery: the chat, what happened there, and what to remember of
-    its messages for a later edit or delete of the id (None: nothing)."""
-
-    chat: LinkedChat
-    result: Result
-    memory: Memory | None = None
-
-
-@dataclass
-class Envelope:
-    """A raw payload from one source, with what is known about it so far."""
-
-    payload: bytes | str
-    source: str  # PUBSUB, STREAM or ADMIN
-    # Queues the source's acknowledgement (XACK) on the settling Redis pipeline.
-    ack: Callable[[Any], object] | None = None
-    release: Callable[[], None] | None = None  # called when done with, settled or not
-    notification: Notification | None = None
-    received_at: float = field(default_factory=time.time)
-    # Resolved with the outcome once settled, for whoever waits on it (an admin's /send).
-    settled: asyncio.Future[Outcome] | None = None
-    # Where its action buttons' taps are looked up: made before its first send.
-    action_key: str | None = None
-    # When the web app published it (a stream entry's id says; else when it was received):
-    # what `ttl` counts from.
-    published_at: float | None = None
-    released: bool = False  # a scheduled notification whose deliver_at has come
-    part: FanOutPart | None = None  # one recipient of a fan-out
-
-    # The rank of the stream it was read from: its priority when the payload names none (a
-    # plain XADD to the high stream is high).
-    stream_rank: int | None = None
-
-    @property
-    def rank(self) -> int:
-        notification = self.notification
-        if notification is None:
-            return PRIORITY_RANK["normal"]
-        if notification.priority is None and self.stream_rank is not None:
-            return self.stream_rank
-        return notification.rank
-
-    @property
-    def expires(self) -> float | None:
-        if self.notification is None:
-            return None
-        published = self.received_at if self.published_at is None else self.published_at
-        return self.notification.expires(published)
-
-    @property
-    def user_id(self) -> int | None:
-        return self.notification.user_id if self.notification else None
-
-    @property
-    def id(self) -> str | None:
-        return self.notification.id if self.notification else None
-
-
-@dataclass
-class FanOutPart:
-    """Which fan-out a recipient's notification belongs to, and its place in the list."""
-
-    job: str  # the fan-out's id
-    index: int
-    counted: bool = False  # its outcome was counted before a restart: not again
-
-
 @dataclass(frozen=True, slots=True)
 class Memory:
     """What the bot sent for a notification id: where, and which messages (in order), so that
@@ -656,17 +568,3 @@ class Memory:
             )
             for chat in chats
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What a delivery needs besides the notification, read before it is sent: the user's
-    chats (none: not linked), its action key, what was sent for its id (edit, delete: a
-    memory per chat), when it expires and how urgent it is."""
-
-    chats: tuple[LinkedChat, ...]
-    action_key: str | None = None
-    memory: tuple[Memory, ...] | None = None
-    expires: float | None = None  # on this process's clock: compared with time.time()
-    rank: int = 1
-    mute: Category | None = None  # a button under it that mutes this category

@@ -12,7 +12,8 @@ import structlog
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.notification import ADMIN, Envelope, parse_notification
+from bot.notification import parse_notification
+from bot.pipeline.envelope import ADMIN, Envelope
 from bot.pipeline.fanout import FanOuts
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore, Job
 from bot.store.registry import ChatRegistry

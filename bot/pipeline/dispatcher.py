@@ -18,19 +18,17 @@ from bot.loops.reconnect import Outage, stop_if_cancelled
 from bot.loops.turns import Turns
 from bot.notification import (
     MESSAGE_MAX_CHARS,
-    PUBSUB,
-    Envelope,
     InvalidNotification,
     LinkedChat,
     Memory,
     Notification,
     Outcome,
-    Result,
-    Target,
     decode_chats,
 )
+from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Plan, Planner
+from bot.pipeline.results import Result, Target
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
 from bot.preferences import Preferences
 from bot.store import fanouts

@@ -16,8 +16,8 @@ import structlog
 from redis.exceptions import RedisError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.notification import Envelope, FanOutPart, Notification, parse_notification
-from bot.sources.pubsub import CONNECTION_ERRORS
+from bot.notification import Notification, parse_notification
+from bot.pipeline.envelope import Envelope, FanOutPart
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore
 from bot.store.registry import ChatRegistry
 
@@ -100,7 +100,8 @@ class FanOuts:
         """Run fan-outs until cancelled: look for unfinished ones every few seconds (or when
         one starts here), lease each nobody runs, renew the leases held."""
         try:
-            await keep_connected(self._loop, self._backoff, (*CONNECTION_ERRORS, RedisError))
+            # OSError: the socket; Redis's connection and timeout errors are RedisErrors.
+            await keep_connected(self._loop, self._backoff, (OSError, RedisError))
         finally:
             tasks = list(self._running.values())
             self._held.update(self._running)

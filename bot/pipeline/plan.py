@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Envelope, Notification, Outcome, Result
+from bot.notification import Notification, Outcome
 from bot.pipeline.digest import digest_line, digest_text
+from bot.pipeline.envelope import Envelope
+from bot.pipeline.results import Result
 from bot.preferences import (
     DEFAULT_DIGEST_SECONDS,
     Category,

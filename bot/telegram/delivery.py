@@ -22,7 +22,8 @@ from telegram.error import (
 )
 
 from bot.loops.reconnect import Outage, OutageTooLong, backoff_delay
-from bot.notification import LinkedChat, Memory, Notification, Outcome, Reached, Result, Target
+from bot.notification import LinkedChat, Memory, Notification, Outcome
+from bot.pipeline.results import Reached, Result, Target
 from bot.store.link_events import Reason
 from bot.store.registry import ChatRegistry
 from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of

@@ -10,8 +10,10 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio
 
-from bot.notification import PUBSUB, Envelope, Notification, Outcome, Result, Target
+from bot.notification import Notification, Outcome
 from bot.pipeline.dispatcher import Dispatcher
+from bot.pipeline.envelope import PUBSUB, Envelope
+from bot.pipeline.results import Result, Target
 from bot.pipeline.settle import Settler
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
