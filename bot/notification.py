@@ -1,17 +1,14 @@
-"""The notification and the plain values every part shares: the schema and its parsing, the
-outcomes, a user's linked chats and what was sent for an id. No I/O."""
+"""The notification: its schema, its parsing and its outcomes. No I/O."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -51,9 +48,6 @@ Priority = Literal["high", "normal", "bulk"]
 ChatKind = Literal["private", "group", "channel"]
 # Which of the user's chats a notification goes to (`chats`).
 ChatsWanted = Literal["all", "private", "groups", "channels"]
-WANTED_KIND: dict[str, ChatKind] = {"private": "private", "groups": "group", "channels": "channel"}
-KINDS: tuple[ChatKind, ...] = ("private", "group", "channel")
-_LETTER: dict[str, ChatKind] = {kind[0]: kind for kind in KINDS}
 # Lower goes first: the order of the dispatcher's and the pacer's queues.
 PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "bulk": 2}
 MAX_FANOUT = 10_000  # user ids in one fan-out entry
@@ -488,83 +482,3 @@ def _json_type(value: object) -> str:
         type(None): "null",
     }
     return names.get(type(value), type(value).__name__)
-
-
-class LinkedChat(NamedTuple):
-    """One chat of a user: where notifications go (a forum topic's thread id, if linked from
-    one) and what kind of chat it is (what a notification's `chats` narrows by). A tuple: one
-    is made for every chat of every notification's user."""
-
-    chat_id: int
-    kind: ChatKind = "private"
-    thread_id: int | None = None
-
-    def wanted(self, chats: ChatsWanted) -> bool:
-        return chats == "all" or WANTED_KIND[chats] == self.kind
-
-
-def encode_chats(chats: Iterable[LinkedChat]) -> str:
-    """The user's chats as stored: "42:p,-1001:g:7" (id, kind's letter, topic)."""
-    return ",".join(_encode(chat) for chat in chats)
-
-
-def _encode(chat: LinkedChat) -> str:
-    head = f"{chat.chat_id}:{chat.kind[0]}"
-    return head if chat.thread_id is None else f"{head}:{chat.thread_id}"
-
-
-def decode_chats(raw: bytes | str | None) -> tuple[LinkedChat, ...]:
-    """The chats stored for a user ("42:p,-1001:g:7"); () for none. Here, with the value,
-    rather than in the registry: the dispatcher reads them before every send."""
-    if not raw:
-        return ()
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    chats = []
-    for item in text.split(","):
-        parts = item.split(":")
-        thread = int(parts[2]) if len(parts) > 2 else None
-        chats.append(LinkedChat(int(parts[0]), _LETTER[parts[1]], thread))
-    return tuple(chats)
-
-
-@dataclass(frozen=True, slots=True)
-class Memory:
-    """What the bot sent for a notification id: where, and which messages (in order), so that
-    an edit or a delete can find them. `kinds`: "text", or "media" (with "caption" when the
-    media message carries the text)."""
-
-    user_id: int
-    chat_id: int
-    message_ids: tuple[int, ...]
-    kinds: tuple[str, ...]
-    sent_at: float
-
-    @staticmethod
-    def to_json(memories: tuple[Memory, ...]) -> str:
-        """One notification's memories (a chat each, the same user) as stored."""
-        first = memories[0]
-        chats = [
-            {"chat_id": m.chat_id, "message_ids": list(m.message_ids), "kinds": list(m.kinds)}
-            for m in memories
-        ]
-        return json.dumps(
-            {"user_id": first.user_id, "chats": chats, "sent_at": round(first.sent_at, 3)}
-        )
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> tuple[Memory, ...]:
-        """The memories stored by `to_json`, or by the version before several chats (one
-        object with its chat_id)."""
-        data = json.loads(raw)
-        user_id, sent_at = int(data["user_id"]), float(data["sent_at"])
-        chats = data.get("chats", [data])
-        return tuple(
-            cls(
-                user_id,
-                int(chat["chat_id"]),
-                tuple(int(i) for i in chat["message_ids"]),
-                tuple(str(k) for k in chat["kinds"]),
-                sent_at,
-            )
-            for chat in chats
-        )

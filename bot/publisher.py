@@ -42,11 +42,11 @@ from bot.notification import (
     Format,
     Notification,
     Priority,
-    decode_chats,
     describe_errors,
 )
 from bot.preferences import Category, Preferences, QuietMode
 from bot.store import client as redis_client
+from bot.store.chats import decode_chats
 from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text, priority_streams
 from bot.store.deployment import BOT_ID, MARK_FIELD, database_number, mark_from
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM

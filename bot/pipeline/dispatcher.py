@@ -16,15 +16,7 @@ from redis.exceptions import RedisError
 
 from bot.loops.reconnect import Outage, stop_if_cancelled
 from bot.loops.turns import Turns
-from bot.notification import (
-    MESSAGE_MAX_CHARS,
-    InvalidNotification,
-    LinkedChat,
-    Memory,
-    Notification,
-    Outcome,
-    decode_chats,
-)
+from bot.notification import MESSAGE_MAX_CHARS, InvalidNotification, Notification, Outcome
 from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Plan, Planner
@@ -33,10 +25,11 @@ from bot.pipeline.settle import DELIVERED_PREFIX, Settler
 from bot.preferences import Preferences
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
+from bot.store.chats import LinkedChat, decode_chats
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.digests import queue_digest_read
-from bot.store.memory import queue_recall, recalled
+from bot.store.memory import Memory, queue_recall, recalled
 from bot.store.preferences import PREFERENCES, preferences_from
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import Queue, RoundTrips

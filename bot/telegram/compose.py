@@ -9,9 +9,10 @@ from typing import Any
 
 from bot.formatting.entities import Formatted
 from bot.formatting.split import MAX_CAPTION_UTF16, MAX_UTF16, split_formatted
-from bot.notification import Memory, Notification
+from bot.notification import Notification
 from bot.preferences import MUTE_PREFIX, Category
 from bot.store.actions import callback_data
+from bot.store.memory import Memory
 
 MEDIA_METHODS = {"photo": "sendPhoto", "document": "sendDocument"}
 NO_PREVIEW = {"is_disabled": True}

@@ -22,9 +22,11 @@ from telegram.error import (
 )
 
 from bot.loops.reconnect import Outage, OutageTooLong, backoff_delay
-from bot.notification import LinkedChat, Memory, Notification, Outcome
+from bot.notification import Notification, Outcome
 from bot.pipeline.results import Reached, Result, Target
+from bot.store.chats import LinkedChat
 from bot.store.link_events import Reason
+from bot.store.memory import Memory
 from bot.store.registry import ChatRegistry
 from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of
 from bot.telegram.pacing import Pacer

@@ -9,8 +9,9 @@ import pytest
 import redis.asyncio
 
 from bot.formatting.entities import utf16_len
-from bot.notification import LinkedChat, Notification, Outcome
+from bot.notification import Notification, Outcome
 from bot.pipeline.results import Result, Target
+from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, Pacer
