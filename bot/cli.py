@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from bot import __version__
 from bot.config.logging import configure_logging
 from bot.config.settings import ConfigError, Settings, load_settings
-from bot.notification import PRIORITY_RANK, Notification
+from bot.notification.schema import PRIORITY_RANK, Notification
 from bot.publisher import (
     AsyncPublisher,
     Button,

@@ -36,14 +36,8 @@ import redis.client
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from bot.notification import (
-    ChatKind,
-    ChatsWanted,
-    Format,
-    Notification,
-    Priority,
-    describe_errors,
-)
+from bot.notification.parsing import describe_errors
+from bot.notification.schema import ChatKind, ChatsWanted, Format, Notification, Priority
 from bot.preferences import Category, Preferences, QuietMode
 from bot.store import client as redis_client
 from bot.store.chats import decode_chats

@@ -12,7 +12,7 @@ import structlog
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.notification import parse_notification
+from bot.notification.parsing import parse_notification
 from bot.pipeline.envelope import ADMIN, Envelope
 from bot.pipeline.fanout import FanOuts
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore, Job

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.formatting.split import MAX_UTF16
-from bot.notification import Notification
+from bot.notification.schema import Notification
 from bot.store.digests import DIGEST_MAX_LINES
 
 LINE_CHARS = 200  # a line shows the start of its notification's first line

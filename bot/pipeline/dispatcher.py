@@ -16,7 +16,9 @@ from redis.exceptions import RedisError
 
 from bot.loops.reconnect import Outage, stop_if_cancelled
 from bot.loops.turns import Turns
-from bot.notification import MESSAGE_MAX_CHARS, InvalidNotification, Notification, Outcome
+from bot.notification.outcomes import Outcome
+from bot.notification.parsing import InvalidNotification
+from bot.notification.schema import MESSAGE_MAX_CHARS, Notification
 from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Plan, Planner

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.notification import PRIORITY_RANK, Notification, Outcome
+from bot.notification.outcomes import Outcome
+from bot.notification.schema import PRIORITY_RANK, Notification
 
 # Where an envelope came from.
 PUBSUB, STREAM, ADMIN = "pubsub", "stream", "admin"

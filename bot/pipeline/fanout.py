@@ -16,7 +16,8 @@ import structlog
 from redis.exceptions import RedisError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.notification import Notification, parse_notification
+from bot.notification.parsing import parse_notification
+from bot.notification.schema import Notification
 from bot.pipeline.envelope import Envelope, FanOutPart
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore
 from bot.store.registry import ChatRegistry

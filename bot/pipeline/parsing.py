@@ -14,7 +14,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import structlog
 
-from bot.notification import Notification, parse_notification
+from bot.notification.parsing import parse_notification
+from bot.notification.schema import Notification
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Notification, Outcome
+from bot.notification.outcomes import Outcome
+from bot.notification.schema import Notification
 from bot.pipeline.digest import digest_line, digest_text
 from bot.pipeline.envelope import Envelope
 from bot.pipeline.results import Result

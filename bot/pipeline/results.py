@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.notification import Outcome
+from bot.notification.outcomes import Outcome
 from bot.preferences import Category
 from bot.store.chats import LinkedChat
 from bot.store.memory import Memory

@@ -11,7 +11,8 @@ import structlog
 from redis.asyncio.client import Pipeline
 
 from bot.loops.reconnect import Outage
-from bot.notification import Outcome, preview
+from bot.notification.outcomes import Outcome
+from bot.notification.parsing import preview
 from bot.pipeline.envelope import Envelope
 from bot.pipeline.results import Reached, Result
 from bot.store import fanouts

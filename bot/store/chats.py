@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from bot.notification import ChatKind, ChatsWanted
+from bot.notification.schema import ChatKind, ChatsWanted
 
 KINDS: tuple[ChatKind, ...] = ("private", "group", "channel")
 _LETTER: dict[str, ChatKind] = {kind[0]: kind for kind in KINDS}

@@ -18,7 +18,7 @@ import redis.asyncio
 import redis.client
 from redis.asyncio.client import Pipeline
 
-from bot.notification import ChatKind
+from bot.notification.schema import ChatKind
 from bot.store.chats import KINDS, LinkedChat, decode_chats, encode_chats
 from bot.store.counters import LAST_DELIVERY
 from bot.store.link_events import LinkEvents, Reason

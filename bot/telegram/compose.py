@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.formatting.entities import Formatted
 from bot.formatting.split import MAX_CAPTION_UTF16, MAX_UTF16, split_formatted
-from bot.notification import Notification
+from bot.notification.schema import Notification
 from bot.preferences import MUTE_PREFIX, Category
 from bot.store.actions import callback_data
 from bot.store.memory import Memory

@@ -22,7 +22,8 @@ from telegram.error import (
 )
 
 from bot.loops.reconnect import Outage, OutageTooLong, backoff_delay
-from bot.notification import Notification, Outcome
+from bot.notification.outcomes import Outcome
+from bot.notification.schema import Notification
 from bot.pipeline.results import Reached, Result, Target
 from bot.store.chats import LinkedChat
 from bot.store.link_events import Reason

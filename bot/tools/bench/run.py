@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import redis
 
 from bot.config.settings import PAID_BROADCAST_PER_SECOND, Settings
-from bot.notification import Notification
+from bot.notification.schema import Notification
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.bench.chats import chat_lines, measure_chats, measure_five_chats

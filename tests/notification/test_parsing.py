@@ -6,8 +6,13 @@ import json
 
 import pytest
 
-from bot.notification import PREVIEW_CHARS, InvalidNotification, Notification, parse_notification
-from tests.helpers import BAD_RICH_FIELDS, EXAMPLE_BUTTON
+from bot.notification.parsing import (
+    PREVIEW_CHARS,
+    InvalidNotification,
+    parse_notification,
+)
+from bot.notification.schema import Notification
+from tests.helpers import BAD_RICH_FIELDS
 
 
 def test_a_valid_payload_parses_from_bytes_or_text() -> None:
@@ -130,25 +135,6 @@ def test_html_and_markdown_are_converted_once_when_parsed() -> None:
     assert [e.to_json() for e in html.formatted.entities] == [
         {"type": "bold", "offset": 0, "length": 5}
     ]
-
-
-def test_media_takes_an_https_url_or_a_file_id() -> None:
-    by_url = parse_notification(rich(photo="https://shop.example/p/17.jpg"))
-    by_id = parse_notification(rich(document="BQACAgIAAxkBAAIBZ2Xj9-file_id_example"))
-    assert by_url.media == ("photo", "https://shop.example/p/17.jpg")
-    assert by_id.media == ("document", "BQACAgIAAxkBAAIBZ2Xj9-file_id_example")
-
-
-def test_action_buttons_are_listed_in_reading_order() -> None:
-    parsed = parse_notification(
-        rich(
-            buttons=[
-                [{"text": "A", "action": "first"}, EXAMPLE_BUTTON],
-                [{"text": "B", "action": "second"}],
-            ]
-        )
-    )
-    assert parsed.actions == ["first", "second"]
 
 
 def test_markdown_that_grows_past_the_limit_as_it_is_read_is_refused() -> None:

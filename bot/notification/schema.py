@@ -1,12 +1,10 @@
-"""The notification: its schema, its parsing and its outcomes. No I/O."""
+"""The notification as the web app writes it: the pydantic model, its field types and limits."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime
-from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit
@@ -18,7 +16,6 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -29,12 +26,7 @@ from bot.formatting.html import html_to_formatted
 from bot.formatting.markdown import markdown_to_formatted
 from bot.preferences import CATEGORY_NAME
 
-PREVIEW_CHARS = 120
 MESSAGE_MAX_CHARS = 32_768  # default for MESSAGE_MAX_CHARS: eight Telegram messages' worth
-# Bytes a payload may take before it is parsed: a character can take 12 in JSON ("\ud83d\ude00"
-# is one emoji), plus room for the other fields. Anything larger is refused unparsed.
-PAYLOAD_BYTES_PER_CHAR = 12
-PAYLOAD_SLACK_BYTES = 64 * 1024
 INT64 = 2**63
 MAX_BUTTONS = 100  # Telegram's limit for one message's inline keyboard
 MAX_ACTION_CHARS = 1000
@@ -52,26 +44,6 @@ ChatsWanted = Literal["all", "private", "groups", "channels"]
 PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "bulk": 2}
 MAX_FANOUT = 10_000  # user ids in one fan-out entry
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600  # a year (a leap one included)
-
-
-class Outcome(StrEnum):
-    """What finally happened to one notification."""
-
-    SENT = "sent"
-    UNLINKED = "unlinked"  # no chat is linked to the user id
-    BLOCKED = "blocked"  # Telegram said 403: the user blocked the bot; the link was removed
-    FAILED = "failed"  # Telegram refused it or stayed unreachable
-    INVALID = "invalid"  # the payload was not a valid notification
-    DUPLICATE = "duplicate"  # its id was delivered before, within the idempotency window
-    EDITED = "edited"  # op edit: the message(s) sent for the id show the new content
-    DELETED = "deleted"  # op delete: the message(s) sent for the id are gone
-    CANCELLED = "cancelled"  # op cancel: a scheduled notification or a fan-out was stopped
-    NOT_FOUND = "not_found"  # op edit/delete/cancel: nothing (or nothing remembered) has the id
-    EXPIRED = "expired"  # its expires_at/ttl passed before it could be sent
-    SCHEDULED = "scheduled"  # held in Redis until its deliver_at
-    MUTED = "muted"  # its category is one the user turned off
-    HELD = "held"  # the user's quiet hours: held in Redis until they end
-    DIGESTED = "digested"  # added to the user's digest of its category, sent at the window's end
 
 
 class Button(BaseModel):
@@ -406,79 +378,3 @@ def _unicode(value: str) -> str:
     except UnicodeEncodeError as exc:
         raise ValueError(f"contains a lone surrogate at character {exc.start}") from None
     return value
-
-
-class InvalidNotification(ValueError):
-    """A payload that is not a valid notification; `reason` says why, `preview` shows the start."""
-
-    def __init__(self, reason: str, payload: bytes | str) -> None:
-        self.reason = reason
-        self.preview = preview(payload)
-        super().__init__(f"invalid notification: {reason}")
-
-    def __reduce__(self) -> tuple[type[InvalidNotification], tuple[str, str]]:
-        # Raised in the parser's worker process (bot.pipeline.parsing) and pickled back.
-        return InvalidNotification, (self.reason, self.preview)
-
-
-def preview(payload: bytes | str) -> str:
-    """The start of a payload, decoded leniently and truncated for a log line."""
-    # Only the start is decoded: a payload can be megabytes. 4 bytes or 1 character of the
-    # head make at most one character of text, so a cut head still gives over PREVIEW_CHARS.
-    head = payload[: PREVIEW_CHARS * 4 + 4]
-    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
-    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
-
-
-def parse_notification(payload: bytes | str, max_chars: int = MESSAGE_MAX_CHARS) -> Notification:
-    """Parse one raw payload, raising InvalidNotification with a one-line reason. No payload
-    makes it raise anything else: too large, nested too deep, numbers too long, bad UTF-8 or
-    lone surrogates all come out as InvalidNotification."""
-    max_bytes = max_chars * PAYLOAD_BYTES_PER_CHAR + PAYLOAD_SLACK_BYTES
-    if len(payload) > max_bytes:
-        raise InvalidNotification(
-            f"payload of {len(payload)} bytes, over the {max_bytes} a message of "
-            f"MESSAGE_MAX_CHARS ({max_chars}) characters can take",
-            payload,
-        )
-    try:
-        data = json.loads(payload)
-    except RecursionError:
-        raise InvalidNotification("not valid JSON (nested too deeply)", payload) from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
-        raise InvalidNotification(f"not valid JSON ({_first_line(exc)})", payload) from None
-    if not isinstance(data, dict):
-        raise InvalidNotification(f"expected a JSON object, got {_json_type(data)}", payload)
-    try:
-        return Notification.model_validate(data, context={"max_chars": max_chars})
-    except ValidationError as exc:
-        raise InvalidNotification(describe_errors(exc), payload) from None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).split("; use sys.set_int_max_str_digits", 1)[0]
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def describe_errors(exc: ValidationError) -> str:
-    """A pydantic error as one line: "user_id: input should be a valid integer; ..."."""
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        message = f"{message[:1].lower()}{message[1:]}"
-        # An error about the whole notification names its fields itself ("photo and document").
-        parts.append(f"{field}: {message}" if field else message)
-    return "; ".join(parts)
-
-
-def _json_type(value: object) -> str:
-    names = {
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }
-    return names.get(type(value), type(value).__name__)
