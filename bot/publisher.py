@@ -36,7 +36,7 @@ import redis.client
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from bot.notification.parsing import describe_errors
+from bot.notification.parsing import describe_errors, parse_fields
 from bot.notification.schema import ChatKind, ChatsWanted, Format, Notification, Priority
 from bot.preferences import Category, Preferences, QuietMode
 from bot.store import client as redis_client
@@ -229,9 +229,9 @@ def _validate(fields: dict[str, Any]) -> Notification:
     if "deliver_at" in given:
         given["deliver_at"] = _from_now(given["deliver_at"])
     try:
-        notification = Notification(**given)
-    except ValidationError as exc:
-        raise ValueError(f"invalid notification: {describe_errors(exc)}") from None
+        notification = parse_fields(given).notification  # its message read as the bot reads it
+    except ValueError as exc:
+        raise ValueError(f"invalid notification: {exc}") from None
     _check_moments(notification, time.time())
     return notification
 

@@ -1,7 +1,7 @@
 """The notification: its wire schema, its parsing and its outcomes; no I/O."""
 
 from bot.notification.outcomes import Outcome
-from bot.notification.parsing import InvalidNotification, parse_notification
+from bot.notification.parsing import InvalidNotification, Parsed, parse_notification
 from bot.notification.schema import (
     Button,
     ChatKind,
@@ -21,6 +21,7 @@ __all__ = [
     "Notification",
     "Op",
     "Outcome",
+    "Parsed",
     "Priority",
     "parse_notification",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -21,9 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.formatting.entities import Formatted, check_link
-from bot.formatting.html import html_to_formatted
-from bot.formatting.markdown import markdown_to_formatted
+from bot.formatting.entities import check_link
 from bot.preferences import CATEGORY_NAME
 
 MESSAGE_MAX_CHARS = 32_768  # default for MESSAGE_MAX_CHARS: eight Telegram messages' worth
@@ -246,39 +243,11 @@ class Notification(BaseModel):
         raise ValueError("must be an https URL or a Telegram file_id")
 
     @model_validator(mode="after")
-    def _convert(self, info: ValidationInfo) -> Notification:
+    def _check_shape(self) -> Notification:
+        """The rules between fields: who it is for, and what each op needs. (Its message is
+        read as `format` says when it is parsed: bot.notification.parsing.)"""
         if self.photo is not None and self.document is not None:
             raise ValueError("photo and document: give one of them, not both")
-        self._check_shape()
-        if self.message is None:
-            self.__dict__["formatted"] = Formatted("")
-            return self
-        try:
-            if self.format == "html":
-                formatted = html_to_formatted(self.message)
-            elif self.format == "markdown":
-                formatted = markdown_to_formatted(self.message)
-            else:
-                formatted = Formatted(self.message)
-        except ValueError as exc:
-            raise ValueError(f"message: {exc}") from None
-        if not formatted.text.strip():
-            raise ValueError(f"message: nothing to show once the {self.format} is read")
-        limit = (info.context or {}).get("max_chars", MESSAGE_MAX_CHARS)
-        if len(formatted.text) > limit:
-            # Markdown can grow as it is read (nested lists indent every line): 32 K characters
-            # became 327 K, 81 messages to every chat. The limit is what the chat gets.
-            raise ValueError(
-                f"message: {len(formatted.text)} characters once the {self.format} is read, "
-                f"over the limit of {limit} (MESSAGE_MAX_CHARS)"
-            )
-        # Kept where the cached property below keeps its value: a private attribute would
-        # cost pydantic ~7 us per notification to set up, a quarter of parsing a plain one.
-        self.__dict__["formatted"] = formatted
-        return self
-
-    def _check_shape(self) -> None:
-        """The rules between fields: who it is for, and what each op needs."""
         if self.ttl is not None and self.expires_at is not None:
             raise ValueError("ttl and expires_at: give one of them, not both")
         fan_out = self.user_ids is not None or self.audience is not None
@@ -297,6 +266,7 @@ class Notification(BaseModel):
             raise ValueError("user_id: field required")
         elif self.message is None:
             raise ValueError("message: field required")
+        return self
 
     def _check_change(self, fan_out: bool) -> None:
         """An edit, delete or cancel of the notification with its id."""
@@ -328,12 +298,6 @@ class Notification(BaseModel):
         if self.expires_at is not None:
             return self.expires_at
         return None if self.ttl is None else published_at + self.ttl
-
-    @cached_property
-    def formatted(self) -> Formatted:
-        """The text as the chat shows it, with its entities (none for format "text"),
-        converted when the notification was validated (model_construct: plain text)."""
-        return Formatted(self.message or "")
 
     @property
     def media(self) -> tuple[Literal["photo", "document"], str] | None:

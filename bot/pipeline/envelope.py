@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.notification.outcomes import Outcome
+from bot.notification.parsing import Parsed
 from bot.notification.schema import PRIORITY_RANK, Notification
 
 # Where an envelope came from.
@@ -24,7 +25,7 @@ class Envelope:
     # Queues the source's acknowledgement (XACK) on the settling Redis pipeline.
     ack: Callable[[Any], object] | None = None
     release: Callable[[], None] | None = None  # called when done with, settled or not
-    notification: Notification | None = None
+    parsed: Parsed | None = None  # its notification and message, once parsed
     received_at: float = field(default_factory=time.time)
     # Resolved with the outcome once settled, for whoever waits on it (an admin's /send).
     settled: asyncio.Future[Outcome] | None = None
@@ -39,6 +40,11 @@ class Envelope:
     # The rank of the stream it was read from: its priority when the payload names none (a
     # plain XADD to the high stream is high).
     stream_rank: int | None = None
+
+    @property
+    def notification(self) -> Notification | None:
+        """What the payload asks for, once parsed."""
+        return None if self.parsed is None else self.parsed.notification
 
     @property
     def rank(self) -> int:
