@@ -1,5 +1,4 @@
-"""A raw payload made a notification, its message read as its format says, or refused with
-one line naming what is wrong."""
+"""A payload parsed into a notification and its formatted message, or refused in one line."""
 
 from __future__ import annotations
 
