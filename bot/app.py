@@ -25,12 +25,12 @@ from bot.cluster.liveness import INSTANCES_KEY, Heartbeat
 from bot.cluster.share import SENDERS_KEY, SendShare
 from bot.config.settings import Settings
 from bot.loops.reconnect import Outage
-from bot.notification import PUBSUB, STREAM
 from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
 from bot.ops.shared_channel import SharedChannelWatch
 from bot.pipeline.dispatcher import Dispatcher
+from bot.pipeline.envelope import PUBSUB, STREAM
 from bot.pipeline.fanout import STORED_MAX_CHARS, FanOuts
 from bot.pipeline.handback import HandBack
 from bot.pipeline.plan import Planner

@@ -17,9 +17,9 @@ from telegram.error import NetworkError
 from bot.chat.linking import LINKED
 from bot.config.settings import Settings
 from bot.loops.reconnect import Outage
-from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
 from bot.sources.pubsub import CONNECTION_ERRORS
+from bot.store.chats import LinkedChat
 from bot.store.registry import queue_link
 from bot.store.roundtrips import RoundTrips
 from bot.telegram.sender import Sender

@@ -9,10 +9,10 @@ import asyncio
 import redis.asyncio
 
 from bot.config.settings import Settings
-from bot.notification import LinkedChat
 from bot.preferences import parse_categories
 from bot.publisher import AsyncPublisher
 from bot.store import schema
+from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from bot.testing.flood import FloodLimits

@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio
 
 from bot.config.settings import Settings
-from bot.notification import Notification, Outcome
+from bot.notification import Outcome
+from bot.notification.parsing import Parsed
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits
 from tests.conftest import RunningBot
@@ -290,7 +291,7 @@ async def test_a_fan_out_is_parsed_once_where_it_arrives(
     parsed_again: list[str] = []
     parse = fanouts.parse
 
-    async def counted(payload: str) -> Notification:
+    async def counted(payload: str) -> Parsed:
         parsed_again.append(payload)
         return await parse(payload)
 

@@ -14,8 +14,8 @@ import redis
 import redis.asyncio
 
 from bot.config.settings import Settings
-from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher, Button, Published, Publisher, encode
+from bot.store.chats import LinkedChat
 from bot.store.client import priority_streams
 from bot.store.deployment import BOT_ID
 from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key

@@ -26,8 +26,10 @@ from bot.config.logging import redact
 from bot.config.settings import Settings
 from bot.formatting.entities import utf16_len
 from bot.formatting.split import MAX_UTF16
-from bot.notification import ADMIN, Envelope, Outcome, preview
+from bot.notification.outcomes import Outcome
+from bot.notification.parsing import preview
 from bot.pipeline.dispatcher import Dispatcher
+from bot.pipeline.envelope import ADMIN, Envelope
 from bot.sources.pubsub import RedisListener
 from bot.sources.stream import StreamConsumer, pending_entries
 from bot.store import counters as stats_store

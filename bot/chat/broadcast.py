@@ -12,7 +12,8 @@ import structlog
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.notification import ADMIN, Envelope, parse_notification
+from bot.notification.parsing import parse_notification
+from bot.pipeline.envelope import ADMIN, Envelope
 from bot.pipeline.fanout import FanOuts
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore, Job
 from bot.store.registry import ChatRegistry
@@ -75,8 +76,8 @@ class Broadcaster:
                 return True
             job = f"{PREFIX}{int(time.time() * 1000)}"
             payload = json.dumps({"audience": "all", "message": text, "id": job})
-            notification = parse_notification(payload)
-            await self._fanouts.start(Envelope(payload, ADMIN, notification=notification))
+            parsed = parse_notification(payload)
+            await self._fanouts.start(Envelope(payload, ADMIN, parsed=parsed))
             log.info("broadcast_started", id=job, recipients=total)
             if self._cancel_at_start:  # cancelled while the fan-out was being stored
                 await self._store.cancel(job)

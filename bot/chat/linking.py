@@ -18,7 +18,7 @@ from telegram.ext import (
 )
 
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
-from bot.notification import LinkedChat
+from bot.store.chats import LinkedChat
 from bot.store.link_events import Reason
 from bot.store.registry import ISSUED_SHAPE, ChatRegistry, Linking, kind_of
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from bot.cli import environment, flags
 from bot.cli.command import EXIT_OK, Command, Commands
-from bot.notification import PRIORITY_RANK
+from bot.notification.schema import PRIORITY_RANK
 from bot.publisher import AsyncPublisher
 from bot.store import client as redis_client
 

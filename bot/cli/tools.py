@@ -9,7 +9,7 @@ import sys
 
 from bot.cli.command import EXIT_FAILURE, EXIT_OK, Commands
 from bot.cli.environment import quiet_logs
-from bot.notification import Notification
+from bot.notification.schema import Notification
 from bot.tools.bench.options import Options as BenchOptions
 
 

@@ -18,7 +18,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.notification import Outcome
+from bot.notification.outcomes import Outcome
 from bot.store.counters import Stats
 
 TOKEN_REJECTED = (401, 404)  # Unauthorized, or Not Found for a malformed token's URL

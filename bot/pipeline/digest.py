@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.formatting.split import MAX_UTF16
-from bot.notification import Notification
+from bot.notification.parsing import Parsed
 from bot.store.digests import DIGEST_MAX_LINES
 
 LINE_CHARS = 200  # a line shows the start of its notification's first line
@@ -11,10 +11,10 @@ MORE = "… +{count}"
 NOT_KEPT = "({count} more not kept: a digest keeps {most} lines)"
 
 
-def digest_line(notification: Notification) -> str:
+def digest_line(parsed: Parsed) -> str:
     """The line a notification adds to a digest: the first line of its text as the chat would
     show it (formatting dropped), shortened."""
-    text = notification.formatted.text.strip()
+    text = parsed.formatted.text.strip()
     first = text.splitlines()[0] if text else ""
     return first if len(first) <= LINE_CHARS else first[: LINE_CHARS - 1].rstrip() + "…"
 

@@ -16,29 +16,22 @@ from redis.exceptions import RedisError
 
 from bot.loops.reconnect import Outage, stop_if_cancelled
 from bot.loops.turns import Turns
-from bot.notification import (
-    MESSAGE_MAX_CHARS,
-    PUBSUB,
-    Envelope,
-    InvalidNotification,
-    LinkedChat,
-    Memory,
-    Notification,
-    Outcome,
-    Result,
-    Target,
-    decode_chats,
-)
+from bot.notification.outcomes import Outcome
+from bot.notification.parsing import InvalidNotification, Parsed
+from bot.notification.schema import MESSAGE_MAX_CHARS, Notification
+from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Plan, Planner
+from bot.pipeline.results import Result, Target
 from bot.pipeline.settle import DELIVERED_PREFIX, Settler
 from bot.preferences import Preferences
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
+from bot.store.chats import LinkedChat, decode_chats
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.digests import queue_digest_read
-from bot.store.memory import queue_recall, recalled
+from bot.store.memory import Memory, queue_recall, recalled
 from bot.store.preferences import PREFERENCES, preferences_from
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import Queue, RoundTrips
@@ -55,7 +48,7 @@ SCHEDULE_AFTER = 0.5
 
 # Sends a notification to the chat its user is linked to (or edits or deletes what was sent for
 # its id), as the Target read before says.
-Deliver = Callable[[Notification, Target], Awaitable[Result]]
+Deliver = Callable[[Parsed, Target], Awaitable[Result]]
 # Takes a fan-out entry on (bot.pipeline.fanout): it is stored and run from Redis.
 StartFanOut = Callable[[Envelope], Awaitable[None]]
 
@@ -193,8 +186,8 @@ class Dispatcher:
         self.activity.set()
         try:
             # A fan-out's recipient comes parsed (from the fan-out's own notification).
-            if envelope.notification is None:
-                envelope.notification = await self.parser.parse(envelope.payload)
+            if envelope.parsed is None:
+                envelope.parsed = await self.parser.parse(envelope.payload)
         except InvalidNotification as exc:
             try:
                 await self._settle_here(envelope, Outcome.INVALID, exc.reason)
@@ -208,7 +201,7 @@ class Dispatcher:
                 await self._settle_here(envelope, Outcome.FAILED, "paused and the buffer is full")
                 return
             self._queued_pubsub += 1
-        user_id = envelope.notification.user_id
+        user_id = envelope.parsed.notification.user_id
         assert user_id is not None  # one user's: the others were taken on above  # noqa: S101
         lane = self._lanes.get(user_id)
         if lane is not None:
@@ -330,8 +323,8 @@ class Dispatcher:
             self._queued_pubsub -= 1
 
     async def _deliver_one(self, envelope: Envelope) -> None:
-        notification = envelope.notification
-        assert notification is not None  # set by accept  # noqa: S101
+        parsed = envelope.parsed
+        assert parsed is not None  # set by accept  # noqa: S101
         rank = envelope.rank
         try:
             # One Redis round trip before the send, one after (the settle). A slot is a send
@@ -341,8 +334,8 @@ class Dispatcher:
             async with self._ahead.turn(rank):
                 before = await self._before_send(envelope)
                 result = before.skip(envelope)
-                if self._nothing_to_plan(notification, before, result):
-                    plan = Plan(notification)  # the common case, kept short
+                if self._nothing_to_plan(parsed.notification, before, result):
+                    plan = Plan(parsed)  # the common case, kept short
                 else:
                     plan = self.planner.plan(
                         envelope, before.preferences, before.digest, before.digest_dropped
@@ -365,7 +358,7 @@ class Dispatcher:
                                 rank,
                                 plan.mute,
                             )
-                            result = await self._deliver(plan.notification, target)
+                            result = await self._deliver(plan.parsed, target)
             if envelope.part is not None and before.counted:
                 envelope.part.counted = True
             extra = self._with_shows(envelope, before, result, plan.after(result))

@@ -16,8 +16,9 @@ import structlog
 from redis.exceptions import RedisError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.notification import Envelope, FanOutPart, Notification, parse_notification
-from bot.sources.pubsub import CONNECTION_ERRORS
+from bot.notification.parsing import Parsed, parse_notification
+from bot.notification.schema import Notification
+from bot.pipeline.envelope import Envelope, FanOutPart
 from bot.store.fanouts import CANCELLING, DONE, FanOutStore
 from bot.store.registry import ChatRegistry
 
@@ -49,7 +50,7 @@ class FanOuts:
         window: int = 256,
         lease_ttl: float = LEASE_TTL,
         look_every: float = LOOK_EVERY,
-        parse: Callable[[str], Awaitable[Notification]] | None = None,
+        parse: Callable[[str], Awaitable[Parsed]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -70,15 +71,16 @@ class FanOuts:
         # How a stored fan-out's message is parsed again (the dispatcher's parser keeps long
         # ones off the loop); one started here is not: `start` keeps what was parsed.
         self.parse = parse or _parse_on_loop
-        self._parsed: dict[str, Notification] = {}
+        self._parsed: dict[str, Parsed] = {}
         # What its recipients' ttl counts from: Redis's clock (the dispatcher decides by it).
         self.clock = clock
 
     async def start(self, envelope: Envelope) -> None:
         """Store a fan-out entry in Redis (acknowledging its source entry in the same
         transaction) and wake the runner. Stored once: the same id again is not a new one."""
-        notification = envelope.notification
-        assert notification is not None  # noqa: S101
+        parsed = envelope.parsed
+        assert parsed is not None  # noqa: S101
+        notification = parsed.notification
         job = notification.id or f"fanout-{secrets.token_urlsafe(9)}"
         # Each user once, in the order first listed: a list with repeats (a web app's bug, or
         # an attacker's [7] * 10000) must not send one chat the same message over and over.
@@ -92,7 +94,7 @@ class FanOuts:
             job, payload, recipients, ack=envelope.ack, created_at=self.clock()
         )
         if created:
-            self._parsed[job] = notification
+            self._parsed[job] = parsed
             log.info("fanout_started", id=job, recipients=len(recipients))
         self._wake.set()
 
@@ -100,7 +102,8 @@ class FanOuts:
         """Run fan-outs until cancelled: look for unfinished ones every few seconds (or when
         one starts here), lease each nobody runs, renew the leases held."""
         try:
-            await keep_connected(self._loop, self._backoff, (*CONNECTION_ERRORS, RedisError))
+            # OSError: the socket; Redis's connection and timeout errors are RedisErrors.
+            await keep_connected(self._loop, self._backoff, (OSError, RedisError))
         finally:
             tasks = list(self._running.values())
             self._held.update(self._running)
@@ -155,8 +158,8 @@ class FanOuts:
         if stored is None or stored.state == DONE:
             return
         template = parsed or await self.parse(stored.payload)
-        prefix = _payload_prefix(template)
-        priority = template.priority or "bulk"
+        prefix = _payload_prefix(template.notification)
+        priority = template.notification.priority or "bulk"
         window = asyncio.Semaphore(self._window)
         outstanding: set[int] = set()
         settled_all = asyncio.Event()
@@ -174,13 +177,8 @@ class FanOuts:
                 await window.acquire()
                 outstanding.add(index)
                 settled_all.clear()
-                notification = template.model_copy(
-                    update={
-                        "user_id": user_id,
-                        "user_ids": None,
-                        "audience": None,
-                        "priority": priority,
-                    }
+                recipient = template.copy_with(
+                    user_id=user_id, user_ids=None, audience=None, priority=priority
                 )
 
                 def release(number: int = index) -> None:
@@ -192,7 +190,7 @@ class FanOuts:
                 envelope = Envelope(
                     prefix + str(user_id) + "}",
                     FANOUT,
-                    notification=notification,
+                    parsed=recipient,
                     release=release,
                     published_at=stored.created_at,
                     part=FanOutPart(job, index),
@@ -209,7 +207,7 @@ class FanOuts:
         log.info("fanout_done", **summary)
 
 
-async def _parse_on_loop(payload: str) -> Notification:
+async def _parse_on_loop(payload: str) -> Parsed:
     return parse_notification(payload, STORED_MAX_CHARS)
 
 

@@ -7,7 +7,7 @@ import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 
-from bot.notification import PUBSUB, Envelope
+from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.store.client import add_to_stream
 from bot.store.deadletters import DeadLetterStore
 

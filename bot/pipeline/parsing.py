@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import structlog
 
-from bot.notification import Notification, parse_notification
+from bot.notification.parsing import Parsed, parse_notification
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +36,9 @@ class Parser:
         self._pool: ProcessPoolExecutor | None = None
         self._retry_at = 0.0  # monotonic time before which a failed worker is not tried again
 
-    async def parse(self, payload: bytes | str, max_chars: int | None = None) -> Notification:
-        """The notification in `payload`; raises InvalidNotification as parse_notification."""
+    async def parse(self, payload: bytes | str, max_chars: int | None = None) -> Parsed:
+        """The notification in `payload`, parsed; raises InvalidNotification as
+        parse_notification."""
         limit = self.max_chars if max_chars is None else max_chars
         if len(payload) <= ON_LOOP_BYTES:
             return parse_notification(payload, limit)

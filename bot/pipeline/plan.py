@@ -13,8 +13,12 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Envelope, Notification, Outcome, Result
+from bot.notification.outcomes import Outcome
+from bot.notification.parsing import Parsed, parse_fields
+from bot.notification.schema import Notification
 from bot.pipeline.digest import digest_line, digest_text
+from bot.pipeline.envelope import Envelope
+from bot.pipeline.results import Result
 from bot.preferences import (
     DEFAULT_DIGEST_SECONDS,
     Category,
@@ -35,7 +39,7 @@ HOLD_AT_LEAST = 1.0
 
 @dataclass(frozen=True)
 class Plan:
-    notification: Notification  # what to send: as published, silenced, or a digest's text
+    parsed: Parsed  # what to send: as published, silenced, or a digest's text
     result: Result | None = None  # decided without a send
     mute: Category | None = None  # a mute button under it, for this category
     writes: Callable[[Result], Queue | None] | None = None  # into the settling round trip
@@ -70,12 +74,13 @@ class Planner:
         digest: list[str] | None,
         dropped: int = 0,
     ) -> Plan:
-        notification = envelope.notification
-        assert notification is not None  # noqa: S101
+        parsed = envelope.parsed
+        assert parsed is not None  # noqa: S101
+        notification = parsed.notification
         if notification.op == "digest":
-            return self._flush(envelope, notification, preferences, digest or [], dropped)
+            return self._flush(envelope, parsed, preferences, digest or [], dropped)
         if notification.op != "send":
-            return Plan(notification)
+            return Plan(parsed)
         category = self._category(notification.category)
         decision = decide(
             preferences,
@@ -90,19 +95,19 @@ class Planner:
         mute = category if notification.mute_button and category and category.mutable else None
         if decision.action == "mute":
             assert category is not None  # only a declared category is muted  # noqa: S101
-            return Plan(notification, Result(Outcome.MUTED, f"the user muted {category.name}"))
+            return Plan(parsed, Result(Outcome.MUTED, f"the user muted {category.name}"))
         # A digest goes to all the user's chats: one narrowed to some of them is sent alone.
         if (
             decision.action == "digest"
             and self._schedule is not None
             and notification.chats == "all"
         ):
-            return self._into_digest(envelope, notification, decision)
+            return self._into_digest(parsed, decision)
         if decision.action == "hold":
-            return self._hold(envelope, notification, decision, mute)
+            return self._hold(envelope, parsed, decision, mute)
         if decision.silent and not notification.silent:
-            notification = notification.model_copy(update={"silent": True})
-        return Plan(notification, mute=mute)
+            parsed = parsed.copy_with(silent=True)
+        return Plan(parsed, mute=mute)
 
     def _category(self, name: str | None) -> Category | None:
         if name is None:
@@ -115,43 +120,35 @@ class Planner:
         return category
 
     def _hold(
-        self,
-        envelope: Envelope,
-        notification: Notification,
-        decision: Decision,
-        mute: Category | None,
+        self, envelope: Envelope, parsed: Parsed, decision: Decision, mute: Category | None
     ) -> Plan:
         schedule, until = self._schedule, decision.until
         if until is not None and until - self.clock() < HOLD_AT_LEAST:
-            return Plan(notification, mute=mute)  # they are over
+            return Plan(parsed, mute=mute)  # they are over
         if schedule is None or until is None:
-            return Plan(notification.model_copy(update={"silent": True}), mute=mute)
+            return Plan(parsed.copy_with(silent=True), mute=mute)
         # Held ones that end together are released in this key's order: the order they came.
         key = f"quiet:{time.time_ns():020d}:{envelope.user_id}"
-        payload = _held_payload(envelope, notification)
+        payload = _held_payload(envelope, parsed.notification)
 
         def hold(pipe: Pipeline) -> None:
             schedule.queue_hold(pipe, key, envelope.rank, until, payload)
 
         reason = f"quiet hours until {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}"
-        return Plan(
-            notification, Result(Outcome.HELD, reason), writes=lambda _result: hold, holds=True
-        )
+        return Plan(parsed, Result(Outcome.HELD, reason), writes=lambda _result: hold, holds=True)
 
-    def _into_digest(
-        self, envelope: Envelope, notification: Notification, decision: Decision
-    ) -> Plan:
-        user_id, category = notification.user_id, notification.category
+    def _into_digest(self, parsed: Parsed, decision: Decision) -> Plan:
+        user_id, category = parsed.notification.user_id, parsed.notification.category
         assert user_id is not None  # noqa: S101
         assert category is not None  # noqa: S101
-        line = digest_line(notification)
+        line = digest_line(parsed)
         flush_at = self.clock() + (decision.window or DEFAULT_DIGEST_SECONDS)
 
         def add(pipe: Pipeline) -> None:
             queue_digest_add(pipe, user_id, category, line, flush_at)
 
         return Plan(
-            notification,
+            parsed,
             Result(Outcome.DIGESTED, f"into the {category} digest"),
             writes=lambda _result: add,
             holds=True,
@@ -160,7 +157,7 @@ class Planner:
     def _flush(
         self,
         envelope: Envelope,
-        notification: Notification,
+        parsed: Parsed,
         preferences: Preferences | None,
         lines: list[str],
         dropped: int = 0,
@@ -171,13 +168,13 @@ class Planner:
         next flush: a second later when some did not fit, a window later otherwise (also after
         a failed send: its dead letter holds only the flush, so the lines wait; the list's cap
         bounds what a chat answering 400 keeps). Lines nobody can get (unlinked, blocked) go."""
-        user_id, name = notification.user_id, notification.category
+        user_id, name = parsed.notification.user_id, parsed.notification.category
         assert user_id is not None  # noqa: S101
         assert name is not None  # noqa: S101
         if not lines:
             if envelope.released:  # its lines went out with one the web app asked for
-                return Plan(notification, Result(Outcome.DUPLICATE, "no digest lines left"))
-            return Plan(notification, Result(Outcome.NOT_FOUND, f"no {name} digest is waiting"))
+                return Plan(parsed, Result(Outcome.DUPLICATE, "no digest lines left"))
+            return Plan(parsed, Result(Outcome.NOT_FOUND, f"no {name} digest is waiting"))
         category = self._categories.get(name) or Category(name, name)
         window = self._windows.get(name, DEFAULT_DIGEST_SECONDS)
         text, used = digest_text(category.label, lines, dropped)
@@ -197,7 +194,7 @@ class Planner:
         if decision.action == "mute":  # muted since: its lines go too
             drop = done(len(lines), self.clock(), dropped)
             return Plan(
-                notification,
+                parsed,
                 Result(Outcome.MUTED, f"the user muted {name}"),
                 writes=lambda _result: drop,
             )
@@ -209,12 +206,12 @@ class Planner:
         ):
             later = done(0, until)
             return Plan(
-                notification,
+                parsed,
                 Result(Outcome.HELD, "quiet hours"),
                 writes=lambda _result: later,
                 holds=True,
             )
-        digest = Notification.model_validate(
+        digest = parse_fields(
             {"user_id": user_id, "message": text, "category": name, "silent": decision.silent}
         )
 

@@ -11,7 +11,10 @@ import structlog
 from redis.asyncio.client import Pipeline
 
 from bot.loops.reconnect import Outage
-from bot.notification import Envelope, Outcome, Reached, Result, preview
+from bot.notification.outcomes import Outcome
+from bot.notification.parsing import preview
+from bot.pipeline.envelope import Envelope
+from bot.pipeline.results import Reached, Result
 from bot.store import fanouts
 from bot.store.actions import queue_discard
 from bot.store.counters import Stats, queue_settled

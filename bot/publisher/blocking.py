@@ -7,7 +7,7 @@ from typing import Literal, Unpack
 
 import redis
 
-from bot.notification import ChatKind, Priority
+from bot.notification.schema import ChatKind, Priority
 from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent

@@ -11,11 +11,13 @@ import redis
 import redis.asyncio
 from pydantic import ValidationError
 
-from bot.notification import ChatKind, Notification, decode_chats, describe_errors
+from bot.notification.parsing import describe_errors
+from bot.notification.schema import ChatKind, Notification
 from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.events import ActionEvent, LinkEvent, checked_wait, read_events
 from bot.publisher.options import PreferenceChanges, Via
+from bot.store.chats import decode_chats
 from bot.store.client import as_text, priority_streams, stream_entry
 from bot.store.deployment import BOT_ID, database_number, mark_from
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypedDict
 
-from bot.notification import ChatsWanted, Format, Priority
+from bot.notification.schema import ChatsWanted, Format, Priority
 from bot.preferences import QuietMode
 
 

@@ -10,9 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal, Unpack
 
-from pydantic import ValidationError
-
-from bot.notification import Notification, Priority, describe_errors
+from bot.notification.parsing import parse_fields
+from bot.notification.schema import Notification, Priority
 from bot.publisher.options import Button, EditOptions, FanOutOptions, Options, Receipts
 from bot.store.deployment import MARK_FIELD
 
@@ -63,9 +62,9 @@ def _validate(fields: dict[str, Any]) -> Notification:
     if "deliver_at" in given:
         given["deliver_at"] = _from_now(given["deliver_at"])
     try:
-        notification = Notification(**given)
-    except ValidationError as exc:
-        raise ValueError(f"invalid notification: {describe_errors(exc)}") from None
+        notification = parse_fields(given).notification  # its message read as the bot reads it
+    except ValueError as exc:
+        raise ValueError(f"invalid notification: {exc}") from None
     _check_moments(notification, time.time())
     return notification
 

@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.notification import PUBSUB, Envelope
+from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.sources.presence import presence_channel
 from bot.store.deployment import MARK_FIELD, read_mark
 

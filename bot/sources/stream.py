@@ -15,7 +15,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.notification import STREAM, Envelope
+from bot.pipeline.envelope import STREAM, Envelope
 from bot.sources.pubsub import CONNECTION_ERRORS
 from bot.store.client import PAYLOAD_FIELD, as_text
 from bot.store.schedule import RELEASED_FIELD

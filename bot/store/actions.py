@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Notification
+from bot.notification.schema import Notification
 from bot.store.client import PAYLOAD_FIELD
 from bot.store.registry import CHAT_TO_USER
 

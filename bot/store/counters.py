@@ -11,7 +11,7 @@ from typing import Any
 import redis.asyncio
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Outcome
+from bot.notification.outcomes import Outcome
 
 STATS = "notify:stats"  # hash: counter name -> all-time count
 LAST_DELIVERY = "notify:last_delivery"  # hash: user id -> JSON {"at", "outcome", "reason"}

@@ -3,11 +3,55 @@ delete of that id finds the messages: one string per id, forgotten after MESSAGE
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 from redis.asyncio.client import Pipeline
 
-from bot.notification import Memory
-
 MEMORY_PREFIX = "notify:sent:"  # string per notification id: JSON of its Memory per chat
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """What the bot sent for a notification id: where, and which messages (in order), so that
+    an edit or a delete can find them. `kinds`: "text", or "media" (with "caption" when the
+    media message carries the text)."""
+
+    user_id: int
+    chat_id: int
+    message_ids: tuple[int, ...]
+    kinds: tuple[str, ...]
+    sent_at: float
+
+    @staticmethod
+    def to_json(memories: tuple[Memory, ...]) -> str:
+        """One notification's memories (a chat each, the same user) as stored."""
+        first = memories[0]
+        chats = [
+            {"chat_id": m.chat_id, "message_ids": list(m.message_ids), "kinds": list(m.kinds)}
+            for m in memories
+        ]
+        return json.dumps(
+            {"user_id": first.user_id, "chats": chats, "sent_at": round(first.sent_at, 3)}
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> tuple[Memory, ...]:
+        """The memories stored by `to_json`, or by the version before several chats (one
+        object with its chat_id)."""
+        data = json.loads(raw)
+        user_id, sent_at = int(data["user_id"]), float(data["sent_at"])
+        chats = data.get("chats", [data])
+        return tuple(
+            cls(
+                user_id,
+                int(chat["chat_id"]),
+                tuple(int(i) for i in chat["message_ids"]),
+                tuple(str(k) for k in chat["kinds"]),
+                sent_at,
+            )
+            for chat in chats
+        )
 
 
 def queue_recall(pipe: Pipeline, notification_id: str) -> None:

@@ -18,7 +18,8 @@ import redis.asyncio
 import redis.client
 from redis.asyncio.client import Pipeline
 
-from bot.notification import KINDS, ChatKind, LinkedChat, decode_chats, encode_chats
+from bot.notification.schema import ChatKind
+from bot.store.chats import KINDS, LinkedChat, decode_chats, encode_chats
 from bot.store.counters import LAST_DELIVERY
 from bot.store.link_events import LinkEvents, Reason
 from bot.store.plans import Writes

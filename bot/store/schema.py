@@ -18,7 +18,7 @@ import redis.asyncio
 import redis.client
 import structlog
 
-from bot.notification import decode_chats
+from bot.store.chats import decode_chats
 from bot.store.registry import CHAT_INFO, CHAT_TO_USER, LINK_TOKEN_PREFIX, LINKED, USER_CHATS
 
 log = structlog.get_logger(__name__)

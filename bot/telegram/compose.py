@@ -9,9 +9,11 @@ from typing import Any
 
 from bot.formatting.entities import Formatted
 from bot.formatting.split import MAX_CAPTION_UTF16, MAX_UTF16, split_formatted
-from bot.notification import Memory, Notification
+from bot.notification.parsing import Parsed
+from bot.notification.schema import Notification
 from bot.preferences import MUTE_PREFIX, Category
 from bot.store.actions import callback_data
+from bot.store.memory import Memory
 
 MEDIA_METHODS = {"photo": "sendPhoto", "document": "sendDocument"}
 NO_PREVIEW = {"is_disabled": True}
@@ -26,12 +28,13 @@ class Call:
 
 
 def compose(
-    notification: Notification, action_key: str | None = None, mute: Category | None = None
+    parsed: Parsed, action_key: str | None = None, mute: Category | None = None
 ) -> list[Call]:
-    """The calls that show `notification`, in order. `action_key` is the key its action
-    buttons report taps under (see bot.store.actions); needed only when it has any. `mute`:
-    a last row with a button that mutes that category (bot.chat.preferences answers it)."""
-    formatted = notification.formatted
+    """The calls that show the parsed notification, in order. `action_key` is the key its
+    action buttons report taps under (see bot.store.actions); needed only when it has any.
+    `mute`: a last row with a button that mutes that category (bot.chat.preferences answers
+    it)."""
+    notification, formatted = parsed
     flags = _flags(notification)
     calls: list[Call] = []
     media = notification.media
@@ -101,16 +104,16 @@ def _keyboard(notification: Notification, action_key: str | None) -> dict[str, A
     return {"inline_keyboard": rows}
 
 
-def compose_edit(
-    notification: Notification, memory: Memory, action_key: str | None = None
-) -> list[Call]:
-    """The calls that make the messages in `memory` show `notification` (op edit), in order.
+def compose_edit(parsed: Parsed, memory: Memory, action_key: str | None = None) -> list[Call]:
+    """The calls that make the messages in `memory` show the parsed notification (op edit), in
+    order.
 
     The text replaces the old one part for part; buttons go on the last part and, as in
     Telegram, buttons left out of an edit are removed. When the new text needs more parts than
     were sent, the extra ones are sent as new messages after them; when it needs fewer, the
     extra old ones are deleted. A caption stays a caption: a text over 1,024 characters
     cannot replace one (ValueError). A photo or document itself is never changed."""
+    notification, formatted = parsed
     ids, kinds = memory.message_ids, memory.kinds
     keyboard = None
     if notification.buttons:
@@ -120,7 +123,6 @@ def compose_edit(
         if keyboard is not None:
             params["reply_markup"] = keyboard
         return [Call("editMessageReplyMarkup", params)]
-    formatted = notification.formatted
     if kinds and kinds[0] == "caption":
         return [_edit_caption(formatted, ids[0], keyboard)]
     text_ids = [i for i, kind in zip(ids, kinds, strict=True) if kind == "text"]

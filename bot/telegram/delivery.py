@@ -22,8 +22,13 @@ from telegram.error import (
 )
 
 from bot.loops.reconnect import Outage, OutageTooLong, backoff_delay
-from bot.notification import LinkedChat, Memory, Notification, Outcome, Reached, Result, Target
+from bot.notification.outcomes import Outcome
+from bot.notification.parsing import Parsed
+from bot.notification.schema import Notification
+from bot.pipeline.results import Reached, Result, Target
+from bot.store.chats import LinkedChat
 from bot.store.link_events import Reason
+from bot.store.memory import Memory
 from bot.store.registry import ChatRegistry
 from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of
 from bot.telegram.pacing import Pacer
@@ -84,23 +89,24 @@ class Delivery:
         self._retry = retry or RetryPolicy()
         self._paid_broadcast = paid_broadcast
 
-    async def deliver(self, notification: Notification, target: Target) -> Result:
+    async def deliver(self, parsed: Parsed, target: Target) -> Result:
         """Deliver one notification to the chats linked to its user (`target.chats`, read by
         the caller with whatever else it reads before the send; narrowed by the notification's
         `chats`), or edit or delete what was sent for its id in each chat (`target.memory`).
         The chats are served side by side, each paced on its own; the result has each chat's
         outcome and the ids of the messages left in it, and is done (sent, edited, deleted)
         when it was done in one chat at least."""
+        notification = parsed.notification
         user_id = notification.user_id
         if notification.op == "send":
             chats = tuple(c for c in target.chats if c.wanted(notification.chats))
             if not chats:
                 wanted = "" if notification.chats == "all" else f" {notification.chats}"
                 return Result(Outcome.UNLINKED, f"no{wanted} chat linked")
-            calls = compose(notification, target.action_key, target.mute)
+            calls = compose(parsed, target.action_key, target.mute)
             kinds = kinds_of(calls)
             # A mute button mutes it for the user, in all chats: not for a group's members.
-            shared = calls if target.mute is None else compose(notification, target.action_key)
+            shared = calls if target.mute is None else compose(parsed, target.action_key)
             runs = [
                 self._send_to(
                     notification, chat, calls if chat.kind == "private" else shared, kinds, target
@@ -113,8 +119,7 @@ class Delivery:
             return Result(Outcome.NOT_FOUND, "nothing sent for this id is remembered")
         where = {chat.chat_id: chat for chat in target.chats}
         runs = [
-            self._change(notification, memory, where.get(memory.chat_id), target)
-            for memory in memories
+            self._change(parsed, memory, where.get(memory.chat_id), target) for memory in memories
         ]
         done = Outcome.DELETED if notification.op == "delete" else Outcome.EDITED
         return _combined(await _together(runs), done)
@@ -149,7 +154,7 @@ class Delivery:
 
     async def _change(
         self,
-        notification: Notification,
+        parsed: Parsed,
         memory: Memory,
         chat: LinkedChat | None,
         target: Target,
@@ -157,14 +162,13 @@ class Delivery:
         """Edit or delete what one chat shows for the id. A chat unlinked since is changed all
         the same (the messages are the user's), with no topic: its link's is gone."""
         chat = chat or LinkedChat(memory.chat_id, "private" if memory.chat_id > 0 else "channel")
+        notification = parsed.notification
         if notification.op == "delete":
             result = await self._run(memory.user_id, memory.chat_id, compose_delete(memory), target)
             kept = None if result.outcome is Outcome.SENT else memory
             return Reached(chat, _done_as(result, Outcome.DELETED), kept)
         try:
-            calls = _for_chat(
-                compose_edit(notification, memory, target.action_key), notification, chat
-            )
+            calls = _for_chat(compose_edit(parsed, memory, target.action_key), notification, chat)
         except ValueError as exc:
             return Reached(chat, Result(Outcome.FAILED, str(exc)), memory)
         result = await self._run(memory.user_id, memory.chat_id, calls, target)

@@ -16,7 +16,8 @@ from bot.chat.admin import PRIVATE_ONLY_REPLY, REFUSAL
 from bot.chat.menus import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from bot.chat.user import HELP
 from bot.config.settings import Settings
-from bot.notification import LinkedChat, Outcome
+from bot.notification import Outcome
+from bot.store.chats import LinkedChat
 from bot.store.counters import all_time
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits, SentMessage

@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 from bot.chat.per_chat import BACKLOG
 from bot.chat.user import HELP
 from bot.config.settings import Settings
-from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
+from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from tests.conftest import RunningBot

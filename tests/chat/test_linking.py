@@ -26,8 +26,8 @@ from bot.chat.linking import (
 from bot.chat.preferences import IN_PRIVATE
 from bot.chat.user import HELP
 from bot.config.settings import Settings
-from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
+from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from tests.conftest import RunningBot, start_bot

@@ -10,8 +10,11 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio
 
-from bot.notification import PUBSUB, Envelope, Notification, Outcome, Result, Target
+from bot.notification import Notification, Outcome
+from bot.notification.parsing import Parsed
 from bot.pipeline.dispatcher import Dispatcher
+from bot.pipeline.envelope import PUBSUB, Envelope
+from bot.pipeline.results import Result, Target
 from bot.pipeline.settle import Settler
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
@@ -33,7 +36,8 @@ class RecordingDelivery:
         self.gates: dict[int, asyncio.Event] = {}
         self.fail_on: set[str] = set()
 
-    async def __call__(self, notification: Notification, target: Target) -> Result:
+    async def __call__(self, parsed: Parsed, target: Target) -> Result:
+        notification = parsed.notification
         chat_id = target.chats[0].chat_id if target.chats else None
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -46,7 +46,7 @@ async def test_a_short_payload_is_parsed_on_the_loop_at_once(parser: Parser) -> 
     assert len(payload) <= ON_LOOP_BYTES
     parse = asyncio.create_task(parser.parse(payload))
     assert await _ticks_while(parse) <= 1  # done in its first step
-    assert parse.result().message == "hi"
+    assert parse.result().notification.message == "hi"
 
 
 async def test_an_invalid_long_payload_says_why_from_the_worker(parser: Parser) -> None:
@@ -66,7 +66,7 @@ async def test_a_dead_worker_is_logged_and_parsing_goes_on(parser: Parser) -> No
     for pid in list(pool._processes):
         os.kill(pid, signal.SIGKILL)
     with capture_logs() as logs:
-        notification = await parser.parse(HOSTILE)
+        parsed = await parser.parse(HOSTILE)
         again = await parser.parse(HOSTILE)
-    assert notification.formatted.text == again.formatted.text
+    assert parsed.formatted.text == again.formatted.text
     assert [log["event"] for log in logs] == ["parser_worker_failed"]

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio
 
-from bot.notification import PUBSUB, Envelope, Outcome
+from bot.notification import Outcome
+from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.settle import Settler
 from bot.store.client import async_client
 from bot.store.counters import STATS, Stats

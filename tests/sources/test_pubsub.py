@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from bot.notification import PUBSUB, Envelope
+from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.sources.presence import other_deployments
 from bot.sources.pubsub import RedisListener
 from bot.store.deployment import BOT_ID

@@ -13,7 +13,8 @@ import redis.asyncio
 from bot import app, runtime
 from bot.cluster.liveness import DEAD_AFTER, INSTANCES_KEY, Heartbeat
 from bot.config.settings import Settings
-from bot.notification import Envelope, Outcome
+from bot.notification import Outcome
+from bot.pipeline.envelope import Envelope
 from bot.pipeline.settle import DELIVERED_PREFIX
 from bot.publisher import AsyncPublisher
 from bot.sources.stream import StreamConsumer

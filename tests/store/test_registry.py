@@ -9,7 +9,7 @@ from typing import Any
 
 import redis.asyncio
 
-from bot.notification import LinkedChat, decode_chats, encode_chats
+from bot.store.chats import LinkedChat
 from bot.store.registry import (
     ChatRegistry,
     Linking,
@@ -29,13 +29,6 @@ def test_link_tokens_are_long_random_and_deep_link_safe() -> None:
     for token in tokens:
         # 43 characters of a 64-letter alphabet: 256 bits, within Telegram's 64-character limit.
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
-
-
-def test_chats_are_stored_compactly_and_read_back() -> None:
-    chats = (PRIVATE, TOPIC, CHANNEL)
-    assert encode_chats(chats) == "9001:p,-1001:g:7,-1002:c"
-    assert decode_chats(encode_chats(chats).encode()) == chats
-    assert decode_chats(None) == ()
 
 
 async def test_a_token_expires_after_its_ttl_and_says_its_kind(

@@ -9,8 +9,8 @@ import pytest
 import redis
 import redis.asyncio
 
-from bot.notification import LinkedChat
 from bot.store import schema
+from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 
 USERS = 3000

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from bot.formatting.entities import utf16_len
-from bot.notification import Notification
+from bot.notification.parsing import Parsed, parse_fields
 from bot.telegram.compose import compose
 
 
-def note(message: str = "hi", **fields: Any) -> Notification:
-    return Notification.model_validate({"user_id": 1, "message": message, **fields})
+def note(message: str = "hi", **fields: Any) -> Parsed:
+    return parse_fields({"user_id": 1, "message": message, **fields})
 
 
 def test_a_plain_notification_is_one_sendmessage_with_only_its_text() -> None:

@@ -9,7 +9,10 @@ import pytest
 import redis.asyncio
 
 from bot.formatting.entities import utf16_len
-from bot.notification import LinkedChat, Notification, Outcome, Result, Target
+from bot.notification import Outcome
+from bot.notification.parsing import Parsed, parse_fields
+from bot.pipeline.results import Result, Target
+from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.telegram.delivery import Delivery, RetryPolicy
 from bot.telegram.pacing import Limits, Pacer
@@ -18,11 +21,11 @@ from bot.testing import FakeTelegram
 from tests.helpers import telegram_outage
 from tests.telegram.conftest import Answers
 
-NOTE = Notification(user_id=42, message="Your order is on its way!")
+NOTE = parse_fields({"user_id": 42, "message": "Your order is on its way!"})
 ATTEMPTS = 4
 
 
-Deliver = Callable[[Notification], Awaitable[Result]]
+Deliver = Callable[[Parsed], Awaitable[Result]]
 
 
 @pytest.fixture
@@ -54,10 +57,10 @@ def delivery(sender: Sender, registry: ChatRegistry, pacer: Pacer) -> Delivery:
 def deliver(delivery: Delivery, registry: ChatRegistry) -> Deliver:
     """Deliver to the chat the registry links, as the pipeline does after its lookup."""
 
-    async def send(notification: Notification) -> Result:
-        assert notification.user_id is not None
-        chats = await registry.chats_for(notification.user_id)
-        return await delivery.deliver(notification, Target(chats))
+    async def send(parsed: Parsed) -> Result:
+        assert parsed.notification.user_id is not None
+        chats = await registry.chats_for(parsed.notification.user_id)
+        return await delivery.deliver(parsed, Target(chats))
 
     return send
 
@@ -75,7 +78,7 @@ async def test_a_linked_user_gets_the_message(
     result = await deliver(NOTE)
     assert (result.outcome, result.attempts) == (Outcome.SENT, 1)
     [sent] = telegram.sent
-    assert (sent.chat_id, sent.text) == (linked, NOTE.message)
+    assert (sent.chat_id, sent.text) == (linked, NOTE.notification.message)
     assert "allow_paid_broadcast" not in sent.params
 
 
@@ -118,7 +121,7 @@ async def test_a_429_holds_back_sends_to_other_chats_too(
     telegram.add_chat(7)
     await registry.link(1, 7)
     started = time.monotonic()
-    await deliver(Notification(user_id=1, message="other chat"))
+    await deliver(parse_fields({"user_id": 1, "message": "other chat"}))
     assert time.monotonic() - started >= 0.45
 
 
@@ -147,7 +150,7 @@ async def test_a_hung_request_is_cut_by_the_timeout_and_retried(
     result = await deliver(NOTE)
     assert (result.outcome, result.attempts) == (Outcome.SENT, 2)
     assert time.monotonic() - started < 1.9  # did not wait for the hung answer
-    assert [m.text for m in telegram.sent] == [NOTE.message]
+    assert [m.text for m in telegram.sent] == [NOTE.notification.message]
 
 
 async def test_a_dropped_connection_is_retried(
@@ -208,7 +211,7 @@ async def test_a_long_message_arrives_as_ordered_parts(
     text = "\n\n".join(paragraphs)
     assert len(text) > 9000
 
-    result = await deliver(Notification(user_id=42, message=text))
+    result = await deliver(parse_fields({"user_id": 42, "message": text}))
 
     assert result.outcome == Outcome.SENT
     parts = [m.text for m in telegram.sent]

@@ -10,7 +10,7 @@ import redis.asyncio
 from telegram import Bot
 
 from bot.config.settings import load_settings
-from bot.notification import decode_chats
+from bot.store.chats import decode_chats
 from bot.store.registry import USER_CHATS
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from bot.notification import LinkedChat
+from bot.store.chats import LinkedChat
 from bot.store.registry import CHAT_INFO, CHAT_TO_USER, LINKED, USER_CHATS, queue_link
 from bot.store.schema import V1_USER_TO_CHAT
 from bot.testing import FakeTelegram

@@ -17,7 +17,7 @@ from typing import TextIO
 
 import redis
 
-from bot.notification import LinkedChat
+from bot.store.chats import LinkedChat
 from bot.store.registry import queue_link
 from bot.testing import FakeTelegram
 

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import redis
 
 from bot.config.settings import PAID_BROADCAST_PER_SECOND, Settings
-from bot.notification import Notification
+from bot.notification.parsing import parse_fields
 from bot.telegram.compose import compose
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.bench.chats import chat_lines, measure_chats, measure_five_chats
@@ -243,10 +243,10 @@ def _measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
 
 def _rich_params() -> dict[str, Any]:
     """What the bot sends for RICH_HTML with RICH_BUTTONS (a made-up action key)."""
-    notification = Notification.model_validate(
+    parsed = parse_fields(
         {"user_id": 1, "message": RICH_HTML, "format": "html", "buttons": RICH_BUTTONS}
     )
-    [call] = compose(notification, action_key="k" * 12)
+    [call] = compose(parsed, action_key="k" * 12)
     return call.params
 
 

@@ -6,25 +6,32 @@ import json
 
 import pytest
 
-from bot.notification import PREVIEW_CHARS, InvalidNotification, Notification, parse_notification
-from tests.helpers import BAD_RICH_FIELDS, EXAMPLE_BUTTON
+from bot.formatting.entities import Formatted
+from bot.notification.parsing import (
+    PREVIEW_CHARS,
+    InvalidNotification,
+    parse_fields,
+    parse_notification,
+)
+from bot.notification.schema import Notification
+from tests.helpers import BAD_RICH_FIELDS
 
 
 def test_a_valid_payload_parses_from_bytes_or_text() -> None:
     expected = Notification(user_id=42, message="Your order is on its way!")
     raw = '{"user_id": 42, "message": "Your order is on its way!"}'
-    assert parse_notification(raw) == expected
-    assert parse_notification(raw.encode()) == expected
+    assert parse_notification(raw).notification == expected
+    assert parse_notification(raw.encode()).notification == expected
 
 
 def test_unknown_fields_are_ignored() -> None:
     parsed = parse_notification('{"user_id": 1, "message": "hi", "future_field": [1, 2]}')
-    assert parsed == Notification(user_id=1, message="hi")
+    assert parsed.notification == Notification(user_id=1, message="hi")
 
 
 def test_unicode_and_markup_are_kept_verbatim() -> None:
     text = "Привет 👋 <b>bold?</b> *no*"
-    assert parse_notification(f'{{"user_id": 1, "message": "{text}"}}').message == text
+    assert parse_notification(f'{{"user_id": 1, "message": "{text}"}}').notification.message == text
 
 
 @pytest.mark.parametrize(
@@ -93,7 +100,7 @@ def test_a_message_over_the_limit_is_invalid_and_says_the_setting() -> None:
     assert caught.value.reason == (
         "message: 101 characters, over the limit of 100 (MESSAGE_MAX_CHARS)"
     )
-    assert parse_notification(payload, max_chars=101).message == "a" * 101
+    assert parse_notification(payload, max_chars=101).notification.message == "a" * 101
 
 
 def test_a_payload_too_large_for_any_valid_message_is_refused_unparsed() -> None:
@@ -132,25 +139,6 @@ def test_html_and_markdown_are_converted_once_when_parsed() -> None:
     ]
 
 
-def test_media_takes_an_https_url_or_a_file_id() -> None:
-    by_url = parse_notification(rich(photo="https://shop.example/p/17.jpg"))
-    by_id = parse_notification(rich(document="BQACAgIAAxkBAAIBZ2Xj9-file_id_example"))
-    assert by_url.media == ("photo", "https://shop.example/p/17.jpg")
-    assert by_id.media == ("document", "BQACAgIAAxkBAAIBZ2Xj9-file_id_example")
-
-
-def test_action_buttons_are_listed_in_reading_order() -> None:
-    parsed = parse_notification(
-        rich(
-            buttons=[
-                [{"text": "A", "action": "first"}, EXAMPLE_BUTTON],
-                [{"text": "B", "action": "second"}],
-            ]
-        )
-    )
-    assert parsed.actions == ["first", "second"]
-
-
 def test_markdown_that_grows_past_the_limit_as_it_is_read_is_refused() -> None:
     """Nested lists indent every lazy line: within MESSAGE_MAX_CHARS as written, 327 K
     characters once read (81 messages to every chat). The limit holds for what the chat gets."""
@@ -161,3 +149,33 @@ def test_markdown_that_grows_past_the_limit_as_it_is_read_is_refused() -> None:
     with pytest.raises(InvalidNotification, match="once the markdown is read, over the limit"):
         parse_notification(payload, max_chars=20_000)
     assert parse_notification(payload, max_chars=50_000).formatted.text.count("•") == 300
+
+
+def test_fields_are_refused_for_what_a_payload_is_refused_for() -> None:
+    """What the publisher checks before it writes: a ValueError with the reason the bot's
+    parse of the payload would give."""
+    fields = {"user_id": 1, "message": "<b>Order", "format": "html"}
+    with pytest.raises(ValueError, match=r"^message: unclosed <b> at character 1$"):
+        parse_fields(fields)
+    with pytest.raises(InvalidNotification) as refused:
+        parse_notification(json.dumps(fields))
+    assert refused.value.reason == "message: unclosed <b> at character 1"
+
+
+def test_a_copy_for_another_recipient_keeps_the_message_as_read() -> None:
+    """A fan-out reads its message once and copies it for each recipient."""
+    template = parse_notification(
+        rich(user_id=None, user_ids=[1, 2], message="**Sale**", format="markdown")
+    )
+    copy = template.copy_with(user_id=2, user_ids=None, silent=True)
+    assert (copy.notification.user_id, copy.notification.user_ids) == (2, None)
+    assert copy.notification.silent
+    assert copy.formatted is template.formatted  # read once, not for each recipient
+    assert copy.formatted.text == "Sale"
+    with pytest.raises(ValueError, match="parsed anew"):
+        template.copy_with(message="other")
+
+
+def test_an_edit_of_its_buttons_alone_shows_no_text() -> None:
+    edit = parse_notification(json.dumps({"op": "edit", "id": "o-17", "user_id": 1, "buttons": []}))
+    assert edit.formatted == Formatted("")

@@ -1,0 +1,50 @@
+"""What a delivery is given (a Target) and what it gives back (a Result, a Reached per chat)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from bot.notification.outcomes import Outcome
+from bot.preferences import Category
+from bot.store.chats import LinkedChat
+from bot.store.memory import Memory
+
+
+@dataclass(frozen=True)
+class Result:
+    """The final outcome of one delivery, why, how many send attempts it took, and the ids of
+    the messages Telegram made (in order; some, when a later part failed). For a user's
+    chats, `chats` has each chat's own result."""
+
+    outcome: Outcome
+    reason: str | None = None
+    attempts: int = 0
+    message_ids: tuple[int, ...] = ()
+    # Where they are and what each holds (see Memory): remembered for the id's edit or delete.
+    chat_id: int | None = None
+    kinds: tuple[str, ...] = ()
+    chats: tuple[Reached, ...] = ()
+
+
+class Reached(NamedTuple):
+    """One chat's part of a delivery: the chat, what happened there, and what to remember of
+    its messages for a later edit or delete of the id (None: nothing)."""
+
+    chat: LinkedChat
+    result: Result
+    memory: Memory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a delivery needs besides the notification, read before it is sent: the user's
+    chats (none: not linked), its action key, what was sent for its id (edit, delete: a
+    memory per chat), when it expires and how urgent it is."""
+
+    chats: tuple[LinkedChat, ...]
+    action_key: str | None = None
+    memory: tuple[Memory, ...] | None = None
+    expires: float | None = None  # on this process's clock: compared with time.time()
+    rank: int = 1
+    mute: Category | None = None  # a button under it that mutes this category
