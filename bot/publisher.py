@@ -47,10 +47,18 @@ from bot.notification import (
 )
 from bot.preferences import Category, Preferences, QuietMode
 from bot.store import client as redis_client
+from bot.store.chat_links import CHAT_TO_USER, USER_CHATS, queue_unlink_all
 from bot.store.client import PAYLOAD_FIELD, add_to_stream, as_text, priority_streams
 from bot.store.deployment import BOT_ID, MARK_FIELD, database_number, mark_from
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
 from bot.store.link_events import LinkEvents, LinkType
+from bot.store.link_tokens import (
+    BOT_USERNAME,
+    deep_link,
+    link_token_key,
+    new_link_token,
+    token_value,
+)
 from bot.store.preferences import (
     CATEGORIES,
     PREFERENCES,
@@ -58,17 +66,7 @@ from bot.store.preferences import (
     categories_from,
     preferences_from,
 )
-from bot.store.registry import (
-    BOT_USERNAME,
-    CHAT_TO_USER,
-    USER_CHATS,
-    ChatRegistry,
-    deep_link,
-    link_token_key,
-    new_link_token,
-    queue_unlink_all,
-    token_value,
-)
+from bot.store.registry import ChatRegistry
 
 __all__ = [
     "DEFAULT_ACTIONS_STREAM",

@@ -20,7 +20,7 @@ from bot.loops.reconnect import Outage
 from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
 from bot.sources.pubsub import CONNECTION_ERRORS
-from bot.store.registry import queue_link
+from bot.store.chat_links import queue_link
 from bot.store.roundtrips import RoundTrips
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage

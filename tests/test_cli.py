@@ -25,7 +25,7 @@ from bot.config.settings import Settings
 from bot.publisher import Publisher
 from bot.store.client import priority_streams
 from bot.store.deployment import BOT_ID
-from bot.store.registry import link_token_key
+from bot.store.link_tokens import link_token_key
 from bot.testing import FakeTelegram
 from bot.tools.bench.goals import missed_goals
 from tests.helpers import DEMO_FAST, plain_publish, token_of

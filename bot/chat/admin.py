@@ -31,9 +31,11 @@ from bot.pipeline.dispatcher import Dispatcher
 from bot.sources.pubsub import RedisListener
 from bot.sources.stream import StreamConsumer, pending_entries
 from bot.store import counters as stats_store
+from bot.store.chat_directory import ChatInfo
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
-from bot.store.registry import ChatInfo, ChatRegistry, deep_link
+from bot.store.link_tokens import deep_link
+from bot.store.registry import ChatRegistry
 from bot.store.schedule import ScheduleStore
 
 log = structlog.get_logger(__name__)

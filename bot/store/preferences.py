@@ -12,8 +12,8 @@ import redis.asyncio
 from redis.asyncio.client import Pipeline
 
 from bot.preferences import Category, Preferences, stored_preferences
+from bot.store.chat_links import CHAT_TO_USER
 from bot.store.client import as_text
-from bot.store.registry import CHAT_TO_USER
 
 # hash: user id -> Preferences JSON (defaults left out); the dispatcher reads a user's field
 # in the round trip before each send, with the chat

@@ -11,7 +11,7 @@ from telegram import Bot
 
 from bot.config.settings import load_settings
 from bot.notification import decode_chats
-from bot.store.registry import USER_CHATS
+from bot.store.chat_links import USER_CHATS
 
 
 async def main() -> None:
