@@ -1,5 +1,7 @@
-"""Wiring: build every piece from the settings and connect them, in one place. Nothing talks to
-Redis or Telegram until `runtime.serve` starts it."""
+"""Wiring: build every piece from the settings and connect them, in one place; a piece that takes
+some putting together is made beside its parts (the Application in telegram/application.py, the
+lanes in pipeline/assembly.py, the handlers in chat/handlers.py). Nothing talks to Redis or
+Telegram until `runtime.serve` starts it."""
 
 from __future__ import annotations
 
@@ -7,61 +9,49 @@ import functools
 from dataclasses import dataclass
 
 import redis.asyncio
-from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 from telegram.error import InvalidToken, NetworkError
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import Application
 
-from bot.chat.actions import ButtonTaps
 from bot.chat.admin import AdminCommands
 from bot.chat.broadcast import Broadcaster
-from bot.chat.linking import Linker
+from bot.chat.handlers import register_handlers
 from bot.chat.per_chat import PerChatUpdates
 from bot.chat.preferences import ChatPreferences
-from bot.chat.throttle import CommandBudget
-from bot.chat.user import ChatCommands
+from bot.cluster import instance
 from bot.cluster.duty import Duty
-from bot.cluster.leader import LEADER_KEY, Leadership
-from bot.cluster.liveness import INSTANCES_KEY, Heartbeat
-from bot.cluster.share import SENDERS_KEY, SendShare
+from bot.cluster.leader import Leadership
+from bot.cluster.liveness import Heartbeat
+from bot.cluster.share import SendShare
 from bot.config.settings import Settings
 from bot.loops.reconnect import Outage
 from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
 from bot.ops.shared_channel import SharedChannelWatch
+from bot.pipeline.assembly import build_lanes
 from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.envelope import PUBSUB, STREAM
 from bot.pipeline.fanout import STORED_MAX_CHARS, FanOuts
 from bot.pipeline.handback import HandBack
-from bot.pipeline.plan import Planner
-from bot.pipeline.settle import Settler
 from bot.sources.due import DueReleaser
-from bot.sources.pubsub import CONNECTION_ERRORS, RedisListener
+from bot.sources.priorities import priority_consumers
+from bot.sources.pubsub import RedisListener
 from bot.sources.stream import StreamConsumer
 from bot.store.actions import ActionStore
 from bot.store.client import async_client, priority_streams
-from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
+from bot.store.deployment import bot_id_of
 from bot.store.fanouts import FanOutStore
 from bot.store.link_events import LinkEvents
 from bot.store.preferences import PreferenceStore
 from bot.store.registry import ChatRegistry
-from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
+from bot.telegram.application import new_conversation, relay_to_leader
 from bot.telegram.delivery import Delivery, RetryPolicy
-from bot.telegram.pacing import REPLY_MAX_WAIT, Limits, PacedRequests, Pacer
-from bot.telegram.relay import Relay
+from bot.telegram.pacing import Limits, Pacer
 from bot.telegram.sender import Sender
-from bot.telegram.transport import ObservedRequest, polling_request, sending_request
-from bot.telegram.updates import POLL_TIMEOUT, PollErrors, webhook_path
-
-# What a lane waits out: Redis unreachable, or up but refusing writes for now (a replica after
-# a failover, out of memory). Other errors are bugs or misuse, and are not retried forever.
-REDIS_WAIT_ERRORS = (*CONNECTION_ERRORS, ReadOnlyError, OutOfMemoryError, MasterDownError)
-CONCURRENT_UPDATES = 16  # replies on their way to Telegram at once, about (see _application)
-# A relayed reply waits at most REPLY_MAX_WAIT for its chat's turn at the leader, then its send.
-RELAY_PACING_ALLOWANCE = REPLY_MAX_WAIT + 5.0
+from bot.telegram.updates import PollErrors, webhook_path
 
 
 @dataclass(kw_only=True)
@@ -118,17 +108,14 @@ def build(settings: Settings) -> Bot:
     stats = Stats()
     metrics = Metrics(stats)
     pacer = Pacer(_limits(settings))
-    # Replies to the updates handled side by side, and a few more (deliveries have theirs).
-    conversation = sending_request(metrics, CONCURRENT_UPDATES + 8, settings.telegram_timeout)
-    paced, updates = PacedRequests(pacer), PerChatUpdates()
-    application = _application(settings, metrics, conversation, paced, updates)
+    updates = PerChatUpdates()
+    conversation = new_conversation(settings, metrics, pacer, updates)
+    application = conversation.application
     registry = ChatRegistry(
         client,
         LinkEvents(settings.link_events_stream, settings.stream_maxlen),
         max_chats=settings.max_chats_per_user,
     )
-    # Shared by every lane: while Redis is down one of them probes it and the others wait.
-    redis_outage = Outage("redis_lanes", client.ping, REDIS_WAIT_ERRORS)
     dead_letters = DeadLetterStore(
         client, settings.deadletter_maxlen, settings.deadletter_max_payload_bytes
     )
@@ -149,17 +136,16 @@ def build(settings: Settings) -> Bot:
     )
     schedule = _schedule(settings, client) if settings.notification_stream else None
     preferences = PreferenceStore(client)
-    dispatcher = _pipeline(
+    dispatcher = build_lanes(
         settings,
-        RoundTrips(exact),
-        delivery,
-        redis_outage,
-        actions,
+        delivery.deliver,
+        client=client,
+        exact=exact,
+        actions=actions,
         schedule=schedule,
-        planner=Planner(settings.categories, settings.digest, schedule=schedule),
         stats=stats,
         dead_letters=dead_letters,
-        metrics=metrics,
+        on_sent=metrics.delivery_latency.observe,
     )
     streams: list[StreamConsumer] = []
 
@@ -167,19 +153,14 @@ def build(settings: Settings) -> Bot:
         # Queued in lanes, and stream entries read but not settled (one being parsed counts).
         return dispatcher.pending + sum(consumer.holding for consumer in streams)
 
-    heartbeat = Heartbeat(
-        client,
-        INSTANCES_KEY.format(bot_id=_bot_id(settings)),
-        settings.stream_consumer,
-        holding,
-        clock=dispatcher.clock,  # each beat reads Redis's TIME: what is due goes by it
-    )
+    # Each beat reads Redis's TIME into the dispatcher's clock: what is due goes by it.
+    heartbeat = instance.heartbeat(settings, client, holding, dispatcher.clock)
     listener = _listener(settings, client, dispatcher, metrics)
-    shared_channel = None
-    if settings.notification_channel:
-        shared_channel = SharedChannelWatch(
-            client, settings.notification_channel, _bot_id(settings)
-        )
+    shared_channel = (  # other deployments on the channel's name (pub/sub ignores the database)
+        SharedChannelWatch(client, settings.notification_channel, bot_id_of(settings.token))
+        if settings.notification_channel
+        else None
+    )
     updater = application.updater
     assert updater is not None  # ApplicationBuilder always makes one  # noqa: S101
     hand_back = HandBack(client, settings.notification_stream, settings.stream_maxlen, dead_letters)
@@ -192,7 +173,15 @@ def build(settings: Settings) -> Bot:
         hand_back=hand_back,
         listener=listener,
     )
-    streams.extend(_streams(settings, exact, dispatcher, metrics, duty))
+    streams.extend(
+        priority_consumers(
+            settings,
+            exact,
+            dispatcher.accept,
+            may_take=duty.may_take,
+            on_reconnect=metrics.redis_reconnects.labels(STREAM).inc,
+        )
+    )
     stream = streams[1] if streams else None
     releaser = None
     if schedule is not None:
@@ -211,18 +200,17 @@ def build(settings: Settings) -> Bot:
     dispatcher.start_fan_out = fanouts.start
     fanouts.may_take = duty.may_take
     duty.loops.extend([*(consumer.run for consumer in streams), fanouts.run])
-    leadership = _leadership(settings, client, duty, metrics)
+    leadership = instance.leadership(settings, client, duty.lead)
+    metrics.leader.set_function(lambda: float(leadership.is_leader))
     if settings.webhook_url:
-        _relay(
-            settings,
-            exact,
-            pacer=pacer,
-            application=application,
-            conversation=conversation,
-            paced=paced,
-            leadership=leadership,
-            duty=duty,
+        relay = relay_to_leader(
+            conversation,
+            exact,  # a request pushed twice after a lost answer would be answered twice
+            bot_id_of(settings.token),
+            leading=lambda: leadership.is_leader,
+            timeout=settings.telegram_timeout,
         )
+        duty.loops.append(relay.serve)
     for consumer in streams:
         consumer.may_read = leadership.surely_held
     broadcaster = Broadcaster(application.bot, fanouts, fanout_store, registry)
@@ -243,9 +231,9 @@ def build(settings: Settings) -> Bot:
     chat_preferences = ChatPreferences(
         preferences, settings.categories, settings.digest, later=schedule is not None
     )
-    _handlers(
-        settings,
+    register_handlers(
         application,
+        settings,
         admin=admin,
         registry=registry,
         actions=actions,
@@ -282,7 +270,13 @@ def build(settings: Settings) -> Bot:
         streams=streams,
         releaser=releaser,
         fanouts=fanouts,
-        send_share=_send_share(settings, client, pacer, dispatcher),
+        send_share=instance.send_share(
+            settings,
+            client,
+            pacer,
+            busy=lambda: dispatcher.pending > 0,
+            activity=dispatcher.activity,
+        ),
         heartbeat=heartbeat,
         hand_back=hand_back,
         shared_channel=shared_channel,
@@ -294,91 +288,12 @@ def build(settings: Settings) -> Bot:
     )
 
 
-def _handlers(
-    settings: Settings,
-    application: Application,  # type: ignore[type-arg]
-    *,
-    admin: AdminCommands,
-    registry: ChatRegistry,
-    actions: ActionStore,
-    preferences: ChatPreferences,
-) -> None:
-    """A user's message budget first (group -1), then the admin handlers: the chat commands
-    end with a catch-all for unknown messages. Taps on buttons count against the budget too.
-    Replies are in the language the chat's user picked, else Telegram's."""
-    chosen = preferences.store.language_for_chat
-    budget = CommandBudget(
-        settings.command_burst,
-        settings.command_per_minute,
-        exempt=settings.admin_ids,
-        chosen_language=chosen,
-    )
-    budget.register(application)
-    admin.register(application)
-    ButtonTaps(actions, chosen_language=chosen).register(application)
-    preferences.register(application)
-    Linker(registry, chosen_language=chosen).register(application)
-    ChatCommands(chosen_language=chosen).register(application)
-
-
-def _relay(
-    settings: Settings,
-    exact: redis.asyncio.Redis,
-    *,
-    pacer: Pacer,
-    application: Application,  # type: ignore[type-arg]
-    conversation: ObservedRequest,
-    paced: PacedRequests,
-    leadership: Leadership,
-    duty: Duty,
-) -> None:
-    """Webhook mode: any instance handles the updates it is given; its messages to a chat take
-    their turn at the leader's pacer, beside the notifications (relay.py)."""
-    base_url = application.bot.base_url  # with the token, as python-telegram-bot builds it
-    relay = Relay(
-        exact,  # a request pushed twice after a lost answer would be answered twice
-        _bot_id(settings),
-        pacer,
-        lambda method, data: conversation.direct(f"{base_url}/{method}", "POST", data),
-        leading=lambda: leadership.is_leader,
-        answer_within=settings.telegram_timeout + RELAY_PACING_ALLOWANCE,
-    )
-    conversation.relay = relay
-    paced.relayed = lambda: not leadership.is_leader  # the leader paces it
-    duty.loops.append(relay.serve)
-
-
 def _limits(settings: Settings) -> Limits:
     return Limits(
         per_second=settings.overall_per_second,
         chat_burst=settings.telegram_chat_burst,
         chat_per_second=settings.telegram_chat_per_second,
         group_per_minute=settings.telegram_group_per_minute,
-    )
-
-
-def _application(
-    settings: Settings,
-    metrics: Metrics,
-    conversation: ObservedRequest,
-    paced: PacedRequests,
-    updates: PerChatUpdates,
-) -> Application:  # type: ignore[type-arg]
-    timeout = settings.telegram_timeout
-    return (
-        ApplicationBuilder()
-        .token(settings.token)
-        .base_url(settings.telegram_base_url)
-        .request(conversation)
-        # Long polling keeps httpx's own transport: one request at a time, no pool to speak of.
-        .get_updates_request(polling_request(metrics, POLL_TIMEOUT, timeout))
-        # Every request to a chat (deliveries, replies, broadcast progress) is paced.
-        .rate_limiter(paced)
-        # Updates are handled side by side, one chat at a time (per_chat.py): an admin's /send
-        # waiting for its outcome, or a group's replies waiting for their pace, must not hold
-        # up everyone's /start.
-        .concurrent_updates(updates)
-        .build()
     )
 
 
@@ -400,50 +315,6 @@ def _delivery(settings: Settings, sender: Sender, registry: ChatRegistry, pacer:
     )
 
 
-def _pipeline(
-    settings: Settings,
-    trips: RoundTrips,
-    delivery: Delivery,
-    redis_outage: Outage,
-    actions: ActionStore,
-    *,
-    schedule: ScheduleStore | None,
-    planner: Planner,
-    stats: Stats,
-    dead_letters: DeadLetterStore,
-    metrics: Metrics,
-) -> Dispatcher:
-    # One queue of trips for the reads before sends and the writes after them: measured, two
-    # queues (two connections) made a send's read no faster, the event loop being the wait.
-    settler = Settler(
-        trips,
-        stats,
-        dead_letters,
-        redis=redis_outage,
-        idempotency_window=settings.idempotency_window_seconds,
-        memory_seconds=settings.message_memory_seconds,
-        receipt_channel=settings.receipt_channel,
-        on_sent=metrics.delivery_latency.observe,
-    )
-    # What is due, quiet or expired goes by Redis's clock (each heartbeat measures it).
-    clock = RedisClock()
-    planner.clock = clock.now
-    return Dispatcher(
-        delivery.deliver,
-        settler,
-        stats,
-        settings.delivery_concurrency,
-        trips=trips,
-        redis=redis_outage,
-        actions=actions,
-        schedule=schedule,
-        planner=planner,
-        pause_buffer=settings.pause_buffer_max,
-        max_chars=settings.message_max_chars,
-        clock=clock,
-    )
-
-
 def _listener(
     settings: Settings, client: redis.asyncio.Redis, dispatcher: Dispatcher, metrics: Metrics
 ) -> RedisListener | None:
@@ -458,69 +329,9 @@ def _listener(
     )
 
 
-def _streams(
-    settings: Settings,
-    client: redis.asyncio.Redis,
-    dispatcher: Dispatcher,
-    metrics: Metrics,
-    duty: Duty,
-) -> list[StreamConsumer]:
-    if not settings.notification_stream:
-        return []
-    # One consumer per priority: each has its own in-flight limit, so a bulk backlog read
-    # into memory never stops a high notification from being read. The normal one (the name a
-    # web app XADDs to) moves entries that name another priority to that priority's stream.
-    names = priority_streams(settings.notification_stream)
-    return [
-        StreamConsumer(
-            client,
-            name,
-            settings.stream_group,
-            settings.stream_consumer,
-            dispatcher.accept,
-            may_take=duty.may_take,
-            on_reconnect=metrics.redis_reconnects.labels(STREAM).inc,
-            rank=rank,
-            moves=names if rank == 1 else None,
-            maxlen=settings.stream_maxlen,
-        )
-        for rank, name in enumerate(names)
-    ]
-
-
 def _schedule(settings: Settings, client: redis.asyncio.Redis) -> ScheduleStore:
     return ScheduleStore(
         client, priority_streams(settings.notification_stream), settings.stream_maxlen
-    )
-
-
-def _leadership(
-    settings: Settings, client: redis.asyncio.Redis, duty: Duty, metrics: Metrics
-) -> Leadership:
-    """Polling needs one poller per token, pub/sub one reader per channel, and each user's
-    order and each chat's pace one sender: the lock holder does all of it."""
-    leadership = Leadership(
-        client,
-        LEADER_KEY.format(bot_id=_bot_id(settings)),
-        settings.stream_consumer,
-        duty.lead,
-        ttl=settings.leader_lock_ttl_seconds,
-    )
-    metrics.leader.set_function(lambda: float(leadership.is_leader))
-    return leadership
-
-
-def _send_share(
-    settings: Settings, client: redis.asyncio.Redis, pacer: Pacer, dispatcher: Dispatcher
-) -> SendShare:
-    """Instances delivering side by side split Telegram's overall limit between them."""
-    return SendShare(
-        client,
-        SENDERS_KEY.format(bot_id=_bot_id(settings)),
-        settings.stream_consumer,
-        pacer,
-        busy=lambda: dispatcher.pending > 0,
-        activity=dispatcher.activity,
     )
 
 
@@ -536,7 +347,3 @@ def _http(
     if settings.webhook_url:
         webhook = Webhook(application, webhook_path(settings), settings.webhook_secret_token)
     return HttpServer(health, metrics, webhook)
-
-
-def _bot_id(settings: Settings) -> str:
-    return settings.token.split(":", 1)[0]

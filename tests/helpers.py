@@ -18,9 +18,9 @@ from bot.chat.linking import LINKED
 from bot.config.settings import Settings
 from bot.loops.reconnect import Outage
 from bot.publisher import AsyncPublisher
-from bot.sources.pubsub import CONNECTION_ERRORS
+from bot.store.chat_links import queue_link
 from bot.store.chats import LinkedChat
-from bot.store.registry import queue_link
+from bot.store.client import CONNECTION_ERRORS
 from bot.store.roundtrips import RoundTrips
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage

@@ -13,7 +13,7 @@ from bot.chat.user import HELP
 from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.publisher import AsyncPublisher
-from bot.store.registry import link_token_key
+from bot.store.link_tokens import link_token_key
 from bot.testing import FakeTelegram
 from tests.conftest import RunningBot, start_bot
 from tests.helpers import eventually, link_chat, plain_publish, token_of, wait_sent

@@ -18,7 +18,8 @@ from bot.publisher import AsyncPublisher, Button, Published, Publisher, encode
 from bot.store.chats import LinkedChat
 from bot.store.client import priority_streams
 from bot.store.deployment import BOT_ID
-from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
+from bot.store.link_tokens import BOT_USERNAME, link_token_key
+from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from tests.conftest import start_bot
 from tests.helpers import link_directly, next_json, token_of, wait_sent

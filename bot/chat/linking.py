@@ -20,7 +20,8 @@ from telegram.ext import (
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.store.chats import LinkedChat
 from bot.store.link_events import Reason
-from bot.store.registry import ISSUED_SHAPE, ChatRegistry, Linking, kind_of
+from bot.store.link_tokens import ISSUED_SHAPE
+from bot.store.registry import ChatRegistry, Linking, kind_of
 
 log = structlog.get_logger(__name__)
 

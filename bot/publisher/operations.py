@@ -17,28 +17,20 @@ from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.events import ActionEvent, LinkEvent, checked_wait, read_events
 from bot.publisher.options import PreferenceChanges, Via
+from bot.store.chat_links import USER_CHATS, unlinked_all
 from bot.store.chats import decode_chats
 from bot.store.client import as_text, priority_streams, stream_entry
 from bot.store.deployment import BOT_ID, database_number, mark_from
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
 from bot.store.link_events import LinkEvents
-from bot.store.plans import Command, Feed, Plan, Transaction, Writes, transact
+from bot.store.link_tokens import BOT_USERNAME, deep_link, issued_token
+from bot.store.plans import Command, Feed, Plan
 from bot.store.preferences import (
     CATEGORIES,
     PREFERENCES,
     categories_from,
     changed_preferences,
     preferences_from,
-)
-from bot.store.registry import (
-    BOT_USERNAME,
-    CHAT_TO_USER,
-    USER_CHATS,
-    deep_link,
-    link_token_key,
-    new_link_token,
-    queue_unlink_all,
-    token_value,
 )
 
 DEFAULT_CHANNEL = "notification"
@@ -134,9 +126,7 @@ class Operations(Generic[ClientT]):
 
     @staticmethod
     def _create_link_token(user_id: int, kind: ChatKind, ttl: int) -> Plan[str]:
-        token = new_link_token()
-        yield Command("set", (link_token_key(token), token_value(user_id, kind)), {"ex": ttl})
-        return token
+        return issued_token(user_id, kind, ttl)
 
     @staticmethod
     def _is_linked(user_id: int) -> Plan[bool]:
@@ -166,15 +156,7 @@ class Operations(Generic[ClientT]):
 
     def _unlink(self, user_id: int) -> Plan[bool]:
         events = LinkEvents(self.link_events_stream, self.stream_maxlen)
-
-        def decide(replies: list[Any]) -> tuple[bool, Writes]:
-            chats = decode_chats(replies[0])
-            writes = Writes()
-            queue_unlink_all(writes, user_id, chats, events=events, reason="web_app")
-            return bool(chats), writes
-
-        read = Command("hget", (USER_CHATS, str(user_id)))
-        return (yield from transact(Transaction((USER_CHATS, CHAT_TO_USER), (read,), decide)))
+        return bool((yield from unlinked_all(user_id, events, "web_app")))
 
     def _actions(
         self, group: str, consumer: str, wait: float, stop_after: float | None

@@ -10,7 +10,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
-from bot.sources.pubsub import CONNECTION_ERRORS
+from bot.store.client import CONNECTION_ERRORS
 from bot.store.schedule import ScheduleStore
 
 log = structlog.get_logger(__name__)

@@ -13,19 +13,16 @@ import redis.asyncio
 import structlog
 from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.sources.presence import presence_channel
+from bot.store.client import CONNECTION_ERRORS
 from bot.store.deployment import MARK_FIELD, read_mark
 
 log = structlog.get_logger(__name__)
 
 Submit = Callable[[Envelope], Awaitable[None]]
-
-# The errors that mean "the connection is gone", as opposed to a bug in our code.
-CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 # A payload that names a deployment holds this. Inside a JSON string a quote is escaped, so
 # only a key (or a string value "deployment") matches: unmarked payloads pay one byte search.

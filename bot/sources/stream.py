@@ -16,8 +16,7 @@ from redis.exceptions import ResponseError
 
 from bot.loops.reconnect import Backoff, keep_connected, stop_if_cancelled
 from bot.pipeline.envelope import STREAM, Envelope
-from bot.sources.pubsub import CONNECTION_ERRORS
-from bot.store.client import PAYLOAD_FIELD, as_text
+from bot.store.client import CONNECTION_ERRORS, PAYLOAD_FIELD, as_text
 from bot.store.schedule import RELEASED_FIELD
 
 log = structlog.get_logger(__name__)

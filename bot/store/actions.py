@@ -16,8 +16,8 @@ import redis.asyncio
 from redis.asyncio.client import Pipeline
 
 from bot.notification.schema import Notification
+from bot.store.chat_links import CHAT_TO_USER
 from bot.store.client import PAYLOAD_FIELD
-from bot.store.registry import CHAT_TO_USER
 
 ACTION_PREFIX = "notify:action:"  # JSON {"id", "user_id", "actions"} per notification, expires
 TAP_PREFIX = "notify:tap:"  # a callback query recorded already (Telegram may send it again)

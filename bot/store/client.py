@@ -16,6 +16,9 @@ from bot.store.plans import Command
 
 CertReqs = Literal["required", "optional", "none"]
 
+# The errors that mean "the connection is gone", as opposed to a bug in our code.
+CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
 # Short enough that a hung server surfaces as an error within a request's lifetime.
 SOCKET_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0

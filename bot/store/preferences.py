@@ -11,9 +11,9 @@ from typing import Any
 import redis.asyncio
 
 from bot.preferences import Category, Preferences, stored_preferences
+from bot.store.chat_links import CHAT_TO_USER
 from bot.store.client import as_text
 from bot.store.plans import Command, Plan, Transaction, Writes, run_async, transact
-from bot.store.registry import CHAT_TO_USER
 
 # hash: user id -> Preferences JSON (defaults left out); the dispatcher reads a user's field
 # in the round trip before each send, with the chat

@@ -1,68 +1,37 @@
-"""The chat registry in Redis: a web-app user's chats (private chats, groups, channels, forum
-topics), each chat's user, and single-use link tokens. Every link and unlink adds its link event
-in the same transaction (bot.store.link_events). The schema's version and its migration are in
-bot.store.schema."""
+"""The chat registry's changes: links by token or directly, a group's move to a supergroup,
+unlinks. Each is one transaction (WATCH/MULTI) with its link events (bot.store.link_events);
+the keys and the writes are in bot.store.chat_links, the reads in bot.store.chat_directory,
+the schema's version and its migration in bot.store.schema."""
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import redis.asyncio
-import redis.client
 from redis.asyncio.client import Pipeline
 
 from bot.notification.schema import ChatKind
-from bot.store.chats import KINDS, LinkedChat, decode_chats, encode_chats
-from bot.store.counters import LAST_DELIVERY
+from bot.store.chat_directory import ChatDirectory
+from bot.store.chat_links import (
+    CHAT_INFO,
+    CHAT_TO_USER,
+    USER_CHATS,
+    queue_add,
+    queue_drop,
+    unlinked_all,
+)
+from bot.store.chats import LinkedChat, decode_chats, encode_chats
 from bot.store.link_events import LinkEvents, Reason
-from bot.store.plans import Writes
-
-# Key names live here and nowhere else; the publisher imports them.
-USER_CHATS = "notify:user_chats"  # hash: user id -> the user's chats, oldest first (encode_chats)
-CHAT_TO_USER = "notify:chat_user"  # hash: chat id -> user id
-CHAT_INFO = "notify:chat_info"  # hash: chat id -> JSON {"at": linked at, "title": ...}
-LINKED = "notify:linked"  # sorted set: user id scored by the unix time of the first link
-LINK_TOKEN_PREFIX = "notify:link:"  # noqa: S105 - a key prefix; string per token -> user id
-BOT_USERNAME = "notify:bot_username"  # the bot's @username, written at start-up for the publisher
-
-TOKEN_BYTES = 32  # 256 bits; token_urlsafe gives 43 characters of A-Za-z0-9_-
-TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-ISSUED_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # what new_link_token makes
-
-
-def new_link_token() -> str:
-    """A random deep-link payload: 256 bits, 43 characters, within Telegram's 64-character rule."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def link_token_key(token: str) -> str:
-    return LINK_TOKEN_PREFIX + token
-
-
-def token_value(user_id: int, kind: ChatKind) -> str:
-    """What a token's key holds: the user id, and the kind of chat it links unless private (a
-    plain id is what schema 1 stored: still a private chat's token)."""
-    return str(user_id) if kind == "private" else f"{user_id}:{kind}"
-
-
-def deep_link(bot_username: str, token: str, *, group: bool = False) -> str:
-    """https://t.me/<bot>?start=<token>: opening it sends the bot `/start <token>`;
-    `?startgroup=` asks which group to add the bot to, then sends the same in that group. Our
-    own (python-telegram-bot's helper does the same) so that a web app importing the
-    publisher does not need python-telegram-bot; Telegram's rules for the payload are checked
-    here too."""
-    if len(bot_username) < 4:
-        raise ValueError(f"not a bot username: {bot_username!r}")
-    if not TOKEN_SHAPE.fullmatch(token):
-        raise ValueError("a deep-link payload is 1-64 characters of A-Z, a-z, 0-9, _ and -")
-    return f"https://t.me/{bot_username}?{'startgroup' if group else 'start'}={token}"
+from bot.store.link_tokens import (
+    BOT_USERNAME,
+    TOKEN_SHAPE,
+    Token,
+    issued_token,
+    link_token_key,
+    read_token,
+)
+from bot.store.plans import run_async
 
 
 def kind_of(chat_type: str) -> ChatKind:
@@ -70,32 +39,6 @@ def kind_of(chat_type: str) -> ChatKind:
     if chat_type == "private":
         return "private"
     return "channel" if chat_type == "channel" else "group"
-
-
-@dataclass(frozen=True)
-class ChatInfo:
-    """A linked chat as /whois shows it."""
-
-    chat: LinkedChat
-    title: str | None
-    linked_at: float
-
-
-@dataclass(frozen=True)
-class LinkedUser:
-    """One row of the registry: who, which chats, since when (unix time)."""
-
-    user_id: int
-    chats: tuple[ChatInfo, ...]
-    linked_at: float
-
-
-@dataclass(frozen=True)
-class Token:
-    """What a link token links: whose chat, and which kind of chat it is for."""
-
-    user_id: int
-    kind: ChatKind
 
 
 class Linking(StrEnum):
@@ -121,92 +64,29 @@ class Link:
     previous_user_id: int | None = None
 
 
-class ChatRegistry:
-    """Reads and changes which chats each user has. All changes are atomic (WATCH/MULTI),
-    each with its link events on `events` (the stream the web app reads) in the same MULTI.
-    A chat belongs to one user at a time; a user has at most `max_chats` chats."""
+class ChatRegistry(ChatDirectory):
+    """Reads (ChatDirectory) and changes which chats each user has. All changes are atomic
+    (WATCH/MULTI), each with its link events on `events` (the stream the web app reads) in the
+    same MULTI. A chat belongs to one user at a time; a user has at most `max_chats` chats."""
 
     def __init__(
         self, client: redis.asyncio.Redis, events: LinkEvents | None = None, *, max_chats: int = 5
     ) -> None:
-        self._redis = client
+        super().__init__(client)
         self._events = events or LinkEvents()
         self.max_chats = max_chats
-
-    async def chats_for(self, user_id: int) -> tuple[LinkedChat, ...]:
-        """The chats of `user_id`, oldest link first; () when none."""
-        return decode_chats(await self._redis.hget(USER_CHATS, str(user_id)))
-
-    @staticmethod
-    def queue_chats_for(pipe: Pipeline, user_id: int) -> None:
-        """`chats_for` on a pipeline: read the reply with `decode_chats`."""
-        pipe.hget(USER_CHATS, str(user_id))
-
-    async def user_for(self, chat_id: int) -> int | None:
-        """The user linked to `chat_id`, or None."""
-        value = await self._redis.hget(CHAT_TO_USER, str(chat_id))
-        return int(value) if value is not None else None
-
-    async def counts(self) -> tuple[int, int]:
-        """How many users have a chat, and how many chats are linked."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hlen(USER_CHATS)
-            pipe.hlen(CHAT_TO_USER)
-            users, chats = await pipe.execute()
-        return int(users), int(chats)
-
-    async def linked_count(self) -> int:
-        """How many users have a chat."""
-        return int(await self._redis.hlen(USER_CHATS))
-
-    async def linked_since(self, user_id: int) -> float | None:
-        """Unix time `user_id` was first linked (of the links still there), or None."""
-        score = await self._redis.zscore(LINKED, str(user_id))
-        return float(score) if score is not None else None
-
-    async def described(self, chats: tuple[LinkedChat, ...]) -> tuple[ChatInfo, ...]:
-        """`chats` with their titles and link times."""
-        if not chats:
-            return ()
-        infos = await self._redis.hmget(CHAT_INFO, [str(chat.chat_id) for chat in chats])
-        return tuple(_described(chat, info) for chat, info in zip(chats, infos, strict=True))
-
-    async def page(self, offset: int, count: int) -> list[LinkedUser]:
-        """Linked users in the order they linked, `count` from `offset`, with their chats."""
-        members: Any = await self._redis.zrange(LINKED, offset, offset + count - 1, withscores=True)
-        if not members:
-            return []
-        user_ids = [int(member) for member, _score in members]
-        raws = await self._redis.hmget(USER_CHATS, [str(u) for u in user_ids])
-        chats = [decode_chats(raw) for raw in raws]
-        # Every chat of the page described in one read, not one per user.
-        described = iter(await self.described(tuple(c for mine in chats for c in mine)))
-        return [
-            LinkedUser(user_id, tuple(next(described) for _ in mine), float(score))
-            for user_id, mine, (_member, score) in zip(user_ids, chats, members, strict=True)
-            if mine
-        ]
-
-    async def all_users(self, batch: int = 500) -> AsyncIterator[int]:
-        """Every user with a chat, read in batches so a large registry is not loaded at once."""
-        # HSCAN's NOVALUES needs Redis 7.4: the values come along and are dropped.
-        async for user, _chats in self._redis.hscan_iter(USER_CHATS, count=batch):
-            yield int(user)
 
     async def create_link_token(
         self, user_id: int, ttl_seconds: int, kind: ChatKind = "private"
     ) -> str:
-        """Store a fresh single-use token that links a chat of `kind` to `user_id` and expires
-        after `ttl_seconds`."""
-        token = new_link_token()
-        await self._redis.set(link_token_key(token), token_value(user_id, kind), ex=ttl_seconds)
-        return token
+        """`issued_token`: a fresh single-use token for a chat of `kind` of `user_id`."""
+        return await run_async(self._redis, issued_token(user_id, kind, ttl_seconds))
 
     async def token(self, token: str) -> Token | None:
         """What `token` would link, without using it; None when unknown, expired or used."""
         if not TOKEN_SHAPE.fullmatch(token):
             return None
-        return _token(await self._redis.get(link_token_key(token)))
+        return read_token(await self._redis.get(link_token_key(token)))
 
     async def burn(self, token: str) -> None:
         """Make `token` unusable (seen by others: a group's members, a channel's readers)."""
@@ -227,7 +107,7 @@ class ChatRegistry:
 
         async def consume(pipe: Pipeline) -> None:
             nonlocal result
-            found = _token(await pipe.get(key))
+            found = read_token(await pipe.get(key))
             if found is None:
                 result = Link(Linking.INVALID)
                 return
@@ -248,13 +128,13 @@ class ChatRegistry:
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.delete(key)
             if previous_user is not None:
-                _queue_drop(pipe, self._events, previous_user, theirs, {chat.chat_id}, "relinked")
+                queue_drop(pipe, self._events, previous_user, theirs, {chat.chat_id}, "relinked")
             if held is not None:  # the same chat from another topic: it moves there
                 chats = tuple(chat if c.chat_id == chat.chat_id else c for c in mine)
                 pipe.hset(USER_CHATS, str(user_id), encode_chats(chats))
                 result = Link(Linking.MOVED, user_id, kind)
                 return
-            _queue_add(pipe, self._events, user_id, mine, chat, title)
+            queue_add(pipe, self._events, user_id, mine, chat, title)
             status = Linking.LINKED if previous_user is None else Linking.RELINKED
             result = Link(status, user_id, kind, previous_user)
 
@@ -272,12 +152,12 @@ class ChatRegistry:
             previous_user, theirs = await _other_owner(pipe, chat, user_id)
             pipe.multi()  # type: ignore[no-untyped-call]
             if previous_user is not None:
-                _queue_drop(pipe, self._events, previous_user, theirs, {chat.chat_id}, "relinked")
+                queue_drop(pipe, self._events, previous_user, theirs, {chat.chat_id}, "relinked")
             if any(c.chat_id == chat.chat_id for c in mine):
                 chats = tuple(chat if c.chat_id == chat.chat_id else c for c in mine)
                 pipe.hset(USER_CHATS, str(user_id), encode_chats(chats))
             else:
-                _queue_add(pipe, self._events, user_id, mine, chat, title, announce=False)
+                queue_add(pipe, self._events, user_id, mine, chat, title, announce=False)
 
         await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
 
@@ -300,7 +180,7 @@ class ChatRegistry:
             if taken is not None:  # by another account: this one lost the group to it
                 events = None if int(taken) == user_id else self._events
                 pipe.multi()  # type: ignore[no-untyped-call]
-                _queue_drop(pipe, events, user_id, mine, {old_chat_id}, "relinked")
+                queue_drop(pipe, events, user_id, mine, {old_chat_id}, "relinked")
                 return
             chats = tuple(
                 c._replace(chat_id=new_chat_id) if c.chat_id == old_chat_id else c for c in mine
@@ -337,106 +217,19 @@ class ChatRegistry:
                     found = None  # nobody's: nothing to change
             pipe.multi()  # type: ignore[no-untyped-call]
             if found is not None:
-                _queue_drop(pipe, self._events, found, mine, {chat_id}, reason)
+                queue_drop(pipe, self._events, found, mine, {chat_id}, reason)
 
         await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
         return found
 
     async def unlink_user(self, user_id: int, *, reason: Reason) -> tuple[LinkedChat, ...]:
-        """Remove every chat of `user_id`, each with an `unlinked` event for `reason`; returns
-        the chats removed (none: nothing changed, no event)."""
-        chats: tuple[LinkedChat, ...] = ()
-
-        async def update(pipe: Pipeline) -> None:
-            nonlocal chats
-            chats = decode_chats(await pipe.hget(USER_CHATS, str(user_id)))
-            pipe.multi()  # type: ignore[no-untyped-call]
-            queue_unlink_all(pipe, user_id, chats, events=self._events, reason=reason)
-
-        await self._redis.transaction(update, USER_CHATS, CHAT_TO_USER)
-        return chats
+        """`unlinked_all`: every chat of `user_id` removed, each with an `unlinked` event for
+        `reason`; the chats removed (none: nothing changed, no event)."""
+        return await run_async(self._redis, unlinked_all(user_id, self._events, reason))
 
     async def remember_bot_username(self, username: str) -> None:
         """Record the bot's @username so the publisher can build deep links without the token."""
         await self._redis.set(BOT_USERNAME, username)
-
-
-def queue_unlink_all(
-    pipe: Pipeline | redis.client.Pipeline | Writes,
-    user_id: int,
-    chats: tuple[LinkedChat, ...],
-    *,
-    events: LinkEvents,
-    reason: Reason,
-) -> None:
-    """Queue the removal of all of `user_id`'s `chats` (read in the same WATCH) and an
-    `unlinked` event for each (on a sync or an async pipeline, after MULTI)."""
-    _queue_drop(pipe, events, user_id, chats, {chat.chat_id for chat in chats}, reason)
-
-
-def _queue_drop(  # noqa: PLR0917 - the parts of one change, read in one WATCH
-    pipe: Pipeline | redis.client.Pipeline | Writes,
-    events: LinkEvents | None,
-    user_id: int,
-    chats: tuple[LinkedChat, ...],
-    dropping: set[int],
-    reason: Reason,
-) -> None:
-    """Queue the removal of the chats in `dropping` from `user_id`'s `chats`, with an event
-    each (none without `events`); a user left with none loses the per-user state that goes
-    with a link. Each dropped chat's entries go even if the list lacked it."""
-    kept = tuple(chat for chat in chats if chat.chat_id not in dropping)
-    for chat_id in dropping:
-        pipe.hdel(CHAT_TO_USER, str(chat_id))
-        pipe.hdel(CHAT_INFO, str(chat_id))
-    for chat in chats:
-        if chat.chat_id in dropping and events is not None:
-            events.queue(pipe, "unlinked", user_id, reason, chat=chat.kind, remaining=len(kept))
-    if kept:
-        pipe.hset(USER_CHATS, str(user_id), encode_chats(kept))
-        return
-    pipe.hdel(USER_CHATS, str(user_id))
-    pipe.zrem(LINKED, str(user_id))
-    pipe.hdel(LAST_DELIVERY, str(user_id))
-
-
-def _queue_add(  # noqa: PLR0917 - the parts of one change, read in one WATCH
-    pipe: Pipeline,
-    events: LinkEvents,
-    user_id: int,
-    chats: tuple[LinkedChat, ...],
-    chat: LinkedChat,
-    title: str | None,
-    *,
-    announce: bool = True,
-) -> None:
-    """Queue the writes that add `chat` to `user_id`'s `chats`, and its `linked` event unless
-    not `announce`d."""
-    queue_link(pipe, user_id, chats, chat, title=title)
-    if announce:
-        events.queue(pipe, "linked", user_id, "start", chat=chat.kind, remaining=len(chats) + 1)
-
-
-def queue_link(
-    pipe: Pipeline | redis.client.Pipeline,
-    user_id: int,
-    chats: tuple[LinkedChat, ...],
-    chat: LinkedChat,
-    *,
-    title: str | None = None,
-) -> None:
-    """Queue the registry's writes that add `chat` after `user_id`'s `chats` (what they have
-    now), with no link event: what a link stores, for a loader of many (the bench)."""
-    now = int(time.time())
-    info: dict[str, object] = {"at": now}
-    if title:
-        info["title"] = title
-    pipe.hset(USER_CHATS, str(user_id), encode_chats((*chats, chat)))
-    pipe.hset(CHAT_TO_USER, str(chat.chat_id), str(user_id))
-    pipe.hset(
-        CHAT_INFO, str(chat.chat_id), json.dumps(info, ensure_ascii=False, separators=(",", ":"))
-    )
-    pipe.zadd(LINKED, {str(user_id): now}, nx=True)  # since the first link
 
 
 async def _other_owner(
@@ -455,29 +248,3 @@ def _as_chat(chat: LinkedChat | int) -> LinkedChat:
     if isinstance(chat, int):
         return LinkedChat(chat, "private" if chat > 0 else "group")
     return chat
-
-
-def _token(raw: bytes | str | None) -> Token | None:
-    if raw is None:
-        return None
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    user, _, kind = text.partition(":")
-    try:
-        return Token(int(user), _kind(kind or "private"))
-    except (ValueError, KeyError):
-        return None
-
-
-def _kind(name: str) -> ChatKind:
-    if name not in KINDS:
-        raise KeyError(name)
-    return name
-
-
-def _described(chat: LinkedChat, info: bytes | str | None) -> ChatInfo:
-    try:
-        data = json.loads(info) if info is not None else {}
-    except ValueError:
-        data = {}
-    title = data.get("title")
-    return ChatInfo(chat, str(title) if title else None, float(data.get("at") or 0))

@@ -1,7 +1,7 @@
 """The version of the registry's data in Redis, and the migrations between versions.
 
 Schema 1 (up to 0.x of issue 17): one chat per user, `notify:user_chat` (user id -> chat id).
-Schema 2: several chats per user, `notify:user_chats` (bot.store.registry), chat titles and link
+Schema 2: several chats per user, `notify:user_chats` (bot.store.chat_links), chat titles and link
 times in `notify:chat_info`. `notify:chat_user` and `notify:linked` are the same in both.
 
 Every instance migrates on start, before it serves: each moves batches of schema-1 links with
@@ -18,8 +18,9 @@ import redis.asyncio
 import redis.client
 import structlog
 
+from bot.store.chat_links import CHAT_INFO, CHAT_TO_USER, LINKED, USER_CHATS
 from bot.store.chats import decode_chats
-from bot.store.registry import CHAT_INFO, CHAT_TO_USER, LINK_TOKEN_PREFIX, LINKED, USER_CHATS
+from bot.store.link_tokens import LINK_TOKEN_PREFIX
 
 log = structlog.get_logger(__name__)
 

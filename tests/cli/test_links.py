@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from bot.store.registry import link_token_key
+from bot.store.link_tokens import link_token_key
 from bot.testing import FakeTelegram
 from tests.cli.conftest import Cli, emulator_env
 from tests.helpers import token_of

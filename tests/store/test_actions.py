@@ -17,7 +17,7 @@ from bot.store.actions import (
     new_key,
     parse_callback,
 )
-from bot.store.registry import CHAT_TO_USER
+from bot.store.chat_links import CHAT_TO_USER
 
 STREAM = "test:actions"
 

@@ -4,31 +4,18 @@ are single-use and for one kind of chat."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import redis.asyncio
 
 from bot.store.chats import LinkedChat
-from bot.store.registry import (
-    ChatRegistry,
-    Linking,
-    link_token_key,
-    new_link_token,
-)
+from bot.store.link_tokens import link_token_key
+from bot.store.registry import ChatRegistry, Linking
 
 PRIVATE = LinkedChat(9001)
 GROUP = LinkedChat(-1001, "group")
 TOPIC = LinkedChat(-1001, "group", 7)
 CHANNEL = LinkedChat(-1002, "channel")
-
-
-def test_link_tokens_are_long_random_and_deep_link_safe() -> None:
-    tokens = {new_link_token() for _ in range(1000)}
-    assert len(tokens) == 1000
-    for token in tokens:
-        # 43 characters of a 64-letter alphabet: 256 bits, within Telegram's 64-character limit.
-        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
 
 
 async def test_a_token_expires_after_its_ttl_and_says_its_kind(

@@ -10,8 +10,8 @@ import redis.asyncio
 from telegram import Bot
 
 from bot.config.settings import load_settings
+from bot.store.chat_links import USER_CHATS
 from bot.store.chats import decode_chats
-from bot.store.registry import USER_CHATS
 
 
 async def main() -> None:

@@ -1,6 +1,6 @@
 """The bench's rows for a user's chats: what a linked user and each further chat cost in Redis,
 from INFO's used_memory before and after linking `users` users (the writes a link makes,
-bot.store.registry.queue_link), next to what the version with one chat per user (schema 1)
+bot.store.chat_links.queue_link), next to what the version with one chat per user (schema 1)
 stored, with MEMORY USAGE of each key (run first, on the bench's own empty Redis); and the
 bot's CPU per send when each notification goes to five chats against one chat each."""
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.store.chat_links import CHAT_INFO, CHAT_TO_USER, LINKED, USER_CHATS, queue_link
 from bot.store.chats import LinkedChat
-from bot.store.registry import CHAT_INFO, CHAT_TO_USER, LINKED, USER_CHATS, queue_link
 from bot.store.schema import V1_USER_TO_CHAT
 from bot.testing import FakeTelegram
 from bot.tools.bench.kit import CHAT_BASE, BotProcess

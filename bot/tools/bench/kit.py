@@ -17,8 +17,8 @@ from typing import TextIO
 
 import redis
 
+from bot.store.chat_links import queue_link
 from bot.store.chats import LinkedChat
-from bot.store.registry import queue_link
 from bot.testing import FakeTelegram
 
 CHAT_BASE = 1_000_000  # chat id = CHAT_BASE + user id

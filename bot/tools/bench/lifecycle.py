@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.store.chat_links import USER_CHATS
 from bot.store.client import priority_streams
-from bot.store.registry import USER_CHATS
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.bench.kit import LIFTED, BotProcess, bot_env, link_users
 
