@@ -49,8 +49,9 @@ from bot.store.preferences import PreferenceStore
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
-from bot.telegram.delivery import Delivery, RetryPolicy
+from bot.telegram.delivery import Delivery
 from bot.telegram.pacing import REPLY_MAX_WAIT, Limits, PacedRequests, Pacer
+from bot.telegram.policy import RetryPolicy
 from bot.telegram.relay import Relay
 from bot.telegram.sender import Sender
 from bot.telegram.transport import ObservedRequest, polling_request, sending_request

@@ -32,24 +32,11 @@ from bot.store.memory import Memory
 from bot.store.registry import ChatRegistry
 from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of
 from bot.telegram.pacing import Pacer
+from bot.telegram.policy import MAX_FLOOD_WAITS, MAX_MIGRATIONS, RetryPolicy
 from bot.telegram.sender import Sender, TooLate
 from bot.telegram.transport import NotConnected
 
 log = structlog.get_logger(__name__)
-
-# 429s do not use up the retry budget (Telegram told us exactly when to come back), but a
-# server that never stops saying 429 must not keep a notification forever.
-MAX_FLOOD_WAITS = 20
-MAX_MIGRATIONS = 3  # a group becomes a supergroup once; a chain of them is Telegram misbehaving
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient failures (timeouts, connection errors, 5xx) are retried."""
-
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
 
 
 class Delivery:

@@ -14,8 +14,9 @@ from bot.notification.parsing import Parsed, parse_fields
 from bot.pipeline.results import Result, Target
 from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
-from bot.telegram.delivery import Delivery, RetryPolicy
+from bot.telegram.delivery import Delivery
 from bot.telegram.pacing import Limits, Pacer
+from bot.telegram.policy import RetryPolicy
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram
 from tests.helpers import telegram_outage
