@@ -30,7 +30,14 @@ from bot.store.chats import LinkedChat
 from bot.store.link_events import Reason
 from bot.store.memory import Memory
 from bot.store.registry import ChatRegistry
-from bot.telegram.compose import Call, compose, compose_delete, compose_edit, kinds_of
+from bot.telegram.compose import (
+    Call,
+    compose,
+    compose_delete,
+    compose_edit,
+    for_chat,
+    kinds_of,
+)
 from bot.telegram.pacing import Pacer
 from bot.telegram.policy import MAX_FLOOD_WAITS, MAX_MIGRATIONS, RetryPolicy
 from bot.telegram.sender import Sender, TooLate
@@ -119,7 +126,7 @@ class Delivery:
         kinds: tuple[str, ...],
         target: Target,
     ) -> Reached:
-        calls = _for_chat(calls, notification, chat)
+        calls = for_chat(calls, notification, chat)
         result = _with_kinds(
             await self._run(notification.user_id, chat.chat_id, calls, target), kinds
         )
@@ -155,7 +162,7 @@ class Delivery:
             kept = None if result.outcome is Outcome.SENT else memory
             return Reached(chat, _done_as(result, Outcome.DELETED), kept)
         try:
-            calls = _for_chat(compose_edit(parsed, memory, target.action_key), notification, chat)
+            calls = for_chat(compose_edit(parsed, memory, target.action_key), notification, chat)
         except ValueError as exc:
             return Reached(chat, Result(Outcome.FAILED, str(exc)), memory)
         result = await self._run(memory.user_id, memory.chat_id, calls, target)
@@ -417,53 +424,6 @@ def _combined(reached: list[Reached], done: Outcome) -> Result:
 
 def _done_as(result: Result, done: Outcome) -> Result:
     return replace(result, outcome=done) if result.outcome is Outcome.SENT else result
-
-
-def _for_chat(calls: list[Call], notification: Notification, chat: LinkedChat) -> list[Call]:
-    """The calls as this chat gets them: in its topic, and in a channel without action buttons
-    (every subscriber could tap them, each reported as the user's)."""
-    calls = _in_topic(calls, notification, chat)
-    if chat.kind != "channel" or not notification.actions:
-        return calls
-    return [_without_actions(call) for call in calls]
-
-
-def _without_actions(call: Call) -> Call:
-    markup = call.params.get("reply_markup")
-    if not isinstance(markup, dict):
-        return call
-    rows = [
-        [button for button in row if "callback_data" not in button]
-        for row in markup["inline_keyboard"]
-    ]
-    rows = [row for row in rows if row]
-    params = {k: v for k, v in call.params.items() if k != "reply_markup"}
-    if rows:
-        params["reply_markup"] = {"inline_keyboard": rows}
-    return Call(call.method, params)
-
-
-def _in_topic(calls: list[Call], notification: Notification, chat: LinkedChat) -> list[Call]:
-    """The calls with the topic of the chat's link. A notification's own thread_id wins, in a
-    group only: a private chat or a channel it goes to as well has no such topic."""
-    if notification.thread_id is None and chat.thread_id is None:
-        return calls  # the common case: no topic anywhere
-    thread = None
-    if chat.kind == "group":
-        thread = notification.thread_id if notification.thread_id is not None else chat.thread_id
-    sends = [call for call in calls if call.method.startswith("send")]
-    if all(call.params.get("message_thread_id") == thread for call in sends):
-        return calls
-    changed = []
-    for call in calls:
-        if not call.method.startswith("send"):
-            changed.append(call)
-            continue
-        params = {k: v for k, v in call.params.items() if k != "message_thread_id"}
-        if thread is not None:
-            params["message_thread_id"] = thread
-        changed.append(Call(call.method, params))
-    return changed
 
 
 def _topic_gone(result: Result, notification: Notification, chat: LinkedChat) -> bool:
