@@ -141,7 +141,7 @@ def build(settings: Settings) -> Bot:
         connections=settings.delivery_concurrency + 8,
         timeout=settings.telegram_timeout,
     )
-    delivery = _delivery(settings, sender, registry, pacer)
+    delivery = _delivery(settings, sender, pacer)
     actions = ActionStore(
         client,
         ttl=settings.action_ttl_seconds,
@@ -156,6 +156,7 @@ def build(settings: Settings) -> Bot:
         delivery,
         redis_outage,
         actions,
+        registry=registry,
         schedule=schedule,
         planner=Planner(settings.categories, settings.digest, schedule=schedule),
         stats=stats,
@@ -383,7 +384,7 @@ def _application(
     )
 
 
-def _delivery(settings: Settings, sender: Sender, registry: ChatRegistry, pacer: Pacer) -> Delivery:
+def _delivery(settings: Settings, sender: Sender, pacer: Pacer) -> Delivery:
     retry = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
     )
@@ -392,7 +393,6 @@ def _delivery(settings: Settings, sender: Sender, registry: ChatRegistry, pacer:
     telegram = Outage("telegram_sending", sender.get_me, (NetworkError, InvalidToken), cap=10.0)
     return Delivery(
         sender,
-        registry,
         pacer,
         retry,
         telegram=telegram,
@@ -408,6 +408,7 @@ def _pipeline(
     redis_outage: Outage,
     actions: ActionStore,
     *,
+    registry: ChatRegistry,
     schedule: ScheduleStore | None,
     planner: Planner,
     stats: Stats,
@@ -420,6 +421,7 @@ def _pipeline(
         trips,
         stats,
         dead_letters,
+        registry=registry,
         redis=redis_outage,
         idempotency_window=settings.idempotency_window_seconds,
         memory_seconds=settings.message_memory_seconds,
