@@ -8,7 +8,6 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 from redis.asyncio.client import Pipeline
@@ -22,18 +21,13 @@ from bot.notification.schema import MESSAGE_MAX_CHARS, Notification
 from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Plan, Planner
+from bot.pipeline.reads import BeforeSend, Reader
 from bot.pipeline.results import Result, Target
-from bot.pipeline.settle import DELIVERED_PREFIX, Settler
-from bot.preferences import Preferences
+from bot.pipeline.settle import Settler
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
-from bot.store.chats import LinkedChat, decode_chats
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
-from bot.store.digests import queue_digest_read
-from bot.store.memory import Memory, queue_recall, recalled
-from bot.store.preferences import PREFERENCES, preferences_from
-from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import Queue, RoundTrips
 from bot.store.schedule import ScheduleStore
 
@@ -53,35 +47,14 @@ Deliver = Callable[[Parsed, Target], Awaitable[Result]]
 StartFanOut = Callable[[Envelope], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class BeforeSend:
-    chats: tuple[LinkedChat, ...]  # the chats linked to the user, () if none
-    duplicate: bool  # its id was delivered within the idempotency window
-    memory: tuple[Memory, ...] | None = None  # what was sent for its id (edit, delete), by chat
-    counted: bool = False  # a fan-out recipient settled before a restart: not sent again
-    cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
-    preferences: Preferences | None = None  # the user's; None: nothing chosen
-    digest: list[str] | None = None  # a digest's flush: the lines waiting
-    digest_dropped: int = 0  # ... and how many more came while it was full
-
-    def skip(self, envelope: Envelope) -> Result | None:
-        """Why it must not be sent, as its outcome; None when it may be."""
-        if self.cancelled:
-            return Result(Outcome.CANCELLED, "its fan-out was cancelled")
-        if self.counted:
-            return Result(Outcome.DUPLICATE, "settled before a restart: not sent again")
-        if self.duplicate:
-            return Result(Outcome.DUPLICATE, "id already delivered")
-        return None
-
-
 class Dispatcher:
     """Runs deliveries for different users side by side (at most `concurrency` at once) while
     each user's notifications go out one after another, in the order they arrived.
 
     Slow sends never hold up a source: `accept` only parses and queues. Before its send a
-    notification costs one Redis round trip, shared with the other lanes' (`trips`); while
-    Redis is down it waits (`redis`, the shared Outage), as nothing was sent yet.
+    notification costs one Redis round trip, shared with the other lanes' (`trips`: see
+    bot.pipeline.reads); while Redis is down it waits (`redis`, the shared Outage), as nothing
+    was sent yet.
     """
 
     def __init__(
@@ -103,6 +76,7 @@ class Dispatcher:
     ) -> None:
         self._reread_after = reread_after
         self._trips = trips
+        self._reader = Reader(trips, redis, actions)
         self._actions = actions
         self._redis = redis
         self._deliver = deliver
@@ -332,8 +306,8 @@ class Dispatcher:
             # for Redis. As many lanes again may have read and wait for a slot: enough to
             # keep the slots busy, few enough that their wait is about one send long.
             async with self._ahead.turn(rank):
-                before = await self._before_send(envelope)
-                result = before.skip(envelope)
+                before = await self._reader.before_send(envelope)
+                result = before.skip()
                 if self._nothing_to_plan(parsed.notification, before, result):
                     plan = Plan(parsed)  # the common case, kept short
                 else:
@@ -346,8 +320,8 @@ class Dispatcher:
                     async with self._slots.turn(rank):
                         if time.monotonic() - read_at > self._reread_after:
                             # Waited long (sends held by pacing): the link may have changed.
-                            before = await self._before_send(envelope)
-                            result = before.skip(envelope)
+                            before = await self._reader.before_send(envelope)
+                            result = before.skip()
                         if result is None:
                             expires = envelope.expires
                             target = Target(
@@ -412,61 +386,6 @@ class Dispatcher:
         if result is not None or not before.chats:
             return True
         return notification.category is None and before.preferences is None
-
-    async def _before_send(self, envelope: Envelope) -> BeforeSend:
-        """The user's chat and, for a notification with an id, whether that id was delivered
-        already (a fan-out's recipient: whether it was settled), or what was sent for it (edit,
-        delete); in the same round trip, what its action buttons report is stored."""
-        notification = envelope.notification
-        assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
-        user_id, notification_id, op = notification.user_id, notification.id, notification.op
-        assert user_id is not None  # only one user's notifications have a lane  # noqa: S101
-        part = envelope.part
-        actions = self._actions
-        if actions is not None and envelope.action_key is None and notification.actions:
-            envelope.action_key = new_key()
-        key = envelope.action_key
-
-        def queue(pipe: Pipeline) -> None:
-            ChatRegistry.queue_chats_for(pipe, user_id)
-            pipe.hget(PREFERENCES, str(user_id))  # the user's preferences, with the chat
-            if op == "digest":
-                assert notification.category is not None  # noqa: S101
-                queue_digest_read(pipe, user_id, notification.category)
-            elif part is not None:
-                fanouts.queue_check(pipe, part.job, part.index)
-            elif notification_id is not None:
-                if op == "send":
-                    pipe.exists(DELIVERED_PREFIX + notification_id)
-                else:
-                    queue_recall(pipe, notification_id)
-            if key is not None and actions is not None:
-                actions.queue_issue(pipe, key, notification)
-
-        replies = await self._redis.until_up(lambda: self._trips.run(queue))
-        chat = decode_chats(replies[0])
-        preferences = preferences_from(replies[1])
-        replies = replies[2:]
-        if op == "digest":
-            lines = [line.decode() if isinstance(line, bytes) else line for line in replies[0]]
-            dropped = int(replies[1] or 0)
-            return BeforeSend(
-                chat, False, preferences=preferences, digest=lines, digest_dropped=dropped
-            )
-        if part is not None:
-            settled, state = replies[0:2]
-            return BeforeSend(
-                chat,
-                False,
-                counted=bool(settled),
-                cancelled=fanouts.is_cancelled(state),
-                preferences=preferences,
-            )
-        if notification_id is None:
-            return BeforeSend(chat, duplicate=False, preferences=preferences)
-        if op == "send":
-            return BeforeSend(chat, bool(replies[0]), preferences=preferences)
-        return BeforeSend(chat, False, recalled(replies[0]), preferences=preferences)
 
     async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
         """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is
