@@ -48,8 +48,9 @@ from bot.store.preferences import PreferenceStore
 from bot.store.registry import ChatRegistry
 from bot.store.schedule import ScheduleStore
 from bot.telegram.application import new_conversation, relay_to_leader
-from bot.telegram.delivery import Delivery, RetryPolicy
+from bot.telegram.delivery import Delivery
 from bot.telegram.pacing import Limits, Pacer
+from bot.telegram.policy import RetryPolicy
 from bot.telegram.sender import Sender
 from bot.telegram.updates import PollErrors, webhook_path
 
@@ -127,7 +128,7 @@ def build(settings: Settings) -> Bot:
         connections=settings.delivery_concurrency + 8,
         timeout=settings.telegram_timeout,
     )
-    delivery = _delivery(settings, sender, registry, pacer)
+    delivery = _delivery(settings, sender, pacer)
     actions = ActionStore(
         client,
         ttl=settings.action_ttl_seconds,
@@ -142,6 +143,7 @@ def build(settings: Settings) -> Bot:
         client=client,
         exact=exact,
         actions=actions,
+        registry=registry,
         schedule=schedule,
         stats=stats,
         dead_letters=dead_letters,
@@ -297,7 +299,7 @@ def _limits(settings: Settings) -> Limits:
     )
 
 
-def _delivery(settings: Settings, sender: Sender, registry: ChatRegistry, pacer: Pacer) -> Delivery:
+def _delivery(settings: Settings, sender: Sender, pacer: Pacer) -> Delivery:
     retry = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
     )
@@ -306,7 +308,6 @@ def _delivery(settings: Settings, sender: Sender, registry: ChatRegistry, pacer:
     telegram = Outage("telegram_sending", sender.get_me, (NetworkError, InvalidToken), cap=10.0)
     return Delivery(
         sender,
-        registry,
         pacer,
         retry,
         telegram=telegram,

@@ -1,6 +1,7 @@
 """End to end: a user with several chats (private, groups, a forum topic, a channel) gets each
-notification in every chat, each with its own outcome in one receipt; and a Redis holding the
-version-before's one-chat links keeps working after the upgrade."""
+notification in every chat, each with its own outcome in one receipt; a 403 unlinks a chat and
+a migrated group's link follows it; and a Redis holding the version-before's one-chat links
+keeps working after the upgrade."""
 
 from __future__ import annotations
 
@@ -84,6 +85,27 @@ async def test_a_blocked_chat_is_unlinked_alone_and_the_others_still_get_it(
         ("group", "sent"),
     ]
     assert await running_bot.bot.registry.chats_for(USER) == (SHOP,)
+
+
+async def test_a_group_that_became_a_supergroup_gets_it_there_and_its_link_follows(
+    telegram: FakeTelegram, running_bot: RunningBot, settings: Settings, receipts: object
+) -> None:
+    await _link(telegram, running_bot, (GROUP,))
+    supergroup = -1000000000420
+    telegram.add_chat(supergroup, chat_type="supergroup")
+    telegram.fail_next(  # only the 400 tells: the service message never came
+        "sendMessage",
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        parameters={"migrate_to_chat_id": supergroup},
+    )
+
+    publish(settings, user_id=USER, message="moved")
+
+    (message,) = await wait_sent(telegram, predicate=lambda m: m.text == "moved")
+    assert message.chat_id == supergroup
+    await receipt_for(receipts, "sent")  # type: ignore[arg-type]
+    assert await running_bot.bot.registry.chats_for(USER) == (GROUP._replace(chat_id=supergroup),)
 
 
 async def test_a_notification_narrowed_to_groups_skips_the_private_chat(

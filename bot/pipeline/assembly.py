@@ -10,14 +10,16 @@ from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError
 
 from bot.config.settings import Settings
 from bot.loops.reconnect import Outage
-from bot.pipeline.dispatcher import Deliver, Dispatcher
+from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.plan import Planner
 from bot.pipeline.settle import Settler
+from bot.pipeline.steps import Deliver
 from bot.store.actions import ActionStore
 from bot.store.client import CONNECTION_ERRORS
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
+from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
 
@@ -33,14 +35,16 @@ def build_lanes(
     client: redis.asyncio.Redis,
     exact: redis.asyncio.Redis,
     actions: ActionStore,
+    registry: ChatRegistry,
     schedule: ScheduleStore | None,
     stats: Stats,
     dead_letters: DeadLetterStore,
     on_sent: Callable[[float], None],
 ) -> Dispatcher:
     """The dispatcher, sending with `deliver` and settling on `exact` (a client that never
-    retries on its own: a write after a lost answer would be made twice); `on_sent` is told
-    each delivery's latency."""
+    retries on its own: a write after a lost answer would be made twice), the settle making
+    the link changes a delivery asks for in `registry`; `on_sent` is told each delivery's
+    latency."""
     # Shared by every lane: while Redis is down one of them probes it and the others wait.
     redis_outage = Outage("redis_lanes", client.ping, REDIS_WAIT_ERRORS)
     # One queue of trips for the reads before sends and the writes after them: measured, two
@@ -50,6 +54,7 @@ def build_lanes(
         trips,
         stats,
         dead_letters,
+        registry=registry,
         redis=redis_outage,
         idempotency_window=settings.idempotency_window_seconds,
         memory_seconds=settings.message_memory_seconds,

@@ -1,5 +1,6 @@
-"""Between sources and Telegram: parse payloads, read what each needs from Redis, deliver
-concurrently, in order per user."""
+"""Between sources and Telegram: take notifications in (settling at once those that need no
+send), and run each one's steps (bot.pipeline.steps) in its user's lane: side by side across
+users, in order per user."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 from redis.asyncio.client import Pipeline
@@ -17,62 +17,27 @@ from redis.exceptions import RedisError
 from bot.loops.reconnect import Outage, stop_if_cancelled
 from bot.loops.turns import Turns
 from bot.notification.outcomes import Outcome
-from bot.notification.parsing import InvalidNotification, Parsed
+from bot.notification.parsing import InvalidNotification
 from bot.notification.schema import MESSAGE_MAX_CHARS, Notification
 from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
-from bot.pipeline.plan import Plan, Planner
-from bot.pipeline.results import Result, Target
-from bot.pipeline.settle import DELIVERED_PREFIX, Settler
-from bot.preferences import Preferences
+from bot.pipeline.plan import Planner
+from bot.pipeline.settle import Settler
+from bot.pipeline.steps import REREAD_AFTER, Deliver, DeliverySteps
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
-from bot.store.chats import LinkedChat, decode_chats
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
-from bot.store.digests import queue_digest_read
-from bot.store.memory import Memory, queue_recall, recalled
-from bot.store.preferences import PREFERENCES, preferences_from
-from bot.store.registry import ChatRegistry
-from bot.store.roundtrips import Queue, RoundTrips
+from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
 
 log = structlog.get_logger(__name__)
 
-# A chat read this long before the send is read again: a link changed meanwhile (a user who
-# linked another chat, or was unlinked) is followed as if the read had come just before.
-REREAD_AFTER = 1.0
-
 # A notification deliver_at less than this far ahead is sent now rather than held.
 SCHEDULE_AFTER = 0.5
 
-# Sends a notification to the chat its user is linked to (or edits or deletes what was sent for
-# its id), as the Target read before says.
-Deliver = Callable[[Parsed, Target], Awaitable[Result]]
 # Takes a fan-out entry on (bot.pipeline.fanout): it is stored and run from Redis.
 StartFanOut = Callable[[Envelope], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class BeforeSend:
-    chats: tuple[LinkedChat, ...]  # the chats linked to the user, () if none
-    duplicate: bool  # its id was delivered within the idempotency window
-    memory: tuple[Memory, ...] | None = None  # what was sent for its id (edit, delete), by chat
-    counted: bool = False  # a fan-out recipient settled before a restart: not sent again
-    cancelled: bool = False  # a fan-out recipient whose fan-out was cancelled
-    preferences: Preferences | None = None  # the user's; None: nothing chosen
-    digest: list[str] | None = None  # a digest's flush: the lines waiting
-    digest_dropped: int = 0  # ... and how many more came while it was full
-
-    def skip(self, envelope: Envelope) -> Result | None:
-        """Why it must not be sent, as its outcome; None when it may be."""
-        if self.cancelled:
-            return Result(Outcome.CANCELLED, "its fan-out was cancelled")
-        if self.counted:
-            return Result(Outcome.DUPLICATE, "settled before a restart: not sent again")
-        if self.duplicate:
-            return Result(Outcome.DUPLICATE, "id already delivered")
-        return None
 
 
 class Dispatcher:
@@ -80,8 +45,8 @@ class Dispatcher:
     each user's notifications go out one after another, in the order they arrived.
 
     Slow sends never hold up a source: `accept` only parses and queues. Before its send a
-    notification costs one Redis round trip, shared with the other lanes' (`trips`); while
-    Redis is down it waits (`redis`, the shared Outage), as nothing was sent yet.
+    notification costs one Redis round trip, shared with the other lanes' (`trips`), after it
+    one more (the settle); while Redis is down it waits (`redis`, the shared Outage).
     """
 
     def __init__(
@@ -101,20 +66,31 @@ class Dispatcher:
         clock: RedisClock | None = None,
         reread_after: float = REREAD_AFTER,
     ) -> None:
-        self._reread_after = reread_after
         self._trips = trips
-        self._actions = actions
         self._redis = redis
-        self._deliver = deliver
         self._settler = settler
         self._stats = stats
         self._schedule = schedule
         self.planner = planner or Planner(schedule=schedule)
         self.start_fan_out: StartFanOut | None = None  # set by the wiring (app.py)
         self.on_hold: Callable[[], None] | None = None  # told when one is held for later
-        # Both queues go by priority (bot.loops.turns): high first, bulk never starved.
-        self._slots = Turns(concurrency)
-        self._ahead = Turns(2 * concurrency)  # reading, waiting for a slot, sending
+        self.clock = clock or RedisClock()  # what is due or expired goes by Redis's clock
+        self._steps = DeliverySteps(
+            deliver,
+            settler,
+            self.planner,
+            trips=trips,
+            redis=redis,
+            actions=actions,
+            clock=self.clock,
+            # Both queues go by priority (bot.loops.turns): high first, bulk never starved.
+            # As many lanes again as there are slots may have read and wait for one: enough
+            # to keep the slots busy, few enough that their wait is about one send long.
+            slots=Turns(concurrency),
+            ahead=Turns(2 * concurrency),  # reading, waiting for a slot, sending
+            reread_after=reread_after,
+            on_hold=self._tell_held,
+        )
         self._lanes: dict[int, deque[Envelope]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = asyncio.Event()
@@ -125,7 +101,6 @@ class Dispatcher:
         self._none_started = asyncio.Event()  # set whenever `_started` becomes empty
         self._pause_buffer = pause_buffer
         self.parser = Parser(max_chars)  # off the loop when long (hostile Markdown)
-        self.clock = clock or RedisClock()  # what is due or expired goes by Redis's clock
         self._queued_pubsub = 0
         self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
 
@@ -259,6 +234,9 @@ class Dispatcher:
             schedule.queue_hold(pipe, key, envelope.rank, due, envelope.payload)
 
         await self._settle_here(envelope, Outcome.SCHEDULED, f"until {due:.3f}", extra=hold)
+        self._tell_held()
+
+    def _tell_held(self) -> None:
         if self.on_hold is not None:
             self.on_hold()
 
@@ -306,9 +284,11 @@ class Dispatcher:
                 if not lane:
                     break  # given back while held (take_held)
                 self._started.add(user_id)
+                envelope = lane[0]
                 try:
-                    await self._deliver_one(lane[0])
+                    await self._steps.run(envelope)
                 finally:
+                    _release(envelope)
                     self._started.discard(user_id)
                     if not self._started:
                         self._none_started.set()
@@ -321,163 +301,6 @@ class Dispatcher:
     def _forget(self, envelope: Envelope) -> None:
         if envelope.source == PUBSUB:
             self._queued_pubsub -= 1
-
-    async def _deliver_one(self, envelope: Envelope) -> None:
-        parsed = envelope.parsed
-        assert parsed is not None  # set by accept  # noqa: S101
-        rank = envelope.rank
-        try:
-            # One Redis round trip before the send, one after (the settle). A slot is a send
-            # in flight: neither trip holds one, so sends follow each other without waiting
-            # for Redis. As many lanes again may have read and wait for a slot: enough to
-            # keep the slots busy, few enough that their wait is about one send long.
-            async with self._ahead.turn(rank):
-                before = await self._before_send(envelope)
-                result = before.skip(envelope)
-                if self._nothing_to_plan(parsed.notification, before, result):
-                    plan = Plan(parsed)  # the common case, kept short
-                else:
-                    plan = self.planner.plan(
-                        envelope, before.preferences, before.digest, before.digest_dropped
-                    )
-                    result = plan.result
-                if result is None:
-                    read_at = time.monotonic()
-                    async with self._slots.turn(rank):
-                        if time.monotonic() - read_at > self._reread_after:
-                            # Waited long (sends held by pacing): the link may have changed.
-                            before = await self._before_send(envelope)
-                            result = before.skip(envelope)
-                        if result is None:
-                            expires = envelope.expires
-                            target = Target(
-                                before.chats,
-                                envelope.action_key,
-                                before.memory,
-                                None if expires is None else expires - self.clock.offset,
-                                rank,
-                                plan.mute,
-                            )
-                            result = await self._deliver(plan.parsed, target)
-            if envelope.part is not None and before.counted:
-                envelope.part.counted = True
-            extra = self._with_shows(envelope, before, result, plan.after(result))
-            await self._settler.settle_result(envelope, result, extra=extra)
-            if plan.holds and self.on_hold is not None:
-                self.on_hold()
-        except Exception as exc:
-            # One broken delivery (e.g. Redis gone mid-lookup) must not stop the user's lane.
-            log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
-            await self._settle_crashed(envelope, exc)
-        finally:
-            _release(envelope)
-
-    def _with_shows(
-        self, envelope: Envelope, before: BeforeSend, result: Result, extra: Queue | None
-    ) -> Queue | None:
-        """`extra`, and in the same trip which messages show which action key now: a send's
-        new messages its key, an edit's messages the new key (or none), a delete's none."""
-        actions, notification = self._actions, envelope.notification
-        if actions is None or notification is None:
-            return extra
-        op, key = notification.op, envelope.action_key
-        if op == "send" and result.outcome is Outcome.SENT and key is not None:
-            messages = _messages_of(result)
-        elif (op, result.outcome) in (("edit", Outcome.EDITED), ("delete", Outcome.DELETED)):
-            messages = [(m.chat_id, i) for m in before.memory or () for i in m.message_ids]
-            if op == "edit":  # an edit that grew sends parts of its own: the keyboard is there
-                messages += [pair for pair in _messages_of(result) if pair not in messages]
-            else:
-                key = None
-        else:
-            return extra
-
-        def queue(pipe: Pipeline) -> None:
-            if extra is not None:
-                extra(pipe)
-            actions.queue_shows(pipe, messages, key)
-
-        return queue
-
-    @staticmethod
-    def _nothing_to_plan(
-        notification: Notification, before: BeforeSend, result: Result | None
-    ) -> bool:
-        """Whether the user's preferences have no say: it is settled already (a duplicate, a
-        cancelled fan-out's recipient), nobody is linked to get it (unlinked, not muted or
-        held), or neither a category nor preferences are there. A digest's flush always
-        plans: it is what sends the lines."""
-        if notification.op == "digest":
-            return False
-        if result is not None or not before.chats:
-            return True
-        return notification.category is None and before.preferences is None
-
-    async def _before_send(self, envelope: Envelope) -> BeforeSend:
-        """The user's chat and, for a notification with an id, whether that id was delivered
-        already (a fan-out's recipient: whether it was settled), or what was sent for it (edit,
-        delete); in the same round trip, what its action buttons report is stored."""
-        notification = envelope.notification
-        assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
-        user_id, notification_id, op = notification.user_id, notification.id, notification.op
-        assert user_id is not None  # only one user's notifications have a lane  # noqa: S101
-        part = envelope.part
-        actions = self._actions
-        if actions is not None and envelope.action_key is None and notification.actions:
-            envelope.action_key = new_key()
-        key = envelope.action_key
-
-        def queue(pipe: Pipeline) -> None:
-            ChatRegistry.queue_chats_for(pipe, user_id)
-            pipe.hget(PREFERENCES, str(user_id))  # the user's preferences, with the chat
-            if op == "digest":
-                assert notification.category is not None  # noqa: S101
-                queue_digest_read(pipe, user_id, notification.category)
-            elif part is not None:
-                fanouts.queue_check(pipe, part.job, part.index)
-            elif notification_id is not None:
-                if op == "send":
-                    pipe.exists(DELIVERED_PREFIX + notification_id)
-                else:
-                    queue_recall(pipe, notification_id)
-            if key is not None and actions is not None:
-                actions.queue_issue(pipe, key, notification)
-
-        replies = await self._redis.until_up(lambda: self._trips.run(queue))
-        chat = decode_chats(replies[0])
-        preferences = preferences_from(replies[1])
-        replies = replies[2:]
-        if op == "digest":
-            lines = [line.decode() if isinstance(line, bytes) else line for line in replies[0]]
-            dropped = int(replies[1] or 0)
-            return BeforeSend(
-                chat, False, preferences=preferences, digest=lines, digest_dropped=dropped
-            )
-        if part is not None:
-            settled, state = replies[0:2]
-            return BeforeSend(
-                chat,
-                False,
-                counted=bool(settled),
-                cancelled=fanouts.is_cancelled(state),
-                preferences=preferences,
-            )
-        if notification_id is None:
-            return BeforeSend(chat, duplicate=False, preferences=preferences)
-        if op == "send":
-            return BeforeSend(chat, bool(replies[0]), preferences=preferences)
-        return BeforeSend(chat, False, recalled(replies[0]), preferences=preferences)
-
-    async def _settle_crashed(self, envelope: Envelope, exc: Exception) -> None:
-        """Dead-letter a notification whose delivery crashed, so it is not lost. If Redis is
-        what failed, that fails too: a stream entry then stays pending and is retried later."""
-        try:
-            await self._settler.settle(
-                envelope, Outcome.FAILED, f"delivery crashed: {type(exc).__name__}: {exc}"
-            )
-        except Exception:
-            # Counted (settle counts first); only the Redis writes were lost.
-            log.exception("delivery_crash_not_recorded", user_id=envelope.user_id)
 
     async def drain(self, grace: float, finishing: float = 0.0) -> list[Envelope]:
         """Wait up to `grace` s for queued deliveries; then start no more and give those under
@@ -507,19 +330,6 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         return left
-
-
-def _messages_of(result: Result) -> list[tuple[int, int]]:
-    """(chat id, message id) of every message a send made, in each of the user's chats."""
-    if result.chats:  # a group that became a supergroup meanwhile answers from its new id
-        return [
-            (r.result.chat_id or r.chat.chat_id, i)
-            for r in result.chats
-            for i in r.result.message_ids
-        ]
-    if result.chat_id is None:
-        return []
-    return [(result.chat_id, i) for i in result.message_ids]
 
 
 def _release(envelope: Envelope) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from bot.notification.outcomes import Outcome
 from bot.preferences import Category
@@ -25,6 +25,18 @@ class Result:
     chat_id: int | None = None
     kinds: tuple[str, ...] = ()
     chats: tuple[Reached, ...] = ()
+    links: tuple[LinkChange, ...] = ()  # in one chat: what its link needs, made by the settle
+
+
+class LinkChange(NamedTuple):
+    """A change to a chat's link that Telegram's answer to a send called for, made when the
+    notification is settled: the group became a supergroup (`moved_to`), or else the chat
+    refused the bot (403) and the link goes (`why`)."""
+
+    user_id: int
+    chat_id: int
+    moved_to: int | None = None
+    why: Literal["blocked", "removed"] = "blocked"
 
 
 class Reached(NamedTuple):

@@ -1,5 +1,6 @@
-"""What happens after a notification's fate is known: count it, log it, dead-letter it, remember
-its id, publish a receipt, and acknowledge its stream entry. One place, whatever the source."""
+"""What happens after a notification's fate is known: count it, log it, make the link changes
+Telegram's answers called for, dead-letter it, remember its id, publish a receipt, and
+acknowledge its stream entry. One place, whatever the source."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from collections.abc import Callable
 
 import structlog
 from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from bot.loops.reconnect import Outage
 from bot.notification.outcomes import Outcome
 from bot.notification.parsing import preview
 from bot.pipeline.envelope import Envelope
-from bot.pipeline.results import Reached, Result
+from bot.pipeline.results import LinkChange, Reached, Result
 from bot.store import fanouts
 from bot.store.actions import queue_discard
 from bot.store.counters import Stats, queue_settled
 from bot.store.deadletters import DeadLetterStore
 from bot.store.memory import queue_forget, queue_remember
+from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import Queue, RoundTrips, TripLost
 
 log = structlog.get_logger(__name__)
@@ -97,11 +100,12 @@ FANOUT_FAILED = (Outcome.FAILED, Outcome.BLOCKED)
 
 
 class Settler:
-    """Records the final outcome of an envelope: in-process counts and a log line first, then
-    every Redis write (dead letter, idempotency mark, all-time counters, last delivery, receipt,
-    XACK) in one round trip (shared with other lanes': `trips`), the acknowledgement last. A
-    crash before that leaves the stream entry pending, so it is delivered again (at least
-    once).
+    """Records the final outcome of an envelope: first the link changes its chats' results
+    carry (a 403 unlinks the chat, a migrated group's link follows it: `registry`), then
+    in-process counts and a log line, then every other Redis write (dead letter, idempotency
+    mark, all-time counters, last delivery, receipt, XACK) in one round trip (shared with
+    other lanes': `trips`), the acknowledgement last. A crash before that leaves the stream entry
+    pending, so it is delivered again (at least once).
 
     While Redis is down (`redis`, the shared Outage) the writes wait for it and are made once it
     is back: an outcome that is known is never lost, nor turned into a "crash" that would send
@@ -118,6 +122,7 @@ class Settler:
         stats: Stats,
         dead_letters: DeadLetterStore,
         *,
+        registry: ChatRegistry,
         redis: Outage,
         idempotency_window: int,
         memory_seconds: int = 7 * 24 * 3600,
@@ -128,6 +133,7 @@ class Settler:
         self._outage = redis
         self._stats = stats
         self._dead_letters = dead_letters
+        self._registry = registry
         self._window = idempotency_window
         self._memory_seconds = memory_seconds
         self._receipts = receipt_channel
@@ -149,6 +155,9 @@ class Settler:
     async def settle_result(
         self, envelope: Envelope, result: Result, *, extra: Queue | None = None
     ) -> None:
+        for reached in result.chats:
+            if reached.result.links:  # before it counts: whoever sees the count sees the link
+                await self._change_links(reached.result.links)
         outcome, reason, attempts = result.outcome, result.reason, result.attempts
         dead = outcome in DEAD_LETTER_OUTCOMES
         self._stats.record(outcome)
@@ -179,6 +188,21 @@ class Settler:
         await self._outage.until_up(write_once)
         if envelope.settled is not None and not envelope.settled.done():
             envelope.settled.set_result(outcome)
+
+    async def _change_links(self, changes: tuple[LinkChange, ...]) -> None:
+        """Make the link changes Telegram asked for, in order (a group may migrate, then refuse
+        the bot). If Redis is down they are left undone, not waited for: the message's fate is
+        known, and the next notification to that chat gets the same answer and tries again."""
+        for change in changes:
+            try:
+                if change.moved_to is not None:
+                    await self._registry.move_chat(change.chat_id, change.moved_to)
+                else:
+                    await self._registry.unlink_chat(
+                        change.chat_id, reason=change.why, user_id=change.user_id
+                    )
+            except RedisError as exc:
+                log.warning("link_update_failed", error=str(exc) or type(exc).__name__)
 
     def _queue(self, pipe: Pipeline, envelope: Envelope, result: Result) -> None:
         """Every Redis write of one outcome, made once (see `settle_result`)."""

@@ -1,6 +1,6 @@
 """A notification as the Bot API calls that show it: sendMessage for text (cut into parts past
 4,096 UTF-16 units), sendPhoto/sendDocument for media with the message as caption, the flags on
-every call and the buttons on the last one."""
+every call and the buttons on the last one; and those calls as one chat gets them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.notification.parsing import Parsed
 from bot.notification.schema import Notification
 from bot.preferences import MUTE_PREFIX, Category
 from bot.store.actions import callback_data
+from bot.store.chats import LinkedChat
 from bot.store.memory import Memory
 
 MEDIA_METHODS = {"photo": "sendPhoto", "document": "sendDocument"}
@@ -158,6 +159,53 @@ def _edit_caption(formatted: Formatted, message_id: int, keyboard: dict[str, Any
 def compose_delete(memory: Memory) -> list[Call]:
     """The calls that delete the messages in `memory` (op delete), last part first."""
     return [Call("deleteMessage", {"message_id": i}) for i in reversed(memory.message_ids)]
+
+
+def for_chat(calls: list[Call], notification: Notification, chat: LinkedChat) -> list[Call]:
+    """The calls as this chat gets them: in its topic, and in a channel without action buttons
+    (every subscriber could tap them, each reported as the user's)."""
+    calls = _in_topic(calls, notification, chat)
+    if chat.kind != "channel" or not notification.actions:
+        return calls
+    return [_without_actions(call) for call in calls]
+
+
+def _without_actions(call: Call) -> Call:
+    markup = call.params.get("reply_markup")
+    if not isinstance(markup, dict):
+        return call
+    rows = [
+        [button for button in row if "callback_data" not in button]
+        for row in markup["inline_keyboard"]
+    ]
+    rows = [row for row in rows if row]
+    params = {k: v for k, v in call.params.items() if k != "reply_markup"}
+    if rows:
+        params["reply_markup"] = {"inline_keyboard": rows}
+    return Call(call.method, params)
+
+
+def _in_topic(calls: list[Call], notification: Notification, chat: LinkedChat) -> list[Call]:
+    """The calls with the topic of the chat's link. A notification's own thread_id wins, in a
+    group only: a private chat or a channel it goes to as well has no such topic."""
+    if notification.thread_id is None and chat.thread_id is None:
+        return calls  # the common case: no topic anywhere
+    thread = None
+    if chat.kind == "group":
+        thread = notification.thread_id if notification.thread_id is not None else chat.thread_id
+    sends = [call for call in calls if call.method.startswith("send")]
+    if all(call.params.get("message_thread_id") == thread for call in sends):
+        return calls
+    changed = []
+    for call in calls:
+        if not call.method.startswith("send"):
+            changed.append(call)
+            continue
+        params = {k: v for k, v in call.params.items() if k != "message_thread_id"}
+        if thread is not None:
+            params["message_thread_id"] = thread
+        changed.append(Call(call.method, params))
+    return changed
 
 
 def kinds_of(calls: list[Call]) -> tuple[str, ...]:

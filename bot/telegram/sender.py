@@ -5,7 +5,7 @@ answer into a `Message` cost as much CPU as the HTTP request itself (see README:
 
 Errors are python-telegram-bot's exception classes, raised for the same answers as its own
 request wrapper raises them (telegram/request/_baserequest.py), so one error policy
-(delivery.py) serves both and the emulator tests hold either way.
+(policy.py) serves both and the emulator tests hold either way.
 """
 
 from __future__ import annotations

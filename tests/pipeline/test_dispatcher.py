@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio
 
+from bot.loops.reconnect import Outage
 from bot.notification import Notification, Outcome
 from bot.notification.parsing import Parsed
 from bot.pipeline.dispatcher import Dispatcher
@@ -65,6 +66,20 @@ def envelope(user_id: int, message: str, **extra: object) -> Envelope:
 MakeDispatcher = Callable[..., Dispatcher]
 
 
+def settler_on(
+    client: redis.asyncio.Redis,
+    trips: RoundTrips,
+    outage: Outage,
+    stats: Stats,
+    dead_letters: DeadLetterStore,
+) -> Settler:
+    """The real Settler, settling on `client` (fakeredis)."""
+    registry = ChatRegistry(client)
+    return Settler(
+        trips, stats, dead_letters, registry=registry, redis=outage, idempotency_window=60
+    )
+
+
 @pytest.fixture
 def stats() -> Stats:
     return Stats()
@@ -83,7 +98,7 @@ def make(
 
     def make(delivery: RecordingDelivery, concurrency: int) -> Dispatcher:
         trips, outage = RoundTrips(fake_redis), redis_outage(fake_redis)
-        settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+        settler = settler_on(fake_redis, trips, outage, stats, dead_letters)
         return Dispatcher(delivery, settler, stats, concurrency, trips=trips, redis=outage)
 
     return make
@@ -124,7 +139,7 @@ async def test_a_burst_to_many_users_shares_its_redis_round_trips(
     lanes share their trips instead of making 2 per notification."""
     trips = CountedTrips(fake_redis)
     outage = redis_outage(fake_redis)
-    settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+    settler = settler_on(fake_redis, trips, outage, stats, dead_letters)
     delivery = RecordingDelivery()
     dispatcher = Dispatcher(delivery, settler, stats, 100, trips=trips, redis=outage)
     for user in range(100):
@@ -155,7 +170,7 @@ async def test_a_notification_that_waited_for_a_slot_goes_to_the_chat_linked_by_
     registry = ChatRegistry(fake_redis)
     await registry.link(1, 101)
     await registry.link(2, 201)
-    settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+    settler = settler_on(fake_redis, trips, outage, stats, dead_letters)
     delivery = RecordingDelivery()
     delivery.gates[1] = asyncio.Event()
     dispatcher = Dispatcher(
@@ -302,7 +317,7 @@ async def test_when_is_decided_by_redis_clock_not_this_processs(
     sent at once. By Redis's clock the first is sent and the second held."""
     delivery = RecordingDelivery()
     trips, outage = RoundTrips(fake_redis), redis_outage(fake_redis)
-    settler = Settler(trips, stats, dead_letters, redis=outage, idempotency_window=60)
+    settler = settler_on(fake_redis, trips, outage, stats, dead_letters)
     schedule = ScheduleStore(fake_redis, ("s:high", "s", "s:bulk"), 1000)
     dispatcher = Dispatcher(
         delivery,

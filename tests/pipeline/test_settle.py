@@ -1,5 +1,6 @@
-"""Settling is idempotent: a settle whose answer is lost after Redis ran it (the connection
-drops on the way back) writes its counters, dead letter and receipt once."""
+"""Settling: the link changes Telegram's answers called for are made (a 403 unlinks the chat, a
+migrated group's link follows it), and a settle whose answer is lost after Redis ran it (the
+connection drops on the way back) writes its counters, dead letter and receipt once."""
 
 from __future__ import annotations
 
@@ -8,17 +9,85 @@ import json
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+import fakeredis
 import pytest
 import redis.asyncio
+from structlog.testing import capture_logs
 
 from bot.notification import Outcome
 from bot.pipeline.envelope import PUBSUB, Envelope
+from bot.pipeline.results import LinkChange, Reached, Result
 from bot.pipeline.settle import Settler
+from bot.store.chats import LinkedChat
 from bot.store.client import async_client
 from bot.store.counters import STATS, Stats
 from bot.store.deadletters import DEAD_LETTERS, DeadLetterStore
+from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from tests.helpers import next_json, redis_outage
+
+GROUP, SUPERGROUP, PRIVATE = LinkedChat(-42, "group"), -1000042, LinkedChat(42)
+
+
+def settler_on(client: redis.asyncio.Redis, registry: ChatRegistry, stats: Stats) -> Settler:
+    return Settler(
+        RoundTrips(client),
+        stats,
+        DeadLetterStore(client, 100),
+        registry=registry,
+        redis=redis_outage(client),
+        idempotency_window=60,
+    )
+
+
+def both_chats(
+    group_links: tuple[LinkChange, ...], private_links: tuple[LinkChange, ...]
+) -> Result:
+    """A delivery to the user's group (sent) and private chat (blocked), with their links."""
+    sent = Result(Outcome.SENT, None, 2, (5,), SUPERGROUP, links=group_links)
+    blocked = Result(Outcome.BLOCKED, "Forbidden", 1, (), PRIVATE.chat_id, links=private_links)
+    return Result(
+        Outcome.SENT, None, 3, (5,), chats=(Reached(GROUP, sent), Reached(PRIVATE, blocked))
+    )
+
+
+async def test_settling_moves_a_migrated_groups_link_and_unlinks_a_chat_that_refused(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    registry = ChatRegistry(fake_redis)
+    await registry.link(7, GROUP)
+    await registry.link(7, PRIVATE)
+    stats = Stats()
+    result = both_chats(
+        (LinkChange(7, GROUP.chat_id, moved_to=SUPERGROUP),),
+        (LinkChange(7, PRIVATE.chat_id, why="blocked"),),
+    )
+
+    await settler_on(fake_redis, registry, stats).settle_result(Envelope("{}", PUBSUB), result)
+
+    assert await registry.chats_for(7) == (GROUP._replace(chat_id=SUPERGROUP),)
+    assert stats.outcomes[Outcome.SENT] == 1
+
+
+async def test_a_link_change_redis_refuses_is_logged_and_the_outcome_still_settled(
+    fake_redis: redis.asyncio.Redis,
+) -> None:
+    """Not waited for: the next notification to that chat gets the same answer from Telegram
+    and tries again."""
+    away = fakeredis.FakeServer()
+    away.connected = False
+    unreachable = fakeredis.FakeAsyncRedis(server=away)
+    stats = Stats()
+    settler = settler_on(fake_redis, ChatRegistry(unreachable), stats)
+    result = both_chats((), (LinkChange(7, PRIVATE.chat_id, why="blocked"),))
+
+    with capture_logs() as logs:
+        await settler.settle_result(Envelope("{}", PUBSUB), result)
+    await unreachable.aclose()
+
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["link_update_failed"]
+    assert stats.outcomes[Outcome.SENT] == 1
+    assert int(await fake_redis.hget(STATS, "sent") or 0) == 1
 
 
 class AnswerLosingProxy:
@@ -92,6 +161,7 @@ async def test_a_settle_whose_answer_was_lost_counts_dead_letters_and_receipts_o
         RoundTrips(client),
         Stats(),
         DeadLetterStore(client, 100),
+        registry=ChatRegistry(client),
         redis=redis_outage(client),
         idempotency_window=60,
         receipt_channel=f"{channel}-receipts",

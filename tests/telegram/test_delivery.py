@@ -1,4 +1,5 @@
-"""The Telegram error policy, through the delivery path's own sender and the Bot API emulator."""
+"""Delivery to a chat through the delivery path's own sender and the Bot API emulator: what the
+error policy's verdicts do (waits, retries, a migration followed, a link change for the settle)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import redis.asyncio
 from bot.formatting.entities import utf16_len
 from bot.notification import Outcome
 from bot.notification.parsing import Parsed, parse_fields
-from bot.pipeline.results import Result, Target
+from bot.pipeline.results import LinkChange, Result, Target
 from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
-from bot.telegram.delivery import Delivery, RetryPolicy
+from bot.telegram.delivery import Delivery
 from bot.telegram.pacing import Limits, Pacer
+from bot.telegram.policy import RetryPolicy
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram
 from tests.helpers import telegram_outage
@@ -48,9 +50,9 @@ def pacer() -> Pacer:
 
 
 @pytest.fixture
-def delivery(sender: Sender, registry: ChatRegistry, pacer: Pacer) -> Delivery:
+def delivery(sender: Sender, pacer: Pacer) -> Delivery:
     retry = RetryPolicy(ATTEMPTS, base_delay=0.01, max_delay=0.05)
-    return Delivery(sender, registry, pacer, retry, telegram=telegram_outage(sender))
+    return Delivery(sender, pacer, retry, telegram=telegram_outage(sender))
 
 
 @pytest.fixture
@@ -89,15 +91,16 @@ async def test_an_unlinked_user_causes_no_telegram_call(
     assert telegram.calls_to("sendMessage") == []
 
 
-async def test_a_user_who_blocked_the_bot_is_unlinked_without_retry(
-    deliver: Deliver, telegram: FakeTelegram, registry: ChatRegistry, linked: int
+async def test_a_user_who_blocked_the_bot_is_not_retried_and_the_settle_is_to_unlink_the_chat(
+    deliver: Deliver, telegram: FakeTelegram, linked: int
 ) -> None:
     telegram.block(linked)
     result = await deliver(NOTE)
     assert result.outcome == Outcome.BLOCKED
     assert result.reason == "Forbidden: bot was blocked by the user"
     assert len(telegram.calls_to("sendMessage")) == 1
-    assert await registry.chats_for(42) == ()
+    [reached] = result.chats
+    assert reached.result.links == (LinkChange(42, linked, why="blocked"),)
 
 
 async def test_flood_control_waits_retry_after_then_sends_and_pauses_every_chat(
@@ -172,8 +175,8 @@ async def test_a_lasting_outage_gives_up_after_the_retry_budget(
     assert telegram.sent == []
 
 
-async def test_a_migrated_group_is_followed_and_the_mapping_updated(
-    deliver: Deliver, telegram: FakeTelegram, registry: ChatRegistry, linked: int
+async def test_a_migrated_group_is_followed_and_the_settle_is_to_move_the_link(
+    deliver: Deliver, telegram: FakeTelegram, linked: int
 ) -> None:
     telegram.add_chat(-1001234567890, chat_type="supergroup")
     telegram.fail_next(
@@ -182,9 +185,11 @@ async def test_a_migrated_group_is_followed_and_the_mapping_updated(
         "Bad Request: group chat was upgraded to a supergroup chat",
         parameters={"migrate_to_chat_id": -1001234567890},
     )
-    assert (await deliver(NOTE)).outcome == Outcome.SENT
+    result = await deliver(NOTE)
+    assert (result.outcome, result.chat_id) == (Outcome.SENT, -1001234567890)
     assert [m.chat_id for m in telegram.sent] == [-1001234567890]
-    assert [c.chat_id for c in await registry.chats_for(42)] == [-1001234567890]
+    [reached] = result.chats
+    assert reached.result.links == (LinkChange(42, linked, moved_to=-1001234567890),)
 
 
 async def test_a_chain_of_migrations_is_cut_short(
@@ -222,11 +227,9 @@ async def test_a_long_message_arrives_as_ordered_parts(
 
 
 async def test_paid_broadcast_sets_the_flag(
-    sender: Sender, registry: ChatRegistry, pacer: Pacer, telegram: FakeTelegram, linked: int
+    sender: Sender, pacer: Pacer, telegram: FakeTelegram, linked: int
 ) -> None:
-    delivery = Delivery(
-        sender, registry, pacer, telegram=telegram_outage(sender), paid_broadcast=True
-    )
+    delivery = Delivery(sender, pacer, telegram=telegram_outage(sender), paid_broadcast=True)
     await delivery.deliver(NOTE, Target((LinkedChat(linked),)))
     [sent] = telegram.sent
     assert sent.params["allow_paid_broadcast"] in ("true", "True", True)
