@@ -15,10 +15,17 @@ MET: dict[str, Any] = {
         "published": 5000,
         "cpu_ms_per_msg": 0.12,
         "throughput_lifted": 1600.0,
+        "spread_cpu_ms_per_msg": 0.10,
+        "spread_throughput_lifted": 1800.0,
         "paced_cpu_ms_per_msg": 0.20,
         "paced_rich_cpu_ms_per_msg": 0.22,
     },
-    "bare": {"cpu_ms_per_msg": 0.08, "throughput_lifted": 2000.0},
+    "bare": {
+        "cpu_ms_per_msg": 0.08,
+        "throughput_lifted": 2000.0,
+        "spread_cpu_ms_per_msg": 0.08,
+        "spread_throughput_lifted": 2000.0,
+    },
     "lifecycle": {
         "high_ms": {"p50": 120.0, "p99": 140.0},
         "fanout_rate": 950.0,
@@ -39,7 +46,9 @@ def test_each_missed_or_unmeasured_goal_is_named_with_its_figure() -> None:
     report = copy.deepcopy(MET)
     report["instances"]["cap_fraction"] = 0.87  # issue 27: "87 % (goal >= 90 %)" exited 0
     report["lifecycle"]["fanout_rss_mb"] = None
+    report["bot"]["spread_cpu_ms_per_msg"] = 0.2  # 2.5x the floor's
     assert missed_goals(report) == [
+        "one per user: CPU per message <= 2x the bare sender's: 2.5",
         "fan-out peak RSS < 150 MB: not measured",
         "several instances >= 95% of the paid cap: 0.87",
     ]

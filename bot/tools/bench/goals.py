@@ -46,6 +46,16 @@ def _goals(report: dict[str, Any]) -> list[tuple[str, float | None, Callable[[fl
             lambda share: share >= GOAL_THROUGHPUT_SHARE,
         ),
         (
+            f"one per user: CPU per message <= {GOAL_CPU_MULTIPLE:g}x the bare sender's",
+            _ratio(bot.get("spread_cpu_ms_per_msg"), bare.get("spread_cpu_ms_per_msg")),
+            lambda multiple: multiple <= GOAL_CPU_MULTIPLE,
+        ),
+        (
+            f"one per user: throughput >= {GOAL_THROUGHPUT_SHARE:.0%} of the bare sender's",
+            _ratio(bot.get("spread_throughput_lifted"), bare.get("spread_throughput_lifted")),
+            lambda share: share >= GOAL_THROUGHPUT_SHARE,
+        ),
+        (
             f"formatted with buttons <= +{GOAL_RICH_EXTRA:.0%} CPU over plain, paced",
             None if rich is None else rich - 1,
             lambda extra: extra <= GOAL_RICH_EXTRA,

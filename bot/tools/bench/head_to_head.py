@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import redis
 
@@ -17,6 +18,11 @@ from bot.testing import FakeTelegram
 from bot.tools.bench.kit import CHAT_BASE, LIFTED, BotProcess, bot_env
 from bot.tools.bench.options import Options
 from bot.tools.bench.traffic import note, rich_params, send_and_wait
+
+# A burst: `count` plain notifications to --users users (several each, each user's in order),
+# the same to `count` users (one each), or RICH_HTML with RICH_BUTTONS to --users users.
+Burst = Literal["plain", "spread", "rich"]
+ALL_BURSTS: tuple[Burst, ...] = ("plain", "spread", "rich")
 
 # The bare sender keeps as many requests in flight as the bot's lanes.
 CONCURRENCY: int = Settings.model_fields["delivery_concurrency"].default
@@ -31,6 +37,9 @@ class Figures:
     idle_rss_mb: float | None = None
     throughput_lifted: float | None = None
     cpu_ms_per_msg: float | None = None
+    # The same burst to as many users as notifications: one each, no user's order to keep.
+    spread_throughput_lifted: float | None = None
+    spread_cpu_ms_per_msg: float | None = None
     rich_cpu_ms_per_msg: float | None = None  # RICH_HTML with RICH_BUTTONS (or its body)
     paced_cpu_ms_per_msg: float | None = None  # at the paid 1000/s: plain, and rich
     paced_rich_cpu_ms_per_msg: float | None = None
@@ -55,11 +64,12 @@ def measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
     bare = BotProcess(["-m", "bot.tools.bench.bare_sender", str(CONCURRENCY)], env, "bare_ready")
     figures = Figures(ready_s=bare.ready_s)
 
-    def burst(rich: bool) -> tuple[float, int]:
+    def burst(kind: Burst) -> tuple[float, int]:
         tag = uuid.uuid4().hex[:6]
         started = time.time()
-        kind = "rich" if rich else ""
-        bare.tell(f"{CHAT_BASE + 1} {options.users} {options.count} {tag} {kind}")
+        chats = options.count if kind == "spread" else options.users
+        body = "rich" if kind == "rich" else ""
+        bare.tell(f"{CHAT_BASE + 1} {chats} {options.count} {tag} {body}")
         sent = telegram.wait_for_sent(
             lambda m: f"bare {tag} " in m.text,
             count=options.count,
@@ -69,7 +79,7 @@ def measure_bare(options: Options, telegram: FakeTelegram) -> Figures:
 
     try:
         telegram.latency = options.latency_ms / 1000
-        _bursts(options.bursts, bare, burst, figures, rich=True)
+        _bursts(options.bursts, bare, burst, figures, kinds=ALL_BURSTS)
         figures.published = options.count
     finally:
         telegram.latency = 0.0
@@ -84,7 +94,9 @@ def measure_bot(options: Options, url: str, telegram: FakeTelegram, client: redi
     bot = BotProcess(
         ["-m", "bot"], bot_env(telegram, url, channel, **LIFTED), '"event": "bot_ready"'
     )
-    return _profile(bot, options, telegram, client, channel=channel, count=options.count, rich=True)
+    return _profile(
+        bot, options, telegram, client, channel=channel, count=options.count, kinds=ALL_BURSTS
+    )
 
 
 def measure_blog(
@@ -105,11 +117,10 @@ def _profile(
     *,
     channel: str,
     count: int,
-    rich: bool = False,
+    kinds: tuple[Burst, ...] = ("plain",),
 ) -> Figures:
-    """The figures both implementations get: ready, idle, latency at a steady rate, and a burst
-    of `count` with the API latency on (`rich`: and bursts of formatted notifications with
-    buttons, alternating with the plain ones). Stops the process."""
+    """The figures both implementations get: ready, idle, latency at a steady rate, and bursts
+    of `count` with the API latency on, of each of `kinds` in turn. Stops the process."""
     figures = Figures(ready_s=process.ready_s)
     try:
         _idle(process, options, figures)
@@ -118,11 +129,16 @@ def _profile(
         _bursts(
             options.bursts,
             process,
-            lambda formatted: send_and_wait(
-                telegram, client, channel, count, options.users, rich=formatted
+            lambda kind: send_and_wait(
+                telegram,
+                client,
+                channel,
+                count,
+                count if kind == "spread" else options.users,
+                rich=kind == "rich",
             ),
             figures,
-            rich=rich,
+            kinds=kinds,
         )
         figures.published = count
     finally:
@@ -134,27 +150,31 @@ def _profile(
 def _bursts(
     times: int,
     process: BotProcess,
-    burst: Callable[[bool], tuple[float, int]],
+    burst: Callable[[Burst], tuple[float, int]],
     figures: Figures,
     *,
-    rich: bool,
+    kinds: tuple[Burst, ...],
 ) -> None:
-    """Run `burst(False)` (-> rate, delivered) `times` times, each followed by `burst(True)`
-    (RICH_HTML with RICH_BUTTONS) when `rich`, and keep the best rate and the least CPU per
-    message of each kind: on a shared machine noise only ever adds, so the best of a few is
-    the closest to what the code costs (timeit does the same). Delivered: the last plain
-    burst's."""
+    """Run `burst(kind)` (-> rate, delivered) for each of `kinds` in turn, `times` times, and
+    keep the best rate and the least CPU per message of each kind: on a shared machine noise
+    only ever adds, so the best of a few is the closest to what the code costs (timeit does the
+    same). Delivered: the last plain burst's."""
     for _ in range(times):
-        for formatted in (False, True) if rich else (False,):
+        for kind in kinds:
             cpu = process.cpu_seconds()
-            rate, delivered = burst(formatted)
+            rate, delivered = burst(kind)
             cpu_ms = 1000 * (process.cpu_seconds() - cpu) / max(delivered, 1)
-            if formatted:
+            if kind == "rich":
                 figures.rich_cpu_ms_per_msg = min(cpu_ms, figures.rich_cpu_ms_per_msg or cpu_ms)
-                continue
-            figures.throughput_lifted = max(rate, figures.throughput_lifted or 0.0)
-            figures.cpu_ms_per_msg = min(cpu_ms, figures.cpu_ms_per_msg or cpu_ms)
-            figures.delivered = delivered
+            elif kind == "spread":
+                figures.spread_throughput_lifted = max(
+                    rate, figures.spread_throughput_lifted or 0.0
+                )
+                figures.spread_cpu_ms_per_msg = min(cpu_ms, figures.spread_cpu_ms_per_msg or cpu_ms)
+            else:
+                figures.throughput_lifted = max(rate, figures.throughput_lifted or 0.0)
+                figures.cpu_ms_per_msg = min(cpu_ms, figures.cpu_ms_per_msg or cpu_ms)
+                figures.delivered = delivered
     figures.peak_rss_mb = process.memory_mb("VmHWM")
 
 

@@ -63,7 +63,8 @@ class BotProcess:
                     if ready_marker in line:
                         ready.set()
 
-        threading.Thread(target=drain, daemon=True).start()
+        self._drain = threading.Thread(target=drain, daemon=True)
+        self._drain.start()
         if not ready.wait(30):
             self.stop()
             raise RuntimeError("the process did not become ready:\n" + "".join(self._tail[-20:]))
@@ -97,6 +98,9 @@ class BotProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._drain.join(timeout=5)  # it reads to the end of the output, which has come
+        if self.process.stdout is not None and not self._drain.is_alive():
+            self.process.stdout.close()
         self._home.cleanup()
 
 

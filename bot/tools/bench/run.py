@@ -54,8 +54,9 @@ def run_bench(
             machine = _machine(client)
             with part(f"Redis memory of {options.fanout_count:,} users' chats"):
                 chats = measure_chats(client, users=options.fanout_count)  # an empty Redis
-            with part(f"linking {max(options.users, options.paid_count):,} users"):
-                link_users(client, telegram, max(options.users, options.paid_count))
+            linked = max(options.users, options.paid_count, options.count)
+            with part(f"linking {linked:,} users"):
+                link_users(client, telegram, linked)
             with part("the bare sender (the floor)"):
                 bare = measure_bare(options, telegram)
             with part(f"the bot: {options.count:,} notifications, latency, Telegram's limits"):
