@@ -1,1 +1,2 @@
-"""Between sources and Telegram: per-user lanes, and settling each outcome."""
+"""What sources hand in and deliveries give back, per-user lanes between them, and the settle
+of each outcome."""

@@ -1,1 +1,1 @@
-"""Redis in: the pub/sub listener, the stream consumer, and the one reconnect loop."""
+"""Redis in: the pub/sub listener, the stream consumers, what the schedule says is due."""

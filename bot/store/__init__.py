@@ -1,1 +1,2 @@
-"""Redis-backed state: client factory, chat registry, counters, dead letters."""
+"""Redis-backed state, one module per kind of data with its keys, and plans that run on a
+blocking or an asyncio client alike."""

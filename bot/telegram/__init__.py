@@ -1,4 +1,4 @@
-"""Telegram out: delivery and its error policy, pacing, transport, updates, text."""
+"""Telegram out: delivery and its error policy, composing calls, pacing, transport, updates."""
 
 import os
 

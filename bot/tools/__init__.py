@@ -1,1 +1,1 @@
-"""Commands that bring their own Redis and Telegram: bench, blog loop, demo."""
+"""Commands that bring their own Redis and Telegram: the bench, the demo, the emulator's console."""
