@@ -1,12 +1,9 @@
-"""Small steps that many end-to-end tests share."""
+"""Steps and data many tests share: what a user or a web app does, and what it then sees."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
-import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +21,10 @@ from bot.store.registry import queue_link
 from bot.store.roundtrips import RoundTrips
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage
+
+# Re-exported only for tests/pipeline/test_dispatcher.py, changed on another branch meanwhile:
+# the poll is tests/waiting.py's.
+from tests.waiting import eventually as eventually  # noqa: PLC0414
 
 # The demo's chat gets more than Telegram's per-chat burst of 3, so the bot paces it at 1/s
 # (tests/telegram/test_pacing.py tests that): in the demo's tests that would only make the
@@ -88,19 +89,6 @@ async def receipt_for(pubsub: redis.asyncio.client.PubSub, status: str) -> dict[
             return dict(receipt)
 
 
-async def eventually(check: Callable[[], object | Awaitable[object]], within: float = 10) -> None:
-    """Wait until `check()` (sync or async) is truthy, for conditions that have no event to await:
-    state held by Redis or by the bot's counters."""
-    async with asyncio.timeout(within):
-        while True:
-            result = check()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.01)
-
-
 async def next_json(pubsub: redis.asyncio.client.PubSub, within: float = 10) -> object:
     """The next message published to a subscription, decoded from JSON."""
     async with asyncio.timeout(within):
@@ -114,23 +102,6 @@ async def next_json(pubsub: redis.asyncio.client.PubSub, within: float = 10) -> 
 def report(*figures: object) -> None:
     """Figures worth reading in the output of `pytest -s` (the closing notes quote them)."""
     print(*figures)  # noqa: T201
-
-
-def process_env(
-    telegram: FakeTelegram, redis_url: str, channel: str, **extra: str
-) -> dict[str, str]:
-    """The environment of a `python -m bot` process against the emulator and the test Redis:
-    `channel` for pub/sub, `<channel>-stream` for the stream, JSON logs."""
-    return {
-        "PATH": os.environ["PATH"],
-        "BOT_TOKEN": telegram.token,
-        "TELEGRAM_BASE_URL": telegram.base_url,
-        "REDIS_URL": redis_url,
-        "NOTIFICATION_CHANNEL": channel,
-        "NOTIFICATION_STREAM": f"{channel}-stream",
-        "LOG_FORMAT": "json",
-        **extra,
-    }
 
 
 def link_directly(

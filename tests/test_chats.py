@@ -16,7 +16,7 @@ from bot.store import schema
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from bot.testing.flood import FloodLimits
-from tests.conftest import RunningBot, start_bot
+from tests.bots import RunningBot, start_bot
 from tests.helpers import publish, receipt_for, wait_sent
 
 USER = 42

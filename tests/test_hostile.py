@@ -12,8 +12,9 @@ import redis.asyncio
 from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, plain_publish, report, wait_sent
+from tests.bots import RunningBot
+from tests.helpers import link_chat, plain_publish, report, wait_sent
+from tests.waiting import eventually
 
 HOSTILE_COUNT = 200  # hostile Markdown payloads in the flood test, a tenth as many plain ones
 

@@ -12,16 +12,9 @@ from bot.config.settings import Settings
 from bot.notification import Notification, Outcome
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import RunningBot
-from tests.helpers import (
-    eventually,
-    link_chat,
-    next_json,
-    publish,
-    receipt_for,
-    reply_to,
-    wait_sent,
-)
+from tests.bots import RunningBot
+from tests.helpers import link_chat, next_json, publish, receipt_for, reply_to, wait_sent
+from tests.waiting import eventually
 
 ADMIN = 7001
 USER, CHAT = 42, 9001

@@ -20,7 +20,7 @@ from bot.store.client import priority_streams
 from bot.store.deployment import BOT_ID
 from bot.store.registry import BOT_USERNAME, ChatRegistry, link_token_key
 from bot.testing import FakeTelegram
-from tests.conftest import start_bot
+from tests.bots import start_bot
 from tests.helpers import link_directly, next_json, token_of, wait_sent
 
 

@@ -20,8 +20,9 @@ from bot.notification import LinkedChat, Outcome
 from bot.store.counters import all_time
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits, SentMessage
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, plain_publish, reply_to, token_of, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, plain_publish, reply_to, token_of, wait_sent
+from tests.waiting import eventually
 
 ADMIN, OTHER = 1, 2
 

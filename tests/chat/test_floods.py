@@ -19,8 +19,9 @@ from bot.notification import LinkedChat
 from bot.publisher import AsyncPublisher
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, publish, wait_sent
+from tests.bots import RunningBot
+from tests.helpers import link_chat, publish, wait_sent
+from tests.waiting import eventually
 
 INNOCENT = 4242
 ATTACKER = 66

@@ -12,8 +12,9 @@ from bot.chat.throttle import SLOW_DOWN, CommandBudget
 from bot.chat.user import HELP
 from bot.config.settings import Settings
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import start_bot
-from tests.helpers import eventually, wait_sent
+from tests.bots import start_bot
+from tests.helpers import wait_sent
+from tests.waiting import eventually
 
 
 def test_a_burst_then_the_rate_then_nothing_until_it_refills() -> None:

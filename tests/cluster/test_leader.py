@@ -11,7 +11,7 @@ import redis.asyncio
 
 from bot.cluster.leader import Leadership
 from bot.config.settings import Settings
-from tests.helpers import eventually
+from tests.waiting import eventually
 
 KEY = "notify:leader:test"
 

@@ -10,7 +10,7 @@ import redis.asyncio
 
 from bot.cluster.liveness import Heartbeat
 from bot.store.clock import RedisClock
-from tests.helpers import eventually
+from tests.waiting import eventually
 
 
 async def test_each_beat_reads_redis_clock_for_the_decisions_about_when(

@@ -20,7 +20,7 @@ from bot.loops.reconnect import (
     keep_connected,
     stop_if_cancelled,
 )
-from tests.helpers import eventually
+from tests.waiting import eventually
 
 
 async def _loop(client: redis.asyncio.Redis, give_up: asyncio.Event, *, guarded: bool) -> None:

@@ -20,8 +20,9 @@ from bot.sources.stream import StreamConsumer
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, next_json, plain_publish, report, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, next_json, plain_publish, report, wait_sent
+from tests.waiting import eventually
 
 
 def plain_xadd(settings: Settings, payload: object) -> str:

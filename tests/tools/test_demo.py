@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import OwnRedis
+from bot.tools.redis_server import RedisServer
 from tests.helpers import DEMO_FAST
 
 BOT = [sys.executable, "-m", "bot"]
@@ -70,7 +70,7 @@ def run_bot(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedP
     )
 
 
-def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: OwnRedis, tmp_path: Path) -> None:
+def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: RedisServer, tmp_path: Path) -> None:
     """README step 2 puts REDIS_URL in .env; the demo runs on its embedded Redis all the same:
     every key unchanged, nothing published on that server."""
     own_redis.start()
@@ -101,7 +101,7 @@ def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: OwnRedis, tmp_pat
 
 
 def test_the_demo_refuses_a_database_with_data_and_cleans_an_empty_one(
-    own_redis: OwnRedis, tmp_path: Path
+    own_redis: RedisServer, tmp_path: Path
 ) -> None:
     own_redis.start()
     client = redis.Redis.from_url(own_redis.url)
@@ -122,7 +122,7 @@ def test_the_demo_refuses_a_database_with_data_and_cleans_an_empty_one(
     client.close()
 
 
-def test_the_bench_refuses_a_database_with_data(own_redis: OwnRedis, tmp_path: Path) -> None:
+def test_the_bench_refuses_a_database_with_data(own_redis: RedisServer, tmp_path: Path) -> None:
     own_redis.start()
     client = redis.Redis.from_url(own_redis.url)
     fill(client)
