@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ from bot.publisher import AsyncPublisher
 from bot.sources.pubsub import CONNECTION_ERRORS
 from bot.store.registry import queue_link
 from bot.store.roundtrips import RoundTrips
+from bot.store.schema import SCHEMA, VERSION
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage
 
@@ -104,16 +106,21 @@ def report(*figures: object) -> None:
     print(*figures)  # noqa: T201
 
 
+def store_links(client: redis.Redis, links: Mapping[int, int]) -> None:
+    """Links (user id -> chat id) written with the registry's own writes, in a database marked
+    with the current schema: what a bot of this version leaves, with nothing to migrate."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.set(SCHEMA, VERSION)
+        for user, chat in links.items():
+            queue_link(pipe, user, (), LinkedChat(chat))
+        pipe.execute()
+
+
 def link_directly(
     client: redis.Redis, telegram: FakeTelegram, users: range, chat_base: int
 ) -> None:
-    """Users linked before the test (user n -> chat chat_base + n), without a /start exchange,
-    written as the registry writes a link today (it wrote the schema-1 key, so every test
-    that used it quietly ran the migration first)."""
-    with client.pipeline(transaction=False) as pipe:
-        for user in users:
-            queue_link(pipe, user, (), LinkedChat(chat_base + user))
-        pipe.execute()
+    """Users linked before the test (user n -> chat chat_base + n), without a /start exchange."""
+    store_links(client, {user: chat_base + user for user in users})
     for user in users:
         telegram.add_chat(chat_base + user)
 
