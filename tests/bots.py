@@ -52,7 +52,8 @@ def process_env(
     telegram: FakeTelegram, redis_url: str, channel: str, **extra: str
 ) -> dict[str, str]:
     """The environment of a `python -m bot` process against the emulator and the test Redis:
-    `channel` for pub/sub, `<channel>-stream` for the stream, JSON logs."""
+    `channel` for pub/sub, `<channel>-stream` for the stream, JSON logs; as the `settings`
+    fixture, no pacing per chat unless `extra` asks for Telegram's (TELEGRAM_CHAT_BURST=3)."""
     return {
         "PATH": os.environ["PATH"],
         "BOT_TOKEN": telegram.token,
@@ -61,6 +62,7 @@ def process_env(
         "NOTIFICATION_CHANNEL": channel,
         "NOTIFICATION_STREAM": f"{channel}-stream",
         "LOG_FORMAT": "json",
+        "TELEGRAM_CHAT_BURST": "1000",
         **extra,
     }
 

@@ -51,7 +51,6 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
         channel,
         # One send in flight per process: at the kill, the victim's only send is the hung one.
         DELIVERY_CONCURRENCY="1",
-        TELEGRAM_CHAT_BURST="1000",
     )
     link_directly(client, telegram, range(1, USERS + 1), chat_base=20_000)
 
@@ -121,7 +120,7 @@ def test_two_instances_on_one_host_without_names_lead_one_at_a_time(
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     link_directly(client, telegram, range(1, 2), chat_base=20_000)
-    env = process_env(telegram, redis_url, channel, TELEGRAM_CHAT_BURST="1000")
+    env = process_env(telegram, redis_url, channel)
     assert "STREAM_CONSUMER" not in env
     assert "DYNO" not in env
     workers = [BotProcess(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2)]

@@ -156,7 +156,6 @@ def test_no_fault_loses_doubles_or_reorders_a_notification(
         own_redis.url,
         channel,
         TELEGRAM_MAX_PER_SECOND="40",  # 100 take 2.5 s: the fault lands in the middle
-        TELEGRAM_CHAT_BURST="1000",
         SHUTDOWN_TIMEOUT="1",  # a SIGTERMed leader leaves most of its backlog to the next
     )
     cluster = Cluster(env, tmp_path, client)

@@ -332,7 +332,8 @@ async def test_acknowledged_entries_are_trimmed(
 async def test_unsent_pubsub_notifications_are_handed_back_to_the_stream_at_shutdown(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:
-    quick_exit = settings.model_copy(update={"shutdown_timeout": 0.3})
+    # The send waiting out the 429 counts as under way: the drain gives it a Telegram timeout.
+    quick_exit = settings.model_copy(update={"shutdown_timeout": 0.3, "telegram_timeout": 1.0})
     running = await start_bot(quick_exit)
     await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
     # Telegram asks for a long wait: the send cannot finish before shutdown.
