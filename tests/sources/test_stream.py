@@ -143,7 +143,8 @@ async def test_a_live_instances_entries_are_never_taken_over(
 ) -> None:
     """An entry read by an instance that is alive (its heartbeat fresh) and still holds it (a
     send waiting out a flood limit or an outage) stays its own, however long it waits: taking
-    it over would send it twice."""
+    it over would send it twice. The new leader waits idle (it spun on a core, pub/sub ready
+    and the stream not)."""
     notification = {"user_id": 42, "message": "held by a live one"}
     await left_pending(redis_client, telegram, settings, notification, consumer="alive-worker")
     bot_id = telegram.token.split(":")[0]
@@ -156,8 +157,10 @@ async def test_a_live_instances_entries_are_never_taken_over(
     try:
         # The new leader waits for the live one to let go, and takes nothing meanwhile.
         await eventually(lambda: bot.leadership.is_leader)
+        cpu = time.process_time()
         # Past the time a dead one's would be taken, by the clock that decides it.
         await eventually(lambda: bot.heartbeat.connected_for() > DEAD_AFTER + 1, within=10)
+        assert time.process_time() - cpu < 1.0  # of the seconds waited (4 s spinning)
         assert not [m for m in telegram.sent if m.text == "held by a live one"]
         assert await pending(redis_client, settings) == 1
     finally:
