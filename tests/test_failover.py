@@ -13,6 +13,7 @@ from bot.chat.user import HELP
 from bot.testing import FakeTelegram
 from tests.bots import BotProcess, kill_left, leader, process_env, stop_all
 from tests.helpers import link_directly, report
+from tests.isolation import TIMING
 from tests.waiting import until
 
 TOTAL = 300
@@ -39,6 +40,7 @@ def pubsub_note(message: str) -> str:
     return json.dumps({"user_id": 1, "message": message})
 
 
+@TIMING
 def test_three_instances_survive_the_leader_killed_mid_stream(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:
@@ -51,6 +53,7 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
         channel,
         # One send in flight per process: at the kill, the victim's only send is the hung one.
         DELIVERY_CONCURRENCY="1",
+        TELEGRAM_MAX_PER_SECOND="100",  # not Telegram's 30/s: the pace is not what is tested
     )
     link_directly(client, telegram, range(1, USERS + 1), chat_base=20_000)
 

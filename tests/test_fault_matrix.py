@@ -43,11 +43,12 @@ class Cluster:
         self.kills: list[float] = []  # time.time() of each SIGKILL
         self.token = env["BOT_TOKEN"]
 
-    def start(self, name: str, *, named: bool = False) -> BotProcess:
-        worker = BotProcess(name, self.env, self.directory, named=named)
-        self.workers.append(worker)
-        worker.wait_ready()
-        return worker
+    def start(self, *names: str, named: bool = False) -> None:
+        """Start a process for each name, side by side, and return once all are ready."""
+        started = [BotProcess(name, self.env, self.directory, named=named) for name in names]
+        self.workers.extend(started)
+        for worker in started:
+            worker.wait_ready()
 
     def leader(self) -> BotProcess:
         until(lambda: leader(self.client, self.token) is not None, "a leader")
@@ -160,8 +161,8 @@ def test_no_fault_loses_doubles_or_reorders_a_notification(
     )
     cluster = Cluster(env, tmp_path, client)
     try:
-        for number in range(1, instances + 1):
-            cluster.start(f"worker.{number}", named=fault is sigkill_instance)
+        names = [f"worker.{number}" for number in range(1, instances + 1)]
+        cluster.start(*names, named=fault is sigkill_instance)
         for step in range(PER_USER):
             for user in range(1, USERS + 1):
                 # No id: the bot's own duplicate check would hide a double.
