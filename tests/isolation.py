@@ -1,11 +1,14 @@
-"""What each pytest-xdist worker has to itself on the shared test Redis: its databases and its
-pub/sub channel names (pub/sub ignores the database number)."""
+"""What each pytest-xdist worker has to itself: its databases and its pub/sub channel names on
+the shared test Redis (pub/sub ignores the database number), and, for tests that measure
+time, the machine's cores without a burst beside them."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 # A database of its own so a test run never touches data in db 0.
 BASE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -37,3 +40,9 @@ SPARE_REDIS_URL = worker_url(BASE_REDIS_URL, WORKER, spare=True)  # a second dep
 def channel_name() -> str:
     """A pub/sub channel no other test, on this worker or another, publishes to."""
     return f"notification-test-{WORKER or 'main'}-{uuid.uuid4().hex[:8]}"
+
+
+# Tests that measure time (pacing, "answered within 2 s", 429 counts) and the CPU-heavy bursts
+# that would throw them off: pytest-xdist (--dist loadgroup) runs them one after another on one
+# worker, not beside each other; the other workers' tests mostly wait.
+TIMING = pytest.mark.xdist_group("timing")

@@ -24,9 +24,11 @@ from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.redis_server import RedisServer
 from tests.bots import BotProcess, process_env, start_bot
 from tests.helpers import link_chat, link_directly, report, wait_sent
+from tests.isolation import TIMING
 from tests.waiting import eventually, until
 
 
+@TIMING
 async def test_delivery_resumes_within_seconds_after_redis_restarts(
     own_redis: RedisServer, telegram: FakeTelegram, settings: Settings
 ) -> None:
@@ -113,6 +115,7 @@ async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
         await asyncio.wait_for(task, 15)
 
 
+@TIMING
 async def test_300_notifications_to_100_users_under_telegrams_limits(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:

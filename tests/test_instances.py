@@ -21,6 +21,7 @@ from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.redis_server import RedisServer
 from tests.bots import BotProcess, kill_left, leader, process_env, start_bot, stop_all
 from tests.helpers import link_chat, link_directly, not_in_flight_at_kill, report, wait_sent
+from tests.isolation import TIMING
 from tests.waiting import until
 
 USERS = 20
@@ -52,6 +53,7 @@ def _verdict(telegram: FakeTelegram, per_user: int, chat_base: int) -> tuple[int
     return lost, doubled, out_of_order
 
 
+@TIMING
 def test_three_unnamed_instances_keep_each_users_order_and_telegrams_limits(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:
@@ -256,6 +258,7 @@ def test_a_sigterm_during_a_longer_redis_outage_names_what_may_be_sent_again(
         assert f"{user}-{step}" in named, f"{text} arrived twice and was not named"
 
 
+@TIMING
 async def test_a_standbys_replies_take_their_turn_at_the_leaders_pacer(
     telegram: FakeTelegram, settings: Settings, redis_client: redis.asyncio.Redis
 ) -> None:

@@ -14,6 +14,7 @@ from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits
 from tests.bots import RunningBot
 from tests.helpers import link_chat, next_json, publish, receipt_for, reply_to, wait_sent
+from tests.isolation import TIMING
 from tests.waiting import eventually
 
 ADMIN = 7001
@@ -181,6 +182,7 @@ async def test_a_cancelled_scheduled_notification_never_arrives(
     assert (await receipt_for(receipts, "not_found"))["id"] == "later"
 
 
+@TIMING
 async def test_a_high_notification_passes_a_bulk_backlog_in_the_streams(
     running_bot: RunningBot,
     telegram: FakeTelegram,

@@ -21,7 +21,10 @@ from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from tests.bots import RunningBot
 from tests.helpers import link_chat, publish, wait_sent
+from tests.isolation import TIMING
 from tests.waiting import eventually
+
+pytestmark = TIMING  # it measures time
 
 INNOCENT = 4242
 ATTACKER = 66

@@ -14,6 +14,7 @@ from bot.config.settings import Settings
 from bot.testing import FakeTelegram, FloodLimits
 from tests.bots import start_bot
 from tests.helpers import wait_sent
+from tests.isolation import TIMING
 from tests.waiting import eventually
 
 
@@ -31,6 +32,7 @@ def test_admins_are_never_throttled() -> None:
     assert all(budget.allow(777, now=0.0) for _ in range(50))
 
 
+@TIMING
 async def test_one_user_flooding_commands_does_not_hold_up_another(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:

@@ -14,7 +14,10 @@ from bot.telegram.pacing import Limits, Pacer
 from bot.testing import FakeTelegram, FloodLimits
 from tests.bots import start_bot
 from tests.helpers import report, wait_sent
+from tests.isolation import TIMING
 from tests.waiting import eventually
+
+pytestmark = TIMING  # it measures time
 
 KEY = "notify:senders:test"
 

@@ -20,6 +20,7 @@ from bot.loops.reconnect import (
     keep_connected,
     stop_if_cancelled,
 )
+from tests.isolation import TIMING
 from tests.waiting import eventually
 
 
@@ -167,6 +168,7 @@ async def test_a_blip_the_first_probe_does_not_confirm_is_no_outage() -> None:
     assert await outage.wait_up() is False
 
 
+@TIMING
 async def test_each_caller_waits_its_whole_time_then_gives_up_and_the_next_waits_again() -> None:
     """A long outage fails waiting callers one wait apart, never in a burst: a caller that
     arrives after others gave up gets the whole wait too, and the probe is not hammered."""
