@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,11 +106,14 @@ class BotProcess:
     def wait_ready(self, within: float = 30) -> None:
         until(lambda: self.logged("bot_ready"), f"{self.name} ready", within)
 
-    def kill(self) -> None:
-        """SIGKILL, as a crash or the platform's last word would end it."""
+    def kill(self) -> float:
+        """SIGKILL, as a crash or the platform's last word would end it; returns the time.time()
+        of the signal (a send Telegram took after it is not this process's)."""
         if self.running:
             self.process.send_signal(signal.SIGKILL)
+        killed_at = time.time()
         self.process.wait(10)
+        return killed_at
 
     def terminate(self) -> None:
         """SIGTERM, as a platform stops it (see `wait`)."""

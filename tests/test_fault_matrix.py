@@ -63,8 +63,7 @@ class Cluster:
 
     def end(self, worker: BotProcess, how: signal.Signals) -> None:
         if how == signal.SIGKILL:
-            self.kills.append(time.time())
-            worker.kill()
+            self.kills.append(worker.kill())
         else:
             worker.stop(within=20)
         self.workers.remove(worker)

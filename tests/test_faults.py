@@ -401,8 +401,7 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
                 {"payload": _note(n, f"due {name}", id=f"due-{name}", deliver_at=when)},
             )
         until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis")
-        first.kill()
-        killed_at = time.time()
+        killed_at = first.kill()
         # The first falls due while no bot runs.
         time.sleep(max(due["down"] - time.time(), 0) + 0.2)
         assert not telegram.sent

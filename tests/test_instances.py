@@ -102,8 +102,7 @@ def test_an_unnamed_instance_killed_mid_stream_is_resumed_by_its_restart_within_
         first.wait_ready()
         _xadd_in_order(client, f"{channel}-stream", per_user=10)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=50, timeout=30)
-        killed_at = time.time()
-        first.kill()
+        killed_at = first.kill()
         second = BotProcess("second", env, tmp_path, named=False)
         second.wait_ready()
         ready = time.monotonic()
@@ -321,8 +320,7 @@ def test_publish_delivers_through_a_leader_sigkill(
         for n in range(20):
             if n == 5:
                 victim = next(w for w in workers if w.identity == leader(client, telegram.token))
-                kills.append(time.time())
-                victim.kill()
+                kills.append(victim.kill())
                 workers.remove(victim)
             publisher.publish(1, f"published {n}")
             time.sleep(0.3)  # the publisher's pace, as in the report
