@@ -25,6 +25,14 @@ from tests.isolation import TEST_REDIS_URL, channel_name
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A TIMING test that pytest-xdist's --dist loadgroup did not group fails: it would run
+    beside the others without a word (it happened: pytest-xdist#1386)."""
+    grouping = getattr(item.config.option, "loadgroup", False)  # set in workers only
+    if grouping and item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+        pytest.fail("--dist loadgroup did not group this test (see pytest-xdist#1386)")
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """The real Redis the integration tests use; skipped when absent, except in CI."""
