@@ -382,6 +382,7 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
     assert 80 <= delivered_at_kill < total
 
 
+@TIMING
 def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:
@@ -400,7 +401,7 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
                 f"{channel}-stream",
                 {"payload": _note(n, f"due {name}", id=f"due-{name}", deliver_at=when)},
             )
-        until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis")
+        until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis", within=20)
         killed_at = first.kill()
         # The first falls due while no bot runs.
         time.sleep(max(due["down"] - time.time(), 0) + 0.2)
@@ -408,7 +409,7 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
         second = BotProcess("worker.1", env, tmp_path)
         try:
             sent = telegram.wait_for_sent(lambda m: m.text.startswith("due "), count=2, timeout=20)
-            until(lambda: client.zcard("notify:scheduled") == 0, "nothing left held")
+            until(lambda: client.zcard("notify:scheduled") == 0, "nothing left held", within=20)
             assert second.stop() == 0
         finally:
             second.kill()
