@@ -1,5 +1,4 @@
-"""The bot under test, run the two ways tests need: in this event loop (`start_bot`), or as
-`python -m bot` processes (`BotProcess`) where a test kills one or runs several."""
+"""The bot under test, run in this event loop or as `python -m bot` processes."""
 
 from __future__ import annotations
 

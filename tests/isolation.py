@@ -1,6 +1,4 @@
-"""What each pytest-xdist worker has to itself: its databases and its pub/sub channel names on
-the shared test Redis (pub/sub ignores the database number), and, for tests that measure
-time, the machine's cores without a burst beside them."""
+"""What each pytest-xdist worker has to itself: Redis databases, channel names, quiet for timing."""
 
 from __future__ import annotations
 
@@ -38,7 +36,8 @@ SPARE_REDIS_URL = worker_url(BASE_REDIS_URL, WORKER, spare=True)  # a second dep
 
 
 def channel_name() -> str:
-    """A pub/sub channel no other test, on this worker or another, publishes to."""
+    """A pub/sub channel no other test, on this worker or another, publishes to: pub/sub
+    ignores the database number."""
     return f"notification-test-{WORKER or 'main'}-{uuid.uuid4().hex[:8]}"
 
 

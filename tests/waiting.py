@@ -1,5 +1,4 @@
-"""Waiting for a condition that has no event to await (state held by Redis, a process's log,
-the bot's counters): look again until it holds, or fail saying what did not happen."""
+"""Waiting for a condition without an event to await: look until it holds, or say what did not."""
 
 from __future__ import annotations
 

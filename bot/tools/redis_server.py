@@ -1,5 +1,4 @@
-"""A redis-server process of our own on a free loopback port, which its owner may also pause,
-kill and start again (the bench's Redis, and the tests' for outages)."""
+"""A redis-server process of our own on a free port, which its owner may pause, kill, restart."""
 
 from __future__ import annotations
 
