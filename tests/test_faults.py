@@ -394,6 +394,7 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
     link_directly(client, telegram, range(1, 3), chat_base=30_000)
     first = BotProcess("worker.1", env, tmp_path)
     try:
+        first.wait_ready()  # the due times count from a running bot, not from a slow start
         now = time.time()
         due = {"down": now + 2.5, "up": now + 6.0}
         for n, (name, when) in enumerate(due.items(), start=1):
