@@ -174,7 +174,8 @@ async def _announce_ready(
     listening = bot.listener.subscribed if bot.listener else None
     reading = [event for event in (bot.stream.ready if bot.stream else None, listening) if event]
     while leadership.is_leader and not all(event.is_set() for event in reading):
-        waiters = {asyncio.create_task(event.wait()) for event in reading}
+        # Only those not set yet: a set one's wait ends at once, and the loop would spin.
+        waiters = {asyncio.create_task(event.wait()) for event in reading if not event.is_set()}
         try:
             await asyncio.wait(
                 {*waiters, stopping}, timeout=READY_LOOK, return_when=asyncio.FIRST_COMPLETED

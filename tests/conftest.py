@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import fakeredis
 import pytest
@@ -23,38 +14,23 @@ import redis
 import redis.asyncio
 import structlog
 
-from bot import app, runtime
 from bot.config.settings import Settings
 from bot.store.deployment import BOT_ID
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
+from bot.tools import redis_server
+from bot.tools.redis_server import RedisServer
+from tests.bots import RunningBot, start_bot
+from tests.isolation import TEST_REDIS_URL, channel_name
 
-# A database of its own so a test run never touches data in db 0; pub/sub ignores the db
-# number, which is why every test also gets a channel of its own.
-BASE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-# pytest-xdist workers at most (pyproject's --maxprocesses): each takes a database, and a
-# second one for tests of two deployments on one server, all above db 0.
-MAX_WORKERS = 7
-
-
-def _worker_url(base: str, worker: str, *, spare: bool = False) -> str:
-    """The database of pytest-xdist worker `worker` ("gw0", "gw1", ...; "" when not
-    parallel): the base database, then one lower for each further worker, as every test
-    flushes its database. `spare`: its second one, MAX_WORKERS further down."""
-    parts = urlsplit(base)
-    database = int(parts.path.lstrip("/") or 0) - int(worker.removeprefix("gw") or 0)
-    if spare:
-        database -= MAX_WORKERS
-    if database < 1:
-        raise RuntimeError(f"worker {worker or 'main'}: no database left above db 0 ({base})")
-    return urlunsplit(parts._replace(path=f"/{database}"))
-
-
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-TEST_REDIS_URL = _worker_url(BASE_REDIS_URL, _WORKER)
-SPARE_REDIS_URL = _worker_url(BASE_REDIS_URL, _WORKER, spare=True)  # a second deployment's
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A TIMING test that pytest-xdist's --dist loadgroup did not group fails: it would run
+    beside the others without a word (it happened: pytest-xdist#1386)."""
+    grouping = getattr(item.config.option, "loadgroup", False)  # set in workers only
+    if grouping and item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+        pytest.fail("--dist loadgroup did not group this test (see pytest-xdist#1386)")
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +78,7 @@ def telegram() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def channel() -> str:
-    return f"notification-test-{uuid.uuid4().hex[:8]}"
+    return channel_name()
 
 
 @pytest.fixture
@@ -126,129 +102,33 @@ def settings(redis_url: str, telegram: FakeTelegram, channel: str) -> Settings:
     )
 
 
-class OwnRedis:
-    """A redis-server of this test's own, on a free port, that the test may kill and restart.
-    It writes an append-only file, so what it held survives a SIGKILL, as on a real server."""
-
-    def __init__(self, binary: str, directory: Path, *, unix: bool = False) -> None:
-        self._binary = binary
-        self._directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        # With `unix`, it listens on a unix socket only (REDIS_URL=unix://...).
-        self._socket = directory / "redis.sock" if unix else None
-        if self._socket is not None:
-            self.port = 0
-            self.url = f"unix://{self._socket}"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            [
-                self._binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self._directory),
-                *(["--unixsocket", str(self._socket)] if self._socket is not None else []),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-            finally:
-                client.close()
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None
-
-    def pause(self) -> None:
-        """Stop answering without closing a connection (SIGSTOP), until `resume`."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGCONT)
-
-    def kill(self) -> None:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGCONT)  # a paused one cannot die otherwise
-        self._process.kill()
-        self._process.wait()
-        self._process = None
-
-
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(_redis_server(), tmp_path)
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, not started yet, that the test may pause, kill and
+    start again: it writes an append-only file, so what it held survives a SIGKILL."""
+    server = _redis_server(tmp_path, durable=True)
     yield server
     if server.running:
         server.kill()
 
 
 @pytest.fixture
-def unix_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+def unix_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own on a unix socket only, already started."""
-    server = OwnRedis(_redis_server(), tmp_path, unix=True)
+    server = _redis_server(tmp_path, unix=True)
     server.start()
     yield server
     server.kill()
 
 
-def _redis_server() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
+def _redis_server(directory: Path, *, durable: bool = False, unix: bool = False) -> RedisServer:
+    """A RedisServer, or the test is skipped without the binary (it fails in CI instead)."""
+    if redis_server.installed() is None:
         reason = "needs the redis-server binary to start a server of its own"
         if IN_CI:
             pytest.fail(f"CI=true: {reason}")
         pytest.skip(reason)
-    return binary
-
-
-@dataclass
-class RunningBot:
-    bot: app.Bot
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-    async def shutdown(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, timeout=15)
-
-
-async def start_bot(settings: Settings, within: float = 15) -> RunningBot:
-    """Run the whole bot in this event loop and return once it is ready."""
-    bot = app.build(settings)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.serve(bot, stop, ready))
-    ready_wait = asyncio.create_task(ready.wait())
-    await asyncio.wait({task, ready_wait}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    ready_wait.cancel()
-    if task.done():
-        task.result()  # surfaces the start-up error
-    assert ready.is_set(), f"the bot did not become ready within {within} s"
-    return RunningBot(bot, stop, task)
+    return RedisServer(directory, durable=durable, unix=unix)
 
 
 @pytest.fixture

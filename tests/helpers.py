@@ -1,12 +1,10 @@
-"""Small steps that many end-to-end tests share."""
+"""Steps and data many tests share: what a user or a web app does, and what it then sees."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,8 +20,13 @@ from bot.store.chat_links import queue_link
 from bot.store.chats import LinkedChat
 from bot.store.client import CONNECTION_ERRORS
 from bot.store.roundtrips import RoundTrips
+from bot.store.schema import SCHEMA, VERSION
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage
+
+# Re-exported only for tests/pipeline/test_dispatcher.py, changed on another branch meanwhile:
+# the poll is tests/waiting.py's.
+from tests.waiting import eventually as eventually  # noqa: PLC0414
 
 # The demo's chat gets more than Telegram's per-chat burst of 3, so the bot paces it at 1/s
 # (tests/telegram/test_pacing.py tests that): in the demo's tests that would only make the
@@ -88,19 +91,6 @@ async def receipt_for(pubsub: redis.asyncio.client.PubSub, status: str) -> dict[
             return dict(receipt)
 
 
-async def eventually(check: Callable[[], object | Awaitable[object]], within: float = 10) -> None:
-    """Wait until `check()` (sync or async) is truthy, for conditions that have no event to await:
-    state held by Redis or by the bot's counters."""
-    async with asyncio.timeout(within):
-        while True:
-            result = check()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.01)
-
-
 async def next_json(pubsub: redis.asyncio.client.PubSub, within: float = 10) -> object:
     """The next message published to a subscription, decoded from JSON."""
     async with asyncio.timeout(within):
@@ -116,33 +106,21 @@ def report(*figures: object) -> None:
     print(*figures)  # noqa: T201
 
 
-def process_env(
-    telegram: FakeTelegram, redis_url: str, channel: str, **extra: str
-) -> dict[str, str]:
-    """The environment of a `python -m bot` process against the emulator and the test Redis:
-    `channel` for pub/sub, `<channel>-stream` for the stream, JSON logs."""
-    return {
-        "PATH": os.environ["PATH"],
-        "BOT_TOKEN": telegram.token,
-        "TELEGRAM_BASE_URL": telegram.base_url,
-        "REDIS_URL": redis_url,
-        "NOTIFICATION_CHANNEL": channel,
-        "NOTIFICATION_STREAM": f"{channel}-stream",
-        "LOG_FORMAT": "json",
-        **extra,
-    }
+def store_links(client: redis.Redis, links: Mapping[int, int]) -> None:
+    """Links (user id -> chat id) written with the registry's own writes, in a database marked
+    with the current schema: what a bot of this version leaves, with nothing to migrate."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.set(SCHEMA, VERSION)
+        for user, chat in links.items():
+            queue_link(pipe, user, (), LinkedChat(chat))
+        pipe.execute()
 
 
 def link_directly(
     client: redis.Redis, telegram: FakeTelegram, users: range, chat_base: int
 ) -> None:
-    """Users linked before the test (user n -> chat chat_base + n), without a /start exchange,
-    written as the registry writes a link today (it wrote the schema-1 key, so every test
-    that used it quietly ran the migration first)."""
-    with client.pipeline(transaction=False) as pipe:
-        for user in users:
-            queue_link(pipe, user, (), LinkedChat(chat_base + user))
-        pipe.execute()
+    """Users linked before the test (user n -> chat chat_base + n), without a /start exchange."""
+    store_links(client, {user: chat_base + user for user in users})
     for user in users:
         telegram.add_chat(chat_base + user)
 

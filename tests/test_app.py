@@ -15,8 +15,9 @@ from bot.notification import Outcome
 from bot.publisher import AsyncPublisher
 from bot.store.link_tokens import link_token_key
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, plain_publish, token_of, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, plain_publish, token_of, wait_sent
+from tests.waiting import eventually
 
 ORDER = "Your order is on its way!"
 

@@ -14,8 +14,9 @@ import redis.asyncio
 from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, plain_publish, report, wait_sent
+from tests.bots import RunningBot
+from tests.helpers import link_chat, plain_publish, report, wait_sent
+from tests.waiting import eventually
 
 
 def test_importing_the_publisher_loads_no_telegram_and_leaves_the_environment_alone() -> None:

@@ -17,8 +17,9 @@ from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
 from bot.testing.flood import FloodLimits
-from tests.conftest import RunningBot, start_bot
+from tests.bots import RunningBot, start_bot
 from tests.helpers import publish, receipt_for, wait_sent
+from tests.isolation import TIMING
 
 USER = 42
 PRIVATE = LinkedChat(4200)
@@ -40,6 +41,7 @@ async def _link(telegram: FakeTelegram, bot: RunningBot, chats: tuple[LinkedChat
         await registry.link(USER, chat)
 
 
+@TIMING
 async def test_one_notification_reaches_five_chats_paced_each_with_one_receipt(
     telegram: FakeTelegram, running_bot: RunningBot, settings: Settings, receipts: object
 ) -> None:

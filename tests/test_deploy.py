@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 import sys
-import threading
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,8 @@ from packaging.specifiers import SpecifierSet
 
 from bot.config.settings import Settings
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
-from tests.helpers import process_env
+from tests.bots import BotProcess, process_env
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM_SET = {"REDIS_URL", "PORT"}  # the Redis add-on and the platform set these
@@ -99,64 +97,31 @@ def test_a_web_process_without_a_webhook_polls_and_answers_healthz_on_port(
         port = probe.getsockname()[1]
     env = process_env(telegram, redis_url, channel, PORT=str(port), HTTP_HOST="127.0.0.1")
     env["DYNO"] = "web.1"
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert bot.stdout is not None
-        for line in bot.stdout:
-            lines.append(line)
-            if '"bot_ready"' in line:
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    bot = BotProcess("web.1", env, tmp_path, named=False)
     try:
-        body = _healthz(port, within=20)
-        assert body["status"] == "ok"
-        assert body["mode"] == "polling"
-        assert body["role"] == "leader"
+        health: dict[str, Any] = {}
+        until(lambda: _healthy(port, health), "/healthz ok on PORT", within=20)
+        assert health["mode"] == "polling"
+        assert health["role"] == "leader"
         telegram.wait_for_call("getUpdates")
-        assert ready.wait(10), "no bot_ready"
-        bot.terminate()
-        bot.wait(15)
+        bot.wait_ready(10)
+        code = bot.stop()
     finally:
-        if bot.poll() is None:
-            bot.kill()
-            bot.wait()
-        reader.join(5)
-        assert bot.stdout is not None
-        bot.stdout.close()
-    assert bot.returncode == 0
-    out = "".join(lines)
+        bot.kill()
+    assert code == 0
+    out = bot.output()
     events = [json.loads(line)["event"] for line in out.splitlines()]  # JSON, one per line
     assert "http_listening" in events
     assert events.index("http_listening") < events.index("bot_ready")
     assert telegram.token not in out
 
 
-def _healthz(port: int, within: float) -> dict[str, object]:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            body = response.json()
-            if (
-                response.status_code == 200
-                and body["role"] != "starting"
-                and body["status"] == "ok"
-            ):
-                return body  # type: ignore[no-any-return]
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("no /healthz answer on PORT")
-        time.sleep(0.05)
+def _healthy(port: int, into: dict[str, Any]) -> bool:
+    """True once /healthz on `port` says ok with a role (its body then in `into`)."""
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    except httpx.HTTPError:
+        return False
+    body = response.json()
+    into.update(body)
+    return response.status_code == 200 and body["role"] != "starting" and body["status"] == "ok"

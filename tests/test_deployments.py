@@ -20,8 +20,10 @@ from bot.publisher import AsyncPublisher
 from bot.store.deployment import bot_id_of, database_number
 from bot.store.registry import ChatRegistry
 from bot.testing import DEFAULT_TOKEN, FakeTelegram
-from tests.conftest import SPARE_REDIS_URL, RunningBot, start_bot
-from tests.helpers import eventually, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import wait_sent
+from tests.isolation import SPARE_REDIS_URL
+from tests.waiting import eventually
 
 USER = 42  # the same web-app user id in both deployments (say, production and staging)
 COUNT = 20

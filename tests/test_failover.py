@@ -3,73 +3,25 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
 from bot.chat.user import HELP
-from bot.cluster.leader import LEADER_KEY
 from bot.testing import FakeTelegram
-from tests.helpers import link_directly, process_env, report
+from tests.bots import BotProcess, kill_left, leader, process_env, stop_all
+from tests.helpers import link_directly, report
+from tests.isolation import TIMING
+from tests.waiting import until
 
 TOTAL = 300
 USERS = 10
 
 
-class Worker:
-    """One `python -m bot` process, its JSON log in a file."""
-
-    def __init__(
-        self, name: str, env: dict[str, str], directory: Path, *, named: bool = True
-    ) -> None:
-        self.name = name
-        self.log = directory / f"{name}.log"
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot"],
-                env=env | ({"STREAM_CONSUMER": name} if named else {}),
-                cwd=directory,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        # Its STREAM_CONSUMER: the name given, else what the bot makes up (host-pid).
-        self.identity = name if named else f"{socket.gethostname()}-{self.process.pid}"
-
-    def events(self) -> list[dict[str, object]]:
-        lines = self.log.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def logged(self, event: str) -> bool:
-        return any(e.get("event") == event for e in self.events())
-
-
-def wait_for(condition: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
-
-
-def holder(client: redis.Redis, lock: str) -> str | None:
-    """The STREAM_CONSUMER name of the instance holding the leader lock; None while nobody
-    does (one GET: the lock can expire between two calls)."""
-    value = client.get(lock)
-    if value is None:
-        return None
-    assert isinstance(value, bytes)
-    return value.decode().rsplit(":", 1)[0]
-
-
 def kill_the_leader(
-    telegram: FakeTelegram, client: redis.Redis, lock: str, workers: dict[str, Worker]
+    telegram: FakeTelegram, client: redis.Redis, workers: dict[str, BotProcess]
 ) -> str:
     """SIGKILL the lock holder (removed from `workers`) while each process's only send hangs,
     so the kill cannot fall between Telegram accepting a send and the victim recording it
@@ -78,18 +30,17 @@ def kill_the_leader(
     telegram.hang_next("sendMessage", 1.0, times=3)
     telegram.wait_for_call("sendMessage", count=calls + 3)
     time.sleep(0.2)  # the sends before the hung ones are recorded (acknowledged) by now
-    leader = holder(client, lock)
-    assert leader is not None  # the leader holds it: it renews the lock well before expiry
-    victim = workers.pop(leader)
-    victim.process.send_signal(signal.SIGKILL)
-    victim.process.wait(10)
-    return leader
+    name = leader(client, telegram.token)
+    assert name is not None  # the leader holds it: it renews the lock well before expiry
+    workers.pop(name).kill()
+    return name
 
 
 def pubsub_note(message: str) -> str:
     return json.dumps({"user_id": 1, "message": message})
 
 
+@TIMING
 def test_three_instances_survive_the_leader_killed_mid_stream(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:
@@ -102,14 +53,15 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
         channel,
         # One send in flight per process: at the kill, the victim's only send is the hung one.
         DELIVERY_CONCURRENCY="1",
-        TELEGRAM_CHAT_BURST="1000",
+        TELEGRAM_MAX_PER_SECOND="100",  # not Telegram's 30/s: the pace is not what is tested
     )
     link_directly(client, telegram, range(1, USERS + 1), chat_base=20_000)
-    lock = LEADER_KEY.format(bot_id=telegram.token.split(":")[0])
 
-    workers = {n: Worker(n, env, tmp_path) for n in ("worker.1", "worker.2", "worker.3")}
+    workers = {n: BotProcess(n, env, tmp_path) for n in ("worker.1", "worker.2", "worker.3")}
+    everyone = list(workers.values())
     try:
-        wait_for(lambda: all(w.logged("bot_ready") for w in workers.values()), 20, "ready")
+        for worker in everyone:
+            worker.wait_ready(20)
         # Pub/sub reaches every subscriber, so only the leader subscribes: one receiver.
         assert client.publish(channel, pubsub_note("pub/sub before")) == 1
         for n in range(TOTAL):
@@ -117,33 +69,28 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
             client.xadd(stream, {"payload": json.dumps(note)})
         telegram.wait_for_sent(count=TOTAL // 3, timeout=30)
 
-        leader = kill_the_leader(telegram, client, lock, workers)
+        killed = kill_the_leader(telegram, client, workers)
         killed_at = time.monotonic()
         delivered_at_kill = len(telegram.sent)
 
-        wait_for(
-            lambda: holder(client, lock) not in (None, leader),
-            15,
+        until(
+            lambda: leader(client, telegram.token) not in (None, killed),
             "a standby taking the lock",
+            within=15,
         )
         takeover = time.monotonic() - killed_at
-        successor = holder(client, lock)
+        successor = leader(client, telegram.token)
         telegram.user_says(777, "/help")  # answered only if the new leader polls
         [reply] = telegram.wait_for_sent(chat_id=777, timeout=20)
         answered = time.monotonic() - killed_at
         assert reply.text == HELP
-        wait_for(lambda: client.pubsub_numsub(channel)[0][1] == 1, 10, "the new leader subscribing")
+        until(lambda: client.pubsub_numsub(channel)[0][1] == 1, "the new leader subscribing")
         assert client.publish(channel, pubsub_note("pub/sub after")) == 1
 
         telegram.wait_for_sent(lambda m: m.text.startswith("entry "), count=TOTAL, timeout=60)
-        for worker in workers.values():
-            worker.process.send_signal(signal.SIGTERM)
-        codes = [worker.process.wait(15) for worker in workers.values()]
+        codes = stop_all(workers.values())
     finally:
-        for worker in [*workers.values()]:
-            if worker.process.poll() is None:
-                worker.process.kill()
-                worker.process.wait()
+        kill_left(everyone)
         client.close()
 
     counts = Counter(m.text for m in telegram.sent if m.text.startswith(("entry ", "pub/sub")))
@@ -154,7 +101,7 @@ def test_three_instances_survive_the_leader_killed_mid_stream(
         f"failover: published {TOTAL} + 2 on pub/sub,",
         f"delivered {sum(counts.values())}, distinct {len(counts)},",
         f"duplicates {sum(counts.values()) - len(counts)}, lost {TOTAL + 2 - len(counts)}",
-        f"before the kill {delivered_at_kill}; killed {leader}, new leader {successor}",
+        f"before the kill {delivered_at_kill}; killed {killed}, new leader {successor}",
         f"takeover {takeover:.2f} s, /help answered {answered:.2f} s after the kill",
         f"409s from the emulator {telegram.conflicts}, telegram_conflict lines {conflicts_logged}",
     )
@@ -176,12 +123,13 @@ def test_two_instances_on_one_host_without_names_lead_one_at_a_time(
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     link_directly(client, telegram, range(1, 2), chat_base=20_000)
-    env = process_env(telegram, redis_url, channel, TELEGRAM_CHAT_BURST="1000")
+    env = process_env(telegram, redis_url, channel)
     assert "STREAM_CONSUMER" not in env
     assert "DYNO" not in env
-    workers = [Worker(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2)]
+    workers = [BotProcess(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2)]
     try:
-        wait_for(lambda: all(w.logged("bot_ready") for w in workers), 20, "ready")
+        for worker in workers:
+            worker.wait_ready(20)
         roles = sorted(
             str(e.get("role")) for w in workers for e in w.events() if e.get("event") == "bot_ready"
         )
@@ -189,15 +137,12 @@ def test_two_instances_on_one_host_without_names_lead_one_at_a_time(
         for n in range(20):
             assert client.publish(channel, pubsub_note(f"note {n}")) == 1
         telegram.wait_for_sent(lambda m: m.text.startswith("note "), count=20, timeout=20)
-        conflicts = telegram.conflicts  # before the shutdown: the leader's last long poll,
-        for worker in workers:  # cut short as it hands over, is answered 409 to nobody
-            worker.process.send_signal(signal.SIGTERM)
-        codes = [worker.process.wait(15) for worker in workers]
+        # Before the shutdown: the leader's last long poll, cut short as it hands over, is
+        # answered 409 to nobody.
+        conflicts = telegram.conflicts
+        codes = stop_all(workers)
     finally:
-        for worker in workers:
-            if worker.process.poll() is None:
-                worker.process.kill()
-                worker.process.wait()
+        kill_left(workers)
         client.close()
     counts = Counter(m.text for m in telegram.sent if m.text.startswith("note "))
     assert codes == [0, 0]

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.cluster.leader import LEADER_KEY
 from bot.testing import FakeTelegram
-from tests.conftest import OwnRedis
-from tests.helpers import link_directly, not_in_flight_at_kill, process_env, report
-from tests.test_failover import Worker, holder, wait_for
+from bot.tools.redis_server import RedisServer
+from tests.bots import BotProcess, kill_left, leader, process_env, stop_all
+from tests.helpers import link_directly, not_in_flight_at_kill, report
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -38,55 +38,51 @@ class Cluster:
         self.env = env
         self.directory = directory
         self.client = client
-        self.workers: list[Worker] = []
-        self.gone: list[Worker] = []
+        self.workers: list[BotProcess] = []
+        self.gone: list[BotProcess] = []
         self.kills: list[float] = []  # time.time() of each SIGKILL
-        self.lock = LEADER_KEY.format(bot_id=env["BOT_TOKEN"].split(":")[0])
+        self.token = env["BOT_TOKEN"]
 
-    def start(self, name: str, *, named: bool = False) -> Worker:
-        worker = Worker(name, self.env, self.directory, named=named)
-        self.workers.append(worker)
-        wait_for(lambda: worker.logged("bot_ready"), 30, f"{name} ready")
-        return worker
+    def start(self, *names: str, named: bool = False) -> None:
+        """Start a process for each name, side by side, and return once all are ready."""
+        started = [BotProcess(name, self.env, self.directory, named=named) for name in names]
+        self.workers.extend(started)
+        for worker in started:
+            worker.wait_ready()
 
-    def leader(self) -> Worker:
-        wait_for(lambda: holder(self.client, self.lock) is not None, 10, "a leader")
-        name = holder(self.client, self.lock)
-        found = [w for w in self.workers if w.process.poll() is None and w.identity == name]
+    def leader(self) -> BotProcess:
+        until(lambda: leader(self.client, self.token) is not None, "a leader")
+        name = leader(self.client, self.token)
+        found = [w for w in self.workers if w.running and w.identity == name]
         assert found, f"the lock names {name}, which runs no more"
         return found[0]
 
-    def standby(self) -> Worker:
-        leader = self.leader()
-        return next(w for w in self.workers if w is not leader and w.process.poll() is None)
+    def standby(self) -> BotProcess:
+        lead = self.leader()
+        return next(w for w in self.workers if w is not lead and w.running)
 
-    def end(self, worker: Worker, how: signal.Signals) -> None:
-        worker.process.send_signal(how)
+    def end(self, worker: BotProcess, how: signal.Signals) -> None:
         if how == signal.SIGKILL:
-            self.kills.append(time.time())
-        worker.process.wait(20)
+            self.kills.append(worker.kill())
+        else:
+            worker.stop(within=20)
         self.workers.remove(worker)
         self.gone.append(worker)
 
     def stop(self) -> list[int]:
-        for worker in self.workers:
-            worker.process.send_signal(signal.SIGTERM)
-        return [worker.process.wait(20) for worker in self.workers]
+        return stop_all(self.workers, within=20)
 
     def kill_all(self) -> None:
-        for worker in [*self.workers, *self.gone]:
-            if worker.process.poll() is None:
-                worker.process.kill()
-                worker.process.wait()
+        kill_left([*self.workers, *self.gone])
 
     def events(self, name: str) -> list[dict[str, object]]:
         return [e for w in [*self.workers, *self.gone] for e in w.events() if e["event"] == name]
 
 
-Fault = Callable[[Cluster, OwnRedis, FakeTelegram, int], None]
+Fault = Callable[[Cluster, RedisServer, FakeTelegram, int], None]
 
 
-def sigkill_instance(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram, n: int) -> None:
+def sigkill_instance(cluster: Cluster, server: RedisServer, telegram: FakeTelegram, n: int) -> None:
     """Three: a standby dies (nothing of it to take over). One: it dies and comes back under
     the same name (Heroku's DYNO), resuming its own entries."""
     if n == 1:
@@ -96,28 +92,28 @@ def sigkill_instance(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram,
         cluster.end(cluster.standby(), signal.SIGKILL)
 
 
-def sigkill_leader(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram, n: int) -> None:
+def sigkill_leader(cluster: Cluster, server: RedisServer, telegram: FakeTelegram, n: int) -> None:
     """The leader dies; with one instance a new process (a new name) replaces it."""
     cluster.end(cluster.leader(), signal.SIGKILL)
     if n == 1:
         cluster.start("replacement")
 
 
-def sigterm_leader(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram, n: int) -> None:
+def sigterm_leader(cluster: Cluster, server: RedisServer, telegram: FakeTelegram, n: int) -> None:
     """The leader is stopped as a platform stops it (a deploy, a daily restart)."""
     cluster.end(cluster.leader(), signal.SIGTERM)
     if n == 1:
         cluster.start("replacement")
 
 
-def redis_restart(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram, n: int) -> None:
+def redis_restart(cluster: Cluster, server: RedisServer, telegram: FakeTelegram, n: int) -> None:
     """Redis is killed and back 5 s later with its data (append-only file)."""
     server.kill()
     time.sleep(5)  # the outage itself
     server.start()
 
 
-def redis_hang(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram, n: int) -> None:
+def redis_hang(cluster: Cluster, server: RedisServer, telegram: FakeTelegram, n: int) -> None:
     """Redis stops answering for 5 s (SIGSTOP): connections hang rather than fail, longer
     than the client's socket timeout."""
     server.pause()
@@ -125,7 +121,7 @@ def redis_hang(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram, n: in
     server.resume()
 
 
-def telegram_away(cluster: Cluster, server: OwnRedis, telegram: FakeTelegram, n: int) -> None:
+def telegram_away(cluster: Cluster, server: RedisServer, telegram: FakeTelegram, n: int) -> None:
     """Telegram refuses connections for 10 s."""
     telegram.go_offline()
     time.sleep(10)  # the outage itself
@@ -147,7 +143,7 @@ FAULTS: list[Fault] = [
 def test_no_fault_loses_doubles_or_reorders_a_notification(
     fault: Fault,
     instances: int,
-    own_redis: OwnRedis,
+    own_redis: RedisServer,
     telegram: FakeTelegram,
     channel: str,
     tmp_path: Path,
@@ -160,13 +156,12 @@ def test_no_fault_loses_doubles_or_reorders_a_notification(
         own_redis.url,
         channel,
         TELEGRAM_MAX_PER_SECOND="40",  # 100 take 2.5 s: the fault lands in the middle
-        TELEGRAM_CHAT_BURST="1000",
         SHUTDOWN_TIMEOUT="1",  # a SIGTERMed leader leaves most of its backlog to the next
     )
     cluster = Cluster(env, tmp_path, client)
     try:
-        for number in range(1, instances + 1):
-            cluster.start(f"worker.{number}", named=fault is sigkill_instance)
+        names = [f"worker.{number}" for number in range(1, instances + 1)]
+        cluster.start(*names, named=fault is sigkill_instance)
         for step in range(PER_USER):
             for user in range(1, USERS + 1):
                 # No id: the bot's own duplicate check would hide a double.
@@ -176,10 +171,10 @@ def test_no_fault_loses_doubles_or_reorders_a_notification(
         fault(cluster, own_redis, telegram, instances)
         at_fault = len(telegram.sent)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=TOTAL, timeout=60)
-        wait_for(
+        until(
             lambda: client.xpending(f"{channel}-stream", "notify-bot")["pending"] == 0,
-            30,
             "everything settled",
+            within=30,
         )
         codes = cluster.stop()
     finally:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +21,16 @@ from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.store.client import async_client
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import OwnRedis, start_bot
-from tests.helpers import (
-    eventually,
-    link_chat,
-    link_directly,
-    process_env,
-    report,
-    wait_sent,
-)
+from bot.tools.redis_server import RedisServer
+from tests.bots import BotProcess, process_env, start_bot
+from tests.helpers import link_chat, link_directly, report, wait_sent
+from tests.isolation import TIMING
+from tests.waiting import eventually, until
 
 
+@TIMING
 async def test_delivery_resumes_within_seconds_after_redis_restarts(
-    own_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
+    own_redis: RedisServer, telegram: FakeTelegram, settings: Settings
 ) -> None:
     """Redis is killed mid-run and restarted: the bot reconnects and resubscribes, and what is
     published after the restart is delivered. Nothing published while it was up is lost."""
@@ -90,7 +84,7 @@ def _unreachable_at_start(logs: list[MutableMapping[str, Any]]) -> list[MutableM
 
 
 async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
-    own_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
+    own_redis: RedisServer, telegram: FakeTelegram, settings: Settings
 ) -> None:
     """Without Redis the registry's schema cannot be checked (nor the leader lock taken), so
     the bot does not poll: a user's message waits at Telegram and is answered once Redis is
@@ -121,6 +115,7 @@ async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
         await asyncio.wait_for(task, 15)
 
 
+@TIMING
 async def test_300_notifications_to_100_users_under_telegrams_limits(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:
@@ -154,7 +149,7 @@ async def test_300_notifications_to_100_users_under_telegrams_limits(
 
 
 async def test_a_redis_restart_mid_burst_loses_and_duplicates_nothing(
-    own_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
+    own_redis: RedisServer, telegram: FakeTelegram, settings: Settings
 ) -> None:
     """500 stream notifications with ids to 50 users; Redis is killed -9 after 100 have gone
     out and is back 3 s later (data kept). Sends that succeeded while it was away are settled
@@ -341,41 +336,30 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
         telegram,
         redis_url,
         channel,
-        STREAM_CONSUMER="worker.1",
         DELIVERY_CONCURRENCY="1",
-        TELEGRAM_CHAT_BURST="1000",
+        TELEGRAM_MAX_PER_SECOND="200",  # not Telegram's 30/s: 200 sends are not what is tested
     )
     link_directly(client, telegram, range(1, 11), chat_base=20_000)
     total = 200
     for n in range(total):
         client.xadd(stream, {"payload": _note(n % 10 + 1, f"entry {n}", id=f"n{n}")})
 
-    def start() -> subprocess.Popen[str]:
-        return _bot_process(env, tmp_path)
-
-    first = start()
+    first = BotProcess("worker.1", env, tmp_path)
     try:
         telegram.wait_for_sent(count=80, timeout=30)
         calls = len(telegram.calls_to("sendMessage"))
         telegram.hang_next("sendMessage", 30)  # the next send never gets its answer
         telegram.wait_for_call("sendMessage", count=calls + 1)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        first.kill()
     delivered_at_kill = len(telegram.sent)
 
-    second = start()
+    second = BotProcess("worker.1", env, tmp_path)  # the same name: resumes its own entries
     try:
         telegram.wait_for_sent(count=total, timeout=60)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(15) == 0
+        assert second.stop() == 0
     finally:
-        if second.poll() is None:
-            second.kill()
-            second.wait()
+        second.kill()
         client.close()
 
     counts = Counter(m.text for m in telegram.sent)
@@ -398,42 +382,7 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
     assert 80 <= delivered_at_kill < total
 
 
-def _bot_process(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def _kill(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
-    process.wait(10)
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    try:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _until(check: Callable[[], object], what: str, within: float = 20) -> None:
-    """Wait (polling Redis or the emulator's records, which have no event) until `check()`."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
-
-
+@TIMING
 def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:
@@ -441,10 +390,11 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
     it was down arrives when it is back, the other on time; each once."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    env = process_env(telegram, redis_url, channel, STREAM_CONSUMER="worker.1")
+    env = process_env(telegram, redis_url, channel)
     link_directly(client, telegram, range(1, 3), chat_base=30_000)
-    first = _bot_process(env, tmp_path)
+    first = BotProcess("worker.1", env, tmp_path)
     try:
+        first.wait_ready()  # the due times count from a running bot, not from a slow start
         now = time.time()
         due = {"down": now + 2.5, "up": now + 6.0}
         for n, (name, when) in enumerate(due.items(), start=1):
@@ -452,20 +402,20 @@ def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
                 f"{channel}-stream",
                 {"payload": _note(n, f"due {name}", id=f"due-{name}", deliver_at=when)},
             )
-        _until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis")
-        _kill(first)
-        killed_at = time.time()
+        until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis", within=20)
+        killed_at = first.kill()
         # The first falls due while no bot runs.
         time.sleep(max(due["down"] - time.time(), 0) + 0.2)
         assert not telegram.sent
-        second = _bot_process(env, tmp_path)
+        second = BotProcess("worker.1", env, tmp_path)
         try:
             sent = telegram.wait_for_sent(lambda m: m.text.startswith("due "), count=2, timeout=20)
-            _until(lambda: client.zcard("notify:scheduled") == 0, "nothing left held")
+            until(lambda: client.zcard("notify:scheduled") == 0, "nothing left held", within=20)
+            assert second.stop() == 0
         finally:
-            _stop(second)
+            second.kill()
     finally:
-        _kill(first)
+        first.kill()
         client.close()
     at = {m.text: m.at for m in telegram.sent}
     report(
@@ -498,7 +448,6 @@ def test_a_fan_out_killed_mid_send_reaches_every_recipient_once_after_restart(
         telegram,
         redis_url,
         channel,
-        STREAM_CONSUMER="worker.1",
         RECEIPT_CHANNEL=f"{channel}-receipts",
     )
     users = range(1, 121)
@@ -507,21 +456,22 @@ def test_a_fan_out_killed_mid_send_reaches_every_recipient_once_after_restart(
         f"{channel}-stream:bulk",
         {"payload": json.dumps({"user_ids": list(users), "message": "News #49", "id": "news-49"})},
     )
-    first = _bot_process(env, tmp_path)
+    first = BotProcess("worker.1", env, tmp_path)
     try:
         telegram.wait_for_sent(lambda m: m.text == "News #49", count=40, timeout=30)
         calls = len(telegram.calls_to("sendMessage"))
         telegram.hang_next("sendMessage", 30)
         telegram.wait_for_call("sendMessage", count=calls + 1)
-        _kill(first)
+        first.kill()
         at_kill = len([m for m in telegram.sent if m.text == "News #49"])
-        second = _bot_process(env, tmp_path)
+        second = BotProcess("worker.1", env, tmp_path)
         try:
             summary = _next_receipt(receipts, "fanout_done", within=40)
+            assert second.stop() == 0
         finally:
-            _stop(second)
+            second.kill()
     finally:
-        _kill(first)
+        first.kill()
         receipts.close()
         client.close()
     got = Counter(m.chat_id for m in telegram.sent if m.text == "News #49")

@@ -12,8 +12,10 @@ import redis.asyncio
 from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, plain_publish, report, wait_sent
+from tests.bots import RunningBot
+from tests.helpers import link_chat, plain_publish, report, wait_sent
+from tests.isolation import TIMING
+from tests.waiting import eventually
 
 HOSTILE_COUNT = 200  # hostile Markdown payloads in the flood test, a tenth as many plain ones
 
@@ -60,6 +62,7 @@ async def test_hostile_payloads_on_both_sources_are_invalid_and_the_next_is_deli
     await eventually(none_pending)  # every entry settled and acknowledged, the bad ones too
 
 
+@TIMING
 async def test_a_notification_after_a_maximal_one_arrives_within_a_second(
     running_bot: RunningBot,
     telegram: FakeTelegram,
@@ -133,6 +136,7 @@ async def test_parsing_a_huge_hostile_markdown_does_not_stall_the_bot(
     assert reply.at < first[0].at
 
 
+@TIMING
 async def test_a_flood_of_hostile_markdown_keeps_the_bot_answering_and_loses_nothing(
     running_bot: RunningBot,
     telegram: FakeTelegram,

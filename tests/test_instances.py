@@ -6,7 +6,6 @@ timeout doubles nothing."""
 from __future__ import annotations
 
 import json
-import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,21 +14,15 @@ import redis
 import redis.asyncio
 
 from bot.chat.user import HELP
-from bot.cluster.leader import LEADER_KEY
 from bot.cluster.liveness import DEAD_AFTER
 from bot.config.settings import Settings
 from bot.publisher import Publisher
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import OwnRedis, start_bot
-from tests.helpers import (
-    link_chat,
-    link_directly,
-    not_in_flight_at_kill,
-    process_env,
-    report,
-    wait_sent,
-)
-from tests.test_failover import Worker, holder, wait_for
+from bot.tools.redis_server import RedisServer
+from tests.bots import BotProcess, kill_left, leader, process_env, start_bot, stop_all
+from tests.helpers import link_chat, link_directly, not_in_flight_at_kill, report, wait_sent
+from tests.isolation import TIMING
+from tests.waiting import until
 
 USERS = 20
 WEBHOOK = "https://bot.example.com/telegram"
@@ -60,27 +53,7 @@ def _verdict(telegram: FakeTelegram, per_user: int, chat_base: int) -> tuple[int
     return lost, doubled, out_of_order
 
 
-def _kill_left(*workers: Worker | None) -> None:
-    """SIGKILL what a failed test left running."""
-    for worker in workers:
-        if worker is not None and worker.process.poll() is None:
-            worker.process.kill()
-
-
-def _stop_all(workers: list[Worker]) -> list[int]:
-    for worker in workers:
-        if worker.process.poll() is None:
-            worker.process.send_signal(signal.SIGTERM)
-    codes: list[int] = []
-    for worker in workers:
-        try:
-            codes.append(worker.process.wait(15))
-        except TimeoutError:
-            worker.process.kill()
-            codes.append(worker.process.wait())
-    return codes
-
-
+@TIMING
 def test_three_unnamed_instances_keep_each_users_order_and_telegrams_limits(
     telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
 ) -> None:
@@ -91,17 +64,18 @@ def test_three_unnamed_instances_keep_each_users_order_and_telegrams_limits(
     client.flushdb()
     link_directly(client, telegram, range(1, USERS + 1), chat_base=40_000)
     telegram.set_limits(FloodLimits())
-    env = process_env(telegram, redis_url, channel)
-    workers = [Worker(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
+    env = process_env(telegram, redis_url, channel, TELEGRAM_CHAT_BURST="3")  # Telegram's pace
+    workers = [BotProcess(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
     try:
-        wait_for(lambda: all(w.logged("bot_ready") for w in workers), 30, "ready")
+        for worker in workers:
+            worker.wait_ready()
         started = time.monotonic()
         _xadd_in_order(client, f"{channel}-stream", per_user=8)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=160, timeout=60)
         took = time.monotonic() - started
-        codes = _stop_all(workers)
+        codes = stop_all(workers)
     finally:
-        _kill_left(*workers)
+        kill_left(workers)
         client.close()
     lost, doubled, out_of_order = _verdict(telegram, 8, 40_000)
     report(
@@ -122,17 +96,15 @@ def test_an_unnamed_instance_killed_mid_stream_is_resumed_by_its_restart_within_
     client.flushdb()
     link_directly(client, telegram, range(1, USERS + 1), chat_base=41_000)
     env = process_env(telegram, redis_url, channel, TELEGRAM_MAX_PER_SECOND="100")
-    first = Worker("first", env, tmp_path, named=False)
-    second: Worker | None = None
+    first = BotProcess("first", env, tmp_path, named=False)
+    second: BotProcess | None = None
     try:
-        wait_for(lambda: first.logged("bot_ready"), 30, "ready")
+        first.wait_ready()
         _xadd_in_order(client, f"{channel}-stream", per_user=10)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=50, timeout=30)
-        first.process.send_signal(signal.SIGKILL)
-        killed_at = time.time()
-        first.process.wait(10)
-        second = Worker("second", env, tmp_path, named=False)
-        wait_for(lambda: second is not None and second.logged("bot_ready"), 30, "restarted")
+        killed_at = first.kill()
+        second = BotProcess("second", env, tmp_path, named=False)
+        second.wait_ready()
         ready = time.monotonic()
         sent_before = len(telegram.sent)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=sent_before + 1, timeout=30)
@@ -140,16 +112,16 @@ def test_an_unnamed_instance_killed_mid_stream_is_resumed_by_its_restart_within_
         telegram.wait_for_sent(lambda m: " step " in m.text, count=200, timeout=30)
         after_ready = time.monotonic() - ready
         taken = [e for e in second.events() if e.get("event") == "stream_taken_over"]
-        codes = _stop_all([second])
+        codes = stop_all([second])
     finally:
-        _kill_left(first, second)
+        kill_left([first, second])
         client.close()
     lost, doubled, out_of_order = _verdict(telegram, 10, 41_000)
     logged_ids = {str(i) for event in taken for i in event.get("ids", [])}  # type: ignore[attr-defined]
     doubled_ids = {text for text, n in Counter(m.text for m in telegram.sent).items() if n > 1}
     report(
         f"SIGKILL after 50 of 200, restarted: sending again {resumed:.1f} s and all delivered "
-        f"{after_ready:.1f} s (each chat at Telegram's pace) after the new process was ready; "
+        f"{after_ready:.1f} s after the new process was ready; "
         f"lost {lost}, doubled {doubled}, out of order {out_of_order}; "
         f"taken over {sum(int(e['entries']) for e in taken)}"  # type: ignore[call-overload]
     )
@@ -166,7 +138,7 @@ def test_an_unnamed_instance_killed_mid_stream_is_resumed_by_its_restart_within_
 
 
 def test_a_redis_outage_longer_than_every_timeout_doubles_nothing_across_instances(
-    own_redis: OwnRedis, telegram: FakeTelegram, channel: str, tmp_path: Path
+    own_redis: RedisServer, telegram: FakeTelegram, channel: str, tmp_path: Path
 ) -> None:
     """200 with ids to 20 users through 3 instances; Redis is killed after about 40 went out
     and is back 5 s later with its data: nobody takes over what a live instance sent but
@@ -174,12 +146,11 @@ def test_a_redis_outage_longer_than_every_timeout_doubles_nothing_across_instanc
     own_redis.start()
     client = redis.Redis.from_url(own_redis.url)
     link_directly(client, telegram, range(1, USERS + 1), chat_base=42_000)
-    env = process_env(
-        telegram, own_redis.url, channel, TELEGRAM_MAX_PER_SECOND="40", TELEGRAM_CHAT_BURST="1000"
-    )
-    workers = [Worker(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
+    env = process_env(telegram, own_redis.url, channel, TELEGRAM_MAX_PER_SECOND="40")
+    workers = [BotProcess(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
     try:
-        wait_for(lambda: all(w.logged("bot_ready") for w in workers), 30, "ready")
+        for worker in workers:
+            worker.wait_ready()
         _xadd_in_order(client, f"{channel}-stream", per_user=10)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=40, timeout=30)
         own_redis.kill()
@@ -187,14 +158,14 @@ def test_a_redis_outage_longer_than_every_timeout_doubles_nothing_across_instanc
         time.sleep(5)  # the outage itself, not a wait for a condition
         own_redis.start()
         telegram.wait_for_sent(lambda m: " step " in m.text, count=200, timeout=60)
-        wait_for(
+        until(
             lambda: client.xpending(f"{channel}-stream", "notify-bot")["pending"] == 0,
-            20,
             "everything settled",
+            within=20,
         )
-        codes = _stop_all(workers)
+        codes = stop_all(workers)
     finally:
-        _kill_left(*workers)
+        kill_left(workers)
         client.close()
     lost, doubled, out_of_order = _verdict(telegram, 10, 42_000)
     report(
@@ -207,7 +178,7 @@ def test_a_redis_outage_longer_than_every_timeout_doubles_nothing_across_instanc
 
 
 def _sigterm_during_outage(
-    own_redis: OwnRedis,
+    own_redis: RedisServer,
     telegram: FakeTelegram,
     channel: str,
     tmp_path: Path,
@@ -215,7 +186,7 @@ def _sigterm_during_outage(
     grace: float,
     outage: float,
     **extra: str,
-) -> tuple[Worker, tuple[int, int, int], set[str], int]:
+) -> tuple[BotProcess, tuple[int, int, int], set[str], int]:
     """One instance sends 200 with ids; Redis goes away; SIGTERM; Redis is back after
     `outage` s; a new process of the same name finishes. Returns the stopped worker, the
     verdict, the texts that arrived twice and the stopped one's exit code."""
@@ -228,33 +199,32 @@ def _sigterm_during_outage(
         channel,
         STREAM_CONSUMER="worker.1",
         TELEGRAM_MAX_PER_SECOND="40",
-        TELEGRAM_CHAT_BURST="1000",
         SHUTDOWN_TIMEOUT=str(grace),
         **extra,
     )
-    first = Worker("first", env, tmp_path)
-    second: Worker | None = None
+    first = BotProcess("first", env, tmp_path)
+    second: BotProcess | None = None
     try:
-        wait_for(lambda: first.logged("bot_ready"), 30, "ready")
+        first.wait_ready()
         _xadd_in_order(client, f"{channel}-stream", per_user=10)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=40, timeout=30)
         own_redis.kill()
-        first.process.send_signal(signal.SIGTERM)
+        first.terminate()
         time.sleep(outage)  # the outage itself
         own_redis.start()
-        code = first.process.wait(grace + 15)
-        second = Worker("second", env, tmp_path)
+        code = first.wait(grace + 15)
+        second = BotProcess("second", env, tmp_path)
         telegram.wait_for_sent(lambda m: " step " in m.text, count=200, timeout=30)
-        _stop_all([second])
+        stop_all([second])
     finally:
-        _kill_left(first, second)
+        kill_left([first, second])
         client.close()
     doubled = {text for text, n in Counter(m.text for m in telegram.sent).items() if n > 1}
     return first, _verdict(telegram, 10, 43_000), doubled, code
 
 
 def test_a_sigterm_during_a_redis_outage_shorter_than_the_grace_doubles_nothing(
-    own_redis: OwnRedis, telegram: FakeTelegram, channel: str, tmp_path: Path
+    own_redis: RedisServer, telegram: FakeTelegram, channel: str, tmp_path: Path
 ) -> None:
     """Sends that went out while Redis was away are recorded once it is back, within
     SHUTDOWN_TIMEOUT: the next process sends none of them again."""
@@ -266,7 +236,7 @@ def test_a_sigterm_during_a_redis_outage_shorter_than_the_grace_doubles_nothing(
 
 
 def test_a_sigterm_during_a_longer_redis_outage_names_what_may_be_sent_again(
-    own_redis: OwnRedis, telegram: FakeTelegram, channel: str, tmp_path: Path
+    own_redis: RedisServer, telegram: FakeTelegram, channel: str, tmp_path: Path
 ) -> None:
     """The grace runs out while Redis is away: the bot exits all the same and logs the ids
     whose send may have happened without being recorded; only those can arrive twice."""
@@ -287,6 +257,7 @@ def test_a_sigterm_during_a_longer_redis_outage_names_what_may_be_sent_again(
         assert f"{user}-{step}" in named, f"{text} arrived twice and was not named"
 
 
+@TIMING
 async def test_a_standbys_replies_take_their_turn_at_the_leaders_pacer(
     telegram: FakeTelegram, settings: Settings, redis_client: redis.asyncio.Redis
 ) -> None:
@@ -340,19 +311,16 @@ def test_publish_delivers_through_a_leader_sigkill(
     client.flushdb()
     link_directly(client, telegram, range(1, 2), chat_base=44_000)
     env = process_env(telegram, redis_url, channel)
-    workers = [Worker(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
+    workers = [BotProcess(f"unnamed.{n}", env, tmp_path, named=False) for n in (1, 2, 3)]
     publisher = Publisher(client, channel, f"{channel}-stream")
-    lock = LEADER_KEY.format(bot_id=telegram.token.split(":")[0])
     kills: list[float] = []
     try:
-        wait_for(lambda: all(w.logged("bot_ready") for w in workers), 30, "ready")
+        for worker in workers:
+            worker.wait_ready()
         for n in range(20):
             if n == 5:
-                leader = holder(client, lock)
-                victim = next(w for w in workers if w.identity == leader)
-                victim.process.send_signal(signal.SIGKILL)
-                kills.append(time.time())
-                victim.process.wait(10)
+                victim = next(w for w in workers if w.identity == leader(client, telegram.token))
+                kills.append(victim.kill())
                 workers.remove(victim)
             publisher.publish(1, f"published {n}")
             time.sleep(0.3)  # the publisher's pace, as in the report
@@ -365,9 +333,9 @@ def test_publish_delivers_through_a_leader_sigkill(
             for e in w.events()
             if e.get("event") == "stream_taken_over"
         )
-        codes = _stop_all(workers)
+        codes = stop_all(workers)
     finally:
-        _kill_left(*workers)
+        kill_left(workers)
         client.close()
     counts = Counter(m.text for m in telegram.sent if m.text.startswith("published "))
     doubled = sum(counts.values()) - len(counts)

@@ -13,16 +13,10 @@ from bot.notification import Outcome
 from bot.notification.parsing import Parsed
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import RunningBot
-from tests.helpers import (
-    eventually,
-    link_chat,
-    next_json,
-    publish,
-    receipt_for,
-    reply_to,
-    wait_sent,
-)
+from tests.bots import RunningBot
+from tests.helpers import link_chat, next_json, publish, receipt_for, reply_to, wait_sent
+from tests.isolation import TIMING
+from tests.waiting import eventually
 
 ADMIN = 7001
 USER, CHAT = 42, 9001
@@ -189,6 +183,7 @@ async def test_a_cancelled_scheduled_notification_never_arrives(
     assert (await receipt_for(receipts, "not_found"))["id"] == "later"
 
 
+@TIMING
 async def test_a_high_notification_passes_a_bulk_backlog_in_the_streams(
     running_bot: RunningBot,
     telegram: FakeTelegram,

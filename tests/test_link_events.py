@@ -21,8 +21,9 @@ from bot.publisher import AsyncPublisher, LinkEvent, Publisher
 from bot.store.link_events import LinkEvents
 from bot.store.registry import ChatRegistry, Linking
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, publish, reply_to, token_of, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import publish, reply_to, token_of, wait_sent
+from tests.waiting import eventually
 
 ADMIN = 1
 MEMBER = 77  # who opens a deep link in a group

@@ -21,7 +21,7 @@ from bot.store.deployment import BOT_ID
 from bot.store.link_tokens import BOT_USERNAME, link_token_key
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from tests.conftest import start_bot
+from tests.bots import start_bot
 from tests.helpers import link_directly, next_json, token_of, wait_sent
 
 

@@ -19,15 +19,9 @@ from bot.notification import Outcome
 from bot.publisher import AsyncPublisher, Button
 from bot.store.actions import ACTION_PREFIX, SHOWN_SUFFIX
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import (
-    BAD_RICH_FIELDS,
-    eventually,
-    link_chat,
-    next_json,
-    publish,
-    wait_sent,
-)
+from tests.bots import RunningBot, start_bot
+from tests.helpers import BAD_RICH_FIELDS, link_chat, next_json, publish, wait_sent
+from tests.waiting import eventually
 
 ORDER_HTML = '<b>Order #17</b> has shipped. <a href="https://shop.example/t/17">Track it</a>'
 BUTTONS = [

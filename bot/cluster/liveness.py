@@ -120,6 +120,7 @@ class Heartbeat:
                 self._beats += 1
                 if self._beats % FORGET_EVERY == 0:
                     await self._forget_dead()
+                stop_if_cancelled()  # a stop the beat swallowed would wait a tick more
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.every)
         except RedisError:

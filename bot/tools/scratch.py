@@ -5,17 +5,15 @@ back only what it held."""
 from __future__ import annotations
 
 import contextlib
-import shutil
-import socket
-import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import redis
 
 from bot.store.client import describe, sync_client
+from bot.tools.redis_server import RedisServer, installed
 
 
 @contextlib.contextmanager
@@ -44,55 +42,17 @@ def private_redis_server() -> Iterator[str]:
     """A redis-server process of our own (it keeps nothing on disk) on a free loopback port,
     when one is installed; otherwise the embedded fakeredis. Yields its URL. The bench uses it:
     fakeredis answers in the bench's own process, whose CPU the emulator needs."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if installed() is None:
         with embedded_redis() as url:
             yield url
         return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="notify-bot-redis-") as folder:
-        args = [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        server = subprocess.Popen(  # noqa: S603 - the redis-server found on PATH
-            args, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        url = f"redis://127.0.0.1:{port}/0"
+        server = RedisServer(Path(folder))
+        server.start()
         try:
-            _wait_until_up(url, server)
-            yield url
+            yield server.url
         finally:
-            server.terminate()
-            server.wait(10)
-
-
-def _answers(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        deadline = time.monotonic() + 10
-        while not _answers(client):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
-    finally:
-        client.close()
+            server.stop()
 
 
 @contextlib.contextmanager

@@ -21,8 +21,10 @@ from bot.store.chats import LinkedChat
 from bot.store.counters import all_time
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram, FloodLimits, SentMessage
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, plain_publish, reply_to, token_of, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, plain_publish, reply_to, token_of, wait_sent
+from tests.isolation import TIMING
+from tests.waiting import eventually
 
 ADMIN, OTHER = 1, 2
 
@@ -296,6 +298,7 @@ async def test_health_reports_each_dependency(bot: RunningBot, telegram: FakeTel
     assert lines[1].startswith("telegram: ok, ")
 
 
+@TIMING
 async def test_broadcast_reaches_50_chats_under_flood_limits_with_live_progress(
     bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
 ) -> None:
@@ -322,6 +325,7 @@ async def test_broadcast_reaches_50_chats_under_flood_limits_with_live_progress(
     )
 
 
+@TIMING
 async def test_a_broadcast_can_be_cancelled(
     bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
 ) -> None:

@@ -19,8 +19,12 @@ from bot.publisher import AsyncPublisher
 from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot
-from tests.helpers import eventually, link_chat, publish, wait_sent
+from tests.bots import RunningBot
+from tests.helpers import link_chat, publish, wait_sent
+from tests.isolation import TIMING
+from tests.waiting import eventually
+
+pytestmark = TIMING  # it measures time
 
 INNOCENT = 4242
 ATTACKER = 66

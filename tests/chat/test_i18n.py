@@ -33,7 +33,7 @@ from bot.chat.user import HELP
 from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
+from tests.bots import RunningBot, start_bot
 from tests.helpers import token_of, wait_sent
 
 ROOT = Path(__file__).resolve().parents[2]

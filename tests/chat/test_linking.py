@@ -30,8 +30,9 @@ from bot.publisher import AsyncPublisher
 from bot.store.chats import LinkedChat
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, publish, receipt_for, reply_to, token_of, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import publish, receipt_for, reply_to, token_of, wait_sent
+from tests.waiting import eventually
 
 USER = 42
 ADMIN = 7  # an administrator of the groups and channels here

@@ -23,8 +23,9 @@ from bot.store.preferences import PREFERENCES, PreferenceStore
 from bot.store.registry import ChatRegistry
 from bot.store.schedule import SCHEDULED
 from bot.testing import FakeTelegram, SentMessage
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, publish, receipt_for, reply_to, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, publish, receipt_for, reply_to, wait_sent
+from tests.waiting import eventually
 
 USER, CHAT = 42, 9001
 CATEGORIES = "orders:Order updates,news:News and offers,security:Security alerts!"

@@ -12,8 +12,10 @@ from bot.chat.throttle import SLOW_DOWN, CommandBudget
 from bot.chat.user import HELP
 from bot.config.settings import Settings
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import start_bot
-from tests.helpers import eventually, wait_sent
+from tests.bots import start_bot
+from tests.helpers import wait_sent
+from tests.isolation import TIMING
+from tests.waiting import eventually
 
 
 def test_a_burst_then_the_rate_then_nothing_until_it_refills() -> None:
@@ -30,6 +32,7 @@ def test_admins_are_never_throttled() -> None:
     assert all(budget.allow(777, now=0.0) for _ in range(50))
 
 
+@TIMING
 async def test_one_user_flooding_commands_does_not_hold_up_another(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:

@@ -12,8 +12,9 @@ import redis.asyncio
 from bot import app, runtime
 from bot.config.settings import Settings
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_directly, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_directly, wait_sent
+from tests.waiting import eventually
 
 USERS, PER_USER, CHAT_BASE = 4, 10, 7000
 

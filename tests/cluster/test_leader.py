@@ -11,7 +11,10 @@ import redis.asyncio
 
 from bot.cluster.leader import Leadership
 from bot.config.settings import Settings
-from tests.helpers import eventually
+from tests.isolation import TIMING
+from tests.waiting import eventually
+
+pytestmark = TIMING  # it measures time
 
 KEY = "notify:leader:test"
 

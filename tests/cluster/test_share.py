@@ -12,8 +12,12 @@ from bot.config.settings import Settings
 from bot.store.registry import ChatRegistry
 from bot.telegram.pacing import Limits, Pacer
 from bot.testing import FakeTelegram, FloodLimits
-from tests.conftest import start_bot
-from tests.helpers import eventually, report, wait_sent
+from tests.bots import start_bot
+from tests.helpers import report, wait_sent
+from tests.isolation import TIMING
+from tests.waiting import eventually
+
+pytestmark = TIMING  # it measures time
 
 KEY = "notify:senders:test"
 

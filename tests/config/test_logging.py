@@ -15,8 +15,9 @@ from bot.config.logging import REDACTED, configure_logging
 from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher
 from bot.testing import FakeTelegram
-from tests.conftest import start_bot
-from tests.helpers import eventually, link_chat, token_of, wait_sent
+from tests.bots import start_bot
+from tests.helpers import link_chat, token_of, wait_sent
+from tests.waiting import eventually
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 URL = f"https://api.telegram.org/bot{TOKEN}/getUpdates"

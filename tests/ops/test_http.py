@@ -17,8 +17,10 @@ from bot.chat.user import HELP
 from bot.config.settings import ConfigError, Settings
 from bot.notification import Outcome
 from bot.testing import FakeTelegram
-from tests.conftest import OwnRedis, RunningBot, start_bot
-from tests.helpers import eventually, link_chat, plain_publish, wait_sent
+from bot.tools.redis_server import RedisServer
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, plain_publish, wait_sent
+from tests.waiting import eventually
 
 WEBHOOK = "https://bot.example.com/telegram"
 
@@ -98,7 +100,7 @@ async def test_healthz_is_503_while_a_source_is_not_reading(
 
 
 async def test_healthz_is_503_while_redis_is_unreachable(
-    own_redis: OwnRedis, http_settings: Settings
+    own_redis: RedisServer, http_settings: Settings
 ) -> None:
     own_redis.start()
     running = await start_bot(http_settings.model_copy(update={"redis_url": own_redis.url}))

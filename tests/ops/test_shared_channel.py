@@ -9,12 +9,12 @@ import redis.asyncio
 from structlog.testing import capture_logs
 
 from bot.ops.shared_channel import SharedChannelWatch
-from tests.conftest import OwnRedis
-from tests.helpers import eventually
+from bot.tools.redis_server import RedisServer
+from tests.waiting import eventually
 
 
 async def test_it_backs_off_while_redis_is_down_and_says_when_it_is_back(
-    channel: str, own_redis: OwnRedis
+    channel: str, own_redis: RedisServer
 ) -> None:
     client = redis.asyncio.Redis.from_url(own_redis.url, socket_connect_timeout=1)
     watch = SharedChannelWatch(client, channel, "111", backoff_base=0.01)

@@ -14,8 +14,8 @@ from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.sources.presence import other_deployments
 from bot.sources.pubsub import RedisListener
 from bot.store.deployment import BOT_ID
-from tests.conftest import OwnRedis
-from tests.helpers import eventually
+from bot.tools.redis_server import RedisServer
+from tests.waiting import eventually
 
 
 class Received:
@@ -124,7 +124,7 @@ async def test_an_unreachable_redis_is_retried_with_growing_delays_until_cancell
 
 
 async def test_a_new_term_as_leader_starts_with_no_outage_behind_it(
-    channel: str, own_redis: OwnRedis
+    channel: str, own_redis: RedisServer
 ) -> None:
     """The leader runs the listener again each time it wins the lock. An outage that ended its
     last term (it stepped down while Redis was away) is not reported as recovered in the next:

@@ -21,8 +21,9 @@ from bot.sources.stream import StreamConsumer
 from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry
 from bot.testing import FakeTelegram
-from tests.conftest import RunningBot, start_bot
-from tests.helpers import eventually, link_chat, next_json, plain_publish, report, wait_sent
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, next_json, plain_publish, report, wait_sent
+from tests.waiting import eventually
 
 
 def plain_xadd(settings: Settings, payload: object) -> str:
@@ -143,7 +144,8 @@ async def test_a_live_instances_entries_are_never_taken_over(
 ) -> None:
     """An entry read by an instance that is alive (its heartbeat fresh) and still holds it (a
     send waiting out a flood limit or an outage) stays its own, however long it waits: taking
-    it over would send it twice."""
+    it over would send it twice. The new leader waits idle (it spun on a core, pub/sub ready
+    and the stream not)."""
     notification = {"user_id": 42, "message": "held by a live one"}
     await left_pending(redis_client, telegram, settings, notification, consumer="alive-worker")
     bot_id = telegram.token.split(":")[0]
@@ -156,8 +158,10 @@ async def test_a_live_instances_entries_are_never_taken_over(
     try:
         # The new leader waits for the live one to let go, and takes nothing meanwhile.
         await eventually(lambda: bot.leadership.is_leader)
+        cpu = time.process_time()
         # Past the time a dead one's would be taken, by the clock that decides it.
         await eventually(lambda: bot.heartbeat.connected_for() > DEAD_AFTER + 1, within=10)
+        assert time.process_time() - cpu < 1.0  # of the seconds waited (4 s spinning)
         assert not [m for m in telegram.sent if m.text == "held by a live one"]
         assert await pending(redis_client, settings) == 1
     finally:
@@ -332,7 +336,8 @@ async def test_acknowledged_entries_are_trimmed(
 async def test_unsent_pubsub_notifications_are_handed_back_to_the_stream_at_shutdown(
     telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
 ) -> None:
-    quick_exit = settings.model_copy(update={"shutdown_timeout": 0.3})
+    # The send waiting out the 429 counts as under way: the drain gives it a Telegram timeout.
+    quick_exit = settings.model_copy(update={"shutdown_timeout": 0.3, "telegram_timeout": 1.0})
     running = await start_bot(quick_exit)
     await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
     # Telegram asks for a long wait: the send cannot finish before shutdown.

@@ -11,7 +11,8 @@ import redis.asyncio
 from bot.config.settings import Settings
 from bot.store.client import async_client, connection_options, sync_client
 from bot.testing import FakeTelegram
-from tests.conftest import OwnRedis, start_bot
+from bot.tools.redis_server import RedisServer
+from tests.bots import start_bot
 from tests.helpers import link_chat, wait_sent
 
 
@@ -22,7 +23,7 @@ def test_tcp_only_options_are_not_given_to_a_unix_socket() -> None:
 
 
 async def test_the_bot_runs_and_publishes_over_a_unix_socket(
-    unix_redis: OwnRedis, telegram: FakeTelegram, settings: Settings
+    unix_redis: RedisServer, telegram: FakeTelegram, settings: Settings
 ) -> None:
     """REDIS_URL=unix:///path, as the README documents: the bot, the publisher and the CLI."""
     config = settings.model_copy(update={"redis_url": unix_redis.url})
@@ -57,7 +58,7 @@ async def test_the_bot_runs_and_publishes_over_a_unix_socket(
         await running.shutdown()
 
 
-async def test_an_async_client_for_a_unix_socket_answers(unix_redis: OwnRedis) -> None:
+async def test_an_async_client_for_a_unix_socket_answers(unix_redis: RedisServer) -> None:
     client: redis.asyncio.Redis = async_client(unix_redis.url, max_connections=4)
     async with client:
         assert await client.ping()

@@ -11,6 +11,9 @@ import pytest
 from bot.telegram.pacing import Limits, PacedRequests, Pacer, ReplyDropped, SlidingWindow
 from bot.testing import FloodLimits
 from bot.testing.flood import FloodControl
+from tests.isolation import TIMING
+
+pytestmark = TIMING  # it measures time
 
 
 def test_a_window_admits_its_limit_then_says_how_long_to_wait() -> None:

@@ -7,8 +7,6 @@ import http.client
 import http.server
 import json
 import threading
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -25,6 +23,7 @@ from telegram.error import (
 )
 
 from bot.testing import FakeTelegram
+from tests.waiting import eventually
 
 
 async def test_get_me_describes_the_bot(tg_bot: Bot, telegram: FakeTelegram) -> None:
@@ -243,7 +242,7 @@ async def test_a_webhook_gets_updates_with_the_secret_and_blocks_polling(
             await tg_bot.get_updates(timeout=0)
 
         telegram.user_says(42, "/start")
-        await asyncio.to_thread(_wait_until, lambda: telegram.pending_updates() == 0)
+        await eventually(lambda: telegram.pending_updates() == 0)
         path, headers, update = receiver.received[0]
         assert path == "/telegram"
         assert headers["X-Telegram-Bot-Api-Secret-Token"] == "s3cret"
@@ -264,26 +263,18 @@ async def test_a_refused_webhook_delivery_is_retried_and_reported(
         telegram.route_webhooks_to(receiver.address)
         await tg_bot.set_webhook("https://bot.example.com/hook", secret_token="s3cret")
         telegram.user_says(42, "hello")
-        await asyncio.to_thread(_wait_until, lambda: len(receiver.received) >= 2)
+        await eventually(lambda: len(receiver.received) >= 2)
         info = await tg_bot.get_webhook_info()
         assert info.last_error_message == "Wrong response from the webhook: 403 Forbidden"
         assert telegram.pending_updates() == 1  # kept until the webhook takes it
 
         receiver.status = 200
-        await asyncio.to_thread(_wait_until, lambda: telegram.pending_updates() == 0)
+        await eventually(lambda: telegram.pending_updates() == 0)
         assert [u["message"]["text"] for _p, _h, u in receiver.received] == ["hello"] * len(  # type: ignore[index]
             receiver.received
         )
     finally:
         receiver.close()
-
-
-def _wait_until(condition: Callable[[], bool], within: float = 10) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.01)
 
 
 async def test_offline_refuses_connections_until_it_comes_back(

@@ -10,8 +10,9 @@ from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher, Button
 from bot.testing import FakeTelegram
 from bot.tools.console import Console
-from tests.conftest import RunningBot
-from tests.helpers import eventually, token_of
+from tests.bots import RunningBot
+from tests.helpers import token_of
+from tests.waiting import eventually
 
 
 async def test_a_user_links_taps_and_sees_edits_and_deletions_at_the_console(

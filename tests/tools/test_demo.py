@@ -12,8 +12,8 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import OwnRedis
-from tests.helpers import DEMO_FAST
+from bot.tools.redis_server import RedisServer
+from tests.helpers import DEMO_FAST, store_links
 
 BOT = [sys.executable, "-m", "bot"]
 
@@ -25,8 +25,7 @@ def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
 
 def fill(client: redis.Redis) -> None:
     """What a user's real database holds: links, waiting stream entries, counters."""
-    client.hset("notify:user_chat", "42", "555")
-    client.hset("notify:chat_user", "555", "42")
+    store_links(client, {42: 555})
     client.hset("notify:stats", "sent", "7")
     client.xgroup_create("notifications", "notify-bot", id="0", mkstream=True)
     for n in range(3):
@@ -70,7 +69,7 @@ def run_bot(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedP
     )
 
 
-def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: OwnRedis, tmp_path: Path) -> None:
+def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: RedisServer, tmp_path: Path) -> None:
     """README step 2 puts REDIS_URL in .env; the demo runs on its embedded Redis all the same:
     every key unchanged, nothing published on that server."""
     own_redis.start()
@@ -101,7 +100,7 @@ def test_the_demo_leaves_the_redis_in_env_untouched(own_redis: OwnRedis, tmp_pat
 
 
 def test_the_demo_refuses_a_database_with_data_and_cleans_an_empty_one(
-    own_redis: OwnRedis, tmp_path: Path
+    own_redis: RedisServer, tmp_path: Path
 ) -> None:
     own_redis.start()
     client = redis.Redis.from_url(own_redis.url)
@@ -110,7 +109,7 @@ def test_the_demo_refuses_a_database_with_data_and_cleans_an_empty_one(
     refused = run_bot("demo", "--redis-url", own_redis.url, cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip().startswith("error: redis://127.0.0.1:")
-    assert "holds 4 keys" in refused.stderr
+    assert f"holds {len(before)} keys" in refused.stderr
     assert snapshot(client) == before
 
     empty = own_redis.url.rsplit("/", 1)[0] + "/3"
@@ -122,7 +121,7 @@ def test_the_demo_refuses_a_database_with_data_and_cleans_an_empty_one(
     client.close()
 
 
-def test_the_bench_refuses_a_database_with_data(own_redis: OwnRedis, tmp_path: Path) -> None:
+def test_the_bench_refuses_a_database_with_data(own_redis: RedisServer, tmp_path: Path) -> None:
     own_redis.start()
     client = redis.Redis.from_url(own_redis.url)
     fill(client)
