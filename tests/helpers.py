@@ -24,10 +24,6 @@ from bot.store.schema import SCHEMA, VERSION
 from bot.telegram.sender import Sender
 from bot.testing import FakeTelegram, SentMessage
 
-# Re-exported only for tests/pipeline/test_dispatcher.py, changed on another branch meanwhile:
-# the poll is tests/waiting.py's.
-from tests.waiting import eventually as eventually  # noqa: PLC0414
-
 # The demo's chat gets more than Telegram's per-chat burst of 3, so the bot paces it at 1/s
 # (tests/telegram/test_pacing.py tests that): in the demo's tests that would only make the
 # story seconds longer.

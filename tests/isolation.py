@@ -23,7 +23,10 @@ def worker_url(base: str, worker: str, *, spare: bool = False) -> str:
     each further worker, as every test flushes its database. `spare`: its second one,
     MAX_WORKERS further down."""
     parts = urlsplit(base)
-    database = int(parts.path.lstrip("/") or 0) - int(worker.removeprefix("gw") or 0)
+    index = int(worker.removeprefix("gw") or 0)
+    if index >= MAX_WORKERS:  # its database would be worker 0's spare: one would wipe the other
+        raise RuntimeError(f"worker {worker}: at most {MAX_WORKERS} workers (-n {MAX_WORKERS})")
+    database = int(parts.path.lstrip("/") or 0) - index
     if spare:
         database -= MAX_WORKERS
     if database < 1:

@@ -30,13 +30,17 @@ class Result:
 
 class LinkChange(NamedTuple):
     """A change to a chat's link that Telegram's answer to a send called for, made when the
-    notification is settled: the group became a supergroup (`moved_to`), or else the chat
-    refused the bot (403) and the link goes (`why`)."""
+    notification is settled: the group became a supergroup (`moved_to`), or the chat refused
+    the bot (403) and the link goes (`unlinked`, why). One of the two.
+
+    Made at the settle, not when Telegram answered: a delivery cancelled before its settle (a
+    SIGTERM's grace ran out) leaves it undone, and the next send to that chat, getting the
+    same answer, makes it then."""
 
     user_id: int
     chat_id: int
     moved_to: int | None = None
-    why: Literal["blocked", "removed"] = "blocked"
+    unlinked: Literal["blocked", "removed"] | None = None
 
 
 class Reached(NamedTuple):

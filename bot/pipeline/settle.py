@@ -197,9 +197,9 @@ class Settler:
             try:
                 if change.moved_to is not None:
                     await self._registry.move_chat(change.chat_id, change.moved_to)
-                else:
+                if change.unlinked is not None:
                     await self._registry.unlink_chat(
-                        change.chat_id, reason=change.why, user_id=change.user_id
+                        change.chat_id, reason=change.unlinked, user_id=change.user_id
                     )
             except RedisError as exc:
                 log.warning("link_update_failed", error=str(exc) or type(exc).__name__)

@@ -18,8 +18,8 @@
 `AsyncPublisher` has the same methods, to await. The wire format is plain JSON, so publishing
 needs nothing from this package: ``redis.Redis().publish("notification", json.dumps({"user_id":
 42, "message": "hi"}))``; but a raw PUBLISH is fire-and-forget (lost when no bot listens), and
-`publish` uses the stream. This package needs redis and pydantic only: no python-telegram-bot,
-no side effects on import.
+`publish` uses the stream. A plain `pip install` of the package brings what this needs (redis,
+hiredis, pydantic, markdown-it-py): no python-telegram-bot, and no side effects on import.
 """
 
 from bot.publisher.aio import AsyncPublisher
@@ -32,7 +32,6 @@ from bot.publisher.operations import (
     DEFAULT_REDIS_URL,
     DEFAULT_STREAM,
     DEFAULT_STREAM_MAXLEN,
-    Published,
 )
 from bot.publisher.options import (
     Button,
@@ -46,7 +45,7 @@ from bot.publisher.options import (
     Receipts,
     Via,
 )
-from bot.publisher.payloads import encode
+from bot.publisher.payloads import Published, encode
 
 __all__ = [
     "DEFAULT_ACTIONS_STREAM",

@@ -3,8 +3,8 @@ Django's async views)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
-from typing import Literal, Unpack
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Literal, TypeVar, Unpack
 
 import redis.asyncio
 
@@ -21,8 +21,6 @@ from bot.publisher.operations import (
     DEFAULT_STREAM,
     DEFAULT_STREAM_MAXLEN,
     Operations,
-    Published,
-    documented_as,
 )
 from bot.publisher.options import (
     EditOptions,
@@ -32,12 +30,31 @@ from bot.publisher.options import (
     Receipts,
     Via,
 )
+from bot.publisher.payloads import Published
 from bot.store import client as redis_client
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
 from bot.store.plans import feed_async, run_async
 
+C = TypeVar("C", bound=type)
 
-@documented_as(Publisher)
+
+def _documented_as(source: type) -> Callable[[C], C]:
+    """Give the methods of the decorated class that have no docstring `source`'s of the same
+    name: the asyncio facade documents nothing twice."""
+
+    def document(cls: C) -> C:
+        for name, member in vars(cls).items():
+            function = getattr(member, "__func__", member)
+            if name.startswith("_") or not callable(function) or function.__doc__:
+                continue
+            original = getattr(source, name)
+            function.__doc__ = getattr(original, "__func__", original).__doc__
+        return cls
+
+    return document
+
+
+@_documented_as(Publisher)
 class AsyncPublisher(Operations[redis.asyncio.Redis]):
     """The same as `Publisher`, for asyncio web apps, with a `redis.asyncio.Redis` client:
     `await notifier.publish(42, "hi")`, `async for event in notifier.actions("shop")`."""

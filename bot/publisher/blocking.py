@@ -19,7 +19,6 @@ from bot.publisher.operations import (
     DEFAULT_STREAM,
     DEFAULT_STREAM_MAXLEN,
     Operations,
-    Published,
 )
 from bot.publisher.options import (
     EditOptions,
@@ -29,6 +28,7 @@ from bot.publisher.options import (
     Receipts,
     Via,
 )
+from bot.publisher.payloads import Published
 from bot.store import client as redis_client
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
 from bot.store.plans import feed, run

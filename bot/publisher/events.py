@@ -38,6 +38,15 @@ class ActionEvent:
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> ActionEvent | None:
+        """The event in an actions stream entry.
+
+        Args:
+            entry_id: the entry's id.
+            fields: its fields, as XREAD(GROUP) returns them.
+
+        Returns:
+            The event; None for an entry that is not one of ours (skipped by the readers).
+        """
         try:
             data = _payload_of(fields)
             return cls(
@@ -71,6 +80,15 @@ class LinkEvent:
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> LinkEvent | None:
+        """The event in a link events stream entry.
+
+        Args:
+            entry_id: the entry's id.
+            fields: its fields, as XREAD(GROUP) returns them.
+
+        Returns:
+            The event; None for an entry that is not one of ours (skipped by the readers).
+        """
         try:
             data = _payload_of(fields)
             kind = data["type"]

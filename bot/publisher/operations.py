@@ -4,19 +4,17 @@ implementation of each, two thin facades."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import redis
 import redis.asyncio
-from pydantic import ValidationError
 
-from bot.notification.parsing import describe_errors
 from bot.notification.schema import ChatKind, Notification
 from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.events import ActionEvent, LinkEvent, checked_wait, read_events
-from bot.publisher.options import PreferenceChanges, Via
+from bot.publisher.options import PreferenceChanges, Via, changed
+from bot.publisher.payloads import Published
 from bot.store.chat_links import USER_CHATS, unlinked_all
 from bot.store.chats import decode_chats
 from bot.store.client import as_text, priority_streams, stream_entry
@@ -41,29 +39,6 @@ DEFAULT_LINK_TTL = 24 * 3600
 DEFAULT_ACTIONS_STREAM = "notification:actions"
 
 ClientT = TypeVar("ClientT", redis.Redis, redis.asyncio.Redis)
-C = TypeVar("C", bound=type)
-
-
-class Published(int):
-    """What `publish` returns: an int, as it always did, so `if publish(...) > 0` still works.
-
-    Queued on the durable stream: 1 (its one receiver, the bot's consumer group, delivers it
-    even if no bot runs now) and `entry_id` is the stream entry's id. With via="pubsub": the
-    number of bots that received it (0: none was listening, it is lost) and `entry_id` None.
-    """
-
-    entry_id: str | None
-
-    def __new__(cls, receivers: int, entry_id: str | None = None) -> Published:
-        published = super().__new__(cls, receivers)
-        published.entry_id = entry_id
-        return published
-
-    def __repr__(self) -> str:
-        return f"Published({int(self)}, entry_id={self.entry_id!r})"
-
-    def __str__(self) -> str:  # int's, not the repr above (int has no __str__ of its own)
-        return str(int(self))
 
 
 class Operations(Generic[ClientT]):
@@ -150,7 +125,7 @@ class Operations(Generic[ClientT]):
         declared = yield from self._categories()
         return (
             yield from changed_preferences(
-                user_id, lambda current: _changed(current, changes, declared)
+                user_id, lambda current: changed(current, changes, declared)
             )
         )
 
@@ -183,29 +158,6 @@ class Operations(Generic[ClientT]):
         )
 
 
-def _changed(
-    current: Preferences, changes: PreferenceChanges, declared: Sequence[Category]
-) -> Preferences:
-    """`current` with `changes`, checked as the bot checks them: ValueError in one line naming
-    what is wrong (a category that is not declared or cannot be muted, an unknown time zone).
-    Only the categories given are checked: one the operator has since dropped from CATEGORIES
-    may stay in what is stored (the bot ignores it) without blocking other changes."""
-    fields: dict[str, Any] = current.model_dump()
-    given: dict[str, Any] = dict(changes)
-    for name, value in given.items():
-        if name in ("muted", "digest") and isinstance(value, str):
-            raise ValueError(f"{name}: give a list of category names, not one string")
-        fields[name] = frozenset(value) if name in ("muted", "digest") and value else value
-    try:
-        changed = Preferences.model_validate(fields)
-        Preferences.model_validate(
-            {name: fields[name] for name in ("muted", "digest") if name in given}
-        ).check(declared)
-    except ValidationError as exc:
-        raise ValueError(describe_errors(exc)) from None
-    return changed
-
-
 def _username(stored: bytes | str | None) -> str:
     name = stored.decode() if isinstance(stored, bytes) else stored
     if not name:
@@ -214,19 +166,3 @@ def _username(stored: bytes | str | None) -> str:
             "or pass bot_username="
         )
     return name
-
-
-def documented_as(source: type) -> Callable[[C], C]:
-    """Give the methods of the decorated class that have no docstring `source`'s of the same
-    name: the asyncio facade documents nothing twice."""
-
-    def document(cls: C) -> C:
-        for name, member in vars(cls).items():
-            function = getattr(member, "__func__", member)
-            if name.startswith("_") or not callable(function) or function.__doc__:
-                continue
-            original = getattr(source, name)
-            function.__doc__ = getattr(original, "__func__", original).__doc__
-        return cls
-
-    return document

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
+from pydantic import ValidationError
+
+from bot.notification.parsing import describe_errors
 from bot.notification.schema import ChatsWanted, Format, Priority
-from bot.preferences import QuietMode
+from bot.preferences import Category, Preferences, QuietMode
 
 
 @dataclass(frozen=True)
@@ -23,13 +26,34 @@ class Button:
 
     @staticmethod
     def url(text: str, url: str) -> Button:
+        """A button that opens a page.
+
+        Args:
+            text: its label.
+            url: the page (http, https or tg).
+
+        Returns:
+            The button.
+        """
         return Button(text, "url", url)
 
     @staticmethod
     def action(text: str, action: str) -> Button:
+        """A button whose tap the bot reports on the actions stream (`Publisher.actions`).
+
+        Args:
+            text: its label.
+            action: what the event says was tapped (e.g. "order-17:received").
+
+        Returns:
+            The button.
+        """
         return Button(text, "action", action)
 
     def to_json(self) -> dict[str, str]:
+        """Returns:
+        The button as the notification's JSON has it: {"text": ..., "url" or "action": ...}.
+        """
         return {"text": self.text, self.kind: self.target}
 
 
@@ -104,3 +128,26 @@ class PreferenceChanges(TypedDict, total=False):
     timezone: str | None  # an IANA name, e.g. "Europe/Berlin"; None: UTC
     language: str | None  # one with a catalog ("en", "de"); None: the user's Telegram app's
     digest: Iterable[str] | None  # categories collected into a digest; None: DIGEST's
+
+
+def changed(
+    current: Preferences, changes: PreferenceChanges, declared: Sequence[Category]
+) -> Preferences:
+    """`current` with `changes`, checked as the bot checks them: ValueError in one line naming
+    what is wrong (a category that is not declared or cannot be muted, an unknown time zone).
+    Only the categories given are checked: one the operator has since dropped from CATEGORIES
+    may stay in what is stored (the bot ignores it) without blocking other changes."""
+    fields: dict[str, Any] = current.model_dump()
+    given: dict[str, Any] = dict(changes)
+    for name, value in given.items():
+        if name in ("muted", "digest") and isinstance(value, str):
+            raise ValueError(f"{name}: give a list of category names, not one string")
+        fields[name] = frozenset(value) if name in ("muted", "digest") and value else value
+    try:
+        changed = Preferences.model_validate(fields)
+        Preferences.model_validate(
+            {name: fields[name] for name in ("muted", "digest") if name in given}
+        ).check(declared)
+    except ValidationError as exc:
+        raise ValueError(describe_errors(exc)) from None
+    return changed

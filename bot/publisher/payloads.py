@@ -1,6 +1,6 @@
 """The notifications a publisher sends, built from its arguments and checked by the bot's own
 model (ValueError in one line naming the field, for what the bot would refuse), as the JSON
-payloads that go on the stream or the channel."""
+payloads that go on the stream or the channel; and what publishing one returns."""
 
 from __future__ import annotations
 
@@ -17,8 +17,20 @@ from bot.store.deployment import MARK_FIELD
 
 
 def encode(user_id: int, message: str, **options: Unpack[Options]) -> str:
-    """The JSON payload for one notification, validated by the model the bot parses it with;
-    raises ValueError naming what is wrong. Fields left at their defaults are left out."""
+    """The JSON payload for one notification, for a publisher of your own (e.g. XADD it).
+
+    Args:
+        user_id: the web app's id of the user to notify.
+        message: the text, read as `format` says.
+        **options: as for `Publisher.publish`.
+
+    Returns:
+        The JSON, checked by the model the bot parses it with; fields left at their defaults
+        are left out.
+
+    Raises:
+        ValueError: one line naming the field, for a notification the bot would refuse.
+    """
     return payload(send(user_id, message, options))
 
 
@@ -101,3 +113,25 @@ def payload(notification: Notification, deployment: str | None = None) -> str:
         # An edit shows only the buttons it carries: [] must reach the bot to remove them all.
         data.setdefault("buttons", [])
     return json.dumps(data, ensure_ascii=False)
+
+
+class Published(int):
+    """What `publish` returns: an int, as it always did, so `if publish(...) > 0` still works.
+
+    Queued on the durable stream: 1 (its one receiver, the bot's consumer group, delivers it
+    even if no bot runs now) and `entry_id` is the stream entry's id. With via="pubsub": the
+    number of bots that received it (0: none was listening, it is lost) and `entry_id` None.
+    """
+
+    entry_id: str | None
+
+    def __new__(cls, receivers: int, entry_id: str | None = None) -> Published:
+        published = super().__new__(cls, receivers)
+        published.entry_id = entry_id
+        return published
+
+    def __repr__(self) -> str:
+        return f"Published({int(self)}, entry_id={self.entry_id!r})"
+
+    def __str__(self) -> str:  # int's, not the repr above (int has no __str__ of its own)
+        return str(int(self))

@@ -71,24 +71,11 @@ def unlinked_all(user_id: int, events: LinkEvents, reason: Reason) -> Plan[tuple
     def decide(replies: list[Any]) -> tuple[tuple[LinkedChat, ...], Writes]:
         chats = decode_chats(replies[0])
         writes = Writes()
-        queue_unlink_all(writes, user_id, chats, events=events, reason=reason)
+        queue_drop(writes, events, user_id, chats, {chat.chat_id for chat in chats}, reason)
         return chats, writes
 
     read = Command("hget", (USER_CHATS, str(user_id)))
     return (yield from transact(Transaction((USER_CHATS, CHAT_TO_USER), (read,), decide)))
-
-
-def queue_unlink_all(
-    pipe: AnyPipeline,
-    user_id: int,
-    chats: tuple[LinkedChat, ...],
-    *,
-    events: LinkEvents,
-    reason: Reason,
-) -> None:
-    """Queue the removal of all of `user_id`'s `chats` (read in the same WATCH) and an
-    `unlinked` event for each (on a sync or an async pipeline, after MULTI)."""
-    queue_drop(pipe, events, user_id, chats, {chat.chat_id for chat in chats}, reason)
 
 
 def queue_drop(  # noqa: PLR0917 - the parts of one change, read in one WATCH

@@ -149,7 +149,7 @@ class CallRunner:
             to.links += (LinkChange(to.user_id, to.chat_id, moved_to=decided.moved_to),)
             to.chat_id = decided.moved_to
         elif act is Act.UNLINK and decided.unlinked is not None:
-            to.links += (LinkChange(to.user_id, to.chat_id, why=decided.unlinked),)
+            to.links += (LinkChange(to.user_id, to.chat_id, unlinked=decided.unlinked),)
         elif act is Act.HALT:
             await self._token_rejected(decided.reason)
         elif act is Act.RETRY and decided.backoff:

@@ -48,11 +48,11 @@ def private_redis_server() -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix="notify-bot-redis-") as folder:
         server = RedisServer(Path(folder))
-        server.start()
         try:
+            server.start()
             yield server.url
         finally:
-            server.stop()
+            server.stop()  # also one that started but never answered
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import time
 
 import redis
 from telegram import Bot
@@ -14,6 +13,7 @@ from bot.config.settings import Settings
 from bot.store.deployment import BOT_ID
 from bot.testing import FakeTelegram
 from tests.cli.conftest import Cli, emulator_env
+from tests.waiting import until
 
 
 def test_a_bot_refuses_a_database_another_bot_claimed(
@@ -83,9 +83,7 @@ def test_check_says_when_telegram_cannot_call_the_webhook(
     ).webhook_secret_token
     asyncio.run(_set_webhook(telegram, url, secret))
     telegram.user_says(42, "/help")
-    deadline = time.monotonic() + 10
-    while not telegram.webhook_errors and time.monotonic() < deadline:
-        time.sleep(0.05)
+    until(lambda: telegram.webhook_errors, "Telegram's failed call to the webhook")
 
     result = cli("check", env=env)
     assert result.returncode == 1

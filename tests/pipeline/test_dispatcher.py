@@ -23,7 +23,8 @@ from bot.store.deadletters import DeadLetterStore
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
-from tests.helpers import CountedTrips, eventually, redis_outage
+from tests.helpers import CountedTrips, redis_outage
+from tests.waiting import eventually
 
 
 class RecordingDelivery:

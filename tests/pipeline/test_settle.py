@@ -60,7 +60,7 @@ async def test_settling_moves_a_migrated_groups_link_and_unlinks_a_chat_that_ref
     stats = Stats()
     result = both_chats(
         (LinkChange(7, GROUP.chat_id, moved_to=SUPERGROUP),),
-        (LinkChange(7, PRIVATE.chat_id, why="blocked"),),
+        (LinkChange(7, PRIVATE.chat_id, unlinked="blocked"),),
     )
 
     await settler_on(fake_redis, registry, stats).settle_result(Envelope("{}", PUBSUB), result)
@@ -79,7 +79,7 @@ async def test_a_link_change_redis_refuses_is_logged_and_the_outcome_still_settl
     unreachable = fakeredis.FakeAsyncRedis(server=away)
     stats = Stats()
     settler = settler_on(fake_redis, ChatRegistry(unreachable), stats)
-    result = both_chats((), (LinkChange(7, PRIVATE.chat_id, why="blocked"),))
+    result = both_chats((), (LinkChange(7, PRIVATE.chat_id, unlinked="blocked"),))
 
     with capture_logs() as logs:
         await settler.settle_result(Envelope("{}", PUBSUB), result)

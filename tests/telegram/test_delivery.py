@@ -100,7 +100,7 @@ async def test_a_user_who_blocked_the_bot_is_not_retried_and_the_settle_is_to_un
     assert result.reason == "Forbidden: bot was blocked by the user"
     assert len(telegram.calls_to("sendMessage")) == 1
     [reached] = result.chats
-    assert reached.result.links == (LinkChange(42, linked, why="blocked"),)
+    assert reached.result.links == (LinkChange(42, linked, unlinked="blocked"),)
 
 
 async def test_flood_control_waits_retry_after_then_sends_and_pauses_every_chat(
