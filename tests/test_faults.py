@@ -342,8 +342,16 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
     )
     link_directly(client, telegram, range(1, 11), chat_base=20_000)
     total = 200
-    for n in range(total):
-        client.xadd(stream, {"payload": _note(n % 10 + 1, f"entry {n}", id=f"n{n}")})
+    entry_ids = {
+        f"entry {n}": client.xadd(stream, {"payload": _note(n % 10 + 1, f"entry {n}", id=f"n{n}")})
+        for n in range(total)
+    }
+
+    def answered_unrecorded() -> set[bytes | str]:
+        """Stream ids of the sends Telegram answered that the bot has not recorded yet."""
+        pending = client.xpending_range(stream, "notify-bot", "-", "+", total)
+        answered = {entry_ids[m.text] for m in telegram.sent}
+        return answered & {entry["message_id"] for entry in pending}
 
     first = BotProcess("worker.1", env, tmp_path)
     try:
@@ -351,6 +359,9 @@ def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart
         calls = len(telegram.calls_to("sendMessage"))
         telegram.hang_next("sendMessage", 30)  # the next send never gets its answer
         telegram.wait_for_call("sendMessage", count=calls + 1)
+        # The one before it may still be on its way into Redis: then it would be in flight too
+        # (sent twice, at least once being the promise).
+        until(lambda: not answered_unrecorded(), "the answered sends recorded")
     finally:
         killed_at = first.kill()
     delivered_at_kill = len(telegram.sent)
