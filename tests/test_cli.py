@@ -149,6 +149,9 @@ def test_the_interactive_demo_takes_chat_messages_from_stdin(tmp_path: Path) -> 
     assert "bot -> Ada: I deliver notifications" in result.stdout
 
 
+# Slow: every part of the bench with its processes, a minute of CPU on a busy machine; beside
+# the other tests it would throw off those that measure time.
+@pytest.mark.slow
 def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     redis_url: str, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
