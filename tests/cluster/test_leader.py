@@ -129,8 +129,10 @@ async def test_two_live_instances_with_one_name_do_not_take_the_lock_in_turn(
     once, at its start, as a restart would; from then on neither takes it from the other, so
     leadership does not flap."""
     timeline: list[tuple[str, str, float]] = []
-    first = CountedTries(redis_client, KEY, "worker.1", Duty(timeline, "a"), ttl=1.5, retry=0.2)
-    second = Leadership(redis_client, KEY, "worker.1", Duty(timeline, "b"), ttl=1.5, retry=0.2)
+    # A TTL of 3 s: a renew has 1 s, so a busy machine's slow round trip does not step the
+    # holder down (which would count here as taking the lock in turn).
+    first = CountedTries(redis_client, KEY, "worker.1", Duty(timeline, "a"), ttl=3.0, retry=0.2)
+    second = Leadership(redis_client, KEY, "worker.1", Duty(timeline, "b"), ttl=3.0, retry=0.2)
     async with running(first):
         await eventually(lambda: first.is_leader)
         async with running(second):
