@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -84,6 +85,7 @@ class BotProcess:
                 cwd=directory,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own, for `kill`
             )
         # The name it goes by in Redis (the leader lock, the stream's consumers).
         self.identity = name if named else f"{socket.gethostname()}-{self.process.pid}"
@@ -106,10 +108,12 @@ class BotProcess:
         until(lambda: self.logged("bot_ready"), f"{self.name} ready", within)
 
     def kill(self) -> float:
-        """SIGKILL, as a crash or the platform's last word would end it; returns the time.time()
-        of the signal (a send Telegram took after it is not this process's)."""
-        if self.running:
-            self.process.send_signal(signal.SIGKILL)
+        """SIGKILL, as a platform's last word ends a dyno: the bot and the processes it started
+        (its parsing workers, which would outlive it); returns the time.time() of the signal (a
+        send Telegram took after it is not this process's)."""
+        if self.process.returncode is None:  # not reaped: its pid still names its group
+            with contextlib.suppress(ProcessLookupError):  # all gone already
+                os.killpg(self.process.pid, signal.SIGKILL)
         killed_at = time.time()
         self.process.wait(10)
         return killed_at

@@ -24,30 +24,13 @@ from tests.isolation import TEST_REDIS_URL, channel_name
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
-# How much lower a worker outside the TIMING group runs (nice 5: a third of the CPU share of
-# one at the usual priority; not more, or it would also give way to everything else on the
-# machine), and whether this one does yet.
-GIVE_WAY = 5
-_GIVEN_WAY = False
-
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A worker that runs a test outside the TIMING group gives way to the one running it: from
-    then on it (and every process it starts) runs at a lower CPU priority, so that the bursts
-    of 5 workers on 2 cores do not throw off a test that measures time. The group is the first
-    work unit its worker gets (pytest-xdist sends the largest first), so that one keeps its
-    priority until the group is done.
-
-    A TIMING test that --dist loadgroup did not group fails: it would run beside the others
-    without a word (it happened: pytest-xdist#1386)."""
+    """A TIMING test that pytest-xdist's --dist loadgroup did not group fails: it would run
+    beside the others without a word (it happened: pytest-xdist#1386)."""
     grouping = getattr(item.config.option, "loadgroup", False)  # set in workers only
-    timing = item.get_closest_marker("xdist_group") is not None
-    if grouping and timing and "@" not in item.nodeid:
+    if grouping and item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
         pytest.fail("--dist loadgroup did not group this test (see pytest-xdist#1386)")
-    global _GIVEN_WAY  # noqa: PLW0603 - once per worker process
-    if grouping and not timing and not _GIVEN_WAY:
-        os.nice(GIVE_WAY)
-        _GIVEN_WAY = True
 
 
 @pytest.fixture(scope="session")

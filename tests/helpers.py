@@ -62,6 +62,11 @@ def plain_publish(url: str, channel: str, payload: object) -> int:
         client.close()
 
 
+def note_json(user_id: int, message: str, **extra: object) -> str:
+    """A notification as a web app writes it: `{"user_id": ..., "message": ..., ...}`."""
+    return json.dumps({"user_id": user_id, "message": message, **extra})
+
+
 def publish(settings: Settings, **payload: Any) -> None:
     """A notification published on the bot's channel as a plain web app would."""
     plain_publish(settings.redis_url, settings.notification_channel, payload)

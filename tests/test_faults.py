@@ -1,13 +1,11 @@
-"""Faults end to end: Redis dies and comes back, Telegram's flood limits, the bot killed -9."""
+"""Faults end to end, in one bot: Redis dies and comes back, Telegram's limits, outages, hangs."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import MutableMapping
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -16,16 +14,15 @@ from structlog.testing import capture_logs
 
 from bot import runtime
 from bot.chat.user import HELP
-from bot.cluster.liveness import DEAD_AFTER
 from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.store.client import async_client
 from bot.testing import FakeTelegram, FloodLimits
 from bot.tools.redis_server import RedisServer
-from tests.bots import BotProcess, process_env, start_bot
-from tests.helpers import link_chat, link_directly, not_in_flight_at_kill, report, wait_sent
+from tests.bots import start_bot
+from tests.helpers import link_chat, link_directly, note_json, report, wait_sent
 from tests.isolation import TIMING
-from tests.waiting import eventually, until
+from tests.waiting import eventually
 
 
 @TIMING
@@ -41,8 +38,10 @@ async def test_delivery_resumes_within_seconds_after_redis_restarts(
     try:
         await link_chat(telegram, client, user_id=42, chat_id=9001)
         for i in range(5):
-            await client.publish(config.notification_channel, _note(42, f"before {i}"))
-            await client.xadd(config.notification_stream, {"payload": _note(42, f"durable {i}")})
+            await client.publish(config.notification_channel, note_json(42, f"before {i}"))
+            await client.xadd(
+                config.notification_stream, {"payload": note_json(42, f"durable {i}")}
+            )
         await wait_sent(telegram, chat_id=9001, count=11)  # the link reply and 10
 
         listener = running.bot.listener
@@ -55,9 +54,9 @@ async def test_delivery_resumes_within_seconds_after_redis_restarts(
         resubscribed_after = time.monotonic() - back
 
         for i in range(5):
-            await client.publish(config.notification_channel, _note(42, f"after {i}"))
+            await client.publish(config.notification_channel, note_json(42, f"after {i}"))
             await client.xadd(
-                config.notification_stream, {"payload": _note(42, f"durable after {i}")}
+                config.notification_stream, {"payload": note_json(42, f"durable after {i}")}
             )
         sent = await wait_sent(telegram, chat_id=9001, count=21)
         texts = [m.text for m in sent]
@@ -108,7 +107,7 @@ async def test_a_bot_started_while_redis_is_down_delivers_once_it_is_up(
         client = redis.asyncio.Redis.from_url(own_redis.url)
         async with client:
             await link_chat(telegram, client, user_id=42, chat_id=9001)
-            await client.publish(config.notification_channel, _note(42, "now it works"))
+            await client.publish(config.notification_channel, note_json(42, "now it works"))
             await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "now it works")
     finally:
         stop.set()
@@ -133,7 +132,9 @@ async def test_300_notifications_to_100_users_under_telegrams_limits(
         async with redis_client.pipeline(transaction=False) as pipe:
             for round_ in range(3):
                 for user in users:
-                    pipe.publish(config.notification_channel, _note(user, f"note {user}.{round_}"))
+                    pipe.publish(
+                        config.notification_channel, note_json(user, f"note {user}.{round_}")
+                    )
             await pipe.execute()
 
         sent = await wait_sent(
@@ -251,7 +252,7 @@ async def test_an_outage_longer_than_the_limit_fails_what_waited_and_then_delive
         await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
         telegram.go_offline()
         try:
-            await redis_client.publish(settings.notification_channel, _note(42, "during"))
+            await redis_client.publish(settings.notification_channel, note_json(42, "during"))
             stats = running.bot.stats
             await eventually(lambda: stats.outcomes[Outcome.FAILED] == 1, within=15)
         finally:
@@ -261,7 +262,7 @@ async def test_an_outage_longer_than_the_limit_fails_what_waited_and_then_delive
         [letter] = await running.bot.dead_letters.latest(1)
         assert "telegram_sending unavailable for" in letter.reason
         assert not letter.reason.startswith("Timed out")  # it was refused or cut, not slow
-        await redis_client.publish(settings.notification_channel, _note(42, "after"))
+        await redis_client.publish(settings.notification_channel, note_json(42, "after"))
         await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "after")
     finally:
         await running.shutdown()
@@ -281,11 +282,11 @@ async def test_after_a_hang_only_the_timed_out_sends_are_sent_again_once(
     try:
         telegram.latency = 1.5
         for user in range(1, 11):
-            await redis_client.publish(config.notification_channel, _note(user, f"a{user}"))
+            await redis_client.publish(config.notification_channel, note_json(user, f"a{user}"))
         await eventually(lambda: len(telegram.calls_to("sendMessage")) >= 10)
         await eventually(lambda: len(telegram.calls_to("getMe")) >= 2)  # the breaker probes
         for user in range(11, 21):
-            await redis_client.publish(config.notification_channel, _note(user, f"b{user}"))
+            await redis_client.publish(config.notification_channel, note_json(user, f"b{user}"))
         # All ten received and waiting behind the breaker before Telegram answers again.
         await eventually(lambda: running.bot.stats.received == 20)
         telegram.latency = 0.0
@@ -306,7 +307,7 @@ def _burst(client: redis.Redis, stream: str, prefix: str, *, count: int, users: 
     linked by `link_directly` (in one round trip, as a busy web app would)."""
     pipe = client.pipeline(transaction=False)
     for n in range(count):
-        payload = _note(n % users + 1, f"{prefix}{n}", id=f"{prefix}{n}")
+        payload = note_json(n % users + 1, f"{prefix}{n}", id=f"{prefix}{n}")
         pipe.xadd(stream, {"payload": payload})
     pipe.execute()
 
@@ -318,196 +319,3 @@ def _lost_and_duplicated(
     sent = Counter(m.text for m in telegram.sent)
     texts = [f"{prefix}{n}" for n in range(count)]
     return [t for t in texts if sent[t] == 0], [t for t in texts if sent[t] > 1]
-
-
-def _note(user_id: int, message: str, **extra: object) -> str:
-    return json.dumps({"user_id": user_id, "message": message, **extra})
-
-
-def test_a_bot_killed_mid_stream_delivers_every_entry_exactly_once_after_restart(
-    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
-) -> None:
-    """SIGKILL while a send is in flight, then start again: every stream entry is delivered,
-    the one whose send was cut off by the restarted bot; a second copy only of what was in
-    flight at the kill (sent, its settle not yet written: the guarantee under SIGKILL)."""
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    stream = f"{channel}-stream"
-    env = process_env(
-        telegram,
-        redis_url,
-        channel,
-        DELIVERY_CONCURRENCY="1",
-        TELEGRAM_MAX_PER_SECOND="200",  # not Telegram's 30/s: 200 sends are not what is tested
-    )
-    link_directly(client, telegram, range(1, 11), chat_base=20_000)
-    total = 200
-    entry_ids = {
-        f"entry {n}": client.xadd(stream, {"payload": _note(n % 10 + 1, f"entry {n}", id=f"n{n}")})
-        for n in range(total)
-    }
-
-    def answered_unrecorded() -> set[bytes | str]:
-        """Stream ids of the sends Telegram answered that the bot has not recorded yet."""
-        pending = client.xpending_range(stream, "notify-bot", "-", "+", total)
-        answered = {entry_ids[m.text] for m in telegram.sent}
-        return answered & {entry["message_id"] for entry in pending}
-
-    first = BotProcess("worker.1", env, tmp_path)
-    try:
-        telegram.wait_for_sent(count=80, timeout=30)
-        calls = len(telegram.calls_to("sendMessage"))
-        telegram.hang_next("sendMessage", 30)  # the next send never gets its answer
-        telegram.wait_for_call("sendMessage", count=calls + 1)
-        # The one before it may still be on its way into Redis: then it would be in flight too
-        # (sent twice, at least once being the promise).
-        until(lambda: not answered_unrecorded(), "the answered sends recorded")
-    finally:
-        killed_at = first.kill()
-    delivered_at_kill = len(telegram.sent)
-
-    second = BotProcess("worker.1", env, tmp_path)  # the same name: resumes its own entries
-    try:
-        telegram.wait_for_sent(count=total, timeout=60)
-        assert second.stop() == 0
-    finally:
-        second.kill()
-        client.close()
-
-    counts = Counter(m.text for m in telegram.sent)
-    report(
-        "crash: published",
-        total,
-        "delivered",
-        sum(counts.values()),
-        "distinct",
-        len(counts),
-        "before the kill",
-        delivered_at_kill,
-        "duplicates",
-        sum(counts.values()) - len(counts),
-        "lost",
-        total - len(counts),
-    )
-    assert len(counts) == total
-    assert not_in_flight_at_kill(telegram.sent, [killed_at]) == []
-    assert 80 <= delivered_at_kill < total
-
-
-@TIMING
-def test_scheduled_notifications_survive_a_sigkill_and_arrive_once_on_time(
-    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
-) -> None:
-    """Two notifications held in Redis when the bot is killed -9: the one that fell due while
-    it was down arrives when it is back, the other on time; each once."""
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    env = process_env(telegram, redis_url, channel)
-    link_directly(client, telegram, range(1, 3), chat_base=30_000)
-    first = BotProcess("worker.1", env, tmp_path)
-    try:
-        first.wait_ready()  # the due times count from a running bot, not from a slow start
-        now = time.time()
-        due = {"down": now + 2.5, "up": now + 6.0}
-        for n, (name, when) in enumerate(due.items(), start=1):
-            client.xadd(
-                f"{channel}-stream",
-                {"payload": _note(n, f"due {name}", id=f"due-{name}", deliver_at=when)},
-            )
-        until(lambda: client.zcard("notify:scheduled") == 2, "both held in Redis", within=20)
-        killed_at = first.kill()
-        # The first falls due while no bot runs.
-        time.sleep(max(due["down"] - time.time(), 0) + 0.2)
-        assert not telegram.sent
-        second = BotProcess("worker.1", env, tmp_path)
-        try:
-            second.wait_ready()
-            ready_at = time.time()
-            sent = telegram.wait_for_sent(lambda m: m.text.startswith("due "), count=2, timeout=20)
-            until(lambda: client.zcard("notify:scheduled") == 0, "nothing left held", within=20)
-            assert second.stop() == 0
-        finally:
-            second.kill()
-    finally:
-        first.kill()
-        client.close()
-    at = {m.text: m.at for m in telegram.sent}
-    report(
-        "scheduled across SIGKILL: killed",
-        round(due["down"] - killed_at, 2),
-        "s before the first was due; it arrived",
-        round(at["due down"] - due["down"], 2),
-        "s after its time (restarted 0.2 s after), the second",
-        round(at["due up"] - due["up"], 2),
-        "s after",
-    )
-    assert sorted(m.text for m in sent) == ["due down", "due up"]
-    assert len([m for m in telegram.sent if m.text.startswith("due ")]) == 2
-    assert at["due down"] >= due["down"]
-    # The restart delivers once it is ready and the killed leader's heartbeat is DEAD_AFTER
-    # old (it may have read entries after its last beat): "due up" on time, unless that is
-    # later; then within a second (a busy machine may start the restart slowly).
-    assert due["up"] <= at["due up"] < max(due["up"], ready_at, killed_at + DEAD_AFTER) + 1.0
-
-
-def test_a_fan_out_killed_mid_send_reaches_every_recipient_once_after_restart(
-    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
-) -> None:
-    """A fan-out to 120 users at Telegram's 30/s, killed -9 while a send hangs: the restarted
-    bot resumes it, everyone gets it once (the cut-off send included), and one summary says so."""
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    receipts = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
-    receipts.subscribe(f"{channel}-receipts")
-    env = process_env(
-        telegram,
-        redis_url,
-        channel,
-        RECEIPT_CHANNEL=f"{channel}-receipts",
-    )
-    users = range(1, 121)
-    link_directly(client, telegram, users, chat_base=40_000)
-    client.xadd(
-        f"{channel}-stream:bulk",
-        {"payload": json.dumps({"user_ids": list(users), "message": "News #49", "id": "news-49"})},
-    )
-    first = BotProcess("worker.1", env, tmp_path)
-    try:
-        telegram.wait_for_sent(lambda m: m.text == "News #49", count=40, timeout=30)
-        calls = len(telegram.calls_to("sendMessage"))
-        telegram.hang_next("sendMessage", 30)
-        telegram.wait_for_call("sendMessage", count=calls + 1)
-        first.kill()
-        at_kill = len([m for m in telegram.sent if m.text == "News #49"])
-        second = BotProcess("worker.1", env, tmp_path)
-        try:
-            summary = _next_receipt(receipts, "fanout_done", within=40)
-            assert second.stop() == 0
-        finally:
-            second.kill()
-    finally:
-        first.kill()
-        receipts.close()
-        client.close()
-    got = Counter(m.chat_id for m in telegram.sent if m.text == "News #49")
-    report("fan-out across SIGKILL:", at_kill, "sent before the kill, then", summary)
-    assert 40 <= at_kill < 120
-    assert sorted(got) == [40_000 + user for user in users]
-    assert max(got.values()) == 1
-    assert summary == {
-        "id": "news-49",
-        "status": "fanout_done",
-        "sent": 120,
-        "failed": 0,
-        "skipped": 0,
-        "cancelled": 0,
-    }
-
-
-def _next_receipt(pubsub: redis.client.PubSub, status: str, within: float) -> dict[str, object]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=max(deadline - time.monotonic(), 0.01))
-        if message is not None and json.loads(message["data"])["status"] == status:
-            return dict(json.loads(message["data"]))
-    raise TimeoutError(f"no {status} receipt within {within} s")
