@@ -25,6 +25,13 @@ from tests.isolation import TEST_REDIS_URL, channel_name
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The TIMING tests last (pyproject's --no-loadscope-reorder keeps this order): pytest-xdist
+    hands their group out once every other test has been, so they run while the other workers
+    are done, not beside them (one busy worker beside a timing one made a test fail per run)."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is not None)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A TIMING test that pytest-xdist's --dist loadgroup did not group fails: it would run
     beside the others without a word (it happened: pytest-xdist#1386)."""
