@@ -1,10 +1,9 @@
 """`python -m bot`: the command line."""
 
 import sys
-from importlib.util import find_spec
 
 # What the bot itself needs beyond the publisher's few: `pip install notify-bot` is a web app's
-# install (bot.publisher only), `pip install 'notify-bot[bot]'` the bot's.
+# install (bot.publisher only), `pip install 'notify-bot[bot]'` the bot's. Import name: package.
 RUNTIME = {
     "telegram": "python-telegram-bot",
     "pydantic_settings": "pydantic-settings",
@@ -18,13 +17,18 @@ RUNTIME = {
 
 # Guarded: the parser's worker process (spawned) imports the main module again.
 if __name__ == "__main__":
-    missing = [package for module, package in RUNTIME.items() if find_spec(module) is None]
-    if missing:
+    try:
+        from bot.cli import main
+
+        code = main()
+    # Caught, not looked for at start: at the import or at a command's lazy one.
+    except ModuleNotFoundError as exc:
+        missing = RUNTIME.get((exc.name or "").partition(".")[0])
+        if missing is None:
+            raise
         sys.stderr.write(
-            f"python -m bot needs the bot's dependencies ({', '.join(missing)} missing): "
+            f"python -m bot needs the bot's dependencies ({missing} missing): "
             "pip install 'notify-bot[bot]'\n"
         )
-        raise SystemExit(2)
-    from bot.cli import main
-
-    raise SystemExit(main())
+        code = 2
+    raise SystemExit(code)

@@ -45,3 +45,5 @@ def test_a_paused_server_can_still_be_killed(own_redis: RedisServer) -> None:
     own_redis.pause()
     own_redis.kill()
     assert not own_redis.running
+    with pytest.raises(redis.ConnectionError):  # gone, not merely paused
+        redis.Redis.from_url(own_redis.url, socket_timeout=1).ping()
