@@ -22,7 +22,7 @@ from bot.cluster.duty import Duty
 from bot.cluster.leader import Leadership
 from bot.cluster.liveness import Heartbeat
 from bot.cluster.share import SendShare
-from bot.config.settings import Settings
+from bot.config.settings import ConfigError, Settings
 from bot.loops.reconnect import Outage
 from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
@@ -33,6 +33,7 @@ from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.envelope import PUBSUB, STREAM
 from bot.pipeline.fanout import STORED_MAX_CHARS, FanOuts
 from bot.pipeline.handback import HandBack
+from bot.pipeline.templating import Templating
 from bot.sources.due import DueReleaser
 from bot.sources.priorities import priority_consumers
 from bot.sources.pubsub import RedisListener
@@ -43,6 +44,7 @@ from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.deployment import bot_id_of
 from bot.store.fanouts import FanOutStore
+from bot.store.languages import LanguageStore
 from bot.store.link_events import LinkEvents
 from bot.store.preferences import PreferenceStore
 from bot.store.registry import ChatRegistry
@@ -53,6 +55,7 @@ from bot.telegram.pacing import Limits, Pacer
 from bot.telegram.policy import RetryPolicy
 from bot.telegram.sender import Sender
 from bot.telegram.updates import PollErrors, webhook_path
+from bot.templates.files import TemplateFileError, load_templates
 
 
 @dataclass(kw_only=True)
@@ -86,6 +89,7 @@ class Bot:
     admin: AdminCommands
     health: Health
     http: HttpServer | None  # when PORT is set
+    templating: Templating | None  # when TEMPLATES_DIR is set
 
     @property
     def webhook_mode(self) -> bool:
@@ -137,6 +141,7 @@ def build(settings: Settings) -> Bot:
     )
     schedule = _schedule(settings, client) if settings.notification_stream else None
     preferences = PreferenceStore(client)
+    templating = _templating(settings, metrics)
     dispatcher = build_lanes(
         settings,
         delivery.deliver,
@@ -148,6 +153,7 @@ def build(settings: Settings) -> Bot:
         stats=stats,
         dead_letters=dead_letters,
         on_sent=metrics.delivery_latency.observe,
+        templating=templating,
     )
     streams: list[StreamConsumer] = []
 
@@ -240,6 +246,7 @@ def build(settings: Settings) -> Bot:
         registry=registry,
         actions=actions,
         preferences=chat_preferences,
+        languages=LanguageStore(client),
     )
     health = Health(
         client=client,
@@ -287,6 +294,23 @@ def build(settings: Settings) -> Bot:
         admin=admin,
         health=health,
         http=_http(settings, application, health, metrics),
+        templating=templating,
+    )
+
+
+def _templating(settings: Settings, metrics: Metrics) -> Templating | None:
+    """TEMPLATES_DIR's templates, checked (ConfigError naming file, language and line)."""
+    if settings.templates_dir is None:
+        return None
+    try:
+        templates = load_templates(settings.templates_dir)
+    except TemplateFileError as exc:
+        raise ConfigError(f"TEMPLATES_DIR: {exc}") from None
+    return Templating(
+        templates,
+        default_language=settings.default_language,
+        max_chars=settings.message_max_chars,
+        on_render=metrics.template_renders.inc,
     )
 
 

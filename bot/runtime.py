@@ -18,8 +18,9 @@ from bot.app import Bot, build
 from bot.chat.menus import publish_menus
 from bot.config.settings import ConfigError, Settings
 from bot.loops.reconnect import Backoff, keep_connected
+from bot.notification.schema import Notification
 from bot.ops.ownership import claim_database
-from bot.store import schema
+from bot.store import manifest, schema
 from bot.store.client import describe
 from bot.telegram.updates import register_webhook
 
@@ -190,6 +191,13 @@ async def _announce_ready(
         await bot.registry.remember_bot_username(username)
     with contextlib.suppress(RedisError):
         await bot.preferences.declare(bot.settings.categories, bot.settings.digest)
+    templates = bot.templating.templates if bot.templating else None
+    with contextlib.suppress(RedisError):
+        await manifest.declare(
+            bot.redis, Notification.model_fields, templates.manifest() if templates else {}
+        )
+    if templates is not None:
+        log.info("templates_loaded", count=len(templates), languages=sorted(templates.languages))
     log.info(
         "bot_ready",
         username=username,

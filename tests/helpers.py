@@ -12,6 +12,7 @@ import redis
 import redis.asyncio
 from telegram.error import NetworkError
 
+from bot.chat.i18n import gettext, pick
 from bot.chat.linking import LINKED
 from bot.config.settings import Settings
 from bot.loops.reconnect import Outage
@@ -42,14 +43,19 @@ async def wait_sent(telegram: FakeTelegram, **kwargs: object) -> list[SentMessag
 
 
 async def link_chat(
-    telegram: FakeTelegram, client: redis.asyncio.Redis, user_id: int, chat_id: int
+    telegram: FakeTelegram,
+    client: redis.asyncio.Redis,
+    user_id: int,
+    chat_id: int,
+    language_code: str = "en",
 ) -> None:
-    """Link `chat_id` to `user_id` the way a user does: open a deep link, get the confirmation."""
+    """Link `chat_id` to `user_id` the way a user does: open a deep link, get the confirmation
+    (in English, or in the language of the user's app, `language_code`)."""
     link = await AsyncPublisher(client).create_link(user_id)
     before = len([m for m in telegram.sent if m.chat_id == chat_id])
-    telegram.user_says(chat_id, f"/start {token_of(link)}")
+    telegram.user_says(chat_id, f"/start {token_of(link)}", language_code=language_code)
     replies = await wait_sent(telegram, chat_id=chat_id, count=before + 1)
-    assert replies[-1].text == LINKED
+    assert replies[-1].text == gettext(pick(language_code), LINKED)
 
 
 def plain_publish(url: str, channel: str, payload: object) -> int:

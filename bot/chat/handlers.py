@@ -10,10 +10,12 @@ from bot.chat.actions import ButtonTaps
 from bot.chat.admin import AdminCommands
 from bot.chat.linking import Linker
 from bot.chat.preferences import ChatPreferences
+from bot.chat.telegram_language import LanguageRefresh
 from bot.chat.throttle import CommandBudget
 from bot.chat.user import ChatCommands
 from bot.config.settings import Settings
 from bot.store.actions import ActionStore
+from bot.store.languages import LanguageStore
 from bot.store.registry import ChatRegistry
 
 
@@ -25,6 +27,7 @@ def register_handlers(
     registry: ChatRegistry,
     actions: ActionStore,
     preferences: ChatPreferences,
+    languages: LanguageStore,
 ) -> None:
     """A user's message budget first (group -1), then the admin handlers: the chat commands
     end with a catch-all for unknown messages. Taps on buttons count against the budget too.
@@ -36,9 +39,10 @@ def register_handlers(
         exempt=settings.admin_ids,
         chosen_language=chosen,
     )
+    LanguageRefresh(languages).register(application)
     budget.register(application)
     admin.register(application)
     ButtonTaps(actions, chosen_language=chosen).register(application)
     preferences.register(application)
-    Linker(registry, chosen_language=chosen).register(application)
+    Linker(registry, chosen_language=chosen, languages=languages).register(application)
     ChatCommands(chosen_language=chosen).register(application)

@@ -5,6 +5,7 @@ Only a group's administrators may link or unlink it; in a channel, whoever can p
 from __future__ import annotations
 
 import structlog
+from redis.exceptions import RedisError
 from telegram import Chat, ChatMemberUpdated, Message, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -19,6 +20,7 @@ from telegram.ext import (
 
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.store.chats import LinkedChat
+from bot.store.languages import LanguageStore
 from bot.store.link_events import Reason
 from bot.store.link_tokens import ISSUED_SHAPE
 from bot.store.registry import ChatRegistry, Linking, kind_of
@@ -88,10 +90,15 @@ class Linker:
     in the language `chosen_language` says the chat's user picked, else Telegram's."""
 
     def __init__(
-        self, registry: ChatRegistry, *, chosen_language: ChosenLanguage | None = None
+        self,
+        registry: ChatRegistry,
+        *,
+        chosen_language: ChosenLanguage | None = None,
+        languages: LanguageStore | None = None,
     ) -> None:
         self._registry = registry
         self._chosen_language = chosen_language
+        self._languages = languages  # where the linking user's Telegram language is kept
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CommandHandler("start", self.start))
@@ -191,6 +198,12 @@ class Linker:
         if status is Linking.ALREADY:
             await self._refuse(update, token, ALREADY)
             return
+        user = update.effective_user
+        if self._languages is not None and user is not None and link.user_id is not None:
+            try:
+                await self._languages.remember(link.user_id, chat.chat_id, user.language_code)
+            except RedisError as exc:  # refreshed when they next write
+                log.warning("telegram_language_not_stored", chat_id=chat.chat_id, error=str(exc))
         log.info(
             "chat_linked",
             replaced_user_id=link.previous_user_id,

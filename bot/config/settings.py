@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import socket
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     # updates,news:News!": a trailing ! cannot be muted), and digest windows per category.
     categories: Annotated[tuple[Category, ...], NoDecode] = ()
     digest: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # Localized templates (bot/templates/): a directory of TOML files, one per template; unset:
+    # templates off. DEFAULT_LANGUAGE: a template's language for a user who picked none and
+    # whose Telegram language it lacks (then its first table).
+    templates_dir: Path | None = None
+    default_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
     deadletter_maxlen: int = Field(default=10_000, ge=1)
     # A dead letter keeps at most this much of its payload (the rest is cut and marked).
     deadletter_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -192,7 +198,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("port", "webhook_secret", "bot_token", mode="before")
+    @field_validator("port", "webhook_secret", "bot_token", "templates_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

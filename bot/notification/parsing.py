@@ -24,17 +24,19 @@ NOTHING = Formatted("")  # what a notification without a message shows (an edit 
 class Parsed(NamedTuple):
     """A valid notification and its message as the chat shows it: the text with its entities
     (none for format "text"), read once, when it was parsed. A tuple: a fan-out makes one for
-    each of its recipients."""
+    each of its recipients. One that names a template has no message until it is rendered for
+    its reader: `rendering` holds the template, once prepared (bot.pipeline.templating)."""
 
     notification: Notification
     formatted: Formatted
+    rendering: object = None
 
     def copy_with(self, **changes: object) -> Parsed:
         """The same with some of the notification's fields changed (whom it is for, how it
         arrives), never its message or format: `formatted` was read from them."""
         if "message" in changes or "format" in changes:
             raise ValueError("a new message or format is parsed anew (parse_fields)")
-        return Parsed(self.notification.model_copy(update=changes), self.formatted)
+        return Parsed(self.notification.model_copy(update=changes), self.formatted, self.rendering)
 
 
 def parse_notification(payload: bytes | str, max_chars: int = MESSAGE_MAX_CHARS) -> Parsed:

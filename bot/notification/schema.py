@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -41,6 +42,8 @@ ChatsWanted = Literal["all", "private", "groups", "channels"]
 PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "bulk": 2}
 MAX_FANOUT = 10_000  # user ids in one fan-out entry
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600  # a year (a leap one included)
+MAX_DATA_BYTES = 16 * 1024  # a template's data, as compact JSON in UTF-8
+TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 class Button(BaseModel):
@@ -93,6 +96,16 @@ class Notification(BaseModel):
     message: StrictStr | None = Field(
         default=None,
         description="The text (the caption with photo or document), read as `format` says.",
+    )
+    template: StrictStr | None = Field(
+        default=None,
+        pattern=rf"^{TEMPLATE_NAME.pattern}$",
+        description="Instead of a message: the name of a template (TEMPLATES_DIR), rendered "
+        "in each reader's language; its format and buttons come with it.",
+    )
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description=f"The template's values: a JSON object of at most {MAX_DATA_BYTES} bytes.",
     )
     id: StrictStr | None = Field(
         default=None,
@@ -188,6 +201,16 @@ class Notification(BaseModel):
             )
         return _unicode(value)
 
+    @field_validator("data")
+    @classmethod
+    def _data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > MAX_DATA_BYTES:
+            raise ValueError(f"{size} bytes as JSON, over the limit of {MAX_DATA_BYTES}")
+        return value
+
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str | None) -> str | None:
@@ -255,6 +278,7 @@ class Notification(BaseModel):
             raise ValueError("user_ids and audience: give one of them, not both")
         if fan_out and self.user_id is not None:
             raise ValueError("user_id and user_ids/audience: give one of them, not both")
+        self._check_template()
         if self.mute_button and self.category is None:
             raise ValueError("mute_button: needs a category (the one it mutes)")
         if self.op == "digest":
@@ -264,9 +288,20 @@ class Notification(BaseModel):
             self._check_change(fan_out)
         elif not fan_out and self.user_id is None:
             raise ValueError("user_id: field required")
-        elif self.message is None:
-            raise ValueError("message: field required")
+        elif self.message is None and self.template is None:
+            raise ValueError("message: field required (or a template)")
         return self
+
+    def _check_template(self) -> None:
+        if self.template is None:
+            if self.data is not None:
+                raise ValueError("data: only with a template")
+            return
+        if self.message is not None:
+            raise ValueError("message and template: give one of them, not both")
+        given = sorted({"format", "buttons"} & self.model_fields_set)
+        if given:
+            raise ValueError(f"{' and '.join(given)}: a template brings its own; leave it out")
 
     def _check_change(self, fan_out: bool) -> None:
         """An edit, delete or cancel of the notification with its id."""
@@ -277,7 +312,11 @@ class Notification(BaseModel):
         if self.op in ("edit", "delete") and self.user_id is None:
             raise ValueError(f"user_id: required with op {self.op}")
         if self.op == "edit":
-            if self.message is None and "buttons" not in self.model_fields_set:
+            if (
+                self.message is None
+                and self.template is None
+                and "buttons" not in self.model_fields_set
+            ):
                 raise ValueError("op edit needs a message or buttons to change")
             if self.media is not None:
                 raise ValueError("op edit cannot change a photo or document")

@@ -64,6 +64,11 @@ class Metrics:
             "Pub/sub notifications dropped: marked for another deployment on this Redis server",
             registry=self.registry,
         )
+        self.template_renders = Counter(
+            "notify_template_renders",
+            "Templates rendered (once per language and time zone per notification or fan-out)",
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "notify_leader",
             "1 while this instance holds the leader lock (polls Telegram, reads pub/sub)",

@@ -14,6 +14,7 @@ from bot.pipeline.dispatcher import Dispatcher
 from bot.pipeline.plan import Planner
 from bot.pipeline.settle import Settler
 from bot.pipeline.steps import Deliver
+from bot.pipeline.templating import Templating
 from bot.store.actions import ActionStore
 from bot.store.client import CONNECTION_ERRORS
 from bot.store.clock import RedisClock
@@ -40,6 +41,7 @@ def build_lanes(
     stats: Stats,
     dead_letters: DeadLetterStore,
     on_sent: Callable[[float], None],
+    templating: Templating | None = None,
 ) -> Dispatcher:
     """The dispatcher, sending with `deliver` and settling on `exact` (a client that never
     retries on its own: a write after a lost answer would be made twice), the settle making
@@ -78,4 +80,5 @@ def build_lanes(
         pause_buffer=settings.pause_buffer_max,
         max_chars=settings.message_max_chars,
         clock=clock,
+        templating=templating,
     )

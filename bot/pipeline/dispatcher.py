@@ -24,6 +24,7 @@ from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Planner
 from bot.pipeline.settle import Settler
 from bot.pipeline.steps import REREAD_AFTER, Deliver, DeliverySteps
+from bot.pipeline.templating import Templating
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.clock import RedisClock
@@ -65,6 +66,7 @@ class Dispatcher:
         max_chars: int = MESSAGE_MAX_CHARS,
         clock: RedisClock | None = None,
         reread_after: float = REREAD_AFTER,
+        templating: Templating | None = None,
     ) -> None:
         self._trips = trips
         self._redis = redis
@@ -90,6 +92,7 @@ class Dispatcher:
             ahead=Turns(2 * concurrency),  # reading, waiting for a slot, sending
             reread_after=reread_after,
             on_hold=self._tell_held,
+            templating=templating,
         )
         self._lanes: dict[int, deque[Envelope]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,7 +103,8 @@ class Dispatcher:
         self._started: set[int] = set()  # users whose lane's first is being delivered
         self._none_started = asyncio.Event()  # set whenever `_started` becomes empty
         self._pause_buffer = pause_buffer
-        self.parser = Parser(max_chars)  # off the loop when long (hostile Markdown)
+        # Off the loop when long (hostile Markdown); a template's notification checked there.
+        self.parser = Parser(max_chars, templating)
         self._queued_pubsub = 0
         self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
 

@@ -36,6 +36,7 @@ class Envelope:
     published_at: float | None = None
     released: bool = False  # a scheduled notification whose deliver_at has come
     part: FanOutPart | None = None  # one recipient of a fan-out
+    language: str | None = None  # a template's: the language it was rendered in
 
     # The rank of the stream it was read from: its priority when the payload names none (a
     # plain XADD to the high stream is high).

@@ -14,7 +14,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import structlog
 
-from bot.notification.parsing import Parsed, parse_notification
+from bot.notification.parsing import InvalidNotification, Parsed, parse_notification
+from bot.pipeline.templating import Templating
 
 log = structlog.get_logger(__name__)
 
@@ -31,14 +32,26 @@ class Parser:
     it then waits its turn in the worker while updates and small notifications go on. If the
     worker cannot start or dies, payloads are parsed in a thread until it is tried again."""
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, max_chars: int, templating: Templating | None = None) -> None:
         self.max_chars = max_chars
+        self.templating = templating
         self._pool: ProcessPoolExecutor | None = None
         self._retry_at = 0.0  # monotonic time before which a failed worker is not tried again
 
     async def parse(self, payload: bytes | str, max_chars: int | None = None) -> Parsed:
         """The notification in `payload`, parsed; raises InvalidNotification as
         parse_notification."""
+        parsed = await self._parse(payload, max_chars)
+        if parsed.notification.template is None:
+            return parsed
+        if self.templating is None:
+            raise InvalidNotification("template: templates are off here (TEMPLATES_DIR)", payload)
+        try:
+            return self.templating.prepare(parsed)
+        except ValueError as exc:
+            raise InvalidNotification(str(exc), payload) from None
+
+    async def _parse(self, payload: bytes | str, max_chars: int | None) -> Parsed:
         limit = self.max_chars if max_chars is None else max_chars
         if len(payload) <= ON_LOOP_BYTES:
             return parse_notification(payload, limit)

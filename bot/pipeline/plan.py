@@ -233,6 +233,8 @@ def _held_payload(envelope: Envelope, notification: Notification) -> str:
     notification of its own; with the id, the first one released would make the others
     duplicates)."""
     excluded = {"deliver_at"}
+    if notification.template is not None:  # rendered for this user: rendered again then
+        excluded |= {"message", "format", "buttons"}
     if envelope.part is not None:
         excluded |= {"id", "receipts"}
     fields = notification.model_dump(mode="json", exclude_defaults=True, exclude=excluded)

@@ -14,11 +14,13 @@ from bot.notification.outcomes import Outcome
 from bot.pipeline.envelope import Envelope
 from bot.pipeline.results import Result
 from bot.pipeline.settle import DELIVERED_PREFIX
+from bot.pipeline.templating import actions_of
 from bot.preferences import Preferences
 from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.chats import LinkedChat, decode_chats
 from bot.store.digests import queue_digest_read
+from bot.store.languages import language_from, queue_language_read
 from bot.store.memory import Memory, queue_recall, recalled
 from bot.store.preferences import PREFERENCES, preferences_from
 from bot.store.registry import ChatRegistry
@@ -37,6 +39,7 @@ class BeforeSend:
     preferences: Preferences | None = None  # the user's; None: nothing chosen
     digest: list[str] | None = None  # a digest's flush: the lines waiting
     digest_dropped: int = 0  # ... and how many more came while it was full
+    telegram_language: str | None = None  # a templated one's: the user's Telegram language
 
     def skip(self) -> Result | None:
         """Why it must not be sent, as its outcome; None when it may be."""
@@ -130,6 +133,15 @@ def _recall(before: BeforeSend, replies: Sequence[Any]) -> None:
     before.memory = recalled(remembered)
 
 
+def _queue_language(pipe: Pipeline, user_id: int, _envelope: Envelope) -> None:
+    queue_language_read(pipe, user_id)
+
+
+def _language(before: BeforeSend, replies: Sequence[Any]) -> None:
+    (stored,) = replies
+    before.telegram_language = language_from(stored)
+
+
 def _written(_before: BeforeSend, _replies: Sequence[Any]) -> None:
     """A write that goes with the reads: its reply ("OK") tells nothing."""
 
@@ -140,6 +152,7 @@ DIGEST = Read(_queue_digest, 2, _digest)  # the lines waiting, how many were not
 FAN_OUT = Read(_queue_fan_out, 2, _fan_out)  # counted before a restart? the fan-out's state
 DELIVERED = Read(_queue_delivered, 1, _delivered)  # a send's id: delivered already?
 RECALL = Read(_queue_recall, 1, _recall)  # an edit's or a delete's id: what was sent for it
+LANGUAGE = Read(_queue_language, 1, _language)  # a templated one's: Telegram's language
 
 # By what a notification is: its kind's own read after those every one makes.
 KINDS = {
@@ -162,20 +175,33 @@ class Reader:
         self._trips = trips
         self._redis = redis
         self._actions = actions
-        plans = {
-            kind: ReadPlan.of(CHATS, USER_PREFERENCES, *reads) for kind, reads in KINDS.items()
-        }
-        self._plans = plans
-        self._issuing = plans
+        issue: tuple[Read, ...] = ()
         if actions is not None:
 
             def queue_issue(pipe: Pipeline, _user_id: int, envelope: Envelope) -> None:
                 assert envelope.action_key is not None  # noqa: S101
-                assert envelope.notification is not None  # noqa: S101
-                actions.queue_issue(pipe, envelope.action_key, envelope.notification)
+                assert envelope.parsed is not None  # noqa: S101
+                actions.queue_issue(
+                    pipe,
+                    envelope.action_key,
+                    envelope.parsed.notification,
+                    actions_of(envelope.parsed),
+                )
 
-            issue = Read(queue_issue, 1, _written)
-            self._issuing = {kind: ReadPlan.of(*plan.reads, issue) for kind, plan in plans.items()}
+            issue = (Read(queue_issue, 1, _written),)
+        # By (kind, issuing an action key, templated): each plan made once, here.
+        self._plans = {
+            (kind, issuing, templated): ReadPlan.of(
+                CHATS,
+                USER_PREFERENCES,
+                *reads,
+                *((LANGUAGE,) if templated else ()),
+                *(issue if issuing else ()),
+            )
+            for kind, reads in KINDS.items()
+            for issuing in (False, True)
+            for templated in (False, True)
+        }
 
     async def before_send(self, envelope: Envelope) -> BeforeSend:
         """What is known of `envelope`'s notification before its send (see BeforeSend)."""
@@ -183,7 +209,9 @@ class Reader:
         assert notification is not None  # only parsed envelopes are delivered  # noqa: S101
         user_id, op = notification.user_id, notification.op
         assert user_id is not None  # only one user's notifications have a lane  # noqa: S101
-        if self._actions is not None and envelope.action_key is None and notification.actions:
+        parsed = envelope.parsed
+        assert parsed is not None  # noqa: S101
+        if self._actions is not None and envelope.action_key is None and actions_of(parsed):
             envelope.action_key = new_key()
         if op == "digest":
             kind = "digest"
@@ -193,7 +221,7 @@ class Reader:
             kind = "send" if op == "send" else "change"
         else:
             kind = "plain"
-        plan = (self._plans if envelope.action_key is None else self._issuing)[kind]
+        plan = self._plans[kind, envelope.action_key is not None, parsed.rendering is not None]
 
         def queue(pipe: Pipeline) -> None:
             for read in plan.reads:

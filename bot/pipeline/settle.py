@@ -274,6 +274,8 @@ class Settler:
             "status": outcome.value,
             "message_ids": list(result.message_ids),
         }
+        if envelope.language is not None:
+            receipt["language"] = envelope.language  # the template's language it was sent in
         if result.chats:
             # Per chat, by kind (a chat id is Telegram's business, not the web app's).
             receipt["chats"] = [_chat_receipt(reached) for reached in result.chats]

@@ -19,9 +19,11 @@ from bot.pipeline.plan import Plan, Planner
 from bot.pipeline.reads import BeforeSend, Reader
 from bot.pipeline.results import Result, Target
 from bot.pipeline.settle import Settler
+from bot.pipeline.templating import Templating
 from bot.store.actions import ActionStore
 from bot.store.clock import RedisClock
 from bot.store.roundtrips import Queue, RoundTrips
+from bot.templates.render import RenderError
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +57,7 @@ class DeliverySteps:
         ahead: Turns,
         reread_after: float,
         on_hold: Callable[[], None],
+        templating: Templating | None = None,
     ) -> None:
         self._deliver = deliver
         self._settler = settler
@@ -66,6 +69,7 @@ class DeliverySteps:
         self._ahead = ahead
         self._reread_after = reread_after
         self._on_hold = on_hold
+        self._templating = templating
 
     async def run(self, envelope: Envelope) -> None:
         """Deliver and settle `envelope`; a delivery that crashes is settled as failed, so
@@ -78,6 +82,8 @@ class DeliverySteps:
             async with self._ahead.turn(rank):
                 before = await self._reader.before_send(envelope)
                 result = before.skip()
+                if result is None and parsed.rendering is not None and before.chats:
+                    parsed, result = self._render(envelope, parsed, before)
                 if _nothing_to_plan(parsed.notification, before, result):
                     plan = Plan(parsed)  # the common case, kept short
                 else:
@@ -112,6 +118,27 @@ class DeliverySteps:
         except Exception as exc:
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
             await self._settle_crashed(envelope, exc)
+
+    def _render(
+        self, envelope: Envelope, parsed: Parsed, before: BeforeSend
+    ) -> tuple[Parsed, Result | None]:
+        """A templated notification rendered in its user's language and time zone (the
+        envelope then carries it, for the plan and the receipt), or why it cannot be."""
+        templating = self._templating
+        if templating is None:
+            return parsed, Result(Outcome.INVALID, "template: templates are off here")
+        preferences = before.preferences
+        try:
+            rendered, language = templating.for_reader(
+                parsed,
+                preferences.language if preferences else None,
+                before.telegram_language,
+                preferences.timezone if preferences else None,
+            )
+        except RenderError as exc:
+            return parsed, Result(Outcome.INVALID, str(exc))
+        envelope.parsed, envelope.language = rendered, language
+        return rendered, None
 
     def _with_shows(
         self, envelope: Envelope, before: BeforeSend, result: Result, extra: Queue | None

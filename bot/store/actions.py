@@ -96,13 +96,20 @@ class ActionStore:
         self._maxlen = maxlen
         self._record_once = client.register_script(_RECORD_ONCE)
 
-    def queue_issue(self, pipe: Pipeline, key: str, notification: Notification) -> None:
-        """Store what `notification`'s action buttons report, under `key` (on `pipe`: one
-        round trip with the reads before its send)."""
+    def queue_issue(
+        self,
+        pipe: Pipeline,
+        key: str,
+        notification: Notification,
+        actions: list[str] | None = None,
+    ) -> None:
+        """Store what `notification`'s action buttons report (`actions`, when they are not its
+        own: a template's), under `key` (on `pipe`: one round trip with the reads before its
+        send)."""
         record = {
             "id": notification.id,
             "user_id": notification.user_id,
-            "actions": notification.actions,
+            "actions": notification.actions if actions is None else actions,
             "bound": True,  # taps must come from a message that shows it (SHOWS_PREFIX)
         }
         pipe.set(ACTION_PREFIX + key, json.dumps(record, ensure_ascii=False), ex=self._ttl)

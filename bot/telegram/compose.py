@@ -35,7 +35,7 @@ def compose(
     action buttons report taps under (see bot.store.actions); needed only when it has any.
     `mute`: a last row with a button that mutes that category (bot.chat.preferences answers
     it)."""
-    notification, formatted = parsed
+    notification, formatted = parsed.notification, parsed.formatted
     flags = _flags(notification)
     calls: list[Call] = []
     media = notification.media
@@ -114,7 +114,7 @@ def compose_edit(parsed: Parsed, memory: Memory, action_key: str | None = None) 
     were sent, the extra ones are sent as new messages after them; when it needs fewer, the
     extra old ones are deleted. A caption stays a caption: a text over 1,024 characters
     cannot replace one (ValueError). A photo or document itself is never changed."""
-    notification, formatted = parsed
+    notification, formatted = parsed.notification, parsed.formatted
     ids, kinds = memory.message_ids, memory.kinds
     keyboard = None
     if notification.buttons:

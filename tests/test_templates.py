@@ -1,0 +1,94 @@
+"""End to end: a template reaches each user in their language, values arrive literally, and a
+notification that cannot render is invalid while the next one is delivered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio
+
+from bot.config.settings import Settings
+from bot.testing import FakeTelegram
+from tests.bots import RunningBot, start_bot
+from tests.helpers import link_chat, next_json, publish, wait_sent
+
+ORDER_SHIPPED = """\
+format = "html"
+category = "orders"
+
+[en]
+message = "<b>Order {{ order }}</b> ships on {{ eta | date }}"
+buttons = [[{ text = "Track", url = "https://shop.example/t/{{ order }}" }],
+           [{ text = "Received it", action = "order-{{ order }}:received" }]]
+
+[de]
+message = "<b>Bestellung {{ order }}</b> wird am {{ eta | date }} versandt"
+buttons = [[{ text = "Verfolgen", url = "https://shop.example/t/{{ order }}" }],
+           [{ text = "Erhalten", action = "order-{{ order }}:received" }]]
+"""
+
+
+@pytest.fixture
+def templates_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "templates"
+    directory.mkdir()
+    (directory / "order_shipped.toml").write_text(ORDER_SHIPPED)
+    return directory
+
+
+@pytest.fixture
+async def templated_bot(
+    settings: Settings, templates_dir: Path, redis_client: redis.asyncio.Redis
+) -> AsyncIterator[RunningBot]:
+    running = await start_bot(settings.model_copy(update={"templates_dir": templates_dir}))
+    yield running
+    if not running.task.done():
+        await running.shutdown()
+
+
+async def test_a_template_reaches_each_user_in_their_own_language(
+    templated_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    receipts: redis.asyncio.client.PubSub,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=41, chat_id=41, language_code="de-AT")
+    await link_chat(telegram, redis_client, user_id=42, chat_id=42, language_code="en")
+    data = {"order": 17, "eta": "2026-12-24"}
+    publish(settings, user_id=41, id="t-41", template="order_shipped", data=data)
+    publish(settings, user_id=42, id="t-42", template="order_shipped", data=data)
+
+    [german] = await wait_sent(telegram, chat_id=41, predicate=lambda m: "17" in m.text)
+    [english] = await wait_sent(telegram, chat_id=42, predicate=lambda m: "17" in m.text)
+    assert german.text == "Bestellung 17 wird am 24.12.2026 versandt"
+    assert german.entities == [{"type": "bold", "offset": 0, "length": 13}]
+    assert english.text == "Order 17 ships on Dec 24, 2026"
+    [[track], [received]] = german.buttons
+    assert track == {"text": "Verfolgen", "url": "https://shop.example/t/17"}
+    assert received["text"] == "Erhalten"
+    [[track], [received]] = english.buttons
+    assert (track["text"], received["text"]) == ("Track", "Received it")
+    languages = {}
+    for _ in range(2):
+        receipt = await next_json(receipts)
+        languages[receipt["id"]] = receipt["language"]
+    assert languages == {"t-41": "de", "t-42": "en"}
+
+
+async def test_a_user_who_picked_a_language_reads_it_whatever_telegram_says(
+    templated_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=43, chat_id=43, language_code="de")
+    before = len([m for m in telegram.sent if m.chat_id == 43])
+    telegram.user_says(43, "/language en", language_code="de")  # the app stays German
+    await wait_sent(telegram, chat_id=43, count=before + 1)
+    publish(settings, user_id=43, template="order_shipped", data={"order": 5, "eta": "2026-01-02"})
+
+    [sent] = await wait_sent(telegram, chat_id=43, predicate=lambda m: "5" in m.text)
+    assert sent.text == "Order 5 ships on Jan 2, 2026"
