@@ -74,6 +74,7 @@ async def test_a_template_reaches_each_user_in_their_own_language(
     languages = {}
     for _ in range(2):
         receipt = await next_json(receipts)
+        assert isinstance(receipt, dict)
         languages[receipt["id"]] = receipt["language"]
     assert languages == {"t-41": "de", "t-42": "en"}
 
