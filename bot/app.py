@@ -237,7 +237,11 @@ def build(settings: Settings) -> Bot:
         chosen_language=preferences.language_for_chat,
     )
     chat_preferences = ChatPreferences(
-        preferences, settings.categories, settings.digest, later=schedule is not None
+        preferences,
+        settings.categories,
+        settings.digest,
+        later=schedule is not None,
+        languages=templating.templates.languages if templating else (),
     )
     register_handlers(
         application,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 QUIET_SHAPE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 DEFAULT_LANGUAGE = "en"
+LANGUAGE_TAG = re.compile(r"[a-z]{2,3}")  # a primary language subtag: "de", not "de-AT"
 DEFAULT_DIGEST_SECONDS = 3600  # a category a user digests that DIGEST gives no window for
 MIN_DIGEST_SECONDS, MAX_DIGEST_SECONDS = 60, 7 * 24 * 3600
 HIGH_RANK = 0  # bot.notification's rank of "high": never held, digested or silenced
@@ -185,11 +186,23 @@ class Preferences(BaseModel):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_languages():
-            raise ValueError(
-                f"no messages in {value!r}; there are: {', '.join(available_languages())}"
-            )
+        # Its shape only: which languages there are depends on the bot's templates too, so
+        # /language and the publisher check that (check_language); a stored one stays valid
+        # when a template's language is dropped (the next choice in line is used then).
+        if value is not None and not LANGUAGE_TAG.fullmatch(value):
+            raise ValueError(f"{value[:20]!r} is not a language code such as en or de")
         return value
+
+    def check_language(self, languages: Iterable[str]) -> Preferences:
+        """These preferences, or ValueError when the language is not one of `languages` (the
+        bot's catalogs' and its templates')."""
+        known = list(languages)
+        if self.language is not None and self.language not in known:
+            raise ValueError(
+                f"language: no messages or templates in {self.language!r}; "
+                f"there are: {', '.join(known)}"
+            )
+        return self
 
     @property
     def quiet_hours(self) -> QuietHours | None:

@@ -104,8 +104,12 @@ def test_quiet_hours_that_are_not_a_span_are_refused(text: str) -> None:
 def test_preferences_refuse_what_the_bot_could_not_follow() -> None:
     with pytest.raises(ValidationError, match="time zone"):
         Preferences(timezone="Mars/Olympus_Mons")
-    with pytest.raises(ValidationError, match="no messages in 'fr'"):
-        Preferences(language="fr")
+    with pytest.raises(ValidationError, match="not a language code"):
+        Preferences(language="French")
+    # Which languages there are is the bot's (catalogs and templates): checked against them.
+    assert Preferences(language="fr").check_language(["en", "de", "fr"]).language == "fr"
+    with pytest.raises(ValueError, match="no messages or templates in 'fr'"):
+        Preferences(language="fr").check_language(["en", "de"])
     with pytest.raises(ValidationError, match="not a category name"):
         Preferences(muted=frozenset({"News!"}))
     with pytest.raises(ValueError, match="'sports' is not a declared category"):

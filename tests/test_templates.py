@@ -30,11 +30,22 @@ buttons = [[{ text = "Verfolgen", url = "https://shop.example/t/{{ order }}" }],
 """
 
 
+# A language the bot's own replies lack: its readers read it in French all the same.
+WELCOME = """\
+[en]
+message = "Welcome, {{ name }}"
+
+[fr]
+message = "Bienvenue, {{ name }}"
+"""
+
+
 @pytest.fixture
 def templates_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "templates"
     directory.mkdir()
     (directory / "order_shipped.toml").write_text(ORDER_SHIPPED)
+    (directory / "welcome.toml").write_text(WELCOME)
     return directory
 
 
@@ -93,3 +104,54 @@ async def test_a_user_who_picked_a_language_reads_it_whatever_telegram_says(
 
     [sent] = await wait_sent(telegram, chat_id=43, predicate=lambda m: "5" in m.text)
     assert sent.text == "Order 5 ships on Jan 2, 2026"
+
+
+async def test_a_template_language_the_bot_has_no_replies_in_is_read_and_can_be_picked(
+    templated_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=44, chat_id=44, language_code="fr-CA")
+    await link_chat(telegram, redis_client, user_id=45, chat_id=45, language_code="en")
+    before = len([m for m in telegram.sent if m.chat_id == 45])
+    telegram.user_says(45, "/language fr")
+    [*_, picked] = await wait_sent(telegram, chat_id=45, count=before + 1)
+    # The bot's own messages have no French: it says so in the language it writes in.
+    assert picked.text == "From now on I write to you in français."
+    publish(settings, user_id=44, template="welcome", data={"name": "Ana"})
+    publish(settings, user_id=45, template="welcome", data={"name": "Bo"})
+
+    await wait_sent(telegram, chat_id=44, predicate=lambda m: m.text == "Bienvenue, Ana")
+    await wait_sent(telegram, chat_id=45, predicate=lambda m: m.text == "Bienvenue, Bo")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"template": "order_shipped", "data": {"order": 1}}, "data.eta: missing"),
+        ({"template": "nope", "data": {}}, "template: 'nope' is not one of this bot's"),
+        (
+            {"template": "order_shipped", "data": {"order": 1, "eta": "soon"}},
+            "template order_shipped [en]: data.eta: expected a date",
+        ),
+        ({"template": "welcome", "message": "hi"}, "message and template: give one"),
+        ({"template": "welcome", "data": {"name": "x" * 17_000}}, "over the limit of 16384"),
+    ],
+)
+async def test_a_notification_that_cannot_render_is_invalid_and_the_next_arrives(
+    templated_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+    fields: dict[str, object],
+    reason: str,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=46, chat_id=46)
+    publish(settings, user_id=46, id="bad", **fields)
+    publish(settings, user_id=46, template="welcome", data={"name": "next"})
+
+    await wait_sent(telegram, chat_id=46, predicate=lambda m: m.text == "Welcome, next")
+    [entry] = await templated_bot.bot.dead_letters.latest(1)
+    assert reason in entry.reason
+    assert not [m for m in telegram.sent if m.chat_id == 46 and "Order" in m.text]

@@ -32,6 +32,7 @@ from importlib import resources
 from typing import IO, TYPE_CHECKING
 
 import structlog
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from redis.exceptions import RedisError
@@ -72,6 +73,17 @@ def pick(language_code: str | None, chosen: str | None = None) -> str:
         if primary in LANGUAGES:
             return primary
     return LANGUAGES[0]
+
+
+def language_name(code: str) -> str:
+    """A language's name in itself ("Deutsch", "français"), for /language and /settings."""
+    name = LANGUAGE_NAMES.get(code)
+    if name is None:
+        try:
+            name = Locale.parse(code).get_display_name(code) or code
+        except (UnknownLocaleError, ValueError):
+            name = code
+    return name
 
 
 def gettext(language: str, message: str) -> str:

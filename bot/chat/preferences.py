@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat.i18n import LANGUAGE_NAMES, LANGUAGES, N_, gettext, pick
+from bot.chat.i18n import LANGUAGES, N_, gettext, language_name, pick
 from bot.chat.linking import NOT_LINKED
 from bot.preferences import MUTE_PREFIX, Category, Preferences, QuietHours, zone_of
 from bot.store.preferences import PreferenceStore
@@ -84,8 +84,12 @@ class ChatPreferences:
         digest_windows: Mapping[str, int],
         *,
         later: bool = True,
+        languages: Iterable[str] = (),
     ) -> None:
         self.store = store
+        # What /language offers: the catalogs' languages, then the templates' others (a user
+        # may read notifications in French while the bot's own replies stay in English).
+        self._languages = (*LANGUAGES, *sorted(set(languages) - set(LANGUAGES)))
         self._categories = {category.name: category for category in categories}
         self._windows = dict(digest_windows)
         # Without a stream nothing can be kept for later: no digests, no waiting quiet hours.
@@ -172,17 +176,18 @@ class ChatPreferences:
     async def language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/language de, or /language alone: the one in use and the others."""
         argument = " ".join(context.args or []).strip().lower()
-        choices = ", ".join(f"{LANGUAGE_NAMES.get(code, code)} ({code})" for code in LANGUAGES)
+        choices = ", ".join(f"{language_name(code)} ({code})" for code in self._languages)
 
-        async def answer(_preferences: Preferences, language: str, save: Save) -> str:
+        async def answer(preferences: Preferences, language: str, save: Save) -> str:
             if not argument:
-                name = LANGUAGE_NAMES.get(language, language)
+                name = language_name(preferences.language or language)
                 return gettext(language, LANGUAGE_NOW).format(language=name, choices=choices)
-            if argument not in LANGUAGES:
+            if argument not in self._languages:
                 return gettext(language, LANGUAGE_BAD).format(value=argument[:20], choices=choices)
             await save(lambda current: current.model_copy(update={"language": argument}))
-            name = LANGUAGE_NAMES.get(argument, argument)
-            return gettext(argument, LANGUAGE_SET).format(language=name)
+            # The reply in it if the bot has its messages, else in the language it replies in.
+            reply_in = argument if argument in LANGUAGES else language
+            return gettext(reply_in, LANGUAGE_SET).format(language=language_name(argument))
 
         await self._reply(update, answer)
 
@@ -261,7 +266,7 @@ class ChatPreferences:
             return lambda current: current.model_copy(
                 update={"quiet_mode": "silent" if current.quiet_mode == "hold" else "hold"}
             )
-        if what == "l" and argument in LANGUAGES:
+        if what == "l" and argument in self._languages:
             return lambda current: current.model_copy(update={"language": argument})
         return None
 
@@ -276,9 +281,12 @@ class ChatPreferences:
         lines = [
             gettext(language, TITLE),
             quiet,
-            gettext(language, LANGUAGE).format(language=LANGUAGE_NAMES.get(language, language)),
+            gettext(language, LANGUAGE).format(
+                language=language_name(preferences.language or language)
+            ),
         ]
         rows: list[list[InlineKeyboardButton]] = []
+        chosen = preferences.language or language
         digested = preferences.digested(self._windows)
         for category in self._categories.values():
             if not category.mutable:
@@ -295,10 +303,8 @@ class ChatPreferences:
             rows.append([_button(gettext(language, mode), "q")])
         rows.append(
             [
-                _button(
-                    f"{'● ' if code == language else ''}{LANGUAGE_NAMES.get(code, code)}", "l", code
-                )
-                for code in LANGUAGES
+                _button(f"{'● ' if code == chosen else ''}{language_name(code)}", "l", code)
+                for code in self._languages
             ]
         )
         return "\n\n".join(lines), InlineKeyboardMarkup(rows)

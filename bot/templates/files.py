@@ -270,28 +270,30 @@ class _Checked:
         compiled = self.compile("message", message, "message")
         rows = table.get("buttons", [])
         if not isinstance(rows, list) or not all(isinstance(row, list) and row for row in rows):
-            raise self.fail("buttons: rows (lists) of buttons, none empty")
+            raise self.fail("buttons: rows (lists) of buttons, none empty", "buttons")
         if sum(len(row) for row in rows) > MAX_BUTTONS:
-            raise self.fail(f"buttons: over Telegram's limit of {MAX_BUTTONS}")
+            raise self.fail(f"buttons: over Telegram's limit of {MAX_BUTTONS}", "buttons")
         buttons = tuple(tuple(self.button(button) for button in row) for row in rows)
         return Localized(compiled, buttons, message)
 
     def button(self, button: object) -> ButtonSource:
         if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-            raise self.fail("buttons: each is a table with text, and url or action")
+            raise self.fail("buttons: each is a table with text, and url or action", "buttons")
         unknown = sorted(set(button) - {"text", "url", "action"})
         if unknown:
-            raise self.fail(f"buttons: unknown key {unknown[0]!r} (text, url, action)")
+            raise self.fail(f"buttons: unknown key {unknown[0]!r} (text, url, action)", "buttons")
         url, action = button.get("url"), button.get("action")
         if (url is None) == (action is None) or not isinstance(url or action, str):
-            raise self.fail(f"button {button['text']!r}: needs either url or action, not both")
+            raise self.fail(
+                f"button {button['text']!r}: needs either url or action, not both", "buttons"
+            )
         if isinstance(url, str):
             # The scheme and host are the template's: values in a URL are percent-encoded.
             literal = url.split("{", 1)[0]
             try:
                 check_link(literal if "{" not in url else literal + "x")
             except ValueError as exc:
-                raise self.fail(f"button {button['text']!r}: url {exc}") from None
+                raise self.fail(f"button {button['text']!r}: url {exc}", "buttons") from None
         if isinstance(action, str):
             self.actions += (action,)
         return ButtonSource(

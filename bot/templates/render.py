@@ -29,6 +29,7 @@ from bot.templates.sandbox import Budget, RenderLimit, Sandbox
 # A placeholder: a word of letters and digits, which neither HTML nor Markdown reads as
 # markup, with a nonce new for each render, so that no text can forge one.
 _PLACEHOLDER = re.compile(r"tplv([0-9a-f]{12})x([0-9]+)x")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 units each (most emoji)
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
 _NO_ATTRIBUTE = re.compile(r"has no attribute '([^']*)'")
 
@@ -181,6 +182,16 @@ def _with_values(formatted: Formatted, values: _Values) -> Formatted:
     """`formatted` with each placeholder replaced by its value: in the text (entities moved and
     grown to match) and, percent-encoded, in a link's URL."""
     text = formatted.text
+
+    def value_of(match: re.Match[str]) -> str:
+        value = values.value(match)
+        return match[0] if value is None else value
+
+    if not formatted.entities:
+        return strip(_PLACEHOLDER.sub(value_of, text), [])
+    # Offsets count UTF-16 units; without characters beyond the BMP that is the length.
+    astral = _ASTRAL.search(text) or any(_ASTRAL.search(value) for value in values.values)
+    units = utf16_len if astral else len
     pieces: list[str] = []
     # (UTF-16 offset where a placeholder ended in the old text, growth so far) to move offsets
     shifts: list[tuple[int, int]] = []
@@ -191,13 +202,12 @@ def _with_values(formatted: Formatted, values: _Values) -> Formatted:
             continue
         before = text[at : match.start()]
         pieces += (before, value)
-        old_units += utf16_len(before) + utf16_len(match.group(0))
-        growth += utf16_len(value) - utf16_len(match.group(0))
+        token = match.end() - match.start()  # ASCII: its length in any unit
+        old_units += units(before) + token
+        growth += units(value) - token
         shifts.append((old_units, growth))
         at = match.end()
     pieces.append(text[at:])
-    if not shifts and not formatted.entities:
-        return Formatted(text)
 
     ends = [end for end, _ in shifts]
 

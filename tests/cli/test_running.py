@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+from pathlib import Path
 
 import redis
 from telegram import Bot
@@ -121,3 +122,20 @@ def test_check_with_a_rejected_token_or_no_token(
     missing = cli("check", env=env)
     assert missing.returncode == 2
     assert missing.stdout.strip() == "FAIL  config     BOT_TOKEN: is required but not set"
+
+
+def test_a_bad_template_stops_start_up_naming_file_language_and_line(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """TEMPLATES_DIR with a template that cannot render: exit 2 before anything connects."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "order_shipped.toml").write_text(
+        '[en]\nmessage = "Order {{ order }}"\n\n[de]\nmessage = "Bestellung {{ order }"\n'
+    )
+    token = "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    result = cli(env={"BOT_TOKEN": token, "TEMPLATES_DIR": str(templates)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "config error: TEMPLATES_DIR: order_shipped.toml [de] line 5: message: unexpected '}'"
+    ]
