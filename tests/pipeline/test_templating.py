@@ -54,8 +54,8 @@ async def test_a_fan_out_of_10000_in_two_languages_renders_twice(
         parse=dispatcher.parser.parse,
     )
     dispatcher.start_fan_out = fanouts.start
-    payload = {"user_ids": list(range(1, USERS + 1)), "id": "news-48", "template": "news"}
-    payload["data"] = {"n": 48, "title": "<b>Bots</b>"}
+    payload: dict[str, object] = {"user_ids": list(range(1, USERS + 1)), "id": "news-48"}
+    payload |= {"template": "news", "data": {"n": 48, "title": "<b>Bots</b>"}}
     runner = asyncio.create_task(fanouts.run())
     try:
         await dispatcher.accept(Envelope(json.dumps(payload), PUBSUB))

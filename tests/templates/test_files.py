@@ -69,7 +69,11 @@ def test_a_good_template_says_its_languages_variables_and_whether_it_formats_tim
         ),
         (
             '[en]\nmessage = "x"\nbuttons = [[{ text = "a", action = "a" }]]\n[de]\nmessage = "x"\nbuttons = [[{ text = "b", action = "b" }]]\n',
-            "t.toml [de] line 4: its buttons' actions differ",
+            (
+                '[en]\nmessage = "x"\nbuttons = [[{ text = "a", action = "a" }]]\n'
+                '[de]\nmessage = "x"\nbuttons = [[{ text = "b", action = "b" }]]\n',
+                "t.toml [de] line 4: its buttons' actions differ",
+            ),
         ),
         (
             'format = "rtf"\n[en]\nmessage = "x"\n',
@@ -94,5 +98,5 @@ def test_a_bad_template_is_refused_naming_file_language_and_line(
 
 
 def test_a_file_name_is_the_templates_name(tmp_path: Path) -> None:
-    with pytest.raises(TemplateFileError, match="Order Shipped.toml: a template's name"):
+    with pytest.raises(TemplateFileError, match=r"Order Shipped\.toml: a template's name"):
         load(tmp_path, "Order Shipped.toml", '[en]\nmessage = "x"\n')
