@@ -68,12 +68,9 @@ def test_a_good_template_says_its_languages_variables_and_whether_it_formats_tim
             "is not an http, https or tg link",
         ),
         (
-            '[en]\nmessage = "x"\nbuttons = [[{ text = "a", action = "a" }]]\n[de]\nmessage = "x"\nbuttons = [[{ text = "b", action = "b" }]]\n',
-            (
-                '[en]\nmessage = "x"\nbuttons = [[{ text = "a", action = "a" }]]\n'
-                '[de]\nmessage = "x"\nbuttons = [[{ text = "b", action = "b" }]]\n',
-                "t.toml [de] line 4: its buttons' actions differ",
-            ),
+            '[en]\nmessage = "x"\nbuttons = [[{ text = "a", action = "a" }]]\n'
+            '[de]\nmessage = "x"\nbuttons = [[{ text = "b", action = "b" }]]\n',
+            "t.toml [de] line 4: its buttons' actions differ",
         ),
         (
             'format = "rtf"\n[en]\nmessage = "x"\n',
