@@ -38,14 +38,30 @@ class Category:
     name: str
     label: str
     mutable: bool = True
+    # The label in other languages (CATEGORIES: "orders:Orders|de=Bestellungen"), in order.
+    translations: tuple[tuple[str, str], ...] = ()
+
+    def label_in(self, *languages: str | None) -> str:
+        """The label in the first of `languages` it has ("de-AT" counts as "de"), else its own."""
+        if self.translations:
+            labels = dict(self.translations)
+            for language in languages:
+                primary = (language or "").replace("_", "-").split("-", 1)[0].lower()
+                if primary in labels:
+                    return labels[primary]
+        return self.label
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "label": self.label, "mutable": self.mutable}
+        data: dict[str, object] = {"name": self.name, "label": self.label, "mutable": self.mutable}
+        if self.translations:
+            data["labels"] = dict(self.translations)
+        return data
 
 
 def parse_categories(text: str) -> tuple[Category, ...]:
     """CATEGORIES: `name:Label` items separated by commas; a trailing `!` on the label marks one
-    a user cannot mute. ValueError names the item that is wrong."""
+    a user cannot mute; `|de=Bestellungen` after the label gives it in another language
+    (`orders:Orders|de=Bestellungen|fr=Commandes`). ValueError names the item that is wrong."""
     categories: list[Category] = []
     for number, item in enumerate((part.strip() for part in text.split(",")), start=1):
         if not item:
@@ -64,7 +80,17 @@ def parse_categories(text: str) -> tuple[Category, ...]:
         if any(category.name == name for category in categories):
             raise ValueError(f"item {number}: {name!r} is declared twice")
         mutable = not label.endswith("!")
-        categories.append(Category(name, label.removesuffix("!").strip(), mutable))
+        label, *others = (part.strip() for part in label.removesuffix("!").split("|"))
+        translations = []
+        for other in others:
+            language, equals, translated = (part.strip() for part in other.partition("="))
+            if not equals or not LANGUAGE_TAG.fullmatch(language) or not translated:
+                raise ValueError(
+                    f"item {number} ({name!r}): {other!r} is not language=Label, "
+                    "e.g. de=Bestellungen"
+                )
+            translations.append((language, translated))
+        categories.append(Category(name, label, mutable, tuple(translations)))
     return tuple(categories)
 
 

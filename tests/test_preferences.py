@@ -170,3 +170,14 @@ def test_a_digest_stays_within_one_message_and_counts_what_did_not_fit() -> None
     assert 0 < used < 40
     assert text.endswith(f"… +{40 - used}")
     assert digest_text("News", ["a", "b"]) == ("📬 News (2)\n• a\n• b", 2)
+
+
+def test_a_category_label_in_other_languages_comes_from_categories() -> None:
+    [orders, news] = parse_categories("orders:Orders|de=Bestellungen|fr=Commandes!, news:News")
+    assert (orders.label, orders.mutable) == ("Orders", False)
+    assert orders.label_in(None, "de-AT", "en") == "Bestellungen"
+    assert orders.label_in("fr") == "Commandes"
+    assert orders.label_in("it", None) == "Orders"
+    assert news.label_in("de") == "News"
+    with pytest.raises(ValueError, match=r"item 1 \('orders'\): 'German' is not language=Label"):
+        parse_categories("orders:Orders|German")

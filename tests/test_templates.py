@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio
 
 from bot.config.settings import Settings
+from bot.preferences import parse_categories
 from bot.testing import FakeTelegram
 from tests.bots import RunningBot, start_bot
 from tests.helpers import link_chat, next_json, publish, wait_sent
@@ -53,7 +54,10 @@ def templates_dir(tmp_path: Path) -> Path:
 async def templated_bot(
     settings: Settings, templates_dir: Path, redis_client: redis.asyncio.Redis
 ) -> AsyncIterator[RunningBot]:
-    running = await start_bot(settings.model_copy(update={"templates_dir": templates_dir}))
+    categories = parse_categories("orders:Orders|de=Bestellungen")
+    running = await start_bot(
+        settings.model_copy(update={"templates_dir": templates_dir, "categories": categories})
+    )
     yield running
     if not running.task.done():
         await running.shutdown()
@@ -155,3 +159,41 @@ async def test_a_notification_that_cannot_render_is_invalid_and_the_next_arrives
     [entry] = await templated_bot.bot.dead_letters.latest(1)
     assert reason in entry.reason
     assert not [m for m in telegram.sent if m.chat_id == 46 and "Order" in m.text]
+
+
+async def test_a_categorys_label_on_the_mute_button_is_in_the_readers_language(
+    templated_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=47, chat_id=47, language_code="de")
+    await link_chat(telegram, redis_client, user_id=48, chat_id=48, language_code="en")
+    data = {"order": 9, "eta": "2026-05-01"}
+    for user in (47, 48):
+        # The template's category (orders) applies; the payload asks for the mute button.
+        publish(settings, user_id=user, template="order_shipped", data=data, mute_button=True)
+
+    [german] = await wait_sent(telegram, chat_id=47, predicate=lambda m: "9" in m.text)
+    [english] = await wait_sent(telegram, chat_id=48, predicate=lambda m: "9" in m.text)
+    assert german.buttons[-1] == [{"text": "🔕 Bestellungen", "callback_data": "m:orders"}]
+    assert english.buttons[-1] == [{"text": "🔕 Orders", "callback_data": "m:orders"}]
+
+
+async def test_an_edit_by_id_renders_the_template_again_in_the_users_language(
+    templated_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=49, chat_id=49, language_code="de")
+    first = {"order": 3, "eta": "2026-06-01"}
+    publish(settings, user_id=49, id="o-3", template="order_shipped", data=first)
+    [sent] = await wait_sent(telegram, chat_id=49, predicate=lambda m: "3" in m.text)
+    later = {"order": 3, "eta": "2026-06-05"}
+    publish(settings, op="edit", user_id=49, id="o-3", template="order_shipped", data=later)
+
+    [edited] = await wait_sent(telegram, chat_id=49, predicate=lambda m: "05.06" in m.text)
+    assert edited.message_id == sent.message_id
+    assert edited.text == "Bestellung 3 wird am 05.06.2026 versandt"
+    assert edited.buttons[0] == [{"text": "Verfolgen", "url": "https://shop.example/t/3"}]

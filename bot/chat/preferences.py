@@ -207,7 +207,8 @@ class ChatPreferences:
             return
         category = self._categories.get(argument)
         if what == "x" and category is not None:
-            toast = gettext(language, ALWAYS).format(label=category.label)
+            label = category.label_in(preferences.language, language)
+            toast = gettext(language, ALWAYS).format(label=label)
             await _answer(query.answer(toast, show_alert=True))
             return
         change = self._toggle(what, argument, preferences)
@@ -246,7 +247,8 @@ class ChatPreferences:
             user_id, lambda current: current.model_copy(update={"muted": current.muted | {name}})
         )
         log.info("preferences_changed", user_id=user_id, by="mute_button", setting="m")
-        toast = gettext(language, TURNED_OFF).format(label=category.label)
+        label = category.label_in(preferences.language, language)
+        toast = gettext(language, TURNED_OFF).format(label=label)
         await _answer(query.answer(toast, show_alert=True))
 
     def _toggle(self, what: str, argument: str, preferences: Preferences) -> Change | None:
@@ -290,10 +292,11 @@ class ChatPreferences:
         digested = preferences.digested(self._windows)
         for category in self._categories.values():
             if not category.mutable:
-                rows.append([_button(f"🔒 {category.label}", "x", category.name)])
+                rows.append([_button(f"🔒 {category.label_in(chosen)}", "x", category.name)])
                 continue
             on = category.name not in preferences.muted
-            row = [_button(f"{'✅' if on else '🔕'} {category.label}", "m", category.name)]
+            label = category.label_in(chosen)
+            row = [_button(f"{'✅' if on else '🔕'} {label}", "m", category.name)]
             if self._later:
                 label = DIGEST_ON if category.name in digested else DIGEST_OFF
                 row.append(_button(gettext(language, label), "d", category.name))

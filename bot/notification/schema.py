@@ -279,7 +279,7 @@ class Notification(BaseModel):
         if fan_out and self.user_id is not None:
             raise ValueError("user_id and user_ids/audience: give one of them, not both")
         self._check_template()
-        if self.mute_button and self.category is None:
+        if self.mute_button and self.category is None and self.template is None:
             raise ValueError("mute_button: needs a category (the one it mutes)")
         if self.op == "digest":
             if self.user_id is None or self.category is None:

@@ -65,7 +65,12 @@ def build_lanes(
     )
     # What is due, quiet or expired goes by Redis's clock (each heartbeat measures it).
     clock = RedisClock()
-    planner = Planner(settings.categories, settings.digest, schedule=schedule)
+    planner = Planner(
+        settings.categories,
+        settings.digest,
+        schedule=schedule,
+        default_language=settings.default_language,
+    )
     planner.clock = clock.now
     return Dispatcher(
         deliver,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from redis.asyncio.client import Pipeline
@@ -60,12 +60,14 @@ class Planner:
         *,
         schedule: ScheduleStore | None = None,
         clock: Callable[[], float] = time.time,
+        default_language: str = "en",
     ) -> None:
         self._categories = {category.name: category for category in categories}
         self._windows = dict(digest_windows or {}) if schedule is not None else {}
         self._schedule = schedule
         self.clock = clock  # what "now" is for quiet hours and digest windows (tests set it)
         self._undeclared: set[str] = set()
+        self._default_language = default_language
 
     def plan(
         self,
@@ -73,12 +75,22 @@ class Planner:
         preferences: Preferences | None,
         digest: list[str] | None,
         dropped: int = 0,
+        telegram_language: str | None = None,
     ) -> Plan:
+        """`telegram_language`: the user's as Telegram reported it, for category labels (after
+        the user's pick; then DEFAULT_LANGUAGE)."""
         parsed = envelope.parsed
         assert parsed is not None  # noqa: S101
         notification = parsed.notification
+        languages = (
+            preferences.language if preferences else None,
+            telegram_language,
+            self._default_language,
+        )
         if notification.op == "digest":
-            return self._flush(envelope, parsed, preferences, digest or [], dropped)
+            return self._flush(
+                envelope, parsed, preferences, digest or [], dropped, languages=languages
+            )
         if notification.op != "send":
             return Plan(parsed)
         category = self._category(notification.category)
@@ -92,7 +104,9 @@ class Planner:
             # at its deliver_at is in the user's quiet hours as any other.
             released=envelope.released and notification.deliver_at is None,
         )
-        mute = category if notification.mute_button and category and category.mutable else None
+        mute = None
+        if notification.mute_button and category and category.mutable:
+            mute = replace(category, label=category.label_in(*languages))
         if decision.action == "mute":
             assert category is not None  # only a declared category is muted  # noqa: S101
             return Plan(parsed, Result(Outcome.MUTED, f"the user muted {category.name}"))
@@ -161,6 +175,8 @@ class Planner:
         preferences: Preferences | None,
         lines: list[str],
         dropped: int = 0,
+        *,
+        languages: tuple[str | None, ...] = (),
     ) -> Plan:
         """A digest's flush (released at its window's end, or published): its lines as one
         message, saying how many came while it was full (`dropped`, not kept). Sent lines are
@@ -177,7 +193,7 @@ class Planner:
             return Plan(parsed, Result(Outcome.NOT_FOUND, f"no {name} digest is waiting"))
         category = self._categories.get(name) or Category(name, name)
         window = self._windows.get(name, DEFAULT_DIGEST_SECONDS)
-        text, used = digest_text(category.label, lines, dropped)
+        text, used = digest_text(category.label_in(*languages), lines, dropped)
 
         def done(sent: int, after: float, said: int = 0) -> Queue:
             return lambda pipe: queue_digest_done(

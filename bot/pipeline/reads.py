@@ -221,7 +221,9 @@ class Reader:
             kind = "send" if op == "send" else "change"
         else:
             kind = "plain"
-        plan = self._plans[kind, envelope.action_key is not None, parsed.rendering is not None]
+        # Telegram's language: for a template, and for a category's label (mute button, digest).
+        wants_language = parsed.rendering is not None or notification.category is not None
+        plan = self._plans[kind, envelope.action_key is not None, wants_language]
 
         def queue(pipe: Pipeline) -> None:
             for read in plan.reads:

@@ -88,7 +88,11 @@ class DeliverySteps:
                     plan = Plan(parsed)  # the common case, kept short
                 else:
                     plan = self._planner.plan(
-                        envelope, before.preferences, before.digest, before.digest_dropped
+                        envelope,
+                        before.preferences,
+                        before.digest,
+                        before.digest_dropped,
+                        before.telegram_language,
                     )
                     result = plan.result
                 if result is None:

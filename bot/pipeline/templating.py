@@ -91,6 +91,8 @@ class Templating:
             actions.append(action)
         if notification.category is None and template.category is not None:
             notification = notification.model_copy(update={"category": template.category})
+        if notification.mute_button and notification.category is None:
+            raise ValueError(f"mute_button: needs a category, and template {name} has none")
         return Parsed(notification, parsed.formatted, Rendering(template, data, tuple(actions)))
 
     def for_reader(

@@ -38,7 +38,12 @@ def categories_from(raw: bytes | str | None) -> tuple[tuple[Category, ...], dict
         return (), {}
     data: Any = json.loads(raw)
     categories = tuple(
-        Category(item["name"], item["label"], bool(item["mutable"]))
+        Category(
+            item["name"],
+            item["label"],
+            bool(item["mutable"]),
+            tuple((str(k), str(v)) for k, v in item.get("labels", {}).items()),
+        )
         for item in data.get("categories", [])
     )
     return categories, {str(name): int(window) for name, window in data.get("digest", {}).items()}
