@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import links, running, sending, tools
+from bot.cli import links, running, sending, templates, tools
 from bot.cli.command import EXIT_OK, Commands, Parser, run
 
 # LAZY: a command imports the bot, python-telegram-bot and the tools only when it runs them:
@@ -53,5 +53,5 @@ def _parser() -> Parser:
 
 
 def _add_commands(commands: Commands) -> None:
-    for group in (running, sending, links, tools):  # in the order `--help` lists them
+    for group in (running, sending, links, templates, tools):  # in the order `--help` lists them
         group.add_commands(commands)

@@ -13,7 +13,9 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import TextIO
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
@@ -31,12 +33,29 @@ from bot.tools.console import Console
 from bot.tools.scratch import scratch_redis
 
 USER_ID, CHAT_ID, ADMIN_ID = 42, 4242, 777
+GERMAN_ID, GERMAN_CHAT = 43, 4343  # a second user, whose Telegram app is in German
 ORDER = "Your order is on its way!"
 SHIPPED = '<b>Order #17</b> has shipped. <a href="https://shop.example/t/17">Track it</a>'
 SHIPPED_BUTTONS = [
     [Button.url("Track parcel", "https://shop.example/t/17")],
     [Button.action("Received it", "order-17:received")],
 ]
+
+# The demo's one template (TEMPLATES_DIR holds a TOML file per template, a table per language),
+# written to a directory of the demo's own.
+TEMPLATE_NAME = "order_ready"
+TEMPLATE = """\
+format = "html"
+
+[en]
+message = "<b>Order {{ order }}</b> is ready on {{ day | date }}: {{ total | currency }} to pay"
+buttons = [[{ text = "Opening hours", url = "https://shop.example/hours" }]]
+
+[de]
+message = "<b>Bestellung {{ order }}</b> liegt am {{ day | date }} bereit: {{ total | currency }}"
+buttons = [[{ text = "Öffnungszeiten", url = "https://shop.example/hours" }]]
+"""
+TEMPLATE_DATA = {"order": 19, "day": "2026-12-23", "total": 1234.5}
 
 REAL_SETUP = """\
 Now for real:
@@ -74,6 +93,7 @@ async def run_demo(redis_url: str | None, *, interactive: bool, out: TextIO = sy
         url = stack.enter_context(scratch_redis(redis_url, "demo"))
         telegram = stack.enter_context(FakeTelegram())
         transcript = Transcript(out)
+        templates = _templates_dir(stack)
         where = "embedded fakeredis" if redis_url is None else "from --redis-url, emptied after"
         # Pub/sub ignores the database number: on a shared server, a channel of its own.
         channel = "notification" if redis_url is None else f"notification-demo-{uuid4().hex[:8]}"
@@ -92,6 +112,7 @@ async def run_demo(redis_url: str | None, *, interactive: bool, out: TextIO = sy
             notification_stream=f"{channel}-stream",
             receipt_channel=f"{channel}:receipts",
             admin_ids=frozenset({ADMIN_ID}),
+            templates_dir=templates,
             log_level="WARNING",
             log_format="console",
         )
@@ -142,6 +163,7 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
 
         await _buttons(client, settings, telegram, transcript)
         await _edits(client, settings, telegram, transcript)
+        await _templates(client, settings, telegram, transcript)
 
         bad = '{"user_id": "42", "text": "typo in the field name"}'
         transcript.say("web app", f"publishes an invalid payload: {bad}")
@@ -236,6 +258,62 @@ async def _edits(
         )
 
 
+def _templates_dir(stack: contextlib.ExitStack) -> Path:
+    """A directory of the demo's own (deleted at the end) holding its one template."""
+    directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="notify-bot-demo-")))
+    (directory / f"{TEMPLATE_NAME}.toml").write_text(TEMPLATE, encoding="utf-8")
+    return directory
+
+
+async def _templates(
+    client: redis.asyncio.Redis, settings: Settings, telegram: FakeTelegram, transcript: Transcript
+) -> None:
+    """One template reaches an English and a German reader: a second user links a chat from
+    a Telegram app in German, and each chat shows the template in its reader's language."""
+    assert settings.templates_dir is not None  # noqa: S101 - run_demo sets it
+    messages = [line for line in TEMPLATE.splitlines() if line.startswith("message")]
+    transcript.say(
+        "operator",
+        f"TEMPLATES_DIR={settings.templates_dir} (the demo's own, deleted at the end) holds "
+        f"{TEMPLATE_NAME}.toml, a table per language:\n"
+        + "\n".join(
+            f"  [{language}] {line}" for language, line in zip(("en", "de"), messages, strict=True)
+        ),
+    )
+    link = await AsyncPublisher(client).create_link(GERMAN_ID)
+    token = parse_qs(urlsplit(link).query)["start"][0]
+    transcript.say(
+        f"Jonas ({GERMAN_ID})",
+        f"taps the deep link for user {GERMAN_ID}; his Telegram app is in German "
+        "(language_code de)",
+    )
+    reply = await _exchange(
+        telegram, GERMAN_CHAT, f"/start {token}", first_name="Jonas", language_code="de"
+    )
+    transcript.say("bot -> Jonas", reply.text)
+    published = time.monotonic()
+    for user_id in (USER_ID, GERMAN_ID):
+        payload = {"user_id": user_id, "template": TEMPLATE_NAME, "data": TEMPLATE_DATA}
+        transcript.say("web app", f"publishes {json.dumps(payload, ensure_ascii=False)}")
+        await asyncio.to_thread(
+            _raw_publish, settings.redis_url, settings.notification_channel, json.dumps(payload)
+        )
+    # Jonas's chat first: Ada's may wait for its pace (see _edits).
+    for chat_id, name in ((GERMAN_CHAT, "Jonas"), (CHAT_ID, "Ada")):
+        [message] = await asyncio.to_thread(
+            telegram.wait_for_sent, lambda m: "19" in m.text, chat_id=chat_id
+        )
+        transcript.say(f"bot -> {name}", f"{message.text}\n{_described(message)}")
+    waited = time.monotonic() - published
+    if waited >= PACED_AFTER:
+        transcript.say("", f"(Ada's waited {waited:.1f} s for her chat's pace, as before)")
+    transcript.say(
+        "",
+        "(one template file, each reader's language: its text and buttons, and the date "
+        "and the amount as that language writes them)",
+    )
+
+
 def _wait_until_reads(telegram: FakeTelegram, message_id: int, text: str) -> None:
     """Block until Ada's message `message_id` shows `text` (sent messages as they stand now)."""
     telegram.wait_for_sent(lambda m: m.message_id == message_id and m.text == text, chat_id=CHAT_ID)
@@ -308,11 +386,17 @@ def _stdin_lines() -> asyncio.Queue[str | None]:
 
 
 async def _exchange(
-    telegram: FakeTelegram, chat_id: int, text: str, *, first_name: str
+    telegram: FakeTelegram,
+    chat_id: int,
+    text: str,
+    *,
+    first_name: str,
+    language_code: str = "en",
 ) -> SentMessage:
-    """Send `text` as the user of `chat_id` and wait for the bot's reply."""
+    """Send `text` as the user of `chat_id` (whose Telegram app is in `language_code`) and
+    wait for the bot's reply."""
     before = len([m for m in telegram.sent if m.chat_id == chat_id])
-    telegram.user_says(chat_id, text, first_name=first_name)
+    telegram.user_says(chat_id, text, first_name=first_name, language_code=language_code)
     replies = await asyncio.to_thread(telegram.wait_for_sent, chat_id=chat_id, count=before + 1)
     return replies[-1]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from tests.cli.conftest import Cli
 from tests.helpers import DEMO_FAST
@@ -56,8 +57,18 @@ def test_demo_plays_the_whole_story_offline(cli: Cli) -> None:
     assert re.search(r"bot -> Ada\s+Done: this chat is now linked", out)
     assert re.search(r"bot -> Ada\s+Your order is on its way!\s+\[\d+ ms after publish\]", out)
     assert "rejects it, nothing sent: user_id: input should be a valid integer" in out
-    # the order, the one with buttons, and the order updated in place
-    assert re.search(r"delivered\s+3\s+3", out)
+    # One template, each reader's language: Ada's app is English, Jonas's German.
+    assert re.search(r"bot -> Jonas\s+Erledigt: Dieser Chat ist jetzt verknüpft", out)
+    assert re.search(r"bot -> Ada\s+Order 19 is ready on Dec 23, 2026: €1,234\.50 to pay", out)
+    assert re.search(
+        r"bot -> Jonas\s+Bestellung 19 liegt am 23\.12\.2026 bereit: 1\.234,50\s€", out
+    )
+    assert "buttons: [Öffnungszeiten -> https://shop.example/hours]" in out
+    templates = re.search(r"TEMPLATES_DIR=(\S+) \(the demo's own", out)
+    assert templates is not None
+    assert not Path(templates[1]).exists()  # its template file went with it
+    # the order, the one with buttons, the order updated in place, and the template twice
+    assert re.search(r"delivered\s+5\s+5", out)
     assert re.search(r"edited\s+2\s+2", out)
     assert re.search(r"dead-lettered\s+1\s+1", out)
     assert "Now for real:" in out
