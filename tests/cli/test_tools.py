@@ -19,6 +19,8 @@ def test_schema_prints_the_notification_json_schema(cli: Cli) -> None:
     assert set(schema["properties"]) == {
         "user_id",
         "message",
+        "template",
+        "data",
         "id",
         "format",
         "buttons",
