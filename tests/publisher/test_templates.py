@@ -157,14 +157,16 @@ async def test_a_bot_older_than_the_publisher_would_ignore_a_template(
     publishers: tuple[Publisher, AsyncPublisher], redis_client: redis.asyncio.Redis
 ) -> None:
     """An older bot declares nothing: it would drop `template` and refuse the message as empty
-    (a dead letter), so the publisher refuses it now; a plain message still goes out."""
+    (a dead letter), so the publisher refuses it now, on the channel too; a plain message
+    still goes out."""
     for publisher in publishers:
-        with pytest.raises(
-            ValueError,
-            match=r"^the running bot does not say which fields it reads \(it is older than this "
-            r"publisher\): it would ignore 'template' and 'data'; upgrade the bot$",
-        ):
-            await call(publisher, "publish", 42, template="order_shipped", data=DATA)
+        for via in ("stream", "pubsub"):
+            with pytest.raises(
+                ValueError,
+                match=r"^the running bot does not say which fields it reads \(it is older than "
+                r"this publisher\): it would ignore 'template' and 'data'; upgrade the bot$",
+            ):
+                await call(publisher, "publish", 42, template="order_shipped", data=DATA, via=via)
     assert stored(publishers[0]) == {}
     await call_both(publishers, "publish", 42, "hi")
     assert len(stored(publishers[0])["normal"]) == 2
