@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from typing import Any
 
 from bot.publisher import Button, ContentOptions, DeliveryOptions, EditOptions
 
 
 def notification_flags(command: argparse.ArgumentParser, *, priority: str = "normal") -> None:
     """A flag for each optional field of a notification (README: the notification's fields)."""
+    template_flags(command)
     look_flags(command)
     media = command.add_mutually_exclusive_group()
     media.add_argument("--photo", metavar="URL_OR_FILE_ID", help="a photo; MESSAGE is its caption")
@@ -56,12 +59,29 @@ def notification_flags(command: argparse.ArgumentParser, *, priority: str = "nor
     )
 
 
+def template_flags(command: argparse.ArgumentParser) -> None:
+    """--template and --data: one of the running bot's templates instead of MESSAGE."""
+    command.add_argument(
+        "--template",
+        metavar="NAME",
+        help="instead of MESSAGE: one of the running bot's templates (TEMPLATES_DIR), "
+        "rendered in each reader's language with its own format and buttons",
+    )
+    command.add_argument(
+        "--data",
+        type=json_object,
+        metavar="JSON",
+        help='the template\'s values, a JSON object: \'{"order": 17, "eta": "2026-12-24"}\'',
+    )
+
+
 def look_flags(command: argparse.ArgumentParser) -> None:
     """How the message is read and shown: the flags a send and an edit share."""
+    # No default here: left out, the field is left out, as a template needs (it brings its
+    # own format); the bot reads a message as text then.
     command.add_argument(
         "--format",
         choices=("text", "html", "markdown"),
-        default="text",
         help="how MESSAGE is read (default: text, sent as is)",
     )
     # Both append to one list: the buttons come out in the order they were given.
@@ -108,10 +128,21 @@ def user_ids(value: str) -> list[int]:
         ) from None
 
 
+def json_object(value: str) -> dict[str, Any]:
+    """--data: a JSON object; anything else is a usage error saying what it got."""
+    try:
+        data = json.loads(value)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise argparse.ArgumentTypeError(f"not valid JSON ({reason})") from None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {value[:40]!r}")
+    return data
+
+
 def content(args: argparse.Namespace) -> ContentOptions:
     """What the message is and how it looks, from notification_flags."""
-    return ContentOptions(
-        format=args.format,
+    options = ContentOptions(
         buttons=_rows(args),
         silent=args.silent,
         preview=not args.no_preview,
@@ -120,6 +151,9 @@ def content(args: argparse.Namespace) -> ContentOptions:
         photo=args.photo,
         document=args.document,
     )
+    if args.format is not None:
+        options["format"] = args.format
+    return options
 
 
 def delivery(args: argparse.Namespace) -> DeliveryOptions:
@@ -145,8 +179,7 @@ def edit_options(args: argparse.Namespace) -> EditOptions:
         if buttons:
             raise ValueError("--no-buttons and --button/--action: give one of them, not both")
         buttons = []  # [] reaches the bot: no buttons; None leaves the field out
-    return EditOptions(
-        format=args.format,
+    options = EditOptions(
         buttons=buttons,
         silent=args.silent,
         preview=not args.no_preview,
@@ -154,6 +187,9 @@ def edit_options(args: argparse.Namespace) -> EditOptions:
         thread_id=args.thread_id,
         priority=args.priority,
     )
+    if args.format is not None:
+        options["format"] = args.format
+    return options
 
 
 def _button(kind: str) -> Callable[[str], Button]:

@@ -15,6 +15,11 @@ from bot.store import client as redis_client
 
 PublisherCall = Callable[[AsyncPublisher, argparse.Namespace], Awaitable[object]]
 
+TEMPLATE_HELP = (
+    " Instead of MESSAGE, --template NAME with --data JSON names one of the running bot's "
+    "templates; the name and the data's variables are checked against what it declared."
+)
+
 
 def add_commands(commands: Commands) -> None:
     """publish, enqueue, edit, delete, cancel and fan-out."""
@@ -52,9 +57,9 @@ def _add_send(
     via: bool = False,
 ) -> None:
     """A command that sends one notification to USER_ID; with `via`, a --via flag."""
-    sender = commands.add_parser(name, help=summary, description=description)
+    sender = commands.add_parser(name, help=summary, description=description + TEMPLATE_HELP)
     sender.add_argument("user_id", type=int, metavar="USER_ID")
-    sender.add_argument("message", metavar="MESSAGE")
+    sender.add_argument("message", nargs="?", metavar="MESSAGE", help="the text (or --template)")
     sender.add_argument("--id", help="idempotency key: the same id is delivered only once")
     if via:
         sender.add_argument(
@@ -75,11 +80,13 @@ def _add_follow_ups(commands: Commands) -> None:
         description="Add an edit of notification ID, sent to USER_ID, to the durable stream: a "
         "new MESSAGE and/or buttons. Buttons not given are removed, as in Telegram; "
         "--no-buttons without MESSAGE removes them and keeps the text. It goes on the stream of "
-        "--priority: enqueued after its send with the same priority, it applies after it.",
+        "--priority: enqueued after its send with the same priority, it applies after it."
+        + TEMPLATE_HELP,
     )
     edit.add_argument("id", metavar="ID")
     edit.add_argument("user_id", type=int, metavar="USER_ID")
     edit.add_argument("message", nargs="?", metavar="MESSAGE")
+    flags.template_flags(edit)
     flags.look_flags(edit)
     edit.add_argument("--no-buttons", action="store_true", help="remove the buttons")
     flags.priority_flag(edit, "normal")
@@ -110,12 +117,12 @@ def _add_fan_out(commands: Commands) -> None:
         help="one notification to many users, or all; prints the stream entry id",
         description="Add one notification for many users (--users, 1 to 10,000) or every linked "
         "user (--all) to the durable stream, bulk priority unless --priority says otherwise. "
-        "Prints the stream entry id.",
+        "Prints the stream entry id." + TEMPLATE_HELP,
     )
     audience = fan_out.add_mutually_exclusive_group(required=True)
     audience.add_argument("--users", type=flags.user_ids, metavar="ID,ID,...", help="the user ids")
     audience.add_argument("--all", action="store_true", help="every linked user")
-    fan_out.add_argument("message", metavar="MESSAGE")
+    fan_out.add_argument("message", nargs="?", metavar="MESSAGE", help="the text (or --template)")
     fan_out.add_argument("--id", help="names the fan-out, for cancel and its receipts")
     fan_out.add_argument(
         "--receipts",
@@ -147,6 +154,8 @@ async def _publish(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
     published = await publisher.publish(
         args.user_id,
         args.message,
+        template=args.template,
+        data=args.data,
         via=args.via,
         id=args.id,
         **flags.content(args),
@@ -164,12 +173,25 @@ async def _publish(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
 
 async def _enqueue(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
     return await publisher.enqueue(
-        args.user_id, args.message, id=args.id, **flags.content(args), **flags.delivery(args)
+        args.user_id,
+        args.message,
+        template=args.template,
+        data=args.data,
+        id=args.id,
+        **flags.content(args),
+        **flags.delivery(args),
     )
 
 
 async def _edit(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
-    return await publisher.edit(args.id, args.user_id, args.message, **flags.edit_options(args))
+    return await publisher.edit(
+        args.id,
+        args.user_id,
+        args.message,
+        template=args.template,
+        data=args.data,
+        **flags.edit_options(args),
+    )
 
 
 async def _delete(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
@@ -185,6 +207,8 @@ async def _fan_out(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
     return await publisher.fan_out(
         users,
         args.message,
+        template=args.template,
+        data=args.data,
         id=args.id,
         receipts=args.receipts,
         **flags.content(args),

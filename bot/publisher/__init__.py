@@ -9,6 +9,8 @@
     notifier.enqueue(42, "Your code: 1234", priority="high", ttl=300)
     notifier.edit("order-17", 42, "<b>Order #17</b> was delivered", format="html")
     notifier.fan_out([42, 43, 44], "The sale starts now", id="sale-1")
+    notifier.publish(42, template="order_shipped", data={"order": 17, "eta": "2026-12-24"})
+    notifier.templates()   # -> {"order_shipped": Template(...)}: languages, variables, ...
     notifier.create_link(42)   # -> "https://t.me/<bot>?start=<token>"
     for event in notifier.actions(group="shop"):   # taps on action buttons
         handle(event.action, event.user_id)          # acknowledged when the loop goes on
@@ -25,6 +27,7 @@ hiredis, pydantic, markdown-it-py): no python-telegram-bot, and no side effects 
 from bot.publisher.aio import AsyncPublisher
 from bot.publisher.blocking import Publisher
 from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.manifest import Template
 from bot.publisher.operations import (
     DEFAULT_ACTIONS_STREAM,
     DEFAULT_CHANNEL,
@@ -69,6 +72,7 @@ __all__ = [
     "Published",
     "Publisher",
     "Receipts",
+    "Template",
     "Via",
     "encode",
 ]

@@ -3,8 +3,8 @@ Django's async views)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Literal, TypeVar, Unpack
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar, Unpack
 
 import redis.asyncio
 
@@ -13,6 +13,7 @@ from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.blocking import Publisher
 from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.manifest import Template
 from bot.publisher.operations import (
     DEFAULT_ACTIONS_STREAM,
     DEFAULT_CHANNEL,
@@ -80,19 +81,42 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
         )
 
     async def publish(
-        self, user_id: int, message: str, *, via: Via = "stream", **options: Unpack[Options]
+        self,
+        user_id: int,
+        message: str | None = None,
+        *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        via: Via = "stream",
+        **options: Unpack[Options],
     ) -> Published:
-        return await run_async(
-            self.client, self._publish(payloads.send(user_id, message, options), via)
-        )
+        notification = payloads.send(user_id, message, options, template=template, data=data)
+        return await run_async(self.client, self._publish(notification, via))
 
-    async def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
-        return await run_async(self.client, self._add(payloads.send(user_id, message, options)))
+    async def enqueue(
+        self,
+        user_id: int,
+        message: str | None = None,
+        *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        **options: Unpack[Options],
+    ) -> str:
+        notification = payloads.send(user_id, message, options, template=template, data=data)
+        return await run_async(self.client, self._add(notification))
 
     async def edit(
-        self, id: str, user_id: int, message: str | None = None, **options: Unpack[EditOptions]
+        self,
+        id: str,
+        user_id: int,
+        message: str | None = None,
+        *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        **options: Unpack[EditOptions],
     ) -> str:
-        return await run_async(self.client, self._add(payloads.edit(id, user_id, message, options)))
+        notification = payloads.edit(id, user_id, message, options, template=template, data=data)
+        return await run_async(self.client, self._add(notification))
 
     async def delete(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
         return await run_async(self.client, self._add(payloads.delete(id, user_id, priority)))
@@ -103,13 +127,17 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
     async def fan_out(
         self,
         user_ids: Sequence[int] | Literal["all"],
-        message: str,
+        message: str | None = None,
         *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
         id: str | None = None,
         receipts: Receipts = "summary",
         **options: Unpack[FanOutOptions],
     ) -> str:
-        notification = payloads.fan_out(user_ids, message, id, receipts, options)
+        notification = payloads.fan_out(
+            user_ids, message, id, receipts, options, template=template, data=data
+        )
         return await run_async(self.client, self._add(notification))
 
     def actions(
@@ -155,6 +183,9 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
 
     async def categories(self) -> tuple[Category, ...]:
         return await run_async(self.client, self._categories())
+
+    async def templates(self) -> Mapping[str, Template]:
+        return await run_async(self.client, self._templates())
 
     async def get_preferences(self, user_id: int) -> Preferences:
         return await run_async(self.client, self._get_preferences(user_id))

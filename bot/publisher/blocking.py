@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
-from typing import Literal, Unpack
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, Literal, Unpack
 
 import redis
 
@@ -11,6 +11,7 @@ from bot.notification.schema import ChatKind, Priority
 from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.manifest import Template
 from bot.publisher.operations import (
     DEFAULT_ACTIONS_STREAM,
     DEFAULT_CHANNEL,
@@ -45,6 +46,10 @@ class Publisher(Operations[redis.Redis]):
     The stream is one per priority; the bot reads high before normal before bulk, and keeps
     each user's notifications in the order it read them. So an edit or delete enqueued after
     its send, with the same priority, applies after the send.
+
+    Instead of a message, a notification may name one of the running bot's templates
+    (`template=`, `data=`): it is checked first against what that bot declared at start-up
+    (`templates()`, and the fields it reads), at the cost of one read. A message costs none.
     """
 
     @classmethod
@@ -81,13 +86,27 @@ class Publisher(Operations[redis.Redis]):
         )
 
     def publish(
-        self, user_id: int, message: str, *, via: Via = "stream", **options: Unpack[Options]
+        self,
+        user_id: int,
+        message: str | None = None,
+        *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        via: Via = "stream",
+        **options: Unpack[Options],
     ) -> Published:
-        """Publish one notification.
+        """Publish one notification: a message, or a template of the bot's with its data.
 
         Args:
             user_id: the web app's id of the user to notify.
-            message: the text, read as `format` says.
+            message: the text, read as `format` says; None with a template.
+            template: instead of a message, the name of one of the running bot's templates
+                (`templates()`), rendered in each reader's language; it brings its own format
+                and buttons (leave those out). Checked first against what the bot declared
+                (one more read): ValueError for a name it does not have, or a bot too old to
+                read templates.
+            data: the template's values, a JSON object (at most 16 KB) naming each of its
+                variables.
             via: "stream" (the default): added to the durable stream of its priority, as
                 `enqueue` does; delivered even if no bot runs now or the leader changes.
                 "pubsub": PUBLISHed on the channel, marked with this database's deployment
@@ -107,25 +126,49 @@ class Publisher(Operations[redis.Redis]):
             received it (0: lost), `entry_id` None.
 
         Raises:
-            ValueError: one line naming the field, for a notification the bot would refuse.
+            ValueError: one line naming the field, for a notification the bot would refuse:
+                also both a message and a template, or neither; a template the running bot
+                does not have (naming those it has), a variable missing from `data`
+                ("data.eta: missing (template order_shipped)"); a field the running bot does
+                not read (it is older than this publisher).
         """
-        return run(self.client, self._publish(payloads.send(user_id, message, options), via))
+        notification = payloads.send(user_id, message, options, template=template, data=data)
+        return run(self.client, self._publish(notification, via))
 
-    def enqueue(self, user_id: int, message: str, **options: Unpack[Options]) -> str:
+    def enqueue(
+        self,
+        user_id: int,
+        message: str | None = None,
+        *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        **options: Unpack[Options],
+    ) -> str:
         """Add one notification to the durable stream of its priority.
 
         Args:
             user_id: the web app's id of the user to notify.
-            message: the text, read as `format` says.
+            message: the text, read as `format` says; None with a template.
+            template: instead of a message, one of the running bot's templates (as for
+                `publish`).
+            data: the template's values.
             **options: as for `publish` (which does the same, returning Published).
 
         Returns:
             The stream entry's id.
         """
-        return run(self.client, self._add(payloads.send(user_id, message, options)))
+        notification = payloads.send(user_id, message, options, template=template, data=data)
+        return run(self.client, self._add(notification))
 
     def edit(
-        self, id: str, user_id: int, message: str | None = None, **options: Unpack[EditOptions]
+        self,
+        id: str,
+        user_id: int,
+        message: str | None = None,
+        *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        **options: Unpack[EditOptions],
     ) -> str:
         """Change the message(s) sent for a notification; durable (the stream of `priority`,
         default normal).
@@ -134,6 +177,9 @@ class Publisher(Operations[redis.Redis]):
             id: the notification's id.
             user_id: the user it was sent to.
             message: the new text, read as `format` says; None keeps the text.
+            template: instead of a message, one of the running bot's templates (as for
+                `publish`), rendered anew with its buttons.
+            data: the template's values.
             **options: `buttons` are those shown afterwards: left out, none, as in Telegram;
                 `buttons=[]` without a message removes them and keeps the text. `format`,
                 `preview`, `priority`, and for parts sent anew `silent`, `protect`, `thread_id`.
@@ -141,7 +187,8 @@ class Publisher(Operations[redis.Redis]):
         Returns:
             The stream entry's id.
         """
-        return run(self.client, self._add(payloads.edit(id, user_id, message, options)))
+        notification = payloads.edit(id, user_id, message, options, template=template, data=data)
+        return run(self.client, self._add(notification))
 
     def delete(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
         """Delete the message(s) sent for a notification; durable.
@@ -171,8 +218,10 @@ class Publisher(Operations[redis.Redis]):
     def fan_out(
         self,
         user_ids: Sequence[int] | Literal["all"],
-        message: str,
+        message: str | None = None,
         *,
+        template: str | None = None,
+        data: Mapping[str, Any] | None = None,
         id: str | None = None,
         receipts: Receipts = "summary",
         **options: Unpack[FanOutOptions],
@@ -181,7 +230,10 @@ class Publisher(Operations[redis.Redis]):
 
         Args:
             user_ids: 1 to 10,000 user ids, or "all" linked users.
-            message: the text, read as `format` says.
+            message: the text, read as `format` says; None with a template.
+            template: instead of a message, one of the running bot's templates (as for
+                `publish`): each recipient reads it in their own language.
+            data: the template's values, the same for every recipient.
             id: names the fan-out for `cancel` and its receipts.
             receipts: one at the end ("summary") or one per recipient too ("each").
             **options: as for `publish`; `priority` defaults to bulk.
@@ -189,7 +241,9 @@ class Publisher(Operations[redis.Redis]):
         Returns:
             The stream entry's id.
         """
-        notification = payloads.fan_out(user_ids, message, id, receipts, options)
+        notification = payloads.fan_out(
+            user_ids, message, id, receipts, options, template=template, data=data
+        )
         return run(self.client, self._add(notification))
 
     def actions(
@@ -308,6 +362,21 @@ class Publisher(Operations[redis.Redis]):
             Them, in order; () until a bot with CATEGORIES has started on this Redis.
         """
         return run(self.client, self._categories())
+
+    def templates(self) -> Mapping[str, Template]:
+        """The templates the running bot has (TEMPLATES_DIR), as it declared them at start-up:
+        what `template=` may name, and the variables its `data` must give.
+
+        Returns:
+            Each by name: a `Template` with its languages (the first is the fallback), its
+            variables, format and default category; empty when the bot runs without
+            templates.
+
+        Raises:
+            ValueError: no bot of this version has started on this database yet (nothing
+                declared).
+        """
+        return run(self.client, self._templates())
 
     def get_preferences(self, user_id: int) -> Preferences:
         """What a user chose, in the chat or through `set_preferences`.

@@ -13,6 +13,7 @@ from bot.notification.schema import ChatKind, Notification
 from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.events import ActionEvent, LinkEvent, checked_wait, read_events
+from bot.publisher.manifest import Template, templates_of, understood
 from bot.publisher.options import PreferenceChanges, Via, changed
 from bot.publisher.payloads import Published
 from bot.store.chat_links import USER_CHATS, unlinked_all
@@ -22,6 +23,7 @@ from bot.store.deployment import BOT_ID, database_number, mark_from
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
 from bot.store.link_events import LinkEvents
 from bot.store.link_tokens import BOT_USERNAME, deep_link, issued_token
+from bot.store.manifest import TEMPLATES
 from bot.store.plans import Command, Feed, Plan
 from bot.store.preferences import (
     CATEGORIES,
@@ -78,6 +80,7 @@ class Operations(Generic[ClientT]):
             return Published(1, (yield from self._add(notification)))
         if not self.channel:
             raise ValueError("no channel to publish on (and no stream): give one")
+        yield from understood(notification)
         if self._mark is None:
             stored = yield Command("get", (BOT_ID,))
             self._mark = mark_from(stored, database_number(self.client))
@@ -85,7 +88,9 @@ class Operations(Generic[ClientT]):
         return Published(int((yield Command("publish", (self.channel, payload)))))
 
     def _add(self, notification: Notification) -> Plan[str]:
-        """XADD it to the stream of its priority; the entry id."""
+        """XADD it to the stream of its priority, once the running bot would take it; the
+        entry id."""
+        yield from understood(notification)
         stream = priority_streams(self.stream)[notification.rank]
         entry = stream_entry(stream, payloads.payload(notification), self.stream_maxlen)
         return as_text((yield entry))
@@ -115,6 +120,10 @@ class Operations(Generic[ClientT]):
     @staticmethod
     def _categories() -> Plan[tuple[Category, ...]]:
         return categories_from((yield Command("get", (CATEGORIES,))))[0]
+
+    @staticmethod
+    def _templates() -> Plan[dict[str, Template]]:
+        return templates_of((yield Command("get", (TEMPLATES,))))
 
     @staticmethod
     def _get_preferences(user_id: int) -> Plan[Preferences]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Unpack
 
 from bot.notification.parsing import parse_fields
@@ -34,12 +34,29 @@ def encode(user_id: int, message: str, **options: Unpack[Options]) -> str:
     return payload(send(user_id, message, options))
 
 
-def send(user_id: int, message: str, options: Options) -> Notification:
-    return _validate({**options, "user_id": user_id, "message": message})
+def send(
+    user_id: int,
+    message: str | None,
+    options: Options,
+    *,
+    template: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> Notification:
+    content = _content(message, template, data)
+    return _validate({**options, "user_id": user_id, **content})
 
 
-def edit(id: str, user_id: int, message: str | None, options: EditOptions) -> Notification:
-    return _validate({**options, "op": "edit", "id": id, "user_id": user_id, "message": message})
+def edit(
+    id: str,
+    user_id: int,
+    message: str | None,
+    options: EditOptions,
+    *,
+    template: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> Notification:
+    content = _content(message, template, data)
+    return _validate({**options, "op": "edit", "id": id, "user_id": user_id, **content})
 
 
 def delete(id: str, user_id: int, priority: Priority | None) -> Notification:
@@ -52,13 +69,48 @@ def cancel(id: str) -> Notification:
 
 def fan_out(
     users: Sequence[int] | Literal["all"],
-    message: str,
+    message: str | None,
     id: str | None,
     receipts: Receipts,
     options: FanOutOptions,
+    *,
+    template: str | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> Notification:
     audience = {"audience": "all"} if users == "all" else {"user_ids": users}
-    return _validate({**options, **audience, "message": message, "id": id, "receipts": receipts})
+    content = _content(message, template, data)
+    return _validate({**options, **audience, **content, "id": id, "receipts": receipts})
+
+
+def _content(
+    message: str | None, template: str | None, data: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The message, or the template and its data; the model says which of them is missing or
+    one too many."""
+    # Not a mapping (an untyped caller's list): the model refuses it, naming the field.
+    plain = _json(data) if isinstance(data, Mapping) else data
+    return {"message": message, "template": template, "data": plain}
+
+
+def _json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` as a dict, if JSON can carry it: a datetime, say, would fail later in json.dumps
+    with a TypeError that names no key (the bot only ever reads data from JSON)."""
+    plain = dict(data)
+    try:
+        json.dumps(plain)
+    except (TypeError, ValueError) as exc:
+        where, why = "data", exc
+        for key, value in plain.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as value_exc:
+                where, why = f"data.{key}", value_exc
+                break
+        raise ValueError(
+            f"invalid notification: {where}: {why} (data is sent as JSON: strings, numbers, "
+            "booleans, null, lists and objects)"
+        ) from None
+    return plain
 
 
 def _validate(fields: dict[str, Any]) -> Notification:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import redis
 
+from bot.notification.schema import Notification
+from bot.store import manifest
 from bot.store.deployment import BOT_ID
 from bot.testing import FakeTelegram
 from tests.cli.conftest import Cli, emulator_env, stream_payloads
@@ -193,6 +195,38 @@ def test_edit_delete_cancel_and_fan_out_go_on_the_stream_of_their_priority(
             ["fan-out", "--users", "1,2", "--all", "Sale"],
             "python -m bot fan-out: error: argument --all: not allowed with argument --users",
         ),
+        (
+            ["publish", "42", "--template", "order_shipped", "--data", "[17]"],
+            "python -m bot publish: error: argument --data: expected a JSON object {...}, "
+            "got '[17]'",
+        ),
+        (
+            ["fan-out", "--all", "--template", "order_shipped", "--data", "{order: 17}"],
+            "python -m bot fan-out: error: argument --data: not valid JSON (Expecting property "
+            "name enclosed in double quotes",
+        ),
+        (
+            ["publish", "42"],
+            "error: invalid notification: message: field required (or a template)",
+        ),
+        (
+            ["enqueue", "42", "hi", "--template", "order_shipped"],
+            "error: invalid notification: message and template: give one of them, not both",
+        ),
+        (
+            ["enqueue", "42", "--template", "order_shipped", "--format", "html"],
+            "error: invalid notification: format: a template brings its own; leave it out",
+        ),
+        (
+            ["enqueue", "42", "hi", "--data", '{"order": 17}'],
+            "error: invalid notification: data: only with a template",
+        ),
+        (
+            # Nothing declared on this database: a bot older than templates, or none yet.
+            ["publish", "42", "--template", "order_shipped", "--data", '{"order": 17}'],
+            "error: the running bot does not say which fields it reads (it is older than this "
+            "publisher): it would ignore 'template' and 'data'; upgrade the bot",
+        ),
     ],
 )
 def test_a_bad_flag_is_one_line_with_exit_2_and_nothing_is_added(
@@ -210,3 +244,51 @@ def test_a_bad_flag_is_one_line_with_exit_2_and_nothing_is_added(
     assert line.startswith(error)
     assert result.stdout == ""
     assert stream_payloads(sync_redis, stream) == {}
+
+
+ORDER_SHIPPED = {"languages": ["en"], "variables": ["eta", "order"], "format": "html"}
+
+
+def test_a_template_and_its_data_go_out_checked_against_what_the_bot_declared(
+    cli: Cli, redis_url: str, channel: str, sync_redis: redis.Redis
+) -> None:
+    """--template and --data instead of MESSAGE, on publish, enqueue, edit and fan-out."""
+    sync_redis.set(manifest.FIELDS, json.dumps(sorted(Notification.model_fields)))
+    sync_redis.set(manifest.TEMPLATES, json.dumps({"order_shipped": ORDER_SHIPPED}))
+    stream = f"{channel}-stream"
+    env = {"REDIS_URL": redis_url, "NOTIFICATION_STREAM": stream}
+    data = ["--template", "order_shipped", "--data", '{"order": 17, "eta": "2026-12-24"}']
+    commands = [
+        ["publish", "42", *data, "--id", "o-17"],
+        ["enqueue", "43", *data, "--silent"],
+        ["edit", "o-17", "42", *data],
+        ["fan-out", "--users", "1,2", *data],
+    ]
+    results = [cli(*command, env=env) for command in commands]
+    missing = cli("publish", "42", *data[:3], '{"order": 17}', env=env)
+    unknown = cli("enqueue", "42", "--template", "order_shiped", env=env)
+
+    for result in results:
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    shipped = {"template": "order_shipped", "data": {"order": 17, "eta": "2026-12-24"}}
+    assert {
+        priority: [payload for _, payload in entries]
+        for priority, entries in stream_payloads(sync_redis, stream).items()
+    } == {
+        "normal": [
+            {"user_id": 42, **shipped, "id": "o-17"},
+            {"user_id": 43, **shipped, "silent": True},
+            {"op": "edit", "id": "o-17", "user_id": 42, **shipped},
+        ],
+        "bulk": [{"user_ids": [1, 2], **shipped}],
+    }
+    assert (missing.returncode, missing.stdout, missing.stderr) == (
+        2,
+        "",
+        "error: invalid notification: data.eta: missing (template order_shipped)\n",
+    )
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        "error: invalid notification: template: 'order_shiped' is not one of the running "
+        "bot's: order_shipped\n",
+    )
