@@ -11,9 +11,12 @@ import redis.asyncio
 
 from bot.config.settings import Settings
 from bot.preferences import parse_categories
+from bot.publisher import AsyncPublisher
+from bot.store.manifest import TEMPLATES
 from bot.testing import FakeTelegram
 from tests.bots import RunningBot, start_bot
 from tests.helpers import link_chat, next_json, publish, wait_sent
+from tests.waiting import eventually
 
 ORDER_SHIPPED = """\
 format = "html"
@@ -197,3 +200,13 @@ async def test_an_edit_by_id_renders_the_template_again_in_the_users_language(
     assert edited.message_id == sent.message_id
     assert edited.text == "Bestellung 3 wird am 05.06.2026 versandt"
     assert edited.buttons[0] == [{"text": "Verfolgen", "url": "https://shop.example/t/3"}]
+
+
+async def test_the_web_app_may_pick_a_language_only_a_template_has(
+    templated_bot: RunningBot, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    web = AsyncPublisher(redis_client)
+    await eventually(lambda: redis_client.exists(TEMPLATES))  # declared once the bot is ready
+    assert (await web.set_preferences(50, language="fr")).language == "fr"
+    with pytest.raises(ValueError, match="no messages or templates in 'it'; there are: en, de, fr"):
+        await web.set_preferences(50, language="it")

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio
 
 from bot.notification.schema import ChatKind, Notification
-from bot.preferences import Category, Preferences
+from bot.preferences import Category, Preferences, available_languages
 from bot.publisher import payloads
 from bot.publisher.events import ActionEvent, LinkEvent, checked_wait, read_events
 from bot.publisher.manifest import Template, templates_of, understood
@@ -23,7 +23,7 @@ from bot.store.deployment import BOT_ID, database_number, mark_from
 from bot.store.link_events import DEFAULT_STREAM as DEFAULT_LINK_EVENTS_STREAM
 from bot.store.link_events import LinkEvents
 from bot.store.link_tokens import BOT_USERNAME, deep_link, issued_token
-from bot.store.manifest import TEMPLATES
+from bot.store.manifest import TEMPLATES, templates_from
 from bot.store.plans import Command, Feed, Plan
 from bot.store.preferences import (
     CATEGORIES,
@@ -132,6 +132,14 @@ class Operations(Generic[ClientT]):
 
     def _set_preferences(self, user_id: int, changes: PreferenceChanges) -> Plan[Preferences]:
         declared = yield from self._categories()
+        language = changes.get("language")
+        if language is not None:
+            # The bot's catalogs' languages, and its templates' (a user may read notifications
+            # in French while the bot's own replies have no French): one more read.
+            templates = templates_from((yield Command("get", (TEMPLATES,)))) or {}
+            known = dict.fromkeys(available_languages())
+            known |= dict.fromkeys(lang for t in templates.values() for lang in t["languages"])
+            Preferences(language=language).check_language(known)
         return (
             yield from changed_preferences(
                 user_id, lambda current: changed(current, changes, declared)

@@ -126,7 +126,7 @@ class PreferenceChanges(TypedDict, total=False):
     quiet: str | None  # "22:00-07:00" in the user's time zone; None: no quiet hours
     quiet_mode: QuietMode  # "silent" (without a sound) or "hold" (wait until they end)
     timezone: str | None  # an IANA name, e.g. "Europe/Berlin"; None: UTC
-    language: str | None  # one with a catalog ("en", "de"); None: the user's Telegram app's
+    language: str | None  # one with a catalog or a template ("en", "de"); None: Telegram's
     digest: Iterable[str] | None  # categories collected into a digest; None: DIGEST's
 
 

@@ -118,7 +118,7 @@ async def test_preferences_set_by_the_web_app_show_in_settings_and_the_reverse(
             ({"muted": ["security"]}, "muted: 'security' cannot be muted or digested"),
             ({"timezone": "Mars/Base"}, "timezone: 'Mars/Base' is not a time zone"),
             ({"quiet": "25:00-07:00"}, "quiet: '25:00-07:00' is not HH:MM-HH:MM"),
-            ({"language": "fr"}, "language: no messages in 'fr'"),
+            ({"language": "fr"}, "language: no messages or templates in 'fr'"),
         ]:
             with pytest.raises(ValueError, match=re.escape(error)):
                 web.set_preferences(USER, **bad)  # type: ignore[arg-type]
