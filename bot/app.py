@@ -242,6 +242,7 @@ def build(settings: Settings) -> Bot:
         settings.digest,
         later=schedule is not None,
         languages=templating.templates.languages if templating else (),
+        default_language=settings.default_language,
     )
     register_handlers(
         application,

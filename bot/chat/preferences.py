@@ -85,11 +85,13 @@ class ChatPreferences:
         *,
         later: bool = True,
         languages: Iterable[str] = (),
+        default_language: str = "en",
     ) -> None:
         self.store = store
         # What /language offers: the catalogs' languages, then the templates' others (a user
         # may read notifications in French while the bot's own replies stay in English).
         self._languages = (*LANGUAGES, *sorted(set(languages) - set(LANGUAGES)))
+        self._default_language = default_language  # a category label's, after the user's
         self._categories = {category.name: category for category in categories}
         self._windows = dict(digest_windows)
         # Without a stream nothing can be kept for later: no digests, no waiting quiet hours.
@@ -126,7 +128,7 @@ class ChatPreferences:
         if user_id is None:
             await message.reply_text(gettext(language, NOT_LINKED))
             return
-        text, keyboard = self._view(preferences, language)
+        text, keyboard = self._view(preferences, language, _telegram_language(update))
         await message.reply_text(text, reply_markup=keyboard)
 
     async def quiet(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -207,7 +209,7 @@ class ChatPreferences:
             return
         category = self._categories.get(argument)
         if what == "x" and category is not None:
-            label = category.label_in(preferences.language, language)
+            label = self._label(category, preferences, _telegram_language(update))
             toast = gettext(language, ALWAYS).format(label=label)
             await _answer(query.answer(toast, show_alert=True))
             return
@@ -223,7 +225,9 @@ class ChatPreferences:
             language = _language(update, changed)
             await _answer(query.answer(gettext(language, SAVED)))
             if isinstance(query.message, Message):
-                await _show(query.message, *self._view(changed, language))
+                await _show(
+                    query.message, *self._view(changed, language, _telegram_language(update))
+                )
 
     async def muted(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """The mute button under a notification: one tap turns its category off."""
@@ -247,7 +251,7 @@ class ChatPreferences:
             user_id, lambda current: current.model_copy(update={"muted": current.muted | {name}})
         )
         log.info("preferences_changed", user_id=user_id, by="mute_button", setting="m")
-        label = category.label_in(preferences.language, language)
+        label = self._label(category, preferences, _telegram_language(update))
         toast = gettext(language, TURNED_OFF).format(label=label)
         await _answer(query.answer(toast, show_alert=True))
 
@@ -272,7 +276,13 @@ class ChatPreferences:
             return lambda current: current.model_copy(update={"language": argument})
         return None
 
-    def _view(self, preferences: Preferences, language: str) -> tuple[str, InlineKeyboardMarkup]:
+    def _label(self, category: Category, preferences: Preferences, telegram: str | None) -> str:
+        """A category's label as its notifications' mute button shows it to this user."""
+        return category.label_in(preferences.language, telegram, self._default_language)
+
+    def _view(
+        self, preferences: Preferences, language: str, telegram: str | None
+    ) -> tuple[str, InlineKeyboardMarkup]:
         """The /settings message: what is chosen, and a button for each thing to change."""
         zone = preferences.timezone or "UTC"
         if preferences.quiet is None:
@@ -292,10 +302,11 @@ class ChatPreferences:
         digested = preferences.digested(self._windows)
         for category in self._categories.values():
             if not category.mutable:
-                rows.append([_button(f"🔒 {category.label_in(chosen)}", "x", category.name)])
+                label = self._label(category, preferences, telegram)
+                rows.append([_button(f"🔒 {label}", "x", category.name)])
                 continue
             on = category.name not in preferences.muted
-            label = category.label_in(chosen)
+            label = self._label(category, preferences, telegram)
             row = [_button(f"{'✅' if on else '🔕'} {label}", "m", category.name)]
             if self._later:
                 label = DIGEST_ON if category.name in digested else DIGEST_OFF
@@ -359,6 +370,11 @@ def _elsewhere(update: Update) -> bool:
     are not changed (anyone in a group or channel could tap)."""
     chat = update.effective_chat
     return chat is not None and chat.type != Chat.PRIVATE
+
+
+def _telegram_language(update: Update) -> str | None:
+    user = update.effective_user
+    return user.language_code if user is not None else None
 
 
 def _language(update: Update, preferences: Preferences) -> str:

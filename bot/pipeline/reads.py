@@ -221,8 +221,13 @@ class Reader:
             kind = "send" if op == "send" else "change"
         else:
             kind = "plain"
-        # Telegram's language: for a template, and for a category's label (mute button, digest).
-        wants_language = parsed.rendering is not None or notification.category is not None
+        # Telegram's language: for a template, and for a category's label (a mute button, a
+        # digest's title); a plain notification reads nothing more.
+        wants_language = (
+            parsed.rendering is not None
+            or op == "digest"
+            or (notification.mute_button and notification.category is not None)
+        )
         plan = self._plans[kind, envelope.action_key is not None, wants_language]
 
         def queue(pipe: Pipeline) -> None:

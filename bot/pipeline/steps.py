@@ -82,7 +82,9 @@ class DeliverySteps:
             async with self._ahead.turn(rank):
                 before = await self._reader.before_send(envelope)
                 result = before.skip()
-                if result is None and parsed.rendering is not None and before.chats:
+                # Rendered even with no chat linked yet: one may be linked by the read again
+                # after a wait for a slot, and nothing may go out unrendered.
+                if result is None and parsed.rendering is not None:
                     parsed, result = self._render(envelope, parsed, before)
                 if _nothing_to_plan(parsed.notification, before, result):
                     plan = Plan(parsed)  # the common case, kept short

@@ -46,9 +46,9 @@ class LanguageStore:
         if self._written.get(chat_id) == language_code:
             return
         user = await self._redis.hget(CHAT_TO_USER, str(chat_id))
-        if user is not None:
+        if user is not None:  # noted only once stored: a chat linked later is looked up again
             await self._redis.hset(TELEGRAM_LANGUAGE, as_text(user), language_code)
-        self._note(chat_id, language_code)
+            self._note(chat_id, language_code)
 
     def _note(self, chat_id: int, language_code: str) -> None:
         if len(self._written) >= self._remembered:

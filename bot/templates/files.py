@@ -18,23 +18,13 @@ from bot.notification.schema import MAX_BUTTONS, Format
 from bot.preferences import CATEGORY_NAME
 from bot.templates.filters import NAMES as OUR_FILTERS
 from bot.templates.filters import TIME_FILTERS, warm
-from bot.templates.render import ButtonSource, Renderer, Source
+from bot.templates.render import ButtonSource, Renderer, Source, authority_end
+from bot.templates.sandbox import JINJA_FILTERS
 
 TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 LANGUAGE = re.compile(r"[a-z]{2,3}")  # a primary language subtag: "de", not "de-AT"
 FORMATS = ("text", "html", "markdown")
 TOP_LEVEL = frozenset({"format", "category"})
-# Jinja's own filters that are fine in a chat message; the rest (e.g. `safe`, `xmlattr`,
-# `urlize`) would bypass what the placeholders guarantee or make no sense here.
-JINJA_FILTERS = frozenset(
-    {
-        "abs", "capitalize", "default", "d", "first", "float", "int", "join", "last",
-        "length", "count", "list", "lower", "max", "min", "replace", "reverse", "round",
-        "sort", "string", "sum", "title", "trim", "truncate", "unique", "upper", "wordcount",
-        "batch", "slice", "map", "select", "reject", "selectattr", "rejectattr", "center",
-        "indent", "format", "dictsort", "groupby", "striptags",
-    }
-)  # fmt: skip
 KNOWN_FILTERS = JINJA_FILTERS | OUR_FILTERS
 
 
@@ -69,9 +59,10 @@ class Template:
     format: Format
     category: str | None
     languages: dict[str, Localized]
-    variables: frozenset[str]  # what `data` must name: the same in every language
+    variables: frozenset[str]  # what `data` must name (every language uses the same names)
     formats_times: bool  # uses date, time or datetime: renders per time zone too
     actions: tuple[str, ...] = ()  # the action buttons' sources, the same in every language
+    optional: frozenset[str] = frozenset()  # guarded (`is defined`, `default`): may be left out
 
     def language_for(self, *candidates: str | None) -> str:
         """The first of `candidates` (IETF tags: "de-AT" counts as "de") this template has,
@@ -87,6 +78,7 @@ class Template:
         return {
             "languages": list(self.languages),
             "variables": sorted(self.variables),
+            "optional": sorted(self.optional),
             "format": self.format,
             "category": self.category,
         }
@@ -167,6 +159,7 @@ def load_template(path: Path, renderer: Renderer) -> Template:
     variables: dict[str, frozenset[str]] = {}
     actions: dict[str, tuple[str, ...]] = {}
     formats_times = False
+    required: frozenset[str] = frozenset()  # what some language needs data to name
     for key, value in table.items():
         if key in TOP_LEVEL:
             continue
@@ -180,7 +173,8 @@ def load_template(path: Path, renderer: Renderer) -> Template:
             )
         checked = _Checked(path, key, text, renderer)
         languages[key] = checked.localized(value)
-        variables[key] = checked.variables
+        variables[key] = checked.variables | checked.optional
+        required |= checked.variables
         actions[key] = checked.actions
         formats_times = formats_times or checked.formats_times
     if not languages:
@@ -189,7 +183,15 @@ def load_template(path: Path, renderer: Renderer) -> Template:
     for language in languages:
         _check_alike(path, text, first, language, variables=variables, actions=actions)
     return Template(
-        name, path, kind, category, languages, variables[first], formats_times, actions[first]
+        name,
+        path,
+        kind,
+        category,
+        languages,
+        required,
+        formats_times,
+        actions[first],
+        variables[first] - required,
     )
 
 
@@ -226,6 +228,42 @@ def _check_alike(
         )
 
 
+# Blocks whose output passes through Jinja a second time (a macro's, a {% set %} block's, a
+# {% filter %}'s): the values' placeholders would be printed as such, or changed.
+REFUSED_NODES = (
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.AssignBlock,
+    nodes.Block,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Extends,
+)
+
+
+def _filters_named(node: nodes.Filter) -> list[str]:
+    """The filter's name, and the filter `map` applies (`map('time')`), if it names one."""
+    named = [node.name]
+    if node.name == "map" and node.args and isinstance(node.args[0], nodes.Const):
+        named.append(str(node.args[0].value))
+    return named
+
+
+def _optional(tree: nodes.Template) -> frozenset[str]:
+    """Variables a template guards (`x is defined`, `x | default(...)`): data may leave them
+    out."""
+    guarded = set()
+    for test in tree.find_all(nodes.Test):
+        if test.name in ("defined", "undefined") and isinstance(test.node, nodes.Name):
+            guarded.add(test.node.name)
+    for node in tree.find_all(nodes.Filter):
+        if node.name in ("default", "d") and isinstance(node.node, nodes.Name):
+            guarded.add(node.node.name)
+    return frozenset(guarded)
+
+
 def _line_of(text: str, language: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
         if re.fullmatch(rf"\s*\[\s*{re.escape(language)}\s*\]\s*(#.*)?", line):
@@ -242,6 +280,7 @@ class _Checked:
         self.text = text
         self.renderer = renderer
         self.variables: frozenset[str] = frozenset()
+        self.optional: frozenset[str] = frozenset()  # under `is defined` or `default`
         self.actions: tuple[str, ...] = ()
         self.formats_times = False
 
@@ -294,6 +333,12 @@ class _Checked:
                 check_link(literal if "{" not in url else literal + "x")
             except ValueError as exc:
                 raise self.fail(f"button {button['text']!r}: url {exc}", "buttons") from None
+            if "{" in url and url.index("{") < authority_end(url):
+                raise self.fail(
+                    f"button {button['text']!r}: a value in the url's scheme or host (where "
+                    "a link goes is the template's: put values after the host's /)",
+                    "buttons",
+                )
         if isinstance(action, str):
             self.actions += (action,)
         return ButtonSource(
@@ -311,14 +356,25 @@ class _Checked:
             tree = environment.parse(source)
         except TemplateSyntaxError as exc:
             raise self.fail(f"{what}: {exc.message}", key, exc.lineno) from None
+        for refused in tree.find_all(REFUSED_NODES):
+            raise self.fail(
+                f"{what}: {type(refused).__name__.lower()} blocks are not available (a value "
+                "must be printed where it lands, with {{ }}); {% set x = ... %} is",
+                key,
+                refused.lineno,
+            )
         for node in tree.find_all(nodes.Filter):
-            if node.name not in KNOWN_FILTERS:
-                ours = ", ".join(sorted(OUR_FILTERS))
-                raise self.fail(
-                    f"{what}: unknown filter {node.name!r} (ours: {ours})", key, node.lineno
-                )
-            self.formats_times = self.formats_times or node.name in TIME_FILTERS
-        self.variables |= meta.find_undeclared_variables(tree)
+            for name in _filters_named(node):
+                if name not in KNOWN_FILTERS:
+                    ours = ", ".join(sorted(OUR_FILTERS))
+                    raise self.fail(
+                        f"{what}: unknown filter {name!r} (ours: {ours})", key, node.lineno
+                    )
+                self.formats_times = self.formats_times or name in TIME_FILTERS
+        names = meta.find_undeclared_variables(tree)
+        optional = _optional(tree)
+        self.variables |= names - optional
+        self.optional |= names & optional
         try:
             return environment.from_string(tree)
         except TemplateSyntaxError as exc:  # found when compiled, e.g. a name assigned badly

@@ -16,6 +16,7 @@ from babel.numbers import format_currency, format_decimal
 TIME_FILTERS = frozenset({"date", "time", "datetime"})
 NAMES = TIME_FILTERS | {"number", "currency"}
 FORMATS = frozenset({"short", "medium", "long", "full"})
+MAX_DECIMALS = 20
 
 
 class ValueTypeError(ValueError):
@@ -51,9 +52,10 @@ class Reader:
     def number(self, value: object, decimals: int | None = None) -> str:
         amount = _number(value)
         if decimals is not None:
-            amount = round(amount, max(0, min(int(decimals), 20)))
-            pattern = "#,##0" + ("." + "0" * int(decimals) if decimals else "")
-            return format_decimal(amount, pattern, locale=self.locale)
+            if not isinstance(decimals, int) or not 0 <= decimals <= MAX_DECIMALS:
+                raise ValueTypeError(decimals, f"decimals from 0 to {MAX_DECIMALS}")
+            pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+            return format_decimal(round(amount, decimals), pattern, locale=self.locale)
         return format_decimal(amount, locale=self.locale)
 
     def currency(self, value: object, code: str = "EUR") -> str:

@@ -114,6 +114,7 @@ class Renderer:
             self._finalize = values.placeholder
             source = self._run(message, data)
             formatted = _with_values(_read(kind, source), values)
+            check_no_placeholder(formatted, values, "message")
             rows = tuple(
                 tuple(self._button(button, data, budget) for button in row) for row in buttons
             )
@@ -156,11 +157,15 @@ class Renderer:
         except RenderLimit as exc:
             raise RenderError(f"render stopped: {exc}") from None
         except RecursionError:
-            raise RenderError("render stopped: macros nested too deeply") from None
+            raise RenderError("render stopped: nested too deeply") from None
         except SecurityError as exc:
             raise RenderError(f"not allowed in a template: {exc}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            raise RenderError(f"a value of the wrong type: {exc}") from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any other is the data's doing: invalid, named
+            # TypeError, AttributeError (dictsort of a list), FilterArgumentError, ...
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RenderError(f"a value of the wrong type: {reason[:200]}") from None
 
 
 def _percent_encoded(value: object) -> str:
@@ -219,12 +224,47 @@ def _with_values(formatted: Formatted, values: _Values) -> Formatted:
     entities = []
     for entity in formatted.entities:
         start, end = moved(entity.offset), moved(entity.offset + entity.length)
-        url = entity.url
+        url, language = entity.url, entity.language
         if url is not None:
-            url = _PLACEHOLDER.sub(lambda m: _percent_encoded(values.value(m) or m[0]), url)
+            url = _link_with_values(url, values)
+        if language:
+            language = _PLACEHOLDER.sub(value_of, language)
         if end > start:  # an entity around an empty value: Telegram refuses empty ones
-            entities.append(Entity(entity.type, start, end - start, url, entity.language))
+            entities.append(Entity(entity.type, start, end - start, url, language))
     return strip("".join(pieces), entities)
+
+
+def _link_with_values(url: str, values: _Values) -> str:
+    """A link of the template's with its values in, percent-encoded; RenderError when a value
+    stands in its scheme or host (the link's destination is the template's, never the data's)."""
+    first = next((m for m in _PLACEHOLDER.finditer(url) if values.value(m) is not None), None)
+    if first is None:
+        return url
+    if first.start() < authority_end(url):
+        raise RenderError("a value in a link's scheme or host: put values after the host's /")
+
+    def encoded(match: re.Match[str]) -> str:
+        value = values.value(match)
+        return match[0] if value is None else _percent_encoded(value)
+
+    return _PLACEHOLDER.sub(encoded, url)
+
+
+def authority_end(url: str) -> int:
+    """Where a link's scheme and host end: the first /, ? or # after "scheme://" (or after
+    "scheme:"), else its end. What comes before is where a link goes."""
+    start = url.find("://")
+    start = start + 3 if start >= 0 else url.find(":") + 1
+    ends = [at for at in (url.find(c, start) for c in "/?#") if at >= 0]
+    return min(ends) if ends else len(url)
+
+
+def check_no_placeholder(formatted: Formatted, values: _Values, where: str) -> None:
+    """RenderError when a value's placeholder is still there once the values are in: it went
+    through something that changed it (a filter applied to a whole block)."""
+    texts = [formatted.text, *(e.url or "" for e in formatted.entities)]
+    if any(values.nonce in text.lower() for text in texts):
+        raise RenderError(f"{where}: a value went through something that changed it")
 
 
 def _missing(message: str) -> str:

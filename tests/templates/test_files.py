@@ -37,6 +37,7 @@ def test_a_good_template_says_its_languages_variables_and_whether_it_formats_tim
     assert template.manifest() == {
         "languages": ["en", "de"],
         "variables": ["eta", "order"],
+        "optional": [],
         "format": "markdown",
         "category": "orders",
     }
@@ -83,6 +84,20 @@ def test_a_good_template_says_its_languages_variables_and_whether_it_formats_tim
         ("[en\nmessage = 1\n", "t.toml line 1: not valid TOML"),
         ('[en]\nmesage = "x"\n', "t.toml [en] line 1: unknown key 'mesage'"),
         ("format = 'html'\n", "t.toml: no language"),
+        # Output that passes through Jinja twice would print the values' placeholders.
+        (
+            '[en]\nmessage = "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"\n',
+            "t.toml [en] line 2: message: macro blocks are not available",
+        ),
+        ('[en]\nmessage = "{% set s %}{{ x }}{% endset %}{{ s }}"\n', "assignblock blocks"),
+        ('[en]\nmessage = "{% filter upper %}{{ x }}{% endfilter %}"\n', "filterblock blocks"),
+        ("[en]\nmessage = \"{{ t|map('shout')|join }}\"\n", "unknown filter 'shout'"),
+        ('[en]\nmessage = "{{ x|safe }}"\n', "unknown filter 'safe'"),
+        (
+            '[en]\nmessage = "x"\n'
+            'buttons = [[{ text = "go", url = "https://shop.example{{ p }}" }]]\n',
+            "a value in the url's scheme or host",
+        ),
     ],
 )
 def test_a_bad_template_is_refused_naming_file_language_and_line(
@@ -97,3 +112,17 @@ def test_a_bad_template_is_refused_naming_file_language_and_line(
 def test_a_file_name_is_the_templates_name(tmp_path: Path) -> None:
     with pytest.raises(TemplateFileError, match=r"Order Shipped\.toml: a template's name"):
         load(tmp_path, "Order Shipped.toml", '[en]\nmessage = "x"\n')
+
+
+def test_a_guarded_variable_is_optional_and_map_of_a_time_filter_formats_times(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t.toml").write_text(
+        '[en]\nmessage = "Hi {{ name }}{% if coupon is defined %} {{ coupon }}{% endif %}'
+        " {{ note|default('') }} {{ [at]|map('time')|join }}\"\n"
+    )
+    template = load_templates(tmp_path).get("t")
+    assert template is not None
+    assert template.variables == {"name", "at"}
+    assert template.optional == {"coupon", "note"}
+    assert template.formats_times

@@ -151,11 +151,19 @@ def test_an_unknown_template_is_named_with_those_there_are(make_templating: Make
             {"xs": [0] * 4000},
             "steps",
         ),
-        # A macro calling itself.
-        ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", {}, "render stopped"),
         ("{{ n ** 99999999 }}", {"n": 9}, "exponent"),
-        ("{{ s * 1000000 }}", {"s": "xxxxxxxx"}, "repetition"),
-        ("{% for i in range(99999) %}{{ s }}{% endfor %}", {"s": "y" * 1000}, "characters"),
+        ("{{ s * 1000000 }}", {"s": "xxxxxxxx"}, "over MESSAGE_MAX_CHARS"),
+        ("{% for i in range(99999) %}{% endfor %}", {}, "a range of 99999"),
+        ("{% for i in range(9999) %}{{ s }}{% endfor %}", {"s": "y" * 1000}, "characters"),
+        # One expression that does much: each item a filter goes through is a step.
+        ("{{ range(20000)|map('string')|join|length }}", {}, "steps"),
+        # A string doubling itself, and methods that grow a value in one call.
+        ("{{ s ~ s }}", {"s": "ab" * 1500}, "6000 long"),
+        ("{{ s.zfill(999999999) }}", {"s": "x"}, r"zfill\(999999999\)"),
+        ("{{ s.replace('', s) }}", {"s": "y" * 5000}, "long"),
+        ("{{ s|replace('y', s) }}", {"s": "y" * 5000}, "long"),
+        ("{{ '{:>999999999}'.format(s) }}", {"s": "x"}, "str.format"),
+        ("{{ x|number(20000000) }}", {"x": 1}, "decimals from 0 to 20"),
     ],
 )
 def test_a_runaway_template_stops_at_its_budget_quickly(
@@ -207,3 +215,61 @@ def test_an_action_over_the_limit_is_invalid_and_a_blank_render_too(
         prepared(templating, "a", {"s": "x" * 1001})
     with pytest.raises(RenderError, match="renders to nothing"):
         templating.for_reader(prepared(templating, "b", {"s": "  "}), None, None, None)
+
+
+def test_a_reader_filter_of_a_constant_is_in_the_readers_language_too(
+    make_templating: MakeTemplating,
+) -> None:
+    source = "{{ 4.95|currency('EUR') }} {{ 1234.5|number }} {{ '2026-12-24'|date }}"
+    templating = make_templating(
+        {"t.toml": f'[en]\nmessage = "{source}"\n[de]\nmessage = "{source}"\n'}
+    )
+    german, _ = templating.for_reader(prepared(templating, "t", {}), "de", None, None)
+    assert german.formatted.text == "4,95\xa0€ 1.234,5 24.12.2026"
+
+
+def test_a_value_cannot_choose_where_a_link_goes_and_an_empty_one_leaves_no_trace(
+    make_templating: MakeTemplating,
+) -> None:
+    templating = make_templating(
+        {
+            "host.toml": 'format = "html"\n[en]\n'
+            "message = '<a href=\"https://a.{{ h }}/p\">x</a>'\n",
+            "query.toml": 'format = "html"\n[en]\n'
+            "message = '<a href=\"https://x.example/?q={{ q }}\">x</a>'\n",
+            "pre.toml": 'format = "html"\n[en]\n'
+            "message = '<pre><code class=\"language-{{ lang }}\">{{ code }}</code></pre>'\n",
+        }
+    )
+    with pytest.raises(RenderError, match="a value in a link's scheme or host"):
+        templating.for_reader(prepared(templating, "host", {"h": "evil.example"}), None, None, None)
+    empty, _ = templating.for_reader(prepared(templating, "query", {"q": ""}), None, None, None)
+    assert [e.url for e in empty.formatted.entities] == ["https://x.example/?q="]
+    pre, _ = templating.for_reader(
+        prepared(templating, "pre", {"lang": "python", "code": "x = 1"}), None, None, None
+    )
+    assert [(e.type, e.language) for e in pre.formatted.entities] == [("pre", "python")]
+
+
+def test_data_is_read_only_and_an_odd_value_is_invalid_not_a_crash(
+    make_templating: MakeTemplating,
+) -> None:
+    templating = make_templating(
+        {
+            "pop.toml": '[en]\nmessage = "{{ items.pop() }}"\n',
+            "odd.toml": '[en]\nmessage = "x"\n'
+            'buttons = [[{ text = "t", action = "a-{{ opts|dictsort|first }}" }]]\n',
+            "opt.toml": "[en]\n"
+            'message = "Hi {{ name }}{% if code is defined %} {{ code }}{% endif %}"\n',
+        }
+    )
+    parsed = prepared(templating, "pop", {"items": [1, 2, 3]})
+    with pytest.raises(RenderError, match="not allowed in a template"):
+        templating.for_reader(parsed, None, None, None)
+    assert parsed.notification.data == {"items": [1, 2, 3]}
+    with pytest.raises(ValueError, match="a value of the wrong type"):
+        prepared(templating, "odd", {"opts": ["b"]})
+    optional, _ = templating.for_reader(
+        prepared(templating, "opt", {"name": "A"}), None, None, None
+    )
+    assert optional.formatted.text == "Hi A"
