@@ -140,7 +140,10 @@ class Renderer:
         if button.action is not None:
             action = ""  # rendered once per notification, in its first language (an action
             # is what the web app reads back): bot.pipeline.templating
-        budget.spend(len(text) + len(url or "") + len(action or ""))
+        try:
+            budget.spend(len(text) + len(url or "") + len(action or ""))
+        except RenderLimit as exc:  # outside _run: a render's, not a crash
+            raise RenderError(f"render stopped: {exc}") from None
         return RenderedButton(text, url, action)
 
     def _run(self, template: Source, data: Mapping[str, Any]) -> str:
