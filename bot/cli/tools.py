@@ -94,6 +94,7 @@ def _add_bench(commands: Commands) -> None:
         ("--fanout-count", "fanout_count", int, "users linked; the fan-out goes to them all"),
         ("--scheduled-count", "scheduled_count", int, "scheduled notifications due at once"),
         ("--preferences-count", "preferences_count", int, "notifications with/without prefs"),
+        ("--templates-count", "templates_count", int, "notifications templated/as message"),
     ):
         bench.add_argument(
             flag,

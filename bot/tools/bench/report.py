@@ -11,6 +11,7 @@ from bot.tools.bench.head_to_head import CONCURRENCY
 from bot.tools.bench.instances import instances_lines
 from bot.tools.bench.lifecycle import lifecycle_lines
 from bot.tools.bench.preferences import preference_lines
+from bot.tools.bench.templated import template_lines
 
 # A row of the table: its label, the figure (a Figures field, or a key in one), its format.
 Row = tuple[str, str | tuple[str, str], str]
@@ -73,6 +74,7 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         "(blog loop)",
         *lifecycle_lines(report["lifecycle"], options),
         *preference_lines(report["preferences"]),
+        *template_lines(report["templates"]),
         *chat_lines(report["chats"]),
         *instances_lines(report["instances"], report["one_instance"]),
     ]
