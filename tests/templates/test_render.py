@@ -1,7 +1,9 @@
-"""Rendering one template: what goes over the budget is the render's error, not a crash."""
+"""Rendering one template: going over the budget is the render's error, not a crash, and only
+the render's own work counts against it."""
 
 from __future__ import annotations
 
+import gc
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,3 +28,23 @@ def test_a_button_over_the_budget_is_a_render_error() -> None:
             reader=Reader("en", ZoneInfo("UTC")),
             max_chars=100,
         )
+
+
+def test_no_garbage_collection_runs_during_a_render() -> None:
+    """A full collection (tens of ms with thousands of notifications in flight) would count
+    against the render's time budget: it waits until the render is done."""
+    enabled: list[bool] = []
+
+    class Probe:
+        def __str__(self) -> str:
+            enabled.append(gc.isenabled())
+            return "probe"
+
+    renderer = Renderer()
+    message = renderer.environment.from_string("{{ value }}")
+    reader = Reader("en", ZoneInfo("UTC"))
+    rendered = renderer.render(
+        "text", message, (), data={"value": Probe()}, reader=reader, max_chars=100
+    )
+    assert renderer.render_plain(message, {"value": Probe()}, reader) == "probe"
+    assert (rendered.formatted.text, enabled, gc.isenabled()) == ("probe", [False, False], True)
