@@ -69,6 +69,12 @@ def test_templates_are_checked_against_the_same_sent_as_message() -> None:
     ]
 
 
+def test_a_part_run_alone_is_checked_against_its_own_goals_only() -> None:
+    """--only templates: the other parts' figures are not there, and not missed."""
+    report = {"templates": {"templated_ms": 0.30, "plain_ms": 0.24, "same_as_plain": True}}
+    assert missed_goals(report) == ["templated <= +20% CPU over the same sent as message: 0.25"]
+
+
 def test_the_templates_part_sends_both_kinds_small_enough_to_parse_on_the_loop(
     tmp_path: Path,
 ) -> None:

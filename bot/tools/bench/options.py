@@ -28,3 +28,7 @@ class Options:
     load: bool = True  # a busy process on one core while the bot sends under the 30/s limit
     redis_url: str | None = None  # None: an embedded Redis of its own
     yes_use_it: bool = False  # write into `redis_url` although it holds keys
+    only: str | None = None  # one of ONLY: that part alone, after linking the users it needs
+
+
+ONLY = ("templates",)  # the parts that run alone (--only)

@@ -1,5 +1,5 @@
 """The bench's report as a table: the bot, the bare sender and the blog loop side by side, their
-ratios against the goals, then each other part's lines."""
+ratios against the goals, then each other part's lines (with --only, that part's alone)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ ROWS: list[Row] = [
 
 
 def print_table(report: dict[str, Any], out: TextIO) -> None:
+    if "bot" not in report:  # --only: that part's lines
+        print(f"notify-bot bench on {report['machine']}: one run, one part", file=out)
+        print("\n".join(template_lines(report["templates"])), file=out)
+        return
     options, bot, bare, blog = report["options"], report["bot"], report["bare"], report["blog"]
     load = "one core kept busy at 30/s" if options["load"] else "no other load"
     lines = [

@@ -1,7 +1,7 @@
-"""`python -m bot bench`'s main flow: every part in order, against one Redis and one Bot API
-emulator, then one report (report.py's table, or JSON). The Redis is a redis-server process of
-its own (the embedded fakeredis if none is installed), or an empty database given with
---redis-url (never REDIS_URL)."""
+"""`python -m bot bench`'s main flow: every part in order (or one, --only), against one Redis
+and one Bot API emulator, then one report (report.py's table, or JSON). The Redis is a
+redis-server process of its own (the embedded fakeredis if none is installed), or an empty
+database given with --redis-url (never REDIS_URL)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from bot.tools.bench.under_limits import measure_limits
 from bot.tools.scratch import scratch_redis
 
 PARTS = 9  # the measurements below, for the progress lines
+ONLY_PARTS = 2  # --only: the linking, then the part
 # A part of the bench in the progress lines: `with part("what it measures"): ...`
 Part = Callable[[str], AbstractContextManager[None]]
 
@@ -44,9 +45,9 @@ def run_bench(
     as_json: bool = False,
     progress: TextIO = sys.stderr,
 ) -> dict[str, Any]:
-    """Run every measurement for the bare sender, the bot and the blog loop; print a table
-    (or JSON), and which part runs to `progress`."""
-    part = Progress(PARTS, progress).part
+    """Run every measurement for the bare sender, the bot and the blog loop (or only the part
+    `options.only` names); print a table (or JSON), and which part runs to `progress`."""
+    part = Progress(ONLY_PARTS if options.only else PARTS, progress).part
     scratch = scratch_redis(options.redis_url, "bench", allow_data=options.yes_use_it, server=True)
     # The emulator stamps a request when one of its threads gets to it: a garbage collection in
     # this process (116 ms, measured, once it has recorded some 20,000 calls) held them all and
@@ -56,7 +57,12 @@ def run_bench(
         client = redis.Redis.from_url(url)
         try:
             machine = _machine(client)
-            figures = _every_part(options, telegram, client, url, part)
+            if options.only == "templates":
+                with part(f"linking {options.paid_count:,} users"):
+                    link_users(client, telegram, options.paid_count)
+                figures = {"templates": _templates(options, telegram, client, url, part)}
+            else:
+                figures = _every_part(options, telegram, client, url, part)
         finally:
             client.close()
     report = {"options": asdict(options), "machine": machine, **figures}
