@@ -96,3 +96,17 @@ def test_progress_off_a_terminal_is_one_line_per_part() -> None:
     with progress.part("second"):
         pass
     assert stream.getvalue() == "bench [1/2] first: 0 s\nbench [2/2] second: 0 s\n"
+
+
+def test_the_templates_row_shows_both_figures_and_their_ratio_measured_or_not() -> None:
+    figures = {"count": 10, "users": 5, "german": 5, "same_as_plain": True}
+    [line] = templated.template_lines(
+        figures | {"templated_ms": 0.30, "plain_ms": 0.24}, {"latency_ms": 50.0}
+    )
+    assert "0.30 ms naming a template" in line
+    assert "0.24 ms sent as message" in line
+    assert line.endswith(": +25% (goal <= +20%)")
+    [line] = templated.template_lines(
+        figures | {"templated_ms": None, "plain_ms": 0.0}, {"latency_ms": 50.0}
+    )
+    assert line.endswith(": - (goal <= +20%)")

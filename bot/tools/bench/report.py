@@ -42,7 +42,7 @@ ROWS: list[Row] = [
 def print_table(report: dict[str, Any], out: TextIO) -> None:
     if "bot" not in report:  # --only: that part's lines
         print(f"notify-bot bench on {report['machine']}: one run, one part", file=out)
-        print("\n".join(template_lines(report["templates"])), file=out)
+        print("\n".join(template_lines(report["templates"], report["options"])), file=out)
         return
     options, bot, bare, blog = report["options"], report["bot"], report["bare"], report["blog"]
     load = "one core kept busy at 30/s" if options["load"] else "no other load"
@@ -78,7 +78,7 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         "(blog loop)",
         *lifecycle_lines(report["lifecycle"], options),
         *preference_lines(report["preferences"]),
-        *template_lines(report["templates"]),
+        *template_lines(report["templates"], options),
         *chat_lines(report["chats"]),
         *instances_lines(report["instances"], report["one_instance"]),
     ]

@@ -183,15 +183,20 @@ def _shown(message: SentMessage, tag: str) -> str:
     return json.dumps(shown)
 
 
-def template_lines(figures: dict[str, Any]) -> list[str]:
+def template_lines(figures: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """The row, measured or not ("-"): the ratio measured in this run, with both figures."""
     templated, plain = figures["templated_ms"], figures["plain_ms"]
-    if not isinstance(templated, float) or not isinstance(plain, float) or not plain:
-        return []
-    same = {True: "the same messages", False: "NOT the same messages", None: "-"}
+    measured = isinstance(templated, float) and isinstance(plain, float) and plain > 0
+    extra = f"{templated / plain - 1:+.0%}" if measured else "-"
+    same = {True: "the same messages", False: "NOT the same messages", None: "not compared"}
     return [
         f"templates: {figures['count']} notifications to {figures['users']} users, limits "
-        f"lifted (API latency as above): CPU per notification {templated:.2f} ms naming a "
-        f"template, rendered per reader ({figures['german']} in German), {plain:.2f} ms sent "
-        f"as message rendered beforehand ({same[figures['same_as_plain']]}): "
-        f"{templated / plain - 1:+.0%} (goal <= +{GOAL_TEMPLATE_EXTRA:.0%})"
+        f"lifted, API latency {options['latency_ms']:g} ms: CPU per notification "
+        f"{_ms(templated)} naming a template, rendered per reader ({figures['german']} in "
+        f"German), {_ms(plain)} sent as message rendered beforehand "
+        f"({same[figures['same_as_plain']]}): {extra} (goal <= +{GOAL_TEMPLATE_EXTRA:.0%})"
     ]
+
+
+def _ms(figure: object) -> str:
+    return f"{figure:.2f} ms" if isinstance(figure, float) else "-"
