@@ -10,12 +10,11 @@ or a backtick in a value arrive as typed, in code spans too, and no escaping can
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import re
 import secrets
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -107,7 +106,7 @@ class Renderer:
     ) -> Rendered:
         """The message (read as `kind`: text, html or markdown) and the buttons for `reader`;
         RenderError naming what is missing, of the wrong type, or over a limit."""
-        with _uncollected():
+        with _Uncollected():
             budget = Budget(max_chars)
             self.environment.budget = budget
             self.environment.reader = reader
@@ -126,7 +125,7 @@ class Renderer:
     def render_plain(self, template: Source, data: Mapping[str, Any], reader: Reader) -> str:
         """One string as is (a button's label, an action): values are not escaped, as nothing
         reads markup in it."""
-        with _uncollected():
+        with _Uncollected():
             self.environment.reader = reader
             self.environment.budget = Budget(4096)
             return self._run(template, data)
@@ -169,20 +168,22 @@ class Renderer:
             raise RenderError(f"a value of the wrong type: {exc}") from None
 
 
-@contextlib.contextmanager
-def _uncollected() -> Iterator[None]:
+class _Uncollected:
     """No garbage collection during a render: a full one that fell into it (15-47 ms, measured
     in the bench's bot with thousands of notifications in flight) went over the render's time
     budget and refused a template that renders in 0.1 ms. It runs after instead, at the next
-    allocation that finds it due; what a render allocates is bounded by its budget."""
-    if not gc.isenabled():  # someone else's choice: leave it
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    allocation that finds it due; what a render allocates is bounded by its budget. A class,
+    not @contextmanager: a generator per render cost 1-2 us of the ~50 a render takes."""
+
+    __slots__ = ("_was",)
+
+    def __enter__(self) -> None:
+        self._was = gc.isenabled()  # disabled: someone else's choice, left as it is
+        gc.disable()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._was:
+            gc.enable()
 
 
 def _percent_encoded(value: object) -> str:
@@ -214,8 +215,9 @@ def _with_values(formatted: Formatted, values: _Values) -> Formatted:
             continue
         before = text[at : match.start()]
         pieces += (before, value)
-        old_units += utf16_len(before) + utf16_len(match.group(0))
-        growth += utf16_len(value) - utf16_len(match.group(0))
+        placeholder = match.end() - match.start()  # ASCII: as many UTF-16 units
+        old_units += _units(before) + placeholder
+        growth += _units(value) - placeholder
         shifts.append((old_units, growth))
         at = match.end()
     pieces.append(text[at:])
@@ -238,6 +240,11 @@ def _with_values(formatted: Formatted, values: _Values) -> Formatted:
         if end > start:  # an entity around an empty value: Telegram refuses empty ones
             entities.append(Entity(entity.type, start, end - start, url, entity.language))
     return strip("".join(pieces), entities)
+
+
+def _units(text: str) -> int:
+    """UTF-16 units, without encoding the text when it is ASCII (isascii is a flag look-up)."""
+    return len(text) if text.isascii() else utf16_len(text)
 
 
 def _missing(message: str) -> str:

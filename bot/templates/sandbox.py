@@ -5,6 +5,7 @@ runs as long as the data is long)."""
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -95,6 +96,12 @@ class Sandbox(SandboxedEnvironment):
         self.filters["datetime"] = lambda value, form="medium": self.reader.datetime(value, form)
         self.filters["number"] = lambda value, decimals=None: self.reader.number(value, decimals)
         self.filters["currency"] = lambda value, code="EUR": self.reader.currency(value, code)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as a dict, not Jinja's ChainMap over the environment's: every
+        render copies them into its context, and a ChainMap iterated twice a render cost ~1 us
+        of a render's ~10. The environment's globals never change once it is made."""
+        return {**self.globals, **(d or {})}
 
     def tick(self) -> None:
         self.budget.tick()

@@ -48,3 +48,37 @@ def test_no_garbage_collection_runs_during_a_render() -> None:
     )
     assert renderer.render_plain(message, {"value": Probe()}, reader) == "probe"
     assert (rendered.formatted.text, enabled, gc.isenabled()) == ("probe", [False, False], True)
+
+
+def test_a_template_has_range_and_dict_and_no_other_global() -> None:
+    renderer = Renderer()
+    reader = Reader("en", ZoneInfo("UTC"))
+    source = "{% for n in range(3) %}{{ n }}{% endfor %} {{ dict(a=1)['a'] }}"
+    assert renderer.render_plain(renderer.environment.from_string(source), {}, reader) == "012 1"
+    with pytest.raises(RenderError, match="lipsum"):
+        renderer.render_plain(renderer.environment.from_string("{{ lipsum() }}"), {}, reader)
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "text", "entities"),
+    [
+        # A value outside the BMP counts twice, and its markup lands as typed.
+        ("<b>{{ v }}</b> <i>x</i>", "😀<b>", "😀<b> x", [("bold", 0, 5), ("italic", 6, 1)]),
+        ("é 😀 {{ v }} <b>y</b>", "z", "é 😀 z y", [("bold", 7, 1)]),  # the template's own
+        ("<b>{{ v }}</b> <i>x</i>", "plain", "plain x", [("bold", 0, 5), ("italic", 6, 1)]),
+    ],
+)
+def test_entities_move_by_utf16_units_around_a_value(
+    source: str, value: str, text: str, entities: list[tuple[str, int, int]]
+) -> None:
+    renderer = Renderer()
+    rendered = renderer.render(
+        "html",
+        renderer.environment.from_string(source),
+        (),
+        data={"v": value},
+        reader=Reader("en", ZoneInfo("UTC")),
+        max_chars=100,
+    )
+    assert rendered.formatted.text == text
+    assert [(e.type, e.offset, e.length) for e in rendered.formatted.entities] == entities
