@@ -200,6 +200,8 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
             "20",
             "--preferences-count",
             "200",  # enough CPU ticks (10 ms each) to measure in every burst
+            "--templates-count",
+            "200",
             "--redis-url",
             redis_url,
         ],
@@ -218,7 +220,7 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     said = [line for line in result.stderr.splitlines() if line.startswith("bench: goal")]
     assert said == [f"bench: goal missed: {goal}" for goal in missed]
     # Not a TTY: a line per part as it ends, with its time (it ran 5 m 43 s in silence).
-    assert len(re.findall(r"^bench \[\d/8\] .+: \d+ s$", result.stderr, re.MULTILINE)) == 8
+    assert len(re.findall(r"^bench \[\d/9\] .+: \d+ s$", result.stderr, re.MULTILINE)) == 9
     assert report["bot"]["delivered"] == report["bot"]["published"] == 40
     # CPU figures count in clock ticks (10 ms): with these tiny counts they can round to 0.
     assert report["bot"]["rich_cpu_ms_per_msg"] is not None  # formatted with buttons, measured
@@ -235,6 +237,9 @@ def test_bench_runs_with_tiny_counts_and_prints_parsable_json(
     assert lifecycle["scheduled"] == 20
     assert lifecycle["scheduled_early"] == 0  # none sent before it was due
     assert report["preferences"]["with_ms"] is not None  # every notification arrived, both ways
+    templates = report["templates"]  # rendered per reader, half in German, as sent as message
+    assert (templates["german"], templates["same_as_plain"]) == (100, True)
+    assert templates["templated_ms"] is not None
     instances = report["instances"]  # three bots, one stream: all delivered, in order
     assert instances["delivered"] == instances["published"] == 20
     assert (instances["flood_429s"], instances["users_out_of_order"]) == (0, 0)

@@ -10,6 +10,7 @@ import sys
 from bot.cli.command import EXIT_FAILURE, EXIT_OK, Commands
 from bot.cli.environment import quiet_logs
 from bot.notification.schema import Notification
+from bot.tools.bench.options import ONLY
 from bot.tools.bench.options import Options as BenchOptions
 
 
@@ -94,6 +95,7 @@ def _add_bench(commands: Commands) -> None:
         ("--fanout-count", "fanout_count", int, "users linked; the fan-out goes to them all"),
         ("--scheduled-count", "scheduled_count", int, "scheduled notifications due at once"),
         ("--preferences-count", "preferences_count", int, "notifications with/without prefs"),
+        ("--templates-count", "templates_count", int, "notifications templated/as message"),
     ):
         bench.add_argument(
             flag,
@@ -107,6 +109,11 @@ def _add_bench(commands: Commands) -> None:
         dest="load",
         action="store_false",
         help="do not keep one core busy while the bot sends under Telegram's 30/s",
+    )
+    bench.add_argument(
+        "--only",
+        choices=ONLY,
+        help="run this part alone (after linking the users it needs), its goals only",
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sized
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -130,6 +130,12 @@ class Sandbox(ImmutableSandboxedEnvironment):
         self.filters["currency"] = pass_context(
             lambda _c, v, code="EUR": self.reader.currency(v, code)
         )
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as a dict, not Jinja's ChainMap over the environment's: every
+        render copies them into its context, and a ChainMap iterated twice a render cost ~1 us
+        of a render's ~10. The environment's globals never change once it is made."""
+        return {**self.globals, **(d or {})}
 
     def tick(self) -> None:
         self.budget.tick()

@@ -1,5 +1,6 @@
 """The bench's goals, checked against its report: `python -m bot bench` exits 1 when one is
-missed (`--no-goals`: measure only). A figure the run did not produce counts as missed."""
+missed (`--no-goals`: measure only). A figure the run did not produce counts as missed; with
+--only, the goals of the part that ran are the ones checked."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.tools.bench.lifecycle import (
     GOAL_HIGH_P99_S,
     GOAL_SCHEDULED_S,
 )
+from bot.tools.bench.templated import GOAL_TEMPLATE_EXTRA
 
 GOAL_CPU_MULTIPLE = 2.0  # the bot's CPU per message against the bare sender's
 GOAL_THROUGHPUT_SHARE = 0.60  # the bot's throughput against the bare sender's, limits lifted
@@ -25,11 +27,32 @@ def _ratio(top: Any, bottom: Any) -> float | None:
     return float(top) / float(bottom)
 
 
-def _goals(report: dict[str, Any]) -> list[tuple[str, float | None, Callable[[float], bool]]]:
+Goal = tuple[str, float | None, Callable[[float], bool]]
+
+
+def _goals(report: dict[str, Any]) -> list[Goal]:
+    goals = _every_part_goals(report) if "bot" in report else []  # not --only
+    if "templates" in report:
+        goals.append(_template_goal(report["templates"]))
+    return goals
+
+
+def _template_goal(figures: dict[str, Any]) -> Goal:
+    """Templated against the same as message; unmeasured if what arrived was not the same."""
+    ratio = _ratio(figures.get("templated_ms"), figures.get("plain_ms"))
+    same = figures.get("same_as_plain") is True
+    return (
+        f"templated <= +{GOAL_TEMPLATE_EXTRA:.0%} CPU over the same sent as message",
+        ratio - 1 if ratio is not None and same else None,
+        lambda extra: extra <= GOAL_TEMPLATE_EXTRA,
+    )
+
+
+def _every_part_goals(report: dict[str, Any]) -> list[Goal]:
     bot, bare, life = report["bot"], report["bare"], report["lifecycle"]
     rich = _ratio(bot.get("paced_rich_cpu_ms_per_msg"), bot.get("paced_cpu_ms_per_msg"))
     p99 = (life.get("high_ms") or {}).get("p99")
-    goals: list[tuple[str, float | None, Callable[[float], bool]]] = [
+    goals: list[Goal] = [
         (
             f"every notification delivered ({bot['delivered']} of {bot['published']})",
             _ratio(bot["delivered"], bot["published"]),

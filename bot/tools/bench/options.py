@@ -24,6 +24,11 @@ class Options:
     fanout_count: int = 100_000  # users linked: the fan-out goes to all of them
     scheduled_count: int = 1000
     preferences_count: int = 10_000  # to --paid-count users, with and without preferences
+    templates_count: int = 10_000  # to --paid-count users, templated and sent as message
     load: bool = True  # a busy process on one core while the bot sends under the 30/s limit
     redis_url: str | None = None  # None: an embedded Redis of its own
     yes_use_it: bool = False  # write into `redis_url` although it holds keys
+    only: str | None = None  # one of ONLY: that part alone, after linking the users it needs
+
+
+ONLY = ("templates",)  # the parts that run alone (--only)

@@ -1,5 +1,5 @@
 """The bench's report as a table: the bot, the bare sender and the blog loop side by side, their
-ratios against the goals, then each other part's lines."""
+ratios against the goals, then each other part's lines (with --only, that part's alone)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.tools.bench.head_to_head import CONCURRENCY
 from bot.tools.bench.instances import instances_lines
 from bot.tools.bench.lifecycle import lifecycle_lines
 from bot.tools.bench.preferences import preference_lines
+from bot.tools.bench.templated import template_lines
 
 # A row of the table: its label, the figure (a Figures field, or a key in one), its format.
 Row = tuple[str, str | tuple[str, str], str]
@@ -39,6 +40,10 @@ ROWS: list[Row] = [
 
 
 def print_table(report: dict[str, Any], out: TextIO) -> None:
+    if "bot" not in report:  # --only: that part's lines
+        print(f"notify-bot bench on {report['machine']}: one run, one part", file=out)
+        print("\n".join(template_lines(report["templates"], report["options"])), file=out)
+        return
     options, bot, bare, blog = report["options"], report["bot"], report["bare"], report["blog"]
     load = "one core kept busy at 30/s" if options["load"] else "no other load"
     lines = [
@@ -73,6 +78,7 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         "(blog loop)",
         *lifecycle_lines(report["lifecycle"], options),
         *preference_lines(report["preferences"]),
+        *template_lines(report["templates"], options),
         *chat_lines(report["chats"]),
         *instances_lines(report["instances"], report["one_instance"]),
     ]
