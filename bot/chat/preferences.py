@@ -69,6 +69,7 @@ LANGUAGE_BAD = N_("I have no messages in “{value}” yet. I can write in: {cho
 LANGUAGE_SET = N_("From now on I write to you in {language}.")
 IN_PRIVATE = N_("Settings are changed in your private chat with me: send /settings there.")
 COMMANDS = ("settings", "quiet", "timezone", "language")
+LANGUAGES_A_ROW = 4
 
 Change = Callable[[Preferences], Preferences]
 Save = Callable[[Change], Awaitable[Preferences]]  # store a change for the user replied to
@@ -315,12 +316,13 @@ class ChatPreferences:
         if preferences.quiet is not None and self._later:
             mode = MODE_HOLD if preferences.quiet_mode == "hold" else MODE_SILENT
             rows.append([_button(gettext(language, mode), "q")])
-        rows.append(
-            [
-                _button(f"{'● ' if code == chosen else ''}{language_name(code)}", "l", code)
-                for code in self._languages
-            ]
-        )
+        languages = [
+            _button(f"{'● ' if code == chosen else ''}{language_name(code)}", "l", code)
+            for code in self._languages
+        ]
+        # Four a row: templates may bring many languages, and a row of ten is unreadable.
+        step = LANGUAGES_A_ROW
+        rows += [languages[at : at + step] for at in range(0, len(languages), step)]
         return "\n\n".join(lines), InlineKeyboardMarkup(rows)
 
     async def _reply(

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
+from bot.chat.preferences import ChatPreferences
 from bot.config.settings import Settings
 from bot.notification import Outcome
 from bot.preferences import Preferences
@@ -182,3 +183,17 @@ async def test_the_bot_tells_the_web_app_its_categories(
     declared = json.loads(raw)
     assert [c["name"] for c in declared["categories"]] == ["orders", "news", "security"]
     assert declared["categories"][2]["mutable"] is False
+
+
+def test_settings_offer_the_templates_languages_four_a_row(fake_redis: redis.asyncio.Redis) -> None:
+    """A template may bring languages the bot's replies lack: /settings offers them too, named
+    in themselves, and a long list wraps instead of making one unreadable row."""
+    settings = ChatPreferences(
+        PreferenceStore(fake_redis), (), {}, languages=["fr", "it", "es", "pt", "nl"]
+    )
+    _, keyboard = settings._view(Preferences(language="fr"), "en", "fr-CA")
+    rows = [[button.text for button in row] for row in keyboard.inline_keyboard]
+    assert rows[-2:] == [
+        ["English", "Deutsch", "español", "● français"],
+        ["italiano", "Nederlands", "português"],
+    ]
