@@ -210,3 +210,36 @@ async def test_the_web_app_may_pick_a_language_only_a_template_has(
     assert (await web.set_preferences(50, language="fr")).language == "fr"
     with pytest.raises(ValueError, match="no messages or templates in 'it'; there are: en, de, fr"):
         await web.set_preferences(50, language="it")
+
+
+async def test_a_digest_of_templated_notifications_reads_in_the_users_language(
+    settings: Settings,
+    templates_dir: Path,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    """Each line is rendered in the reader's language when it is digested, and the digest's
+    title is the category's label in it."""
+    config = settings.model_copy(
+        update={
+            "templates_dir": templates_dir,
+            "categories": parse_categories("orders:Orders|de=Bestellungen"),
+            "digest": {"orders": 1},
+        }
+    )
+    running = await start_bot(config)
+    try:
+        await link_chat(telegram, redis_client, user_id=51, chat_id=51, language_code="de")
+        for order in (1, 2):
+            data = {"order": order, "eta": "2026-03-0" + str(order)}
+            publish(config, user_id=51, template="order_shipped", data=data)
+        [digest] = await wait_sent(
+            telegram, chat_id=51, predicate=lambda m: m.text.startswith("📬"), timeout=15
+        )
+        assert digest.text == (
+            "📬 Bestellungen (2)\n"
+            "• Bestellung 1 wird am 01.03.2026 versandt\n"
+            "• Bestellung 2 wird am 02.03.2026 versandt"
+        )
+    finally:
+        await running.shutdown()

@@ -273,3 +273,24 @@ def test_data_is_read_only_and_an_odd_value_is_invalid_not_a_crash(
         prepared(templating, "opt", {"name": "A"}), None, None, None
     )
     assert optional.formatted.text == "Hi A"
+
+
+def test_a_template_that_shows_times_renders_per_time_zone_and_one_that_does_not_once(
+    make_templating: MakeTemplating,
+) -> None:
+    templating = make_templating(
+        {
+            "at.toml": '[en]\nmessage = "At {{ at | time }}"\n',
+            "plain.toml": '[en]\nmessage = "Order {{ n }}"\n',
+        }
+    )
+    at = prepared(templating, "at", {"at": "2026-03-01T12:00:00Z"})
+    berlin, _ = templating.for_reader(at, None, "en", "Europe/Berlin")
+    tokyo, _ = templating.for_reader(at, None, "en", "Asia/Tokyo")
+    templating.for_reader(at, None, "en", "Asia/Tokyo")  # a third reader in Tokyo: reused
+    assert (berlin.formatted.text, tokyo.formatted.text) == ("At 1:00\u202fPM", "At 9:00\u202fPM")
+    assert templating.renders == 2
+    plain = prepared(templating, "plain", {"n": 7})
+    for zone in ("Europe/Berlin", "Asia/Tokyo", None):
+        templating.for_reader(plain, None, "en", zone)
+    assert templating.renders == 3
