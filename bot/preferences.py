@@ -46,7 +46,7 @@ class Category:
         if self.translations:
             labels = dict(self.translations)
             for language in languages:
-                primary = (language or "").replace("_", "-").split("-", 1)[0].lower()
+                primary = primary_subtag(language)
                 if primary in labels:
                     return labels[primary]
         return self.label
@@ -157,6 +157,13 @@ class QuietHours:
                 if end.astimezone(UTC) > instant:
                     return end.astimezone(UTC).astimezone(moment.tzinfo)
         return None  # not reached: the next day's end is always later
+
+
+def primary_subtag(tag: str | None) -> str | None:
+    """ "de-AT" -> "de"; IETF tags are case-insensitive, some clients write "de_AT"."""
+    if not tag:
+        return None
+    return tag.replace("_", "-").split("-", 1)[0].strip().lower() or None
 
 
 @functools.cache

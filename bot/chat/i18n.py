@@ -37,7 +37,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from redis.exceptions import RedisError
 
-from bot.preferences import available_languages
+from bot.preferences import available_languages, primary_subtag
 
 if TYPE_CHECKING:
     from telegram import Update
@@ -69,7 +69,7 @@ def pick(language_code: str | None, chosen: str | None = None) -> str:
     else Telegram's `language_code` reduced to its primary subtag ("de-AT" -> "de") if that
     has one, else English."""
     for candidate in (chosen, language_code):
-        primary = _primary_subtag(candidate)
+        primary = primary_subtag(candidate)
         if primary in LANGUAGES:
             return primary
     return LANGUAGES[0]
@@ -132,10 +132,3 @@ def _translations(language: str) -> NullTranslations:
     po_path = resources.files("bot").joinpath("locale", language, "LC_MESSAGES", f"{DOMAIN}.po")
     with po_path.open("rb") as po_file:
         return translations_from_po(po_file, language)
-
-
-def _primary_subtag(tag: str | None) -> str | None:
-    """ "de-AT" -> "de"; IETF tags are case-insensitive, some clients write "de_AT"."""
-    if not tag:
-        return None
-    return tag.replace("_", "-").split("-", 1)[0].strip().lower() or None

@@ -90,8 +90,7 @@ def _check(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from bot.notification.parsing import parse_fields  # noqa: PLC0415 - LAZY, see bot.cli
     from bot.pipeline.templating import Templating  # noqa: PLC0415 - LAZY, see bot.cli
-    from bot.preferences import zone_of  # noqa: PLC0415 - LAZY, see bot.cli
-    from bot.templates.files import primary_subtag  # noqa: PLC0415 - LAZY, see bot.cli
+    from bot.preferences import primary_subtag, zone_of  # noqa: PLC0415 - LAZY, see bot.cli
 
     if args.timezone is not None:
         zone_of(args.timezone)  # the bot keeps no zone it does not know: nor does this

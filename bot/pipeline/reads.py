@@ -39,7 +39,7 @@ class BeforeSend:
     preferences: Preferences | None = None  # the user's; None: nothing chosen
     digest: list[str] | None = None  # a digest's flush: the lines waiting
     digest_dropped: int = 0  # ... and how many more came while it was full
-    telegram_language: str | None = None  # a templated one's: the user's Telegram language
+    telegram_language: str | None = None  # the user's Telegram language (templates, labels)
 
     def skip(self) -> Result | None:
         """Why it must not be sent, as its outcome; None when it may be."""
@@ -152,7 +152,7 @@ DIGEST = Read(_queue_digest, 2, _digest)  # the lines waiting, how many were not
 FAN_OUT = Read(_queue_fan_out, 2, _fan_out)  # counted before a restart? the fan-out's state
 DELIVERED = Read(_queue_delivered, 1, _delivered)  # a send's id: delivered already?
 RECALL = Read(_queue_recall, 1, _recall)  # an edit's or a delete's id: what was sent for it
-LANGUAGE = Read(_queue_language, 1, _language)  # a templated one's: Telegram's language
+LANGUAGE = Read(_queue_language, 1, _language)  # Telegram's language: templates, labels
 
 # By what a notification is: its kind's own read after those every one makes.
 KINDS = {

@@ -131,8 +131,7 @@ class DeliverySteps:
         """A templated notification rendered in its user's language and time zone (the
         envelope then carries it, for the plan and the receipt), or why it cannot be."""
         templating = self._templating
-        if templating is None:
-            return parsed, Result(Outcome.INVALID, "template: templates are off here")
+        assert templating is not None  # a rendering is made only by it  # noqa: S101
         preferences = before.preferences
         try:
             rendered, language = templating.for_reader(

@@ -3,6 +3,8 @@ they link and refreshed when they write, read before a templated notification's 
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import redis.asyncio
 from redis.asyncio.client import Pipeline
 
@@ -33,7 +35,7 @@ class LanguageStore:
 
     async def remember(self, user_id: int, chat_id: int, language_code: str | None) -> None:
         """At a link: `user_id` speaks `language_code` (nothing stored when Telegram gave none)."""
-        if not language_code or len(language_code) > MAX_TAG_CHARS:
+        if not _storable(language_code):
             return
         await self._redis.hset(TELEGRAM_LANGUAGE, str(user_id), language_code)
         self._note(chat_id, language_code)
@@ -41,9 +43,7 @@ class LanguageStore:
     async def seen(self, chat_id: int, language_code: str | None) -> None:
         """The user of private chat `chat_id` wrote with `language_code`: stored for the user
         linked to it, if any, when it differs from what was stored last."""
-        if not language_code or len(language_code) > MAX_TAG_CHARS:
-            return
-        if self._written.get(chat_id) == language_code:
+        if not _storable(language_code) or self._written.get(chat_id) == language_code:
             return
         user = await self._redis.hget(CHAT_TO_USER, str(chat_id))
         if user is not None:  # noted only once stored: a chat linked later is looked up again
@@ -54,3 +54,8 @@ class LanguageStore:
         if len(self._written) >= self._remembered:
             self._written.clear()  # a rare full reset beats an LRU's cost on every update
         self._written[chat_id] = language_code
+
+
+def _storable(language_code: str | None) -> TypeGuard[str]:
+    """Telegram gave one, of a sane length (a client can send anything)."""
+    return bool(language_code) and len(language_code or "") <= MAX_TAG_CHARS

@@ -15,7 +15,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 
 from bot.formatting.entities import check_link
 from bot.notification.schema import MAX_BUTTONS, Format
-from bot.preferences import CATEGORY_NAME
+from bot.preferences import CATEGORY_NAME, primary_subtag
 from bot.templates.filters import NAMES as OUR_FILTERS
 from bot.templates.filters import TIME_FILTERS, warm
 from bot.templates.render import ButtonSource, Renderer, Source, authority_end
@@ -107,13 +107,6 @@ class Templates:
 
     def manifest(self) -> dict[str, Any]:
         return {template.name: template.manifest() for template in self}
-
-
-def primary_subtag(tag: str | None) -> str | None:
-    """ "de-AT" -> "de"; IETF tags are case-insensitive, some clients write "de_AT"."""
-    if not tag:
-        return None
-    return tag.replace("_", "-").split("-", 1)[0].strip().lower() or None
 
 
 def load_templates(directory: Path) -> Templates:
