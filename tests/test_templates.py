@@ -12,6 +12,7 @@ import redis.asyncio
 from bot.config.settings import Settings
 from bot.preferences import parse_categories
 from bot.publisher import AsyncPublisher
+from bot.store.languages import TELEGRAM_LANGUAGE
 from bot.store.manifest import TEMPLATES
 from bot.testing import FakeTelegram
 from tests.bots import RunningBot, start_bot
@@ -243,3 +244,23 @@ async def test_a_digest_of_templated_notifications_reads_in_the_users_language(
         )
     finally:
         await running.shutdown()
+
+
+async def test_a_user_whose_app_changes_language_reads_the_next_template_in_the_new_one(
+    templated_bot: RunningBot,
+    telegram: FakeTelegram,
+    redis_client: redis.asyncio.Redis,
+    settings: Settings,
+) -> None:
+    await link_chat(telegram, redis_client, user_id=52, chat_id=52, language_code="en")
+    before = len([m for m in telegram.sent if m.chat_id == 52])
+    telegram.user_says(52, "/help", language_code="de-DE")  # the app switched to German
+    await wait_sent(telegram, chat_id=52, count=before + 1)
+
+    async def stored() -> bool:
+        return await redis_client.hget(TELEGRAM_LANGUAGE, "52") == b"de-DE"
+
+    await eventually(stored, what="the new language stored")
+    publish(settings, user_id=52, template="order_shipped", data={"order": 4, "eta": "2026-02-01"})
+    [german] = await wait_sent(telegram, chat_id=52, predicate=lambda m: "4" in m.text)
+    assert german.text == "Bestellung 4 wird am 01.02.2026 versandt"
