@@ -10,9 +10,27 @@ interval of P seconds" and keeps the arrival times to count them.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+import threading
+import time
+from bisect import bisect_right, insort
 from collections import defaultdict
 from dataclasses import dataclass
+
+_arrival = threading.local()
+
+
+def mark_arrival() -> None:
+    """Note, on the server thread that reads it, when a request's first line came in."""
+    _arrival.at = time.monotonic()
+
+
+def arrived_at() -> float:
+    """When the request this thread is answering came in: what Telegram counts. Stamped as
+    the request line is read, not later under the emulator's lock, so that waiting for the lock
+    or for the interpreter (the bot runs in the same process in tests) adds no jitter of ours
+    to a bot's spacing; measured, it once turned 300 well-paced sends into one 429."""
+    at: float | None = getattr(_arrival, "at", None)
+    return time.monotonic() if at is None else at
 
 
 @dataclass(frozen=True)
@@ -45,8 +63,9 @@ class FloodControl:
         )
         if wait > 0:
             return wait
-        self._overall.append(now)
-        self._chats[chat_id].append(now)
+        # Stamped before the lock, requests may be admitted a little out of order.
+        insort(self._overall, now)
+        insort(self._chats[chat_id], now)
         _forget(self._overall, now - overall_period)
         _forget(self._chats[chat_id], now - chat_period)
         return 0.0
@@ -71,7 +90,7 @@ class FloodControl:
 
 def _wait(arrivals: list[float], count: int, period: float, now: float) -> float:
     """How long until fewer than `count` of `arrivals` lie in (now' - period, now']."""
-    # Arrivals still inside the interval that ends now.
+    # Arrivals still inside the interval that ends now (and any stamped later, admitted first).
     inside = arrivals[bisect_right(arrivals, now - period) :]
     if len(inside) < count:
         return 0.0

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from bot.testing.chats import bot_as_user, check_access, check_can_post
-from bot.testing.flood import FloodControl
+from bot.testing.flood import FloodControl, arrived_at
 from bot.testing.keyboards import inline_keyboard
 from bot.testing.model import ApiError, Emulated, JSONDict, SentMessage, int_param, truthy
 
@@ -19,6 +19,7 @@ class Outbox(Emulated):
 
     flood: FloodControl | None
     rate_limited: int
+    latency: float
 
     def _post(
         self,
@@ -100,7 +101,8 @@ class Outbox(Emulated):
         the lock). Counted at arrival, as Telegram can only count what reaches it."""
         if self.flood is None:
             return
-        wait = self.flood.admit(chat_id, time.monotonic())
+        # The latency models the way there and back, all of it before the request counts.
+        wait = self.flood.admit(chat_id, arrived_at() + self.latency)
         if wait > 0:
             self.rate_limited += 1
             retry_after = self.flood.retry_after(wait)

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.testing.flood import mark_arrival
 from bot.testing.model import ApiError, DropConnection, JSONDict
 
 
@@ -30,6 +31,10 @@ def handler_for(telegram: Api) -> type[BaseHTTPRequestHandler]:
         # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and
         # delayed ACKs hold every answer back ~40 ms.
         disable_nagle_algorithm = True
+
+        def parse_request(self) -> bool:
+            mark_arrival()  # the request line has just been read
+            return super().parse_request()
 
         def do_POST(self) -> None:
             self._answer()
