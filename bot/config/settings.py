@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # works for ACTION_TTL_SECONDS after its notification was sent.
     actions_stream: str = Field(default="notification:actions", min_length=1)
     action_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    # What the chat says back (replies, reactions, reminders nobody acknowledged) becomes an
+    # event on this stream, capped at about FEEDBACK_MAXLEN; taps stay on ACTIONS_STREAM.
+    feedback_stream: str = Field(default="notification:feedback", min_length=1)
+    feedback_maxlen: int = Field(default=100_000, ge=100)
+    # The shortest `remind.every` a notification may ask for (tests shorten it).
+    remind_min_seconds: int = Field(default=60, ge=1)
     # Each chat linked or unlinked becomes an event on this stream, in the same transaction.
     # Never off (empty is refused): the web app's publisher writes to it too (unlink), and a
     # reader waiting on a stream nobody fills would never learn why.

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from bot.formatting.entities import Formatted
 from bot.formatting.html import html_to_formatted
 from bot.formatting.markdown import markdown_to_formatted
-from bot.notification.schema import MESSAGE_MAX_CHARS, Notification
+from bot.notification.schema import MESSAGE_MAX_CHARS, REMIND_MIN_SECONDS, Notification
 
 PREVIEW_CHARS = 120
 # Bytes a payload may take before it is parsed: a character can take 12 in JSON ("\ud83d\ude00"
@@ -39,7 +39,11 @@ class Parsed(NamedTuple):
         return Parsed(self.notification.model_copy(update=changes), self.formatted, self.rendering)
 
 
-def parse_notification(payload: bytes | str, max_chars: int = MESSAGE_MAX_CHARS) -> Parsed:
+def parse_notification(
+    payload: bytes | str,
+    max_chars: int = MESSAGE_MAX_CHARS,
+    remind_min_seconds: int = REMIND_MIN_SECONDS,
+) -> Parsed:
     """Parse one raw payload, raising InvalidNotification with a one-line reason. No payload
     makes it raise anything else: too large, nested too deep, numbers too long, bad UTF-8,
     lone surrogates or unreadable HTML/Markdown all come out as InvalidNotification."""
@@ -59,16 +63,21 @@ def parse_notification(payload: bytes | str, max_chars: int = MESSAGE_MAX_CHARS)
     if not isinstance(data, dict):
         raise InvalidNotification(f"expected a JSON object, got {_json_type(data)}", payload)
     try:
-        return parse_fields(data, max_chars)
+        return parse_fields(data, max_chars, remind_min_seconds)
     except ValueError as exc:
         raise InvalidNotification(str(exc), payload) from None
 
 
-def parse_fields(fields: Mapping[str, object], max_chars: int = MESSAGE_MAX_CHARS) -> Parsed:
+def parse_fields(
+    fields: Mapping[str, object],
+    max_chars: int = MESSAGE_MAX_CHARS,
+    remind_min_seconds: int = REMIND_MIN_SECONDS,
+) -> Parsed:
     """The notification that decoded JSON fields make, with its message read as its `format`
     says: what the bot would send. ValueError with one line naming what is wrong."""
     try:
-        notification = Notification.model_validate(fields, context={"max_chars": max_chars})
+        context = {"max_chars": max_chars, "remind_min_seconds": remind_min_seconds}
+        notification = Notification.model_validate(fields, context=context)
     except ValidationError as exc:
         raise ValueError(describe_errors(exc)) from None
     return Parsed(notification, _formatted(notification, max_chars))

@@ -32,7 +32,7 @@ MAX_ACTION_CHARS = 1000
 FILE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
 
 Format = Literal["text", "html", "markdown"]
-Op = Literal["send", "edit", "delete", "cancel", "digest"]
+Op = Literal["send", "edit", "delete", "cancel", "digest", "ack"]
 Priority = Literal["high", "normal", "bulk"]
 # The kinds of chat a user can link: a supergroup is a group.
 ChatKind = Literal["private", "group", "channel"]
@@ -44,6 +44,8 @@ MAX_FANOUT = 10_000  # user ids in one fan-out entry
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600  # a year (a leap one included)
 MAX_DATA_BYTES = 16 * 1024  # a template's data, as compact JSON in UTF-8
 TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+REMIND_MIN_SECONDS = 60  # default for REMIND_MIN_SECONDS: the shortest `remind.every`
+MAX_REMINDERS = 10
 
 
 class Button(BaseModel):
@@ -76,6 +78,35 @@ class Button(BaseModel):
         if self.action is not None:
             _unicode(self.action)
         return self
+
+
+class ReplyField(BaseModel):
+    """`"reply": {"placeholder": ...}`: a reply field opens, showing the placeholder."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    placeholder: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Shown in the empty reply field (1-64 characters).",
+    )
+
+
+class Remind(BaseModel):
+    """`"remind": {"every": 600, "times": 3}`: sent again until acknowledged."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    every: StrictInt = Field(
+        ge=1,
+        le=MAX_SCHEDULE_AHEAD,
+        description="Seconds between reminders, at least REMIND_MIN_SECONDS "
+        f"({REMIND_MIN_SECONDS} unless set lower).",
+    )
+    times: StrictInt = Field(
+        ge=1, le=MAX_REMINDERS, description=f"Reminders at most (1 to {MAX_REMINDERS})."
+    )
 
 
 class Notification(BaseModel):
@@ -178,6 +209,16 @@ class Notification(BaseModel):
         default="all",
         description="Which of the user's chats: all (the default), private, groups or channels.",
     )
+    reply: StrictBool | ReplyField | None = Field(
+        default=None,
+        description='true (or {"placeholder": ...}): a reply field opens under it; what '
+        "the user answers comes back on FEEDBACK_STREAM. Needs an id; not with buttons.",
+    )
+    remind: Remind | None = Field(
+        default=None,
+        description="Sent again every `every` seconds, `times` times at most, until "
+        "acknowledged (a tap, a reply, a reaction, op ack). Needs an id.",
+    )
     deployment: StrictStr | None = Field(
         default=None,
         max_length=64,
@@ -209,6 +250,14 @@ class Notification(BaseModel):
         size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
         if size > MAX_DATA_BYTES:
             raise ValueError(f"{size} bytes as JSON, over the limit of {MAX_DATA_BYTES}")
+        return value
+
+    @field_validator("remind")
+    @classmethod
+    def _remind_every(cls, value: Remind | None, info: ValidationInfo) -> Remind | None:
+        least = (info.context or {}).get("remind_min_seconds", REMIND_MIN_SECONDS)
+        if value is not None and value.every < least:
+            raise ValueError(f"every: {value.every} s, under {least} s (REMIND_MIN_SECONDS)")
         return value
 
     @field_validator("id")
@@ -279,9 +328,13 @@ class Notification(BaseModel):
         if fan_out and self.user_id is not None:
             raise ValueError("user_id and user_ids/audience: give one of them, not both")
         self._check_template()
+        self._check_feedback(fan_out)
         if self.mute_button and self.category is None and self.template is None:
             raise ValueError("mute_button: needs a category (the one it mutes)")
-        if self.op == "digest":
+        if self.op == "ack":
+            if self.id is None or self.user_id is None:
+                raise ValueError("op ack needs the id and the user_id of the notification")
+        elif self.op == "digest":
             if self.user_id is None or self.category is None:
                 raise ValueError("op digest needs the user_id and the category to send now")
         elif self.op != "send":
@@ -302,6 +355,32 @@ class Notification(BaseModel):
         given = sorted({"format", "buttons"} & self.model_fields_set)
         if given:
             raise ValueError(f"{' and '.join(given)}: a template brings its own; leave it out")
+
+    def _check_feedback(self, fan_out: bool) -> None:
+        """`reply` and `remind`: what they need, and what they cannot go with."""
+        names = [
+            name
+            for name, wanted in (("reply", self.wants_reply), ("remind", self.remind is not None))
+            if wanted
+        ]
+        if not names:
+            return
+        if self.op != "send":
+            raise ValueError(f"{names[0]}: only on a notification to send")
+        if fan_out:
+            raise ValueError(f"{names[0]}: not on a fan-out (user_ids or audience) for now")
+        if self.id is None:
+            raise ValueError(f"{names[0]}: needs an id (what the answer is reported with)")
+        if self.wants_reply and (self.buttons or self.mute_button):
+            what = "buttons" if self.buttons else "mute_button"
+            raise ValueError(
+                f"reply and {what}: Telegram cannot show a reply field and buttons on one message"
+            )
+
+    @property
+    def wants_reply(self) -> bool:
+        """Whether it asks for an answer in words (ForceReply)."""
+        return self.reply is not None and self.reply is not False
 
     def _check_change(self, fan_out: bool) -> None:
         """An edit, delete or cancel of the notification with its id."""

@@ -86,4 +86,5 @@ def build_lanes(
         max_chars=settings.message_max_chars,
         clock=clock,
         templating=templating,
+        remind_min_seconds=settings.remind_min_seconds,
     )

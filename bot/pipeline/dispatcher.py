@@ -18,7 +18,7 @@ from bot.loops.reconnect import Outage, stop_if_cancelled
 from bot.loops.turns import Turns
 from bot.notification.outcomes import Outcome
 from bot.notification.parsing import InvalidNotification
-from bot.notification.schema import MESSAGE_MAX_CHARS, Notification
+from bot.notification.schema import MESSAGE_MAX_CHARS, REMIND_MIN_SECONDS, Notification
 from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Planner
@@ -67,6 +67,7 @@ class Dispatcher:
         clock: RedisClock | None = None,
         reread_after: float = REREAD_AFTER,
         templating: Templating | None = None,
+        remind_min_seconds: int = REMIND_MIN_SECONDS,
     ) -> None:
         self._trips = trips
         self._redis = redis
@@ -104,7 +105,7 @@ class Dispatcher:
         self._none_started = asyncio.Event()  # set whenever `_started` becomes empty
         self._pause_buffer = pause_buffer
         # Off the loop when long (hostile Markdown); a template's notification checked there.
-        self.parser = Parser(max_chars, templating)
+        self.parser = Parser(max_chars, templating, remind_min_seconds)
         self._queued_pubsub = 0
         self.activity = asyncio.Event()  # set by every accept: wakes whoever waits for work
 

@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 import structlog
 
 from bot.notification.parsing import InvalidNotification, Parsed, parse_notification
+from bot.notification.schema import REMIND_MIN_SECONDS
 from bot.pipeline.templating import Templating
 
 log = structlog.get_logger(__name__)
@@ -32,8 +33,14 @@ class Parser:
     it then waits its turn in the worker while updates and small notifications go on. If the
     worker cannot start or dies, payloads are parsed in a thread until it is tried again."""
 
-    def __init__(self, max_chars: int, templating: Templating | None = None) -> None:
+    def __init__(
+        self,
+        max_chars: int,
+        templating: Templating | None = None,
+        remind_min_seconds: int = REMIND_MIN_SECONDS,
+    ) -> None:
         self.max_chars = max_chars
+        self.remind_min_seconds = remind_min_seconds
         self.templating = templating
         self._pool: ProcessPoolExecutor | None = None
         self._retry_at = 0.0  # monotonic time before which a failed worker is not tried again
@@ -54,15 +61,17 @@ class Parser:
     async def _parse(self, payload: bytes | str, max_chars: int | None) -> Parsed:
         limit = self.max_chars if max_chars is None else max_chars
         if len(payload) <= ON_LOOP_BYTES:
-            return parse_notification(payload, limit)
+            return parse_notification(payload, limit, self.remind_min_seconds)
         pool = self._worker()
         if pool is not None:
             loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(pool, parse_notification, payload, limit)
+                return await loop.run_in_executor(
+                    pool, parse_notification, payload, limit, self.remind_min_seconds
+                )
             except (BrokenProcessPool, OSError) as exc:
                 self._failed(pool, exc)
-        return await asyncio.to_thread(parse_notification, payload, limit)
+        return await asyncio.to_thread(parse_notification, payload, limit, self.remind_min_seconds)
 
     def _worker(self) -> ProcessPoolExecutor | None:
         if self._pool is None and time.monotonic() >= self._retry_at:
