@@ -14,6 +14,7 @@ from telegram.ext import Application
 
 from bot.chat.admin import AdminCommands
 from bot.chat.broadcast import Broadcaster
+from bot.chat.feedback import ChatFeedback
 from bot.chat.handlers import register_handlers
 from bot.chat.per_chat import PerChatUpdates
 from bot.chat.preferences import ChatPreferences
@@ -44,6 +45,7 @@ from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
 from bot.store.deployment import bot_id_of
 from bot.store.fanouts import FanOutStore
+from bot.store.feedback import FeedbackStore
 from bot.store.languages import LanguageStore
 from bot.store.link_events import LinkEvents
 from bot.store.preferences import PreferenceStore
@@ -139,6 +141,12 @@ def build(settings: Settings) -> Bot:
         stream=settings.actions_stream,
         maxlen=settings.stream_maxlen,
     )
+    feedback = FeedbackStore(
+        client,
+        stream=settings.feedback_stream,
+        maxlen=settings.feedback_maxlen,
+        receipt_channel=settings.receipt_channel,
+    )
     schedule = _schedule(settings, client) if settings.notification_stream else None
     preferences = PreferenceStore(client)
     templating = _templating(settings, metrics)
@@ -154,6 +162,7 @@ def build(settings: Settings) -> Bot:
         dead_letters=dead_letters,
         on_sent=metrics.delivery_latency.observe,
         templating=templating,
+        feedback=feedback,
     )
     streams: list[StreamConsumer] = []
 
@@ -252,6 +261,7 @@ def build(settings: Settings) -> Bot:
         actions=actions,
         preferences=chat_preferences,
         languages=LanguageStore(client),
+        feedback=ChatFeedback(feedback, stats),
     )
     health = Health(
         client=client,

@@ -8,6 +8,7 @@ from telegram.ext import Application
 
 from bot.chat.actions import ButtonTaps
 from bot.chat.admin import AdminCommands
+from bot.chat.feedback import ChatFeedback
 from bot.chat.linking import Linker
 from bot.chat.preferences import ChatPreferences
 from bot.chat.telegram_language import LanguageRefresh
@@ -28,8 +29,10 @@ def register_handlers(
     actions: ActionStore,
     preferences: ChatPreferences,
     languages: LanguageStore,
+    feedback: ChatFeedback,
 ) -> None:
-    """A user's message budget first (group -1), then the admin handlers: the chat commands
+    """A user's message budget first (BUDGET_GROUP), replies and reactions to notifications,
+    then the admin handlers: the chat commands
     end with a catch-all for unknown messages. Taps on buttons count against the budget too.
     Replies are in the language the chat's user picked, else Telegram's."""
     chosen = preferences.store.language_for_chat
@@ -41,6 +44,7 @@ def register_handlers(
     )
     LanguageRefresh(languages).register(application)
     budget.register(application)
+    feedback.register(application)
     admin.register(application)
     ButtonTaps(actions, chosen_language=chosen).register(application)
     preferences.register(application)

@@ -77,8 +77,8 @@ UNLINKED_CHANNEL = N_("This channel is unlinked: no more notifications will appe
 USED_UP = N_("Everyone here has seen this link, so it works no more: get a new one.")
 
 # The handler group that uses up tokens posted where many can read them: before the message
-# budget (group -1), which stops an over-budget member's update before any later group.
-SEEN_TOKENS = -2
+# budget (BUDGET_GROUP, -2), which stops an over-budget member's update before any later group.
+SEEN_TOKENS = -3
 
 _WRONG_KIND = {"group": FOR_A_GROUP, "private": FOR_PRIVATE, "channel": FOR_A_CHANNEL}
 _ADMINS = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)

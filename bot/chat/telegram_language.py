@@ -14,8 +14,8 @@ from bot.store.languages import LanguageStore
 log = structlog.get_logger(__name__)
 
 # A group of its own (in one group only the first handler that matches runs), before the message
-# budget (-1) and the seen tokens (-2): a user over their budget still tells us their language.
-GROUP = -3
+# budget (-2) and the seen tokens (-3): a user over their budget still tells us their language.
+GROUP = -4
 
 
 class LanguageRefresh:

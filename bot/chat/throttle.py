@@ -19,6 +19,9 @@ SLOW_DOWN = N_("You are sending messages too fast; I will answer again in a mome
 FORGET_EVERY = 1000  # checks between sweeps of users whose budget is full again
 
 
+BUDGET_GROUP = -2  # after Telegram's language and seen tokens (-4, -3), before any answer
+
+
 class _Bucket:
     __slots__ = ("at", "tokens", "warned")
 
@@ -51,8 +54,8 @@ class CommandBudget:
         self._checks = 0
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Check every update first (group -1), before the commands' handlers."""
-        application.add_handler(TypeHandler(Update, self._check), group=-1)
+        """Check every update first (BUDGET_GROUP), before the commands' handlers."""
+        application.add_handler(TypeHandler(Update, self._check), group=BUDGET_GROUP)
 
     def allow(self, user_id: int, now: float | None = None) -> bool:
         """Take one message from `user_id`'s budget; False when it is spent."""
@@ -134,5 +137,9 @@ def _counted(update: Update) -> bool:
         return bool(post.text and post.text.startswith("/"))
     chat, message = update.effective_chat, update.message
     if chat is None or chat.type == "private" or message is None:
+        return True
+    # A reply to one of the bot's messages is an answer to a notification, like a command.
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
         return True
     return bool(message.text and message.text.startswith("/"))

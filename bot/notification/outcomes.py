@@ -23,3 +23,5 @@ class Outcome(StrEnum):
     MUTED = "muted"  # its category is one the user turned off
     HELD = "held"  # the user's quiet hours: held in Redis until they end
     DIGESTED = "digested"  # added to the user's digest of its category, sent at the window's end
+    ACKNOWLEDGED = "acknowledged"  # op ack: its reminders stopped (or none were pending)
+    UNACKNOWLEDGED = "unacknowledged"  # its last reminder went unanswered: an event says so

@@ -32,7 +32,7 @@ MAX_ACTION_CHARS = 1000
 FILE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
 
 Format = Literal["text", "html", "markdown"]
-Op = Literal["send", "edit", "delete", "cancel", "digest", "ack"]
+Op = Literal["send", "edit", "delete", "cancel", "digest", "ack", "remind"]
 Priority = Literal["high", "normal", "bulk"]
 # The kinds of chat a user can link: a supergroup is a group.
 ChatKind = Literal["private", "group", "channel"]
@@ -166,7 +166,8 @@ class Notification(BaseModel):
 
     op: Op = Field(
         default="send",
-        description="send, or edit/delete/cancel the earlier notification with this id.",
+        description="send, or edit/delete/cancel the earlier notification with this id; ack "
+        "stops its reminders; remind sends its next reminder now (the bot's schedule does).",
     )
     expires_at: float | None = Field(
         default=None,
@@ -331,9 +332,9 @@ class Notification(BaseModel):
         self._check_feedback(fan_out)
         if self.mute_button and self.category is None and self.template is None:
             raise ValueError("mute_button: needs a category (the one it mutes)")
-        if self.op == "ack":
+        if self.op in ("ack", "remind"):
             if self.id is None or self.user_id is None:
-                raise ValueError("op ack needs the id and the user_id of the notification")
+                raise ValueError(f"op {self.op} needs the id and the user_id of the notification")
         elif self.op == "digest":
             if self.user_id is None or self.category is None:
                 raise ValueError("op digest needs the user_id and the category to send now")

@@ -20,6 +20,7 @@ from bot.store.client import CONNECTION_ERRORS
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
 from bot.store.deadletters import DeadLetterStore
+from bot.store.feedback import FeedbackStore
 from bot.store.registry import ChatRegistry
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
@@ -42,6 +43,7 @@ def build_lanes(
     dead_letters: DeadLetterStore,
     on_sent: Callable[[float], None],
     templating: Templating | None = None,
+    feedback: FeedbackStore | None = None,
 ) -> Dispatcher:
     """The dispatcher, sending with `deliver` and settling on `exact` (a client that never
     retries on its own: a write after a lost answer would be made twice), the settle making
@@ -87,4 +89,6 @@ def build_lanes(
         clock=clock,
         templating=templating,
         remind_min_seconds=settings.remind_min_seconds,
+        feedback=feedback,
+        memory_seconds=settings.message_memory_seconds,
     )

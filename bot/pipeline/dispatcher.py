@@ -22,6 +22,7 @@ from bot.notification.schema import MESSAGE_MAX_CHARS, REMIND_MIN_SECONDS, Notif
 from bot.pipeline.envelope import PUBSUB, Envelope
 from bot.pipeline.parsing import Parser
 from bot.pipeline.plan import Planner
+from bot.pipeline.reminders import Reminding
 from bot.pipeline.settle import Settler
 from bot.pipeline.steps import REREAD_AFTER, Deliver, DeliverySteps
 from bot.pipeline.templating import Templating
@@ -29,6 +30,7 @@ from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
+from bot.store.feedback import FeedbackStore, queue_stop_reminders
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
 
@@ -68,6 +70,8 @@ class Dispatcher:
         reread_after: float = REREAD_AFTER,
         templating: Templating | None = None,
         remind_min_seconds: int = REMIND_MIN_SECONDS,
+        feedback: FeedbackStore | None = None,
+        memory_seconds: int = 7 * 24 * 3600,
     ) -> None:
         self._trips = trips
         self._redis = redis
@@ -78,6 +82,23 @@ class Dispatcher:
         self.start_fan_out: StartFanOut | None = None  # set by the wiring (app.py)
         self.on_hold: Callable[[], None] | None = None  # told when one is held for later
         self.clock = clock or RedisClock()  # what is due or expired goes by Redis's clock
+        reminding = None
+        if feedback is not None:
+            reminding = Reminding(
+                deliver,
+                settler,
+                self.planner,
+                feedback,
+                trips=trips,
+                redis=redis,
+                clock=self.clock,
+                stats=stats,
+                memory_seconds=memory_seconds,
+                max_chars=max_chars,
+                actions=actions,
+                templating=templating,
+                scheduled=schedule is not None,
+            )
         self._steps = DeliverySteps(
             deliver,
             settler,
@@ -94,6 +115,7 @@ class Dispatcher:
             reread_after=reread_after,
             on_hold=self._tell_held,
             templating=templating,
+            reminding=reminding,
         )
         self._lanes: dict[int, deque[Envelope]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -255,6 +277,7 @@ class Dispatcher:
             if schedule is not None:
                 schedule.queue_cancel(pipe, notification_id)
             fanouts.queue_cancel(pipe, notification_id)
+            queue_stop_reminders(pipe, notification_id)
 
         replies = await self._redis.until_up(lambda: self._trips.run(cancel))
         if any(int(reply) for reply in replies):

@@ -123,6 +123,10 @@ class Planner:
             parsed = parsed.copy_with(silent=True)
         return Plan(parsed, mute=mute)
 
+    def category(self, name: str | None) -> Category | None:
+        """The declared category of that name (None: none, or not declared)."""
+        return self._category(name)
+
     def _category(self, name: str | None) -> Category | None:
         if name is None:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -64,3 +65,5 @@ class Target:
     expires: float | None = None  # on this process's clock: compared with time.time()
     rank: int = 1
     mute: Category | None = None  # a button under it that mutes this category
+    # A reminder: sent as a reply to this message in each chat (by chat id), only to them.
+    reply_to: Mapping[int, int] | None = None

@@ -61,6 +61,7 @@ RECEIPT_STATUSES = (
     Outcome.MUTED,
     Outcome.HELD,
     Outcome.DIGESTED,
+    Outcome.UNACKNOWLEDGED,
 )
 
 EVENTS = {
@@ -79,6 +80,8 @@ EVENTS = {
     Outcome.MUTED: "notification_muted",
     Outcome.HELD: "notification_held",
     Outcome.DIGESTED: "notification_digested",
+    Outcome.ACKNOWLEDGED: "notification_acknowledged",
+    Outcome.UNACKNOWLEDGED: "notification_unacknowledged",
 }
 # Outcomes that are what was asked for: logged at INFO.
 QUIET_OUTCOMES = (
@@ -90,6 +93,7 @@ QUIET_OUTCOMES = (
     Outcome.MUTED,
     Outcome.HELD,
     Outcome.DIGESTED,
+    Outcome.ACKNOWLEDGED,
 )
 DONE_AT_TELEGRAM = (Outcome.SENT, Outcome.EDITED, Outcome.DELETED)
 # A fan-out's summary counts each recipient's outcome as one of these; the rest are skipped.
@@ -217,9 +221,11 @@ class Settler:
                 source=envelope.source,
                 first_seen=envelope.received_at,
             )
+        notification = envelope.notification
+        op = "send" if notification is None else notification.op
         if envelope.part is not None:
             self._queue_part(pipe, envelope, outcome)
-        elif envelope.id is not None:
+        elif envelope.id is not None and op not in ("remind", "ack"):  # they keep their own
             self._queue_memory(pipe, envelope, result)
         if envelope.action_key is not None and outcome in UNSHOWN_OUTCOMES:
             queue_discard(pipe, envelope.action_key)
@@ -268,6 +274,14 @@ class Settler:
         notification = envelope.notification
         if envelope.part is not None and (notification is None or notification.receipts != "each"):
             return  # a fan-out reports once, at its end, unless asked for each recipient
+        # The notification's receipt came with its send; an acknowledgement has its own
+        # (bot.store.feedback), whoever made it. Of a reminder only its end is told.
+        if (
+            notification is not None
+            and notification.op in ("remind", "ack")
+            and outcome is not Outcome.UNACKNOWLEDGED
+        ):
+            return
         receipt: dict[str, object] = {
             "id": envelope.id,
             "user_id": envelope.user_id,

@@ -17,6 +17,7 @@ from bot.notification.schema import Notification
 from bot.pipeline.envelope import Envelope
 from bot.pipeline.plan import Plan, Planner
 from bot.pipeline.reads import BeforeSend, Reader
+from bot.pipeline.reminders import Reminding
 from bot.pipeline.results import Result, Target
 from bot.pipeline.settle import Settler
 from bot.pipeline.templating import Templating
@@ -58,6 +59,7 @@ class DeliverySteps:
         reread_after: float,
         on_hold: Callable[[], None],
         templating: Templating | None = None,
+        reminding: Reminding | None = None,
     ) -> None:
         self._deliver = deliver
         self._settler = settler
@@ -70,6 +72,7 @@ class DeliverySteps:
         self._reread_after = reread_after
         self._on_hold = on_hold
         self._templating = templating
+        self._reminding = reminding
 
     async def run(self, envelope: Envelope) -> None:
         """Deliver and settle `envelope`; a delivery that crashes is settled as failed, so
@@ -78,6 +81,8 @@ class DeliverySteps:
         assert parsed is not None  # set by accept  # noqa: S101
         rank = envelope.rank
         try:
+            if await self._reminder_op(envelope, parsed.notification):
+                return
             # One Redis round trip before the send, one after (the settle).
             async with self._ahead.turn(rank):
                 before = await self._reader.before_send(envelope)
@@ -118,12 +123,30 @@ class DeliverySteps:
             if envelope.part is not None and before.counted:
                 envelope.part.counted = True
             extra = self._with_shows(envelope, before, result, plan.after(result))
+            if self._reminding is not None and parsed.notification.id is not None:
+                extra = _both(extra, self._reminding.after_send(envelope, result))
             await self._settler.settle_result(envelope, result, extra=extra)
             if plan.holds:
                 self._on_hold()
         except Exception as exc:
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
             await self._settle_crashed(envelope, exc)
+
+    async def _reminder_op(self, envelope: Envelope, notification: Notification) -> bool:
+        """Take a reminder's step or an acknowledgement (True), or refuse reminders where
+        there is no schedule to keep them in; False for everything else."""
+        op = notification.op
+        if op not in ("remind", "ack") and notification.remind is None:
+            return False
+        reminding = self._reminding
+        if reminding is None or not reminding.scheduled:
+            why = f"{'remind' if op == 'send' else op} needs NOTIFICATION_STREAM (the schedule)"
+            await self._settler.settle(envelope, Outcome.INVALID, why)
+            return True
+        if op == "send":
+            return False
+        await (reminding.remind if op == "remind" else reminding.ack)(envelope)
+        return True
 
     def _render(
         self, envelope: Envelope, parsed: Parsed, before: BeforeSend
@@ -194,6 +217,17 @@ def _nothing_to_plan(notification: Notification, before: BeforeSend, result: Res
     if result is not None or not before.chats:
         return True
     return notification.category is None and before.preferences is None
+
+
+def _both(first: Queue | None, then: Queue | None) -> Queue | None:
+    if first is None or then is None:
+        return first or then
+
+    def queue(pipe: Pipeline) -> None:
+        first(pipe)
+        then(pipe)
+
+    return queue
 
 
 def _messages_of(result: Result) -> list[tuple[int, int]]:

@@ -81,6 +81,11 @@ class Templating:
         if missing:
             raise ValueError(f"data.{missing[0]}: missing (template {name})")
         first = next(iter(template.languages))
+        if notification.wants_reply and any(t.buttons for t in template.languages.values()):
+            raise ValueError(
+                f"reply: template {name} has buttons, and Telegram cannot show a reply field "
+                "and buttons on one message"
+            )
         reader = Reader(first, UTC)
         actions = []
         sources = [b.action for row in template.languages[first].buttons for b in row if b.action]

@@ -15,22 +15,27 @@ MEMORY_PREFIX = "notify:sent:"  # string per notification id: JSON of its Memory
 class Memory:
     """What the bot sent for a notification id: where, and which messages (in order), so that
     an edit or a delete can find them. `kinds`: "text", or "media" (with "caption" when the
-    media message carries the text)."""
+    media message carries the text). A reminder's messages are a `copy` of their own in the
+    same chat: an edit or a delete changes them as it changes the first."""
 
     user_id: int
     chat_id: int
     message_ids: tuple[int, ...]
     kinds: tuple[str, ...]
     sent_at: float
+    copy: bool = False
 
     @staticmethod
     def to_json(memories: tuple[Memory, ...]) -> str:
         """One notification's memories (a chat each, the same user) as stored."""
         first = memories[0]
-        chats = [
+        chats: list[dict[str, object]] = [
             {"chat_id": m.chat_id, "message_ids": list(m.message_ids), "kinds": list(m.kinds)}
             for m in memories
         ]
+        for chat, memory in zip(chats, memories, strict=True):
+            if memory.copy:
+                chat["copy"] = True
         return json.dumps(
             {"user_id": first.user_id, "chats": chats, "sent_at": round(first.sent_at, 3)}
         )
@@ -49,6 +54,7 @@ class Memory:
                 tuple(int(i) for i in chat["message_ids"]),
                 tuple(str(k) for k in chat["kinds"]),
                 sent_at,
+                bool(chat.get("copy", False)),
             )
             for chat in chats
         )

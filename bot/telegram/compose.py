@@ -62,7 +62,29 @@ def compose(
         if mute is not None:
             keyboard["inline_keyboard"].append([mute_button(mute)])
         calls[-1].params["reply_markup"] = keyboard
+    elif notification.wants_reply:  # the schema lets no buttons come with it
+        calls[-1].params["reply_markup"] = force_reply(notification)
     return calls
+
+
+def force_reply(notification: Notification) -> dict[str, Any]:
+    """The reply field that opens under the notification (ForceReply)."""
+    markup: dict[str, Any] = {"force_reply": True}
+    reply = notification.reply
+    if not isinstance(reply, bool) and reply is not None and reply.placeholder:
+        markup["input_field_placeholder"] = reply.placeholder
+    return markup
+
+
+def as_reply(calls: list[Call], message_id: int) -> list[Call]:
+    """The calls with the first one a reply to `message_id` (a reminder, under the first); sent
+    all the same if that message was deleted in the chat meanwhile."""
+    first = calls[0]
+    params = {
+        **first.params,
+        "reply_parameters": {"message_id": message_id, "allow_sending_without_reply": True},
+    }
+    return [Call(first.method, params), *calls[1:]]
 
 
 def mute_button(category: Category) -> dict[str, str]:
@@ -163,9 +185,10 @@ def compose_delete(memory: Memory) -> list[Call]:
 
 def for_chat(calls: list[Call], notification: Notification, chat: LinkedChat) -> list[Call]:
     """The calls as this chat gets them: in its topic, and in a channel without action buttons
-    (every subscriber could tap them, each reported as the user's)."""
+    (every subscriber could tap them, each reported as the user's) nor a reply field (nobody
+    can answer a channel's post)."""
     calls = _in_topic(calls, notification, chat)
-    if chat.kind != "channel" or not notification.actions:
+    if chat.kind != "channel" or not (notification.actions or notification.wants_reply):
         return calls
     return [_without_actions(call) for call in calls]
 
@@ -174,6 +197,8 @@ def _without_actions(call: Call) -> Call:
     markup = call.params.get("reply_markup")
     if not isinstance(markup, dict):
         return call
+    if "force_reply" in markup:
+        return Call(call.method, {k: v for k, v in call.params.items() if k != "reply_markup"})
     rows = [
         [button for button in row if "callback_data" not in button]
         for row in markup["inline_keyboard"]

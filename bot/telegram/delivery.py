@@ -21,6 +21,7 @@ from bot.store.memory import Memory
 from bot.telegram.calls import CallRunner
 from bot.telegram.compose import (
     Call,
+    as_reply,
     compose,
     compose_delete,
     compose_edit,
@@ -70,6 +71,8 @@ class Delivery:
         user_id = notification.user_id
         if notification.op == "send":
             chats = tuple(c for c in target.chats if c.wanted(notification.chats))
+            if target.reply_to is not None:  # a reminder: where the notification went
+                chats = tuple(c for c in chats if c.chat_id in target.reply_to)
             if not chats:
                 wanted = "" if notification.chats == "all" else f" {notification.chats}"
                 return Result(Outcome.UNLINKED, f"no{wanted} chat linked")
@@ -103,6 +106,8 @@ class Delivery:
         target: Target,
     ) -> Reached:
         calls = for_chat(calls, notification, chat)
+        if target.reply_to is not None and chat.chat_id in target.reply_to:
+            calls = as_reply(calls, target.reply_to[chat.chat_id])
         # The topic of the chat's link, not one the notification named: it may be gone since.
         from_link = notification.thread_id is None and chat.thread_id is not None
         made = await self._calls.run(

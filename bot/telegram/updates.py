@@ -24,6 +24,7 @@ ALLOWED_UPDATES = [
     Update.CALLBACK_QUERY,
     Update.MY_CHAT_MEMBER,
     Update.CHANNEL_POST,
+    Update.MESSAGE_REACTION,  # only sent when asked for by name (reactions to notifications)
 ]
 CONFLICT_LOG_EVERY = 60.0  # seconds: one clear line, not one per retry
 
