@@ -52,6 +52,11 @@ class SentMessage:
     entities: list[JSONDict] = field(default_factory=list)  # or caption_entities, as sent
     buttons: list[list[JSONDict]] = field(default_factory=list)  # inline keyboard rows
     media: str | None = None  # the photo or document parameter: a URL or a file_id
+    # A ForceReply in reply_markup: the user's app opens a reply to this message. Telegram keeps
+    # no trace of it in the Message it answers with (only inline keyboards show there).
+    force_reply: bool = False
+    placeholder: str | None = None  # the ForceReply's input_field_placeholder
+    reply_to: int | None = None  # the message_id it replies to (reply_parameters), if any
     # The Message object Telegram answered with (and puts in a callback_query).
     message: JSONDict = field(default_factory=dict, repr=False, compare=False)
 
