@@ -100,6 +100,7 @@ from bot.testing.model import (
     SentMessage,
     State,
 )
+from bot.testing.reactions import ReactionMethods
 from bot.testing.server import handler_for
 from bot.testing.topics import TopicMethods
 from bot.testing.webhook import WebhookMethods
@@ -124,6 +125,7 @@ class FakeTelegram(
     MediaMethods,
     ChangeMethods,
     CallbackMethods,
+    ReactionMethods,
     WebhookMethods,
     FaultMethods,
 ):
@@ -375,4 +377,5 @@ class FakeTelegram(
             "deletemycommands": self._delete_my_commands,
             "getchatmember": self._get_chat_member,
             "deleteforumtopic": self._delete_forum_topic,
+            "setmessagereaction": self._set_message_reaction,
         }

@@ -13,7 +13,7 @@ from bot.testing.model import (
     ApiError,
     DropConnection,
     JSONDict,
-    is_allowed,
+    is_listed,
     remember_allowed,
 )
 from bot.testing.sending import Outbox
@@ -56,7 +56,7 @@ class ChatMethods(Outbox):
                         "Conflict: terminated by other getUpdates request; "
                         "make sure that only one bot instance is running",
                     )
-                ready = [u for u in state.updates if is_allowed(u, allowed)]
+                ready = [u for u in state.updates if is_listed(u, allowed)]
                 remaining = deadline - time.monotonic()
                 if self.offline:
                     raise DropConnection

@@ -131,6 +131,9 @@ class State:
     listed: set[int] = field(default_factory=set)
     migrated: dict[int, int] = field(default_factory=dict)
     topic_roots: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
+    # Reactions on a message (by chat id, message id), then each reacting user's (or the bot's)
+    # ReactionType list, in the order they set them.
+    reactions: dict[tuple[int, int], dict[int, list[JSONDict]]] = field(default_factory=dict)
 
 
 class Emulated:
@@ -169,7 +172,23 @@ def truthy(value: object) -> bool:
     return value in (True, "true", "True", "1", 1)
 
 
+# Kinds Telegram creates only for a bot that lists them in allowed_updates (the Bot API
+# server's DEFAULT_ALLOWED_UPDATE_TYPES, Client.h): the default set is every other kind.
+NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+
+
 def is_allowed(update: JSONDict, allowed: object) -> bool:
+    """Whether Telegram creates `update` for a bot whose allowed_updates are `allowed` (None or
+    []: the default set, which leaves chat_member and reactions out)."""
+    if not isinstance(allowed, list) or not allowed:
+        return not any(kind in update for kind in NOT_BY_DEFAULT)
+    return any(kind in update for kind in allowed)
+
+
+def is_listed(update: JSONDict, allowed: object) -> bool:
+    """Whether a delivery asking for `allowed` takes an update already queued: a list given
+    leaves other kinds waiting; none given takes everything queued. (Ours: Telegram documents
+    that allowed_updates do not affect updates created before the call.)"""
     if not isinstance(allowed, list) or not allowed:
         return True
     return any(kind in update for kind in allowed)
