@@ -99,6 +99,7 @@ class State:
     next_update_id: int = 1
     next_message_id: int = 1
     poll_generation: int = 0
+    offset: int = 0  # the highest getUpdates offset: updates below it are confirmed, gone
     calls: list[ApiCall] = field(default_factory=list)
     sent: list[SentMessage] = field(default_factory=list)  # what the chats show: none deleted
     edits: list[SentMessage] = field(default_factory=list)
