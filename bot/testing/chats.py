@@ -212,15 +212,21 @@ def check_can_post(state: State, chat: JSONDict, bot_id: int) -> None:
     )
 
 
-def reaches_bot(member: Member, bot_user: JSONDict, text: str) -> bool:
+def reaches_bot(
+    member: Member, bot_user: JSONDict, text: str, *, reply_to_bot: bool = False
+) -> bool:
     """Whether a user's text message in a group reaches the bot (the bot is in the group).
 
     Privacy mode (`can_read_all_group_messages` false, BotFather's default): only commands
-    (not those addressed to another bot, "/cmd@other_bot"), unless the bot is an
-    administrator. Ours, simpler than Telegram: replies to the bot's messages are not
-    modelled, and a bare "/cmd" always arrives (Telegram: if this bot spoke last).
+    (not those addressed to another bot, "/cmd@other_bot") and replies to the bot's messages,
+    unless the bot is an administrator. Ours, simpler than Telegram: mentions of the bot are
+    not modelled, and a bare "/cmd" always arrives (Telegram: if this bot spoke last).
     """
-    if bot_user.get("can_read_all_group_messages") or member.status in ("creator", "administrator"):
+    if (
+        reply_to_bot
+        or bot_user.get("can_read_all_group_messages")
+        or member.status in ("creator", "administrator")
+    ):
         return True
     if not text.startswith("/"):
         return False

@@ -14,7 +14,8 @@ api.telegram.org answers them, so a bot under test runs unchanged with
                            parameters={"retry_after": 3})
 
 What it covers: getMe, getUpdates (long polling, offsets, 409 when a second poller takes
-over or a webhook is set; allowed_updates kept as Telegram keeps them),
+over or a webhook is set; allowed_updates kept as Telegram keeps them, the default set without
+chat_member and reactions),
 setWebhook/deleteWebhook/getWebhookInfo (updates are then POSTed to the webhook with its
 secret header, retried until answered 2xx), and Telegram's checks on what the bot sends:
 
@@ -58,7 +59,16 @@ secret header, retried until answered 2xx), and Telegram's checks on what the bo
   is_topic_message, reply_to_message = the topic's forum_topic_created message),
   `delete_topic` and deleteForumTopic delete it ("message thread not found" afterwards);
 - `block(chat_id)` queues my_chat_member "kicked" in the private chat (`notify=False`: not);
-  the user writing again unblocks it.
+  the user writing again unblocks it;
+- replies (replies.py): `reply_parameters` (or `reply_to_message_id`) on every send, "message
+  to be replied not found" unless allow_sending_without_reply, reply_to_message without a
+  nested reply (`SentMessage.reply_to`); a ForceReply in reply_markup (`SentMessage.force_reply`,
+  `.placeholder`); `user_says(..., reply_to=message_id or a forged dict, entities=[...])`;
+- reactions (reactions.py): `react(user_id, chat_id, message_id, emoji=, custom_emoji=)`
+  queues message_reaction (only when allowed_updates list it; in groups only for an
+  administrator bot; channels give message_reaction_count), setMessageReaction,
+  `reactions_on`;
+- `deliver_again(update, same_id=False)`: Telegram delivers an update once more.
 
 Users write with `user_says` and tap with `tap`, as Telegram users whose app is in English
 unless `language_code` says otherwise (None: a user whose client sends none). A chat made with
@@ -100,6 +110,7 @@ from bot.testing.model import (
     SentMessage,
     State,
 )
+from bot.testing.reactions import ReactionMethods
 from bot.testing.server import handler_for
 from bot.testing.topics import TopicMethods
 from bot.testing.webhook import WebhookMethods
@@ -124,6 +135,7 @@ class FakeTelegram(
     MediaMethods,
     ChangeMethods,
     CallbackMethods,
+    ReactionMethods,
     WebhookMethods,
     FaultMethods,
 ):
@@ -375,4 +387,5 @@ class FakeTelegram(
             "deletemycommands": self._delete_my_commands,
             "getchatmember": self._get_chat_member,
             "deleteforumtopic": self._delete_forum_topic,
+            "setmessagereaction": self._set_message_reaction,
         }

@@ -4,14 +4,17 @@ forum topics, channels post (`channel_post`), and users block the bot (`block`) 
 A message reaches the bot only where the bot is; in a group, in privacy mode, only commands
 do unless it is an administrator (chats.reaches_bot). A topic message carries
 message_thread_id, is_topic_message and, as reply_to_message, the topic's forum_topic_created
-message (the Bot API server's implicit reply, Client.cpp get_implicit_reply_to_message_id)."""
+message (the Bot API server's implicit reply, Client.cpp get_implicit_reply_to_message_id),
+unless the user replies to another message: an explicit reply wins."""
 
 from __future__ import annotations
 
 import time
 
 from bot.testing.chats import PRESENT, bot_as_user, command_entities, reaches_bot, status_in
-from bot.testing.model import Emulated, JSONDict, Member
+from bot.testing.entities import checked_entities
+from bot.testing.model import ApiError, Emulated, JSONDict, Member
+from bot.testing.replies import as_replied, find_message
 
 
 class IncomingMethods(Emulated):
@@ -27,6 +30,8 @@ class IncomingMethods(Emulated):
         chat: JSONDict | int | None = None,
         language_code: str | None = "en",
         thread_id: int | None = None,
+        reply_to: int | JSONDict | None = None,
+        entities: list[JSONDict] | None = None,
     ) -> JSONDict:
         """Queue a message from a user for the bot's next getUpdates; returns the Update.
 
@@ -34,6 +39,14 @@ class IncomingMethods(Emulated):
         of a chat made with add_group or add_chat. `thread_id` posts into that forum topic.
         `language_code` is the IETF tag of the user's app ("de", "de-AT"); None leaves it out,
         as Telegram does for some users.
+
+        `reply_to` makes it a reply: the id of a message in that chat (the bot's, or one the
+        emulator keeps: a user's, a post, a topic's first message; ValueError for any other),
+        which the Update carries as reply_to_message the way Telegram does (without a
+        reply_to_message of its own); or a dict, put in as reply_to_message as given (a forged
+        update, as a fake webhook POST could carry). `entities` are the MessageEntity dicts of
+        formatted text (bold, ...), offsets in UTF-16 code units (ValueError for ones Telegram
+        would refuse); the bot_command entity of a leading command is added as today.
 
         In a group made with add_group only its members can write (ValueError for anyone
         else); in other groups the writer joins by writing. A message that does not reach the
@@ -70,17 +83,24 @@ class IncomingMethods(Emulated):
                 root = state.topic_roots.get((chat_id, thread_id))
                 if root is not None:
                     message["reply_to_message"] = root
+            replied = self._replied_by_user(chat_id, reply_to)
+            if replied is not None:
+                message["reply_to_message"] = replied
             message["text"] = text
-            if entities := command_entities(text):
-                message["entities"] = entities
+            if all_entities := _user_entities(text, entities):
+                message["entities"] = all_entities
             if thread_id is not None:
                 message["is_topic_message"] = True
             state.next_message_id += 1
             state.received[(chat_id, message["message_id"])] = message
             bot = status_in(state, chat_id, bot_id)
+            to_bot = replied is not None and replied.get("from", {}).get("id") == bot_id
             heard = chat["type"] == "private" or (
                 bot.status in PRESENT
-                and (chat_id not in state.listed or reaches_bot(bot, self.bot_user, text))
+                and (
+                    chat_id not in state.listed
+                    or reaches_bot(bot, self.bot_user, text, reply_to_bot=to_bot)
+                )
             )
             if not heard:
                 return {"update_id": state.next_update_id, "message": message}
@@ -136,6 +156,15 @@ class IncomingMethods(Emulated):
 
     # -- shared by them (the caller holds the lock) ------------------------------------------
 
+    def _replied_by_user(self, chat_id: int, reply_to: int | JSONDict | None) -> JSONDict | None:
+        """The reply_to_message of a user's message that replies to `reply_to`."""
+        if reply_to is None or isinstance(reply_to, dict):
+            return reply_to
+        replied = find_message(self._state, chat_id, reply_to)
+        if replied is None:
+            raise ValueError(f"chat {chat_id} has no message {reply_to} to reply to")
+        return as_replied(replied)
+
     def _chat_for(self, user_id: int, first_name: str, chat: JSONDict | int | None) -> JSONDict:
         state = self._state
         if isinstance(chat, int):
@@ -179,3 +208,16 @@ class IncomingMethods(Emulated):
                 "new_chat_member": kicked if blocked else member,
             },
         )
+
+
+def _user_entities(text: str, given: list[JSONDict] | None) -> list[JSONDict]:
+    """The entities of a user's text: those given (checked as Telegram checks a bot's), and the
+    bot_command of a leading command unless given too, by offset (longest first; the command
+    first of two alike)."""
+    try:
+        entities = checked_entities(text, {"entities": list(given or [])}, "entities")
+    except ApiError as exc:
+        raise ValueError(f"Telegram would refuse these entities: {exc.description}") from None
+    seen = {(e["type"], e["offset"]) for e in entities}
+    command = [e for e in command_entities(text) if (e["type"], e["offset"]) not in seen]
+    return sorted(command + entities, key=lambda e: (e["offset"], -e["length"]))

@@ -1,15 +1,18 @@
-"""Inline keyboards (`reply_markup` with `inline_keyboard`) checked the way Telegram checks them.
+"""`reply_markup` read and checked the way Telegram does: inline keyboards and ForceReply.
 
 Descriptions come from the Bot API server (Client.cpp, get_reply_markup and
 get_inline_keyboard_button), TDLib (ReplyMarkup.cpp, check_link) and Telegram's own errors
 (BUTTON_DATA_INVALID, "reply markup is too long"), except where a comment says it is ours.
+Reply keyboards (`keyboard`) and their removal are read as no markup: not emulated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from http import HTTPStatus
 from typing import NoReturn
 
+from bot.testing.formatting import utf16_len
 from bot.testing.links import link_problem
 from bot.testing.model import ApiError, JSONDict
 
@@ -28,18 +31,58 @@ BUTTON_KINDS = (
 )
 MAX_BUTTONS = 100  # beyond it Telegram answers REPLY_MARKUP_TOO_LONG
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_PLACEHOLDER = 64  # input_field_placeholder: "1-64 characters" (counted here in UTF-16 units)
 _BUTTON = "can't parse inline keyboard button: "
+
+
+@dataclasses.dataclass(frozen=True)
+class Markup:
+    """What a `reply_markup` asks for: an inline keyboard's rows, or a ForceReply."""
+
+    buttons: list[list[JSONDict]] = dataclasses.field(default_factory=list)
+    force_reply: bool = False
+    placeholder: str | None = None  # the ForceReply's input_field_placeholder
+    selective: bool = False
+
+
+def reply_markup(markup: object) -> Markup:
+    """The `reply_markup` of a send, as the Bot API server's get_reply_markup reads it, or
+    ApiError 400. Every flag is type-checked; then an inline keyboard wins over a ForceReply,
+    and `"force_reply": false` asks for nothing."""
+    if markup is None or markup == "":
+        return Markup()
+    if isinstance(markup, str):  # form bodies carry it as JSON text; this one did not decode
+        _refuse("can't parse reply keyboard markup JSON object")
+    if not isinstance(markup, dict):
+        _refuse("object expected as reply markup")
+    buttons = _inline_rows(markup)
+    for flag in ("selective", "force_reply"):
+        if flag in markup and not isinstance(markup[flag], bool):
+            _refuse(f'field "{flag}" must be of type Boolean')
+    placeholder = markup.get("input_field_placeholder")
+    if placeholder is not None and not isinstance(placeholder, str):
+        _refuse('field "input_field_placeholder" must be of type String')
+    if buttons or not markup.get("force_reply"):
+        return Markup(buttons)
+    # TDLib sends an empty placeholder as none at all (no HAS_PLACEHOLDER flag).
+    if placeholder is not None and utf16_len(placeholder) > MAX_PLACEHOLDER:
+        # Ours: TDLib passes the placeholder on unchecked and Telegram's reply to a longer one is
+        # not documented; the docs say 1-64 characters, so a longer one is the bot's bug.
+        _refuse(f"input field placeholder must be at most {MAX_PLACEHOLDER} characters")
+    return Markup(
+        force_reply=True,
+        placeholder=placeholder or None,
+        selective=bool(markup.get("selective")),
+    )
 
 
 def inline_keyboard(markup: object) -> list[list[JSONDict]]:
     """The rows of the inline keyboard in `markup` as sent, [] when it has none (no markup, a
     reply keyboard, its removal, force_reply), or ApiError 400."""
-    if markup is None or markup == "":
-        return []
-    if isinstance(markup, str):  # form bodies carry it as JSON text; this one did not decode
-        _refuse("can't parse reply keyboard markup JSON object")
-    if not isinstance(markup, dict):
-        _refuse("object expected as reply markup")
+    return reply_markup(markup).buttons
+
+
+def _inline_rows(markup: JSONDict) -> list[list[JSONDict]]:
     rows = markup.get("inline_keyboard")
     if rows is None:
         return []

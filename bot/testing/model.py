@@ -52,6 +52,11 @@ class SentMessage:
     entities: list[JSONDict] = field(default_factory=list)  # or caption_entities, as sent
     buttons: list[list[JSONDict]] = field(default_factory=list)  # inline keyboard rows
     media: str | None = None  # the photo or document parameter: a URL or a file_id
+    # A ForceReply in reply_markup: the user's app opens a reply to this message. Telegram keeps
+    # no trace of it in the Message it answers with (only inline keyboards show there).
+    force_reply: bool = False
+    placeholder: str | None = None  # the ForceReply's input_field_placeholder
+    reply_to: int | None = None  # the message_id it replies to (reply_parameters), if any
     # The Message object Telegram answered with (and puts in a callback_query).
     message: JSONDict = field(default_factory=dict, repr=False, compare=False)
 
@@ -94,6 +99,7 @@ class State:
     next_update_id: int = 1
     next_message_id: int = 1
     poll_generation: int = 0
+    offset: int = 0  # the highest getUpdates offset: updates below it are confirmed, gone
     calls: list[ApiCall] = field(default_factory=list)
     sent: list[SentMessage] = field(default_factory=list)  # what the chats show: none deleted
     edits: list[SentMessage] = field(default_factory=list)
@@ -126,6 +132,9 @@ class State:
     listed: set[int] = field(default_factory=set)
     migrated: dict[int, int] = field(default_factory=dict)
     topic_roots: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
+    # Reactions on a message (by chat id, message id), then each reacting user's (or the bot's)
+    # ReactionType list, in the order they set them.
+    reactions: dict[tuple[int, int], dict[int, list[JSONDict]]] = field(default_factory=dict)
 
 
 class Emulated:
@@ -164,7 +173,23 @@ def truthy(value: object) -> bool:
     return value in (True, "true", "True", "1", 1)
 
 
+# Kinds Telegram creates only for a bot that lists them in allowed_updates (the Bot API
+# server's DEFAULT_ALLOWED_UPDATE_TYPES, Client.h): the default set is every other kind.
+NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+
+
 def is_allowed(update: JSONDict, allowed: object) -> bool:
+    """Whether Telegram creates `update` for a bot whose allowed_updates are `allowed` (None or
+    []: the default set, which leaves chat_member and reactions out)."""
+    if not isinstance(allowed, list) or not allowed:
+        return not any(kind in update for kind in NOT_BY_DEFAULT)
+    return any(kind in update for kind in allowed)
+
+
+def is_listed(update: JSONDict, allowed: object) -> bool:
+    """Whether a delivery asking for `allowed` takes an update already queued: a list given
+    leaves other kinds waiting; none given takes everything queued. (Ours: Telegram documents
+    that allowed_updates do not affect updates created before the call.)"""
     if not isinstance(allowed, list) or not allowed:
         return True
     return any(kind in update for kind in allowed)

@@ -1,6 +1,6 @@
 """What every send method shares: the chat (the bot in it and allowed to post), topic,
-blocked-user and flood checks, the common parameters (reply_markup, protect_content,
-message_thread_id, disable_notification), and recording the message sent."""
+blocked-user and flood checks, the common parameters (reply_markup, reply_parameters,
+protect_content, message_thread_id, disable_notification), and recording the message sent."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from http import HTTPStatus
 
 from bot.testing.chats import bot_as_user, check_access, check_can_post
 from bot.testing.flood import FloodControl, arrived_at
-from bot.testing.keyboards import inline_keyboard
+from bot.testing.keyboards import reply_markup
 from bot.testing.model import ApiError, Emulated, JSONDict, SentMessage, int_param, truthy
+from bot.testing.replies import NOT_FOUND, ReplyTo, as_replied, find_message, reply_parameters
 
 
 class Outbox(Emulated):
@@ -40,7 +41,9 @@ class Outbox(Emulated):
         the user's device rings, so it is kept in `params` and nowhere else.
         """
         chat_id = int_param(params, "chat_id")
-        buttons = inline_keyboard(params.get("reply_markup"))
+        markup = reply_markup(params.get("reply_markup"))
+        buttons = markup.buttons
+        reply_to = reply_parameters(params, chat_id)
         thread_id = _thread_id(params)
         bot_id = int(self.bot_user["id"])
         with self._changed:
@@ -54,8 +57,12 @@ class Outbox(Emulated):
             # sends one there has mixed its chats up.
             if thread_id and thread_id not in state.topics.get(chat_id, set()):
                 raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message thread not found")
+            if markup.force_reply and chat["type"] == "channel":
+                # TDLib's get_reply_markup: a channel posts anonymously, with inline keyboards only.
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: inline keyboard expected")
             if check is not None:
                 check()
+            replied = self._replied_by_bot(chat_id, reply_to)
             if chat_id in state.blocked:
                 raise ApiError(HTTPStatus.FORBIDDEN, "Forbidden: bot was blocked by the user")
             self._enforce_limits(chat_id)
@@ -72,6 +79,8 @@ class Outbox(Emulated):
                 root = state.topic_roots.get((chat_id, thread_id))
                 if root is not None:
                     message["reply_to_message"] = root
+            if replied is not None:  # an explicit reply wins over the topic's implicit one
+                message["reply_to_message"] = as_replied(replied)
             message.update(content())
             if truthy(params.get("protect_content")):
                 message["has_protected_content"] = True
@@ -88,6 +97,9 @@ class Outbox(Emulated):
                 entities=entities,
                 buttons=buttons,
                 media=media,
+                force_reply=markup.force_reply,
+                placeholder=markup.placeholder,
+                reply_to=None if replied is None else int(replied["message_id"]),
                 message=message,
             )
             state.sent.append(sent)
@@ -95,6 +107,16 @@ class Outbox(Emulated):
         if self.on_sent is not None:
             self.on_sent(sent)
         return message
+
+    def _replied_by_bot(self, chat_id: int, reply_to: ReplyTo | None) -> JSONDict | None:
+        """The message a send replies to (the caller holds the lock): None for no reply, or for
+        a message the chat lacks when allow_sending_without_reply (else the server's 400)."""
+        if reply_to is None:
+            return None
+        replied = find_message(self._state, chat_id, reply_to.message_id)
+        if replied is None and not reply_to.allow_sending_without_reply:
+            raise ApiError(HTTPStatus.BAD_REQUEST, NOT_FOUND)
+        return replied
 
     def _enforce_limits(self, chat_id: int) -> None:
         """Telegram's flood control: 429 with retry_after when a limit is reached (caller holds

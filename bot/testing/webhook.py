@@ -12,7 +12,7 @@ import urllib.request
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from bot.testing.model import ApiError, Emulated, JSONDict, is_allowed, remember_allowed, truthy
+from bot.testing.model import ApiError, Emulated, JSONDict, is_listed, remember_allowed, truthy
 
 # Telegram's header for the secret_token of setWebhook; written out here, not imported from the
 # bot's HTTP server, so the two can disagree and a test can see it.
@@ -125,7 +125,7 @@ class WebhookMethods(Emulated):
                         return
                     hook, target = self._state.webhook, self._webhook_target
                     allowed = hook.get("allowed_updates")
-                    ready = [u for u in self._state.updates if is_allowed(u, allowed)]
+                    ready = [u for u in self._state.updates if is_listed(u, allowed)]
                     if hook and target and ready:
                         break
                     self._changed.wait()

@@ -23,6 +23,7 @@ from telegram.error import (
 )
 
 from bot.testing import FakeTelegram
+from tests.testing.api import Api
 from tests.waiting import eventually
 
 
@@ -290,3 +291,71 @@ async def test_offline_refuses_connections_until_it_comes_back(
     telegram.come_back()
     await tg_bot.send_message(1, "after")
     assert [m.text for m in telegram.sent] == ["before", "after"]
+
+
+async def test_an_update_delivered_again_reaches_the_poller_with_a_new_id(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    """The bot confirmed it (offset = its update_id + 1): only a new update_id gets past that."""
+    first = telegram.user_says(42, "/start")
+    [got] = await tg_bot.get_updates(timeout=0)
+    assert await tg_bot.get_updates(offset=got.update_id + 1, timeout=0) == ()
+    again = telegram.deliver_again(first)
+    assert again["update_id"] > first["update_id"]
+    assert again["message"] == first["message"]
+    [repeat] = await tg_bot.get_updates(offset=got.update_id + 1, timeout=0)
+    assert repeat.update_id == again["update_id"]
+    assert repeat.message is not None
+    assert (repeat.message.message_id, repeat.message.text) == (
+        first["message"]["message_id"],
+        "/start",
+    )
+
+
+async def test_the_same_update_id_comes_again_while_unconfirmed(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    first = telegram.user_says(42, "hello")
+    assert telegram.deliver_again(first, same_id=True) == first  # still queued: nothing to add
+    assert telegram.pending_updates() == 1
+    [once] = await tg_bot.get_updates(timeout=0)
+    [twice] = await tg_bot.get_updates(timeout=0)  # no offset confirmed it: a restart's view
+    assert once.update_id == twice.update_id == first["update_id"]
+
+
+async def test_a_confirmed_update_never_comes_back_to_a_poller_with_its_id(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    first = telegram.user_says(42, "hello")
+    await tg_bot.get_updates(offset=first["update_id"] + 1, timeout=0)
+    with pytest.raises(ValueError, match="confirmed"):
+        telegram.deliver_again(first, same_id=True)
+    with pytest.raises(ValueError, match="not an Update"):
+        telegram.deliver_again({"update_id": 1})
+    with pytest.raises(ValueError, match="never queued"):
+        telegram.deliver_again({"update_id": 99, "message": first["message"]}, same_id=True)
+
+
+async def test_a_webhook_gets_the_same_update_id_again(tg_bot: Bot, telegram: FakeTelegram) -> None:
+    """Telegram re-POSTs an update whose answer it did not get, with the same update_id."""
+    receiver = _Receiver()
+    try:
+        telegram.route_webhooks_to(receiver.address)
+        await tg_bot.set_webhook("https://bot.example.com/telegram")
+        first = telegram.user_says(42, "/start")
+        await eventually(lambda: len(receiver.received) == 1)
+        assert telegram.deliver_again(first, same_id=True) == first
+        await eventually(lambda: len(receiver.received) == 2)
+        assert receiver.received[1][2] == receiver.received[0][2] == first
+    finally:
+        receiver.close()
+
+
+def test_a_repeated_update_respects_allowed_updates(telegram: FakeTelegram) -> None:
+    """The repeat is created like any update: of a kind the bot left out, none is made."""
+    first = telegram.user_says(42, "hello")
+    api = Api(telegram)
+    [got] = api.result("getUpdates")
+    api.result("getUpdates", offset=got["update_id"] + 1, allowed_updates=["callback_query"])
+    telegram.deliver_again(first)
+    assert telegram.pending_updates() == 0

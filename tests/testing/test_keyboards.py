@@ -1,10 +1,10 @@
-"""Inline keyboards: what Telegram refuses in `reply_markup`, what the Message shows, and what
-python-telegram-bot reads back from the emulator."""
+"""Inline keyboards and ForceReply: what Telegram refuses in `reply_markup`, what the Message
+shows, what the emulator records, and what python-telegram-bot reads back from it."""
 
 from __future__ import annotations
 
 import pytest
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity
+from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity
 
 from bot.testing import FakeTelegram, JSONDict
 from tests.testing.api import Api
@@ -169,3 +169,93 @@ async def test_python_telegram_bot_reads_entities_and_keyboard(tg_bot: Bot) -> N
     assert message.entities == (MessageEntity("bold", 0, 5), MessageEntity("italic", 9, 5))
     assert message.parse_entity(message.entities[1]) == "world"  # after the 2-unit emoji
     assert message.reply_markup == markup
+
+
+def test_a_force_reply_is_kept_on_the_sent_message_not_in_telegrams_answer(
+    api: Api, telegram: FakeTelegram
+) -> None:
+    markup = {"force_reply": True, "input_field_placeholder": "you@example.com"}
+    message = api.result("sendMessage", chat_id=CHAT, text="Your e-mail?", reply_markup=markup)
+    assert "reply_markup" not in message  # only inline keyboards show in a Message
+    [sent] = telegram.sent
+    assert (sent.force_reply, sent.placeholder, sent.buttons) == (True, "you@example.com", [])
+    plain = api.result("sendMessage", chat_id=CHAT, text="hi")
+    assert "reply_markup" not in plain
+    assert (telegram.sent[-1].force_reply, telegram.sent[-1].placeholder) == (False, None)
+
+
+def test_a_force_reply_without_placeholder_or_with_an_empty_one_has_none(
+    api: Api, telegram: FakeTelegram
+) -> None:
+    api.result("sendMessage", chat_id=CHAT, text="a", reply_markup={"force_reply": True})
+    # TDLib sends an empty placeholder as none at all.
+    markup = {"force_reply": True, "input_field_placeholder": "", "selective": True}
+    api.result("sendMessage", chat_id=CHAT, text="b", reply_markup=markup)
+    assert [(m.force_reply, m.placeholder) for m in telegram.sent] == [(True, None), (True, None)]
+
+
+def test_force_reply_false_asks_for_nothing_and_an_inline_keyboard_wins(
+    api: Api, telegram: FakeTelegram
+) -> None:
+    """The Bot API server's get_reply_markup: keyboard, then inline keyboard, then removal,
+    then force_reply; `false` is no markup at all."""
+    api.result("sendMessage", chat_id=CHAT, text="a", reply_markup={"force_reply": False})
+    both = {**keyboard([{"text": "Yes", "callback_data": "y"}]), "force_reply": True}
+    message = api.result("sendMessage", chat_id=CHAT, text="b", reply_markup=both)
+    assert message["reply_markup"] == keyboard([{"text": "Yes", "callback_data": "y"}])
+    assert [m.force_reply for m in telegram.sent] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("markup", "description"),
+    [
+        ({"force_reply": "yes"}, 'Bad Request: field "force_reply" must be of type Boolean'),
+        (
+            {"force_reply": True, "selective": 1},
+            'Bad Request: field "selective" must be of type Boolean',
+        ),
+        (
+            {"force_reply": True, "input_field_placeholder": 5},
+            'Bad Request: field "input_field_placeholder" must be of type String',
+        ),
+        (
+            {"force_reply": True, "input_field_placeholder": "x" * 65},
+            "Bad Request: input field placeholder must be at most 64 characters",
+        ),
+    ],
+)
+def test_a_force_reply_telegram_cannot_read_is_refused(
+    api: Api, markup: JSONDict, description: str
+) -> None:
+    assert send(api, markup) == description
+
+
+def test_the_placeholder_is_counted_in_utf16_code_units(api: Api, telegram: FakeTelegram) -> None:
+    fits = {"force_reply": True, "input_field_placeholder": "😀" * 32}  # 64 code units
+    api.result("sendMessage", chat_id=CHAT, text="a", reply_markup=fits)
+    assert telegram.sent[-1].placeholder == "😀" * 32
+    over = {"force_reply": True, "input_field_placeholder": "😀" * 32 + "x"}
+    assert send(api, over) == "Bad Request: input field placeholder must be at most 64 characters"
+
+
+def test_a_channel_takes_no_force_reply(api: Api, telegram: FakeTelegram) -> None:
+    telegram.add_channel(-1009876543210)
+    description = api.refusal(
+        "sendMessage", chat_id=-1009876543210, text="?", reply_markup={"force_reply": True}
+    )
+    assert description == "Bad Request: inline keyboard expected"
+
+
+async def test_python_telegram_bots_force_reply_arrives(
+    tg_bot: Bot, telegram: FakeTelegram
+) -> None:
+    await tg_bot.send_message(
+        CHAT, "Your e-mail?", reply_markup=ForceReply(input_field_placeholder="you@example.com")
+    )
+    await tg_bot.send_photo(
+        CHAT, "https://example.com/cat.jpg", reply_markup=ForceReply(selective=True)
+    )
+    assert [(m.force_reply, m.placeholder) for m in telegram.sent] == [
+        (True, "you@example.com"),
+        (True, None),
+    ]
