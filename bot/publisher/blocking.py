@@ -42,7 +42,7 @@ class Publisher(Operations[redis.Redis]):
     `publish` and `enqueue` add to the durable stream: it waits in Redis until a bot delivers
     it, even one started later or after a change of leader. `publish(..., via="pubsub")` is
     fire-and-forget pub/sub: only a bot listening at that moment receives it. `edit`, `delete`,
-    `cancel` and `fan_out` always go on the durable stream: they must not be lost.
+    `cancel`, `ack` and `fan_out` always go on the durable stream: they must not be lost.
 
     The stream is one per priority; the bot reads high before normal before bulk, and keeps
     each user's notifications in the order it read them. So an edit or delete enqueued after
