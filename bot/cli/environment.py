@@ -50,4 +50,6 @@ async def publisher(settings: Settings) -> AsyncIterator[AsyncPublisher]:
             settings.notification_stream,
             settings.stream_maxlen,
             settings.actions_stream,
+            feedback_stream=settings.feedback_stream,
+            remind_min_seconds=settings.remind_min_seconds,
         )

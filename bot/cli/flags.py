@@ -9,7 +9,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from bot.publisher import Button, ContentOptions, DeliveryOptions, EditOptions
+from bot.publisher import Button, ContentOptions, DeliveryOptions, EditOptions, FeedbackOptions
 
 
 def notification_flags(command: argparse.ArgumentParser, *, priority: str = "normal") -> None:
@@ -56,6 +56,26 @@ def notification_flags(command: argparse.ArgumentParser, *, priority: str = "nor
         choices=("all", "private", "groups", "channels"),
         default="all",
         help="which of the user's chats get it (default: all)",
+    )
+
+
+def feedback_flags(command: argparse.ArgumentParser) -> None:
+    """--reply and --remind: what the user may say back (a send to one user, with an --id)."""
+    command.add_argument(
+        "--reply",
+        nargs="?",
+        const=True,
+        metavar="PLACEHOLDER",
+        help="open a reply field under it (showing PLACEHOLDER, 1-64 characters); the answer "
+        "comes back on FEEDBACK_STREAM. Needs --id; not with buttons. A word right after "
+        "--reply is its placeholder: give MESSAGE first",
+    )
+    command.add_argument(
+        "--remind",
+        type=remind,
+        metavar="EVERY,TIMES",
+        help="send it again every EVERY seconds (at least REMIND_MIN_SECONDS), at most TIMES "
+        "(1-10) more times, until acknowledged (python -m bot ack); needs --id",
     )
 
 
@@ -128,6 +148,20 @@ def user_ids(value: str) -> list[int]:
         ) from None
 
 
+def remind(value: str) -> tuple[int, int]:
+    """--remind 600,3: two whole numbers; the model checks their ranges, naming the field."""
+    every, sign, times = value.partition(",")
+    try:
+        if sign:
+            return int(every), int(times)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected EVERY,TIMES (seconds between reminders, how many at most), e.g. 600,3; "
+        f"got {value[:40]!r}"
+    )
+
+
 def json_object(value: str) -> dict[str, Any]:
     """--data: a JSON object; anything else is a usage error saying what it got."""
     try:
@@ -170,6 +204,11 @@ def delivery(args: argparse.Namespace) -> DeliveryOptions:
         mute_button=args.mute_button,
         chats=args.chats,
     )
+
+
+def feedback(args: argparse.Namespace) -> FeedbackOptions:
+    """The reply field and reminders, from feedback_flags."""
+    return FeedbackOptions(reply=args.reply, remind=args.remind)
 
 
 def edit_options(args: argparse.Namespace) -> EditOptions:

@@ -22,7 +22,7 @@ TEMPLATE_HELP = (
 
 
 def add_commands(commands: Commands) -> None:
-    """publish, enqueue, edit, delete, cancel and fan-out."""
+    """publish, enqueue, edit, delete, cancel, ack and fan-out."""
     _add_send(
         commands,
         "publish",
@@ -69,11 +69,12 @@ def _add_send(
             help="stream (the default: durable) or pubsub (lost if no bot listens now)",
         )
     flags.notification_flags(sender)
+    flags.feedback_flags(sender)
     sender.set_defaults(func=_through_publisher(call))
 
 
 def _add_follow_ups(commands: Commands) -> None:
-    """edit, delete and cancel: acting on an earlier notification by its id."""
+    """edit, delete, cancel and ack: acting on an earlier notification by its id."""
     edit = commands.add_parser(
         "edit",
         help="change what was sent for a notification id; prints the stream entry id",
@@ -109,6 +110,18 @@ def _add_follow_ups(commands: Commands) -> None:
     )
     cancel.add_argument("id", metavar="ID")
     cancel.set_defaults(func=_through_publisher(_cancel))
+    ack = commands.add_parser(
+        "ack",
+        help="acknowledge a notification for its user: no more reminders; prints the stream "
+        "entry id",
+        description="Add an acknowledgement of notification ID, sent to USER_ID with --remind, "
+        "to the durable stream (of --priority): it is not sent again. Refused when the running "
+        "bot says it reads no remind (it would not know the ack).",
+    )
+    ack.add_argument("id", metavar="ID")
+    ack.add_argument("user_id", type=int, metavar="USER_ID")
+    flags.priority_flag(ack, "normal")
+    ack.set_defaults(func=_through_publisher(_ack))
 
 
 def _add_fan_out(commands: Commands) -> None:
@@ -160,6 +173,7 @@ async def _publish(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
         id=args.id,
         **flags.content(args),
         **flags.delivery(args),
+        **flags.feedback(args),
     )
     if published.entry_id is not None:
         rank = PRIORITY_RANK[args.priority or "normal"]
@@ -180,6 +194,7 @@ async def _enqueue(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
         id=args.id,
         **flags.content(args),
         **flags.delivery(args),
+        **flags.feedback(args),
     )
 
 
@@ -200,6 +215,10 @@ async def _delete(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
 
 async def _cancel(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
     return await publisher.cancel(args.id)
+
+
+async def _ack(publisher: AsyncPublisher, args: argparse.Namespace) -> str:
+    return await publisher.ack(args.id, args.user_id, priority=args.priority)
 
 
 async def _fan_out(publisher: AsyncPublisher, args: argparse.Namespace) -> str:

@@ -16,6 +16,11 @@
         handle(event.action, event.user_id)          # acknowledged when the loop goes on
     for event in notifier.link_events(group="shop"):   # chats linked and unlinked
         show_connected(event.user_id, event.type == "linked")
+    notifier.publish(42, "Where should we leave it?", id="order-17", reply="At the door")
+    notifier.publish(42, "Confirm your table", id="table-3", remind=(600, 3))
+    notifier.ack("table-3", 42)   # confirmed on the web: no more reminders
+    for event in notifier.feedback(group="shop"):   # answers, reactions, unacknowledged
+        handle(event.type, event.id, event.text)
 
 `AsyncPublisher` has the same methods, to await. The wire format is plain JSON, so publishing
 needs nothing from this package: ``redis.Redis().publish("notification", json.dumps({"user_id":
@@ -26,11 +31,12 @@ hiredis, pydantic, markdown-it-py): no python-telegram-bot, and no side effects 
 
 from bot.publisher.aio import AsyncPublisher
 from bot.publisher.blocking import Publisher
-from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.events import EVENTS_WAIT, ActionEvent, FeedbackEvent, FeedbackType, LinkEvent
 from bot.publisher.manifest import Template
 from bot.publisher.operations import (
     DEFAULT_ACTIONS_STREAM,
     DEFAULT_CHANNEL,
+    DEFAULT_FEEDBACK_STREAM,
     DEFAULT_LINK_TTL,
     DEFAULT_REDIS_URL,
     DEFAULT_STREAM,
@@ -42,6 +48,7 @@ from bot.publisher.options import (
     DeliveryOptions,
     EditOptions,
     FanOutOptions,
+    FeedbackOptions,
     Moment,
     Options,
     PreferenceChanges,
@@ -53,6 +60,7 @@ from bot.publisher.payloads import Published, encode
 __all__ = [
     "DEFAULT_ACTIONS_STREAM",
     "DEFAULT_CHANNEL",
+    "DEFAULT_FEEDBACK_STREAM",
     "DEFAULT_LINK_TTL",
     "DEFAULT_REDIS_URL",
     "DEFAULT_STREAM",
@@ -65,6 +73,9 @@ __all__ = [
     "DeliveryOptions",
     "EditOptions",
     "FanOutOptions",
+    "FeedbackEvent",
+    "FeedbackOptions",
+    "FeedbackType",
     "LinkEvent",
     "Moment",
     "Options",

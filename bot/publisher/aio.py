@@ -8,15 +8,16 @@ from typing import Any, Literal, TypeVar, Unpack
 
 import redis.asyncio
 
-from bot.notification.schema import ChatKind, Priority
+from bot.notification.schema import REMIND_MIN_SECONDS, ChatKind, Priority
 from bot.preferences import Category, Preferences
 from bot.publisher import payloads
 from bot.publisher.blocking import Publisher
-from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.events import EVENTS_WAIT, ActionEvent, FeedbackEvent, LinkEvent
 from bot.publisher.manifest import Template
 from bot.publisher.operations import (
     DEFAULT_ACTIONS_STREAM,
     DEFAULT_CHANNEL,
+    DEFAULT_FEEDBACK_STREAM,
     DEFAULT_LINK_TTL,
     DEFAULT_REDIS_URL,
     DEFAULT_STREAM,
@@ -70,6 +71,8 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
         actions_stream: str = DEFAULT_ACTIONS_STREAM,
         *,
         link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
+        feedback_stream: str = DEFAULT_FEEDBACK_STREAM,
+        remind_min_seconds: int = REMIND_MIN_SECONDS,
     ) -> AsyncPublisher:
         return cls(
             redis_client.async_client(url),
@@ -78,6 +81,8 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
             stream_maxlen,
             actions_stream,
             link_events_stream=link_events_stream,
+            feedback_stream=feedback_stream,
+            remind_min_seconds=remind_min_seconds,
         )
 
     async def publish(
@@ -90,7 +95,14 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
         via: Via = "stream",
         **options: Unpack[Options],
     ) -> Published:
-        notification = payloads.send(user_id, message, options, template=template, data=data)
+        notification = payloads.send(
+            user_id,
+            message,
+            options,
+            template=template,
+            data=data,
+            remind_min_seconds=self.remind_min_seconds,
+        )
         return await run_async(self.client, self._publish(notification, via))
 
     async def enqueue(
@@ -102,7 +114,14 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
         data: Mapping[str, Any] | None = None,
         **options: Unpack[Options],
     ) -> str:
-        notification = payloads.send(user_id, message, options, template=template, data=data)
+        notification = payloads.send(
+            user_id,
+            message,
+            options,
+            template=template,
+            data=data,
+            remind_min_seconds=self.remind_min_seconds,
+        )
         return await run_async(self.client, self._add(notification))
 
     async def edit(
@@ -123,6 +142,9 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
 
     async def cancel(self, id: str) -> str:
         return await run_async(self.client, self._add(payloads.cancel(id)))
+
+    async def ack(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
+        return await run_async(self.client, self._ack(payloads.ack(id, user_id, priority)))
 
     async def fan_out(
         self,
@@ -159,6 +181,16 @@ class AsyncPublisher(Operations[redis.asyncio.Redis]):
         stop_after: float | None = None,
     ) -> AsyncGenerator[LinkEvent, None]:
         return feed_async(self.client, self._link_events(group, consumer, wait, stop_after))
+
+    def feedback(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> AsyncGenerator[FeedbackEvent, None]:
+        return feed_async(self.client, self._feedback(group, consumer, wait, stop_after))
 
     async def create_link(
         self,

@@ -7,14 +7,15 @@ from typing import Any, Literal, Unpack
 
 import redis
 
-from bot.notification.schema import ChatKind, Priority
+from bot.notification.schema import REMIND_MIN_SECONDS, ChatKind, Priority
 from bot.preferences import Category, Preferences
 from bot.publisher import payloads
-from bot.publisher.events import EVENTS_WAIT, ActionEvent, LinkEvent
+from bot.publisher.events import EVENTS_WAIT, ActionEvent, FeedbackEvent, LinkEvent
 from bot.publisher.manifest import Template
 from bot.publisher.operations import (
     DEFAULT_ACTIONS_STREAM,
     DEFAULT_CHANNEL,
+    DEFAULT_FEEDBACK_STREAM,
     DEFAULT_LINK_TTL,
     DEFAULT_REDIS_URL,
     DEFAULT_STREAM,
@@ -41,7 +42,7 @@ class Publisher(Operations[redis.Redis]):
     `publish` and `enqueue` add to the durable stream: it waits in Redis until a bot delivers
     it, even one started later or after a change of leader. `publish(..., via="pubsub")` is
     fire-and-forget pub/sub: only a bot listening at that moment receives it. `edit`, `delete`,
-    `cancel` and `fan_out` always go on the durable stream: they must not be lost.
+    `cancel`, `ack` and `fan_out` always go on the durable stream: they must not be lost.
 
     The stream is one per priority; the bot reads high before normal before bulk, and keeps
     each user's notifications in the order it read them. So an edit or delete enqueued after
@@ -62,6 +63,8 @@ class Publisher(Operations[redis.Redis]):
         actions_stream: str = DEFAULT_ACTIONS_STREAM,
         *,
         link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
+        feedback_stream: str = DEFAULT_FEEDBACK_STREAM,
+        remind_min_seconds: int = REMIND_MIN_SECONDS,
     ) -> Publisher:
         """A publisher with a connection of its own.
 
@@ -72,6 +75,10 @@ class Publisher(Operations[redis.Redis]):
             stream_maxlen: about how many entries it keeps (NOTIFICATION_STREAM_MAXLEN).
             actions_stream: where the bot reports taps on action buttons (ACTIONS_STREAM).
             link_events_stream: chats linked and unlinked (LINK_EVENTS_STREAM).
+            feedback_stream: replies, reactions and reminders nobody acknowledged
+                (FEEDBACK_STREAM).
+            remind_min_seconds: the shortest `remind` interval the bot takes, if its
+                REMIND_MIN_SECONDS is lowered (default 60): shorter ones raise ValueError.
 
         Returns:
             The publisher; its connections open on first use.
@@ -83,6 +90,8 @@ class Publisher(Operations[redis.Redis]):
             stream_maxlen,
             actions_stream,
             link_events_stream=link_events_stream,
+            feedback_stream=feedback_stream,
+            remind_min_seconds=remind_min_seconds,
         )
 
     def publish(
@@ -119,7 +128,12 @@ class Publisher(Operations[redis.Redis]):
                 publishing: not sent later. `deliver_at=` a datetime with a time zone (or
                 ISO 8601 string), or a number of SECONDS FROM NOW (not Unix seconds): held
                 until then, at most a year ahead. `priority=` "high", "normal" (default) or
-                "bulk".
+                "bulk". `reply=True` opens a reply field under the message (a str: its
+                placeholder, 1-64 characters), the answer comes back from `feedback()`; not
+                with buttons. `remind=(every, times)` (or a mapping of them): sent again
+                every `every` seconds (at least 60 unless the bot lowered it), at most `times`
+                (1-10) more times until acknowledged (`ack`, a tap, a reply or a reaction).
+                Both need an `id` and the bot to read them (ValueError otherwise).
 
         Returns:
             Published, an int: 1 with `entry_id` on the stream; on pub/sub the bots that
@@ -132,7 +146,14 @@ class Publisher(Operations[redis.Redis]):
                 ("data.eta: missing (template order_shipped)"); a field the running bot does
                 not read (it is older than this publisher).
         """
-        notification = payloads.send(user_id, message, options, template=template, data=data)
+        notification = payloads.send(
+            user_id,
+            message,
+            options,
+            template=template,
+            data=data,
+            remind_min_seconds=self.remind_min_seconds,
+        )
         return run(self.client, self._publish(notification, via))
 
     def enqueue(
@@ -157,7 +178,14 @@ class Publisher(Operations[redis.Redis]):
         Returns:
             The stream entry's id.
         """
-        notification = payloads.send(user_id, message, options, template=template, data=data)
+        notification = payloads.send(
+            user_id,
+            message,
+            options,
+            template=template,
+            data=data,
+            remind_min_seconds=self.remind_min_seconds,
+        )
         return run(self.client, self._add(notification))
 
     def edit(
@@ -214,6 +242,24 @@ class Publisher(Operations[redis.Redis]):
             The stream entry's id.
         """
         return run(self.client, self._add(payloads.cancel(id)))
+
+    def ack(self, id: str, user_id: int, *, priority: Priority | None = None) -> str:
+        """Acknowledge a notification for its user: no more of its reminders (`remind=`), e.g.
+        once the web app saw the user act on it elsewhere. Durable (the stream of `priority`).
+
+        Args:
+            id: the notification's id.
+            user_id: the user it was sent to.
+            priority: the stream it goes on (default normal).
+
+        Returns:
+            The stream entry's id.
+
+        Raises:
+            ValueError: the running bot says which fields it reads and `remind` is not one of
+                them: it sends no reminders and would refuse op ack (one read more).
+        """
+        return run(self.client, self._ack(payloads.ack(id, user_id, priority)))
 
     def fan_out(
         self,
@@ -292,6 +338,31 @@ class Publisher(Operations[redis.Redis]):
             The events (`LinkEvent`: type, user_id, reason, at, chat, chats), as a generator.
         """
         return feed(self.client, self._link_events(group, consumer, wait, stop_after))
+
+    def feedback(
+        self,
+        group: str,
+        consumer: str = "web",
+        *,
+        wait: float = EVENTS_WAIT,
+        stop_after: float | None = None,
+    ) -> Generator[FeedbackEvent, None, None]:
+        """What users said back to notifications sent with `reply` or `remind`: answers,
+        reactions, reminders that all went out unacknowledged; read from the feedback stream
+        exactly as `actions` reads the actions stream. An entry of a type this publisher does
+        not know (a newer bot's) is skipped.
+
+        Args:
+            group: the consumer group (made on first use, from the stream's start).
+            consumer: this reader's name within the group.
+            wait: how long one read waits for events (at most half the socket timeout).
+            stop_after: stop once no event came for that many seconds (None: never).
+
+        Returns:
+            The events (`FeedbackEvent`: type "reply", "reaction" or "unacknowledged", id,
+            user_id, at and what that type carries), as a generator.
+        """
+        return feed(self.client, self._feedback(group, consumer, wait, stop_after))
 
     def create_link(
         self,

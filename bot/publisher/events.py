@@ -1,13 +1,14 @@
 """What the bot reports back to the web app on its event streams (taps on action buttons,
-chats linked and unlinked), and the plan that reads such a stream with a consumer group."""
+chats linked and unlinked, replies, reactions and reminders nobody acknowledged), and the plan
+that reads such a stream with a consumer group."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from redis.exceptions import ResponseError
 
@@ -19,6 +20,11 @@ EVENTS_WAIT = 1.0  # seconds one read of an events stream blocks: below the sock
 MAX_EVENTS_WAIT = SOCKET_TIMEOUT / 2
 
 EventT = TypeVar("EventT")
+T = TypeVar("T")
+
+# What a feedback event reports: an answer in the reply field, reactions added or removed, or
+# a notification whose reminders all went out unacknowledged.
+FeedbackType = Literal["reply", "reaction", "unacknowledged"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,75 @@ class LinkEvent:
             )
         except (TypeError, ValueError, KeyError):
             return None  # not an event of ours: skipped (and acknowledged)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackEvent:
+    """What a user said back to a notification with `reply` or `remind`, as the bot recorded it
+    on the feedback stream: `type` says which, and which of the optional fields it has.
+
+    "reply": `text` (and `entities` when formatted), `reply_message_id`, `from_user` in groups.
+    "reaction": `added` and `removed`. Both: `chat`, `chat_id`, `message_id` (the
+    notification's message). "unacknowledged": `reminders`, and no chat."""
+
+    type: FeedbackType
+    id: str | None  # the notification's id
+    user_id: int  # the user linked to the chat it came from (never the client's word)
+    at: str  # ISO 8601, UTC
+    entry_id: str  # the stream entry
+    chat: str | None = None  # "private", "group" or "channel"; None for "unacknowledged"
+    chat_id: int | None = None
+    message_id: int | None = None  # the notification's message replied or reacted to
+    text: str | None = None  # the answer
+    # Its formatting, as Telegram's MessageEntity JSON (offsets in UTF-16 units); () if plain
+    entities: tuple[Mapping[str, Any], ...] = ()
+    reply_message_id: int | None = None  # the user's answer's message
+    from_user: int | None = None  # the Telegram user who answered, in a group ("from")
+    added: tuple[str, ...] = ()  # reactions: emoji, or custom emoji ids
+    removed: tuple[str, ...] = ()
+    reminders: int | None = None  # how many went out, unacknowledged
+
+    @classmethod
+    def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> FeedbackEvent | None:
+        """The event in a feedback stream entry.
+
+        Args:
+            entry_id: the entry's id.
+            fields: its fields, as XREAD(GROUP) returns them.
+
+        Returns:
+            The event; None for an entry that is not one of ours, or of a type this publisher
+            does not know (a newer bot's): skipped by the readers.
+        """
+        try:
+            data = _payload_of(fields)
+            kind = data["type"]
+            if kind not in get_args(FeedbackType):
+                return None
+            return cls(
+                type=kind,
+                id=_optional(data, "id", str),
+                user_id=int(data["user_id"]),
+                at=str(data["at"]),
+                entry_id=as_text(entry_id),
+                chat=_optional(data, "chat", str),
+                chat_id=_optional(data, "chat_id", int),
+                message_id=_optional(data, "message_id", int),
+                text=_optional(data, "text", str),
+                entities=tuple(dict(entity) for entity in data.get("entities") or ()),
+                reply_message_id=_optional(data, "reply_message_id", int),
+                from_user=_optional(data, "from", int),
+                added=tuple(str(reaction) for reaction in data.get("added") or ()),
+                removed=tuple(str(reaction) for reaction in data.get("removed") or ()),
+                reminders=_optional(data, "reminders", int),
+            )
+        except (TypeError, ValueError, KeyError):
+            return None  # not an event of ours: skipped (and acknowledged)
+
+
+def _optional(data: Mapping[str, Any], name: str, kind: Callable[[Any], T]) -> T | None:
+    value = data.get(name)
+    return None if value is None else kind(value)
 
 
 def _payload_of(fields: dict[Any, Any]) -> Any:

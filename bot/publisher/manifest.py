@@ -70,6 +70,18 @@ def understood(notification: Notification) -> Plan[None]:
         check_template(name, notification.data or {}, templates_of(stored[1]))
 
 
+def acknowledgeable() -> Plan[None]:
+    """One read: ValueError when the running bot says which fields it reads and `remind` is
+    not one of them (a bot that sends no reminders knows no op ack: a dead letter). A bot that
+    says nothing (older than the manifest) is not asked; its dead letter will tell."""
+    read = fields_from((yield Command("get", (FIELDS,))))
+    if read is not None and "remind" not in read:
+        raise ValueError(
+            f"the running bot does not read 'remind' ({FIELDS}): it sends no reminders and "
+            "knows no op ack; upgrade the bot"
+        )
+
+
 def check_template(name: str, data: Mapping[str, Any], templates: Mapping[str, Template]) -> None:
     """ValueError, worded as the bot's dead letter would be, unless the bot has template
     `name` and `data` names each of its variables."""

@@ -9,11 +9,11 @@ from typing import Generic, TypeVar
 import redis
 import redis.asyncio
 
-from bot.notification.schema import ChatKind, Notification
+from bot.notification.schema import REMIND_MIN_SECONDS, ChatKind, Notification
 from bot.preferences import Category, Preferences, available_languages
 from bot.publisher import payloads
-from bot.publisher.events import ActionEvent, LinkEvent, checked_wait, read_events
-from bot.publisher.manifest import Template, templates_of, understood
+from bot.publisher.events import ActionEvent, FeedbackEvent, LinkEvent, checked_wait, read_events
+from bot.publisher.manifest import Template, acknowledgeable, templates_of, understood
 from bot.publisher.options import PreferenceChanges, Via, changed
 from bot.publisher.payloads import Published
 from bot.store.chat_links import USER_CHATS, unlinked_all
@@ -39,6 +39,7 @@ DEFAULT_STREAM_MAXLEN = 100_000
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_LINK_TTL = 24 * 3600
 DEFAULT_ACTIONS_STREAM = "notification:actions"
+DEFAULT_FEEDBACK_STREAM = "notification:feedback"
 
 ClientT = TypeVar("ClientT", redis.Redis, redis.asyncio.Redis)
 
@@ -56,6 +57,8 @@ class Operations(Generic[ClientT]):
         actions_stream: str = DEFAULT_ACTIONS_STREAM,
         *,
         link_events_stream: str = DEFAULT_LINK_EVENTS_STREAM,
+        feedback_stream: str = DEFAULT_FEEDBACK_STREAM,
+        remind_min_seconds: int = REMIND_MIN_SECONDS,
     ) -> None:
         """Args:
         client: the Redis client it publishes with (`from_url` makes one).
@@ -64,6 +67,9 @@ class Operations(Generic[ClientT]):
         stream_maxlen: about how many entries the stream keeps (NOTIFICATION_STREAM_MAXLEN).
         actions_stream: where the bot reports taps on action buttons (ACTIONS_STREAM).
         link_events_stream: where chats linked and unlinked are reported (LINK_EVENTS_STREAM).
+        feedback_stream: where replies, reactions and reminders nobody acknowledged are
+            reported (FEEDBACK_STREAM).
+        remind_min_seconds: the shortest `remind` interval the bot takes (REMIND_MIN_SECONDS).
         """
         self.client: ClientT = client
         self.channel = channel
@@ -71,6 +77,8 @@ class Operations(Generic[ClientT]):
         self.stream_maxlen = stream_maxlen
         self.actions_stream = actions_stream
         self.link_events_stream = link_events_stream
+        self.feedback_stream = feedback_stream
+        self.remind_min_seconds = remind_min_seconds
         self._mark: str | None = None  # this database's deployment, once a bot claimed it
 
     def _publish(self, notification: Notification, via: Via) -> Plan[Published]:
@@ -94,6 +102,11 @@ class Operations(Generic[ClientT]):
         stream = priority_streams(self.stream)[notification.rank]
         entry = stream_entry(stream, payloads.payload(notification), self.stream_maxlen)
         return as_text((yield entry))
+
+    def _ack(self, notification: Notification) -> Plan[str]:
+        """An op ack on the stream, once the running bot would know it; the entry id."""
+        yield from acknowledgeable()
+        return (yield from self._add(notification))
 
     def _create_link(
         self, user_id: int, ttl: int, bot_username: str | None, group: bool
@@ -170,6 +183,18 @@ class Operations(Generic[ClientT]):
             group,
             consumer,
             LinkEvent.from_entry,
+            wait=checked_wait(wait),
+            stop_after=stop_after,
+        )
+
+    def _feedback(
+        self, group: str, consumer: str, wait: float, stop_after: float | None
+    ) -> Feed[FeedbackEvent]:
+        return read_events(
+            self.feedback_stream,
+            group,
+            consumer,
+            FeedbackEvent.from_entry,
             wait=checked_wait(wait),
             stop_after=stop_after,
         )

@@ -1,9 +1,10 @@
 """What a notification may carry, as the publisher's keyword arguments take it: buttons, the
-options of a send, an edit and a fan-out, and the preference changes a web app may make."""
+options of a send (its reply field and reminders too), an edit and a fan-out, and the preference
+changes a web app may make."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypedDict
@@ -104,7 +105,22 @@ class FanOutOptions(ContentOptions, DeliveryOptions, total=False):
     """What a fan-out may carry besides its recipients, message, id and receipts."""
 
 
-class Options(FanOutOptions, total=False):
+class FeedbackOptions(TypedDict, total=False):
+    """What the user may say back, on FEEDBACK_STREAM (`Publisher.feedback`); each needs an
+    `id`, and neither goes on a fan-out.
+
+    `reply`: True opens a reply field under the message, a str shows it as the field's
+    placeholder (1-64 characters); what the user answers comes back as a "reply" event. Not
+    with `buttons` or `mute_button`. `remind`: `(every, times)` or `{"every": ..., "times":
+    ...}`: sent again every `every` seconds (at least REMIND_MIN_SECONDS, 60 unless the bot
+    sets it lower), at most `times` (1 to 10) more times, until acknowledged (a tap, a reply,
+    a reaction, `ack`); then an "unacknowledged" event."""
+
+    reply: bool | str | None
+    remind: tuple[int, int] | Mapping[str, int] | None
+
+
+class Options(FanOutOptions, FeedbackOptions, total=False):
     """What a notification may carry besides its user and message (README: the fields)."""
 
     id: str | None

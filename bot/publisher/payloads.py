@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Unpack
 
 from bot.notification.parsing import parse_fields
-from bot.notification.schema import Notification, Priority
+from bot.notification.schema import REMIND_MIN_SECONDS, Notification, Priority
 from bot.publisher.options import Button, EditOptions, FanOutOptions, Options, Receipts
 from bot.store.deployment import MARK_FIELD
 
@@ -41,9 +41,10 @@ def send(
     *,
     template: str | None = None,
     data: Mapping[str, Any] | None = None,
+    remind_min_seconds: int = REMIND_MIN_SECONDS,
 ) -> Notification:
     content = _content(message, template, data)
-    return _validate({**options, "user_id": user_id, **content})
+    return _validate({**options, "user_id": user_id, **content}, remind_min_seconds)
 
 
 def edit(
@@ -65,6 +66,10 @@ def delete(id: str, user_id: int, priority: Priority | None) -> Notification:
 
 def cancel(id: str) -> Notification:
     return _validate({"op": "cancel", "id": id})
+
+
+def ack(id: str, user_id: int, priority: Priority | None) -> Notification:
+    return _validate({"op": "ack", "id": id, "user_id": user_id, "priority": priority})
 
 
 def fan_out(
@@ -113,11 +118,16 @@ def _json(data: Mapping[str, Any]) -> dict[str, Any]:
     return plain
 
 
-def _validate(fields: dict[str, Any]) -> Notification:
+def _validate(fields: dict[str, Any], remind_min_seconds: int = REMIND_MIN_SECONDS) -> Notification:
     """The notification `fields` make, checked by the bot's own model, then for what only the
     publisher can tell (a moment already past); ValueError with one line naming the field."""
     # None stands for "not given": an edit tells a left-out field from one set to change.
-    given = {name: value for name, value in fields.items() if value is not None}
+    # reply=False too: no reply field, as when it is left out.
+    given = {
+        name: value
+        for name, value in fields.items()
+        if value is not None and not (name == "reply" and value is False)
+    }
     if "buttons" in given:
         given["buttons"] = [
             [button.to_json() if isinstance(button, Button) else button for button in row]
@@ -125,12 +135,32 @@ def _validate(fields: dict[str, Any]) -> Notification:
         ]
     if "deliver_at" in given:
         given["deliver_at"] = _from_now(given["deliver_at"])
+    if isinstance(given.get("reply"), str):
+        given["reply"] = {"placeholder": given["reply"]}
+    if "remind" in given:
+        given["remind"] = _remind(given["remind"])
     try:
-        notification = parse_fields(given).notification  # its message read as the bot reads it
+        # its message read as the bot reads it
+        notification = parse_fields(given, remind_min_seconds=remind_min_seconds).notification
     except ValueError as exc:
         raise ValueError(f"invalid notification: {exc}") from None
     _check_moments(notification, time.time())
     return notification
+
+
+def _remind(remind: object) -> object:
+    """remind as the JSON has it: `(every, times)` becomes {"every": ..., "times": ...}; a
+    mapping is passed on as it is, anything else for the model to refuse."""
+    if isinstance(remind, Mapping):
+        return dict(remind)
+    if isinstance(remind, tuple):
+        if len(remind) != 2:
+            raise ValueError(
+                "invalid notification: remind: give (every, times), e.g. (600, 3), "
+                f"not {len(remind)} values"
+            )
+        return {"every": remind[0], "times": remind[1]}
+    return remind
 
 
 def _from_now(deliver_at: object) -> object:

@@ -1,4 +1,4 @@
-"""publish, enqueue, edit, delete, cancel and fan-out: what each puts on Redis and prints."""
+"""publish, enqueue, edit, delete, cancel, ack and fan-out: what each puts on Redis and prints."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from bot.notification.schema import Notification
+from bot.publisher.manifest import KNOWN_TO_EVERY_BOT
 from bot.store import manifest
 from bot.store.deployment import BOT_ID
 from bot.testing import FakeTelegram
@@ -227,6 +228,39 @@ def test_edit_delete_cancel_and_fan_out_go_on_the_stream_of_their_priority(
             "error: the running bot does not say which fields it reads (it is older than this "
             "publisher): it would ignore 'template' and 'data'; upgrade the bot",
         ),
+        (
+            ["enqueue", "42", "hi", "--id", "o-17", "--remind", "600"],
+            "python -m bot enqueue: error: argument --remind: expected EVERY,TIMES (seconds "
+            "between reminders, how many at most), e.g. 600,3; got '600'",
+        ),
+        (
+            ["publish", "42", "hi", "--id", "o-17", "--remind", "ten,3"],
+            "python -m bot publish: error: argument --remind: expected EVERY,TIMES",
+        ),
+        (
+            ["enqueue", "42", "hi", "--id", "o-17", "--remind", "600,3,1"],
+            "python -m bot enqueue: error: argument --remind: expected EVERY,TIMES",
+        ),
+        (
+            ["enqueue", "42", "hi", "--id", "o-17", "--remind", "30,3"],
+            "error: invalid notification: remind: every: 30 s, under 60 s (REMIND_MIN_SECONDS)",
+        ),
+        (
+            ["enqueue", "42", "Where?", "--reply"],
+            "error: invalid notification: reply: needs an id (what the answer is reported with)",
+        ),
+        (
+            ["publish", "42", "Rate us", "--id", "o", "--reply", "--action", "Good=good"],
+            "error: invalid notification: reply and buttons: Telegram cannot show a reply field",
+        ),
+        (
+            ["fan-out", "--all", "Sale", "--id", "sale", "--reply"],
+            "python -m bot: error: unrecognized arguments: --reply",  # not on a fan-out
+        ),
+        (
+            ["ack", "order-17"],
+            "python -m bot ack: error: the following arguments are required: USER_ID",
+        ),
     ],
 )
 def test_a_bad_flag_is_one_line_with_exit_2_and_nothing_is_added(
@@ -291,4 +325,29 @@ def test_a_template_and_its_data_go_out_checked_against_what_the_bot_declared(
         2,
         "error: invalid notification: template: 'order_shiped' is not one of the running "
         "bot's: order_shipped\n",
+    )
+
+
+def test_ack_goes_on_the_stream_of_its_priority_unless_the_bot_knows_no_reminders(
+    cli: Cli, redis_url: str, channel: str, sync_redis: redis.Redis
+) -> None:
+    stream = f"{channel}-stream"
+    env = {"REDIS_URL": redis_url, "NOTIFICATION_STREAM": stream}
+    sync_redis.set(manifest.FIELDS, json.dumps(sorted(Notification.model_fields)))
+    normal = cli("ack", "order-17", "42", env=env)
+    high = cli("ack", "order-17", "42", "--priority", "high", env=env)
+    sync_redis.set(manifest.FIELDS, json.dumps(sorted(KNOWN_TO_EVERY_BOT)))  # before issue 30
+    refused = cli("ack", "order-17", "42", env=env)
+
+    held = stream_payloads(sync_redis, stream)
+    ack = {"op": "ack", "id": "order-17", "user_id": 42}
+    assert held == {
+        "high": [(high.stdout.strip(), {**ack, "priority": "high"})],
+        "normal": [(normal.stdout.strip(), ack)],
+    }
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        2,
+        "",
+        "error: the running bot does not read 'remind' (notify:fields): it sends no reminders "
+        "and knows no op ack; upgrade the bot\n",
     )

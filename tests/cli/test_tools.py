@@ -41,11 +41,13 @@ def test_schema_prints_the_notification_json_schema(cli: Cli) -> None:
         "category",
         "mute_button",
         "chats",
+        "reply",
+        "remind",
         "deployment",
     }
     properties = schema["properties"]
     assert properties["format"]["enum"] == ["text", "html", "markdown"]
-    assert properties["op"]["enum"] == ["send", "edit", "delete", "cancel", "digest"]
+    assert properties["op"]["enum"] == ["send", "edit", "delete", "cancel", "digest", "ack"]
     assert properties["receipts"]["enum"] == ["summary", "each"]
     assert properties["chats"]["enum"] == ["all", "private", "groups", "channels"]
 
