@@ -103,6 +103,7 @@ def settings(redis_url: str, telegram: FakeTelegram, channel: str) -> Settings:
         notification_stream=f"{channel}-stream",
         stream_consumer="test-worker",
         receipt_channel=f"{channel}-receipts",
+        feedback_stream=f"{channel}-feedback",
         shutdown_timeout=5,
         # Flood control paces a chat to ~1 message/s; tests that do not test it go faster.
         telegram_chat_burst=1000,

@@ -4,7 +4,7 @@ stream."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import structlog
 from redis.exceptions import RedisError
@@ -32,10 +32,15 @@ class ButtonTaps:
     the language `chosen_language` says the chat's user picked, else Telegram's."""
 
     def __init__(
-        self, actions: ActionStore, *, chosen_language: ChosenLanguage | None = None
+        self,
+        actions: ActionStore,
+        *,
+        chosen_language: ChosenLanguage | None = None,
+        acknowledge: Callable[[str, int], Awaitable[object]] | None = None,
     ) -> None:
         self._actions = actions
         self._chosen_language = chosen_language
+        self._acknowledge = acknowledge  # a tap stops the notification's reminders
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CallbackQueryHandler(self.tapped, pattern=f"^{CALLBACK_PREFIX}"))
@@ -59,7 +64,7 @@ class ButtonTaps:
                 kind_of(message.chat.type) if message else "private",
             )
             try:
-                outcome = await self._actions.record_tap(key, index, tap)
+                outcome = await self._actions.record_tap(key, index, tap, self._acknowledge)
             except RedisError as exc:
                 log.warning("action_not_recorded", chat_id=chat_id, error=str(exc))
                 await self._answer(query.answer(gettext(language, UNAVAILABLE)))

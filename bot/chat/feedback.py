@@ -81,6 +81,16 @@ class ChatFeedback:
         once = f"reaction:{reaction.chat.id}:{reaction.message_id}:{_stamp(reaction)}"
         await self._record(event, once, "reactions", about if added else None)
 
+    async def tapped(self, notification_id: str, user_id: int) -> None:
+        """A tap on one of the notification's action buttons (recorded on the actions stream):
+        it acknowledges the notification too."""
+        await self._acknowledged(About(notification_id, user_id), "tap")
+
+    async def _acknowledged(self, about: About, how: str) -> None:
+        if await self._store.acknowledge(about.id, about.user_id, how):
+            self._stats.feedback[IN_CHAT] += 1
+            log.info("notification_acknowledged_in_chat", by=how)
+
     async def _about(self, chat_id: int, message_id: int) -> About | None:
         try:
             return await self._store.about(chat_id, message_id)
@@ -99,11 +109,8 @@ class ChatFeedback:
                 return
             self._stats.feedback[counter] += 1
             log.info("feedback_recorded", type=event["type"], chat_id=event["chat_id"])
-            if acknowledges is not None and await self._store.acknowledge(
-                acknowledges.id, acknowledges.user_id, str(event["type"])
-            ):
-                self._stats.feedback[IN_CHAT] += 1
-                log.info("notification_acknowledged_in_chat", by=event["type"])
+            if acknowledges is not None:
+                await self._acknowledged(acknowledges, str(event["type"]))
         except RedisError as exc:
             log.warning("feedback_not_recorded", chat_id=event["chat_id"], error=str(exc))
 

@@ -46,7 +46,7 @@ def register_handlers(
     budget.register(application)
     feedback.register(application)
     admin.register(application)
-    ButtonTaps(actions, chosen_language=chosen).register(application)
+    ButtonTaps(actions, chosen_language=chosen, acknowledge=feedback.tapped).register(application)
     preferences.register(application)
     Linker(registry, chosen_language=chosen, languages=languages).register(application)
     ChatCommands(chosen_language=chosen).register(application)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -122,10 +123,17 @@ class ActionStore:
         if key is not None:
             pipe.set(ACTION_PREFIX + key + SHOWN_SUFFIX, "1", ex=self._ttl)
 
-    async def record_tap(self, key: str, index: int, tap: TapEvent) -> Tap:
+    async def record_tap(
+        self,
+        key: str,
+        index: int,
+        tap: TapEvent,
+        acknowledge: Callable[[str, int], Awaitable[object]] | None = None,
+    ) -> Tap:
         """Add the tap's event to the actions stream, once per callback query. The user_id in
         it is the one linked to the chat the tap came from, never a value from the client; a
-        key issued for another user's notification counts as unknown."""
+        key issued for another user's notification counts as unknown. A tap recorded on a
+        notification with an id is `acknowledge`d (id, user id): its reminders stop."""
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.get(ACTION_PREFIX + key)
             pipe.hget(CHAT_TO_USER, str(tap.chat_id))
@@ -157,7 +165,11 @@ class ActionStore:
             keys=[TAP_PREFIX + tap.query_id, self._stream],
             args=[TAP_MEMORY, self._maxlen, PAYLOAD_FIELD, json.dumps(event, ensure_ascii=False)],
         )
-        return Tap.RECORDED if added else Tap.REPEATED
+        if not added:
+            return Tap.REPEATED
+        if acknowledge is not None and record.get("id") is not None:
+            await acknowledge(str(record["id"]), user_id)
+        return Tap.RECORDED
 
 
 def _record(stored: bytes | str | None) -> dict[str, Any] | None:
