@@ -131,7 +131,7 @@ async def test_replies_that_are_not_to_a_notification_of_the_chat_make_no_event(
     publish(settings, user_id=43, message="Theirs", id="n-43")
     mine = await sent_one(telegram, "Yours")
     [theirs] = await wait_sent(telegram, chat_id=9002, predicate=lambda m: m.text == "Theirs")
-    linked_reply = [m for m in telegram.sent if m.chat_id == CHAT][0]  # "linked!": no notification
+    linked_reply = next(m for m in telegram.sent if m.chat_id == CHAT)  # "linked": no notification
 
     telegram.user_says(CHAT, "to the link message", reply_to=linked_reply.message_id)
     # Forged: user 42's chat names user 43's notification (another chat's message id).
