@@ -59,7 +59,7 @@ async def events(
 
 
 async def all_events(client: redis.asyncio.Redis, settings: Settings) -> list[dict[str, Any]]:
-    entries = await client.xrange(settings.feedback_stream)
+    entries: Any = await client.xrange(settings.feedback_stream)
     return [json.loads(fields[b"payload"]) for _id, fields in entries]
 
 
