@@ -146,6 +146,7 @@ def build(settings: Settings) -> Bot:
         stream=settings.feedback_stream,
         maxlen=settings.feedback_maxlen,
         receipt_channel=settings.receipt_channel,
+        memory_seconds=settings.message_memory_seconds,
     )
     schedule = _schedule(settings, client) if settings.notification_stream else None
     preferences = PreferenceStore(client)

@@ -15,7 +15,7 @@ import redis.asyncio
 from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher, Button, FeedbackEvent
 from bot.store.chats import LinkedChat
-from bot.store.feedback import REMIND_PREFIX, remind_members
+from bot.store.feedback import ABOUT_PREFIX, REMIND_PREFIX, remind_members
 from bot.store.schedule import SCHEDULED
 from bot.testing import FakeTelegram
 from bot.testing.model import SentMessage
@@ -63,9 +63,19 @@ async def all_events(client: redis.asyncio.Redis, settings: Settings) -> list[di
     return [json.loads(fields[b"payload"]) for _id, fields in entries]
 
 
-async def sent_one(telegram: FakeTelegram, text: str) -> SentMessage:
-    [sent] = await wait_sent(telegram, chat_id=CHAT, predicate=lambda m: m.text == text)
+async def noted(client: redis.asyncio.Redis, sent: SentMessage) -> SentMessage:
+    """`sent`, once the bot has noted it as its notification's (its settle, just after
+    Telegram's answer): a person's reply takes longer than that, a test's does not."""
+    key = f"{ABOUT_PREFIX}{sent.chat_id}:{sent.message_id}"
+    await eventually(lambda: client.exists(key))
     return sent
+
+
+async def sent_one(
+    telegram: FakeTelegram, client: redis.asyncio.Redis, text: str, chat_id: int = CHAT
+) -> SentMessage:
+    [sent] = await wait_sent(telegram, chat_id=chat_id, predicate=lambda m: m.text == text)
+    return await noted(client, sent)
 
 
 async def test_a_reply_reaches_the_web_app_once_with_its_words_and_formatting(
@@ -75,7 +85,7 @@ async def test_a_reply_reaches_the_web_app_once_with_its_words_and_formatting(
     await publisher(settings, redis_client).publish(
         USER, "Where should we leave it?", id="order-17", reply="Your answer"
     )
-    sent = await sent_one(telegram, "Where should we leave it?")
+    sent = await sent_one(telegram, redis_client, "Where should we leave it?")
     assert (sent.force_reply, sent.placeholder) == (True, "Your answer")
 
     bold = [{"type": "bold", "offset": 0, "length": 4}]
@@ -110,7 +120,7 @@ async def test_a_reply_in_a_group_names_who_answered_and_a_swipe_reply_counts_to
     await bot.bot.registry.link(USER, LinkedChat(GROUP, "group"))
     # No `reply` asked for: a swipe-reply to any notification with an id is reported.
     publish(settings, user_id=USER, message="Deploy 41 failed", id="deploy-41")
-    [sent] = await wait_sent(telegram, chat_id=GROUP)
+    sent = await sent_one(telegram, redis_client, "Deploy 41 failed", chat_id=GROUP)
     telegram.user_says(MEMBER, "on it", chat=GROUP, reply_to=sent.message_id)
     [event] = await events(settings, redis_client, 1)
     assert (event.type, event.id, event.chat, event.from_user, event.text) == (
@@ -129,8 +139,8 @@ async def test_replies_that_are_not_to_a_notification_of_the_chat_make_no_event(
     await link_chat(telegram, redis_client, user_id=43, chat_id=9002)
     publish(settings, user_id=USER, message="Yours", id="n-42")
     publish(settings, user_id=43, message="Theirs", id="n-43")
-    mine = await sent_one(telegram, "Yours")
-    [theirs] = await wait_sent(telegram, chat_id=9002, predicate=lambda m: m.text == "Theirs")
+    mine = await sent_one(telegram, redis_client, "Yours")
+    theirs = await sent_one(telegram, redis_client, "Theirs", chat_id=9002)
     linked_reply = next(m for m in telegram.sent if m.chat_id == CHAT)  # "linked": no notification
 
     telegram.user_says(CHAT, "to the link message", reply_to=linked_reply.message_id)
@@ -181,7 +191,7 @@ async def test_unacknowledged_it_is_reminded_three_times_then_the_web_app_hears_
     await publisher(settings, redis_client).publish(
         USER, "Server down", id="alert-1", remind=(1, 3), priority="high"
     )
-    first = await sent_one(telegram, "Server down")
+    first = await sent_one(telegram, redis_client, "Server down")
     [event] = await events(settings, redis_client, 1)
     copies = [m for m in telegram.sent if m.text == "Server down" and m is not first]
     assert len(copies) == 3
@@ -211,7 +221,9 @@ async def test_a_tap_after_the_first_reminder_stops_the_rest(
         await wait_sent(
             telegram, chat_id=CHAT, predicate=lambda m: m.text.startswith("Appr"), count=2
         )
-        reminder = [m for m in telegram.sent if m.text == "Approve the refund?"][1]
+        reminder = await noted(
+            redis_client, [m for m in telegram.sent if m.text.startswith("Appr")][1]
+        )
         assert reminder.buttons  # a reminder's buttons work like the first's
         telegram.tap(CHAT, reminder.message_id, button="Approve")
         receipt = await receipt_for(receipts, "acknowledged")
@@ -237,7 +249,7 @@ async def test_a_reply_a_reaction_or_the_web_app_acknowledges_it(
         await receipts.subscribe(settings.receipt_channel)
         # Reminders an hour apart: none comes during the test, the first is pending.
         await web.publish(USER, "Sign the form", id="form-3", remind=(3600, 2))
-        sent = await sent_one(telegram, "Sign the form")
+        sent = await sent_one(telegram, redis_client, "Sign the form")
         await eventually(lambda: reminders_left(redis_client, "form-3"))
         if how == "reply":
             telegram.user_says(CHAT, "signed", reply_to=sent.message_id)
@@ -255,7 +267,7 @@ async def test_a_reaction_added_and_removed_makes_two_events(
 ) -> None:
     await link_chat(telegram, redis_client, user_id=USER, chat_id=CHAT)
     publish(settings, user_id=USER, message="Shipped", id="order-18")
-    sent = await sent_one(telegram, "Shipped")
+    sent = await sent_one(telegram, redis_client, "Shipped")
     telegram.react(CHAT, CHAT, sent.message_id, emoji=["👍"])
     telegram.react(CHAT, CHAT, sent.message_id, emoji=["❤"])
     telegram.react(CHAT, CHAT, sent.message_id)

@@ -123,7 +123,9 @@ class Reminding:
 
         def writes(pipe: Pipeline) -> None:
             queue_about(pipe, messages, about, seconds)
-            queue_reminders(pipe, about.id, reminders, rank=envelope.rank, due=due, seconds=seconds)
+            queue_reminders(
+                pipe, about.id, reminders, rank=envelope.rank, due=due, seconds=seconds, first=True
+            )
 
         return writes
 

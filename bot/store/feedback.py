@@ -20,10 +20,13 @@ from redis.asyncio.client import Pipeline
 from bot.store.chat_links import CHAT_TO_USER
 from bot.store.client import PAYLOAD_FIELD
 from bot.store.counters import IN_CHAT, STATS
-from bot.store.schedule import SCHEDULED, SCHEDULED_PAYLOADS, ScheduleStore
+from bot.store.schedule import RANKS, SCHEDULED, SCHEDULED_PAYLOADS
 
 ABOUT_PREFIX = "notify:about:"  # "<chat id>:<message id>" -> JSON {"id", "user"}, expires
 REMIND_PREFIX = "notify:remind:"  # per notification id: JSON of its Reminders, while pending
+# Per notification id: the user id, once it was acknowledged (a tap, a reply, a reaction, op
+# ack), whether or not reminders were pending: a send settling after a tap starts none.
+ACKED_PREFIX = "notify:acked:"
 SEEN_PREFIX = "notify:feedback:seen:"  # an update recorded already (Telegram may resend it)
 SEEN_MEMORY = 24 * 3600  # seconds: Telegram stops resending an update long before this
 REMIND_KEY = "remind:"  # the schedule's key of a notification's next reminder: "remind:<id>"
@@ -37,22 +40,42 @@ end
 return false
 """
 
-# Acknowledge a notification whose reminders are pending, once: its state and its next
-# reminder go, it is counted (unless the web app asked: that is counted as its outcome) and
-# its receipt published. KEYS: the state, the schedule's set and hash, the counters. ARGV: the
-# user id (as stored), how, the receipt channel ("" none), the receipt, the counter, then the
-# schedule's members of the reminder.
+# Acknowledge a notification, once: noted (so that a send settling later starts no reminders),
+# and when its reminders are pending their state and the next one go, it is counted (unless the
+# web app asked: that is counted as its outcome) and its receipt published. KEYS: the state,
+# the acknowledged mark, the schedule's set and hash, the counters. ARGV: the user id (as
+# stored), how, the receipt channel ("" none), the receipt, the counter, the mark's lifetime,
+# then the schedule's members of the reminder.
 _ACKNOWLEDGE = """
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[6])
 local state = redis.call('GET', KEYS[1])
 if not state then return 0 end
 if cjson.decode(state)['user'] ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-for i = 6, #ARGV do
-  redis.call('ZREM', KEYS[2], ARGV[i])
-  redis.call('HDEL', KEYS[3], ARGV[i])
+for i = 7, #ARGV do
+  redis.call('ZREM', KEYS[3], ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
 end
-if ARGV[2] ~= 'op' then redis.call('HINCRBY', KEYS[4], ARGV[5], 1) end
+if ARGV[2] ~= 'op' then redis.call('HINCRBY', KEYS[5], ARGV[5], 1) end
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return 1
+"""
+
+# Keep a notification's reminders and hold the next one, unless it was acknowledged meanwhile
+# or (for a next one, not the first) its reminders stopped (acknowledged, cancelled, deleted):
+# a reminder sent while a tap came must not bring them back. KEYS: the state, the mark, the
+# schedule's set and hash. ARGV: the state, its lifetime, the user id, "first" or "next", the
+# member to hold it under, its due time (Unix ms), its payload, then every member it may have.
+_CONTINUE = """
+if redis.call('GET', KEYS[2]) == ARGV[3] then return 0 end
+if ARGV[4] ~= 'first' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+for i = 8, #ARGV do
+  redis.call('ZREM', KEYS[3], ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
+end
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[5], ARGV[7])
 return 1
 """
 
@@ -116,7 +139,7 @@ def now_iso() -> str:
 
 def remind_members(notification_id: str) -> list[str]:
     """The schedule's members a notification's next reminder may be held under (one per rank)."""
-    return [f"{rank}|{REMIND_KEY}{notification_id}" for rank in (0, 1, 2)]
+    return [f"{rank}|{REMIND_KEY}{notification_id}" for rank in RANKS]
 
 
 def queue_about(
@@ -136,11 +159,29 @@ def queue_reminders(
     rank: int,
     due: float,
     seconds: int,
+    first: bool = False,
 ) -> None:
-    """Keep `reminders` and hold the next one (op remind) in the schedule until `due`."""
-    pipe.set(REMIND_PREFIX + notification_id, reminders.to_json(), ex=seconds)
+    """Keep `reminders` and hold the next one (op remind) in the schedule until `due` (Unix
+    seconds, Redis's clock), unless it was acknowledged meanwhile or, after the first, they
+    were stopped; the reply is 1 when held, else 0."""
     step = {"op": "remind", "id": notification_id, "user_id": reminders.user_id}
-    ScheduleStore.queue_hold(pipe, REMIND_KEY + notification_id, rank, due, json.dumps(step))
+    members = remind_members(notification_id)
+    pipe.eval(
+        _CONTINUE,
+        4,
+        REMIND_PREFIX + notification_id,
+        ACKED_PREFIX + notification_id,
+        SCHEDULED,
+        SCHEDULED_PAYLOADS,
+        reminders.to_json(),
+        seconds,
+        str(reminders.user_id),
+        "first" if first else "next",
+        members[rank],
+        round(due * 1000),
+        json.dumps(step),
+        *members,
+    )
 
 
 def queue_stop_reminders(pipe: Pipeline, notification_id: str) -> None:
@@ -162,9 +203,16 @@ class FeedbackStore:
     `receipt_channel`, "" none)."""
 
     def __init__(
-        self, client: redis.asyncio.Redis, *, stream: str, maxlen: int, receipt_channel: str = ""
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        stream: str,
+        maxlen: int,
+        receipt_channel: str = "",
+        memory_seconds: int = 7 * 24 * 3600,
     ) -> None:
         self._client = client
+        self._memory_seconds = memory_seconds  # how long an acknowledgement is kept
         self._stream = stream
         self._maxlen = maxlen
         self._receipts = receipt_channel
@@ -223,13 +271,20 @@ class FeedbackStore:
             "at": now_iso(),
         }
         done = await self._acknowledge(
-            keys=[REMIND_PREFIX + notification_id, SCHEDULED, SCHEDULED_PAYLOADS, STATS],
+            keys=[
+                REMIND_PREFIX + notification_id,
+                ACKED_PREFIX + notification_id,
+                SCHEDULED,
+                SCHEDULED_PAYLOADS,
+                STATS,
+            ],
             args=[
                 str(user_id),
                 how,
                 self._receipts,
                 json.dumps(receipt, ensure_ascii=False),
                 IN_CHAT,
+                self._memory_seconds,
                 *remind_members(notification_id),
             ],
         )
