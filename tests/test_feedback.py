@@ -280,3 +280,77 @@ async def test_a_reaction_added_and_removed_makes_two_events(
         (["❤"], ["👍"]),
         ([], ["❤"]),
     ]
+
+
+async def test_two_instances_send_each_reminder_once(
+    telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """Both instances release what is due and read the streams: each reminder goes out once,
+    and the web app hears once that nobody acknowledged it."""
+    config = settings.model_copy(update={"remind_min_seconds": 1})
+    first = await start_bot(config.model_copy(update={"stream_consumer": "first"}))
+    second = await start_bot(config.model_copy(update={"stream_consumer": "second"}))
+    try:
+        await link_chat(telegram, redis_client, user_id=USER, chat_id=CHAT)
+        await publisher(settings, redis_client).enqueue(
+            USER, "Disk full", id="disk-1", remind=(1, 3)
+        )
+        [event] = await events(settings, redis_client, 1)
+        assert (event.type, event.reminders) == ("unacknowledged", 3)
+        sent = [m for m in telegram.sent if m.text == "Disk full"]
+        assert len(sent) == 4  # the notification and three reminders, none twice
+        assert [m.reply_to for m in sent] == [None] + [sent[0].message_id] * 3
+        assert len(await all_events(redis_client, settings)) == 1
+    finally:
+        await second.shutdown()
+        await first.shutdown()
+
+
+async def test_an_edit_changes_the_reminders_too_and_a_delete_ends_them(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    await link_chat(telegram, redis_client, user_id=USER, chat_id=CHAT)
+    web = publisher(settings, redis_client)
+    await web.publish(USER, "Meeting at 10", id="meet-1", remind=(1, 10))
+    await wait_sent(telegram, chat_id=CHAT, predicate=lambda m: m.text == "Meeting at 10", count=2)
+    await eventually(lambda: _copies(redis_client, "meet-1"))
+    async with redis_client.pubsub() as receipts:
+        await receipts.subscribe(settings.receipt_channel)
+        await web.edit("meet-1", USER, "Meeting at 11")
+        await receipt_for(receipts, "edited")
+        edited = [m for m in telegram.sent if m.text == "Meeting at 11"]
+        # The next reminder shows the edit too; none shows the old text any more.
+        await wait_sent(
+            telegram, predicate=lambda m: m.text == "Meeting at 11", count=len(edited) + 1
+        )
+        assert not [m for m in telegram.sent if m.text == "Meeting at 10"]
+        await web.delete("meet-1", USER)
+        await receipt_for(receipts, "deleted")
+    assert not [m for m in telegram.sent if m.chat_id == CHAT and m.text.startswith("Meeting")]
+    # The next reminder step finds nothing to remind of, and ends them.
+    await eventually(lambda: _ended(redis_client, "meet-1"))
+
+
+async def _copies(client: redis.asyncio.Redis, notification_id: str) -> bool:
+    """Whether a reminder of the notification is remembered (its settle was written)."""
+    stored = await client.get(f"notify:sent:{notification_id}")
+    return stored is not None and b'"copy": true' in stored
+
+
+async def _ended(client: redis.asyncio.Redis, notification_id: str) -> bool:
+    return not await reminders_left(client, notification_id)
+
+
+async def test_a_cancel_ends_the_reminders(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    await link_chat(telegram, redis_client, user_id=USER, chat_id=CHAT)
+    web = publisher(settings, redis_client)
+    async with redis_client.pubsub() as receipts:
+        await receipts.subscribe(settings.receipt_channel)
+        await web.publish(USER, "Renew", id="renew-1", remind=(3600, 3))
+        await receipt_for(receipts, "sent")
+        await eventually(lambda: reminders_left(redis_client, "renew-1"))
+        await web.cancel("renew-1")
+        await receipt_for(receipts, "cancelled")
+    assert not await reminders_left(redis_client, "renew-1")

@@ -35,6 +35,7 @@ from bot.store.feedback import (
     now_iso,
     queue_about,
     queue_reminders,
+    queue_reminders_edit,
     queue_reminders_read,
     queue_stop_reminders,
 )
@@ -128,6 +129,25 @@ class Reminding:
             )
 
         return writes
+
+    async def after_edit(self, envelope: Envelope, result: Result) -> Queue | None:
+        """The writes an edit needs when its notification's reminders are pending: the next
+        reminders show what it shows now. (An edit and a reminder step of one user go through
+        the user's lane one after the other: nothing writes the state in between.)"""
+        notification = envelope.notification
+        notification_id = envelope.id
+        if notification is None or notification_id is None or result.outcome is not Outcome.EDITED:
+            return None
+
+        def read(pipe: Pipeline) -> None:
+            queue_reminders_read(pipe, notification_id)
+
+        (stored,) = await self._redis.until_up(lambda: self._trips.run(read))
+        reminders = Reminders.from_json(stored)
+        if reminders is None or reminders.user_id != notification.user_id:
+            return None
+        edited = replace(reminders, payload=_edited_payload(reminders.payload, notification))
+        return lambda pipe: queue_reminders_edit(pipe, notification_id, edited)
 
     async def ack(self, envelope: Envelope) -> None:
         """`{"op": "ack"}`: the web app says the notification was seen to."""
@@ -365,6 +385,24 @@ class Reminding:
                 actions.queue_shows(pipe, messages, key)
 
         return writes
+
+
+CONTENT = ("message", "format", "buttons", "template", "data")
+
+
+def _edited_payload(payload: str, edit: Notification) -> str:
+    """A reminder's payload with an edit's content: a new message (or template) replaces the
+    old one with its buttons; buttons alone replace the buttons."""
+    fields = json.loads(payload)
+    given = {"message", "template"} & edit.model_fields_set
+    content: tuple[str, ...] = ("message", "format", "buttons")
+    if edit.template is not None:  # rendered for its reader: rendered again then
+        content = ("template", "data")
+    new = edit.model_dump(mode="json", exclude_defaults=True, include=set(content))
+    for name in CONTENT if given else ("buttons",):
+        fields.pop(name, None)
+    fields.update(new)
+    return json.dumps(fields, ensure_ascii=False)
 
 
 def _reminder_payload(notification: Notification) -> str:

@@ -123,14 +123,23 @@ class DeliverySteps:
             if envelope.part is not None and before.counted:
                 envelope.part.counted = True
             extra = self._with_shows(envelope, before, result, plan.after(result))
-            if self._reminding is not None and parsed.notification.id is not None:
-                extra = _both(extra, self._reminding.after_send(envelope, result))
+            extra = _both(extra, await self._for_reminders(envelope, result))
             await self._settler.settle_result(envelope, result, extra=extra)
             if plan.holds:
                 self._on_hold()
         except Exception as exc:
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
             await self._settle_crashed(envelope, exc)
+
+    async def _for_reminders(self, envelope: Envelope, result: Result) -> Queue | None:
+        """What a send (its messages noted, its reminders held) or an edit (what they show)
+        with an id writes for the replies, reactions and reminders to come."""
+        reminding, notification = self._reminding, envelope.notification
+        if reminding is None or notification is None or notification.id is None:
+            return None
+        if notification.op == "edit":
+            return await reminding.after_edit(envelope, result)
+        return reminding.after_send(envelope, result)
 
     async def _reminder_op(self, envelope: Envelope, notification: Notification) -> bool:
         """Take a reminder's step or an acknowledgement (True), or refuse reminders where

@@ -184,6 +184,11 @@ def queue_reminders(
     )
 
 
+def queue_reminders_edit(pipe: Pipeline, notification_id: str, reminders: Reminders) -> None:
+    """Replace the pending reminders' state (an edit's content), if they are still pending."""
+    pipe.set(REMIND_PREFIX + notification_id, reminders.to_json(), xx=True, keepttl=True)
+
+
 def queue_stop_reminders(pipe: Pipeline, notification_id: str) -> None:
     """Stop a notification's reminders (deleted, cancelled, done): the reply is how many keys
     went, 0 when none were pending."""
