@@ -6,6 +6,7 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -205,3 +206,47 @@ def _next_receipt(pubsub: redis.client.PubSub, status: str, within: float) -> di
         if message is not None and json.loads(message["data"])["status"] == status:
             return dict(json.loads(message["data"]))
     raise TimeoutError(f"no {status} receipt within {within} s")
+
+
+def test_reminders_go_on_after_a_sigkill_between_two_and_each_is_sent_once(
+    telegram: FakeTelegram, redis_url: str, channel: str, tmp_path: Path
+) -> None:
+    """A notification reminded every 2 s, 3 times: the bot is killed -9 after the first
+    reminder and started again; the other two come, each once, then the one event that
+    nobody acknowledged it."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    feedback = f"{channel}-feedback"
+    env = process_env(
+        telegram, redis_url, channel, REMIND_MIN_SECONDS="1", FEEDBACK_STREAM=feedback
+    )
+    link_directly(client, telegram, range(1, 2), chat_base=40_000)
+    client.xadd(
+        f"{channel}-stream",
+        {"payload": note_json(1, "Pager", id="page-1", remind={"every": 2, "times": 3})},
+    )
+
+    def reminded() -> int:
+        state = client.get("notify:remind:page-1")
+        return 0 if state is None else int(json.loads(state)["sent"])
+
+    first = BotProcess("worker.1", env, tmp_path)
+    try:
+        until(lambda: reminded() == 1, "the first reminder sent and recorded", within=20)
+        first.kill()
+    finally:
+        first.kill()
+    second = BotProcess("worker.1", env, tmp_path)
+    try:
+        until(lambda: client.xlen(feedback) == 1, "the unacknowledged event", within=30)
+        assert second.stop() == 0
+    finally:
+        second.kill()
+        entries: Any = client.xrange(feedback)
+        client.close()
+    pages = [m for m in telegram.sent if m.text == "Pager"]
+    assert len(pages) == 4  # the notification and three reminders
+    assert [m.reply_to for m in pages[1:]] == [pages[0].message_id] * 3
+    [(_entry, fields)] = entries
+    event = json.loads(fields[b"payload"])
+    assert (event["type"], event["id"], event["reminders"]) == ("unacknowledged", "page-1", 3)
