@@ -8,6 +8,7 @@ import redis.asyncio
 
 from bot.config.settings import Settings
 from bot.notification import Outcome
+from bot.publisher import AsyncPublisher
 from bot.store.counters import all_time
 from bot.testing import FakeTelegram
 from tests.bots import RunningBot, start_bot
@@ -84,3 +85,39 @@ async def test_health_reports_each_dependency(bot: RunningBot, telegram: FakeTel
 async def _all_time_reached(client: redis.asyncio.Redis, **counts: int) -> bool:
     stored = await all_time(client)
     return all(stored[name] >= count for name, count in counts.items())
+
+
+async def test_stats_count_replies_reactions_reminders_and_acknowledgements(
+    admin_settings: Settings, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
+) -> None:
+    telegram.add_chat(ADMIN)
+    running = await start_bot(admin_settings.model_copy(update={"remind_min_seconds": 1}))
+    try:
+        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
+        web = AsyncPublisher(
+            redis_client,
+            admin_settings.notification_channel,
+            admin_settings.notification_stream,
+            feedback_stream=admin_settings.feedback_stream,
+            remind_min_seconds=1,
+        )
+        # Answered at once: one reply, one acknowledgement. Left alone: one reminder, then
+        # unacknowledged. A reaction to the first.
+        await web.publish(42, "Answer me", id="q-1", reply=True, remind=(60, 1))
+        await web.publish(42, "Ignore me", id="q-2", remind=(1, 1))
+        [asked] = await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "Answer me")
+        await eventually(lambda: redis_client.exists("notify:remind:q-1"))
+        telegram.user_says(9001, "here", reply_to=asked.message_id)
+        telegram.react(9001, 9001, asked.message_id, emoji=["👍"])
+        await eventually(lambda: bot_counts(running, replies=1, reactions=1, reminders=1))
+        await eventually(lambda: running.bot.stats.outcomes[Outcome.UNACKNOWLEDGED] == 1)
+
+        reply = await ask(telegram, ADMIN, "/stats")
+    finally:
+        await running.shutdown()
+    for name in ("replies", "reactions", "reminders", "acknowledged", "unacknowledged"):
+        assert re.search(rf"\n{name}\s+1\s+1\n", reply), name
+
+
+def bot_counts(running: RunningBot, **counts: int) -> bool:
+    return all(running.bot.stats.feedback[name] == n for name, n in counts.items())
