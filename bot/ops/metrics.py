@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.notification.outcomes import Outcome
-from bot.store.counters import Stats
+from bot.store.counters import FEEDBACK_COUNTERS, Stats
 
 TOKEN_REJECTED = (401, 404)  # Unauthorized, or Not Found for a malformed token's URL
 
@@ -126,3 +126,11 @@ class _StatsCollector(Collector):
         )
         dead.add_metric([], counts["dead_lettered"])
         yield dead
+        feedback = CounterMetricFamily(
+            "notify_feedback",
+            "What the chats said back since start: replies, reactions, reminders sent",
+            labels=["type"],
+        )
+        for name in FEEDBACK_COUNTERS:
+            feedback.add_metric([name], counts[name])
+        yield feedback
