@@ -28,6 +28,7 @@ from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher, Button
 from bot.store.client import async_client
 from bot.store.deadletters import DeadLetter, DeadLetterStore
+from bot.store.feedback import ABOUT_PREFIX
 from bot.testing import FakeTelegram, SentMessage
 from bot.tools.console import Console
 from bot.tools.scratch import scratch_redis
@@ -113,6 +114,8 @@ async def run_demo(redis_url: str | None, *, interactive: bool, out: TextIO = sy
             receipt_channel=f"{channel}:receipts",
             admin_ids=frozenset({ADMIN_ID}),
             templates_dir=templates,
+            feedback_stream=f"{channel}:feedback",
+            remind_min_seconds=DEMO_REMIND_EVERY,  # a reminder in seconds, not minutes
             log_level="WARNING",
             log_format="console",
         )
@@ -164,6 +167,7 @@ async def _story(bot: app.Bot, telegram: FakeTelegram, transcript: Transcript) -
         await _buttons(client, settings, telegram, transcript)
         await _edits(client, settings, telegram, transcript)
         await _templates(client, settings, telegram, transcript)
+        await _talk_back(client, settings, telegram, transcript)
 
         bad = '{"user_id": "42", "text": "typo in the field name"}'
         transcript.say("web app", f"publishes an invalid payload: {bad}")
@@ -217,6 +221,81 @@ async def _buttons(
                 f"{event.user_id} (notification {event.id}, message {event.message_id})",
             )
             break
+
+
+DEMO_REMIND_EVERY = 2  # seconds: REMIND_MIN_SECONDS is 60 in production
+
+
+async def _talk_back(
+    client: redis.asyncio.Redis, settings: Settings, telegram: FakeTelegram, transcript: Transcript
+) -> None:
+    """A question Ada answers in words, and a notification reminded until she reacts: the web
+    app reads both on the feedback stream."""
+    publisher = AsyncPublisher(
+        client,
+        settings.notification_channel,
+        stream=settings.notification_stream,
+        feedback_stream=settings.feedback_stream,
+        remind_min_seconds=DEMO_REMIND_EVERY,
+    )
+    question = "Where should we leave order #20?"
+    transcript.say(
+        "web app", f'publisher.publish(42, "{question}", id="order-20", reply="At the door?")'
+    )
+    await publisher.publish(USER_ID, question, id="order-20", reply="At the door?")
+    [asked] = await asyncio.to_thread(
+        telegram.wait_for_sent, lambda m: m.text == question, chat_id=CHAT_ID
+    )
+    transcript.say("bot -> Ada", f"{asked.text}\n  (a reply field opens: {asked.placeholder!r})")
+    await _noted(client, asked)
+    transcript.say("Ada (user 42)", "answers: In the garage, please")
+    telegram.user_says(
+        CHAT_ID, "In the garage, please", first_name="Ada", reply_to=asked.message_id
+    )
+    reminded = f"Table for 8 tonight at 19:00: still coming? (reminded every {DEMO_REMIND_EVERY} s)"
+    async with contextlib.aclosing(publisher.feedback("demo", stop_after=30)) as events:
+        async for event in events:
+            transcript.say(
+                "web app",
+                f'for event in publisher.feedback("shop"): -> {event.type} from user '
+                f"{event.user_id} to {event.id}: {event.text!r}",
+            )
+            transcript.say(
+                "web app",
+                f'publisher.publish(42, "{reminded}", id="table-8", '
+                f"remind=({DEMO_REMIND_EVERY}, 3))",
+            )
+            await publisher.publish(USER_ID, reminded, id="table-8", remind=(DEMO_REMIND_EVERY, 3))
+            first, again = await asyncio.to_thread(
+                telegram.wait_for_sent, lambda m: m.text == reminded, chat_id=CHAT_ID, count=2
+            )
+            transcript.say("bot -> Ada", f"message {first.message_id}: {first.text}")
+            transcript.say(
+                "bot -> Ada",
+                f"message {again.message_id}, a reply to {again.reply_to}: the same again "
+                "(nobody reacted)",
+            )
+            await _noted(client, again)
+            transcript.say("Ada (user 42)", "reacts 👍 to it")
+            telegram.react(CHAT_ID, CHAT_ID, again.message_id, emoji=["👍"])
+            break
+        async for event in events:
+            transcript.say(
+                "web app",
+                f"-> {event.type} from user {event.user_id} to {event.id}: added "
+                f"{list(event.added)}; the reminders stop (acknowledged)",
+            )
+            break
+
+
+async def _noted(client: redis.asyncio.Redis, message: SentMessage) -> None:
+    """Wait until the bot noted `message` as its notification's (its send settled): a person
+    answers later than the demo does."""
+    key = f"{ABOUT_PREFIX}{message.chat_id}:{message.message_id}"
+    for _ in range(500):
+        if await client.exists(key):
+            return
+        await asyncio.sleep(0.01)
 
 
 # A wait this long before a send is the chat's pace, which the transcript explains.
