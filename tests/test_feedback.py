@@ -15,7 +15,8 @@ import redis.asyncio
 from bot.config.settings import Settings
 from bot.publisher import AsyncPublisher, Button, FeedbackEvent
 from bot.store.chats import LinkedChat
-from bot.store.feedback import ABOUT_PREFIX, REMIND_PREFIX, remind_members
+from bot.store.feedback import ABOUT_PREFIX
+from bot.store.reminders import ACKED_PREFIX, REMIND_PREFIX, remind_members
 from bot.store.schedule import SCHEDULED
 from bot.testing import FakeTelegram
 from bot.testing.model import SentMessage
@@ -139,6 +140,8 @@ async def test_replies_that_are_not_to_a_notification_of_the_chat_make_no_event(
     await link_chat(telegram, redis_client, user_id=43, chat_id=9002)
     publish(settings, user_id=USER, message="Yours", id="n-42")
     publish(settings, user_id=43, message="Theirs", id="n-43")
+    await link_chat(telegram, redis_client, user_id=45, chat_id=9005)
+    publish(settings, user_id=45, message="Gone", id="n-45")
     mine = await sent_one(telegram, redis_client, "Yours")
     theirs = await sent_one(telegram, redis_client, "Theirs", chat_id=9002)
     linked_reply = next(m for m in telegram.sent if m.chat_id == CHAT)  # "linked": no notification
@@ -147,7 +150,10 @@ async def test_replies_that_are_not_to_a_notification_of_the_chat_make_no_event(
     # Forged: user 42's chat names user 43's notification (another chat's message id).
     forged = {"message_id": theirs.message_id, "chat": {"id": 9002, "type": "private"}, "date": 0}
     telegram.user_says(CHAT, "forged", reply_to=forged)
-    telegram.user_says(5555, "from a chat nobody linked", reply_to=None)
+    # A chat unlinked since: its notification is no longer its user's there.
+    gone = await sent_one(telegram, redis_client, "Gone", chat_id=9005)
+    await publisher(settings, redis_client).unlink(45)
+    telegram.user_says(9005, "from a chat unlinked since", reply_to=gone.message_id)
     # Then one that counts: only it arrives.
     telegram.user_says(CHAT, "the real one", reply_to=mine.message_id)
     [event] = await events(settings, redis_client, 1)
@@ -235,8 +241,20 @@ async def test_a_tap_after_the_first_reminder_stops_the_rest(
     assert [(a.action, a.id) for a in actions] == [("refund-9:approve", "refund-9")]
 
 
+async def none_after(
+    telegram: FakeTelegram, web: AsyncPublisher, text: str, seconds: float
+) -> list[SentMessage]:
+    """The messages reading `text` once a sentinel held in the schedule for `seconds` (longer
+    than a reminder's interval) has arrived: a reminder due before it would have come first.
+    No sleep: the schedule that would release the reminder releases the sentinel."""
+    sentinel = f"sentinel {seconds}"
+    await web.enqueue(USER, sentinel, deliver_at=seconds)
+    await wait_sent(telegram, chat_id=CHAT, predicate=lambda m: m.text == sentinel)
+    return [m for m in telegram.sent if m.text == text]
+
+
 @pytest.mark.parametrize("how", ["reply", "reaction", "op"])
-async def test_a_reply_a_reaction_or_the_web_app_acknowledges_it(
+async def test_a_reply_a_reaction_or_the_web_app_acknowledges_it_after_a_reminder(
     how: str,
     bot: RunningBot,
     telegram: FakeTelegram,
@@ -247,19 +265,86 @@ async def test_a_reply_a_reaction_or_the_web_app_acknowledges_it(
     web = publisher(settings, redis_client)
     async with redis_client.pubsub() as receipts:
         await receipts.subscribe(settings.receipt_channel)
-        # Reminders an hour apart: none comes during the test, the first is pending.
-        await web.publish(USER, "Sign the form", id="form-3", remind=(3600, 2))
-        sent = await sent_one(telegram, redis_client, "Sign the form")
-        await eventually(lambda: reminders_left(redis_client, "form-3"))
+        await web.publish(USER, "Sign the form", id="form-3", remind=(1, 5))
+        await wait_sent(
+            telegram, chat_id=CHAT, predicate=lambda m: m.text == "Sign the form", count=2
+        )
+        # Answered on the reminder: its messages are the notification's too.
+        reminder = await noted(
+            redis_client, [m for m in telegram.sent if m.text == "Sign the form"][1]
+        )
         if how == "reply":
-            telegram.user_says(CHAT, "signed", reply_to=sent.message_id)
+            telegram.user_says(CHAT, "signed", reply_to=reminder.message_id)
         elif how == "reaction":
-            telegram.react(CHAT, CHAT, sent.message_id, emoji=["👍"])
+            telegram.react(CHAT, CHAT, reminder.message_id, emoji=["👍"])
         else:
             await web.ack("form-3", USER)
         receipt = await receipt_for(receipts, "acknowledged")
     assert (receipt["id"], receipt["user_id"], receipt["by"]) == ("form-3", USER, how)
+    assert len(await none_after(telegram, web, "Sign the form", 2.5)) == 2  # no more reminders
     assert not await reminders_left(redis_client, "form-3")
+
+
+async def test_an_acknowledgement_of_an_earlier_notification_with_the_id_stops_no_new_reminders(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """An id used again once its window is over (a daily "standup"): yesterday's answer does
+    not acknowledge today's."""
+    await link_chat(telegram, redis_client, user_id=USER, chat_id=CHAT)
+    web = publisher(settings, redis_client)
+    await web.publish(USER, "Day 1", id="standup")
+    day1 = await sent_one(telegram, redis_client, "Day 1")
+    telegram.user_says(CHAT, "done", reply_to=day1.message_id)
+    await eventually(lambda: redis_client.exists(f"{ACKED_PREFIX}standup"))
+    await redis_client.delete("notify:delivered:standup")  # as when the window has passed
+    await web.publish(USER, "Day 2", id="standup", remind=(1, 1))
+    replied, event = await events(settings, redis_client, 2)
+    assert (replied.type, replied.text) == ("reply", "done")
+    assert (event.type, event.reason, event.reminders) == ("unacknowledged", "unanswered", 1)
+    assert len([m for m in telegram.sent if m.text == "Day 2"]) == 2
+
+
+async def test_reminders_that_cannot_go_on_tell_the_web_app_why(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """Blocked (Telegram's 403), unlinked (the bot heard the block), or expired: the web app
+    hears that nobody acknowledged it, and why, to fall back to e-mail or a phone call."""
+    for user, chat in ((USER, CHAT), (43, 9002), (44, 9003)):
+        await link_chat(telegram, redis_client, user_id=user, chat_id=chat)
+    web = publisher(settings, redis_client)
+    await web.publish(USER, "Blocked soon", id="b-1", remind=(1, 3))
+    await web.publish(43, "Unlinked soon", id="u-1", remind=(1, 3))
+    await sent_one(telegram, redis_client, "Blocked soon")
+    await sent_one(telegram, redis_client, "Unlinked soon", chat_id=9002)
+    telegram.block(CHAT, notify=False)  # only the next send's 403 tells
+    telegram.block(9002)  # Telegram tells the bot at once: the chat is unlinked
+    await web.publish(44, "Expires soon", id="e-1", remind=(1, 5), ttl=1.5)
+    seen = sorted(await events(settings, redis_client, 3), key=lambda e: e.id or "")
+    assert [(e.id, e.type, e.reason) for e in seen] == [
+        ("b-1", "unacknowledged", "blocked"),
+        ("e-1", "unacknowledged", "expired"),
+        ("u-1", "unacknowledged", "unlinked"),
+    ]
+    assert [e.reminders for e in seen] == [0, 1, 0]  # one went out before it expired
+    for notification_id in ("b-1", "e-1", "u-1"):
+        assert not await reminders_left(redis_client, notification_id)
+
+
+async def test_a_64_bit_user_id_goes_through_replies_and_acknowledgements_intact(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    big = 2**62 + 1  # a double would round it
+    await link_chat(telegram, redis_client, user_id=big, chat_id=CHAT)
+    web = publisher(settings, redis_client)
+    async with redis_client.pubsub() as receipts:
+        await receipts.subscribe(settings.receipt_channel)
+        await web.publish(big, "Big", id="big-1", reply=True, remind=(3600, 1))
+        sent = await sent_one(telegram, redis_client, "Big")
+        telegram.user_says(CHAT, "ok", reply_to=sent.message_id)
+        receipt = await receipt_for(receipts, "acknowledged")
+    [event] = await events(settings, redis_client, 1)
+    assert event.user_id == big
+    assert receipt["user_id"] == big
 
 
 async def test_a_reaction_added_and_removed_makes_two_events(

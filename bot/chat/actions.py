@@ -13,7 +13,14 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
-from bot.store.actions import CALLBACK_PREFIX, ActionStore, Tap, TapEvent, parse_callback
+from bot.store.actions import (
+    CALLBACK_PREFIX,
+    Acknowledging,
+    ActionStore,
+    Tap,
+    TapEvent,
+    parse_callback,
+)
 from bot.store.registry import kind_of
 
 log = structlog.get_logger(__name__)
@@ -36,11 +43,14 @@ class ButtonTaps:
         actions: ActionStore,
         *,
         chosen_language: ChosenLanguage | None = None,
-        acknowledge: Callable[[str, int], Awaitable[object]] | None = None,
+        acknowledging: Acknowledging | None = None,
+        on_acknowledged: Callable[[bool], None] | None = None,
     ) -> None:
         self._actions = actions
         self._chosen_language = chosen_language
-        self._acknowledge = acknowledge  # a tap stops the notification's reminders
+        # A tap acknowledges its notification (its reminders stop), in the script recording it.
+        self._acknowledging = acknowledging
+        self._on_acknowledged = on_acknowledged
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CallbackQueryHandler(self.tapped, pattern=f"^{CALLBACK_PREFIX}"))
@@ -64,11 +74,14 @@ class ButtonTaps:
                 kind_of(message.chat.type) if message else "private",
             )
             try:
-                outcome = await self._actions.record_tap(key, index, tap, self._acknowledge)
+                tapped = await self._actions.record_tap(key, index, tap, self._acknowledging)
             except RedisError as exc:
                 log.warning("action_not_recorded", chat_id=chat_id, error=str(exc))
                 await self._answer(query.answer(gettext(language, UNAVAILABLE)))
                 return
+            outcome = tapped.outcome
+            if self._on_acknowledged is not None:
+                self._on_acknowledged(tapped.acknowledged)
         if outcome is Tap.UNKNOWN:
             log.info("action_refused", chat_id=chat_id, reason="unknown or expired key")
             await self._answer(query.answer(gettext(language, EXPIRED)))

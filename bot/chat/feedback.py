@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
-from telegram import Message, MessageReactionUpdated, ReactionType, Update
+from telegram import Message, ReactionType, Update
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -18,21 +18,20 @@ from telegram.ext import (
     filters,
 )
 
-from bot.store.counters import IN_CHAT, Stats
+from bot.chat import groups
+from bot.store.counters import Stats
 from bot.store.feedback import About, FeedbackStore, event_base
 from bot.store.registry import kind_of
+from bot.store.reminders import ACKNOWLEDGED, Acknowledgement
 
 log = structlog.get_logger(__name__)
 
-# After the message budget (-2), before the commands (0): a reply to a notification is taken
-# here and goes no further (the catch-all would answer it with a pointer to /help).
-GROUP = -1
 MAX_TEXT = 4096  # characters of a reply kept: a Telegram message's most
 
 
 class ChatFeedback:
     """Replies and reactions to notifications, recorded once each (Telegram may send an
-    update twice)."""
+    update twice), each acknowledging its notification in the same script."""
 
     def __init__(self, store: FeedbackStore, stats: Stats) -> None:
         self._store = store
@@ -45,8 +44,19 @@ class ChatFeedback:
             & ~filters.COMMAND
             & (filters.ChatType.PRIVATE | filters.ChatType.GROUPS)
         )
-        application.add_handler(MessageHandler(replies, self.replied), group=GROUP)
-        application.add_handler(MessageReactionHandler(self.reacted, chat_id=None), group=GROUP)
+        application.add_handler(MessageHandler(replies, self.replied), group=groups.FEEDBACK)
+        application.add_handler(
+            MessageReactionHandler(self.reacted, chat_id=None), group=groups.FEEDBACK
+        )
+
+    def tap_acknowledges(self, notification_id: str, user_id: int) -> Acknowledgement:
+        """What a tap on one of the notification's action buttons acknowledges (recorded with
+        the tap: bot.store.actions)."""
+        return self._store.acknowledgement(About(notification_id, user_id), "tap")
+
+    def tapped(self, acknowledged: bool) -> None:
+        if acknowledged:
+            self._acknowledged("tap")
 
     async def replied(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -60,8 +70,11 @@ class ChatFeedback:
         event = event_base("reply", about, kind, chat.id, message.reply_to_message.message_id)
         event["reply_message_id"] = message.message_id
         event |= _text_of(message)
-        if kind != "private" and message.from_user is not None:
-            event["from"] = message.from_user.id  # anyone in the group may have answered
+        if kind != "private":  # anyone in the group may have answered: who?
+            if message.sender_chat is not None:  # an anonymous administrator, or a channel
+                event["sender_chat"] = message.sender_chat.id
+            elif message.from_user is not None:
+                event["from"] = message.from_user.id
         await self._record(event, f"reply:{chat.id}:{message.message_id}", "replies", about)
         raise ApplicationHandlerStop  # taken: no "unknown command" for it
 
@@ -78,18 +91,9 @@ class ChatFeedback:
             return
         event = event_base("reaction", about, "private", reaction.chat.id, reaction.message_id)
         event |= {"added": added, "removed": removed}
-        once = f"reaction:{reaction.chat.id}:{reaction.message_id}:{_stamp(reaction)}"
+        # Telegram sends an update again with its id: that tells a repeat from a new reaction.
+        once = f"reaction:{update.update_id}:{reaction.chat.id}:{reaction.message_id}"
         await self._record(event, once, "reactions", about if added else None)
-
-    async def tapped(self, notification_id: str, user_id: int) -> None:
-        """A tap on one of the notification's action buttons (recorded on the actions stream):
-        it acknowledges the notification too."""
-        await self._acknowledged(About(notification_id, user_id), "tap")
-
-    async def _acknowledged(self, about: About, how: str) -> None:
-        if await self._store.acknowledge(about.id, about.user_id, how):
-            self._stats.feedback[IN_CHAT] += 1
-            log.info("notification_acknowledged_in_chat", by=how)
 
     async def _about(self, chat_id: int, message_id: int) -> About | None:
         try:
@@ -101,18 +105,25 @@ class ChatFeedback:
     async def _record(
         self, event: dict[str, Any], once: str, counter: str, acknowledges: About | None
     ) -> None:
-        """Add the event (once) and, when it is new and says something was seen, acknowledge
-        the notification: its reminders stop."""
+        """Add the event (once) and, when it says the notification was seen, acknowledge it
+        in the same script: its reminders stop."""
+        how = str(event["type"])
+        ack = None if acknowledges is None else self._store.acknowledgement(acknowledges, how)
         try:
-            added = await self._store.record(event, once, counter)
-            if not added:
-                return
-            self._stats.feedback[counter] += 1
-            log.info("feedback_recorded", type=event["type"], chat_id=event["chat_id"])
-            if acknowledges is not None:
-                await self._acknowledged(acknowledges, str(event["type"]))
+            recorded = await self._store.record(event, once, counter, ack)
         except RedisError as exc:
             log.warning("feedback_not_recorded", chat_id=event["chat_id"], error=str(exc))
+            return
+        if not recorded.added:
+            return
+        self._stats.feedback[counter] += 1
+        log.info("feedback_recorded", type=how, chat_id=event["chat_id"])
+        if recorded.acknowledged:
+            self._acknowledged(how)
+
+    def _acknowledged(self, how: str) -> None:
+        self._stats.feedback[ACKNOWLEDGED] += 1
+        log.info("notification_acknowledged_in_chat", by=how)
 
 
 def _text_of(message: Message) -> dict[str, Any]:
@@ -132,10 +143,3 @@ def _reactions(reactions: tuple[ReactionType, ...]) -> list[str]:
         emoji = getattr(reaction, "emoji", None) or getattr(reaction, "custom_emoji_id", None)
         names.append(str(emoji) if emoji else reaction.type)
     return names
-
-
-def _stamp(reaction: MessageReactionUpdated) -> str:
-    """What tells one reaction update from the next (a repeat of one is the same)."""
-    user = reaction.user.id if reaction.user is not None else 0
-    new = ",".join(_reactions(reaction.new_reaction))
-    return f"{user}:{int(reaction.date.timestamp())}:{new}"

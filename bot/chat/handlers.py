@@ -31,7 +31,7 @@ def register_handlers(
     languages: LanguageStore,
     feedback: ChatFeedback,
 ) -> None:
-    """A user's message budget first (BUDGET_GROUP), replies and reactions to notifications,
+    """A user's message budget first (bot.chat.groups), replies and reactions to notifications,
     then the admin handlers: the chat commands
     end with a catch-all for unknown messages. Taps on buttons count against the budget too.
     Replies are in the language the chat's user picked, else Telegram's."""
@@ -46,7 +46,12 @@ def register_handlers(
     budget.register(application)
     feedback.register(application)
     admin.register(application)
-    ButtonTaps(actions, chosen_language=chosen, acknowledge=feedback.tapped).register(application)
+    ButtonTaps(
+        actions,
+        chosen_language=chosen,
+        acknowledging=feedback.tap_acknowledges,
+        on_acknowledged=feedback.tapped,
+    ).register(application)
     preferences.register(application)
     Linker(registry, chosen_language=chosen, languages=languages).register(application)
     ChatCommands(chosen_language=chosen).register(application)

@@ -18,6 +18,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.chat import groups
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 from bot.store.chats import LinkedChat
 from bot.store.languages import LanguageStore
@@ -76,9 +77,6 @@ NOT_LINKED = N_("This chat is not linked to any account.")
 UNLINKED_CHANNEL = N_("This channel is unlinked: no more notifications will appear here.")
 USED_UP = N_("Everyone here has seen this link, so it works no more: get a new one.")
 
-# The handler group that uses up tokens posted where many can read them: before the message
-# budget (BUDGET_GROUP, -2), which stops an over-budget member's update before any later group.
-SEEN_TOKENS = -3
 
 _WRONG_KIND = {"group": FOR_A_GROUP, "private": FOR_PRIVATE, "channel": FOR_A_CHANNEL}
 _ADMINS = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
@@ -110,7 +108,7 @@ class Linker:
         # and first, so that a member over their budget cannot keep it valid.
         in_groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
         application.add_handler(
-            CommandHandler("link", self.group_link, filters=in_groups), group=SEEN_TOKENS
+            CommandHandler("link", self.group_link, filters=in_groups), group=groups.SEEN_TOKENS
         )
         application.add_handler(CommandHandler("stop", self.channel_stop, filters=posts))
         application.add_handler(

@@ -9,13 +9,10 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from bot.chat import groups
 from bot.store.languages import LanguageStore
 
 log = structlog.get_logger(__name__)
-
-# A group of its own (in one group only the first handler that matches runs), before the message
-# budget (-2) and the seen tokens (-3): a user over their budget still tells us their language.
-GROUP = -4
 
 
 class LanguageRefresh:
@@ -25,7 +22,7 @@ class LanguageRefresh:
         self._languages = languages
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
-        application.add_handler(TypeHandler(Update, self._seen), group=GROUP)
+        application.add_handler(TypeHandler(Update, self._seen), group=groups.TELEGRAM_LANGUAGE)
 
     async def _seen(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         chat, user = update.effective_chat, update.effective_user

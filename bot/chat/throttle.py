@@ -11,15 +11,13 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
+from bot.chat import groups
 from bot.chat.i18n import N_, ChosenLanguage, gettext, language_of
 
 log = structlog.get_logger(__name__)
 
 SLOW_DOWN = N_("You are sending messages too fast; I will answer again in a moment.")
 FORGET_EVERY = 1000  # checks between sweeps of users whose budget is full again
-
-
-BUDGET_GROUP = -2  # after Telegram's language and seen tokens (-4, -3), before any answer
 
 
 class _Bucket:
@@ -54,8 +52,8 @@ class CommandBudget:
         self._checks = 0
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Check every update first (BUDGET_GROUP), before the commands' handlers."""
-        application.add_handler(TypeHandler(Update, self._check), group=BUDGET_GROUP)
+        """Check every update before anything answers it (bot.chat.groups)."""
+        application.add_handler(TypeHandler(Update, self._check), group=groups.BUDGET)
 
     def allow(self, user_id: int, now: float | None = None) -> bool:
         """Take one message from `user_id`'s budget; False when it is spent."""
@@ -86,9 +84,9 @@ class CommandBudget:
         for user in full:
             del self._buckets[user]
 
-    async def _check(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _check(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         payer = _payer(update)
-        if payer is None or not _counted(update) or self.allow(payer):
+        if payer is None or not _counted(update, context.bot.id) or self.allow(payer):
             return
         bucket = self._buckets[payer]
         if update.callback_query is not None:
@@ -126,11 +124,13 @@ def _payer(update: Update) -> int | None:
     return None
 
 
-def _counted(update: Update) -> bool:
+def _counted(update: Update, bot_id: int) -> bool:
     """Whether an update costs its payer from the budget: what the bot answers. Not the bot
-    being added or removed (that must never be dropped), nor chatter the bot sees as an
-    administrator of a group or channel: only commands count there."""
-    if update.my_chat_member is not None:
+    being added or removed (that must never be dropped), nor a reaction (the bot answers none,
+    and Telegram does not send it again: dropped, it would be lost), nor chatter the bot sees
+    as an administrator of a group or channel: only commands and replies to the bot count
+    there."""
+    if update.my_chat_member is not None or update.message_reaction is not None:
         return False
     post = update.channel_post
     if post is not None:
@@ -140,6 +140,6 @@ def _counted(update: Update) -> bool:
         return True
     # A reply to one of the bot's messages is an answer to a notification, like a command.
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
         return True
     return bool(message.text and message.text.startswith("/"))

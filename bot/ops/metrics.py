@@ -18,8 +18,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.notification.outcomes import Outcome
-from bot.store.counters import FEEDBACK_COUNTERS, Stats
+from bot.store.counters import FEEDBACK_COUNTERS, NOTIFICATION_OUTCOMES, Stats
 
 TOKEN_REJECTED = (401, 404)  # Unauthorized, or Not Found for a malformed token's URL
 
@@ -118,7 +117,7 @@ class _StatsCollector(Collector):
             "Notifications by final outcome since start",
             labels=["outcome"],
         )
-        for outcome in Outcome:
+        for outcome in NOTIFICATION_OUTCOMES:
             outcomes.add_metric([outcome.value], counts[outcome.value])
         yield outcomes
         dead = CounterMetricFamily(
@@ -128,7 +127,7 @@ class _StatsCollector(Collector):
         yield dead
         feedback = CounterMetricFamily(
             "notify_feedback",
-            "What the chats said back since start: replies, reactions, reminders sent",
+            "What the chats said back and what became of reminders, since start",
             labels=["type"],
         )
         for name in FEEDBACK_COUNTERS:

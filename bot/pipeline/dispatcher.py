@@ -30,7 +30,8 @@ from bot.store import fanouts
 from bot.store.actions import ActionStore, new_key
 from bot.store.clock import RedisClock
 from bot.store.counters import Stats
-from bot.store.feedback import FeedbackStore, queue_stop_reminders
+from bot.store.feedback import FeedbackStore
+from bot.store.reminders import queue_stop
 from bot.store.roundtrips import RoundTrips
 from bot.store.schedule import ScheduleStore
 
@@ -277,7 +278,7 @@ class Dispatcher:
             if schedule is not None:
                 schedule.queue_cancel(pipe, notification_id)
             fanouts.queue_cancel(pipe, notification_id)
-            queue_stop_reminders(pipe, notification_id)
+            queue_stop(pipe, notification_id)
 
         replies = await self._redis.until_up(lambda: self._trips.run(cancel))
         if any(int(reply) for reply in replies):

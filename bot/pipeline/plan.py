@@ -82,11 +82,7 @@ class Planner:
         parsed = envelope.parsed
         assert parsed is not None  # noqa: S101
         notification = parsed.notification
-        languages = (
-            preferences.language if preferences else None,
-            telegram_language,
-            self._default_language,
-        )
+        languages = self.languages(preferences, telegram_language)
         if notification.op == "digest":
             return self._flush(
                 envelope, parsed, preferences, digest or [], dropped, languages=languages
@@ -104,9 +100,7 @@ class Planner:
             # at its deliver_at is in the user's quiet hours as any other.
             released=envelope.released and notification.deliver_at is None,
         )
-        mute = None
-        if notification.mute_button and category and category.mutable:
-            mute = replace(category, label=category.label_in(*languages))
+        mute = self.mute_button(notification, category, languages)
         if decision.action == "mute":
             assert category is not None  # only a declared category is muted  # noqa: S101
             return Plan(parsed, Result(Outcome.MUTED, f"the user muted {category.name}"))
@@ -122,6 +116,23 @@ class Planner:
         if decision.silent and not notification.silent:
             parsed = parsed.copy_with(silent=True)
         return Plan(parsed, mute=mute)
+
+    def languages(
+        self, preferences: Preferences | None, telegram_language: str | None
+    ) -> tuple[str | None, ...]:
+        """The languages a category's label is looked up in, best first."""
+        chosen = preferences.language if preferences else None
+        return chosen, telegram_language, self._default_language
+
+    @staticmethod
+    def mute_button(
+        notification: Notification, category: Category | None, languages: tuple[str | None, ...]
+    ) -> Category | None:
+        """The category a mute button under `notification` mutes, labelled in the reader's
+        language; None when it has none (not asked for, or a category that cannot be muted)."""
+        if notification.mute_button and category and category.mutable:
+            return replace(category, label=category.label_in(*languages))
+        return None
 
     def category(self, name: str | None) -> Category | None:
         """The declared category of that name (None: none, or not declared)."""

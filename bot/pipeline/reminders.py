@@ -1,14 +1,14 @@
-"""A notification's life after its send when it asked for feedback: its messages are noted as
-its (a reply or a reaction to them names it), its reminders are kept in the schedule, and the
+"""A notification's life after its send when it may be answered: its messages are noted as its
+(a reply or a reaction to them names it), its reminders are kept in the schedule, and the
 schedule's `{"op": "remind"}` sends the next one (as a reply to the first, to the chats it
-reached) until it is acknowledged; `{"op": "ack"}` stops them."""
+reached) until it is acknowledged; `{"op": "ack"}` is the web app's acknowledgement."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -25,32 +25,47 @@ from bot.pipeline.settle import Settler
 from bot.pipeline.templating import Templating, actions_of
 from bot.preferences import Preferences, decide
 from bot.store.actions import ActionStore, new_key
-from bot.store.chats import LinkedChat, decode_chats
-from bot.store.clock import RedisClock
+from bot.store.chats import decode_chats
+from bot.store.clock import RedisClock, now_iso
 from bot.store.counters import STATS, Stats
-from bot.store.feedback import (
-    About,
-    FeedbackStore,
-    Reminders,
-    now_iso,
-    queue_about,
-    queue_reminders,
-    queue_reminders_edit,
-    queue_reminders_read,
-    queue_stop_reminders,
-)
+from bot.store.feedback import About, FeedbackStore, note_keys, note_value, queue_about
 from bot.store.languages import language_from, queue_language_read
-from bot.store.memory import Memory, queue_recall, queue_remember, recalled
+from bot.store.memory import Memory, queue_recall, recalled
 from bot.store.preferences import PREFERENCES, preferences_from
 from bot.store.registry import ChatRegistry
+from bot.store.reminders import (
+    Reminders,
+    lifetime,
+    queue_continue,
+    queue_edit,
+    queue_read,
+    queue_stop,
+)
 from bot.store.roundtrips import Queue, RoundTrips
 from bot.templates.render import RenderError
 
 log = structlog.get_logger(__name__)
 
 Deliver = Callable[[Parsed, Target], Awaitable[Result]]
-# A reminder's send that did not reach the chat for good: no more reminders.
+# A reminder's send that cannot reach anyone any more: no more reminders.
 GIVE_UP = (Outcome.BLOCKED, Outcome.UNLINKED, Outcome.INVALID)
+# What a reminder shows: an edit replaces it.
+CONTENT = ("message", "format", "buttons", "template", "data")
+
+
+@dataclass(frozen=True)
+class Step:
+    """A reminder step's notification: its id and user (the schema requires both)."""
+
+    id: str
+    user_id: int
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Step:
+        notification_id, user_id = envelope.id, envelope.user_id
+        assert notification_id is not None  # noqa: S101
+        assert user_id is not None  # noqa: S101
+        return cls(notification_id, user_id)
 
 
 def _sent_messages(result: Result) -> list[tuple[int, int]]:
@@ -60,8 +75,9 @@ def _sent_messages(result: Result) -> list[tuple[int, int]]:
 
 
 class Reminding:
-    """What a send with an id leaves for later (`after_send`), the schedule's reminders
-    (`remind`) and the web app's acknowledgement (`ack`)."""
+    """What a send with an id leaves for later (`after_send`), what an edit or a delete changes
+    (`after_change`), the schedule's reminder steps (`remind`) and the web app's
+    acknowledgement (`ack`)."""
 
     def __init__(
         self,
@@ -96,129 +112,164 @@ class Reminding:
 
     def after_send(self, envelope: Envelope, result: Result) -> Queue | None:
         """The writes a sent notification with an id needs: its messages noted as its, and
-        its first reminder held when it asked for them."""
+        its first reminder held when it asked for them (unless a tap acknowledged it already,
+        between Telegram's answer and now)."""
         notification = envelope.notification
         if (
             notification is None
-            or notification.id is None
-            or notification.user_id is None
+            or notification.op != "send"
             or envelope.part is not None
             or result.outcome is not Outcome.SENT
         ):
             return None
+        step = Step.of(envelope)
         messages = _sent_messages(result)
-        about = About(notification.id, notification.user_id)
+        about = About(step.id, step.user_id)
         remind = notification.remind
-        seconds = self._memory_seconds
         if remind is None:
+            seconds = self._memory_seconds
             return lambda pipe: queue_about(pipe, messages, about, seconds)
         reminders = Reminders(
-            notification.user_id,
-            remind.every,
-            remind.times,
-            0,
-            _reminder_payload(notification),
-            envelope.expires,
+            step.user_id, remind.every, remind.times, 0, _reminder_payload(notification)
         )
-        due = time.time() + self._clock.offset + remind.every
+        reminders = replace(reminders, expires=envelope.expires)
+        now = time.time() + self._clock.offset
+        received_ms = round((envelope.received_at + self._clock.offset) * 1000)
+        seconds = lifetime(remind.every, remind.times, self._memory_seconds)
 
         def writes(pipe: Pipeline) -> None:
-            queue_about(pipe, messages, about, seconds)
-            queue_reminders(
-                pipe, about.id, reminders, rank=envelope.rank, due=due, seconds=seconds, first=True
+            queue_continue(
+                pipe,
+                step.id,
+                reminders,
+                first=True,
+                received_ms=received_ms,
+                rank=envelope.rank,
+                due=now + remind.every,
+                seconds=seconds,
+                notes=(note_keys(messages), note_value(about)),
             )
 
         return writes
 
-    async def after_edit(self, envelope: Envelope, result: Result) -> Queue | None:
-        """The writes an edit needs when its notification's reminders are pending: the next
-        reminders show what it shows now. (An edit and a reminder step of one user go through
-        the user's lane one after the other: nothing writes the state in between.)"""
+    async def after_change(self, envelope: Envelope, result: Result) -> Queue | None:
+        """An edit's content for the reminders to come (they show what it shows now); a
+        delete ends them."""
         notification = envelope.notification
-        notification_id = envelope.id
-        if notification is None or notification_id is None or result.outcome is not Outcome.EDITED:
+        if notification is None or notification.id is None:
+            return None
+        notification_id = notification.id
+        if result.outcome is Outcome.DELETED:
+            return lambda pipe: queue_stop(pipe, notification_id)
+        if result.outcome is not Outcome.EDITED:
             return None
 
         def read(pipe: Pipeline) -> None:
-            queue_reminders_read(pipe, notification_id)
+            queue_read(pipe, notification_id)
 
         (stored,) = await self._redis.until_up(lambda: self._trips.run(read))
-        reminders = Reminders.from_json(stored)
+        reminders = Reminders.from_hash(stored)
         if reminders is None or reminders.user_id != notification.user_id:
             return None
-        edited = replace(reminders, payload=_edited_payload(reminders.payload, notification))
-        return lambda pipe: queue_reminders_edit(pipe, notification_id, edited)
+        payload = _edited_payload(reminders.payload, notification)
+        return lambda pipe: queue_edit(pipe, notification_id, payload)
 
     async def ack(self, envelope: Envelope) -> None:
         """`{"op": "ack"}`: the web app says the notification was seen to."""
-        notification_id, user_id = envelope.id, envelope.user_id
-        assert notification_id is not None  # the schema requires both  # noqa: S101
-        assert user_id is not None  # noqa: S101
-        stopped = await self._redis.until_up(
-            lambda: self._feedback.acknowledge(notification_id, user_id, "op")
-        )
+        step = Step.of(envelope)
+        about = About(step.id, step.user_id)
+        stopped = await self._redis.until_up(lambda: self._feedback.acknowledge(about, "op"))
+        if stopped:
+            self._stats.feedback["acknowledged"] += 1
         reason = "its reminders stopped" if stopped else "no reminders were pending"
         await self._settler.settle(envelope, Outcome.ACKNOWLEDGED, reason)
 
     async def remind(self, envelope: Envelope) -> None:
         """`{"op": "remind"}` (held in the schedule by the send or the reminder before): the
-        next reminder, or the event that nobody acknowledged it after the last."""
-        notification_id, user_id = envelope.id, envelope.user_id
-        assert notification_id is not None  # noqa: S101
-        assert user_id is not None  # noqa: S101
+        next reminder, or the event that its reminders ended unacknowledged."""
+        step = Step.of(envelope)
 
         def read(pipe: Pipeline) -> None:
-            queue_reminders_read(pipe, notification_id)
-            queue_recall(pipe, notification_id)
-            ChatRegistry.queue_chats_for(pipe, user_id)
-            pipe.hget(PREFERENCES, str(user_id))
-            queue_language_read(pipe, user_id)
+            queue_read(pipe, step.id)
+            queue_recall(pipe, step.id)
+            ChatRegistry.queue_chats_for(pipe, step.user_id)
+            pipe.hget(PREFERENCES, str(step.user_id))
+            queue_language_read(pipe, step.user_id)
 
         replies = await self._redis.until_up(lambda: self._trips.run(read))
-        result, writes = await self._next(envelope, replies)
+        result, writes = await self._next(envelope, step, replies)
         await self._settler.settle_result(envelope, result, extra=writes)
 
-    async def _next(self, envelope: Envelope, replies: Sequence[Any]) -> tuple[Result, Queue]:
-        notification_id = envelope.id
-        assert notification_id is not None  # noqa: S101
+    async def _next(
+        self, envelope: Envelope, step: Step, replies: Sequence[Any]
+    ) -> tuple[Result, Queue]:
         stored, remembered, chats_stored, preferences_stored, language_stored = replies
-
-        def stop(pipe: Pipeline) -> None:
-            queue_stop_reminders(pipe, notification_id)
-
-        reminders = Reminders.from_json(stored)
+        reminders = Reminders.from_hash(stored)
         memory = recalled(remembered)
         now = time.time() + self._clock.offset
-        ended = self._ended(envelope, reminders, memory, now)
+        ended = self._ended(step, reminders, memory, now)
         if ended is not None:
-            return ended, stop
-        assert reminders is not None  # noqa: S101
+            return ended
+        assert reminders is not None  # _ended says so  # noqa: S101
         assert memory is not None  # noqa: S101
-        if reminders.sent >= reminders.times:
-            return self._unacknowledged(notification_id, reminders, stop)
         first = {m.chat_id: m.message_ids[0] for m in memory if not m.copy and m.message_ids}
         chats = tuple(c for c in decode_chats(chats_stored) if c.chat_id in first)
         if not chats:
-            return Result(Outcome.UNLINKED, "no chat it reached is linked any more"), stop
+            unlinked = Result(Outcome.UNLINKED, "no chat it reached is linked any more")
+            return self._end(step, reminders, unlinked, "unlinked")
         preferences = preferences_from(preferences_stored)
+        telegram_language = language_from(language_stored)
         try:
-            parsed = self._content(reminders, preferences, language_from(language_stored))
+            parsed = self._content(reminders, preferences, telegram_language)
         except (ValueError, RenderError) as exc:
-            return Result(Outcome.INVALID, f"its reminder: {exc}"), stop
-        preferred = self._preferred(envelope, parsed, preferences, reminders, stop)
+            invalid = Result(Outcome.INVALID, f"its reminder: {exc}")
+            return self._end(step, reminders, invalid, "invalid")
+        preferred = self._preferred(envelope, step, parsed, preferences, reminders)
         if not isinstance(preferred, Parsed):
             return preferred
-        return await self._send(
-            envelope, preferred, reminders, memory=memory, chats=chats, first=first, now=now
+        languages = self._planner.languages(preferences, telegram_language)
+        mute = self._planner.mute_button(
+            preferred.notification,
+            self._planner.category(preferred.notification.category),
+            languages,
         )
+        return await self._send(
+            envelope,
+            step,
+            preferred,
+            reminders,
+            memory=memory,
+            target=Target(chats, rank=envelope.rank, mute=mute, reply_to=first),
+            now=now,
+        )
+
+    def _ended(
+        self,
+        step: Step,
+        reminders: Reminders | None,
+        memory: tuple[Memory, ...] | None,
+        now: float,
+    ) -> tuple[Result, Queue] | None:
+        """The step's outcome and writes when the reminders end here; None while they go on."""
+        if reminders is None or reminders.user_id != step.user_id:
+            why = "no reminders are pending (acknowledged, deleted or cancelled)"
+            return Result(Outcome.CANCELLED, why), self._stop(step)
+        if not memory:
+            return Result(Outcome.CANCELLED, "nothing sent for it is remembered"), self._stop(step)
+        if reminders.expires is not None and now >= reminders.expires:
+            return self._end(step, reminders, Result(Outcome.CANCELLED, "expired"), "expired")
+        if reminders.sent >= reminders.times:
+            reason = f"no acknowledgement after {reminders.sent} reminders"
+            return self._end(step, reminders, Result(Outcome.UNACKNOWLEDGED, reason), "unanswered")
+        return None
 
     def _preferred(
         self,
         envelope: Envelope,
+        step: Step,
         parsed: Parsed,
         preferences: Preferences | None,
         reminders: Reminders,
-        stop: Queue,
     ) -> Parsed | tuple[Result, Queue]:
         """The reminder as the user's preferences have it now: muted (no more), held for
         quiet hours (then sent), silent, or as it is."""
@@ -228,7 +279,8 @@ class Reminding:
             preferences, category, rank=envelope.rank, digest_windows={}, now=self._planner.clock()
         )
         if decision.action == "mute":
-            return Result(Outcome.MUTED, f"the user muted {notification.category}"), stop
+            muted = Result(Outcome.MUTED, f"the user muted {notification.category}")
+            return self._end(step, reminders, muted, "muted")
         until = decision.until
         if (
             decision.action == "hold"
@@ -236,88 +288,124 @@ class Reminding:
             and until - self._planner.clock() >= HOLD_AT_LEAST
         ):
             # Quiet hours go by Redis's clock (the planner's), as the schedule does.
-            return Result(Outcome.HELD, "quiet hours"), self._again(envelope, reminders, until)
+            held = self._again(envelope, step, reminders, until)
+            return Result(Outcome.HELD, "quiet hours"), held
         if decision.silent and not notification.silent:
             return parsed.copy_with(silent=True)
         return parsed
 
-    @staticmethod
-    def _ended(
-        envelope: Envelope,
-        reminders: Reminders | None,
-        memory: tuple[Memory, ...] | None,
-        now: float,
-    ) -> Result | None:
-        """Why no more reminders go out (as the step's outcome); None while they may."""
-        if reminders is None or reminders.user_id != envelope.user_id:
-            why = "no reminders are pending (acknowledged, deleted or cancelled)"
-            return Result(Outcome.CANCELLED, why)
-        if not memory:
-            return Result(Outcome.CANCELLED, "deleted: nothing sent for it is remembered")
-        if reminders.expires is not None and now >= reminders.expires:
-            return Result(Outcome.CANCELLED, "expired: no more reminders")
-        return None
-
     async def _send(
         self,
         envelope: Envelope,
+        step: Step,
         parsed: Parsed,
         reminders: Reminders,
         *,
         memory: tuple[Memory, ...],
-        chats: tuple[LinkedChat, ...],
-        first: dict[int, int],
+        target: Target,
         now: float,
     ) -> tuple[Result, Queue]:
-        """Send the reminder to `chats`, each a reply to the notification's first message
-        there, and hold the next one."""
+        """Send the reminder to the chats it reached, each a reply to the notification's first
+        message there, and hold the next one."""
         key = await self._issue(parsed)
         expires = reminders.expires
-        target = Target(
-            chats,
-            key,
-            None,
-            None if expires is None else expires - self._clock.offset,
-            envelope.rank,
-            reply_to=first,
+        target = replace(
+            target,
+            action_key=key,
+            expires=None if expires is None else expires - self._clock.offset,
         )
         result = await self._deliver(parsed, target)
         if result.outcome in GIVE_UP:
-            notification_id = envelope.id
-            assert notification_id is not None  # noqa: S101
-            return result, lambda pipe: queue_stop_reminders(pipe, notification_id)
+            return self._end(step, reminders, result, result.outcome.value)
         counted = replace(reminders, sent=reminders.sent + 1)
-        again = self._again(envelope, counted, now + reminders.every)
-        if result.outcome is not Outcome.SENT:
-            return result, again  # Telegram refused this one: the next may go through
+        if result.outcome is not Outcome.SENT:  # Telegram refused this one: the next may do
+            return result, self._again(envelope, step, counted, now + reminders.every)
         self._stats.feedback["reminders"] += 1
-        log.info("reminder_sent", id=envelope.id, user_id=envelope.user_id, reminder=counted.sent)
-        return result, self._copies(envelope, memory, result, key, again)
-
-    def _unacknowledged(
-        self, notification_id: str, reminders: Reminders, stop: Queue
-    ) -> tuple[Result, Queue]:
-        """Its last reminder went unanswered: the event that tells the web app so."""
-        event = {
-            "type": "unacknowledged",
-            "id": notification_id,
-            "user_id": reminders.user_id,
-            "reminders": reminders.sent,
-            "at": now_iso(),
-        }
+        log.info("reminder_sent", id=step.id, user_id=step.user_id, reminder=counted.sent)
+        copies = tuple(replace(r.memory, copy=True) for r in result.chats if r.memory)
+        messages = _sent_messages(result)
+        again = self._again(
+            envelope,
+            step,
+            counted,
+            now + reminders.every,
+            memory=Memory.to_json((*memory, *copies)),
+            messages=messages,
+        )
+        actions = self._actions
 
         def writes(pipe: Pipeline) -> None:
-            stop(pipe)
-            self._feedback.queue_add(pipe, event)
+            again(pipe)
+            pipe.hincrby(STATS, "reminders", 1)
+            if actions is not None and key is not None:
+                actions.queue_shows(pipe, messages, key)
 
-        reason = f"no acknowledgement after {reminders.sent} reminders"
-        return Result(Outcome.UNACKNOWLEDGED, reason), writes
+        return result, writes
+
+    def _again(
+        self,
+        envelope: Envelope,
+        step: Step,
+        reminders: Reminders,
+        due: float,
+        *,
+        memory: str = "",
+        messages: list[tuple[int, int]] | None = None,
+    ) -> Queue:
+        """Hold the next step until `due` (Redis's clock) while the reminders are pending;
+        remember a reminder's messages with the notification's (`memory`) and note them."""
+        seconds = lifetime(reminders.every, reminders.times, self._memory_seconds)
+        notes = (note_keys(messages or []), note_value(About(step.id, step.user_id)))
+
+        def writes(pipe: Pipeline) -> None:
+            queue_continue(
+                pipe,
+                step.id,
+                reminders,
+                first=False,
+                received_ms=0,
+                rank=envelope.rank,
+                due=due,
+                seconds=seconds,
+                memory=memory,
+                notes=notes,
+            )
+
+        return writes
+
+    @staticmethod
+    def _stop(step: Step) -> Queue:
+        return lambda pipe: queue_stop(pipe, step.id)
+
+    def _end(
+        self, step: Step, reminders: Reminders, result: Result, why: str
+    ) -> tuple[Result, Queue]:
+        """No more reminders, and nobody acknowledged it: the event that tells the web app
+        (after the last one: "unanswered"; or why they could not go on: "blocked",
+        "unlinked", "muted", "expired", "invalid"), to fall back to e-mail or a phone call."""
+        event = {
+            "type": "unacknowledged",
+            "id": step.id,
+            "user_id": step.user_id,
+            "reminders": reminders.sent,
+            "reason": why,
+            "at": now_iso(),
+        }
+        feedback = self._feedback
+        self._stats.feedback["unacknowledged"] += 1
+        log.info("reminders_unacknowledged", id=step.id, reason=why, reminders=reminders.sent)
+
+        def writes(pipe: Pipeline) -> None:
+            queue_stop(pipe, step.id)
+            feedback.queue_add(pipe, event, "unacknowledged")
+
+        return result, writes
 
     def _content(
         self, reminders: Reminders, preferences: Preferences | None, telegram_language: str | None
     ) -> Parsed:
-        """What the reminder shows: the notification as first published, rendered again for
-        the reader when it is a template's (in the language the user has now)."""
+        """What the reminder shows: the notification as published (or as edited since),
+        rendered again for the reader when it is a template's (in their language now)."""
         parsed = parse_fields(json.loads(reminders.payload), self._max_chars)
         if parsed.notification.template is None:
             return parsed
@@ -346,61 +434,21 @@ class Reminding:
         await self._redis.until_up(lambda: self._trips.run(issue))
         return key
 
-    def _again(self, envelope: Envelope, reminders: Reminders, due: float) -> Queue:
-        notification_id = envelope.id
-        assert notification_id is not None  # noqa: S101
-        seconds = self._memory_seconds
-
-        def writes(pipe: Pipeline) -> None:
-            queue_reminders(
-                pipe, notification_id, reminders, rank=envelope.rank, due=due, seconds=seconds
-            )
-
-        return writes
-
-    def _copies(
-        self,
-        envelope: Envelope,
-        memory: tuple[Memory, ...],
-        result: Result,
-        key: str | None,
-        again: Queue,
-    ) -> Queue:
-        """Remember the reminder's messages as copies of the notification (an edit or a
-        delete by id changes them too), note them as its, and let their buttons report."""
-        notification_id, user_id = envelope.id, envelope.user_id
-        assert notification_id is not None  # noqa: S101
-        assert user_id is not None  # noqa: S101
-        copies = tuple(replace(r.memory, copy=True) for r in result.chats if r.memory)
-        messages = _sent_messages(result)
-        about = About(notification_id, user_id)
-        seconds, actions = self._memory_seconds, self._actions
-
-        def writes(pipe: Pipeline) -> None:
-            again(pipe)
-            queue_remember(pipe, notification_id, (*memory, *copies), seconds)
-            queue_about(pipe, messages, about, seconds)
-            pipe.hincrby(STATS, "reminders", 1)
-            if actions is not None and key is not None:
-                actions.queue_shows(pipe, messages, key)
-
-        return writes
-
-
-CONTENT = ("message", "format", "buttons", "template", "data")
-
 
 def _edited_payload(payload: str, edit: Notification) -> str:
     """A reminder's payload with an edit's content: a new message (or template) replaces the
-    old one with its buttons; buttons alone replace the buttons."""
+    old one with its buttons; buttons alone replace the buttons (and close the reply field:
+    Telegram shows no reply field beside buttons)."""
     fields = json.loads(payload)
-    given = {"message", "template"} & edit.model_fields_set
     content: tuple[str, ...] = ("message", "format", "buttons")
     if edit.template is not None:  # rendered for its reader: rendered again then
         content = ("template", "data")
     new = edit.model_dump(mode="json", exclude_defaults=True, include=set(content))
-    for name in CONTENT if given else ("buttons",):
+    replaced = CONTENT if {"message", "template"} & edit.model_fields_set else ("buttons",)
+    for name in replaced:
         fields.pop(name, None)
+    if new.get("buttons"):
+        fields.pop("reply", None)
     fields.update(new)
     return json.dumps(fields, ensure_ascii=False)
 

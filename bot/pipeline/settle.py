@@ -23,6 +23,7 @@ from bot.store.counters import Stats, queue_settled
 from bot.store.deadletters import DeadLetterStore
 from bot.store.memory import queue_forget, queue_remember
 from bot.store.registry import ChatRegistry
+from bot.store.reminders import lifetime
 from bot.store.roundtrips import Queue, RoundTrips, TripLost
 
 log = structlog.get_logger(__name__)
@@ -163,9 +164,11 @@ class Settler:
             if reached.result.links:  # before it counts: whoever sees the count sees the link
                 await self._change_links(reached.result.links)
         outcome, reason, attempts = result.outcome, result.reason, result.attempts
-        dead = outcome in DEAD_LETTER_OUTCOMES
-        self._stats.record(outcome)
-        self._stats.dead_lettered += dead
+        if _a_step(envelope):
+            self._stats.received -= 1  # a reminder's step or an acknowledgement: no notification
+        else:
+            self._stats.record(outcome)
+            self._stats.dead_lettered += outcome in DEAD_LETTER_OUTCOMES
         if outcome is Outcome.SENT and self._on_sent is not None:
             self._on_sent(max(time.time() - envelope.received_at, 0))
         self._log(envelope, outcome, reason, attempts)
@@ -211,7 +214,10 @@ class Settler:
     def _queue(self, pipe: Pipeline, envelope: Envelope, result: Result) -> None:
         """Every Redis write of one outcome, made once (see `settle_result`)."""
         outcome, reason, attempts = result.outcome, result.reason, result.attempts
-        dead = outcome in DEAD_LETTER_OUTCOMES
+        step = _a_step(envelope)
+        # A reminder's step is neither counted nor kept as a dead letter: replayed, it would
+        # send a reminder out of turn; bot.pipeline.reminders counts what became of them.
+        dead = outcome in DEAD_LETTER_OUTCOMES and not step
         if dead:
             self._dead_letters.queue_add(
                 pipe,
@@ -221,17 +227,16 @@ class Settler:
                 source=envelope.source,
                 first_seen=envelope.received_at,
             )
-        notification = envelope.notification
-        op = "send" if notification is None else notification.op
         if envelope.part is not None:
             self._queue_part(pipe, envelope, outcome)
-        elif envelope.id is not None and op not in ("remind", "ack"):  # they keep their own
+        elif envelope.id is not None and not step:  # a step keeps its own (reminders.py)
             self._queue_memory(pipe, envelope, result)
         if envelope.action_key is not None and outcome in UNSHOWN_OUTCOMES:
             queue_discard(pipe, envelope.action_key)
         # Sent, or failed at Telegram: a chat was linked (a 403 removed the link already).
         linked = outcome in DONE_AT_TELEGRAM or (outcome is Outcome.FAILED and attempts > 0)
-        queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
+        if not step:
+            queue_settled(pipe, outcome, envelope.user_id, reason, dead, linked=linked)
         self._queue_receipt(pipe, envelope, result)
         if envelope.ack is not None:
             envelope.ack(pipe)
@@ -246,8 +251,12 @@ class Settler:
             return
         # What each chat shows now: a chat an edit or a delete failed in keeps its memory.
         memories = tuple(reached.memory for reached in result.chats if reached.memory)
+        seconds = self._memory_seconds
+        remind = envelope.notification.remind if envelope.notification else None
+        if remind is not None:  # kept until its last reminder is due, however far
+            seconds = lifetime(remind.every, remind.times, seconds)
         if memories:
-            queue_remember(pipe, notification_id, memories, self._memory_seconds)
+            queue_remember(pipe, notification_id, memories, seconds)
         else:
             queue_forget(pipe, notification_id)
 
@@ -275,12 +284,8 @@ class Settler:
         if envelope.part is not None and (notification is None or notification.receipts != "each"):
             return  # a fan-out reports once, at its end, unless asked for each recipient
         # The notification's receipt came with its send; an acknowledgement has its own
-        # (bot.store.feedback), whoever made it. Of a reminder only its end is told.
-        if (
-            notification is not None
-            and notification.op in ("remind", "ack")
-            and outcome is not Outcome.UNACKNOWLEDGED
-        ):
+        # (bot.store.reminders), whoever made it. Of a reminder only its end is told.
+        if _a_step(envelope) and outcome is not Outcome.UNACKNOWLEDGED:
             return
         receipt: dict[str, object] = {
             "id": envelope.id,
@@ -310,6 +315,12 @@ class Settler:
             log.error(EVENTS[outcome], reason=reason, attempts=attempts, **context)
         else:
             log.warning(EVENTS[outcome], reason=reason, **context)
+
+
+def _a_step(envelope: Envelope) -> bool:
+    """Whether it is a reminder's step or an acknowledgement, not a notification."""
+    notification = envelope.notification
+    return notification is not None and notification.op in ("remind", "ack")
 
 
 def _chat_receipt(reached: Reached) -> dict[str, object]:

@@ -132,13 +132,13 @@ class DeliverySteps:
             await self._settle_crashed(envelope, exc)
 
     async def _for_reminders(self, envelope: Envelope, result: Result) -> Queue | None:
-        """What a send (its messages noted, its reminders held) or an edit (what they show)
-        with an id writes for the replies, reactions and reminders to come."""
+        """What a send (its messages noted, its reminders held), an edit (what they show) or
+        a delete (no more) with an id writes for the replies, reactions and reminders."""
         reminding, notification = self._reminding, envelope.notification
         if reminding is None or notification is None or notification.id is None:
             return None
-        if notification.op == "edit":
-            return await reminding.after_edit(envelope, result)
+        if notification.op in ("edit", "delete"):
+            return await reminding.after_change(envelope, result)
         return reminding.after_send(envelope, result)
 
     async def _reminder_op(self, envelope: Envelope, notification: Notification) -> bool:

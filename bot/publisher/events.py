@@ -115,12 +115,14 @@ class LinkEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class FeedbackEvent:
-    """What a user said back to a notification with `reply` or `remind`, as the bot recorded it
-    on the feedback stream: `type` says which, and which of the optional fields it has.
+    """What a chat said back to a notification with an id, or that its reminders ended
+    unacknowledged, as the bot recorded it on the feedback stream: `type` says which, and which
+    of the optional fields it has.
 
-    "reply": `text` (and `entities` when formatted), `reply_message_id`, `from_user` in groups.
-    "reaction": `added` and `removed`. Both: `chat`, `chat_id`, `message_id` (the
-    notification's message). "unacknowledged": `reminders`, and no chat."""
+    "reply": `text` (and `entities` when formatted), `reply_message_id`; in groups `from_user`
+    (or `sender_chat` for an anonymous administrator or a channel). "reaction": `added` and
+    `removed`. Both: `chat`, `chat_id`, `message_id` (the notification's message).
+    "unacknowledged": `reminders` and `reason`, and no chat."""
 
     type: FeedbackType
     id: str | None  # the notification's id
@@ -138,6 +140,10 @@ class FeedbackEvent:
     added: tuple[str, ...] = ()  # reactions: emoji, or custom emoji ids
     removed: tuple[str, ...] = ()
     reminders: int | None = None  # how many went out, unacknowledged
+    # Why they ended: "unanswered" (all went out), or "blocked", "unlinked", "muted",
+    # "expired", "invalid" (they could not go on)
+    reason: str | None = None
+    sender_chat: int | None = None  # who answered in a group, when not a user
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict[Any, Any]) -> FeedbackEvent | None:
@@ -172,6 +178,8 @@ class FeedbackEvent:
                 added=tuple(str(reaction) for reaction in data.get("added") or ()),
                 removed=tuple(str(reaction) for reaction in data.get("removed") or ()),
                 reminders=_optional(data, "reminders", int),
+                reason=_optional(data, "reason", str),
+                sender_chat=_optional(data, "sender_chat", int),
             )
         except (TypeError, ValueError, KeyError):
             return None  # not an event of ours: skipped (and acknowledged)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio
 from redis.asyncio.client import Pipeline
@@ -19,6 +18,8 @@ from redis.asyncio.client import Pipeline
 from bot.notification.schema import Notification
 from bot.store.chat_links import CHAT_TO_USER
 from bot.store.client import PAYLOAD_FIELD
+from bot.store.clock import now_iso
+from bot.store.reminders import ACKNOWLEDGE_LUA, Acknowledgement
 
 ACTION_PREFIX = "notify:action:"  # JSON {"id", "user_id", "actions"} per notification, expires
 TAP_PREFIX = "notify:tap:"  # a callback query recorded already (Telegram may send it again)
@@ -34,13 +35,19 @@ CALLBACK_PREFIX = "a:"  # callback_data of an action button: "a:<key>:<index>"
 _INDEX = re.compile(r"[0-9]{1,3}")
 KEY_BYTES = 9  # 72 random bits, 12 characters: unguessable, and short in callback_data
 
-# Record a tap once: the first SET NX for a callback query adds the event, any repeat adds none.
-_RECORD_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
-end
-return false
+# Record a tap once: the first SET NX for a callback query adds the event and (ARGV[5] is "1")
+# acknowledges its notification (bot.store.reminders), any repeat does neither. KEYS: the
+# query's key, the stream, then the acknowledgement's. Returns {added, acknowledged}.
+_RECORD_ONCE = (
+    ACKNOWLEDGE_LUA
+    + """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0} end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
+if ARGV[5] ~= '1' then return {1, 0} end
+return {1, acknowledge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[6], ARGV[7], ARGV[8],
+  ARGV[9], {ARGV[10], ARGV[11], ARGV[12]})}
 """
+)
 
 
 def new_key() -> str:
@@ -66,6 +73,15 @@ def queue_discard(pipe: Pipeline, key: str) -> None:
     """Forget the actions stored under `key`: its buttons were never shown (no chat linked,
     a duplicate, or blocked), and would otherwise be kept for ACTION_TTL_SECONDS for nothing."""
     pipe.delete(ACTION_PREFIX + key)
+
+
+# What acknowledging a tapped notification takes, given its id and user (bot.store.feedback).
+Acknowledging = Callable[[str, int], Acknowledgement]
+
+
+class Tapped(NamedTuple):
+    outcome: Tap
+    acknowledged: bool = False  # the tap stopped its notification's pending reminders
 
 
 class Tap(StrEnum):
@@ -128,12 +144,13 @@ class ActionStore:
         key: str,
         index: int,
         tap: TapEvent,
-        acknowledge: Callable[[str, int], Awaitable[object]] | None = None,
-    ) -> Tap:
+        acknowledging: Acknowledging | None = None,
+    ) -> Tapped:
         """Add the tap's event to the actions stream, once per callback query. The user_id in
         it is the one linked to the chat the tap came from, never a value from the client; a
-        key issued for another user's notification counts as unknown. A tap recorded on a
-        notification with an id is `acknowledge`d (id, user id): its reminders stop."""
+        key issued for another user's notification counts as unknown. A tap on a notification
+        with an id acknowledges it in the same script (`acknowledging` says how): its
+        reminders stop."""
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.get(ACTION_PREFIX + key)
             pipe.hget(CHAT_TO_USER, str(tap.chat_id))
@@ -142,15 +159,15 @@ class ActionStore:
             stored, linked, shown, recorded = await pipe.execute()
         record = _record(stored)
         if record is None or linked is None or index >= len(record["actions"]):
-            return Tap.UNKNOWN
+            return Tapped(Tap.UNKNOWN)
         # Keys issued before this check (no "bound") work as they did, until they expire.
         if record.get("bound"):
             shown = shown.decode() if isinstance(shown, bytes) else shown
             if shown != key and (shown is not None or recorded):
-                return Tap.UNKNOWN  # another message, or one whose buttons were edited away
+                return Tapped(Tap.UNKNOWN)  # another message, or one whose buttons were edited away
         user_id = int(linked)
         if record.get("user_id") != user_id:
-            return Tap.UNKNOWN
+            return Tapped(Tap.UNKNOWN)
         event = {
             "type": "action",
             "action": record["actions"][index],
@@ -159,17 +176,23 @@ class ActionStore:
             "chat_id": tap.chat_id,
             "chat": tap.chat,
             "message_id": tap.message_id,
-            "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "at": now_iso(),
         }
-        added = await self._record_once(
-            keys=[TAP_PREFIX + tap.query_id, self._stream],
-            args=[TAP_MEMORY, self._maxlen, PAYLOAD_FIELD, json.dumps(event, ensure_ascii=False)],
+        notification_id = record.get("id")
+        ack = None
+        if acknowledging is not None and notification_id is not None:
+            ack = acknowledging(str(notification_id), user_id)
+        added, acknowledged = await self._record_once(
+            keys=[TAP_PREFIX + tap.query_id, self._stream, *(ack.keys if ack else [])],
+            args=[
+                TAP_MEMORY,
+                self._maxlen,
+                PAYLOAD_FIELD,
+                json.dumps(event, ensure_ascii=False),
+                *(["1", *ack.args] if ack else ["0"]),
+            ],
         )
-        if not added:
-            return Tap.REPEATED
-        if acknowledge is not None and record.get("id") is not None:
-            await acknowledge(str(record["id"]), user_id)
-        return Tap.RECORDED
+        return Tapped(Tap.RECORDED if added else Tap.REPEATED, bool(acknowledged))
 
 
 def _record(stored: bytes | str | None) -> dict[str, Any] | None:

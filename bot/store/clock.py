@@ -6,6 +6,7 @@ decides what the schedule releases."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 
 class RedisClock:
@@ -21,3 +22,8 @@ class RedisClock:
 
     def now(self) -> float:
         return time.time() + self.offset
+
+
+def now_iso() -> str:
+    """Now, as the events on the streams say when (UTC, ISO 8601, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -16,16 +16,26 @@ from bot.notification.outcomes import Outcome
 STATS = "notify:stats"  # hash: counter name -> all-time count
 LAST_DELIVERY = "notify:last_delivery"  # hash: user id -> JSON {"at", "outcome", "reason"}
 
-# What the chats said back (bot.store.feedback counts them): not outcomes of a notification.
-FEEDBACK_COUNTERS = ("reminders", "replies", "reactions")
-
-IN_CHAT = "acknowledged_in_chat"  # reminders a tap, a reply or a reaction stopped
+# What became of notifications: each one received settles with one of these.
+NOTIFICATION_OUTCOMES = tuple(
+    o for o in Outcome if o not in (Outcome.ACKNOWLEDGED, Outcome.UNACKNOWLEDGED)
+)
+# What the chats said back and what became of reminders (bot.store.feedback and
+# bot.store.reminders count them in Redis): no notification received. "acknowledged": pending
+# reminders an acknowledgement stopped (a tap, a reply, a reaction, op ack), "unacknowledged":
+# reminders that ended with none.
+FEEDBACK_COUNTERS = ("reminders", "replies", "reactions", "acknowledged", "unacknowledged")
 
 RATE_WINDOW = 10.0  # seconds over which the current send rate is measured
 
 
 # Every counter, in the order logs and /stats show them.
-COUNTERS = ("received", *(o.value for o in Outcome), "dead_lettered", *FEEDBACK_COUNTERS)
+COUNTERS = (
+    "received",
+    *(o.value for o in NOTIFICATION_OUTCOMES),
+    "dead_lettered",
+    *FEEDBACK_COUNTERS,
+)
 
 
 @dataclass
@@ -36,7 +46,7 @@ class Stats:
     received: int = 0
     dead_lettered: int = 0
     outcomes: Counter[Outcome] = field(default_factory=Counter)
-    feedback: Counter[str] = field(default_factory=Counter)  # FEEDBACK_COUNTERS, IN_CHAT
+    feedback: Counter[str] = field(default_factory=Counter)  # FEEDBACK_COUNTERS
     last_sent_at: float | None = None  # time.time() of the last notification sent
     _recent_sends: deque[float] = field(default_factory=deque)
 
@@ -62,8 +72,7 @@ class Stats:
 
     def snapshot(self) -> dict[str, int]:
         """Counts by name (COUNTERS, in that order, zero when none), for a log line."""
-        counts = {o.value: self.outcomes[o] for o in Outcome}
-        counts[Outcome.ACKNOWLEDGED.value] += self.feedback[IN_CHAT]
+        counts = {o.value: self.outcomes[o] for o in NOTIFICATION_OUTCOMES}
         counts |= {"received": self.received, "dead_lettered": self.dead_lettered}
         counts |= {name: self.feedback[name] for name in FEEDBACK_COUNTERS}
         return {name: counts[name] for name in COUNTERS}
@@ -96,9 +105,7 @@ async def all_time(client: redis.asyncio.Redis) -> dict[str, int]:
     raw: Any = await client.hgetall(STATS)
     stored = {key.decode(): int(value) for key, value in raw.items()}
     counts = {name: stored.get(name, 0) for name in COUNTERS}
-    counts["received"] = sum(stored.get(outcome.value, 0) for outcome in Outcome)
-    # Acknowledged in a chat (a tap, a reply, a reaction) is no notification received.
-    counts[Outcome.ACKNOWLEDGED.value] += stored.get(IN_CHAT, 0)
+    counts["received"] = sum(stored.get(outcome.value, 0) for outcome in NOTIFICATION_OUTCOMES)
     return counts
 
 

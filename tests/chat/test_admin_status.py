@@ -109,14 +109,18 @@ async def test_stats_count_replies_reactions_reminders_and_acknowledgements(
         await eventually(lambda: redis_client.exists("notify:remind:q-1"))
         telegram.user_says(9001, "here", reply_to=asked.message_id)
         telegram.react(9001, 9001, asked.message_id, emoji=["👍"])
-        await eventually(lambda: bot_counts(running, replies=1, reactions=1, reminders=1))
-        await eventually(lambda: running.bot.stats.outcomes[Outcome.UNACKNOWLEDGED] == 1)
+        await eventually(
+            lambda: bot_counts(running, replies=1, reactions=1, reminders=1, unacknowledged=1)
+        )
 
         reply = await ask(telegram, ADMIN, "/stats")
     finally:
         await running.shutdown()
     for name in ("replies", "reactions", "reminders", "acknowledged", "unacknowledged"):
         assert re.search(rf"\n{name}\s+1\s+1\n", reply), name
+    # A reminder is no notification received: two were, and both were delivered.
+    assert re.search(r"received\s+2\s+2\n", reply)
+    assert re.search(r"delivered\s+2\s+2\n", reply)
 
 
 def bot_counts(running: RunningBot, **counts: int) -> bool:

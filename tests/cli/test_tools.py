@@ -47,7 +47,15 @@ def test_schema_prints_the_notification_json_schema(cli: Cli) -> None:
     }
     properties = schema["properties"]
     assert properties["format"]["enum"] == ["text", "html", "markdown"]
-    assert properties["op"]["enum"] == ["send", "edit", "delete", "cancel", "digest", "ack", "remind"]
+    assert properties["op"]["enum"] == [
+        "send",
+        "edit",
+        "delete",
+        "cancel",
+        "digest",
+        "ack",
+        "remind",
+    ]
     assert properties["receipts"]["enum"] == ["summary", "each"]
     assert properties["chats"]["enum"] == ["all", "private", "groups", "channels"]
 

@@ -57,8 +57,8 @@ async def test_a_tap_repeated_by_telegram_is_recorded_once(fake_redis: redis.asy
     await fake_redis.hset(CHAT_TO_USER, "9001", "42")
     tap = TapEvent("query-1", chat_id=9001, message_id=5)
 
-    assert await store(fake_redis).record_tap(key, 1, tap) is Tap.RECORDED
-    assert await store(fake_redis).record_tap(key, 1, tap) is Tap.REPEATED
+    assert (await store(fake_redis).record_tap(key, 1, tap)).outcome is Tap.RECORDED
+    assert (await store(fake_redis).record_tap(key, 1, tap)).outcome is Tap.REPEATED
 
     entries: Any = await fake_redis.xrange(STREAM)
     [(_, fields)] = entries
@@ -84,10 +84,18 @@ async def test_taps_that_prove_nothing_record_nothing(fake_redis: redis.asyncio.
     await fake_redis.hset(CHAT_TO_USER, mapping={"9001": "42", "9002": "43"})
     actions = store(fake_redis)
 
-    assert await actions.record_tap("neverissued", 0, TapEvent("q1", 9001, 5)) is Tap.UNKNOWN
-    assert await actions.record_tap(key, 2, TapEvent("q2", 9001, 5)) is Tap.UNKNOWN  # no 3rd
-    assert await actions.record_tap(key, 0, TapEvent("q3", 9002, 6)) is Tap.UNKNOWN  # user 43
-    assert await actions.record_tap(key, 0, TapEvent("q4", 9003, 7)) is Tap.UNKNOWN  # unlinked
+    assert (
+        await actions.record_tap("neverissued", 0, TapEvent("q1", 9001, 5))
+    ).outcome is Tap.UNKNOWN
+    assert (
+        await actions.record_tap(key, 2, TapEvent("q2", 9001, 5))
+    ).outcome is Tap.UNKNOWN  # no 3rd
+    assert (
+        await actions.record_tap(key, 0, TapEvent("q3", 9002, 6))
+    ).outcome is Tap.UNKNOWN  # user 43
+    assert (
+        await actions.record_tap(key, 0, TapEvent("q4", 9003, 7))
+    ).outcome is Tap.UNKNOWN  # unlinked
     assert await fake_redis.xlen(STREAM) == 0
 
 
@@ -97,11 +105,13 @@ async def test_a_tap_counts_only_from_a_message_that_shows_its_key(
     key = await issue(fake_redis)
     await fake_redis.hset(CHAT_TO_USER, "9001", "42")
     actions = store(fake_redis)
-    assert await actions.record_tap(key, 0, TapEvent("q1", 9001, 6)) is Tap.UNKNOWN  # another
+    assert (
+        await actions.record_tap(key, 0, TapEvent("q1", 9001, 6))
+    ).outcome is Tap.UNKNOWN  # another
     async with fake_redis.pipeline(transaction=False) as pipe:
         actions.queue_shows(pipe, [(9001, 5)], None)  # edited without buttons, or deleted
         await pipe.execute()
-    assert await actions.record_tap(key, 0, TapEvent("q2", 9001, 5)) is Tap.UNKNOWN
+    assert (await actions.record_tap(key, 0, TapEvent("q2", 9001, 5))).outcome is Tap.UNKNOWN
     assert await fake_redis.xlen(STREAM) == 0
 
 
@@ -119,9 +129,9 @@ async def test_a_tap_before_the_send_is_recorded_counts_from_any_of_its_messages
         actions.queue_issue(pipe, key, notification)
         await pipe.execute()
     await fake_redis.hset(CHAT_TO_USER, "9001", "42")
-    assert await actions.record_tap(key, 0, TapEvent("q1", 9001, 7)) is Tap.RECORDED
+    assert (await actions.record_tap(key, 0, TapEvent("q1", 9001, 7))).outcome is Tap.RECORDED
     async with fake_redis.pipeline(transaction=False) as pipe:
         actions.queue_shows(pipe, [(9001, 7)], key)
         await pipe.execute()
-    assert await actions.record_tap(key, 0, TapEvent("q2", 9001, 8)) is Tap.UNKNOWN
-    assert await actions.record_tap(key, 0, TapEvent("q3", 9001, 7)) is Tap.RECORDED
+    assert (await actions.record_tap(key, 0, TapEvent("q2", 9001, 8))).outcome is Tap.UNKNOWN
+    assert (await actions.record_tap(key, 0, TapEvent("q3", 9001, 7))).outcome is Tap.RECORDED
