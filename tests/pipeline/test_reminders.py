@@ -11,12 +11,14 @@ from bot.pipeline.reminders import _edited_payload, _reminder_payload
 
 def payload_of(**fields: object) -> dict[str, object]:
     notification = Notification.model_validate({"user_id": 42, "id": "n-1", **fields})
-    return json.loads(_reminder_payload(notification))
+    fields: dict[str, object] = json.loads(_reminder_payload(notification))
+    return fields
 
 
 def edited(original: dict[str, object], **edit: object) -> dict[str, object]:
     change = Notification.model_validate({"op": "edit", "user_id": 42, "id": "n-1", **edit})
-    return json.loads(_edited_payload(json.dumps(original), change))
+    fields: dict[str, object] = json.loads(_edited_payload(json.dumps(original), change))
+    return fields
 
 
 def test_a_reminder_repeats_the_notification_without_when_and_how_often() -> None:
