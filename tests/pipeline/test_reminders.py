@@ -9,8 +9,8 @@ from bot.notification.schema import Notification
 from bot.pipeline.reminders import _edited_payload, _reminder_payload
 
 
-def payload_of(**fields: object) -> dict[str, object]:
-    notification = Notification.model_validate({"user_id": 42, "id": "n-1", **fields})
+def payload_of(**given: object) -> dict[str, object]:
+    notification = Notification.model_validate({"user_id": 42, "id": "n-1", **given})
     fields: dict[str, object] = json.loads(_reminder_payload(notification))
     return fields
 
