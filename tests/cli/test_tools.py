@@ -80,7 +80,14 @@ def test_demo_plays_the_whole_story_offline(cli: Cli) -> None:
     assert templates is not None
     assert not Path(templates[1]).exists()  # its template file went with it
     # the order, the one with buttons, the order updated in place, and the template twice
-    assert re.search(r"delivered\s+5\s+5", out)
+    assert re.search(r"delivered\s+7\s+7", out)  # a reminder is no notification
+    assert re.search(
+        r"bot -> Ada\s+Where should we leave order #20\?\n\s+\(a reply field opens", out
+    )
+    assert re.search(r"-> reply from user 42 to order-20: 'In the garage, please'", out)
+    assert re.search(r"message \d+, a reply to \d+: the same again", out)
+    assert re.search(r"-> reaction from user 42 to table-8: added \['👍'\]", out)
+    assert re.search(r"reminders\s+1\s+1", out)
     assert re.search(r"edited\s+2\s+2", out)
     assert re.search(r"dead-lettered\s+1\s+1", out)
     assert "Now for real:" in out
