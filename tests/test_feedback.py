@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -439,3 +440,28 @@ async def test_a_cancel_ends_the_reminders(
         await web.cancel("renew-1")
         await receipt_for(receipts, "cancelled")
     assert not await reminders_left(redis_client, "renew-1")
+
+
+async def test_a_reminder_due_in_the_users_quiet_hours_waits_for_their_end(
+    bot: RunningBot, telegram: FakeTelegram, redis_client: redis.asyncio.Redis, settings: Settings
+) -> None:
+    """Quiet hours that began after the send (by Redis's clock, which decides): the next
+    reminder is held until they end, not sent."""
+    await link_chat(telegram, redis_client, user_id=USER, chat_id=CHAT)
+    web = publisher(settings, redis_client)
+    await web.publish(USER, "Quietly", id="quiet-1", remind=(1, 3))
+    await sent_one(telegram, redis_client, "Quietly")
+    seconds, _micro = await redis_client.time()
+    now = datetime.fromtimestamp(seconds, UTC)
+    start, end = now - timedelta(minutes=1), now + timedelta(minutes=3)
+    await web.set_preferences(
+        USER, quiet=f"{start:%H:%M}-{end:%H:%M}", quiet_mode="hold", timezone="UTC"
+    )
+    member = remind_members("quiet-1")[1]  # normal priority
+
+    async def held_until_the_end() -> bool:
+        due = await redis_client.zscore(SCHEDULED, member)
+        return due is not None and due / 1000 >= end.replace(second=0).timestamp()
+
+    await eventually(held_until_the_end)
+    assert [m.text for m in telegram.sent if m.text == "Quietly"] == ["Quietly"]

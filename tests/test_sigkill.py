@@ -11,6 +11,7 @@ from typing import Any
 import redis
 
 from bot.cluster.liveness import DEAD_AFTER
+from bot.store.reminders import REMIND_PREFIX
 from bot.testing import FakeTelegram
 from tests.bots import BotProcess, process_env
 from tests.helpers import link_directly, note_json, report
@@ -227,8 +228,8 @@ def test_reminders_go_on_after_a_sigkill_between_two_and_each_is_sent_once(
     )
 
     def reminded() -> int:
-        state = client.get("notify:remind:page-1")
-        return 0 if state is None else int(json.loads(state)["sent"])
+        sent = client.hget(f"{REMIND_PREFIX}page-1", "sent")
+        return 0 if sent is None else int(sent)
 
     first = BotProcess("worker.1", env, tmp_path)
     try:

@@ -23,7 +23,7 @@ from bot.pipeline.settle import Settler
 from bot.pipeline.templating import Templating
 from bot.store.actions import ActionStore
 from bot.store.clock import RedisClock
-from bot.store.roundtrips import Queue, RoundTrips
+from bot.store.roundtrips import Queue, RoundTrips, in_order
 from bot.templates.render import RenderError
 
 log = structlog.get_logger(__name__)
@@ -123,7 +123,7 @@ class DeliverySteps:
             if envelope.part is not None and before.counted:
                 envelope.part.counted = True
             extra = self._with_shows(envelope, before, result, plan.after(result))
-            extra = _both(extra, await self._for_reminders(envelope, result))
+            extra = in_order(extra, await self._for_reminders(envelope, result))
             await self._settler.settle_result(envelope, result, extra=extra)
             if plan.holds:
                 self._on_hold()
@@ -226,17 +226,6 @@ def _nothing_to_plan(notification: Notification, before: BeforeSend, result: Res
     if result is not None or not before.chats:
         return True
     return notification.category is None and before.preferences is None
-
-
-def _both(first: Queue | None, then: Queue | None) -> Queue | None:
-    if first is None or then is None:
-        return first or then
-
-    def queue(pipe: Pipeline) -> None:
-        first(pipe)
-        then(pipe)
-
-    return queue
 
 
 def _messages_of(result: Result) -> list[tuple[int, int]]:

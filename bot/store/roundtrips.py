@@ -17,6 +17,21 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Queues one caller's commands on the shared pipeline.
 Queue = Callable[[Pipeline], object]
+
+
+def in_order(*queues: Queue | None) -> Queue | None:
+    """One Queue that queues each of `queues` (None: nothing) in turn; None if none does."""
+    given = [queue for queue in queues if queue is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def queue(pipe: Pipeline) -> None:
+        for each in given:
+            each(pipe)
+
+    return queue
+
+
 Caller = tuple[Queue, "asyncio.Future[list[Any]]", bool]
 
 # A trip with writes that must happen once is a MULTI/EXEC transaction ending with a SETBIT in
