@@ -47,17 +47,30 @@ class Settings(BaseSettings):
         extra="ignore",
         frozen=True,
         case_sensitive=False,
+        # Each setting's docstring is its description: the docs' settings reference is made
+        # from them (bot.tools.reference).
+        use_attribute_docstrings=True,
     )
 
     # Required to run the bot; commands that only publish or describe can do without it.
     bot_token: SecretStr | None = None
+    """the token from @BotFather; never logged"""
     redis_url: str = "redis://localhost:6379/0"
+    """`redis://`, `rediss://` (TLS) or `unix://`"""
     redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
+    """certificate checks for `rediss://`: `required`, `optional` or `none`. Heroku Redis uses
+    self-signed certificates: set `none` there"""
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    """Telegram user ids allowed to run admin commands, comma-separated (ask @userinfobot for
+    yours)"""
     # Sources: an empty name turns that source off.
     notification_channel: str = "notification"
+    """the pub/sub channel to listen on; empty: no pub/sub. Channels are server-wide:
+    deployments sharing a Redis server (on other databases) need names of their own"""
     notification_stream: str = "notifications"
+    """the stream to consume (entries with one field `payload`); empty: no stream"""
     stream_group: str = Field(default="notify-bot", min_length=1)
+    """the stream's consumer group"""
     # Who this process is, in the stream's consumer group, the leader lock and the heartbeats.
     # Heroku's DYNO ("worker.1") is stable across restarts: a restarted worker takes its lock
     # back at once. Without it, host name and process id: unique per running process (two on
@@ -68,81 +81,167 @@ class Settings(BaseSettings):
         min_length=1,
         validation_alias=AliasChoices("stream_consumer", "dyno"),
     )
+    """this instance's name in the consumer group and the leader lock; unique per running
+    process. A stable one (as `DYNO` is) lets a restart resume its own pending entries at
+    once"""
     stream_maxlen: int = Field(default=100_000, ge=1000)
+    """approximate cap on the stream length used by publishers and hand-back"""
     idempotency_window_seconds: int = Field(default=24 * 3600, gt=0)
+    """how long a delivered `id` is remembered"""
     # What was sent for each notification id is remembered this long, for its edit or delete.
     message_memory_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    """how long what was sent for an `id` (chat, message ids) is remembered, for its edit or
+    delete"""
     receipt_channel: str = "notification:receipts"
+    """where delivery receipts are published; empty: none"""
     # Taps on action buttons become events on this stream (the web app reads it); a button
     # works for ACTION_TTL_SECONDS after its notification was sent.
     actions_stream: str = Field(default="notification:actions", min_length=1)
+    """the stream taps on action buttons are added to (field `payload`), for the web app to read"""
     action_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    """how long an action button works after its notification was sent (its key's expiry in
+    Redis)"""
     # What the chat says back (replies, reactions, reminders nobody acknowledged) becomes an
     # event on this stream, capped at about FEEDBACK_MAXLEN; taps stay on ACTIONS_STREAM.
     feedback_stream: str = Field(default="notification:feedback", min_length=1)
+    """the stream replies, reactions and reminders nobody acknowledged are added to (field
+    `payload`), for the web app to read (see [Replies, reminders and
+    reactions](#replies-reminders-and-reactions)); taps stay on `ACTIONS_STREAM`"""
     feedback_maxlen: int = Field(default=100_000, ge=100)
+    """about how many events `FEEDBACK_STREAM` keeps (`MAXLEN ~`)"""
     # The shortest `remind.every` a notification may ask for (tests shorten it).
     remind_min_seconds: int = Field(default=60, ge=1)
+    """the shortest `remind.every` a notification may ask for (tests lower it; the publisher
+    takes `remind_min_seconds=` to match)"""
     # Each chat linked or unlinked becomes an event on this stream, in the same transaction.
     # Never off (empty is refused): the web app's publisher writes to it too (unlink), and a
     # reader waiting on a stream nobody fills would never learn why.
     link_events_stream: str = Field(default="notification:links", min_length=1)
+    """the stream each chat linked or unlinked is added to (field `payload`), for the web app to
+    read (see [Link events](#from-your-web-app)); capped at about `STREAM_MAXLEN`. It cannot
+    be empty: the web app's `unlink()` writes to it too, and a reader of a stream nobody
+    fills would wait without knowing why"""
     # Kinds of notification a chat user can turn off or have digested ("orders:Order
     # updates,news:News!": a trailing ! cannot be muted), and digest windows per category.
     categories: Annotated[tuple[Category, ...], NoDecode] = ()
+    """the kinds of notification a user may turn off: `name:Label` items separated by commas,
+    e.g. `orders:Order updates,news:News and offers,security:Security alerts!`; a trailing
+    `!` marks one a user cannot mute (it always arrives, at once, with a sound);
+    `|de=Bestellungen` after a label gives it in another language
+    (`orders:Orders|de=Bestellungen|fr=Commandes`: the mute button, a digest's title and
+    `/settings` show the reader's). Names are 1-32 of `a-z0-9_-`. A malformed value stops
+    start-up: `CATEGORIES: item 2 ('news') needs a label: name:Label`"""
     digest: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    """categories collected into one message per window for every user who has not chosen
+    otherwise: `category:seconds` items, e.g. `news:3600` (60 s to 7 days; the category must
+    be declared and mutable). A user can turn a digest on or off per category in `/settings`;
+    a window for a category not listed here is an hour"""
     # Localized templates (bot/templates/): a directory of TOML files, one per template; unset:
     # templates off. DEFAULT_LANGUAGE: a template's language for a user who picked none and
     # whose Telegram language it lacks (then its first table).
     templates_dir: Path | None = None
+    """a directory of templates, one TOML file per template (see
+    [Templates](#templates-each-user-reads-it-in-their-language)); empty: templates off.
+    Every file is checked at start-up; a bad one stops it with exit 2 and one line naming
+    file, language and line: `config error: TEMPLATES_DIR: order_shipped.toml [de] line 5:
+    message: unexpected '}'`"""
     default_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
+    """a template's language for a user who picked none and whose Telegram language it lacks
+    (then its first table), and of a category's label likewise; a primary subtag such as `de`"""
     deadletter_maxlen: int = Field(default=10_000, ge=1)
+    """dead letters kept at most (oldest dropped)"""
     # A dead letter keeps at most this much of its payload (the rest is cut and marked).
     deadletter_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
+    """bytes of a dead letter's payload kept; the rest is cut off and the letter marked
+    `truncated` (a replay skips it)"""
 
     telegram_base_url: str = TELEGRAM_API_URL
+    """python-telegram-bot's `base_url` (deliveries use it too), e.g.
+    `http://127.0.0.1:8081/bot` for a self-hosted Bot API server"""
     telegram_timeout: float = Field(default=10.0, gt=0)
+    """seconds before a Telegram request counts as hung (connecting, each read, and for
+    python-telegram-bot's requests each write; a delivery's whole request takes at most three
+    times it)"""
     # None: Telegram's 30/s, or 1000/s with paid broadcasts.
     telegram_max_per_second: float | None = Field(default=None, gt=0)
+    """messages per second overall"""
     telegram_paid_broadcast: bool = False
+    """send with `allow_paid_broadcast` (paid in Telegram Stars) and allow 1000/s"""
     telegram_chat_burst: int = Field(default=3, ge=1)
+    """messages a private chat may get at once"""
     telegram_chat_per_second: float = Field(default=1.0, gt=0)
+    """sustained messages per second to one private chat"""
     telegram_group_per_minute: int = Field(default=20, ge=1)
+    """messages per minute to one group"""
 
     link_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    """how long a deep link (or a channel's token) stays valid"""
     # Chats one web-app user may link (private chats, groups, channels): a notification goes to
     # each, so this bounds what one publish costs.
     max_chats_per_user: int = Field(default=5, ge=1, le=50)
+    """chats one web-app user may link (private chats, groups, channels; 1-50): each gets every
+    notification of the user, so this bounds what one notification costs. A link over it is
+    refused with how to free one"""
     # Messages a user may send the bot at once, and per minute after that; admins are exempt.
     command_burst: int = Field(default=5, ge=1)
+    """messages a user may send the bot at once; more are dropped before any handler runs (one
+    "slow down" reply); admins are exempt"""
     command_per_minute: float = Field(default=20.0, gt=0)
+    """how fast that budget refills"""
     # A longer message is refused as invalid (eight Telegram messages; at most ~384 KB of JSON).
     message_max_chars: int = Field(default=32_768, ge=1, le=1_000_000)
+    """a longer `message` is refused as `invalid` (dead-lettered with the reason); a payload
+    larger than 12 bytes per allowed character plus 64 KB is refused before it is parsed"""
     # In flight = rate x round trip: 1000/s (paid broadcasts) at ~100 ms needs ~100.
     delivery_concurrency: int = Field(default=128, ge=1, le=1024)
+    """sendMessage calls in flight at most; the rate it allows is this divided by Telegram's
+    round trip (128 / 50 ms ≈ 2,500/s)"""
     delivery_max_attempts: int = Field(default=5, ge=1, le=100)
+    """attempts for timeouts, connection errors and 5xx before dead-lettering"""
     delivery_retry_base: float = Field(default=0.5, gt=0)
+    """first retry delay in seconds; doubles per attempt, with jitter"""
     delivery_retry_max: float = Field(default=30.0, gt=0)
+    """longest retry delay in seconds"""
     # Telegram unreachable this long (getMe unanswered) and the notifications waiting fail.
     telegram_outage_max_seconds: float = Field(default=600.0, gt=0)
+    """how long a notification waits while Telegram is unreachable before it fails
+    (dead-lettered); shorter outages lose nothing"""
     shutdown_timeout: float = Field(default=8.0, gt=0)
+    """seconds in-flight notifications get to finish on SIGTERM; sends already under way then
+    get one `TELEGRAM_TIMEOUT` more (cut off in flight, they would be sent again)"""
     pause_buffer_max: int = Field(default=10_000, ge=0)
+    """pub/sub notifications held in memory while delivery is paused (`/pause`); more are
+    dead-lettered"""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """`DEBUG`, `INFO`, `WARNING` or `ERROR`"""
     log_format: Literal["json", "console"] | None = None
+    """`json` (one object per line) or `console`; auto is console on a terminal, json otherwise"""
     # no-color.org: set to anything but "" (NO_COLOR=1), console logs have no colour codes even
     # on a terminal.
     no_color: str = ""
+    """anything but empty: console logs without colour codes, on a terminal too
+    ([no-color.org](https://no-color.org))"""
 
     # HTTP: /healthz and /metrics whenever PORT is set (the platform sets it for web processes);
     # with WEBHOOK_URL, Telegram's updates arrive there too instead of by polling.
     port: int | None = Field(default=None, ge=0, le=65535)  # 0: any free port (tests)
+    """serve `/healthz` and `/metrics` on this port (platforms set it for `web` processes);
+    empty: no HTTP server. Required by `WEBHOOK_URL`"""
     http_host: str = "0.0.0.0"  # noqa: S104 - a platform's router reaches the dyno from outside
+    """the address the HTTP server binds"""
     webhook_url: str = ""
+    """the public `https://` URL Telegram should POST updates to (e.g.
+    `https://<app>.herokuapp.com/telegram`); set: webhook mode, no polling. Telegram accepts
+    ports 443, 80, 88 and 8443 only"""
     webhook_secret: SecretStr | None = None
+    """the `X-Telegram-Bot-Api-Secret-Token` value Telegram must send (1-256 of `A-Z a-z 0-9 _
+    -`); requests without it get 403. The default is the same on every instance; never logged"""
     # One instance holds this lock and polls Telegram and reads pub/sub; others stand by.
     # Short, so a dead leader is replaced within ~2.5 s; long enough that a leader whose event
     # loop stalls for a second renews in time (it renews every third of it).
     leader_lock_ttl_seconds: float = Field(default=2.5, gt=0)
+    """the leader lock's expiry: a standby instance takes over within about this of the leader
+    dying (renewed every third of it)"""
 
     @field_validator("bot_token")
     @classmethod
