@@ -39,6 +39,11 @@ def command_names() -> list[str]:
     return list(commands.choices)
 
 
+def command_parser() -> Parser:
+    """`python -m bot`'s whole parser (the docs' command reference is made from it)."""
+    return _parser()
+
+
 def _parser() -> Parser:
     parser = Parser(
         prog="python -m bot",

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 from bot.cli.command import EXIT_FAILURE, EXIT_OK, Commands
 from bot.cli.environment import quiet_logs
@@ -15,7 +16,7 @@ from bot.tools.bench.options import Options as BenchOptions
 
 
 def add_commands(commands: Commands) -> None:
-    """demo, bench, emulator and schema."""
+    """demo, bench, emulator, schema and reference."""
     demo = commands.add_parser(
         "demo",
         help="play the whole story offline: embedded Redis, Telegram emulator, the real bot",
@@ -51,6 +52,24 @@ def add_commands(commands: Commands) -> None:
         help="print the notification's JSON Schema",
         description="Print the JSON Schema of a notification, for validating in other languages.",
     ).set_defaults(func=_schema)
+    reference = commands.add_parser(
+        "reference",
+        help="write the docs' reference pages from the code (settings, fields, commands, ...)",
+        description="Writes DOCS/reference/*.md from the code: the settings, the notification's "
+        "fields, the commands, the publisher's API, the log events, metrics, Redis keys and "
+        "HTTP endpoints. --check writes nothing and exits 1 when a page is out of date.",
+    )
+    reference.add_argument(
+        "--docs", metavar="DIR", type=Path, required=True, help="the docs directory to write into"
+    )
+    reference.add_argument("--check", action="store_true", help="compare only; exit 1 if stale")
+    reference.set_defaults(func=_reference)
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from bot.tools.reference import main  # noqa: PLC0415 - LAZY, see bot.cli
+
+    return main(args.docs, check=args.check)
 
 
 def _add_bench(commands: Commands) -> None:

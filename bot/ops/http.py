@@ -75,10 +75,14 @@ class HttpServer:
         await self._runner.cleanup()
 
     async def _healthz(self, _request: web.Request) -> web.Response:
+        """200 and a JSON report (Redis, the sources, leadership, Telegram) when this instance
+        can do its work, 503 when a source it runs cannot read: what a platform's health check
+        restarts on."""
         healthy, body = await self._health.report()
         return web.json_response(body, status=200 if healthy else 503, dumps=_dumps)
 
     async def _metrics_page(self, _request: web.Request) -> web.Response:
+        """Prometheus text format: the metrics (docs: reference/metrics.md)."""
         backlog = await self._safe_backlog()
         for where, count in backlog.items():
             self._metrics.backlog.labels(where).set(count)

@@ -38,7 +38,7 @@ from tests.helpers import token_of, wait_sent
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "bot" / "locale"
-# README: Languages. The test runs this very command, writing the template elsewhere.
+# docs/reference/commands.md, Languages: the test runs this very command, writing elsewhere.
 EXTRACT = (
     "pybabel extract -F babel.cfg --no-default-keywords -k N_ -k NP_:1,2 -c Translators: "
     "--project=notify-bot -o bot/locale/messages.pot bot"
@@ -46,7 +46,7 @@ EXTRACT = (
 
 
 def run_extract(cwd: Path, template: Path) -> Catalog:
-    """The README's extraction, run in `cwd`, into `template`; the template read back."""
+    """The documented extraction, run in `cwd`, into `template`; the template read back."""
     args = shlex.split(EXTRACT)[1:]
     args[args.index("-o") + 1] = str(template)
     subprocess.run(
@@ -82,7 +82,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> list[Message]:
 
 
 def test_the_readme_gives_the_extraction_command_this_test_runs() -> None:
-    assert f".venv/bin/{EXTRACT}" in (ROOT / "README.md").read_text()
+    assert f".venv/bin/{EXTRACT}" in (ROOT / "docs" / "reference" / "commands.md").read_text()
 
 
 def test_extraction_finds_the_marked_replies(extracted: list[Message]) -> None:
@@ -92,7 +92,7 @@ def test_extraction_finds_the_marked_replies(extracted: list[Message]) -> None:
 
 
 def test_the_template_is_current(extracted: list[Message]) -> None:
-    """bot/locale/messages.pot is what the extraction makes now (README: Languages)."""
+    """bot/locale/messages.pot is what the extraction makes now (docs: commands, Languages)."""
     shipped = {m.id for m in read_catalog(LOCALE / "messages.pot") if m.id}
     assert sorted(map(str, {m.id for m in extracted} - shipped)) == [], "run pybabel extract"
     assert sorted(map(str, shipped - {m.id for m in extracted})) == [], "run pybabel extract"
