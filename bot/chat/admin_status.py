@@ -91,7 +91,7 @@ class StatusCommands:
     def _sources(self) -> str:
         parts = []
         if self._leadership is not None:
-            # Standbys do not read pub/sub: only the leader does (README: several instances).
+            # Standbys do not read pub/sub: only the leader does (docs: guides/instances.md).
             parts.append("leader" if self._leadership.is_leader else "standby")
         if self._listener is not None and (self._leadership is None or self._leadership.is_leader):
             state = "subscribed" if self._listener.subscribed.is_set() else "reconnecting"

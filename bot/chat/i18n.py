@@ -13,8 +13,8 @@ text is the msgid, and a reply translates it when it is sent::
     ngettext(language, *HELD, n).format(n=n)                         # pass it with the count
 
 `N_` and `NP_` only mark; they return their arguments unchanged. `pybabel extract` finds them
-with `--no-default-keywords -k N_ -k NP_:1,2` (README: Languages), so only marked messages are
-in the catalogs: never pass a variable or an f-string to them, and never call `gettext` on text
+with `--no-default-keywords -k N_ -k NP_:1,2` (docs: reference/commands.md, Languages), so
+only marked messages are in the catalogs: never pass a variable or an f-string to them, and never call `gettext` on text
 that was not marked (it would be sent in English).
 
 The catalogs are `bot/locale/<language>/LC_MESSAGES/messages.po`, read with Babel the first time

@@ -48,7 +48,7 @@ def _parser() -> Parser:
     parser = Parser(
         prog="python -m bot",
         description="Deliver notifications published on Redis as Telegram messages.",
-        epilog="Settings come from the environment or a .env file; see README.md.",
+        epilog="Settings come from the environment or a .env file; see docs/reference/settings.md.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.add_argument("--version", action="version", version=f"notify-bot {__version__}")

@@ -13,7 +13,7 @@ from bot.publisher import Button, ContentOptions, DeliveryOptions, EditOptions, 
 
 
 def notification_flags(command: argparse.ArgumentParser, *, priority: str = "normal") -> None:
-    """A flag for each optional field of a notification (README: the notification's fields)."""
+    """A flag for each optional field of a notification (docs: reference/notification-fields.md)."""
     template_flags(command)
     look_flags(command)
     media = command.add_mutually_exclusive_group()

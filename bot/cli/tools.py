@@ -94,7 +94,7 @@ def _add_bench(commands: Commands) -> None:
         "--yes-use-it",
         action="store_true",
         help="use --redis-url although it holds keys: the bench links users 1..FANOUT_COUNT "
-        "(or more, see README) to fake chats there",
+        "(or more, see docs/benchmarks.md) to fake chats there",
     )
     defaults = BenchOptions()
     for flag, name, kind, text in (

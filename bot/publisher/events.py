@@ -76,8 +76,8 @@ class LinkEvent:
 
     type: LinkType  # "linked" or "unlinked"
     user_id: int
-    # start, stop, blocked, admin, web_app, relinked or removed (README: Link events); a str,
-    # so that a reason a newer bot adds reaches the web app instead of being dropped
+    # start, stop, blocked, admin, web_app, relinked or removed (docs: guides/web-app.md, Link
+    # events); a str, so that a reason a newer bot adds reaches the web app instead of being dropped
     reason: str
     at: str  # ISO 8601, UTC
     entry_id: str  # the stream entry

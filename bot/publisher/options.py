@@ -78,7 +78,7 @@ class _Look(TypedDict, total=False):
 
 
 class ContentOptions(_Look, total=False):
-    """What the message looks like (README: the notification's fields)."""
+    """What the message looks like (docs: reference/notification-fields.md)."""
 
     photo: str | None
     document: str | None
@@ -121,7 +121,8 @@ class FeedbackOptions(TypedDict, total=False):
 
 
 class Options(FanOutOptions, FeedbackOptions, total=False):
-    """What a notification may carry besides its user and message (README: the fields)."""
+    """What a notification may carry besides its user and message (docs:
+    reference/notification-fields.md)."""
 
     id: str | None
     receipts: Receipts

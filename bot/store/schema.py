@@ -7,7 +7,7 @@ times in `notify:chat_info`. `notify:chat_user` and `notify:linked` are the same
 Every instance migrates on start, before it serves: each moves batches of schema-1 links with
 a Lua script (one user per script call is moved whole, so two instances starting at once move
 each user once), and the version is set when none are left. Rolling back is `migrate --to 1`
-(README), which writes schema 1 again from each user's oldest chat."""
+(docs: reference/data-in-redis.md), which writes schema 1 again from each user's oldest chat."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ class SlidingWindow:
 
 @dataclass(frozen=True)
 class Limits:
-    """Telegram's limits as this bot applies them (see README: flood control)."""
+    """Telegram's limits as this bot applies them (docs: how-it-works/flood-control.md)."""
 
     per_second: float = 30.0
     chat_burst: int = 3

@@ -1,7 +1,7 @@
 """The delivery path's own Bot API client: the send methods on aiohttp, the JSON body built once and
 only what the error policy uses read back. python-telegram-bot keeps the conversation side
 (polling, webhook, commands); on the send path its request building and its parsing of each
-answer into a `Message` cost as much CPU as the HTTP request itself (see README: benchmark).
+answer into a `Message` cost as much CPU as the HTTP request itself (docs: benchmarks.md).
 
 Errors are python-telegram-bot's exception classes, raised for the same answers as its own
 request wrapper raises them (telegram/request/_baserequest.py), so one error policy

@@ -64,7 +64,7 @@ Now for real:
   2. export BOT_TOKEN=<token> REDIS_URL=redis://localhost:6379/0 ADMIN_IDS=<your user id>
   3. python -m bot          (logs bot_ready once it polls Telegram and listens)
   4. python -m bot link 42  (open the link in Telegram), then publish from your web app.
-See README.md for every setting and for deploying it."""
+See docs/ (README.md links into it) for every setting and for deploying it."""
 
 
 class Transcript:
