@@ -14,8 +14,8 @@ text is the msgid, and a reply translates it when it is sent::
 
 `N_` and `NP_` only mark; they return their arguments unchanged. `pybabel extract` finds them
 with `--no-default-keywords -k N_ -k NP_:1,2` (docs: reference/commands.md, Languages), so
-only marked messages are in the catalogs: never pass a variable or an f-string to them, and never call `gettext` on text
-that was not marked (it would be sent in English).
+only marked messages are in the catalogs: never pass a variable or an f-string to them, and
+never call `gettext` on text that was not marked (it would be sent in English).
 
 The catalogs are `bot/locale/<language>/LC_MESSAGES/messages.po`, read with Babel the first time
 a language is needed (`load` reads them all at start-up) and kept: no compiled `.mo` file ships,

@@ -123,8 +123,8 @@ class Publisher(Operations[redis.Redis]):
                 drop it; only a bot listening now receives it. A publisher made with no stream
                 (an empty name) publishes on the channel.
             **options: the notification's fields (docs: reference/notification-fields.md).
-                Besides those of the message: `expires_at=` a datetime with a time zone (or an ISO 8601
-                string with one) or Unix seconds, refused if past; or `ttl=` seconds after
+                Besides those of the message: `expires_at=` a datetime with a time zone (or an
+                ISO 8601 string with one) or Unix seconds, refused if past; or `ttl=` seconds after
                 publishing: not sent later. `deliver_at=` a datetime with a time zone (or
                 ISO 8601 string), or a number of SECONDS FROM NOW (not Unix seconds): held
                 until then, at most a year ahead. `priority=` "high", "normal" (default) or

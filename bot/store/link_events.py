@@ -20,7 +20,8 @@ DEFAULT_MAXLEN = 100_000  # the publishers' and the bot's default STREAM_MAXLEN
 
 LinkType = Literal["linked", "unlinked"]
 # Why, one word each (docs: guides/web-app.md, "Link events"). relinked: the user lost the chat
-# to another account's deep link; a user who links a second chat stays linked and gets `linked`/start.
+# to another account's deep link; a user who links a second chat stays linked and gets
+# `linked`/start.
 # removed: the bot was removed from the group or channel (or the private chat's user blocked
 # it: blocked, as a 403 says).
 Reason = Literal["start", "stop", "blocked", "admin", "web_app", "relinked", "removed"]
