@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
 from bot.cli.command import EXIT_FAILURE, EXIT_OK, Commands
 from bot.cli.environment import quiet_logs
-from bot.notification.schema import Notification
+from bot.notification.json_schema import render
 from bot.tools.bench.options import ONLY
 from bot.tools.bench.options import Options as BenchOptions
 
@@ -50,7 +49,8 @@ def add_commands(commands: Commands) -> None:
     commands.add_parser(
         "schema",
         help="print the notification's JSON Schema",
-        description="Print the JSON Schema of a notification, for validating in other languages.",
+        description="Print the JSON Schema (2020-12) of a notification, for validating in other "
+        "languages; docs/notification.schema.json holds the same.",
     ).set_defaults(func=_schema)
     reference = commands.add_parser(
         "reference",
@@ -182,5 +182,5 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _schema(_args: argparse.Namespace) -> int:
-    print(json.dumps(Notification.model_json_schema(), indent=2))
+    sys.stdout.write(render())
     return EXIT_OK

@@ -46,6 +46,12 @@ MAX_DATA_BYTES = 16 * 1024  # a template's data, as compact JSON in UTF-8
 TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 REMIND_MIN_SECONDS = 60  # default for REMIND_MIN_SECONDS: the shortest `remind.every`
 MAX_REMINDERS = 10
+# What `expires_at` and `deliver_at` accept on the wire (a validator turns a string into Unix
+# seconds before the float type sees it): the JSON Schema must say so, or a valid ISO 8601
+# payload fails another language's validator.
+MOMENT_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "number"}, {"type": "string", "format": "date-time"}, {"type": "null"}]
+}
 
 
 class Button(BaseModel):
@@ -171,6 +177,7 @@ class Notification(BaseModel):
     )
     expires_at: float | None = Field(
         default=None,
+        json_schema_extra=MOMENT_JSON_SCHEMA,
         description="Not sent after this moment: ISO 8601 with a time zone, or Unix seconds.",
     )
     ttl: float | None = Field(
@@ -181,6 +188,7 @@ class Notification(BaseModel):
     )
     deliver_at: float | None = Field(
         default=None,
+        json_schema_extra=MOMENT_JSON_SCHEMA,
         description="Held until this moment (ISO 8601 with a time zone, or Unix seconds).",
     )
     priority: Priority | None = Field(
