@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from bot import publisher
 from bot.cli import command_parser
 from bot.config.settings import Settings
-from bot.notification.schema import Notification
+from bot.notification.json_schema import json_schema
 from bot.ops.metrics import Metrics
 from bot.store.counters import Stats
 
@@ -105,7 +105,7 @@ def _type(annotation: object) -> str:
 
 
 def _notification() -> str:
-    schema = Notification.model_json_schema()
+    schema = json_schema()
     lines = [
         "# Notification fields",
         "",
