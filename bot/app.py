@@ -133,6 +133,7 @@ def build(settings: Settings) -> Bot:
         metrics,
         connections=settings.delivery_concurrency + 8,
         timeout=settings.telegram_timeout,
+        proxy=settings.proxy,
     )
     delivery = _delivery(settings, sender, pacer)
     actions = ActionStore(

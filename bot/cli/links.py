@@ -56,10 +56,11 @@ def _link(args: argparse.Namespace) -> int:
 
 
 async def _print_links(settings: Settings, user_ids: Sequence[int], *, group: bool) -> int:
-    from telegram import Bot  # noqa: PLC0415 - LAZY, see bot.cli
-    from telegram.error import InvalidToken, TelegramError  # noqa: PLC0415
+    from telegram.error import InvalidToken, TelegramError  # noqa: PLC0415 - LAZY, see bot.cli
 
-    bot = Bot(settings.token, base_url=settings.telegram_base_url)
+    from bot.telegram.proxy import one_off_bot  # noqa: PLC0415
+
+    bot = one_off_bot(settings.token, settings.telegram_base_url, settings.proxy)
     try:
         async with bot:  # getMe: the username goes into the link
             username = bot.username

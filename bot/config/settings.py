@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import socket
@@ -20,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.config.proxy import SOCKS_PACKAGE, Proxy, parse_proxy
 from bot.preferences import Category, parse_categories, parse_digest
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -167,6 +169,11 @@ class Settings(BaseSettings):
     """messages per second overall"""
     telegram_paid_broadcast: bool = False
     """send with `allow_paid_broadcast` (paid in Telegram Stars) and allow 1000/s"""
+    telegram_proxy: SecretStr | None = None
+    """every request to Telegram (python-telegram-bot's and the deliveries') goes through this
+    proxy: `http://[user:password@]host:port`, or `socks5://...` with the `notify-bot[socks]`
+    extra (on Heroku: add `aiohttp-socks` to requirements.txt); empty: none. Its password is
+    never logged"""
     telegram_chat_burst: int = Field(default=3, ge=1)
     """messages a private chat may get at once"""
     telegram_chat_per_second: float = Field(default=1.0, gt=0)
@@ -268,6 +275,18 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("telegram_proxy")
+    @classmethod
+    def _proxy_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            proxy = parse_proxy(value.get_secret_value())  # never echoes the URL
+            if proxy.socks and importlib.util.find_spec(SOCKS_PACKAGE) is None:
+                raise ValueError(
+                    "socks5:// needs aiohttp-socks: pip install 'notify-bot[socks]' "
+                    "(on Heroku: add aiohttp-socks to requirements.txt)"
+                )
+        return value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -303,7 +322,14 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("port", "webhook_secret", "bot_token", "templates_dir", mode="before")
+    @field_validator(
+        "port",
+        "webhook_secret",
+        "bot_token",
+        "templates_dir",
+        "telegram_proxy",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -370,6 +396,13 @@ class Settings(BaseSettings):
         return PAID_BROADCAST_PER_SECOND if self.telegram_paid_broadcast else FREE_PER_SECOND
 
     @property
+    def proxy(self) -> Proxy | None:
+        """TELEGRAM_PROXY, its address and credentials apart; None: no proxy."""
+        if self.telegram_proxy is None:
+            return None
+        return parse_proxy(self.telegram_proxy.get_secret_value())
+
+    @property
     def token(self) -> str:
         """The bot token; ConfigError naming BOT_TOKEN if it is not set."""
         if self.bot_token is None:
@@ -378,11 +411,15 @@ class Settings(BaseSettings):
 
     @property
     def secrets(self) -> list[str]:
-        """Every secret value (token, Redis password, webhook secret), for redaction."""
+        """Every secret value (token, Redis password, webhook secret, the proxy's
+        password), for redaction."""
         password = urlsplit(self.redis_url).password
         token = self.bot_token.get_secret_value() if self.bot_token else None
         webhook = self.webhook_secret_token if token and self.webhook_url else None
-        return [secret for secret in (token, password, webhook) if secret]
+        proxy = self.proxy
+        proxy_password = proxy.password if proxy is not None else None
+        candidates = (token, password, webhook, proxy_password)
+        return [secret for secret in candidates if secret]
 
 
 def load_settings(env_file: str | None = ".env", *, require_token: bool = True) -> Settings:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio
 from redis.exceptions import RedisError
-from telegram import Bot, WebhookInfo
+from telegram import WebhookInfo
 from telegram.error import InvalidToken, TelegramError
 
 from bot.cluster.leader import LEADER_KEY
@@ -18,6 +18,7 @@ from bot.sources.presence import other_deployments, own_channel_hint
 from bot.store import client as redis_client
 from bot.store.client import as_text
 from bot.store.deployment import bot_id_of, database_number, mark
+from bot.telegram.proxy import one_off_bot
 
 RECENT = 600  # seconds: a webhook error older than this is history, not the state
 
@@ -82,7 +83,7 @@ async def _redis(client: redis.asyncio.Redis, settings: Settings) -> Check:
 
 
 async def _telegram(settings: Settings) -> Check:
-    bot = Bot(settings.token, base_url=settings.telegram_base_url)
+    bot = one_off_bot(settings.token, settings.telegram_base_url, settings.proxy)
     started = time.perf_counter()
     try:
         async with bot:  # getMe

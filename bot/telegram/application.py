@@ -38,15 +38,17 @@ def new_conversation(
     `pacer` (the deliveries' own), and its updates handled by `updates`."""
     timeout = settings.telegram_timeout
     # Replies to the updates handled side by side, and a few more (deliveries have theirs).
-    requests = sending_request(observer, CONCURRENT_UPDATES + 8, timeout)
+    proxy = settings.proxy  # TELEGRAM_PROXY: every request to Telegram goes through it
+    requests = sending_request(observer, CONCURRENT_UPDATES + 8, timeout, proxy)
     paced = PacedRequests(pacer)
     application = (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.telegram_base_url)
         .request(requests)
-        # Long polling keeps httpx's own transport: one request at a time, no pool to speak of.
-        .get_updates_request(polling_request(observer, POLL_TIMEOUT, timeout))
+        # Long polling keeps httpx's own transport (but through a proxy): one request at a
+        # time, no pool to speak of.
+        .get_updates_request(polling_request(observer, POLL_TIMEOUT, timeout, proxy))
         # Every request to a chat (deliveries, replies, broadcast progress) is paced.
         .rate_limiter(paced)
         # Updates are handled side by side, one chat at a time (chat/per_chat.py): an admin's

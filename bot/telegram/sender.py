@@ -29,7 +29,9 @@ from telegram.error import (
     TimedOut,
 )
 
+from bot.config.proxy import Proxy
 from bot.telegram.pacing import Pacer
+from bot.telegram.proxy import SOCKS_ERRORS, connector, request_options
 from bot.telegram.transport import ApiObserver, NotConnected
 
 JSON = {"Content-Type": "application/json"}
@@ -47,7 +49,8 @@ class Sender:
     `api_url` is python-telegram-bot's `Bot.base_url` (TELEGRAM_BASE_URL with the token put in
     as it does it). `timeout` bounds connecting (including the wait for a free connection) and
     each read, and a whole request takes at most three times it: a request that hangs is cut
-    off and raises TimedOut, one that cannot connect NotConnected.
+    off and raises TimedOut, one that cannot connect NotConnected. Every request goes through
+    `proxy` (TELEGRAM_PROXY) if there is one.
     """
 
     def __init__(
@@ -59,8 +62,11 @@ class Sender:
         *,
         connections: int,
         timeout: float,
+        proxy: Proxy | None = None,
     ) -> None:
         self._url = f"{api_url}/"
+        self._proxy = proxy
+        self._via = request_options(proxy)
         self._token = token
         self._pacer = pacer
         self._observer = observer
@@ -113,14 +119,16 @@ class Sender:
         # Made on first use: a ClientSession belongs to the event loop it was created in.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections),
+                connector=connector(self._proxy, self._connections),
                 timeout=self._timeout,
             )
         return self._session
 
     async def _call(self, method: str, body: bytes) -> Any:
         try:
-            async with self._open().post(self._url + method, data=body, headers=JSON) as answer:
+            async with self._open().post(
+                self._url + method, data=body, headers=JSON, **self._via
+            ) as answer:
                 code, payload = answer.status, await answer.read()
         except TimeoutError as exc:
             self._observer.telegram_unreachable(method, "timeout", "Timed out")
@@ -133,9 +141,15 @@ class Sender:
             error = "Connection closed without an answer"
             self._observer.telegram_unreachable(method, "network", error)
             raise NetworkError(error) from exc
+        except SOCKS_ERRORS as exc:  # the socks proxy is down or refused: never sent
+            error = f"Proxy: {exc}"
+            error = self._proxy.hide(error) if self._proxy is not None else error
+            self._observer.telegram_unreachable(method, "network", error)
+            raise NotConnected(error) from exc
         except aiohttp.ClientError as exc:
             # Never str(exc) as it is: some aiohttp errors carry the URL, and the URL the token.
             error = f"{type(exc).__name__}: {exc}".replace(self._token, "<token>")
+            error = self._proxy.hide(error) if self._proxy is not None else error
             self._observer.telegram_unreachable(method, "network", error)
             raise NetworkError(error) from exc
         except RuntimeError as exc:  # "Session is closed": a send racing the shutdown

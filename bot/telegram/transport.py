@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from telegram.error import NetworkError, TimedOut
 from telegram.request import HTTPXRequest, RequestData
+
+from bot.config.proxy import Proxy
+from bot.telegram.proxy import SOCKS_ERRORS, aiohttp_transport
 
 if TYPE_CHECKING:
     from bot.telegram.relay import Relay
@@ -33,9 +34,11 @@ class ObservedRequest(HTTPXRequest):
     """An HTTPXRequest that tells `metrics` how each Bot API call went: the HTTP status Telegram
     answered with, or that it timed out or could not connect."""
 
-    def __init__(self, metrics: ApiObserver, **kwargs: object) -> None:
+    def __init__(self, metrics: ApiObserver, proxy: Proxy | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._metrics = metrics
+        # What is said about a failure never holds the proxy's password (/health shows it).
+        self._hide = proxy.hide if proxy is not None else str
         # On a standby in webhook mode, calls to a chat go through the leader (relay.py).
         self.relay: Relay | None = None
 
@@ -84,12 +87,16 @@ class ObservedRequest(HTTPXRequest):
             failed = _connection_failure(exc)
             if failed is not None:
                 # It arrived as TimedOut ("took too long, maybe delivered"); say what it was.
-                self._metrics.telegram_unreachable(api_method, "network", str(failed))
+                self._metrics.telegram_unreachable(api_method, "network", self._hide(str(failed)))
                 raise failed from exc
-            self._metrics.telegram_unreachable(api_method, "timeout", exc.message)
+            self._metrics.telegram_unreachable(api_method, "timeout", self._hide(exc.message))
             raise
         except NetworkError as exc:
-            self._metrics.telegram_unreachable(api_method, "network", exc.message)
+            failed = _connection_failure(exc)
+            if isinstance(failed, NotConnected):  # a socks proxy down or refusing
+                self._metrics.telegram_unreachable(api_method, "network", self._hide(str(failed)))
+                raise failed from exc
+            self._metrics.telegram_unreachable(api_method, "network", self._hide(exc.message))
             raise
         self._metrics.telegram_answered(api_method, code)
         return code, payload
@@ -104,6 +111,8 @@ def _connection_failure(exc: BaseException) -> NetworkError | None:
     while cause is not None:
         if isinstance(cause, aiohttp.ClientConnectorError):
             return NotConnected(f"Could not connect: {cause.strerror or type(cause).__name__}")
+        if isinstance(cause, SOCKS_ERRORS):
+            return NotConnected(f"Proxy: {cause}")
         if isinstance(cause, aiohttp.ServerDisconnectedError):
             return NetworkError("Connection closed without an answer")
         if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
@@ -112,15 +121,18 @@ def _connection_failure(exc: BaseException) -> NetworkError | None:
     return None
 
 
-def sending_request(metrics: ApiObserver, connections: int, timeout: float) -> ObservedRequest:
+def sending_request(
+    metrics: ApiObserver, connections: int, timeout: float, proxy: Proxy | None = None
+) -> ObservedRequest:
     """The request object for python-telegram-bot's calls but getUpdates, on an aiohttp
     transport: httpx's own connection pool cost 1.5 ms of CPU per sendMessage here (555/s),
     aiohttp's about half that. Timeouts keep their meaning (a hung request is cut off after
     `timeout`), and aiohttp's connection errors arrive as httpx's, so python-telegram-bot still
-    raises TimedOut / NetworkError."""
-    transport = AiohttpTransport(limits=httpx.Limits(max_connections=connections))
+    raises TimedOut / NetworkError. Through `proxy` (TELEGRAM_PROXY) if there is one."""
+    transport = aiohttp_transport(proxy, connections)
     return ObservedRequest(
         metrics,
+        proxy,
         connection_pool_size=connections,
         read_timeout=timeout,
         write_timeout=timeout,
@@ -130,12 +142,21 @@ def sending_request(metrics: ApiObserver, connections: int, timeout: float) -> O
     )
 
 
-def polling_request(metrics: ApiObserver, poll_timeout: float, timeout: float) -> HTTPXRequest:
-    """The request object for getUpdates: httpx's own transport, one long poll at a time."""
+def polling_request(
+    metrics: ApiObserver, poll_timeout: float, timeout: float, proxy: Proxy | None = None
+) -> HTTPXRequest:
+    """The request object for getUpdates: httpx's own transport, one long poll at a time; with
+    a `proxy`, on aiohttp like the other requests, so that one proxy implementation (aiohttp's,
+    or aiohttp-socks') carries every request to Telegram."""
+    extra: dict[str, object] = {}
+    if proxy is not None:
+        extra["httpx_kwargs"] = {"transport": aiohttp_transport(proxy, 1)}
     return ObservedRequest(
         metrics,
+        proxy,
         connection_pool_size=1,
         read_timeout=poll_timeout + timeout,
         write_timeout=timeout,
         connect_timeout=timeout,
+        **extra,
     )

@@ -139,3 +139,16 @@ def test_a_bad_template_stops_start_up_naming_file_language_and_line(
     assert result.stderr.strip().splitlines() == [
         "config error: TEMPLATES_DIR: order_shipped.toml [de] line 5: message: unexpected '}'"
     ]
+
+
+def test_an_invalid_proxy_stops_start_up_in_one_line_without_its_password(cli: Cli) -> None:
+    env = {
+        "BOT_TOKEN": "123456:" + "A" * 35,
+        "TELEGRAM_PROXY": "socks4://me:pa55word@proxy.example:1080",
+    }
+    result = cli("run", env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "config error: TELEGRAM_PROXY: must be an http:// or socks5:// URL, "
+        "e.g. socks5://user:pass@host:1080\n"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import socket
@@ -215,3 +216,54 @@ def test_the_webhook_secret_is_derived_from_the_token_unless_given(
     settings = load_settings(env_file=None)
     assert settings.webhook_secret_token == "my_Secret-1"
     assert "my_Secret-1" in settings.secrets  # redacted from logs
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ftp://user:pa55word@proxy.example:21", "must be an http:// or socks5:// URL"),
+        ("http://user:pa55word@proxy.example", "must name the proxy's host and port"),
+        ("http://user:pa55word@proxy.example:99999", "the port must be a number"),
+        (
+            "socks5://user:pa55word@proxy.example:1080/x",
+            "must be scheme://\\[user:password@\\]host:port, with nothing",
+        ),
+    ],
+)
+def test_an_invalid_proxy_is_named_and_its_password_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_PROXY", value)
+    with pytest.raises(ConfigError, match=f"^TELEGRAM_PROXY: {message}") as caught:
+        load_settings(env_file=None)
+    assert "pa55word" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_proxy_password_is_redacted_and_hidden_from_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_PROXY", "socks5://me:pa55word@proxy.example:1080")
+    settings = load_settings(env_file=None)
+    assert "pa55word" in settings.secrets
+    assert "pa55word" not in repr(settings)
+    assert settings.proxy is not None
+    assert settings.proxy.address == "socks5://proxy.example:1080"
+    assert "pa55word" not in repr(settings.proxy)
+
+
+def test_socks5_without_its_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "aiohttp_socks" else real(name, *a),
+    )
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_PROXY", "socks5://proxy.example:1080")
+    with pytest.raises(ConfigError, match=r"^TELEGRAM_PROXY: socks5:// needs aiohttp-socks: "):
+        load_settings(env_file=None)
+    monkeypatch.setenv("TELEGRAM_PROXY", "http://proxy.example:3128")  # needs nothing
+    assert load_settings(env_file=None).proxy is not None
