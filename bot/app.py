@@ -25,6 +25,7 @@ from bot.cluster.liveness import Heartbeat
 from bot.cluster.share import SendShare
 from bot.config.settings import ConfigError, Settings
 from bot.loops.reconnect import Outage
+from bot.ops.flood import ObservedPacer
 from bot.ops.health import Health
 from bot.ops.http import HttpServer, Webhook
 from bot.ops.metrics import Metrics
@@ -114,7 +115,7 @@ def build(settings: Settings) -> Bot:
     )
     stats = Stats()
     metrics = Metrics(stats)
-    pacer = Pacer(_limits(settings))
+    pacer = ObservedPacer(_limits(settings), metrics)  # a Pacer that /metrics sees pause
     updates = PerChatUpdates()
     conversation = new_conversation(settings, metrics, pacer, updates)
     application = conversation.application
@@ -135,7 +136,7 @@ def build(settings: Settings) -> Bot:
         timeout=settings.telegram_timeout,
         proxy=settings.proxy,
     )
-    delivery = _delivery(settings, sender, pacer)
+    delivery = _delivery(settings, sender, pacer, metrics)
     actions = ActionStore(
         client,
         ttl=settings.action_ttl_seconds,
@@ -220,7 +221,7 @@ def build(settings: Settings) -> Bot:
     fanouts.may_take = duty.may_take
     duty.loops.extend([*(consumer.run for consumer in streams), fanouts.run])
     leadership = instance.leadership(settings, client, duty.lead)
-    metrics.leader.set_function(lambda: float(leadership.is_leader))
+    _export(metrics, dispatcher, leadership)
     if settings.webhook_url:
         relay = relay_to_leader(
             conversation,
@@ -277,6 +278,7 @@ def build(settings: Settings) -> Bot:
         listener=listener,
         consumer=stream,
         shared_channel=shared_channel,
+        heartbeat=heartbeat,
     )
     return Bot(
         settings=settings,
@@ -296,13 +298,7 @@ def build(settings: Settings) -> Bot:
         streams=streams,
         releaser=releaser,
         fanouts=fanouts,
-        send_share=instance.send_share(
-            settings,
-            client,
-            pacer,
-            busy=lambda: dispatcher.pending > 0,
-            activity=dispatcher.activity,
-        ),
+        send_share=_send_share(settings, client, pacer, dispatcher, metrics),
         heartbeat=heartbeat,
         hand_back=hand_back,
         shared_channel=shared_channel,
@@ -313,6 +309,31 @@ def build(settings: Settings) -> Bot:
         http=_http(settings, application, health, metrics),
         templating=templating,
     )
+
+
+def _export(metrics: Metrics, dispatcher: Dispatcher, leadership: Leadership) -> None:
+    """What /metrics reads from the running pieces when it is scraped."""
+    metrics.leader.set_function(lambda: float(leadership.is_leader))
+    metrics.watch_outage("redis", dispatcher.redis)
+
+
+def _send_share(
+    settings: Settings,
+    client: redis.asyncio.Redis,
+    pacer: Pacer,
+    dispatcher: Dispatcher,
+    metrics: Metrics,
+) -> SendShare:
+    """This instance's share of Telegram's overall limit, and its gauge."""
+    share = instance.send_share(
+        settings,
+        client,
+        pacer,
+        busy=lambda: dispatcher.pending > 0,
+        activity=dispatcher.activity,
+    )
+    metrics.send_share.set_function(lambda: float(max(share.senders, 1)))
+    return share
 
 
 def _templating(settings: Settings, metrics: Metrics) -> Templating | None:
@@ -340,13 +361,14 @@ def _limits(settings: Settings) -> Limits:
     )
 
 
-def _delivery(settings: Settings, sender: Sender, pacer: Pacer) -> Delivery:
+def _delivery(settings: Settings, sender: Sender, pacer: Pacer, metrics: Metrics) -> Delivery:
     retry = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_retry_base, settings.delivery_retry_max
     )
     # Shared by every send: while Telegram is unreachable, one getMe probes it, nobody sends.
     # A rejected token (InvalidToken) is waited out the same way, without a deadline.
     telegram = Outage("telegram_sending", sender.get_me, (NetworkError, InvalidToken), cap=10.0)
+    metrics.watch_outage("telegram", telegram)
     return Delivery(
         sender,
         pacer,

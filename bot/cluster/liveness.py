@@ -176,6 +176,11 @@ class Heartbeat:
             peers.append(Peer(field, name, (int(now) - int(beat)) / 1000, int(holding or 0)))
         return peers
 
+    async def live(self) -> int:
+        """Processes of this bot whose last beat is younger than `dead_after`, this one
+        included (it is reading Redis, so it lives)."""
+        return 1 + sum(peer.age < self.dead_after for peer in await self.peers())
+
     def dead(self, peer: Peer | None) -> bool:
         """Whether `peer` (None: never beat, or gone) can be taken over: silent for
         `dead_after` seconds while this instance has been connected at least that long."""

@@ -12,11 +12,13 @@ import redis.asyncio
 from redis.exceptions import RedisError
 
 from bot.cluster.leader import Leadership
+from bot.cluster.liveness import Heartbeat
 from bot.ops.metrics import Metrics
+from bot.ops.readings import Readings, StreamBacklog, stream_backlog
 from bot.ops.shared_channel import SharedChannelWatch
 from bot.pipeline.dispatcher import Dispatcher
 from bot.sources.pubsub import RedisListener
-from bot.sources.stream import StreamConsumer, pending_entries
+from bot.sources.stream import StreamConsumer
 from bot.store.counters import Stats
 
 PING_TIMEOUT = 1.0  # a health check answers fast, or the platform's router gives up on it
@@ -36,6 +38,7 @@ class Health:
     consumer: StreamConsumer | None = None
     username: str | None = None  # set once Telegram answered getMe
     shared_channel: SharedChannelWatch | None = None
+    heartbeat: Heartbeat | None = None  # for the live instances /metrics shows
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, the JSON body). Healthy when Redis answers and every source this instance
@@ -98,13 +101,30 @@ class Health:
         return sources
 
     async def backlog(self) -> dict[str, int]:
-        """Notifications waiting here (memory) and unacknowledged in the stream (all consumers)."""
+        """Notifications waiting here (memory) and unacknowledged in the streams of every
+        priority (all consumers)."""
         backlog = {"memory": self.dispatcher.pending}
         if self.stream:
-            backlog["stream_pending"] = await asyncio.wait_for(
-                pending_entries(self.client, self.stream, self.group), PING_TIMEOUT
-            )
+            streams = await asyncio.wait_for(self._streams(), PING_TIMEOUT)
+            backlog["stream_pending"] = sum(stream.pending for stream in streams.values())
         return backlog
+
+    async def readings(self) -> Readings:
+        """What /metrics shows of Redis, read now within PING_TIMEOUT; never raises: Redis
+        not answering is a reading too."""
+        memory = self.dispatcher.pending
+        try:
+            async with asyncio.timeout(PING_TIMEOUT):
+                streams = await self._streams() if self.stream else None
+                instances = await self.heartbeat.live() if self.heartbeat else None
+                if streams is None and instances is None:
+                    await self.client.ping()
+        except Exception:  # noqa: BLE001 - Redis down or confused: still serve the rest
+            return Readings(memory=memory, redis_up=False)
+        return Readings(memory=memory, redis_up=True, streams=streams, instances=instances)
+
+    async def _streams(self) -> dict[str, StreamBacklog]:
+        return await stream_backlog(self.client, self.stream, self.group)
 
 
 def _role(leadership: Leadership) -> str:

@@ -4,6 +4,7 @@ share counters."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -15,15 +16,19 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bot.loops.reconnect import Outage
+from bot.ops.readings import Readings
 from bot.store.counters import FEEDBACK_COUNTERS, NOTIFICATION_OUTCOMES, Stats
 
 TOKEN_REJECTED = (401, 404)  # Unauthorized, or Not Found for a malformed token's URL
 
 # Publish-to-Telegram's-answer, in seconds: ~2 ms unloaded, seconds when flood limits queue.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# Telegram's retry_after on a 429, in seconds: a few seconds usually, minutes for a flood.
+FLOOD_WAIT_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 
 class Metrics:
@@ -77,6 +82,51 @@ class Metrics:
         # Telegram refused the token (revoked?): nothing can be sent until a new one is set.
         self.telegram_token_rejected = False
         self.telegram_last_error: str | None = None
+        Gauge(
+            "notify_telegram_token_rejected",
+            "1 while Telegram refuses the bot token (401/404): nothing is sent until it takes it",
+            registry=self.registry,
+        ).set_function(lambda: float(self.telegram_token_rejected))
+        self.outage = Gauge(
+            "notify_outage_seconds",
+            "How long the delivery lanes have been waiting for the peer to answer again; "
+            "0 while it answers",
+            ["peer"],
+            registry=self.registry,
+        )
+        self.flood_wait = Histogram(
+            "notify_telegram_flood_wait_seconds",
+            "The waits Telegram asked for with a 429 (retry_after); every send pauses that long",
+            buckets=FLOOD_WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "notify_telegram_paused_seconds",
+            "Seconds left of the pause Telegram asked for with its last 429; 0 when not paused",
+            registry=self.registry,
+        )
+        self.send_share = Gauge(
+            "notify_send_share_instances",
+            "Instances sending right now that split Telegram's overall limit (1: all of it here)",
+            registry=self.registry,
+        )
+        self._scraped = _ScrapedCollector()
+        self.registry.register(self._scraped)
+
+    def watch_outage(self, peer: str, outage: Outage) -> None:
+        """Export `outage`'s down time as notify_outage_seconds{peer=`peer`}."""
+        self.outage.labels(peer).set_function(lambda: outage.down_for)
+
+    def observe(self, readings: Readings) -> None:
+        """What a scrape read from Redis (see bot.ops.readings): shown until the next scrape."""
+        self.backlog.labels("memory").set(readings.memory)
+        if readings.streams is None:
+            with contextlib.suppress(KeyError):  # unknown now: not the last value, stale
+                self.backlog.remove("stream_pending")
+        else:
+            pending = sum(stream.pending for stream in readings.streams.values())
+            self.backlog.labels("stream_pending").set(pending)
+        self._scraped.readings = readings
 
     def telegram_answered(self, method: str, code: int) -> None:
         """Telegram answered: any answer means it is reachable; 4xx/5xx are counted."""
@@ -133,3 +183,40 @@ class _StatsCollector(Collector):
         for name in FEEDBACK_COUNTERS:
             feedback.add_metric([name], counts[name])
         yield feedback
+
+
+class _ScrapedCollector(Collector):
+    """The last scrape's readings of Redis; a value Redis did not give is left out."""
+
+    def __init__(self) -> None:
+        self.readings: Readings | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        readings = self.readings
+        if readings is None:
+            return
+        up = GaugeMetricFamily(
+            "notify_redis_up", "1 if Redis answered this scrape's reads within 1 s, else 0"
+        )
+        up.add_metric([], float(readings.redis_up))
+        yield up
+        if readings.streams is not None:
+            streams = GaugeMetricFamily(
+                "notify_stream_backlog",
+                "Stream entries per priority: read and not yet settled (pending), or not yet "
+                "read by any instance (unread); one value for the whole deployment",
+                labels=["priority", "state"],
+            )
+            for priority, stream in readings.streams.items():
+                streams.add_metric([priority, "pending"], stream.pending)
+                if stream.unread is not None:
+                    streams.add_metric([priority, "unread"], stream.unread)
+            yield streams
+        if readings.instances is not None:
+            instances = GaugeMetricFamily(
+                "notify_instances",
+                "Instances of this bot alive on its Redis (a heartbeat within 3 s), this one "
+                "included",
+            )
+            instances.add_metric([], readings.instances)
+            yield instances

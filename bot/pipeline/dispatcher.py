@@ -178,6 +178,11 @@ class Dispatcher:
         return taken
 
     @property
+    def redis(self) -> Outage:
+        """Redis as the lanes see it: down while they wait for it to answer again."""
+        return self._redis
+
+    @property
     def pending(self) -> int:
         """Notifications accepted but not yet settled."""
         return sum(len(lane) for lane in self._lanes.values())
