@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from bot.config import sentry
 from bot.config.logging import configure_logging
 from bot.config.settings import Settings, load_settings
 from bot.publisher import AsyncPublisher
@@ -19,7 +20,7 @@ def settings(*, require_token: bool, running: bool = False) -> Settings:
         require_token: a missing BOT_TOKEN is a ConfigError.
         running: for the long-running bot, which logs at LOG_LEVEL to stdout (what platforms
             collect); any other command keeps stdout for its output and logs only warnings,
-            to stderr.
+            to stderr; it alone reports to SENTRY_DSN.
     """
     loaded = load_settings(require_token=require_token)
     configure_logging(
@@ -28,6 +29,7 @@ def settings(*, require_token: bool, running: bool = False) -> Settings:
         secrets=loaded.secrets,
         stream=sys.stdout if running else sys.stderr,
         color=not loaded.no_color,
+        report=sentry.start(loaded) if running else None,
     )
     return loaded
 

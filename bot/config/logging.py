@@ -150,13 +150,16 @@ def configure_logging(
     *,
     cache_loggers: bool = True,
     color: bool = True,
+    report: Processor | None = None,
 ) -> None:
     """Render structlog's events and the other libraries' log records in one format to
     `stream` (stdout): ours go straight from structlog's processors to the stream, the others
     through the standard library's logging with the same processors.
 
     `fmt` is "json" or "console"; None picks console on a terminal and JSON otherwise.
-    `cache_loggers=False` keeps structlog reconfigurable afterwards (tests).
+    `cache_loggers=False` keeps structlog reconfigurable afterwards (tests). `report` sees
+    every event before it is rendered, ours and the libraries' (Sentry's, bot.config.sentry);
+    None: no such step at all.
     """
     stream = stream or sys.stdout
     if fmt is None:
@@ -168,6 +171,7 @@ def configure_logging(
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    reporting = [report] if report is not None else []
     renderer: Processor
     if fmt == "json":
         # show_locals=False: frame locals hold request URLs and would put the token in the JSON.
@@ -185,7 +189,7 @@ def configure_logging(
 
     secrets = [secret for secret in secrets if secret]
     formatter = RedactingFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _scrub_chatter],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _scrub_chatter, *reporting],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
         secrets=secrets,
     )
@@ -205,6 +209,7 @@ def configure_logging(
         processors=[
             *shared,
             structlog.processors.StackInfoRenderer(),
+            *reporting,
             *final,
             _scrubbing(secrets),
         ],

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.config.proxy import SOCKS_PACKAGE, Proxy, parse_proxy
+from bot.config.sentry import check_dsn, dsn_secrets
 from bot.preferences import Category, parse_categories, parse_digest
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -228,6 +229,10 @@ class Settings(BaseSettings):
     no_color: str = ""
     """anything but empty: console logs without colour codes, on a terminal too
     ([no-color.org](https://no-color.org))"""
+    sentry_dsn: SecretStr | None = None
+    """report crashes, errors, dead letters and outages to this Sentry project's DSN, tokens and
+    message texts scrubbed; needs the `notify-bot[sentry]` extra (on Heroku: add `sentry-sdk`
+    to requirements.txt); empty: off. Never logged"""
 
     # HTTP: /healthz and /metrics whenever PORT is set (the platform sets it for web processes);
     # with WEBHOOK_URL, Telegram's updates arrive there too instead of by polling.
@@ -287,6 +292,13 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_dsn(value.get_secret_value())  # never echoes the DSN
+        return value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -328,6 +340,7 @@ class Settings(BaseSettings):
         "bot_token",
         "templates_dir",
         "telegram_proxy",
+        "sentry_dsn",
         mode="before",
     )
     @classmethod
@@ -412,13 +425,14 @@ class Settings(BaseSettings):
     @property
     def secrets(self) -> list[str]:
         """Every secret value (token, Redis password, webhook secret, the proxy's
-        password), for redaction."""
+        password, the Sentry DSN and its key), for redaction."""
         password = urlsplit(self.redis_url).password
         token = self.bot_token.get_secret_value() if self.bot_token else None
         webhook = self.webhook_secret_token if token and self.webhook_url else None
         proxy = self.proxy
         proxy_password = proxy.password if proxy is not None else None
-        candidates = (token, password, webhook, proxy_password)
+        dsn = dsn_secrets(self.sentry_dsn.get_secret_value()) if self.sentry_dsn else []
+        candidates = (token, password, webhook, proxy_password, *dsn)
         return [secret for secret in candidates if secret]
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import socket
 from pathlib import Path
 
+import pytest
 import redis
+import sentry_sdk
 from telegram import Bot
 
 from bot.config.settings import Settings
@@ -152,3 +155,22 @@ def test_an_invalid_proxy_stops_start_up_in_one_line_without_its_password(cli: C
         "config error: TELEGRAM_PROXY: must be an http:// or socks5:// URL, "
         "e.g. socks5://user:pass@host:1080\n"
     )
+
+
+def test_sentry_without_its_extra_stops_start_up_saying_what_to_install(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "sentry_sdk" else real(name, *a),
+    )
+    dsn = "https://0123456789abcdef0123456789abcdef@o1.ingest.example/5"
+    result = cli("run", env={"BOT_TOKEN": "123456:" + "A" * 35, "SENTRY_DSN": dsn})
+    assert result.returncode == 2
+    assert result.stderr == (
+        "config error: SENTRY_DSN: needs sentry-sdk: pip install 'notify-bot[sentry]' "
+        "(on Heroku: add sentry-sdk to requirements.txt)\n"
+    )
+    assert not sentry_sdk.get_client().is_active()
