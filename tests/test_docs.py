@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from bot.cli import command_names
+from bot.cli import command_names, command_parser
 from bot.notification import Outcome
 from bot.pipeline.settle import EVENTS
 from bot.preferences import QuietMode
@@ -22,14 +22,14 @@ ALL_DOCS = "\n".join(PAGES.values())
 
 
 def test_the_reference_pages_are_what_the_code_makes_now() -> None:
-    assert reference.stale(DOCS) == [], "run: python -m bot reference --docs docs"
+    assert reference.stale(DOCS, command_parser()) == [], "run: python -m bot reference --docs docs"
 
 
 def test_every_log_event_is_explained() -> None:
     """In a page written by hand, not only in the generated list of names."""
     events = reference.logged_events() | set(EVENTS.values())
     assert len(events) > 40  # the walk finds them (a broken walk would pass vacuously)
-    generated = {DOCS / path for path in reference.pages()}
+    generated = {DOCS / path for path in reference.pages(command_parser())}
     explained = "\n".join(text for path, text in PAGES.items() if path not in generated)
     assert sorted(e for e in events if f"`{e}`" not in explained) == []
 

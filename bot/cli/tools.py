@@ -67,9 +67,10 @@ def add_commands(commands: Commands) -> None:
 
 
 def _reference(args: argparse.Namespace) -> int:
+    from bot.cli import command_parser  # noqa: PLC0415 - the package imports this module
     from bot.tools.reference import main  # noqa: PLC0415 - LAZY, see bot.cli
 
-    return main(args.docs, check=args.check)
+    return main(args.docs, command_parser(), check=args.check)
 
 
 def _add_bench(commands: Commands) -> None:
