@@ -9,7 +9,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -430,10 +430,12 @@ class Settings(BaseSettings):
         token = self.bot_token.get_secret_value() if self.bot_token else None
         webhook = self.webhook_secret_token if token and self.webhook_url else None
         proxy = self.proxy
+        # Both forms: aiohttp's errors quote the proxy's URL with the password percent-encoded.
         proxy_password = proxy.password if proxy is not None else None
+        proxy_forms = [proxy_password, quote(proxy_password, safe="")] if proxy_password else []
         dsn = dsn_secrets(self.sentry_dsn.get_secret_value()) if self.sentry_dsn else []
-        candidates = (token, password, webhook, proxy_password, *dsn)
-        return [secret for secret in candidates if secret]
+        candidates = (token, password, webhook, *proxy_forms, *dsn)
+        return list(dict.fromkeys(secret for secret in candidates if secret))
 
 
 def load_settings(env_file: str | None = ".env", *, require_token: bool = True) -> Settings:

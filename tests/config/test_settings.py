@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config.logging import scrub
 from bot.config.settings import TELEGRAM_API_URL, ConfigError, Settings, load_settings
 from bot.store.client import connection_options, describe
 
@@ -267,3 +268,17 @@ def test_socks5_without_its_extra_says_what_to_install(monkeypatch: pytest.Monke
         load_settings(env_file=None)
     monkeypatch.setenv("TELEGRAM_PROXY", "http://proxy.example:3128")  # needs nothing
     assert load_settings(env_file=None).proxy is not None
+
+
+def test_a_proxy_password_is_a_secret_as_typed_and_as_a_url_carries_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiohttp's proxy errors quote the proxy's URL, the password percent-encoded: that form is
+    redacted from logs too."""
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_PROXY", "http://user:p%40ss%2Fw0rd@proxy.example:3128")
+    settings = load_settings(env_file=None)
+    assert "p@ss/w0rd" in settings.secrets
+    assert "p%40ss%2Fw0rd" in settings.secrets
+    line = "Cannot connect to host via url='http://user:p%40ss%2Fw0rd@proxy.example:3128'"
+    assert "w0rd" not in scrub(line, settings.secrets)
