@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     # event on this stream, capped at about FEEDBACK_MAXLEN; taps stay on ACTIONS_STREAM.
     feedback_stream: str = Field(default="notification:feedback", min_length=1)
     """the stream replies, reactions and reminders nobody acknowledged are added to (field
-    `payload`), for the web app to read (see [Replies, reminders and
-    reactions](#replies-reminders-and-reactions)); taps stay on `ACTIONS_STREAM`"""
+    `payload`), for the web app to read (docs: guides/replies-and-reminders.md); taps stay on
+    `ACTIONS_STREAM`"""
     feedback_maxlen: int = Field(default=100_000, ge=100)
     """about how many events `FEEDBACK_STREAM` keeps (`MAXLEN ~`)"""
     # The shortest `remind.every` a notification may ask for (tests shorten it).
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     # reader waiting on a stream nobody fills would never learn why.
     link_events_stream: str = Field(default="notification:links", min_length=1)
     """the stream each chat linked or unlinked is added to (field `payload`), for the web app to
-    read (see [Link events](#from-your-web-app)); capped at about `STREAM_MAXLEN`. It cannot
+    read (docs: guides/web-app.md, Link events); capped at about `STREAM_MAXLEN`. It cannot
     be empty: the web app's `unlink()` writes to it too, and a reader of a stream nobody
     fills would wait without knowing why"""
     # Kinds of notification a chat user can turn off or have digested ("orders:Order
@@ -143,8 +143,8 @@ class Settings(BaseSettings):
     # templates off. DEFAULT_LANGUAGE: a template's language for a user who picked none and
     # whose Telegram language it lacks (then its first table).
     templates_dir: Path | None = None
-    """a directory of templates, one TOML file per template (see
-    [Templates](#templates-each-user-reads-it-in-their-language)); empty: templates off.
+    """a directory of templates, one TOML file per template (docs: guides/templates.md); empty:
+    templates off.
     Every file is checked at start-up; a bad one stops it with exit 2 and one line naming
     file, language and line: `config error: TEMPLATES_DIR: order_shipped.toml [de] line 5:
     message: unexpected '}'`"""

@@ -20,6 +20,8 @@ from bot import publisher
 from bot.config.settings import Settings
 from bot.notification.json_schema import json_schema
 from bot.ops.metrics import Metrics
+from bot.ops.readings import PRIORITIES, Readings, StreamBacklog
+from bot.pipeline.settle import EVENTS
 from bot.store.counters import Stats
 
 PACKAGE = Path(__file__).resolve().parents[1]  # bot/
@@ -75,8 +77,12 @@ def _cell(text: str) -> str:
 def _settings() -> str:
     rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.get_default(call_default_factory=False)
-        shown = "required" if name == "bot_token" else _default(default, field.default_factory)
+        default = field.get_default(call_default_factory=True)
+        # Made at start-up from the host (STREAM_CONSUMER): no default a page can show.
+        made = field.default_factory is not None and not isinstance(default, dict | frozenset)
+        shown = "made at start-up" if made else _default(default)
+        if name == "bot_token":
+            shown = "required to run the bot"
         rows.append(
             f"| `{name.upper()}` | {_cell(_type(field.annotation))} | {_cell(shown)} "
             f"| {_cell(field.description or '')} |"
@@ -88,16 +94,13 @@ def _settings() -> str:
     )
 
 
-def _default(value: object, factory: object) -> str:
-    if factory is not None:
-        return "made at start-up"
+def _default(value: object) -> str:
     if value is None or (isinstance(value, str | tuple | frozenset | dict) and not value):
         return "empty"
     return f"`{value}`"
 
 
 def _type(annotation: object) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
     text = re.sub(r"typing\.|pydantic\.types\.|pathlib\.", "", str(annotation))
     text = re.sub(r"<class '([^']+)'>", r"\1", text)
     text = re.sub(r"Annotated\[(.*?), NoDecode\]", r"\1", text)
@@ -207,28 +210,59 @@ def _publisher() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _log_events() -> str:
+def _events() -> dict[str, set[str]]:
+    """Every event the bot logs by a name the code spells out, with where and how: `log.<level>
+    ("name", ...)`, the outcomes' events (bot.pipeline.settle.EVENTS), and each Backoff's and
+    Outage's `<name>_unavailable` / `<name>_recovered` (bot.loops.reconnect)."""
     found: dict[str, set[str]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
-        where = str(path.relative_to(PACKAGE.parent))
+        where = f"`{path.relative_to(PACKAGE.parent)}`"
         for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            first = node.args[0] if node.args else None
+            literal = (
+                first.value
+                if isinstance(first, ast.Constant) and isinstance(first.value, str)
+                else None
+            )
+            if literal is None:
+                continue
             if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in LEVELS
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "log"
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)
+                isinstance(func, ast.Attribute)
+                and func.attr in LEVELS
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "log"
             ):
-                found.setdefault(node.args[0].value, set()).add(f"{node.func.attr} `{where}`")
+                found.setdefault(literal, set()).add(f"{func.attr} {where}")
+            elif isinstance(func, ast.Name) and func.id in ("Backoff", "Outage"):
+                named = [
+                    k.value.value
+                    for k in node.keywords
+                    if k.arg == "unavailable_event" and isinstance(k.value, ast.Constant)
+                ]
+                unavailable = str(named[0]) if named else f"{literal}_unavailable"
+                found.setdefault(unavailable, set()).add(f"warning {where}")
+                found.setdefault(f"{literal}_recovered", set()).add(f"info {where}")
+    for outcome, event in EVENTS.items():
+        found.setdefault(event, set()).add(f"outcome `{outcome.value}` `bot/pipeline/settle.py`")
+    return found
+
+
+def logged_events() -> set[str]:
+    """The names of every event the bot logs (see _events)."""
+    return set(_events())
+
+
+def _log_events() -> str:
+    found = _events()
     lines = [
         "# Log events",
         "",
         "Every event the bot logs by name, at what level and where (what they mean: "
-        "[Operations](../guides/operations.md#logs)). The outcomes' events "
-        "(`notification_sent`, ...) are in [Outcomes](../how-it-works/outcomes.md).",
+        "[Operations](../guides/operations.md#logs), and the outcomes' in "
+        "[Outcomes](../how-it-works/outcomes.md)).",
         "",
         "| event | level and module |",
         "|---|---|",
@@ -237,31 +271,44 @@ def _log_events() -> str:
     return "\n".join(lines) + "\n"
 
 
-def logged_events() -> set[str]:
-    """The event names the bot logs with a literal name."""
-    text = _log_events()
-    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", text, re.MULTILINE))
-
-
 def _metrics() -> str:
     metrics = Metrics(Stats())
+    # What a scrape reads from Redis is exported only once read: read as if Redis answered.
+    streams = {priority: StreamBacklog(0, 0) for priority in PRIORITIES}
+    metrics.observe(Readings(memory=0, redis_up=True, streams=streams, instances=1))
+    declared = _declared_labels(metrics)
     lines = [
         "# Metrics",
         "",
         "`GET /metrics` (when `PORT` is set), Prometheus text format; counts are per process "
-        "since it started.",
+        "since it started. What to watch, the dashboard and the alerts: "
+        "[Monitoring](../operations/monitoring.md).",
         "",
         "| metric | type | labels | meaning |",
         "|---|---|---|---|",
     ]
     for family in metrics.registry.collect():
-        labels = sorted({k for s in family.samples for k in s.labels if k not in ("le",)})
+        labels = declared.get(family.name) or sorted(
+            {k for sample in family.samples for k in sample.labels if k != "le"}
+        )
         suffix = "_total" if family.type == "counter" else ""
         lines.append(
             f"| `{family.name}{suffix}` | {family.type} | "
             f"{', '.join(f'`{label}`' for label in labels)} | {_cell(family.documentation)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _declared_labels(metrics: Metrics) -> dict[str, list[str]]:
+    """The label names each of `metrics`' own metrics was declared with (a labelled metric
+    with no child yet has no sample to show them)."""
+    declared: dict[str, list[str]] = {}
+    for value in vars(metrics).values():
+        names = getattr(value, "_labelnames", None)
+        name = getattr(value, "_name", None)
+        if names and isinstance(name, str):
+            declared[name.removesuffix("_total")] = list(names)
+    return declared
 
 
 def _redis_keys() -> str:
@@ -286,6 +333,7 @@ def _redis_keys() -> str:
             ):
                 line = text_lines[node.lineno - 1]
                 comment = line.split("#", 1)[1].strip() if "#" in line.split("=", 1)[1] else ""
+                comment = re.sub(r"^noqa: \S+( - )?", "", comment)
                 where = f"`{path.relative_to(PACKAGE.parent)}`"
                 lines.append(f"| `{node.value.value}` | {where} | {_cell(comment)} |")
     return "\n".join(lines) + "\n"
