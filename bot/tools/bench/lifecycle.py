@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.store import fanouts
 from bot.store.chat_links import USER_CHATS
 from bot.store.client import priority_streams
 from bot.testing import FakeTelegram, FloodLimits
@@ -27,10 +28,9 @@ GOAL_FANOUT_SHARE = 0.90
 GOAL_FANOUT_RSS_MB = 150.0
 GOAL_SCHEDULED_S = 2.0
 XADD_CHUNK = 10_000
-# The keys a fan-out keeps while it runs (bot.store.fanouts): its hash, recipient list,
-# settled bitmap and lease.
-FANOUT_KEYS = ("notify:fanout:{id}", "notify:fanout:{id}:to", "notify:fanout:{id}:settled")
-FANOUT_LEASE = "notify:fanout:{id}:lease"
+# The keys a fan-out keeps while it runs: its hash, recipient list, settled bitmap and lease.
+FANOUT_KEYS = (fanouts.FANOUT, fanouts.TO, fanouts.SETTLED)
+FANOUT_LEASE = fanouts.LEASE
 
 
 @dataclass
