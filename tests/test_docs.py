@@ -13,6 +13,7 @@ from bot.notification import Outcome
 from bot.pipeline.settle import EVENTS
 from bot.preferences import QuietMode
 from bot.tools import reference
+from tests.generated import with_the_pinned_pydantic
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -22,6 +23,7 @@ ALL_DOCS = "\n".join(PAGES.values())
 
 
 def test_the_reference_pages_are_what_the_code_makes_now() -> None:
+    with_the_pinned_pydantic()
     assert reference.stale(DOCS, command_parser()) == [], "run: python -m bot reference --docs docs"
 
 
