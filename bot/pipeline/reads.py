@@ -24,6 +24,8 @@ from bot.store.languages import language_from, queue_language_read
 from bot.store.memory import Memory, queue_recall, recalled
 from bot.store.preferences import PREFERENCES, preferences_from
 from bot.store.registry import ChatRegistry
+from bot.store.reminders import Reminders
+from bot.store.reminders import queue_read as queue_reminders_read
 from bot.store.roundtrips import RoundTrips
 
 
@@ -40,6 +42,7 @@ class BeforeSend:
     digest: list[str] | None = None  # a digest's flush: the lines waiting
     digest_dropped: int = 0  # ... and how many more came while it was full
     telegram_language: str | None = None  # the user's Telegram language (templates, labels)
+    reminders: Reminders | None = None  # an edit's or a delete's id: its pending reminders
 
     def skip(self) -> Result | None:
         """Why it must not be sent, as its outcome; None when it may be."""
@@ -133,6 +136,16 @@ def _recall(before: BeforeSend, replies: Sequence[Any]) -> None:
     before.memory = recalled(remembered)
 
 
+def _queue_reminders(pipe: Pipeline, _user_id: int, envelope: Envelope) -> None:
+    assert envelope.id is not None  # an edit's or a delete's id  # noqa: S101
+    queue_reminders_read(pipe, envelope.id)
+
+
+def _reminders(before: BeforeSend, replies: Sequence[Any]) -> None:
+    (stored,) = replies
+    before.reminders = Reminders.from_hash(stored)
+
+
 def _queue_language(pipe: Pipeline, user_id: int, _envelope: Envelope) -> None:
     queue_language_read(pipe, user_id)
 
@@ -152,6 +165,7 @@ DIGEST = Read(_queue_digest, 2, _digest)  # the lines waiting, how many were not
 FAN_OUT = Read(_queue_fan_out, 2, _fan_out)  # counted before a restart? the fan-out's state
 DELIVERED = Read(_queue_delivered, 1, _delivered)  # a send's id: delivered already?
 RECALL = Read(_queue_recall, 1, _recall)  # an edit's or a delete's id: what was sent for it
+REMINDERS = Read(_queue_reminders, 1, _reminders)  # ... and its reminders: an edit changes them
 LANGUAGE = Read(_queue_language, 1, _language)  # Telegram's language: templates, labels
 
 # By what a notification is: its kind's own read after those every one makes.
@@ -160,7 +174,7 @@ KINDS = {
     "digest": (DIGEST,),
     "fan_out": (FAN_OUT,),
     "send": (DELIVERED,),
-    "change": (RECALL,),
+    "change": (RECALL, REMINDERS),
 }
 
 

@@ -152,24 +152,22 @@ class Reminding:
 
         return writes
 
-    async def after_change(self, envelope: Envelope, result: Result) -> Queue | None:
-        """An edit's content for the reminders to come (they show what it shows now); a
-        delete ends them."""
+    def after_change(
+        self, envelope: Envelope, reminders: Reminders | None, result: Result
+    ) -> Queue | None:
+        """An edit's content for the reminders to come (they show what it shows now;
+        `reminders`: as read before the edit, in its round trip); a delete ends them."""
         notification = envelope.notification
         if notification is None or notification.id is None:
             return None
         notification_id = notification.id
         if result.outcome is Outcome.DELETED:
             return lambda pipe: queue_stop(pipe, notification_id)
-        if result.outcome is not Outcome.EDITED:
-            return None
-
-        def read(pipe: Pipeline) -> None:
-            queue_read(pipe, notification_id)
-
-        (stored,) = await self._redis.until_up(lambda: self._trips.run(read))
-        reminders = Reminders.from_hash(stored)
-        if reminders is None or reminders.user_id != notification.user_id:
+        if (
+            result.outcome is not Outcome.EDITED
+            or reminders is None
+            or reminders.user_id != notification.user_id
+        ):
             return None
         payload = _edited_payload(reminders.payload, notification)
         return lambda pipe: queue_edit(pipe, notification_id, payload)
@@ -196,8 +194,7 @@ class Reminding:
             pipe.hget(PREFERENCES, str(step.user_id))
             queue_language_read(pipe, step.user_id)
 
-        replies = await self._redis.until_up(lambda: self._trips.run(read))
-        result, writes = await self._next(envelope, step, replies)
+        result, writes = await self._next(envelope, step, await self._trip(read))
         await self._settler.settle_result(envelope, result, extra=writes)
 
     async def _next(
@@ -431,8 +428,13 @@ class Reminding:
         def issue(pipe: Pipeline) -> None:
             actions.queue_issue(pipe, key, parsed.notification, reported)
 
-        await self._redis.until_up(lambda: self._trips.run(issue))
+        await self._trip(issue)
         return key
+
+    async def _trip(self, queue: Queue) -> list[Any]:
+        """One round trip, shared with the lanes', waiting out a Redis outage."""
+        replies: list[Any] = await self._redis.until_up(lambda: self._trips.run(queue))
+        return replies
 
 
 def _edited_payload(payload: str, edit: Notification) -> str:

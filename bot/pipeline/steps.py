@@ -123,7 +123,7 @@ class DeliverySteps:
             if envelope.part is not None and before.counted:
                 envelope.part.counted = True
             extra = self._with_shows(envelope, before, result, plan.after(result))
-            extra = in_order(extra, await self._for_reminders(envelope, result))
+            extra = in_order(extra, self._for_reminders(envelope, before, result))
             await self._settler.settle_result(envelope, result, extra=extra)
             if plan.holds:
                 self._on_hold()
@@ -131,14 +131,16 @@ class DeliverySteps:
             log.exception("delivery_crashed", user_id=envelope.user_id, source=envelope.source)
             await self._settle_crashed(envelope, exc)
 
-    async def _for_reminders(self, envelope: Envelope, result: Result) -> Queue | None:
+    def _for_reminders(
+        self, envelope: Envelope, before: BeforeSend, result: Result
+    ) -> Queue | None:
         """What a send (its messages noted, its reminders held), an edit (what they show) or
         a delete (no more) with an id writes for the replies, reactions and reminders."""
         reminding, notification = self._reminding, envelope.notification
         if reminding is None or notification is None or notification.id is None:
             return None
         if notification.op in ("edit", "delete"):
-            return await reminding.after_change(envelope, result)
+            return reminding.after_change(envelope, before.reminders, result)
         return reminding.after_send(envelope, result)
 
     async def _reminder_op(self, envelope: Envelope, notification: Notification) -> bool:
