@@ -133,6 +133,25 @@ async def scrape(running: RunningBot) -> str:
     return response.text
 
 
+async def publish_after_a_429(
+    settings: Settings,
+    telegram: FakeTelegram,
+    client: redis.asyncio.Redis,
+    text: str,
+    retry_after: int,
+) -> None:
+    """Link user 42, have Telegram answer the next send 429 (`retry_after` s), publish `text`."""
+    await link_chat(telegram, client, user_id=42, chat_id=9001)
+    telegram.fail_next(
+        "sendMessage",
+        429,
+        f"Too Many Requests: retry after {retry_after}",
+        parameters={"retry_after": retry_after},
+    )
+    note = json.dumps({"user_id": 42, "message": text})
+    plain_publish(settings.redis_url, settings.notification_channel, note)
+
+
 async def test_every_metric_and_label_the_dashboard_and_the_alerts_use_is_in_metrics(
     http_settings: Settings, telegram: FakeTelegram, redis_client: redis.asyncio.Redis
 ) -> None:
@@ -140,15 +159,7 @@ async def test_every_metric_and_label_the_dashboard_and_the_alerts_use_is_in_met
     matched label values are there (a renamed metric or label fails here, not at 3 a.m.)."""
     running = await start_bot(http_settings)
     try:
-        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
-        telegram.fail_next(
-            "sendMessage",
-            429,
-            "Too Many Requests: retry after 1",
-            parameters={"retry_after": 1},
-        )
-        note = json.dumps({"user_id": 42, "message": "after a 429"})
-        plain_publish(http_settings.redis_url, http_settings.notification_channel, note)
+        await publish_after_a_429(http_settings, telegram, redis_client, "after a 429", 1)
         await wait_sent(telegram, chat_id=9001, predicate=lambda m: m.text == "after a 429")
         await eventually(lambda: running.bot.dispatcher.pending == 0)
         exposition = exposed(await scrape(running))
@@ -177,15 +188,7 @@ async def test_the_new_gauges_say_what_they_mean(
     accepted; a 429's retry_after is observed and shows as a pause."""
     running = await start_bot(http_settings)
     try:
-        await link_chat(telegram, redis_client, user_id=42, chat_id=9001)
-        telegram.fail_next(
-            "sendMessage",
-            429,
-            "Too Many Requests: retry after 5",
-            parameters={"retry_after": 5},
-        )
-        note = json.dumps({"user_id": 42, "message": "paused"})
-        plain_publish(http_settings.redis_url, http_settings.notification_channel, note)
+        await publish_after_a_429(http_settings, telegram, redis_client, "paused", 5)
         registry = running.bot.metrics.registry
         # Scraped while the send waits out its pause.
         await eventually(

@@ -35,6 +35,14 @@ def methods(text: str) -> list[str]:
     return re.findall(r"/bot\d+:[A-Za-z0-9_-]+/(\w+)", text)
 
 
+def assert_every_call_went_through(seen: list[str], telegram: FakeTelegram) -> None:
+    """`seen` (the methods a proxy carried) has the bot's every kind of call, and every call
+    the emulator answered came through the proxy: none went round it."""
+    assert {"getMe", "deleteWebhook", "getUpdates", "sendMessage"} <= set(seen)
+    for method in ("getMe", "sendMessage"):
+        assert seen.count(method) == len(telegram.calls_to(method)), method
+
+
 async def deliver_one(
     settings: Settings, telegram: FakeTelegram, client: redis.asyncio.Redis
 ) -> None:
@@ -60,11 +68,7 @@ async def test_an_http_proxy_carries_every_request_of_the_bot(
             telegram,
             redis_client,
         )
-    seen = methods("\n".join(proxy.requests))
-    assert {"getMe", "deleteWebhook", "getUpdates", "sendMessage"} <= set(seen)
-    # Every call the emulator answered came through the proxy: none went round it.
-    for method in ("getMe", "sendMessage"):
-        assert seen.count(method) == len(telegram.calls_to(method)), method
+    assert_every_call_went_through(methods("\n".join(proxy.requests)), telegram)
     assert proxy.refused == 0  # the credentials went with every request
 
 
@@ -80,10 +84,7 @@ async def test_a_socks5_proxy_carries_every_request_of_the_bot(
     port = int(telegram.base_url.split(":")[2].split("/")[0])
     assert proxy.destinations
     assert {destination[1] for destination in proxy.destinations} == {port}
-    seen = methods(proxy.tunnelled.decode("latin-1"))
-    assert {"getMe", "deleteWebhook", "getUpdates", "sendMessage"} <= set(seen)
-    for method in ("getMe", "sendMessage"):
-        assert seen.count(method) == len(telegram.calls_to(method)), method
+    assert_every_call_went_through(methods(proxy.tunnelled.decode("latin-1")), telegram)
     assert proxy.refused == 0
 
 
