@@ -129,10 +129,10 @@ class Reminding:
         if remind is None:
             seconds = self._memory_seconds
             return lambda pipe: queue_about(pipe, messages, about, seconds)
+        payload = _reminder_payload(notification)
         reminders = Reminders(
-            step.user_id, remind.every, remind.times, 0, _reminder_payload(notification)
+            step.user_id, remind.every, remind.times, 0, payload, envelope.expires
         )
-        reminders = replace(reminders, expires=envelope.expires)
         now = time.time() + self._clock.offset
         received_ms = round((envelope.received_at + self._clock.offset) * 1000)
         seconds = lifetime(remind.every, remind.times, self._memory_seconds)
